@@ -36,12 +36,12 @@ type Manifest struct {
 type Component struct {
 	Name   string            `json:"name"`
 	Kind   Kind              `json:"kind"`
-	Format string            `json:"format"`           // e.g. "pg_dump-custom", "sql", "tar", "redis-dump", "rdb", "k8s-objects"
-	Size   int64             `json:"size"`             // length of the uncompressed stream
-	Digest string            `json:"digest"`           // "sha256:<hex>" of the whole uncompressed stream
-	Chunks []Chunk           `json:"chunks"`           // in stream order, contiguous
-	Files  []FileEntry       `json:"files,omitempty"`  // volume components: the file index
-	Meta   map[string]string `json:"meta,omitempty"`   // kind-specific: server version, ...
+	Format string            `json:"format"`          // e.g. "pg_dump-custom", "sql", "tar", "redis-dump", "rdb", "k8s-objects"
+	Size   int64             `json:"size"`            // length of the uncompressed stream
+	Digest string            `json:"digest"`          // "sha256:<hex>" of the whole uncompressed stream
+	Chunks []Chunk           `json:"chunks"`          // in stream order, contiguous
+	Files  []FileEntry       `json:"files,omitempty"` // volume components: the file index
+	Meta   map[string]string `json:"meta,omitempty"`  // kind-specific: server version, ...
 }
 
 // Chunk is one content-defined piece of a component stream. Its Digest is the
