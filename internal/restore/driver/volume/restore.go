@@ -1,0 +1,738 @@
+package volume
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver"
+	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
+)
+
+// Target options understood by the volume driver.
+const (
+	// OptOwner maps every restored entry to "uid:gid" (for targets whose
+	// workload runs as another user).
+	OptOwner = "owner"
+	// OptVerify set to "true" hashes every existing file instead of trusting
+	// size+mtime of files unchanged since the last apply, and checks each
+	// written file against the index's sha256.
+	OptVerify = "verify"
+)
+
+// Marker is the content of .unikube-state.json at the top of a target.
+type Marker struct {
+	State           string    `json:"state,omitempty"`
+	Digest          string    `json:"digest,omitempty"`
+	Component       string    `json:"component"`
+	ComponentDigest string    `json:"componentDigest"`
+	AppliedAt       time.Time `json:"appliedAt"`
+}
+
+type options struct {
+	chown    bool
+	uid, gid int // -1: from the index
+	verify   bool
+}
+
+func parseOptions(t driver.Target) (options, error) {
+	o := options{chown: os.Geteuid() == 0, uid: -1, gid: -1, verify: t.Option(OptVerify, "") == "true"}
+	if own := t.Option(OptOwner, ""); own != "" {
+		u, g, ok := strings.Cut(own, ":")
+		uid, err1 := strconv.Atoi(u)
+		gid, err2 := strconv.Atoi(g)
+		if !ok || err1 != nil || err2 != nil || uid < 0 || gid < 0 {
+			return o, fmt.Errorf("owner option %q: want numeric uid:gid, e.g. 1000:1000", own)
+		}
+		o.chown, o.uid, o.gid = true, uid, gid
+	}
+	return o, nil
+}
+
+func (o options) owner(e statepkg.FileEntry) (int, int) {
+	uid, gid := e.UID, e.GID
+	if o.uid >= 0 {
+		uid, gid = o.uid, o.gid
+	}
+	return uid, gid
+}
+
+// diff is what an apply must change in a target.
+type diff struct {
+	write   []int // regular files and symlinks, created in staging then renamed
+	dirs    []int // directories missing from the target
+	hard    []int // hardlinks to (re)create
+	meta    []int // entries whose content is right but mode/owner/mtime are not
+	deletes []string
+	bytes   int64
+	marker  *Marker
+	empty   bool // the target held nothing
+}
+
+func (d *diff) changes() int {
+	return len(d.write) + len(d.dirs) + len(d.hard) + len(d.meta) + len(d.deletes)
+}
+
+func targetDir(t driver.Target) (string, error) {
+	p, ok := driver.LocalPath(t.URL)
+	if !ok || p == "" {
+		return "", fmt.Errorf("volume target must be a directory path or file:// URL, got %s", driver.Redact(t.URL))
+	}
+	return p, nil
+}
+
+// Plan implements driver.Driver.
+func (d *Driver) Plan(ctx context.Context, c statepkg.Component, t driver.Target) (driver.ComponentPlan, error) {
+	pl := driver.ComponentPlan{Component: c.Name, Kind: c.Kind, Target: driver.Redact(t.URL), Strategy: "staging-rename", Atomic: false}
+	if err := validateIndex(c); err != nil {
+		return pl, err
+	}
+	o, err := parseOptions(t)
+	if err != nil {
+		return pl, err
+	}
+	dir, err := targetDir(t)
+	if err != nil {
+		return pl, err
+	}
+	var df diff
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		df = fullDiff(c)
+	} else {
+		root, err := os.OpenRoot(dir)
+		if err != nil {
+			return pl, fmt.Errorf("open target %s: %w", dir, err)
+		}
+		defer root.Close()
+		if df, err = computeDiff(ctx, root, c, o); err != nil {
+			return pl, err
+		}
+	}
+	fillPlan(&pl, c, df)
+	return pl, nil
+}
+
+func fillPlan(pl *driver.ComponentPlan, c statepkg.Component, df diff) {
+	if df.marker != nil {
+		pl.Current = df.marker.ComponentDigest
+	}
+	pl.Bytes, pl.Files, pl.Deletes = df.bytes, int64(len(df.write)+len(df.hard)), int64(len(df.deletes))
+	switch {
+	case df.changes() == 0 && df.marker != nil && df.marker.ComponentDigest == c.Digest:
+		pl.Action, pl.Reason = driver.ActionSkip, "already applied"
+	case df.changes() == 0:
+		pl.Action, pl.Reason = driver.ActionSkip, "target already identical"
+	case df.empty:
+		pl.Action = driver.ActionCreate
+	case int(pl.Files)+len(df.dirs) >= len(c.Files):
+		pl.Action = driver.ActionReplace
+	default:
+		pl.Action = driver.ActionIncremental
+		pl.Reason = fmt.Sprintf("%d of %d entries change, %d removed", pl.Files+int64(len(df.dirs)+len(df.meta)), len(c.Files), pl.Deletes)
+	}
+}
+
+func fullDiff(c statepkg.Component) diff {
+	df := diff{empty: true}
+	for i, e := range c.Files {
+		switch e.Type {
+		case statepkg.FileDir:
+			df.dirs = append(df.dirs, i)
+		case statepkg.FileHardlink:
+			df.hard = append(df.hard, i)
+		default:
+			df.write = append(df.write, i)
+			df.bytes += e.Size
+		}
+	}
+	return df
+}
+
+func readMarker(root *os.Root) *Marker {
+	b, err := root.ReadFile(MarkerName)
+	if err != nil {
+		return nil
+	}
+	var m Marker
+	if json.Unmarshal(b, &m) != nil {
+		return nil
+	}
+	return &m
+}
+
+func ctime(fi fs.FileInfo) time.Time {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return time.Unix(st.Ctim.Sec, st.Ctim.Nsec)
+	}
+	return time.Now()
+}
+
+func statOwner(fi fs.FileInfo) (uid, gid int, mode uint32, ino uint64) {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return int(st.Uid), int(st.Gid), st.Mode & 0o7777, st.Ino
+	}
+	return -1, -1, uint32(fi.Mode().Perm()), 0
+}
+
+func (o options) metaDiffers(e statepkg.FileEntry, fi fs.FileInfo, withMTime bool) bool {
+	uid, gid, mode, _ := statOwner(fi)
+	if o.chown {
+		wu, wg := o.owner(e)
+		if uid != wu || gid != wg {
+			return true
+		}
+	}
+	if e.Type != statepkg.FileSymlink && mode != e.Mode {
+		return true
+	}
+	return withMTime && !fi.ModTime().Equal(e.MTime)
+}
+
+// computeDiff compares the index with the target. A regular file counts as
+// unchanged when size and mtime match and either its ctime predates the
+// marker of the previous apply (nothing touched it since we wrote it) or its
+// sha256 matches.
+func computeDiff(ctx context.Context, root *os.Root, c statepkg.Component, o options) (diff, error) {
+	df := diff{marker: readMarker(root)}
+	unchanged := map[string]uint64{} // path -> inode of regular files kept
+	inIndex := make(map[string]bool, len(c.Files))
+	for i, e := range c.Files {
+		if i%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return df, err
+			}
+		}
+		inIndex[e.Path] = true
+		fi, err := root.Lstat(e.Path)
+		exists := err == nil
+		if err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
+			return df, fmt.Errorf("inspect target %s: %w", e.Path, err)
+		}
+		switch e.Type {
+		case statepkg.FileDir:
+			switch {
+			case !exists || !fi.IsDir():
+				df.dirs = append(df.dirs, i)
+			case o.metaDiffers(e, fi, true):
+				df.meta = append(df.meta, i)
+			}
+		case statepkg.FileRegular:
+			if exists && fi.Mode().IsRegular() && fi.Size() == e.Size && fi.ModTime().Equal(e.MTime) {
+				trusted := !o.verify && df.marker != nil && ctime(fi).Before(df.marker.AppliedAt)
+				same := trusted
+				if !same {
+					if same, err = hashEquals(root, e); err != nil {
+						return df, err
+					}
+				}
+				if same {
+					_, _, _, ino := statOwner(fi)
+					unchanged[e.Path] = ino
+					if o.metaDiffers(e, fi, false) {
+						df.meta = append(df.meta, i)
+					}
+					continue
+				}
+			}
+			df.write = append(df.write, i)
+			df.bytes += e.Size
+		case statepkg.FileSymlink:
+			if exists && fi.Mode()&fs.ModeSymlink != 0 {
+				if l, err := root.Readlink(e.Path); err == nil && l == e.Linkname {
+					if o.metaDiffers(e, fi, false) {
+						df.meta = append(df.meta, i)
+					}
+					continue
+				}
+			}
+			df.write = append(df.write, i)
+		case statepkg.FileHardlink:
+			if ino, ok := unchanged[e.Linkname]; ok && exists && fi.Mode().IsRegular() {
+				if _, _, _, got := statOwner(fi); got == ino {
+					continue
+				}
+			}
+			df.hard = append(df.hard, i)
+		}
+	}
+	empty := true
+	err := fs.WalkDir(root.FS(), ".", func(p string, de fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p == "." {
+			return nil
+		}
+		if reserved(p) {
+			if de.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		empty = false
+		if !inIndex[p] {
+			df.deletes = append(df.deletes, p)
+			if de.IsDir() {
+				return fs.SkipDir
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return df, fmt.Errorf("scan target: %w", err)
+	}
+	df.empty = empty
+	return df, nil
+}
+
+func hashEquals(root *os.Root, e statepkg.FileEntry) (bool, error) {
+	f, err := root.Open(e.Path)
+	if err != nil {
+		return false, fmt.Errorf("hash target %s: %w", e.Path, err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return false, fmt.Errorf("hash target %s: %w", e.Path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)) == e.SHA256, nil
+}
+
+// Restore implements driver.Driver. Every file that changes is first written
+// into a staging directory inside the target (same filesystem), so a failed
+// download, a full disk or a cancelled context leave the target untouched;
+// only then are entries renamed into place, files the state does not hold
+// removed, and the marker written.
+func (d *Driver) Restore(ctx context.Context, c statepkg.Component, src driver.ChunkSource, t driver.Target, p driver.Progress) (res driver.ComponentResult, err error) {
+	start := time.Now()
+	res = driver.ComponentResult{Component: c.Name, Kind: c.Kind, Strategy: "staging-rename"}
+	defer func() { res.Duration = time.Since(start) }()
+	phase := driver.PhasePlan
+	fail := func(err error) (driver.ComponentResult, error) {
+		return res, fmt.Errorf("restore %s: %s: %w", c.Name, phase, err)
+	}
+	if err := validateIndex(c); err != nil {
+		return fail(err)
+	}
+	o, err := parseOptions(t)
+	if err != nil {
+		return fail(err)
+	}
+	dir, err := targetDir(t)
+	if err != nil {
+		return fail(err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fail(err)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return fail(err)
+	}
+	defer root.Close()
+	removeStaleStaging(root)
+	df, err := computeDiff(ctx, root, c, o)
+	if err != nil {
+		return fail(err)
+	}
+	var pl driver.ComponentPlan
+	fillPlan(&pl, c, df)
+	res.Action = pl.Action
+	if df.changes() == 0 {
+		if df.marker == nil || df.marker.ComponentDigest != c.Digest {
+			phase = driver.PhaseSwap
+			if err := writeMarker(root, c, t); err != nil {
+				return fail(err)
+			}
+		}
+		return res, nil
+	}
+
+	phase = driver.PhaseDownload
+	staging := stagingPrefix + randHex()
+	if err := root.Mkdir(staging, 0o700); err != nil {
+		return fail(fmt.Errorf("create staging directory: %w", err))
+	}
+	defer func() {
+		if rerr := root.RemoveAll(staging); rerr != nil && err == nil {
+			err = fmt.Errorf("restore %s: %s: remove staging directory: %w", c.Name, driver.PhaseCleanup, rerr)
+		}
+	}()
+	st, err := root.OpenRoot(staging)
+	if err != nil {
+		return fail(err)
+	}
+	defer st.Close()
+	w := &stagingWriter{st: st, o: o, made: map[string]bool{".": true}}
+	for _, i := range df.dirs {
+		if err := w.mkdir(c.Files[i].Path); err != nil {
+			return fail(err)
+		}
+	}
+	n, files, err := fetchFiles(ctx, c, df.write, src, w, p)
+	res.Bytes, res.FilesWritten = n, files
+	if err != nil {
+		return fail(err)
+	}
+	for _, i := range df.write {
+		e := c.Files[i]
+		if e.Type != statepkg.FileSymlink {
+			continue
+		}
+		if err := w.symlink(e); err != nil {
+			return fail(err)
+		}
+		res.FilesWritten++
+	}
+	if err := ctx.Err(); err != nil {
+		return fail(err)
+	}
+
+	// From here the target changes; the steps are renames and metadata, fast
+	// and without network I/O.
+	phase = driver.PhaseSwap
+	moved := map[string]bool{}
+	under := func(p string) bool {
+		for dir := path.Dir(p); dir != "."; dir = path.Dir(dir) {
+			if moved[dir] {
+				return true
+			}
+		}
+		return false
+	}
+	for _, i := range mergeSorted(df.dirs, df.write) {
+		e := c.Files[i]
+		if under(e.Path) {
+			if e.Type == statepkg.FileDir {
+				moved[e.Path] = true
+			}
+			continue
+		}
+		if err := clearFor(root, e); err != nil {
+			return fail(err)
+		}
+		if err := root.Rename(staging+"/"+e.Path, e.Path); err != nil {
+			return fail(err)
+		}
+		if e.Type == statepkg.FileDir {
+			moved[e.Path] = true
+		}
+	}
+	for _, i := range df.hard {
+		e := c.Files[i]
+		tmp := staging + "/.hardlink-" + strconv.Itoa(i)
+		if err := root.Link(e.Linkname, tmp); err != nil {
+			return fail(err)
+		}
+		if err := clearFor(root, e); err != nil {
+			return fail(err)
+		}
+		if err := root.Rename(tmp, e.Path); err != nil {
+			return fail(err)
+		}
+		res.FilesWritten++
+	}
+	sort.Sort(sort.Reverse(sort.StringSlice(df.deletes)))
+	for _, p := range df.deletes {
+		if err := root.RemoveAll(p); err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
+			return fail(err)
+		}
+		res.FilesDeleted++
+	}
+	for _, i := range df.meta {
+		if err := setMeta(root, o, c.Files[i]); err != nil {
+			return fail(err)
+		}
+	}
+	// Directory metadata last, deepest first: renames into a directory
+	// change its mtime.
+	for i := len(c.Files) - 1; i >= 0; i-- {
+		e := c.Files[i]
+		if e.Type != statepkg.FileDir {
+			continue
+		}
+		fi, err := root.Lstat(e.Path)
+		if err != nil {
+			return fail(err)
+		}
+		if o.metaDiffers(e, fi, true) {
+			if err := setMeta(root, o, e); err != nil {
+				return fail(err)
+			}
+		}
+	}
+	if err := writeMarker(root, c, t); err != nil {
+		return fail(err)
+	}
+	p.Emit(driver.Event{Component: c.Name, Phase: driver.PhaseDone})
+	return res, nil
+}
+
+func mergeSorted(a, b []int) []int {
+	out := make([]int, 0, len(a)+len(b))
+	out = append(out, a...)
+	out = append(out, b...)
+	sort.Ints(out)
+	return out
+}
+
+// clearFor removes whatever stands at e's path in the target when its type
+// cannot simply be replaced by a rename.
+func clearFor(root *os.Root, e statepkg.FileEntry) error {
+	fi, err := root.Lstat(e.Path)
+	if err != nil {
+		return nil
+	}
+	if fi.IsDir() || e.Type == statepkg.FileDir {
+		return root.RemoveAll(e.Path)
+	}
+	return nil
+}
+
+func setMeta(root *os.Root, o options, e statepkg.FileEntry) error {
+	if o.chown {
+		uid, gid := o.owner(e)
+		if err := root.Lchown(e.Path, uid, gid); err != nil {
+			return err
+		}
+	}
+	if e.Type == statepkg.FileSymlink {
+		return nil
+	}
+	if err := root.Chmod(e.Path, fileMode(e.Mode)); err != nil {
+		return err
+	}
+	return root.Chtimes(e.Path, e.MTime, e.MTime)
+}
+
+func fileMode(m uint32) os.FileMode {
+	mode := os.FileMode(m & 0o777)
+	if m&syscall.S_ISUID != 0 {
+		mode |= os.ModeSetuid
+	}
+	if m&syscall.S_ISGID != 0 {
+		mode |= os.ModeSetgid
+	}
+	if m&syscall.S_ISVTX != 0 {
+		mode |= os.ModeSticky
+	}
+	return mode
+}
+
+func writeMarker(root *os.Root, c statepkg.Component, t driver.Target) error {
+	m := Marker{State: t.State, Digest: t.Digest, Component: c.Name, ComponentDigest: c.Digest, AppliedAt: time.Now().UTC()}
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := MarkerName + ".tmp"
+	if err := root.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write marker: %w", err)
+	}
+	return root.Rename(tmp, MarkerName)
+}
+
+// ReadMarker returns the marker of a volume target, or nil when it has none.
+func ReadMarker(dir string) *Marker {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil
+	}
+	defer root.Close()
+	return readMarker(root)
+}
+
+func removeStaleStaging(root *os.Root) {
+	f, err := root.Open(".")
+	if err != nil {
+		return
+	}
+	names, _ := f.Readdirnames(-1)
+	f.Close()
+	for _, n := range names {
+		if strings.HasPrefix(n, stagingPrefix) {
+			_ = root.RemoveAll(n)
+		}
+	}
+}
+
+func randHex() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// stagingWriter creates entries inside the staging directory.
+type stagingWriter struct {
+	st   *os.Root
+	o    options
+	made map[string]bool
+	buf  []byte
+}
+
+func (w *stagingWriter) mkdir(p string) error {
+	if w.made[p] {
+		return nil
+	}
+	if err := w.mkdir(path.Dir(p)); err != nil {
+		return err
+	}
+	if err := w.st.Mkdir(p, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	w.made[p] = true
+	return nil
+}
+
+func (w *stagingWriter) symlink(e statepkg.FileEntry) error {
+	if err := w.mkdir(path.Dir(e.Path)); err != nil {
+		return err
+	}
+	if err := w.st.Symlink(e.Linkname, e.Path); err != nil {
+		return err
+	}
+	if w.o.chown {
+		uid, gid := w.o.owner(e)
+		return w.st.Lchown(e.Path, uid, gid)
+	}
+	return nil
+}
+
+// file writes one regular file's content from r into staging.
+func (w *stagingWriter) file(e statepkg.FileEntry, r io.Reader) error {
+	if err := w.mkdir(path.Dir(e.Path)); err != nil {
+		return err
+	}
+	f, err := w.st.OpenFile(e.Path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if w.buf == nil {
+		w.buf = make([]byte, 1<<20)
+	}
+	var dst io.Writer = f
+	var h hash.Hash
+	if w.o.verify {
+		h = sha256.New()
+		dst = io.MultiWriter(f, h)
+	}
+	n, err := io.CopyBuffer(dst, io.LimitReader(r, e.Size), w.buf)
+	if err == nil && n != e.Size {
+		err = fmt.Errorf("stream ended %d bytes into %s (want %d)", n, e.Path, e.Size)
+	}
+	if err == nil && w.o.chown {
+		uid, gid := w.o.owner(e)
+		err = f.Chown(uid, gid)
+	}
+	if err == nil {
+		err = f.Chmod(fileMode(e.Mode))
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", e.Path, err)
+	}
+	if w.o.verify {
+		if got := hex.EncodeToString(h.Sum(nil)); got != e.SHA256 {
+			return fmt.Errorf("%s: content sha256 %s does not match the index (%s)", e.Path, got, e.SHA256)
+		}
+	}
+	return w.st.Chtimes(e.Path, e.MTime, e.MTime)
+}
+
+// span is a byte range of the stream fetched in one ReadRange, holding the
+// content of files[lo:hi] of the write list.
+type span struct {
+	off, end int64
+	lo, hi   int
+}
+
+// planSpans maps the content ranges of the files to write onto chunk
+// boundaries and merges ranges that share or touch chunks, so each needed
+// chunk is fetched exactly once and no other chunk is fetched.
+func planSpans(c statepkg.Component, files []statepkg.FileEntry) []span {
+	var out []span
+	for k, e := range files {
+		a, b := e.DataOffset, e.DataOffset+e.Size
+		if len(c.Chunks) > 0 && e.Size > 0 {
+			i := sort.Search(len(c.Chunks), func(i int) bool { return c.Chunks[i].Offset+c.Chunks[i].Size > a })
+			j := sort.Search(len(c.Chunks), func(j int) bool { return c.Chunks[j].Offset >= b }) - 1
+			if i < len(c.Chunks) && j >= i {
+				a, b = c.Chunks[i].Offset, c.Chunks[j].Offset+c.Chunks[j].Size
+			}
+		}
+		if n := len(out); n > 0 && a <= out[n-1].end {
+			if b > out[n-1].end {
+				out[n-1].end = b
+			}
+			out[n-1].hi = k + 1
+			continue
+		}
+		out = append(out, span{off: a, end: b, lo: k, hi: k + 1})
+	}
+	return out
+}
+
+// fetchFiles streams the content of the regular files among idx into staging.
+func fetchFiles(ctx context.Context, c statepkg.Component, idx []int, src driver.ChunkSource, w *stagingWriter, p driver.Progress) (int64, int64, error) {
+	var files []statepkg.FileEntry
+	for _, i := range idx {
+		if c.Files[i].Type == statepkg.FileRegular {
+			files = append(files, c.Files[i])
+		}
+	}
+	if len(files) == 0 {
+		return 0, 0, nil
+	}
+	var total, written int64
+	for _, s := range planSpans(c, files) {
+		pr, pw := io.Pipe()
+		go func() { pw.CloseWithError(src.ReadRange(ctx, s.off, s.end-s.off, pw)) }()
+		cr := &driver.ProgressReader{R: pr, P: p, Component: c.Name, Phase: driver.PhaseDownload}
+		br := bufio.NewReaderSize(cr, 1<<20)
+		pos := s.off
+		err := func() error {
+			for _, e := range files[s.lo:s.hi] {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				if gap := e.DataOffset - pos; gap > 0 {
+					if _, err := br.Discard(int(gap)); err != nil {
+						return fmt.Errorf("skip to %s: %w", e.Path, err)
+					}
+				}
+				if err := w.file(e, br); err != nil {
+					return err
+				}
+				pos = e.DataOffset + e.Size
+				written++
+				p.Emit(driver.Event{Component: c.Name, Phase: driver.PhaseDownload, Files: 1})
+			}
+			_, err := io.Copy(io.Discard, br)
+			return err
+		}()
+		pr.CloseWithError(errors.New("fetch stopped"))
+		cr.Flush()
+		total += cr.N
+		if err != nil {
+			return total, written, err
+		}
+	}
+	return total, written, nil
+}

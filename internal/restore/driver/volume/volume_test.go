@@ -1,0 +1,440 @@
+package volume
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver"
+	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
+)
+
+// capture captures dir into store the way the capture package does: the
+// driver streams into WriteComponent, never the whole stream in memory.
+func capture(t testing.TB, dir string, store statepkg.ChunkStore) statepkg.Component {
+	t.Helper()
+	ctx := context.Background()
+	pr, pw := io.Pipe()
+	var res driver.CaptureResult
+	errc := make(chan error, 1)
+	go func() {
+		var err error
+		res, err = New().Capture(ctx, driver.Source{URL: dir}, pw, nil)
+		pw.CloseWithError(err)
+		errc <- err
+	}()
+	c, _, err := statepkg.WriteComponent(ctx, store, statepkg.Component{Name: "files", Kind: statepkg.KindVolume}, pr, statepkg.WriteOptions{})
+	if cerr := <-errc; cerr != nil {
+		t.Fatalf("capture: %v", cerr)
+	}
+	if err != nil {
+		t.Fatalf("write component: %v", err)
+	}
+	c.Format, c.Files, c.Meta = res.Format, res.Files, res.Meta
+	if err := c.Validate(); err != nil {
+		t.Fatalf("captured component invalid: %v", err)
+	}
+	return c
+}
+
+// countingStore counts Get calls.
+type countingStore struct {
+	statepkg.ChunkStore
+	gets int
+}
+
+func (s *countingStore) Get(ctx context.Context, d string) ([]byte, error) {
+	s.gets++
+	return s.ChunkStore.Get(ctx, d)
+}
+
+func apply(t testing.TB, ctx context.Context, c statepkg.Component, store statepkg.ChunkStore, dir string, opts map[string]string) (driver.ComponentResult, error) {
+	t.Helper()
+	return New().Restore(ctx, c, driver.StoreSource{Store: store, Component: c}, driver.Target{URL: dir, Options: opts, Digest: "sha256:" + strings.Repeat("a", 64)}, nil)
+}
+
+func newStore(t testing.TB) *statepkg.DirStore {
+	t.Helper()
+	s, err := statepkg.NewDirStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+var mtime = time.Date(2024, 3, 1, 12, 30, 15, 123456789, time.UTC)
+
+func write(t testing.TB, p string, data []byte, mode os.FileMode) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, data, mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(p, mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// seed builds a tree with every kind of entry the driver preserves.
+func seed(t testing.TB, dir string) {
+	t.Helper()
+	write(t, filepath.Join(dir, "a.txt"), []byte("hello"), 0o640)
+	write(t, filepath.Join(dir, "sub/deep/big.bin"), bytes.Repeat([]byte("0123456789abcdef"), 300000), 0o600)
+	write(t, filepath.Join(dir, "sub/exec.sh"), []byte("#!/bin/sh\necho hi\n"), 0o4755)
+	write(t, filepath.Join(dir, "sub/empty"), nil, 0o644)
+	if err := os.MkdirAll(filepath.Join(dir, "emptydir"), 0o711); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("deep/big.bin", filepath.Join(dir, "sub/link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(filepath.Join(dir, "a.txt"), filepath.Join(dir, "sub/hard.txt")); err != nil {
+		t.Fatal(err)
+	}
+	if os.Geteuid() == 0 {
+		if err := os.Chown(filepath.Join(dir, "sub/empty"), 1234, 5678); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, d := range []string{"emptydir", "sub/deep", "sub"} {
+		if err := os.Chtimes(filepath.Join(dir, d), mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// snapshot describes a tree: every entry's type, mode, owner, mtime, content
+// or link target, and which entries share an inode.
+func snapshot(t testing.TB, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	inodes := map[uint64]string{}
+	err := filepath.WalkDir(dir, func(p string, de fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if rel == "." || reserved(filepath.ToSlash(rel)) {
+			if rel != "." && de.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		desc := fmt.Sprintf("%v %o %d:%d", fi.Mode().Type(), st.Mode&0o7777, st.Uid, st.Gid)
+		switch {
+		case fi.Mode().IsRegular():
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			desc += fmt.Sprintf(" %s %x", fi.ModTime().UTC().Format(time.RFC3339Nano), statepkg.DigestBytes(b))
+			if first, ok := inodes[st.Ino]; ok {
+				desc += " =" + first
+			} else {
+				inodes[st.Ino] = rel
+			}
+		case fi.IsDir():
+			desc += " " + fi.ModTime().UTC().Format(time.RFC3339Nano)
+		case fi.Mode()&fs.ModeSymlink != 0:
+			l, _ := os.Readlink(p)
+			desc = "symlink -> " + l
+		}
+		out[rel] = desc
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func diffSnapshots(t testing.TB, want, got map[string]string) {
+	t.Helper()
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s: got %q, want %q", k, got[k], v)
+		}
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok {
+			t.Errorf("%s: unexpected entry %q", k, got[k])
+		}
+	}
+}
+
+func noStaging(t testing.TB, dir string) {
+	t.Helper()
+	m, _ := filepath.Glob(filepath.Join(dir, stagingPrefix+"*"))
+	if len(m) > 0 {
+		t.Errorf("staging leftovers: %v", m)
+	}
+}
+
+func TestVolume_RoundTripPreservesContentModeOwnerMTimeLinks(t *testing.T) {
+	src, dst := t.TempDir(), filepath.Join(t.TempDir(), "target")
+	seed(t, src)
+	store := newStore(t)
+	c := capture(t, src, store)
+	pl, err := New().Plan(context.Background(), c, driver.Target{URL: dst})
+	if err != nil || pl.Action != driver.ActionCreate {
+		t.Fatalf("plan = %+v, %v; want create", pl, err)
+	}
+	res, err := apply(t, context.Background(), c, store, dst, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.FilesWritten != 6 {
+		t.Errorf("files written = %d, want 6", res.FilesWritten)
+	}
+	diffSnapshots(t, snapshot(t, src), snapshot(t, dst))
+	noStaging(t, dst)
+	if m := ReadMarker(dst); m == nil || m.ComponentDigest != c.Digest {
+		t.Errorf("marker = %+v", m)
+	}
+}
+
+func TestVolume_ReapplySameDigestFetchesAndWritesNothing(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	seed(t, src)
+	store := newStore(t)
+	c := capture(t, src, store)
+	if _, err := apply(t, context.Background(), c, store, dst, nil); err != nil {
+		t.Fatal(err)
+	}
+	cs := &countingStore{ChunkStore: store}
+	pl, err := New().Plan(context.Background(), c, driver.Target{URL: dst})
+	if err != nil || pl.Action != driver.ActionSkip {
+		t.Fatalf("plan = %+v, %v; want skip", pl, err)
+	}
+	res, err := apply(t, context.Background(), c, cs, dst, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cs.gets != 0 || res.FilesWritten != 0 || res.FilesDeleted != 0 {
+		t.Errorf("second apply fetched %d chunks, wrote %d files, deleted %d; want 0", cs.gets, res.FilesWritten, res.FilesDeleted)
+	}
+}
+
+func TestVolume_ReplacesDriftAndRemovesExtraFiles(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	seed(t, src)
+	store := newStore(t)
+	c := capture(t, src, store)
+	if _, err := apply(t, context.Background(), c, store, dst, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Drift: same size and mtime but other content, an extra file, a
+	// directory where a file was, a changed mode.
+	write(t, filepath.Join(dst, "a.txt"), []byte("HELLO"), 0o640)
+	write(t, filepath.Join(dst, "extra/x"), []byte("x"), 0o644)
+	os.Remove(filepath.Join(dst, "sub/empty"))
+	write(t, filepath.Join(dst, "sub/empty/inner"), []byte("y"), 0o644)
+	os.Chmod(filepath.Join(dst, "sub/exec.sh"), 0o700)
+	pl, err := New().Plan(context.Background(), c, driver.Target{URL: dst})
+	if err != nil || pl.Action != driver.ActionIncremental {
+		t.Fatalf("plan = %+v, %v; want incremental", pl, err)
+	}
+	if _, err := apply(t, context.Background(), c, store, dst, nil); err != nil {
+		t.Fatal(err)
+	}
+	diffSnapshots(t, snapshot(t, src), snapshot(t, dst))
+	noStaging(t, dst)
+}
+
+func TestVolume_IncrementalRewritesOnlyChangedFiles(t *testing.T) {
+	if testing.Short() {
+		t.Skip("20,000 files")
+	}
+	src, dst := t.TempDir(), t.TempDir()
+	const n = 20000
+	for i := range n {
+		write(t, filepath.Join(src, fmt.Sprintf("d%02d/f%05d", i%50, i)), []byte(fmt.Sprintf("file %d %s", i, strings.Repeat("z", i%300))), 0o644)
+	}
+	store := newStore(t)
+	c1 := capture(t, src, store)
+	if _, err := apply(t, context.Background(), c1, store, dst, nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i += 100 { // 1%
+		write(t, filepath.Join(src, fmt.Sprintf("d%02d/f%05d", i%50, i)), []byte(fmt.Sprintf("changed %d", i)), 0o644)
+	}
+	c2 := capture(t, src, store)
+	cs := &countingStore{ChunkStore: store}
+	res, err := apply(t, context.Background(), c2, cs, dst, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.FilesWritten != n/100 {
+		t.Errorf("files written = %d, want %d", res.FilesWritten, n/100)
+	}
+	if cs.gets >= len(c2.Chunks) && len(c2.Chunks) > 1 {
+		t.Errorf("fetched %d of %d chunks", cs.gets, len(c2.Chunks))
+	}
+	t.Logf("incremental: %d files written, %d of %d chunks fetched, %d bytes", res.FilesWritten, cs.gets, len(c2.Chunks), res.Bytes)
+	diffSnapshots(t, snapshot(t, src), snapshot(t, dst))
+}
+
+func TestVolume_FailureLeavesPreviousDataAndNoStaging(t *testing.T) {
+	src1, src2 := t.TempDir(), t.TempDir()
+	seed(t, src1)
+	write(t, filepath.Join(src2, "new/big"), bytes.Repeat([]byte{1, 2, 3, 4, 5, 6, 7}, 3<<20), 0o644)
+	write(t, filepath.Join(src2, "a.txt"), []byte("version two"), 0o644)
+	store := newStore(t)
+	c1, c2 := capture(t, src1, store), capture(t, src2, store)
+
+	tests := []struct {
+		name  string
+		break_ func(t *testing.T, dir string) (context.Context, statepkg.ChunkStore)
+	}{
+		{"corrupt chunk", func(t *testing.T, dir string) (context.Context, statepkg.ChunkStore) {
+			return context.Background(), corruptStore{store, c2.Chunks[len(c2.Chunks)-1].Digest}
+		}},
+		{"cancelled after some bytes", func(t *testing.T, dir string) (context.Context, statepkg.ChunkStore) {
+			ctx, cancel := context.WithCancel(context.Background())
+			t.Cleanup(cancel)
+			return ctx, &cancelStore{ChunkStore: store, after: 1, cancel: cancel}
+		}},
+		{"missing chunk", func(t *testing.T, dir string) (context.Context, statepkg.ChunkStore) {
+			return context.Background(), corruptStore{store, c2.Chunks[0].Digest + "missing"}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dst := t.TempDir()
+			if _, err := apply(t, context.Background(), c1, store, dst, nil); err != nil {
+				t.Fatal(err)
+			}
+			before := snapshot(t, dst)
+			ctx, s := tt.break_(t, dst)
+			_, err := apply(t, ctx, c2, s, dst, nil)
+			if err == nil {
+				t.Fatal("apply succeeded; want an error")
+			}
+			if !strings.Contains(err.Error(), "restore files: download:") {
+				t.Errorf("error %q does not name component and phase", err)
+			}
+			diffSnapshots(t, before, snapshot(t, dst))
+			noStaging(t, dst)
+			if m := ReadMarker(dst); m == nil || m.ComponentDigest != c1.Digest {
+				t.Errorf("marker changed: %+v", m)
+			}
+		})
+	}
+}
+
+type corruptStore struct {
+	statepkg.ChunkStore
+	digest string
+}
+
+func (s corruptStore) Get(ctx context.Context, d string) ([]byte, error) {
+	b, err := s.ChunkStore.Get(ctx, d)
+	if s.digest == d+"missing" {
+		return nil, statepkg.ErrMissingChunk
+	}
+	if d == s.digest {
+		b = append([]byte(nil), b...)
+		b[len(b)/2] ^= 0xff
+	}
+	return b, err
+}
+
+type cancelStore struct {
+	statepkg.ChunkStore
+	after  int
+	n      int
+	cancel func()
+}
+
+func (s *cancelStore) Get(ctx context.Context, d string) ([]byte, error) {
+	s.n++
+	if s.n > s.after {
+		s.cancel()
+		return nil, ctx.Err()
+	}
+	return s.ChunkStore.Get(ctx, d)
+}
+
+func TestVolume_RefusesHostileIndex(t *testing.T) {
+	const size = 4096
+	base := func(files ...statepkg.FileEntry) statepkg.Component {
+		return statepkg.Component{Name: "files", Kind: statepkg.KindVolume, Format: Format, Size: size, Files: files,
+			Digest: "sha256:" + strings.Repeat("0", 64)}
+	}
+	sha := strings.Repeat("ab", 32)
+	tests := []struct {
+		name string
+		c    statepkg.Component
+		want string
+	}{
+		{"dotdot", base(statepkg.FileEntry{Path: "../evil", Type: statepkg.FileRegular, Size: 1, SHA256: sha}), "leaves the target"},
+		{"dotdot inside", base(statepkg.FileEntry{Path: "a/../../evil", Type: statepkg.FileRegular, Size: 1, SHA256: sha}), "not clean"},
+		{"absolute", base(statepkg.FileEntry{Path: "/etc/passwd", Type: statepkg.FileRegular, Size: 1, SHA256: sha}), "absolute path"},
+		{"symlink outside", base(statepkg.FileEntry{Path: "l", Type: statepkg.FileSymlink, Linkname: "../../etc"}), "points outside"},
+		{"absolute symlink", base(statepkg.FileEntry{Path: "l", Type: statepkg.FileSymlink, Linkname: "/etc"}), "points outside"},
+		{"write through symlink", base(
+			statepkg.FileEntry{Path: "l", Type: statepkg.FileSymlink, Linkname: "d"},
+			statepkg.FileEntry{Path: "l/x", Type: statepkg.FileRegular, Size: 1, SHA256: sha}), "not a directory listed before"},
+		{"device file", base(statepkg.FileEntry{Path: "dev", Type: "char"}), "device files"},
+		{"zip bomb claim", base(statepkg.FileEntry{Path: "bomb", Type: statepkg.FileRegular, Size: 10 << 30, SHA256: sha}), "stream holds only 4096 bytes"},
+		{"reserved name", base(statepkg.FileEntry{Path: MarkerName, Type: statepkg.FileRegular, Size: 1, SHA256: sha}), "reserved"},
+		{"hardlink to outside", base(statepkg.FileEntry{Path: "h", Type: statepkg.FileHardlink, Linkname: "/etc/shadow"}), "does not name a regular file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			parent := t.TempDir()
+			dst := filepath.Join(parent, "target")
+			os.Mkdir(dst, 0o755)
+			write(t, filepath.Join(dst, "keep"), []byte("keep"), 0o644)
+			before := snapshot(t, parent)
+			_, err := New().Restore(context.Background(), tt.c, driver.ReaderAtSource{R: bytes.NewReader(make([]byte, size)), Size: size}, driver.Target{URL: dst}, nil)
+			if err == nil || !errors.Is(err, ErrHostileIndex) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v; want a refusal mentioning %q", err, tt.want)
+			}
+			diffSnapshots(t, before, snapshot(t, parent))
+		})
+	}
+}
+
+func TestVolume_OwnerOptionMapsEveryEntry(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to chown")
+	}
+	src, dst := t.TempDir(), t.TempDir()
+	seed(t, src)
+	store := newStore(t)
+	c := capture(t, src, store)
+	if _, err := apply(t, context.Background(), c, store, dst, map[string]string{OptOwner: "4242:4343"}); err != nil {
+		t.Fatal(err)
+	}
+	filepath.WalkDir(dst, func(p string, de fs.DirEntry, err error) error {
+		if p == dst || strings.HasSuffix(p, MarkerName) {
+			return nil
+		}
+		fi, _ := os.Lstat(p)
+		st := fi.Sys().(*syscall.Stat_t)
+		if st.Uid != 4242 || st.Gid != 4343 {
+			t.Errorf("%s owned by %d:%d", p, st.Uid, st.Gid)
+		}
+		return nil
+	})
+}
