@@ -13,6 +13,9 @@ import (
 // bomb") from exhausting memory.
 const MaxChunkSize = 16 << 20
 
+// encoderWindow is the zstd window used for compressing chunks.
+const encoderWindow = 1 << 20
+
 // Codec compresses and decompresses chunks. Building one allocates zstd
 // state, so long-lived code (writers, readers, servers) should create one
 // Codec and share it: its methods are safe for concurrent use.
@@ -24,7 +27,9 @@ type Codec struct {
 // NewCodec returns a Codec whose encoder and decoder are each usable by up
 // to concurrency goroutines at once without waiting (0 means GOMAXPROCS).
 func NewCodec(concurrency int) (*Codec, error) {
-	encOpts := []zstd.EOption{zstd.WithEncoderLevel(zstd.SpeedDefault)}
+	// A 1 MiB window covers whole chunks of the default sizes and keeps each
+	// encoder's state near 3.5 MiB instead of 18 MiB at the default 8 MiB.
+	encOpts := []zstd.EOption{zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithWindowSize(encoderWindow)}
 	decOpts := []zstd.DOption{
 		zstd.WithDecoderMaxMemory(MaxChunkSize),
 		zstd.WithDecoderMaxWindow(MaxChunkSize),
@@ -94,7 +99,7 @@ func (c *Codec) decodeChunk(digest string, compressed, dst []byte) ([]byte, erro
 // chunks should hold a Codec, which avoids rebuilding the zstd state each
 // call. There is deliberately no hidden package-level codec.
 func EncodeChunk(raw []byte) (digest string, compressed []byte) {
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true))
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true), zstd.WithWindowSize(encoderWindow))
 	if err != nil {
 		// NewWriter fails only on invalid options, and these are constant.
 		panic(fmt.Sprintf("statepkg: creating zstd encoder: %v", err))

@@ -1,0 +1,218 @@
+package statepkg
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"sort"
+	"sync"
+)
+
+// ReadOptions tune ReadComponent and ReadRange. Zero values mean defaults.
+type ReadOptions struct {
+	// Concurrency is how many chunks are fetched and verified ahead of the
+	// one being written (default GOMAXPROCS, at least 2).
+	Concurrency int
+	// Progress, if set, is called from one goroutine with the number of
+	// bytes written so far, after each chunk.
+	Progress func(bytes int64)
+	// Codec, if set, is used instead of building one for this call.
+	Codec *Codec
+}
+
+// ReadComponent writes the component's stream to w. Every chunk is fetched
+// (several ahead, in parallel), decompressed and checked against its digest
+// before any of its bytes are written; on the first missing or damaged chunk
+// it returns a *ChunkError and w has received exactly the chunks before it.
+// At the end the whole stream is checked against the component's digest.
+func ReadComponent(ctx context.Context, store ChunkStore, c Component, w io.Writer, opts ReadOptions) error {
+	if err := c.Validate(); err != nil {
+		return fmt.Errorf("reading component %q: %w", c.Name, err)
+	}
+	h := sha256.New()
+	var done int64
+	err := readChunks(ctx, store, c.Name, c.Chunks, opts, func(ch Chunk, data []byte) error {
+		if _, err := w.Write(data); err != nil {
+			return fmt.Errorf("reading component %q: writing output at offset %d: %w", c.Name, ch.Offset, err)
+		}
+		h.Write(data)
+		done += int64(len(data))
+		if opts.Progress != nil {
+			opts.Progress(done)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if got := DigestPrefix + hex.EncodeToString(h.Sum(nil)); got != c.Digest {
+		// Every chunk matched its digest, so the manifest itself is
+		// inconsistent: its chunk list is not the stream it names.
+		return fmt.Errorf("%w: component %q: chunks make a stream with digest %s, manifest says %s",
+			ErrInvalidManifest, c.Name, got, c.Digest)
+	}
+	return nil
+}
+
+// ReadRange writes bytes [off, off+n) of the component's stream to w,
+// fetching only the chunks that cover them, each verified before use. The
+// whole-stream digest is not checked (the rest of the stream is not read).
+func ReadRange(ctx context.Context, store ChunkStore, c Component, off, n int64, w io.Writer, opts ReadOptions) error {
+	if err := c.Validate(); err != nil {
+		return fmt.Errorf("reading component %q: %w", c.Name, err)
+	}
+	if off < 0 || n < 0 || off > c.Size || n > c.Size-off {
+		return fmt.Errorf("reading component %q: range [%d, +%d) outside its %d bytes", c.Name, off, n, c.Size)
+	}
+	if n == 0 {
+		return nil
+	}
+	end := off + n
+	first := sort.Search(len(c.Chunks), func(i int) bool { return c.Chunks[i].Offset+c.Chunks[i].Size > off })
+	last := sort.Search(len(c.Chunks), func(i int) bool { return c.Chunks[i].Offset >= end })
+	var done int64
+	return readChunks(ctx, store, c.Name, c.Chunks[first:last], opts, func(ch Chunk, data []byte) error {
+		lo, hi := max(off-ch.Offset, 0), min(end-ch.Offset, ch.Size)
+		if _, err := w.Write(data[lo:hi]); err != nil {
+			return fmt.Errorf("reading component %q: writing output at offset %d: %w", c.Name, ch.Offset+lo, err)
+		}
+		done += hi - lo
+		if opts.Progress != nil {
+			opts.Progress(done)
+		}
+		return nil
+	})
+}
+
+// OpenComponent returns the component's stream as a reader, produced by
+// ReadComponent in a goroutine. Read returns ReadComponent's error once the
+// good bytes before it are consumed. Close stops the goroutine.
+func OpenComponent(ctx context.Context, store ChunkStore, c Component, opts ReadOptions) io.ReadCloser {
+	ctx, cancel := context.WithCancel(ctx)
+	pr, pw := io.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		pw.CloseWithError(ReadComponent(ctx, store, c, pw, opts))
+	}()
+	return &componentReader{PipeReader: pr, cancel: cancel, done: done}
+}
+
+type componentReader struct {
+	*io.PipeReader
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (r *componentReader) Close() error {
+	r.cancel()
+	err := r.PipeReader.Close()
+	<-r.done
+	return err
+}
+
+type fetchResult struct {
+	data []byte
+	err  error
+}
+
+// readChunks fetches and verifies chunks with bounded read-ahead and hands
+// them to emit in order. It stops at the first failure, before emitting the
+// failed chunk.
+func readChunks(ctx context.Context, store ChunkStore, component string, chunks []Chunk, opts ReadOptions, emit func(Chunk, []byte) error) error {
+	if len(chunks) == 0 {
+		return ctx.Err()
+	}
+	conc := opts.Concurrency
+	if conc <= 0 {
+		conc = max(runtime.GOMAXPROCS(0), 2)
+	}
+	codec := opts.Codec
+	if codec == nil {
+		var err error
+		if codec, err = NewCodec(conc); err != nil {
+			return err
+		}
+		defer codec.Close()
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	// slots bounds the chunks fetched but not yet emitted; their buffers are
+	// reused, so memory stays at about conc chunks.
+	slots := make(chan []byte, conc)
+	for range conc {
+		slots <- nil
+	}
+	results := make([]chan fetchResult, len(chunks))
+	for i := range results {
+		results[i] = make(chan fetchResult, 1)
+	}
+	var fetchers sync.WaitGroup
+	dispatched := make(chan struct{})
+	go func() {
+		defer close(dispatched)
+		for i, ch := range chunks {
+			var buf []byte
+			select {
+			case buf = <-slots:
+			case <-ctx.Done():
+				return
+			}
+			fetchers.Go(func() {
+				data, err := fetchChunk(ctx, store, codec, ch, buf)
+				results[i] <- fetchResult{data, err}
+			})
+		}
+	}()
+	defer func() {
+		cancel()
+		<-dispatched
+		fetchers.Wait()
+	}()
+
+	for i, ch := range chunks {
+		var res fetchResult
+		select {
+		case res = <-results[i]:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if res.err != nil {
+			if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(res.err, ctxErr) {
+				return ctxErr
+			}
+			return &ChunkError{Component: component, Chunk: ch.Digest, Offset: ch.Offset, Err: res.err}
+		}
+		if err := emit(ch, res.data); err != nil {
+			return err
+		}
+		slots <- res.data[:0]
+	}
+	return nil
+}
+
+// fetchChunk gets one chunk from the store and returns its verified,
+// decompressed bytes, decompressing into buf when it is large enough.
+func fetchChunk(ctx context.Context, store ChunkStore, codec *Codec, ch Chunk, buf []byte) ([]byte, error) {
+	compressed, err := store.Get(ctx, ch.Digest)
+	if err != nil {
+		return nil, err
+	}
+	if cap(buf) < int(ch.Size) {
+		buf = make([]byte, 0, ch.Size)
+	}
+	data, err := codec.decodeChunk(ch.Digest, compressed, buf)
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) != ch.Size {
+		// Only reachable if the digest matched but the manifest's size is
+		// wrong: the manifest, not the chunk, is inconsistent.
+		return nil, fmt.Errorf("%w: chunk is %d bytes, manifest says %d", ErrCorruptChunk, len(data), ch.Size)
+	}
+	return data, nil
+}
