@@ -121,3 +121,13 @@ func TestEndpointURL_AcceptsSupportedSchemesWithoutEchoingSecrets(t *testing.T) 
 		}
 	}
 }
+
+func TestDNSSubdomain_AcceptsKubernetesObjectNames(t *testing.T) {
+	runValidator(t, validators.DNSSubdomain(), []validatorCase{
+		{"simple", types.StringValue("db-credentials"), ""},
+		{"dotted", types.StringValue("shop.db.v1"), ""},
+		{"uppercase", types.StringValue("DB"), "1-253"},
+		{"underscore", types.StringValue("db_creds"), "1-253"},
+		{"too long", types.StringValue(strings.Repeat("a", 254)), "1-253"},
+	})
+}
