@@ -1,43 +1,75 @@
 #!/usr/bin/env bash
 # Installs what the tests need, idempotently: Debian packages through apt-get
-# (only when something is missing) and Go tools into $UNIKUBE_TOOLS_DIR/bin.
+# (only when something is missing; apt-get update only then) and pinned Go
+# tools into $UNIKUBE_TOOLS_DIR/bin. A second run on the same machine does
+# nothing and takes well under a second.
 set -euo pipefail
 
 TOOLS_DIR=${UNIKUBE_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/unikube-state}
 mkdir -p "$TOOLS_DIR/bin"
 
-# command -> Debian package providing it
+# command -> Debian package providing it. internal/testenv looks for these in
+# PATH, /usr/lib/postgresql/*/bin, /usr/sbin and $TOOLS_DIR/bin, as here.
 declare -A DEB=(
   [mariadbd]=mariadb-server
+  [mariadb-install-db]=mariadb-server
   [mariadb]=mariadb-client
+  [mariadb-dump]=mariadb-client
   [redis-server]=redis-server
-  [pg_restore]=postgresql-client-15
+  [redis-cli]=redis-tools
   [initdb]=postgresql-15
+  [pg_ctl]=postgresql-15
+  [pg_restore]=postgresql-client-15
+  [pg_dump]=postgresql-client-15
+  [psql]=postgresql-client-15
 )
+
+have() {
+  command -v "$1" >/dev/null 2>&1 && return 0
+  local d
+  for d in /usr/lib/postgresql/*/bin /usr/sbin /usr/local/sbin /sbin; do
+    [ -x "$d/$1" ] && return 0
+  done
+  return 1
+}
 
 missing=()
 for cmd in "${!DEB[@]}"; do
-  if ! command -v "$cmd" >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/"$cmd" >/dev/null 2>&1 && ! ls /usr/sbin/"$cmd" >/dev/null 2>&1; then
-    missing+=("${DEB[$cmd]}")
+  if ! have "$cmd"; then
+    pkg=${DEB[$cmd]}
+    [[ " ${missing[*]-} " == *" $pkg "* ]] || missing+=("$pkg")
   fi
 done
+
 if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then
+      SUDO=sudo
+    else
+      echo "install-deps: need root (or sudo) to apt-get install ${missing[*]}" >&2
+      exit 1
+    fi
+  fi
   echo "install-deps: apt-get install ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  # The packages start their services; the tests start their own on free ports.
-  for svc in mariadb redis-server; do
-    (service "$svc" stop || systemctl stop "$svc") >/dev/null 2>&1 || true
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # The packages start their own services; the tests start private servers
+  # on free ports instead, so stop the system ones (no-ops where nothing runs).
+  for svc in mariadb redis-server postgresql; do
+    { $SUDO service "$svc" stop || $SUDO systemctl stop "$svc"; } >/dev/null 2>&1 || true
   done
 fi
 
-# Go tools, each pinned, installed once into the cache.
+# Go tools, each pinned; reinstalled only when missing or when the pin changes
+# (recorded next to the binary, since e.g. versitygw reports no version).
 go_tool() { # name module@version
-  local name=$1 mod=$2
-  if [ ! -x "$TOOLS_DIR/bin/$name" ]; then
+  local name=$1 mod=$2 stamp="$TOOLS_DIR/bin/.$1.version"
+  if [ ! -x "$TOOLS_DIR/bin/$name" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$mod" ]; then
     echo "install-deps: go install $mod"
-    GOBIN="$TOOLS_DIR/bin" go install "$mod"
+    GOBIN="$TOOLS_DIR/bin" GOFLAGS= go install "$mod"
+    echo "$mod" >"$stamp"
   fi
 }
 go_tool versitygw github.com/versity/versitygw/cmd/versitygw@v1.8.0
