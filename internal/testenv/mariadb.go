@@ -68,16 +68,15 @@ func RunMariaDB(ctx context.Context, dir string) (*MariaDB, func() error, error)
 	if os.Geteuid() == 0 {
 		asUser = []string{"--user=root"}
 	}
-	err = runOnce(ctx, "mariadb-install-db", installDB, append([]string{
+	installArgs := append([]string{
 		"--no-defaults",
-		"--datadir=" + m.DataDir,
 		"--basedir=" + filepath.Dir(filepath.Dir(server)),
 		"--auth-root-authentication-method=normal",
 		"--skip-test-db",
 		"--skip-name-resolve",
 		"--skip-log-bin",
-	}, append(mariadbFastArgs(), asUser...)...), nil, nil)
-	if err != nil {
+	}, append(mariadbFastArgs(), asUser...)...)
+	if err := mariadbDataDir(ctx, installDB, server, installArgs, m.DataDir); err != nil {
 		return fail(err)
 	}
 

@@ -30,8 +30,12 @@ import (
 	"time"
 )
 
-// startTimeout bounds how long a server may take to become ready.
-const startTimeout = 60 * time.Second
+// startTimeout bounds how long a server may take to become ready; generous
+// because test runs share two cores with compilers and other servers.
+const startTimeout = 90 * time.Second
+
+// setupTimeout bounds initdb and mariadb-install-db.
+const setupTimeout = 3 * time.Minute
 
 // stopTimeout bounds a graceful shutdown before the group is killed.
 const stopTimeout = 15 * time.Second
@@ -289,6 +293,8 @@ func (p *process) waitReady(ctx context.Context, check func(ctx context.Context)
 // runOnce runs a setup command (initdb, mariadb-install-db) to completion,
 // with the same process attributes as servers, returning its output on error.
 func runOnce(ctx context.Context, name, path string, args, env []string, cred *syscall.Credential) error {
+	ctx, cancel := context.WithTimeout(ctx, setupTimeout)
+	defer cancel()
 	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.Env = baseEnv(env)
 	cmd.SysProcAttr = sysProcAttr(cred)
