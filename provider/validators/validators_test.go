@@ -131,3 +131,14 @@ func TestDNSSubdomain_AcceptsKubernetesObjectNames(t *testing.T) {
 		{"too long", types.StringValue(strings.Repeat("a", 254)), "1-253"},
 	})
 }
+
+func TestSubject_AcceptsUserGroupAndTokenSubjects(t *testing.T) {
+	runValidator(t, validators.Subject(), []validatorCase{
+		{"user", types.StringValue("user:alice@example.com"), ""},
+		{"group", types.StringValue("group:shop-devs"), ""},
+		{"token", types.StringValue("token:ci_1"), ""},
+		{"no kind", types.StringValue("alice"), "user:NAME"},
+		{"unknown kind", types.StringValue("team:shop"), "user:NAME"},
+		{"empty name", types.StringValue("user:"), "user:NAME"},
+	})
+}
