@@ -302,7 +302,7 @@ func TestVolume_FailureLeavesPreviousDataAndNoStaging(t *testing.T) {
 	c1, c2 := capture(t, src1, store), capture(t, src2, store)
 
 	tests := []struct {
-		name  string
+		name   string
 		break_ func(t *testing.T, dir string) (context.Context, statepkg.ChunkStore)
 	}{
 		{"corrupt chunk", func(t *testing.T, dir string) (context.Context, statepkg.ChunkStore) {
