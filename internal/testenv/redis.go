@@ -20,6 +20,7 @@ type Redis struct {
 	Host     string
 	Port     int
 	Password string
+	Dir      string // working directory (config, log)
 }
 
 // StartRedis starts a Redis server for the test and stops it at cleanup.
@@ -46,7 +47,7 @@ func RunRedis(ctx context.Context, dir string) (*Redis, func() error, error) {
 		_ = stopper(nil, root)()
 		return nil, nil, err
 	}
-	r := &Redis{Host: "127.0.0.1", Password: randomSecret(16)}
+	r := &Redis{Host: "127.0.0.1", Password: randomSecret(16), Dir: root}
 	proc, err := startWithPortRetry(func(port int) (*process, error) {
 		// Settings go through a config file so the password stays off the
 		// command line.
