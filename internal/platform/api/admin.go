@@ -1,0 +1,64 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/unikubehq/terraform-provider-unikube/internal/platform/gc"
+)
+
+// GCRequest tunes a garbage collection; zero values mean the server's grace
+// period and a real run.
+type GCRequest struct {
+	GraceSeconds *int64 `json:"grace_seconds,omitempty"`
+	DryRun       bool   `json:"dry_run"`
+}
+
+func (s *Server) runGC(w http.ResponseWriter, r *http.Request) {
+	if _, err := needAdmin(r); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var req GCRequest
+	if r.ContentLength != 0 {
+		if err := s.decodeJSON(w, r, &req); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	grace := s.cfg.GCGrace
+	if req.GraceSeconds != nil {
+		if *req.GraceSeconds < 0 {
+			s.fail(w, r, errf(http.StatusBadRequest, "grace_seconds must be >= 0"))
+			return
+		}
+		grace = time.Duration(*req.GraceSeconds) * time.Second
+	}
+	res, err := gc.Run(r.Context(), s.st, s.blobs, gc.Options{Grace: grace, DryRun: req.DryRun, Now: s.cfg.Now})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.metrics.gcDeleted.Add(float64(res.Deleted))
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyz checks the metadata and blob stores answer.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	if err := s.st.Ping(ctx); err != nil {
+		writeError(w, http.StatusServiceUnavailable, "database not ready: "+err.Error())
+		return
+	}
+	if err := s.blobs.Ping(ctx); err != nil {
+		writeError(w, http.StatusServiceUnavailable, "blob store not ready: "+err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}

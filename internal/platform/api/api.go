@@ -1,0 +1,328 @@
+// Package api is the platform's HTTP API: REST/JSON under /api/v1, described
+// by the OpenAPI document it serves, plus /healthz, /readyz and /metrics.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/unikubehq/terraform-provider-unikube/internal/platform/auth"
+	"github.com/unikubehq/terraform-provider-unikube/internal/platform/blob"
+	"github.com/unikubehq/terraform-provider-unikube/internal/platform/store"
+	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
+)
+
+// Defaults for Config fields left zero.
+const (
+	DefaultMaxBodyBytes = 64 << 20
+	DefaultJobTokenTTL  = time.Hour
+	MaxJobTokenTTL      = 24 * time.Hour
+	DefaultGCGrace      = time.Hour
+)
+
+// Config wires the API to its stores.
+type Config struct {
+	Store  *store.Store
+	Blobs  blob.Store
+	Logger *slog.Logger
+	// MaxBodyBytes bounds every request body (manifests, chunks, JSON).
+	MaxBodyBytes int64
+	// JobTokenTTL is the lifetime of a job token when the request names none.
+	JobTokenTTL time.Duration
+	// GCGrace protects chunks younger than this from garbage collection, so
+	// uploads whose version is not committed yet keep their chunks.
+	GCGrace time.Duration
+	// Now is the clock (tests shorten token lifetimes with it).
+	Now func() time.Time
+}
+
+// Server serves the API.
+type Server struct {
+	cfg     Config
+	st      *store.Store
+	blobs   blob.Store
+	log     *slog.Logger
+	authn   *auth.Authenticator
+	codec   *statepkg.Codec
+	reg     *prometheus.Registry
+	metrics *metrics
+	mux     *http.ServeMux
+	openapi []byte
+}
+
+// New builds the API server.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil || cfg.Blobs == nil {
+		return nil, errors.New("api: Store and Blobs are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.JobTokenTTL <= 0 {
+		cfg.JobTokenTTL = DefaultJobTokenTTL
+	}
+	if cfg.GCGrace <= 0 {
+		cfg.GCGrace = DefaultGCGrace
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	codec, err := statepkg.NewCodec(0)
+	if err != nil {
+		return nil, fmt.Errorf("api: %w", err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s := &Server{
+		cfg:     cfg,
+		st:      cfg.Store,
+		blobs:   cfg.Blobs,
+		log:     cfg.Logger,
+		authn:   &auth.Authenticator{Store: cfg.Store, Now: cfg.Now},
+		codec:   codec,
+		reg:     reg,
+		metrics: newMetrics(reg),
+		mux:     http.NewServeMux(),
+		openapi: OpenAPI(),
+	}
+	for _, rt := range s.routes() {
+		var h http.Handler = rt.handler
+		if rt.auth {
+			h = s.authenticated(h)
+		}
+		s.mux.Handle(rt.method+" "+rt.pattern, h)
+	}
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no route for %s %s: see /api/v1/openapi.json", r.Method, r.URL.Path))
+	})
+	return s, nil
+}
+
+// Close releases the server's codec.
+func (s *Server) Close() { s.codec.Close() }
+
+// Handler returns the root handler with logging, metrics and panic recovery.
+func (s *Server) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		r = r.WithContext(context.WithValue(r.Context(), holderKey{}, &principalHolder{}))
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("panic in handler", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				if !rec.wrote {
+					writeError(rec, http.StatusInternalServerError, "internal error: see the server log")
+				}
+			}
+			route := r.Pattern
+			if route == "" {
+				route = "unmatched"
+			}
+			d := time.Since(start)
+			code := strconv.Itoa(rec.status)
+			s.metrics.requests.WithLabelValues(r.Method, route, code).Inc()
+			s.metrics.duration.WithLabelValues(r.Method, route).Observe(d.Seconds())
+			// The path never carries a token; the Authorization header is not logged.
+			lvl := slog.LevelInfo
+			if rec.status >= 500 {
+				lvl = slog.LevelError
+			}
+			s.log.LogAttrs(r.Context(), lvl, "request",
+				slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("route", route),
+				slog.Int("status", rec.status), slog.Int64("bytes", rec.bytes), slog.Duration("duration", d),
+				slog.String("principal", principalName(r.Context())), slog.String("remote", r.RemoteAddr))
+		}()
+		s.mux.ServeHTTP(rec, r)
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+	wrote  bool
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if !r.wrote {
+		r.status, r.wrote = code, true
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	r.wrote = true
+	n, err := r.ResponseWriter.Write(b)
+	r.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the connection (sendfile, flush).
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+type metrics struct {
+	requests   *prometheus.CounterVec
+	duration   *prometheus.HistogramVec
+	chunkIn    prometheus.Counter
+	chunkOut   prometheus.Counter
+	gcDeleted  prometheus.Counter
+	commits    prometheus.Counter
+	badChunks  prometheus.Counter
+	authFailed prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "unikube_http_requests_total", Help: "HTTP requests by method, route and status code."},
+			[]string{"method", "route", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "unikube_http_request_duration_seconds", Help: "HTTP request latency by route.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 12)}, []string{"method", "route"}),
+		chunkIn:    prometheus.NewCounter(prometheus.CounterOpts{Name: "unikube_chunk_upload_bytes_total", Help: "Compressed chunk bytes stored."}),
+		chunkOut:   prometheus.NewCounter(prometheus.CounterOpts{Name: "unikube_chunk_download_requests_total", Help: "Chunk downloads served."}),
+		gcDeleted:  prometheus.NewCounter(prometheus.CounterOpts{Name: "unikube_gc_deleted_chunks_total", Help: "Chunks deleted by garbage collection."}),
+		commits:    prometheus.NewCounter(prometheus.CounterOpts{Name: "unikube_versions_committed_total", Help: "Versions committed."}),
+		badChunks:  prometheus.NewCounter(prometheus.CounterOpts{Name: "unikube_chunk_rejected_total", Help: "Chunk uploads rejected because bytes did not match the digest."}),
+		authFailed: prometheus.NewCounter(prometheus.CounterOpts{Name: "unikube_auth_failures_total", Help: "Requests refused for a missing, unknown, revoked or expired token."}),
+	}
+	reg.MustRegister(m.requests, m.duration, m.chunkIn, m.chunkOut, m.gcDeleted, m.commits, m.badChunks, m.authFailed)
+	return m
+}
+
+type ctxKey struct{}
+
+func withPrincipal(ctx context.Context, p auth.Principal) context.Context {
+	return context.WithValue(ctx, ctxKey{}, &p)
+}
+
+func principalFrom(ctx context.Context) auth.Principal {
+	if p, ok := ctx.Value(ctxKey{}).(*auth.Principal); ok {
+		return *p
+	}
+	return auth.Principal{}
+}
+
+// principalName is for logs; the principal pointer is filled in place so the
+// outer logging middleware sees who the inner handler authenticated.
+func principalName(ctx context.Context) string {
+	if h, ok := ctx.Value(holderKey{}).(*principalHolder); ok && h.p != nil {
+		return h.p.Name()
+	}
+	return "-"
+}
+
+type holderKey struct{}
+
+type principalHolder struct{ p *auth.Principal }
+
+// authenticated requires a valid bearer token.
+func (s *Server) authenticated(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := s.authn.Authenticate(r.Context(), r.Header.Get("Authorization"))
+		if errors.Is(err, auth.ErrUnauthenticated) {
+			s.metrics.authFailed.Inc()
+			w.Header().Set("WWW-Authenticate", `Bearer realm="unikube"`)
+			writeError(w, http.StatusUnauthorized, "unauthorized: send a valid token as 'Authorization: Bearer TOKEN' (it may be unknown, revoked or expired)")
+			return
+		}
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if h, ok := r.Context().Value(holderKey{}).(*principalHolder); ok {
+			h.p = &p
+		}
+		next.ServeHTTP(w, r.WithContext(withPrincipal(r.Context(), p)))
+	})
+}
+
+// apiError is the JSON body of every error response.
+type apiError struct {
+	Error   string   `json:"error"`
+	Missing []string `json:"missing,omitempty"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, apiError{Error: msg})
+}
+
+// httpError carries a status chosen by a handler.
+type httpError struct {
+	status  int
+	msg     string
+	missing []string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func errf(status int, format string, args ...any) error {
+	return &httpError{status: status, msg: fmt.Sprintf(format, args...)}
+}
+
+// fail maps an error to a status and writes it.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var he *httpError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &he):
+		writeJSON(w, he.status, apiError{Error: he.msg, Missing: he.missing})
+	case errors.As(err, &mbe):
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than the server's limit of %d bytes (--max-body-bytes)", mbe.Limit))
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, statepkg.ErrNoSuchVersion), errors.Is(err, blob.ErrNotFound):
+		writeError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, store.ErrExists):
+		writeError(w, http.StatusConflict, err.Error())
+	case errors.Is(err, statepkg.ErrInvalidRef), errors.Is(err, statepkg.ErrInvalidManifest), errors.Is(err, statepkg.ErrUnsupportedSchema),
+		errors.Is(err, auth.ErrInvalidRole), errors.Is(err, auth.ErrInvalidSubject):
+		writeError(w, http.StatusBadRequest, err.Error())
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		writeError(w, http.StatusServiceUnavailable, "request cancelled: "+err.Error())
+	default:
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err.Error())
+		writeError(w, http.StatusInternalServerError, "internal error: see the server log")
+	}
+}
+
+// decodeJSON reads a JSON body into v, bounded by MaxBodyBytes, refusing
+// unknown fields so typos surface as 400s.
+func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return errf(http.StatusBadRequest, "malformed JSON body: %v", err)
+	}
+	if dec.More() {
+		return errf(http.StatusBadRequest, "malformed JSON body: trailing data after the object")
+	}
+	return nil
+}

@@ -1,0 +1,183 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+
+	"github.com/unikubehq/terraform-provider-unikube/internal/platform/auth"
+	"github.com/unikubehq/terraform-provider-unikube/internal/platform/blob"
+	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
+)
+
+// chunkDigest reads and validates the {digest} path value.
+func chunkDigest(r *http.Request) (string, error) {
+	d := r.PathValue("digest")
+	if _, err := statepkg.ParseDigest(d); err != nil {
+		return "", errf(http.StatusBadRequest, "chunk digest: %v", err)
+	}
+	return d, nil
+}
+
+// headChunk answers "is this chunk already stored?" for uploaders, so they
+// skip it. It needs maintainer: only uploaders ask.
+func (s *Server) headChunk(w http.ResponseWriter, r *http.Request) {
+	project, state, err := names(r)
+	var digest string
+	if err == nil {
+		digest, err = chunkDigest(r)
+	}
+	if err == nil {
+		_, err = s.need(r, project, state, auth.RoleMaintainer)
+	}
+	if err != nil {
+		s.failHead(w, r, err)
+		return
+	}
+	ok, err := s.blobs.Has(r.Context(), digest)
+	if err != nil {
+		s.failHead(w, r, err)
+		return
+	}
+	if !ok {
+		w.WriteHeader(http.StatusNotFound)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// failHead writes an error status without a body (HEAD has none).
+func (s *Server) failHead(w http.ResponseWriter, r *http.Request, err error) {
+	var he *httpError
+	switch {
+	case errors.As(err, &he):
+		if he.status == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="unikube"`)
+		}
+		w.Header().Set("X-Unikube-Error", he.msg)
+		w.WriteHeader(he.status)
+	default:
+		s.fail(w, r, err)
+	}
+}
+
+// putChunk stores a chunk after checking its bytes decompress to data whose
+// sha256 is the digest. Storing a chunk that is already there succeeds.
+func (s *Server) putChunk(w http.ResponseWriter, r *http.Request) {
+	project, state, err := names(r)
+	var digest string
+	if err == nil {
+		digest, err = chunkDigest(r)
+	}
+	if err == nil {
+		_, err = s.need(r, project, state, auth.RoleMaintainer)
+	}
+	if err == nil {
+		err = s.stateExists(r.Context(), project, state)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if r.ContentLength > s.cfg.MaxBodyBytes {
+		s.fail(w, r, &http.MaxBytesError{Limit: s.cfg.MaxBodyBytes})
+		return
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			s.fail(w, r, err)
+			return
+		}
+		s.fail(w, r, errf(http.StatusBadRequest, "reading chunk body: %v", err))
+		return
+	}
+	if _, err := s.codec.DecodeChunk(digest, data); err != nil {
+		s.metrics.badChunks.Inc()
+		s.fail(w, r, errf(http.StatusBadRequest, "chunk rejected, nothing stored: %v", err))
+		return
+	}
+	existed, err := s.blobs.Has(r.Context(), digest)
+	if err == nil && !existed {
+		err = s.blobs.Put(r.Context(), digest, data)
+	}
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("store chunk %s: %w", digest, err))
+		return
+	}
+	s.metrics.chunkIn.Add(float64(len(data)))
+	if existed {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	w.WriteHeader(http.StatusCreated)
+}
+
+// getChunk serves a chunk's compressed bytes with Range support. Callers
+// need applier on the state and the chunk must belong to one of its versions
+// (a job token: to its version), so a digest never opens another state's data.
+func (s *Server) getChunk(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodHead {
+		s.headChunk(w, r)
+		return
+	}
+	project, state, err := names(r)
+	var digest string
+	if err == nil {
+		digest, err = chunkDigest(r)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	p := principalFrom(r.Context())
+	isJob, err := jobScope(p, project, state)
+	if err == nil && !isJob {
+		_, err = s.need(r, project, state, auth.RoleApplier)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var ok bool
+	switch {
+	case isJob:
+		ok, err = s.st.ChunkInManifest(r.Context(), p.Token.VersionDigest, digest)
+	case p.IsAdmin():
+		ok = true
+	default:
+		ok, err = s.st.ChunkInState(r.Context(), project, state, digest)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if !ok {
+		s.fail(w, r, errf(http.StatusNotFound, "chunk %s is not part of any version of %s/%s you may read", digest, project, state))
+		return
+	}
+	obj, err := s.blobs.Open(r.Context(), digest)
+	if errors.Is(err, blob.ErrNotFound) {
+		s.fail(w, r, errf(http.StatusNotFound, "chunk %s is referenced but not stored: the blob store lost it; re-upload the version", digest))
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	defer obj.Close()
+	s.metrics.chunkOut.Inc()
+	h := w.Header()
+	h.Set("Content-Type", "application/zstd")
+	h.Set("ETag", `"`+digest+`"`)
+	h.Set("Cache-Control", "private, max-age=31536000, immutable")
+	var content io.ReadSeeker = obj
+	// Hand the *os.File itself to ServeContent so the copy can use sendfile.
+	if f, ok := obj.(interface{ File() *os.File }); ok {
+		content = f.File()
+	}
+	http.ServeContent(w, r, "", obj.Info().ModTime, content)
+}

@@ -1,0 +1,339 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/unikubehq/terraform-provider-unikube/internal/platform/auth"
+	"github.com/unikubehq/terraform-provider-unikube/internal/platform/store"
+	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
+)
+
+// ScriptRequest is the body of PUT .../scripts/{script}.
+type ScriptRequest struct {
+	Description    string             `json:"description"`
+	Image          string             `json:"image"`
+	Interpreter    string             `json:"interpreter"`
+	Body           string             `json:"body"`
+	Variables      []store.Variable   `json:"variables"`
+	ServiceAccount string             `json:"service_account"`
+	Credentials    []store.Credential `json:"credentials"`
+}
+
+// CreateRunRequest starts a run record; Target says where it runs
+// (e.g. "context/namespace").
+type CreateRunRequest struct {
+	Variables map[string]string `json:"variables"`
+	Target    string            `json:"target"`
+}
+
+// UpdateRunRequest reports progress of a run; absent fields keep their value.
+type UpdateRunRequest struct {
+	Status     string     `json:"status,omitempty"`
+	StartedAt  *time.Time `json:"started_at,omitempty"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	ExitCode   *int       `json:"exit_code,omitempty"`
+	LogTail    *string    `json:"log_tail,omitempty"`
+	StackTrace *string    `json:"stack_trace,omitempty"`
+}
+
+var (
+	envName    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
+	k8sName    = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$`)
+	secretKey  = regexp.MustCompile(`^[-._a-zA-Z0-9]{1,253}$`)
+	imageRef   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/:@+-]{0,511}$`)
+	maxLogTail = 64 << 10
+)
+
+const redacted = "(sensitive)"
+
+func validateScript(req ScriptRequest) error {
+	switch req.Interpreter {
+	case "sh", "bash", "python":
+	default:
+		return errf(http.StatusBadRequest, "interpreter %q: use sh, bash or python", req.Interpreter)
+	}
+	if req.Body == "" {
+		return errf(http.StatusBadRequest, "body is required: the script's source")
+	}
+	if req.Image != "" && !imageRef.MatchString(req.Image) {
+		return errf(http.StatusBadRequest, "image %q is not a container image reference", req.Image)
+	}
+	if req.ServiceAccount != "" && !k8sName.MatchString(req.ServiceAccount) {
+		return errf(http.StatusBadRequest, "service_account %q is not a Kubernetes name", req.ServiceAccount)
+	}
+	seen := map[string]bool{}
+	for _, v := range req.Variables {
+		if !envName.MatchString(v.Name) {
+			return errf(http.StatusBadRequest, "variable %q: names are environment variable names ([A-Za-z_][A-Za-z0-9_]*)", v.Name)
+		}
+		if seen[v.Name] {
+			return errf(http.StatusBadRequest, "variable %q is declared twice", v.Name)
+		}
+		seen[v.Name] = true
+	}
+	for _, c := range req.Credentials {
+		if !k8sName.MatchString(c.Secret) {
+			return errf(http.StatusBadRequest, "credentials: secret %q is not a Kubernetes Secret name (credentials reference a Secret; raw values are never stored)", c.Secret)
+		}
+		for _, k := range c.Keys {
+			if !secretKey.MatchString(k) {
+				return errf(http.StatusBadRequest, "credentials: key %q of secret %s is not a valid Secret key", k, c.Secret)
+			}
+		}
+	}
+	return nil
+}
+
+func scriptNames(r *http.Request) (string, string, error) {
+	project, _, err := names(r)
+	if err != nil {
+		return "", "", err
+	}
+	name := r.PathValue("script")
+	if err := statepkg.ValidateName(name); err != nil {
+		return "", "", errf(http.StatusBadRequest, "script: %v", err)
+	}
+	return project, name, nil
+}
+
+func (s *Server) listScripts(w http.ResponseWriter, r *http.Request) {
+	project, _, err := names(r)
+	if err == nil {
+		_, err = s.need(r, project, "", auth.RoleViewer)
+	}
+	var out []store.Script
+	if err == nil {
+		out, err = s.st.ListScripts(r.Context(), project)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) getScript(w http.ResponseWriter, r *http.Request) {
+	project, name, err := scriptNames(r)
+	if err == nil {
+		_, err = s.need(r, project, "", auth.RoleViewer)
+	}
+	var sc store.Script
+	if err == nil {
+		sc, err = s.st.GetScript(r.Context(), project, name)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, sc)
+}
+
+func (s *Server) putScript(w http.ResponseWriter, r *http.Request) {
+	project, name, err := scriptNames(r)
+	var p auth.Principal
+	if err == nil {
+		p, err = s.need(r, project, "", auth.RoleMaintainer)
+	}
+	var req ScriptRequest
+	if err == nil {
+		err = s.decodeJSON(w, r, &req)
+	}
+	if err == nil {
+		err = validateScript(req)
+	}
+	if err == nil {
+		_, err = s.st.GetProject(r.Context(), project)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	now := s.cfg.Now().UTC()
+	sc := store.Script{Project: project, Name: name, Description: req.Description, Image: req.Image, Interpreter: req.Interpreter,
+		Body: req.Body, Variables: req.Variables, ServiceAccount: req.ServiceAccount, Credentials: req.Credentials,
+		Author: p.Name(), CreatedAt: now, ModifiedAt: now}
+	created, err := s.st.PutScript(r.Context(), sc)
+	if err == nil {
+		sc, err = s.st.GetScript(r.Context(), project, name)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, sc)
+}
+
+func (s *Server) deleteScript(w http.ResponseWriter, r *http.Request) {
+	project, name, err := scriptNames(r)
+	if err == nil {
+		_, err = s.need(r, project, "", auth.RoleOwner)
+	}
+	if err == nil {
+		err = s.st.DeleteScript(r.Context(), project, name)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) {
+	project, name, err := scriptNames(r)
+	if err == nil {
+		_, err = s.need(r, project, "", auth.RoleViewer)
+	}
+	limit := 50
+	if v := r.URL.Query().Get("limit"); err == nil && v != "" {
+		n, perr := strconv.Atoi(v)
+		if perr != nil || n < 1 || n > 1000 {
+			err = errf(http.StatusBadRequest, "limit must be 1-1000")
+		}
+		limit = n
+	}
+	if err == nil {
+		_, err = s.st.GetScript(r.Context(), project, name)
+	}
+	var out []store.Run
+	if err == nil {
+		out, err = s.st.ListRuns(r.Context(), project, name, limit)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// createRun records that the caller starts the script; the values of
+// sensitive variables are checked but never stored.
+func (s *Server) createRun(w http.ResponseWriter, r *http.Request) {
+	project, name, err := scriptNames(r)
+	var p auth.Principal
+	if err == nil {
+		p, err = s.need(r, project, "", auth.RoleApplier)
+	}
+	var req CreateRunRequest
+	if err == nil {
+		err = s.decodeJSON(w, r, &req)
+	}
+	var sc store.Script
+	if err == nil {
+		sc, err = s.st.GetScript(r.Context(), project, name)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	vars := map[string]string{}
+	declared := map[string]store.Variable{}
+	for _, v := range sc.Variables {
+		declared[v.Name] = v
+		val, ok := req.Variables[v.Name]
+		if !ok {
+			val, ok = v.Default, v.Default != ""
+		}
+		if !ok && v.Required {
+			s.fail(w, r, errf(http.StatusBadRequest, "variable %s is required by script %s", v.Name, name))
+			return
+		}
+		if ok {
+			if v.Sensitive {
+				val = redacted
+			}
+			vars[v.Name] = val
+		}
+	}
+	for k := range req.Variables {
+		if _, ok := declared[k]; !ok {
+			s.fail(w, r, errf(http.StatusBadRequest, "variable %s is not declared by script %s", k, name))
+			return
+		}
+	}
+	run := store.Run{ID: auth.NewID(), Project: project, Script: name, Status: store.RunPending, Variables: vars, Target: req.Target,
+		CreatedAt: s.cfg.Now().UTC(), CreatedBy: p.Name()}
+	if err := s.st.CreateRun(r.Context(), run); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, run)
+}
+
+func (s *Server) getRun(w http.ResponseWriter, r *http.Request) {
+	project, name, err := scriptNames(r)
+	if err == nil {
+		_, err = s.need(r, project, "", auth.RoleViewer)
+	}
+	var run store.Run
+	if err == nil {
+		run, err = s.st.GetRun(r.Context(), project, name, r.PathValue("run"))
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, run)
+}
+
+func (s *Server) updateRun(w http.ResponseWriter, r *http.Request) {
+	project, name, err := scriptNames(r)
+	if err == nil {
+		_, err = s.need(r, project, "", auth.RoleApplier)
+	}
+	var req UpdateRunRequest
+	if err == nil {
+		err = s.decodeJSON(w, r, &req)
+	}
+	var run store.Run
+	if err == nil {
+		run, err = s.st.GetRun(r.Context(), project, name, r.PathValue("run"))
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	switch req.Status {
+	case "":
+	case store.RunPending, store.RunRunning, store.RunSucceeded, store.RunFailed:
+		run.Status = req.Status
+	default:
+		s.fail(w, r, errf(http.StatusBadRequest, "status %q: use pending, running, succeeded or failed", req.Status))
+		return
+	}
+	if req.StartedAt != nil {
+		run.StartedAt = req.StartedAt
+	}
+	if req.FinishedAt != nil {
+		run.FinishedAt = req.FinishedAt
+	}
+	if req.ExitCode != nil {
+		run.ExitCode = req.ExitCode
+	}
+	if req.LogTail != nil {
+		run.LogTail = tail(*req.LogTail, maxLogTail)
+	}
+	if req.StackTrace != nil {
+		run.StackTrace = tail(*req.StackTrace, maxLogTail)
+	}
+	if err := s.st.UpdateRun(r.Context(), run); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, run)
+}
+
+// tail keeps the last n bytes of s, marking the cut.
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return fmt.Sprintf("[... %d bytes cut ...]\n", len(s)-n) + s[len(s)-n:]
+}

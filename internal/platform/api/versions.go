@@ -1,0 +1,439 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/unikubehq/terraform-provider-unikube/internal/platform/auth"
+	"github.com/unikubehq/terraform-provider-unikube/internal/platform/store"
+	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
+)
+
+// CreateVersionRequest commits a version: the manifest plus the tag
+// expression naming it (a literal tag, @random or @new-candidate).
+type CreateVersionRequest struct {
+	Tag      string          `json:"tag"`
+	Manifest json.RawMessage `json:"manifest"`
+}
+
+// RetagRequest names the new tag of a version.
+type RetagRequest struct {
+	Tag string `json:"tag"`
+}
+
+// PruneRequest says how many of the newest candidates to keep.
+type PruneRequest struct {
+	Keep int `json:"keep"`
+}
+
+// PruneResponse lists the deleted candidates.
+type PruneResponse struct {
+	Deleted []store.Version `json:"deleted"`
+}
+
+// JobTokenRequest asks for a job token; TTLSeconds 0 means the default (1 h).
+type JobTokenRequest struct {
+	TTLSeconds int `json:"ttl_seconds"`
+}
+
+// JobTokenResponse carries the job token secret, shown once.
+type JobTokenResponse struct {
+	Token     string    `json:"token"`
+	Name      string    `json:"name"`
+	Project   string    `json:"project"`
+	State     string    `json:"state"`
+	Tag       string    `json:"tag"`
+	Digest    string    `json:"digest"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+func (s *Server) listVersions(w http.ResponseWriter, r *http.Request) {
+	project, state, err := names(r)
+	if err == nil {
+		_, err = s.need(r, project, state, auth.RoleViewer)
+	}
+	if err == nil {
+		err = s.stateExists(r.Context(), project, state)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	vs, err := s.st.ListVersions(r.Context(), project, state)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	switch r.URL.Query().Get("candidates") {
+	case "only", "true":
+		vs = filterVersions(vs, true)
+	case "exclude", "false":
+		vs = filterVersions(vs, false)
+	}
+	writeJSON(w, http.StatusOK, vs)
+}
+
+func filterVersions(vs []store.Version, candidate bool) []store.Version {
+	out := []store.Version{}
+	for _, v := range vs {
+		if v.Candidate == candidate {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// readVersion resolves {ref} for a reader: viewers and up, or a job token
+// for its own version.
+func (s *Server) readVersion(r *http.Request, min auth.Role) (store.Version, error) {
+	project, state, err := names(r)
+	if err != nil {
+		return store.Version{}, err
+	}
+	p := principalFrom(r.Context())
+	isJob, err := jobScope(p, project, state)
+	if err != nil {
+		return store.Version{}, err
+	}
+	if !isJob {
+		if _, err := s.need(r, project, state, min); err != nil {
+			return store.Version{}, err
+		}
+	}
+	v, err := s.resolve(r.Context(), project, state, r.PathValue("ref"))
+	if err != nil {
+		return v, err
+	}
+	if isJob && v.Digest != p.Token.VersionDigest {
+		return store.Version{}, errf(http.StatusForbidden, "forbidden: this job token is scoped to version %s", p.Token.VersionDigest)
+	}
+	return v, nil
+}
+
+func (s *Server) getVersion(w http.ResponseWriter, r *http.Request) {
+	v, err := s.readVersion(r, auth.RoleViewer)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// getManifest returns the manifest bytes exactly as stored (canonical), so
+// the caller can check their digest against the version's.
+func (s *Server) getManifest(w http.ResponseWriter, r *http.Request) {
+	v, err := s.readVersion(r, auth.RoleApplier)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	body, err := s.st.Manifest(r.Context(), v.Digest)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Docker-Content-Digest", v.Digest)
+	w.Header().Set("X-Unikube-Digest", v.Digest)
+	w.Header().Set("X-Unikube-Tag", v.Tag)
+	_, _ = w.Write(body)
+}
+
+func (s *Server) createVersion(w http.ResponseWriter, r *http.Request) {
+	project, state, err := names(r)
+	var p auth.Principal
+	if err == nil {
+		p, err = s.need(r, project, state, auth.RoleMaintainer)
+	}
+	var req CreateVersionRequest
+	if err == nil {
+		err = s.decodeJSON(w, r, &req)
+	}
+	if err == nil {
+		err = s.stateExists(r.Context(), project, state)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v, created, err := s.commit(r.Context(), p, project, state, req)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+		s.metrics.commits.Inc()
+	}
+	writeJSON(w, status, v)
+}
+
+// commit validates the manifest, checks every chunk is stored, and records
+// the version. Committing the same manifest under the same tag again returns
+// the existing version (a retried commit is harmless).
+func (s *Server) commit(ctx context.Context, p auth.Principal, project, state string, req CreateVersionRequest) (store.Version, bool, error) {
+	if len(req.Manifest) == 0 {
+		return store.Version{}, false, errf(http.StatusBadRequest, "manifest is required")
+	}
+	m, err := statepkg.DecodeManifest(req.Manifest)
+	if err != nil {
+		return store.Version{}, false, errf(http.StatusBadRequest, "manifest: %v", err)
+	}
+	if m.State != "" && m.State != project+"/"+state {
+		return store.Version{}, false, errf(http.StatusBadRequest, "manifest is for state %s, not %s/%s", m.State, project, state)
+	}
+	canonical, err := m.Encode()
+	if err != nil {
+		return store.Version{}, false, errf(http.StatusBadRequest, "manifest: %v", err)
+	}
+	digest := statepkg.ManifestDigest(canonical)
+	if req.Tag == "" {
+		req.Tag = statepkg.ExprRandom
+	}
+	expr, err := statepkg.ParseTagExpr(req.Tag)
+	if err != nil {
+		return store.Version{}, false, errf(http.StatusBadRequest, "tag: %v", err)
+	}
+	var chunks []string
+	seen := map[string]bool{}
+	var size int64
+	comps := make([]store.ComponentSummary, 0, len(m.Components))
+	for _, c := range m.Components {
+		size += c.Size
+		comps = append(comps, store.ComponentSummary{Name: c.Name, Kind: string(c.Kind), Format: c.Format, Size: c.Size, Chunks: len(c.Chunks), Files: len(c.Files)})
+		for _, ch := range c.Chunks {
+			if !seen[ch.Digest] {
+				seen[ch.Digest] = true
+				chunks = append(chunks, ch.Digest)
+			}
+		}
+	}
+	now := s.cfg.Now().UTC()
+	v := store.Version{Project: project, State: state, Digest: digest, Revision: m.Revision, Message: m.Message,
+		CreatedAt: now, TaggedAt: now, CreatedBy: p.Name(), Size: size, Components: comps}
+	check := func(ctx context.Context) error {
+		missing, err := s.missingChunks(ctx, chunks)
+		if err != nil {
+			return err
+		}
+		if len(missing) > 0 {
+			return &httpError{status: http.StatusConflict, missing: missing,
+				msg: fmt.Sprintf("%d of %d chunks named by the manifest are not uploaded: upload them and commit again", len(missing), len(chunks))}
+		}
+		return nil
+	}
+	switch expr.Kind {
+	case statepkg.TagLiteral:
+		v.Tag = expr.Literal
+		v.Candidate = statepkg.IsCandidate(v.Tag)
+		err := s.st.CommitVersion(ctx, v, canonical, chunks, check)
+		if errors.Is(err, store.ErrExists) {
+			old, gerr := s.st.GetVersion(ctx, project, state, v.Tag)
+			if gerr == nil && old.Digest == digest {
+				return old, false, nil
+			}
+			return store.Version{}, false, errf(http.StatusConflict, "tag %q of %s/%s already names another version (%s): tags are immutable; use retag or another tag", v.Tag, project, state, old.Digest)
+		}
+		return v, err == nil, err
+	case statepkg.TagRandom, statepkg.TagNewCandidate:
+		cand := expr.Kind == statepkg.TagNewCandidate
+		for range 5 {
+			tag, err := statepkg.NewRandomTag(nil, cand, func(t string) bool {
+				ok, err := s.st.TagExists(ctx, project, state, t)
+				return err != nil || ok
+			})
+			if err != nil {
+				return store.Version{}, false, err
+			}
+			v.Tag, v.Candidate = tag, cand
+			err = s.st.CommitVersion(ctx, v, canonical, chunks, check)
+			if errors.Is(err, store.ErrExists) {
+				continue // lost a race for the random tag; draw another
+			}
+			return v, err == nil, err
+		}
+		return store.Version{}, false, errf(http.StatusConflict, "could not find a free random tag; try again")
+	default:
+		return store.Version{}, false, errf(http.StatusBadRequest, "tag %q selects an existing version; to create one use a literal tag, %s or %s",
+			req.Tag, statepkg.ExprRandom, statepkg.ExprNewCandidate)
+	}
+}
+
+// missingChunks checks which chunks the blob store lacks, a few at a time
+// (each check is a round trip on S3).
+func (s *Server) missingChunks(ctx context.Context, chunks []string) ([]string, error) {
+	var mu sync.Mutex
+	missing := []string{}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(16)
+	for _, c := range chunks {
+		g.Go(func() error {
+			ok, err := s.blobs.Has(gctx, c)
+			if err != nil {
+				return fmt.Errorf("check chunk %s: %w", c, err)
+			}
+			if !ok {
+				mu.Lock()
+				missing = append(missing, c)
+				mu.Unlock()
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	sort.Strings(missing)
+	return missing, nil
+}
+
+func (s *Server) deleteVersion(w http.ResponseWriter, r *http.Request) {
+	project, state, err := names(r)
+	if err == nil {
+		_, err = s.need(r, project, state, auth.RoleOwner)
+	}
+	var v store.Version
+	if err == nil {
+		v, err = s.resolve(r.Context(), project, state, r.PathValue("ref"))
+	}
+	if err == nil {
+		err = s.st.DeleteVersion(r.Context(), project, state, v.Tag)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) promoteVersion(w http.ResponseWriter, r *http.Request) {
+	project, state, err := names(r)
+	if err == nil {
+		_, err = s.need(r, project, state, auth.RoleMaintainer)
+	}
+	var v store.Version
+	if err == nil {
+		v, err = s.resolve(r.Context(), project, state, r.PathValue("ref"))
+	}
+	var to string
+	if err == nil {
+		to, err = statepkg.PromoteTag(v.Tag)
+		if err != nil {
+			err = errf(http.StatusBadRequest, "promote: %v", err)
+		}
+	}
+	if err == nil {
+		v, err = s.st.Retag(r.Context(), project, state, v.Tag, to, false, s.cfg.Now())
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) retagVersion(w http.ResponseWriter, r *http.Request) {
+	project, state, err := names(r)
+	if err == nil {
+		_, err = s.need(r, project, state, auth.RoleMaintainer)
+	}
+	var req RetagRequest
+	if err == nil {
+		err = s.decodeJSON(w, r, &req)
+	}
+	if err == nil {
+		if verr := statepkg.ValidateTag(req.Tag); verr != nil {
+			err = errf(http.StatusBadRequest, "tag: %v", verr)
+		}
+	}
+	var v store.Version
+	if err == nil {
+		v, err = s.resolve(r.Context(), project, state, r.PathValue("ref"))
+	}
+	if err == nil && v.Tag != req.Tag {
+		v, err = s.st.Retag(r.Context(), project, state, v.Tag, req.Tag, statepkg.IsCandidate(req.Tag), s.cfg.Now())
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) pruneCandidates(w http.ResponseWriter, r *http.Request) {
+	project, state, err := names(r)
+	if err == nil {
+		_, err = s.need(r, project, state, auth.RoleMaintainer)
+	}
+	var req PruneRequest
+	if err == nil && r.ContentLength != 0 {
+		err = s.decodeJSON(w, r, &req)
+	}
+	if err == nil && req.Keep < 0 {
+		err = errf(http.StatusBadRequest, "keep must be >= 0")
+	}
+	if err == nil {
+		err = s.stateExists(r.Context(), project, state)
+	}
+	var deleted []store.Version
+	if err == nil {
+		deleted, err = s.st.PruneCandidates(r.Context(), project, state, req.Keep)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, PruneResponse{Deleted: deleted})
+}
+
+func (s *Server) createJobToken(w http.ResponseWriter, r *http.Request) {
+	project, state, err := names(r)
+	var p auth.Principal
+	if err == nil {
+		p, err = s.need(r, project, state, auth.RoleApplier)
+	}
+	var req JobTokenRequest
+	if err == nil && r.ContentLength != 0 {
+		err = s.decodeJSON(w, r, &req)
+	}
+	ttl := s.cfg.JobTokenTTL
+	if err == nil && req.TTLSeconds != 0 {
+		ttl = time.Duration(req.TTLSeconds) * time.Second
+		if req.TTLSeconds < 0 || ttl > MaxJobTokenTTL {
+			err = errf(http.StatusBadRequest, "ttl_seconds must be between 1 and %d", int(MaxJobTokenTTL.Seconds()))
+		}
+	}
+	var v store.Version
+	if err == nil {
+		v, err = s.resolve(r.Context(), project, state, r.PathValue("ref"))
+	}
+	var secret, hash string
+	if err == nil {
+		secret, hash, err = auth.NewSecret()
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	now := s.cfg.Now().UTC()
+	exp := now.Add(ttl)
+	t := store.Token{ID: auth.NewID(), Kind: store.TokenJob, Hash: hash, User: p.Token.User, Project: project, State: state,
+		VersionDigest: v.Digest, CreatedAt: now, CreatedBy: p.Name(), ExpiresAt: &exp}
+	t.Name = "job-" + t.ID
+	if err := s.st.CreateToken(r.Context(), t); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	// Expired job tokens are useless; drop old ones so the table stays small.
+	_, _ = s.st.DeleteExpiredJobTokens(r.Context(), now.Add(-24*time.Hour))
+	writeJSON(w, http.StatusCreated, JobTokenResponse{Token: secret, Name: t.Name, Project: project, State: state, Tag: v.Tag, Digest: v.Digest, ExpiresAt: exp})
+}

@@ -1,0 +1,179 @@
+// Package server assembles the platform: it opens the metadata and blob
+// stores, bootstraps the admin token, and serves the API with graceful
+// shutdown. cmd/unikube-platform and platformtest both use it.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/unikubehq/terraform-provider-unikube/internal/platform/api"
+	"github.com/unikubehq/terraform-provider-unikube/internal/platform/auth"
+	"github.com/unikubehq/terraform-provider-unikube/internal/platform/blob"
+	"github.com/unikubehq/terraform-provider-unikube/internal/platform/store"
+)
+
+// Options configure a platform server. Zero values give the embedded default.
+type Options struct {
+	DataDir      string // default ./unikube-data
+	Database     string // "" = SQLite in DataDir; postgres://...
+	BlobStore    string // "" = DataDir/chunks; s3://bucket?endpoint=...
+	TLSCert      string
+	TLSKey       string
+	AdminToken   string // bootstrap/rotate the admin token; "" = generate on first start
+	MaxBodyBytes int64
+	JobTokenTTL  time.Duration
+	GCGrace      time.Duration
+	Logger       *slog.Logger
+	Getenv       func(string) string
+	Now          func() time.Time
+}
+
+// Server is an assembled platform server.
+type Server struct {
+	Store *store.Store
+	Blobs blob.Store
+	API   *api.Server
+	// GeneratedAdminToken is set when this start created the admin token; it
+	// is the only time the secret exists outside its holder.
+	GeneratedAdminToken string
+	opts                Options
+	log                 *slog.Logger
+}
+
+// New opens the stores and builds the API.
+func New(ctx context.Context, opts Options) (*Server, error) {
+	if opts.DataDir == "" {
+		opts.DataDir = "unikube-data"
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Getenv == nil {
+		opts.Getenv = os.Getenv
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory %s: %w", opts.DataDir, err)
+	}
+	st, err := store.Open(ctx, opts.Database, opts.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	blobs, err := blob.Open(ctx, opts.BlobStore, opts.DataDir, opts.Getenv)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	if fs, ok := blobs.(*blob.FS); ok {
+		// Leftovers of writes a crash interrupted; the filesystem store is
+		// single-server, so nothing else is writing them now.
+		_ = fs.CleanTemp()
+	}
+	s := &Server{Store: st, Blobs: blobs, opts: opts, log: opts.Logger}
+	if err := s.bootstrapAdmin(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	s.API, err = api.New(api.Config{Store: st, Blobs: blobs, Logger: opts.Logger, MaxBodyBytes: opts.MaxBodyBytes,
+		JobTokenTTL: opts.JobTokenTTL, GCGrace: opts.GCGrace, Now: opts.Now})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// bootstrapAdmin makes the --admin-token the admin token, or creates one on
+// first start.
+func (s *Server) bootstrapAdmin(ctx context.Context) error {
+	now := s.opts.Now().UTC()
+	t := store.Token{ID: auth.NewID(), Name: "admin", Kind: store.TokenAdmin, CreatedAt: now, CreatedBy: "bootstrap"}
+	if s.opts.AdminToken != "" {
+		if len(s.opts.AdminToken) < 16 {
+			return errors.New("the admin token must be at least 16 characters: generate one with `openssl rand -hex 32`")
+		}
+		t.Hash = auth.HashSecret(s.opts.AdminToken)
+		if old, err := s.Store.TokenByHash(ctx, t.Hash); err == nil && old.Kind == store.TokenAdmin && old.RevokedAt == nil {
+			return nil
+		}
+		if err := s.Store.ReplaceAdminToken(ctx, t); err != nil {
+			return err
+		}
+		s.log.Info("admin token set from --admin-token/UNIKUBE_ADMIN_TOKEN")
+		return nil
+	}
+	n, err := s.Store.CountAdminTokens(ctx)
+	if err != nil || n > 0 {
+		return err
+	}
+	secret, hash, err := auth.NewSecret()
+	if err != nil {
+		return err
+	}
+	t.Hash = hash
+	if err := s.Store.CreateToken(ctx, t); err != nil {
+		if errors.Is(err, store.ErrExists) {
+			return nil // another replica bootstrapped first
+		}
+		return err
+	}
+	s.GeneratedAdminToken = secret
+	return nil
+}
+
+// Handler is the server's root HTTP handler.
+func (s *Server) Handler() http.Handler { return s.API.Handler() }
+
+// Serve serves on ln until ctx is cancelled, then shuts down gracefully:
+// in-flight requests get up to 30 s to finish.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	if s.opts.TLSCert != "" || s.opts.TLSKey != "" {
+		cert, err := tls.LoadX509KeyPair(s.opts.TLSCert, s.opts.TLSKey)
+		if err != nil {
+			return fmt.Errorf("load TLS certificate: %w", err)
+		}
+		hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		ln = tls.NewListener(ln, hs.TLSConfig)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Close releases the stores.
+func (s *Server) Close() error {
+	if s.API != nil {
+		s.API.Close()
+	}
+	return s.Store.Close()
+}

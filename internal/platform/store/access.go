@@ -1,0 +1,261 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Grant gives a subject a role on a project (State empty) or on one state.
+type Grant struct {
+	Project   string    `json:"project"`
+	State     string    `json:"state,omitempty"`
+	Subject   string    `json:"subject"`
+	Role      string    `json:"role"`
+	CreatedAt time.Time `json:"created_at"`
+	CreatedBy string    `json:"created_by"`
+}
+
+// PutGrant creates or replaces the subject's grant at the scope.
+func (s *Store) PutGrant(ctx context.Context, g Grant) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO grants (project, state, subject, role, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (project, state, subject) DO UPDATE SET role = excluded.role, created_at = excluded.created_at, created_by = excluded.created_by`,
+		g.Project, g.State, g.Subject, g.Role, nanos(g.CreatedAt), g.CreatedBy)
+	if err != nil {
+		return fmt.Errorf("put grant: %w", err)
+	}
+	return nil
+}
+
+// DeleteGrant removes the subject's grant at the scope.
+func (s *Store) DeleteGrant(ctx context.Context, project, state, subject string) error {
+	return s.execOne(ctx, fmt.Sprintf("grant for %s", subject),
+		`DELETE FROM grants WHERE project = $1 AND state = $2 AND subject = $3`, project, state, subject)
+}
+
+// ListGrants returns the grants at exactly one scope (state "" = project).
+func (s *Store) ListGrants(ctx context.Context, project, state string) ([]Grant, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT project, state, subject, role, created_at, created_by FROM grants
+		WHERE project = $1 AND state = $2 ORDER BY subject`, project, state)
+	if err != nil {
+		return nil, fmt.Errorf("list grants: %w", err)
+	}
+	defer rows.Close()
+	out := []Grant{}
+	for rows.Next() {
+		var g Grant
+		var created int64
+		if err := rows.Scan(&g.Project, &g.State, &g.Subject, &g.Role, &created, &g.CreatedBy); err != nil {
+			return nil, fmt.Errorf("list grants: %w", err)
+		}
+		g.CreatedAt = fromNanos(created)
+		out = append(out, g)
+	}
+	return out, rows.Err()
+}
+
+// RolesFor returns the roles any of the subjects holds on the project and, if
+// state is not empty, on that state: a state grant adds to the project grant.
+func (s *Store) RolesFor(ctx context.Context, project, state string, subjects []string) ([]string, error) {
+	if len(subjects) == 0 {
+		return nil, nil
+	}
+	args := []any{project, state}
+	ph := make([]string, len(subjects))
+	for i, sub := range subjects {
+		args = append(args, sub)
+		ph[i] = fmt.Sprintf("$%d", i+3)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT role FROM grants WHERE project = $1 AND (state = '' OR state = $2)
+		AND subject IN (`+strings.Join(ph, ", ")+`)`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("look up grants: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var r string
+		if err := rows.Scan(&r); err != nil {
+			return nil, fmt.Errorf("look up grants: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// ProjectsVisibleTo returns the names of projects where any subject holds a
+// grant on the project or on one of its states.
+func (s *Store) ProjectsVisibleTo(ctx context.Context, subjects []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	if len(subjects) == 0 {
+		return out, nil
+	}
+	args := make([]any, len(subjects))
+	ph := make([]string, len(subjects))
+	for i, sub := range subjects {
+		args[i] = sub
+		ph[i] = fmt.Sprintf("$%d", i+1)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT project FROM grants WHERE subject IN (`+strings.Join(ph, ", ")+`)`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list visible projects: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			return nil, fmt.Errorf("list visible projects: %w", err)
+		}
+		out[p] = true
+	}
+	return out, rows.Err()
+}
+
+// Token kinds.
+const (
+	TokenAdmin = "admin" // superuser, bootstrap
+	TokenUser  = "user"  // acts as a user with groups
+	TokenJob   = "job"   // download-only, one version, short-lived
+)
+
+// Token is an API token. Only the sha256 of its secret is stored.
+type Token struct {
+	ID            string     `json:"id"`
+	Name          string     `json:"name"`
+	Hash          string     `json:"-"`
+	Kind          string     `json:"kind"`
+	User          string     `json:"user,omitempty"`
+	Groups        []string   `json:"groups,omitempty"`
+	Project       string     `json:"project,omitempty"`
+	State         string     `json:"state,omitempty"`
+	VersionDigest string     `json:"version_digest,omitempty"`
+	CreatedAt     time.Time  `json:"created_at"`
+	CreatedBy     string     `json:"created_by"`
+	ExpiresAt     *time.Time `json:"expires_at,omitempty"`
+	RevokedAt     *time.Time `json:"revoked_at,omitempty"`
+}
+
+const tokenCols = `id, name, hash, kind, username, groups_csv, project, state, version_digest, created_at, created_by, expires_at, revoked_at`
+
+func scanToken(sc interface{ Scan(...any) error }) (Token, error) {
+	var t Token
+	var groups string
+	var created int64
+	var expires, revoked sql.NullInt64
+	if err := sc.Scan(&t.ID, &t.Name, &t.Hash, &t.Kind, &t.User, &groups, &t.Project, &t.State, &t.VersionDigest, &created, &t.CreatedBy, &expires, &revoked); err != nil {
+		return t, err
+	}
+	if groups != "" {
+		t.Groups = strings.Split(groups, ",")
+	}
+	t.CreatedAt, t.ExpiresAt, t.RevokedAt = fromNanos(created), ptrTime(expires), ptrTime(revoked)
+	return t, nil
+}
+
+// CreateToken inserts a token; ErrExists when the name is taken.
+func (s *Store) CreateToken(ctx context.Context, t Token) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO tokens (`+tokenCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		t.ID, t.Name, t.Hash, t.Kind, t.User, strings.Join(t.Groups, ","), t.Project, t.State, t.VersionDigest,
+		nanos(t.CreatedAt), t.CreatedBy, nullNanos(t.ExpiresAt), nullNanos(t.RevokedAt))
+	if isUnique(err) {
+		return fmt.Errorf("token %q: %w", t.Name, ErrExists)
+	}
+	if err != nil {
+		return fmt.Errorf("create token: %w", err)
+	}
+	return nil
+}
+
+// TokenByHash finds a token by the sha256 of its secret.
+func (s *Store) TokenByHash(ctx context.Context, hash string) (Token, error) {
+	t, err := scanToken(s.db.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM tokens WHERE hash = $1`, hash))
+	if errors.Is(err, sql.ErrNoRows) {
+		return t, fmt.Errorf("token: %w", ErrNotFound)
+	}
+	if err != nil {
+		return t, fmt.Errorf("look up token: %w", err)
+	}
+	return t, nil
+}
+
+// TokenByName finds a token by name.
+func (s *Store) TokenByName(ctx context.Context, name string) (Token, error) {
+	t, err := scanToken(s.db.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM tokens WHERE name = $1`, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return t, fmt.Errorf("token %q: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return t, fmt.Errorf("look up token: %w", err)
+	}
+	return t, nil
+}
+
+// ListTokens returns the user and admin tokens (job tokens are not listed),
+// for one user or, with user "", for everyone.
+func (s *Store) ListTokens(ctx context.Context, user string) ([]Token, error) {
+	q := `SELECT ` + tokenCols + ` FROM tokens WHERE kind <> 'job'`
+	args := []any{}
+	if user != "" {
+		q += ` AND username = $1`
+		args = append(args, user)
+	}
+	rows, err := s.db.QueryContext(ctx, q+` ORDER BY name`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list tokens: %w", err)
+	}
+	defer rows.Close()
+	out := []Token{}
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list tokens: %w", err)
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// RevokeToken marks a token revoked.
+func (s *Store) RevokeToken(ctx context.Context, name string, at time.Time) error {
+	return s.execOne(ctx, fmt.Sprintf("token %q", name),
+		`UPDATE tokens SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL`, name, nanos(at))
+}
+
+// ReplaceAdminToken makes hash the only live admin token named name.
+func (s *Store) ReplaceAdminToken(ctx context.Context, t Token) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM tokens WHERE name = $1`, t.Name); err != nil {
+			return fmt.Errorf("replace admin token: %w", err)
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO tokens (`+tokenCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+			t.ID, t.Name, t.Hash, t.Kind, t.User, strings.Join(t.Groups, ","), t.Project, t.State, t.VersionDigest,
+			nanos(t.CreatedAt), t.CreatedBy, nullNanos(t.ExpiresAt), nullNanos(t.RevokedAt))
+		if err != nil {
+			return fmt.Errorf("replace admin token: %w", err)
+		}
+		return nil
+	})
+}
+
+// CountAdminTokens counts live admin tokens.
+func (s *Store) CountAdminTokens(ctx context.Context) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM tokens WHERE kind = 'admin' AND revoked_at IS NULL`).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count admin tokens: %w", err)
+	}
+	return n, nil
+}
+
+// DeleteExpiredJobTokens drops job tokens that expired before the cutoff.
+func (s *Store) DeleteExpiredJobTokens(ctx context.Context, before time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM tokens WHERE kind = 'job' AND expires_at < $1`, nanos(before))
+	if err != nil {
+		return 0, fmt.Errorf("delete expired job tokens: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}

@@ -1,0 +1,184 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// migration is one schema step. Steps are append-only: a released step is
+// never edited, a change is a new step.
+type migration struct {
+	version int
+	name    string
+	sql     []string
+}
+
+// migrations is the schema history. Types are the shared subset of SQLite and
+// PostgreSQL: TEXT, BIGINT (timestamps as unix nanoseconds), INTEGER (0/1
+// booleans).
+var migrations = []migration{
+	{1, "initial schema", []string{
+		`CREATE TABLE projects (
+			name TEXT PRIMARY KEY,
+			description TEXT NOT NULL DEFAULT '',
+			created_at BIGINT NOT NULL,
+			created_by TEXT NOT NULL DEFAULT ''
+		)`,
+		`CREATE TABLE states (
+			project TEXT NOT NULL REFERENCES projects(name) ON DELETE CASCADE,
+			name TEXT NOT NULL,
+			description TEXT NOT NULL DEFAULT '',
+			created_at BIGINT NOT NULL,
+			created_by TEXT NOT NULL DEFAULT '',
+			PRIMARY KEY (project, name)
+		)`,
+		`CREATE TABLE versions (
+			project TEXT NOT NULL,
+			state TEXT NOT NULL,
+			tag TEXT NOT NULL,
+			digest TEXT NOT NULL,
+			revision TEXT NOT NULL DEFAULT '',
+			message TEXT NOT NULL DEFAULT '',
+			created_at BIGINT NOT NULL,
+			tagged_at BIGINT NOT NULL,
+			created_by TEXT NOT NULL DEFAULT '',
+			size BIGINT NOT NULL DEFAULT 0,
+			candidate INTEGER NOT NULL DEFAULT 0,
+			components TEXT NOT NULL DEFAULT '[]',
+			PRIMARY KEY (project, state, tag),
+			FOREIGN KEY (project, state) REFERENCES states(project, name) ON DELETE CASCADE
+		)`,
+		`CREATE INDEX versions_order ON versions (project, state, candidate, tagged_at)`,
+		`CREATE INDEX versions_digest ON versions (project, state, digest)`,
+		`CREATE INDEX versions_manifest ON versions (digest)`,
+		// Manifests and their chunk lists are keyed by manifest digest: the
+		// same manifest may back versions in several states.
+		`CREATE TABLE manifests (
+			digest TEXT PRIMARY KEY,
+			body TEXT NOT NULL,
+			created_at BIGINT NOT NULL
+		)`,
+		`CREATE TABLE manifest_chunks (
+			manifest TEXT NOT NULL,
+			chunk TEXT NOT NULL,
+			PRIMARY KEY (manifest, chunk)
+		)`,
+		`CREATE INDEX manifest_chunks_chunk ON manifest_chunks (chunk)`,
+		`CREATE TABLE grants (
+			project TEXT NOT NULL REFERENCES projects(name) ON DELETE CASCADE,
+			state TEXT NOT NULL DEFAULT '',
+			subject TEXT NOT NULL,
+			role TEXT NOT NULL,
+			created_at BIGINT NOT NULL,
+			created_by TEXT NOT NULL DEFAULT '',
+			PRIMARY KEY (project, state, subject)
+		)`,
+		`CREATE TABLE tokens (
+			id TEXT PRIMARY KEY,
+			name TEXT NOT NULL UNIQUE,
+			hash TEXT NOT NULL UNIQUE,
+			kind TEXT NOT NULL,
+			username TEXT NOT NULL DEFAULT '',
+			groups_csv TEXT NOT NULL DEFAULT '',
+			project TEXT NOT NULL DEFAULT '',
+			state TEXT NOT NULL DEFAULT '',
+			version_digest TEXT NOT NULL DEFAULT '',
+			created_at BIGINT NOT NULL,
+			created_by TEXT NOT NULL DEFAULT '',
+			expires_at BIGINT,
+			revoked_at BIGINT
+		)`,
+		`CREATE TABLE scripts (
+			project TEXT NOT NULL REFERENCES projects(name) ON DELETE CASCADE,
+			name TEXT NOT NULL,
+			description TEXT NOT NULL DEFAULT '',
+			image TEXT NOT NULL DEFAULT '',
+			interpreter TEXT NOT NULL,
+			body TEXT NOT NULL,
+			variables TEXT NOT NULL DEFAULT '[]',
+			service_account TEXT NOT NULL DEFAULT '',
+			credentials TEXT NOT NULL DEFAULT '[]',
+			author TEXT NOT NULL DEFAULT '',
+			created_at BIGINT NOT NULL,
+			modified_at BIGINT NOT NULL,
+			PRIMARY KEY (project, name)
+		)`,
+		`CREATE TABLE script_runs (
+			id TEXT PRIMARY KEY,
+			project TEXT NOT NULL,
+			script TEXT NOT NULL,
+			status TEXT NOT NULL,
+			variables TEXT NOT NULL DEFAULT '{}',
+			target TEXT NOT NULL DEFAULT '',
+			created_at BIGINT NOT NULL,
+			created_by TEXT NOT NULL DEFAULT '',
+			started_at BIGINT,
+			finished_at BIGINT,
+			exit_code INTEGER,
+			log_tail TEXT NOT NULL DEFAULT '',
+			stack_trace TEXT NOT NULL DEFAULT '',
+			FOREIGN KEY (project, script) REFERENCES scripts(project, name) ON DELETE CASCADE
+		)`,
+		`CREATE INDEX script_runs_script ON script_runs (project, script, created_at)`,
+	}},
+}
+
+// migrate applies pending migrations, each in its own transaction. On
+// PostgreSQL an advisory lock keeps replicas starting together from racing.
+func (s *Store) migrate(ctx context.Context) error {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer conn.Close()
+	if s.dialect == Postgres {
+		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(7357001)`); err != nil {
+			return fmt.Errorf("migrate: take lock: %w", err)
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(7357001)`) //nolint:errcheck // released with the session anyway
+	}
+	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`); err != nil {
+		return fmt.Errorf("migrate: create schema_migrations: %w", err)
+	}
+	var current int
+	if err := conn.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+		return fmt.Errorf("migrate: read version: %w", err)
+	}
+	if n := migrations[len(migrations)-1].version; current > n {
+		return fmt.Errorf("database schema version %d is newer than this server understands (%d): upgrade unikube-platform", current, n)
+	}
+	for _, m := range migrations {
+		if m.version <= current {
+			continue
+		}
+		tx, err := conn.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("migrate %d: %w", m.version, err)
+		}
+		for _, stmt := range m.sql {
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				_ = tx.Rollback()
+				return fmt.Errorf("migrate %d (%s): %w", m.version, m.name, err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
+			m.version, m.name, nanos(time.Now())); err != nil {
+			_ = tx.Rollback()
+			return fmt.Errorf("migrate %d: record: %w", m.version, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migrate %d: commit: %w", m.version, err)
+		}
+	}
+	return nil
+}
+
+// SchemaVersion reports the applied schema version.
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	var v sql.NullInt64
+	err := s.db.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&v)
+	return int(v.Int64), err
+}

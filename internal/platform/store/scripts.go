@@ -1,0 +1,266 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Variable is a script input.
+type Variable struct {
+	Name      string `json:"name"`
+	Default   string `json:"default,omitempty"`
+	Required  bool   `json:"required,omitempty"`
+	Sensitive bool   `json:"sensitive,omitempty"`
+}
+
+// Credential references a Kubernetes Secret and the keys the script gets
+// from it. Raw secret values are never stored.
+type Credential struct {
+	Secret string   `json:"secret"`
+	Keys   []string `json:"keys,omitempty"`
+}
+
+// Script is a cluster script kept on the platform.
+type Script struct {
+	Project        string       `json:"project"`
+	Name           string       `json:"name"`
+	Description    string       `json:"description"`
+	Image          string       `json:"image"`
+	Interpreter    string       `json:"interpreter"`
+	Body           string       `json:"body"`
+	Variables      []Variable   `json:"variables"`
+	ServiceAccount string       `json:"service_account,omitempty"`
+	Credentials    []Credential `json:"credentials"`
+	Author         string       `json:"author"`
+	CreatedAt      time.Time    `json:"created_at"`
+	ModifiedAt     time.Time    `json:"modified_at"`
+}
+
+const scriptCols = `project, name, description, image, interpreter, body, variables, service_account, credentials, author, created_at, modified_at`
+
+func scanScript(sc interface{ Scan(...any) error }) (Script, error) {
+	var s Script
+	var vars, creds string
+	var created, modified int64
+	if err := sc.Scan(&s.Project, &s.Name, &s.Description, &s.Image, &s.Interpreter, &s.Body, &vars, &s.ServiceAccount, &creds, &s.Author, &created, &modified); err != nil {
+		return s, err
+	}
+	if err := json.Unmarshal([]byte(vars), &s.Variables); err != nil {
+		return s, fmt.Errorf("decode variables: %w", err)
+	}
+	if err := json.Unmarshal([]byte(creds), &s.Credentials); err != nil {
+		return s, fmt.Errorf("decode credentials: %w", err)
+	}
+	if s.Variables == nil {
+		s.Variables = []Variable{}
+	}
+	if s.Credentials == nil {
+		s.Credentials = []Credential{}
+	}
+	s.CreatedAt, s.ModifiedAt = fromNanos(created), fromNanos(modified)
+	return s, nil
+}
+
+// PutScript creates a script or replaces its content, keeping created_at.
+// It reports whether the script was created.
+func (s *Store) PutScript(ctx context.Context, sc Script) (bool, error) {
+	vars, err := json.Marshal(nonNil(sc.Variables))
+	if err != nil {
+		return false, fmt.Errorf("encode variables: %w", err)
+	}
+	creds, err := json.Marshal(nonNil(sc.Credentials))
+	if err != nil {
+		return false, fmt.Errorf("encode credentials: %w", err)
+	}
+	created := false
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE scripts SET description = $3, image = $4, interpreter = $5, body = $6, variables = $7,
+			service_account = $8, credentials = $9, author = $10, modified_at = $11 WHERE project = $1 AND name = $2`,
+			sc.Project, sc.Name, sc.Description, sc.Image, sc.Interpreter, sc.Body, string(vars), sc.ServiceAccount, string(creds), sc.Author, nanos(sc.ModifiedAt))
+		if err != nil {
+			return fmt.Errorf("update script: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			return nil
+		}
+		created = true
+		_, err = tx.ExecContext(ctx, `INSERT INTO scripts (`+scriptCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+			sc.Project, sc.Name, sc.Description, sc.Image, sc.Interpreter, sc.Body, string(vars), sc.ServiceAccount, string(creds), sc.Author,
+			nanos(sc.CreatedAt), nanos(sc.ModifiedAt))
+		if err != nil {
+			return fmt.Errorf("create script: %w", err)
+		}
+		return nil
+	})
+	return created, err
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// GetScript returns one script.
+func (s *Store) GetScript(ctx context.Context, project, name string) (Script, error) {
+	sc, err := scanScript(s.db.QueryRowContext(ctx, `SELECT `+scriptCols+` FROM scripts WHERE project = $1 AND name = $2`, project, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return sc, fmt.Errorf("script %s/%s: %w", project, name, ErrNotFound)
+	}
+	if err != nil {
+		return sc, fmt.Errorf("get script: %w", err)
+	}
+	return sc, nil
+}
+
+// ListScripts returns a project's scripts by name.
+func (s *Store) ListScripts(ctx context.Context, project string) ([]Script, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+scriptCols+` FROM scripts WHERE project = $1 ORDER BY name`, project)
+	if err != nil {
+		return nil, fmt.Errorf("list scripts: %w", err)
+	}
+	defer rows.Close()
+	out := []Script{}
+	for rows.Next() {
+		sc, err := scanScript(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list scripts: %w", err)
+		}
+		out = append(out, sc)
+	}
+	return out, rows.Err()
+}
+
+// DeleteScript removes a script and its runs.
+func (s *Store) DeleteScript(ctx context.Context, project, name string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM script_runs WHERE project = $1 AND script = $2`, project, name); err != nil {
+			return fmt.Errorf("delete script runs: %w", err)
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM scripts WHERE project = $1 AND name = $2`, project, name)
+		if err != nil {
+			return fmt.Errorf("delete script: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("script %s/%s: %w", project, name, ErrNotFound)
+		}
+		return nil
+	})
+}
+
+// Run statuses.
+const (
+	RunPending   = "pending"
+	RunRunning   = "running"
+	RunSucceeded = "succeeded"
+	RunFailed    = "failed"
+)
+
+// Run is one execution of a script, reported by whoever runs it.
+type Run struct {
+	ID         string            `json:"id"`
+	Project    string            `json:"project"`
+	Script     string            `json:"script"`
+	Status     string            `json:"status"`
+	Variables  map[string]string `json:"variables"`
+	Target     string            `json:"target,omitempty"`
+	CreatedAt  time.Time         `json:"created_at"`
+	CreatedBy  string            `json:"created_by"`
+	StartedAt  *time.Time        `json:"started_at,omitempty"`
+	FinishedAt *time.Time        `json:"finished_at,omitempty"`
+	ExitCode   *int              `json:"exit_code,omitempty"`
+	LogTail    string            `json:"log_tail,omitempty"`
+	StackTrace string            `json:"stack_trace,omitempty"`
+}
+
+const runCols = `id, project, script, status, variables, target, created_at, created_by, started_at, finished_at, exit_code, log_tail, stack_trace`
+
+func scanRun(sc interface{ Scan(...any) error }) (Run, error) {
+	var r Run
+	var vars string
+	var created int64
+	var started, finished, exit sql.NullInt64
+	if err := sc.Scan(&r.ID, &r.Project, &r.Script, &r.Status, &vars, &r.Target, &created, &r.CreatedBy, &started, &finished, &exit, &r.LogTail, &r.StackTrace); err != nil {
+		return r, err
+	}
+	if err := json.Unmarshal([]byte(vars), &r.Variables); err != nil {
+		return r, fmt.Errorf("decode run variables: %w", err)
+	}
+	r.CreatedAt, r.StartedAt, r.FinishedAt = fromNanos(created), ptrTime(started), ptrTime(finished)
+	if exit.Valid {
+		c := int(exit.Int64)
+		r.ExitCode = &c
+	}
+	return r, nil
+}
+
+func runArgs(r Run) ([]any, error) {
+	vars, err := json.Marshal(r.Variables)
+	if err != nil {
+		return nil, fmt.Errorf("encode run variables: %w", err)
+	}
+	var exit sql.NullInt64
+	if r.ExitCode != nil {
+		exit = sql.NullInt64{Int64: int64(*r.ExitCode), Valid: true}
+	}
+	return []any{r.ID, r.Project, r.Script, r.Status, string(vars), r.Target, nanos(r.CreatedAt), r.CreatedBy,
+		nullNanos(r.StartedAt), nullNanos(r.FinishedAt), exit, r.LogTail, r.StackTrace}, nil
+}
+
+// CreateRun records a new run.
+func (s *Store) CreateRun(ctx context.Context, r Run) error {
+	args, err := runArgs(r)
+	if err != nil {
+		return err
+	}
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO script_runs (`+runCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`, args...); err != nil {
+		return fmt.Errorf("create run: %w", err)
+	}
+	return nil
+}
+
+// UpdateRun stores a run's status fields.
+func (s *Store) UpdateRun(ctx context.Context, r Run) error {
+	var exit sql.NullInt64
+	if r.ExitCode != nil {
+		exit = sql.NullInt64{Int64: int64(*r.ExitCode), Valid: true}
+	}
+	return s.execOne(ctx, fmt.Sprintf("run %s", r.ID), `UPDATE script_runs SET status = $4, started_at = $5, finished_at = $6, exit_code = $7,
+		log_tail = $8, stack_trace = $9 WHERE id = $1 AND project = $2 AND script = $3`,
+		r.ID, r.Project, r.Script, r.Status, nullNanos(r.StartedAt), nullNanos(r.FinishedAt), exit, r.LogTail, r.StackTrace)
+}
+
+// GetRun returns one run of a script.
+func (s *Store) GetRun(ctx context.Context, project, script, id string) (Run, error) {
+	r, err := scanRun(s.db.QueryRowContext(ctx, `SELECT `+runCols+` FROM script_runs WHERE id = $1 AND project = $2 AND script = $3`, id, project, script))
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, fmt.Errorf("run %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return r, fmt.Errorf("get run: %w", err)
+	}
+	return r, nil
+}
+
+// ListRuns returns a script's runs, newest first, at most limit.
+func (s *Store) ListRuns(ctx context.Context, project, script string, limit int) ([]Run, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+runCols+` FROM script_runs WHERE project = $1 AND script = $2 ORDER BY created_at DESC LIMIT $3`, project, script, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list runs: %w", err)
+	}
+	defer rows.Close()
+	out := []Run{}
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list runs: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}

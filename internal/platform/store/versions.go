@@ -1,0 +1,344 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ComponentSummary is what version metadata tells about a component without
+// its chunk list or file index.
+type ComponentSummary struct {
+	Name   string `json:"name"`
+	Kind   string `json:"kind"`
+	Format string `json:"format"`
+	Size   int64  `json:"size"`
+	Chunks int    `json:"chunks"`
+	Files  int    `json:"files,omitempty"`
+}
+
+// Version is one immutable package of a named state under a tag.
+type Version struct {
+	Project    string             `json:"project"`
+	State      string             `json:"state"`
+	Tag        string             `json:"tag"`
+	Digest     string             `json:"digest"`
+	Revision   string             `json:"revision"`
+	Message    string             `json:"message"`
+	CreatedAt  time.Time          `json:"created_at"`
+	TaggedAt   time.Time          `json:"tagged_at"`
+	CreatedBy  string             `json:"created_by"`
+	Size       int64              `json:"size"`
+	Candidate  bool               `json:"candidate"`
+	Components []ComponentSummary `json:"components"`
+}
+
+const versionCols = `project, state, tag, digest, revision, message, created_at, tagged_at, created_by, size, candidate, components`
+
+func scanVersion(sc interface{ Scan(...any) error }) (Version, error) {
+	var v Version
+	var created, tagged int64
+	var cand int
+	var comps string
+	if err := sc.Scan(&v.Project, &v.State, &v.Tag, &v.Digest, &v.Revision, &v.Message, &created, &tagged, &v.CreatedBy, &v.Size, &cand, &comps); err != nil {
+		return v, err
+	}
+	v.CreatedAt, v.TaggedAt, v.Candidate = fromNanos(created), fromNanos(tagged), cand != 0
+	if err := json.Unmarshal([]byte(comps), &v.Components); err != nil {
+		return v, fmt.Errorf("decode components of %s/%s:%s: %w", v.Project, v.State, v.Tag, err)
+	}
+	if v.Components == nil {
+		v.Components = []ComponentSummary{}
+	}
+	return v, nil
+}
+
+// CommitVersion records a version: its manifest (once per digest), the chunk
+// list of the manifest, and the tag row. It fails with ErrExists when the tag
+// is taken. check runs inside the commit lock just before the insert, so a
+// concurrent garbage collection cannot delete a chunk check has seen.
+func (s *Store) CommitVersion(ctx context.Context, v Version, manifest []byte, chunks []string, check func(context.Context) error) error {
+	comps, err := json.Marshal(v.Components)
+	if err != nil {
+		return fmt.Errorf("encode components: %w", err)
+	}
+	return s.withCommitLock(ctx, func(tx *sql.Tx) error {
+		if check != nil {
+			if err := check(ctx); err != nil {
+				return err
+			}
+		}
+		now := nanos(v.CreatedAt)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO manifests (digest, body, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING`,
+			v.Digest, string(manifest), now); err != nil {
+			return fmt.Errorf("store manifest: %w", err)
+		}
+		for _, c := range chunks {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO manifest_chunks (manifest, chunk) VALUES ($1, $2) ON CONFLICT (manifest, chunk) DO NOTHING`,
+				v.Digest, c); err != nil {
+				return fmt.Errorf("store manifest chunks: %w", err)
+			}
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO versions (`+versionCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+			v.Project, v.State, v.Tag, v.Digest, v.Revision, v.Message, now, nanos(v.TaggedAt), v.CreatedBy, v.Size, boolInt(v.Candidate), string(comps))
+		if isUnique(err) {
+			return fmt.Errorf("tag %q of %s/%s: %w", v.Tag, v.Project, v.State, ErrExists)
+		}
+		if err != nil {
+			return fmt.Errorf("insert version: %w", err)
+		}
+		return nil
+	})
+}
+
+// withCommitLock runs fn in a transaction holding the shared side of the
+// GC lock.
+func (s *Store) withCommitLock(ctx context.Context, fn func(*sql.Tx) error) error {
+	if s.dialect == SQLite {
+		s.gcMu.RLock()
+		defer s.gcMu.RUnlock()
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if s.dialect == Postgres {
+			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock_shared(7357002)`); err != nil {
+				return fmt.Errorf("take commit lock: %w", err)
+			}
+		}
+		return fn(tx)
+	})
+}
+
+// WithGCLock runs fn while no version commit can run (on every replica).
+func (s *Store) WithGCLock(ctx context.Context, fn func(context.Context) error) error {
+	if s.dialect == SQLite {
+		s.gcMu.Lock()
+		defer s.gcMu.Unlock()
+		return fn(ctx)
+	}
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("gc lock: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(7357002)`); err != nil {
+		return fmt.Errorf("gc lock: %w", err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(7357002)`) //nolint:errcheck // released with the session anyway
+	return fn(ctx)
+}
+
+// GetVersion returns the version with the given tag.
+func (s *Store) GetVersion(ctx context.Context, project, state, tag string) (Version, error) {
+	v, err := scanVersion(s.db.QueryRowContext(ctx, `SELECT `+versionCols+` FROM versions WHERE project = $1 AND state = $2 AND tag = $3`, project, state, tag))
+	if errors.Is(err, sql.ErrNoRows) {
+		return v, fmt.Errorf("version %s/%s:%s: %w", project, state, tag, ErrNotFound)
+	}
+	if err != nil {
+		return v, fmt.Errorf("get version: %w", err)
+	}
+	return v, nil
+}
+
+// GetVersionByDigest returns the most recently tagged version of the state
+// whose manifest has the digest.
+func (s *Store) GetVersionByDigest(ctx context.Context, project, state, digest string) (Version, error) {
+	v, err := scanVersion(s.db.QueryRowContext(ctx, `SELECT `+versionCols+` FROM versions WHERE project = $1 AND state = $2 AND digest = $3
+		ORDER BY tagged_at DESC, tag DESC LIMIT 1`, project, state, digest))
+	if errors.Is(err, sql.ErrNoRows) {
+		return v, fmt.Errorf("version %s/%s@%s: %w", project, state, digest, ErrNotFound)
+	}
+	if err != nil {
+		return v, fmt.Errorf("get version: %w", err)
+	}
+	return v, nil
+}
+
+// NewestVersion returns the most recently tagged candidate or non-candidate
+// version: @candidate and @latest.
+func (s *Store) NewestVersion(ctx context.Context, project, state string, candidate bool) (Version, error) {
+	v, err := scanVersion(s.db.QueryRowContext(ctx, `SELECT `+versionCols+` FROM versions WHERE project = $1 AND state = $2 AND candidate = $3
+		ORDER BY tagged_at DESC, tag DESC LIMIT 1`, project, state, boolInt(candidate)))
+	if errors.Is(err, sql.ErrNoRows) {
+		what := "latest"
+		if candidate {
+			what = "candidate"
+		}
+		return v, fmt.Errorf("no %s version of %s/%s: %w", what, project, state, ErrNotFound)
+	}
+	if err != nil {
+		return v, fmt.Errorf("get version: %w", err)
+	}
+	return v, nil
+}
+
+// ListVersions returns a state's versions, newest first.
+func (s *Store) ListVersions(ctx context.Context, project, state string) ([]Version, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+versionCols+` FROM versions WHERE project = $1 AND state = $2 ORDER BY tagged_at DESC, tag DESC`, project, state)
+	if err != nil {
+		return nil, fmt.Errorf("list versions: %w", err)
+	}
+	defer rows.Close()
+	out := []Version{}
+	for rows.Next() {
+		v, err := scanVersion(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list versions: %w", err)
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// TagExists reports whether the state has a version with the tag.
+func (s *Store) TagExists(ctx context.Context, project, state, tag string) (bool, error) {
+	var one int
+	err := s.db.QueryRowContext(ctx, `SELECT 1 FROM versions WHERE project = $1 AND state = $2 AND tag = $3`, project, state, tag).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Retag renames a version's tag. When the version stops being a candidate
+// (a promote) its tagged_at moves to now, so it becomes @latest.
+func (s *Store) Retag(ctx context.Context, project, state, from, to string, candidate bool, now time.Time) (Version, error) {
+	var out Version
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		v, err := scanVersion(tx.QueryRowContext(ctx, `SELECT `+versionCols+` FROM versions WHERE project = $1 AND state = $2 AND tag = $3`, project, state, from))
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("version %s/%s:%s: %w", project, state, from, ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("retag: %w", err)
+		}
+		tagged := v.TaggedAt
+		if v.Candidate && !candidate {
+			tagged = now
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE versions SET tag = $4, candidate = $5, tagged_at = $6 WHERE project = $1 AND state = $2 AND tag = $3`,
+			project, state, from, to, boolInt(candidate), nanos(tagged))
+		if isUnique(err) {
+			return fmt.Errorf("tag %q of %s/%s: %w", to, project, state, ErrExists)
+		}
+		if err != nil {
+			return fmt.Errorf("retag: %w", err)
+		}
+		v.Tag, v.Candidate, v.TaggedAt = to, candidate, tagged
+		out = v
+		return nil
+	})
+	return out, err
+}
+
+// DeleteVersion removes a tag. Its chunks are left for garbage collection.
+func (s *Store) DeleteVersion(ctx context.Context, project, state, tag string) error {
+	return s.execOne(ctx, fmt.Sprintf("version %s/%s:%s", project, state, tag),
+		`DELETE FROM versions WHERE project = $1 AND state = $2 AND tag = $3`, project, state, tag)
+}
+
+// PruneCandidates deletes all candidate versions of a state except the keep
+// newest, returning the deleted ones.
+func (s *Store) PruneCandidates(ctx context.Context, project, state string, keep int) ([]Version, error) {
+	var deleted []Version
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT `+versionCols+` FROM versions WHERE project = $1 AND state = $2 AND candidate = 1
+			ORDER BY tagged_at DESC, tag DESC`, project, state)
+		if err != nil {
+			return fmt.Errorf("prune candidates: %w", err)
+		}
+		var all []Version
+		for rows.Next() {
+			v, err := scanVersion(rows)
+			if err != nil {
+				rows.Close()
+				return fmt.Errorf("prune candidates: %w", err)
+			}
+			all = append(all, v)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("prune candidates: %w", err)
+		}
+		if keep < len(all) {
+			deleted = all[keep:]
+		}
+		for _, v := range deleted {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM versions WHERE project = $1 AND state = $2 AND tag = $3`, project, state, v.Tag); err != nil {
+				return fmt.Errorf("prune candidates: %w", err)
+			}
+		}
+		return nil
+	})
+	if deleted == nil {
+		deleted = []Version{}
+	}
+	return deleted, err
+}
+
+// Manifest returns the stored manifest bytes for a digest.
+func (s *Store) Manifest(ctx context.Context, digest string) ([]byte, error) {
+	var body string
+	err := s.db.QueryRowContext(ctx, `SELECT body FROM manifests WHERE digest = $1`, digest).Scan(&body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("manifest %s: %w", digest, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get manifest: %w", err)
+	}
+	return []byte(body), nil
+}
+
+// ChunkInState reports whether a live version of the state references the chunk.
+func (s *Store) ChunkInState(ctx context.Context, project, state, chunk string) (bool, error) {
+	var one int
+	err := s.db.QueryRowContext(ctx, `SELECT 1 FROM manifest_chunks c JOIN versions v ON v.digest = c.manifest
+		WHERE c.chunk = $3 AND v.project = $1 AND v.state = $2 LIMIT 1`, project, state, chunk).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("check chunk: %w", err)
+	}
+	return true, nil
+}
+
+// ChunkInManifest reports whether the manifest references the chunk.
+func (s *Store) ChunkInManifest(ctx context.Context, manifest, chunk string) (bool, error) {
+	var one int
+	err := s.db.QueryRowContext(ctx, `SELECT 1 FROM manifest_chunks WHERE manifest = $1 AND chunk = $2`, manifest, chunk).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("check chunk: %w", err)
+	}
+	return true, nil
+}
+
+// ReferencedChunks returns every chunk a live version references. Manifests
+// no version uses any more are dropped on the way (call under WithGCLock).
+func (s *Store) ReferencedChunks(ctx context.Context) (map[string]struct{}, error) {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM manifest_chunks WHERE NOT EXISTS (SELECT 1 FROM versions v WHERE v.digest = manifest_chunks.manifest)`); err != nil {
+		return nil, fmt.Errorf("drop unused manifest chunks: %w", err)
+	}
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM manifests WHERE NOT EXISTS (SELECT 1 FROM versions v WHERE v.digest = manifests.digest)`); err != nil {
+		return nil, fmt.Errorf("drop unused manifests: %w", err)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT chunk FROM manifest_chunks`)
+	if err != nil {
+		return nil, fmt.Errorf("list referenced chunks: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]struct{}{}
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			return nil, fmt.Errorf("list referenced chunks: %w", err)
+		}
+		out[c] = struct{}{}
+	}
+	return out, rows.Err()
+}
