@@ -93,7 +93,10 @@ func (e *errReader) Read(b []byte) (int, error) {
 // Feed runs cmd with the component stream on stdin. If the stream fails
 // (bad chunk, cancellation) the tool is killed before its stdin is closed,
 // so it never sees a clean end of a truncated script and commits it.
-func Feed(ctx context.Context, cmd *exec.Cmd, name string, pr *ProgressReader, size int64, stderr *Tail, res *ComponentResult) error {
+//
+// r is what the tool reads: pr itself or a filter over it; pr counts the
+// component's bytes.
+func Feed(ctx context.Context, cmd *exec.Cmd, name string, r io.Reader, pr *ProgressReader, size int64, stderr *Tail, res *ComponentResult) error {
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return err
@@ -101,7 +104,7 @@ func Feed(ctx context.Context, cmd *exec.Cmd, name string, pr *ProgressReader, s
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", name, err)
 	}
-	er := &errReader{r: pr}
+	er := &errReader{r: r}
 	_, copyErr := io.Copy(stdin, er)
 	pr.Flush()
 	res.Bytes = pr.N

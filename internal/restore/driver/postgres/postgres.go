@@ -590,7 +590,7 @@ func (d *Driver) psql(ctx context.Context, e endpoint, src driver.ChunkSource, d
 	cmd.Env = e.env()
 	stderr := &driver.Tail{}
 	cmd.Stderr, cmd.Stdout = stderr, io.Discard
-	return driver.Feed(ctx, cmd, "psql", pr, c.Size, stderr, res)
+	return driver.Feed(ctx, cmd, "psql", pr, pr, c.Size, stderr, res)
 }
 
 type progressWriter struct {

@@ -1,0 +1,575 @@
+// Package mysql captures a MySQL/MariaDB schema with mysqldump/mariadb-dump
+// and restores it into a fresh schema, then swaps every table into place
+// with one RENAME TABLE statement (atomic in MySQL and MariaDB), keeping the
+// previous tables in <db>_unikube_prev. Views, triggers and routines are
+// re-created right after the swap.
+package mysql
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	gomysql "github.com/go-sql-driver/mysql"
+
+	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver"
+	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
+)
+
+// Format is a mysqldump SQL script.
+const Format = "sql"
+
+// Options.
+const (
+	OptBinDir = "mysql_bin" // directory holding mariadb/mysql and mariadb-dump/mysqldump
+)
+
+const (
+	newSuffix  = "_unikube_new_"
+	prevSuffix = "_unikube_prev"
+	// MarkerTable records what was applied inside the restored schema.
+	MarkerTable = "unikube_state"
+)
+
+// Driver is the MySQL/MariaDB driver.
+type Driver struct{}
+
+// New returns the MySQL/MariaDB driver.
+func New() *Driver { return &Driver{} }
+
+// Kind implements driver.Driver.
+func (*Driver) Kind() statepkg.Kind { return statepkg.KindMySQL }
+
+type endpoint struct {
+	user, password, host, port, db string
+}
+
+func parseEndpoint(raw string) (endpoint, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "mysql" && u.Scheme != "mariadb") {
+		return endpoint{}, fmt.Errorf("want a mysql://user:password@host:port/db URL, got %s", driver.Redact(raw))
+	}
+	e := endpoint{host: u.Hostname(), port: u.Port(), db: strings.TrimPrefix(u.Path, "/")}
+	if e.port == "" {
+		e.port = "3306"
+	}
+	if u.User != nil {
+		e.user = u.User.Username()
+		e.password, _ = u.User.Password()
+	}
+	if e.db == "" {
+		return e, fmt.Errorf("mysql URL %s names no database", driver.Redact(raw))
+	}
+	return e, nil
+}
+
+func (e endpoint) open(db string) (*sql.DB, error) {
+	cfg := gomysql.NewConfig()
+	cfg.User, cfg.Passwd, cfg.Net = e.user, e.password, "tcp"
+	cfg.Addr = net.JoinHostPort(e.host, e.port)
+	cfg.DBName = db
+	cfg.ParseTime = true
+	cfg.Params = map[string]string{"foreign_key_checks": "0"}
+	conn, err := gomysql.NewConnector(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return sql.OpenDB(conn), nil
+}
+
+// optionFile writes the credentials to a 0600 temp file for the client
+// tools' --defaults-extra-file, so the password never reaches a command line.
+func (e endpoint) optionFile() (string, func(), error) {
+	f, err := os.CreateTemp("", "unikube-my-*.cnf")
+	if err != nil {
+		return "", nil, err
+	}
+	q := func(s string) string { return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"` }
+	fmt.Fprintf(f, "[client]\nuser=%s\npassword=%s\nhost=%s\nport=%s\nprotocol=tcp\n", q(e.user), q(e.password), q(e.host), e.port)
+	if err := f.Close(); err != nil {
+		os.Remove(f.Name())
+		return "", nil, err
+	}
+	return f.Name(), func() { os.Remove(f.Name()) }, nil
+}
+
+func qi(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
+
+func stagingName(db, suffix string) string {
+	if len(db)+len(suffix) > 64 {
+		db = db[:64-len(suffix)]
+	}
+	return db + suffix
+}
+
+// tool finds the first of names in option mysql_bin or PATH.
+func tool(opts map[string]string, names ...string) (string, error) {
+	for _, n := range names {
+		if dir := opts[OptBinDir]; dir != "" {
+			if p := filepath.Join(dir, n); fileExists(p) {
+				return p, nil
+			}
+			continue
+		}
+		if p, err := exec.LookPath(n); err == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("none of %s found: install the MariaDB/MySQL client or set option %s", strings.Join(names, ", "), OptBinDir)
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+// Capture implements driver.Driver.
+func (d *Driver) Capture(ctx context.Context, src driver.Source, w io.Writer, p driver.Progress) (driver.CaptureResult, error) {
+	name := src.Option("component", "mysql")
+	if path, ok := driver.LocalPath(src.URL); ok {
+		f, err := os.Open(path)
+		if err != nil {
+			return driver.CaptureResult{}, fmt.Errorf("mysql capture: %w", err)
+		}
+		defer f.Close()
+		pr := &driver.ProgressReader{R: f, P: p, Component: name, Phase: driver.PhaseCapture}
+		_, err = io.CopyBuffer(w, pr, make([]byte, 1<<20))
+		pr.Flush()
+		if err != nil {
+			return driver.CaptureResult{}, fmt.Errorf("mysql capture: %w", err)
+		}
+		return driver.CaptureResult{Format: Format, Meta: map[string]string{"source": "file"}}, nil
+	}
+	e, err := parseEndpoint(src.URL)
+	if err != nil {
+		return driver.CaptureResult{}, err
+	}
+	db, err := e.open(e.db)
+	if err != nil {
+		return driver.CaptureResult{}, err
+	}
+	var version string
+	err = db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version)
+	db.Close()
+	if err != nil {
+		return driver.CaptureResult{}, fmt.Errorf("connect to %s: %w", driver.Redact(src.URL), err)
+	}
+	bin, err := tool(src.Options, "mariadb-dump", "mysqldump")
+	if err != nil {
+		return driver.CaptureResult{}, err
+	}
+	cnf, rm, err := e.optionFile()
+	if err != nil {
+		return driver.CaptureResult{}, err
+	}
+	defer rm()
+	args := []string{"--defaults-extra-file=" + cnf, "--single-transaction", "--routines", "--triggers", "--events",
+		"--hex-blob", "--no-tablespaces", "--skip-dump-date", "--ignore-table=" + e.db + "." + MarkerTable, e.db}
+	cmd := exec.CommandContext(ctx, bin, args...)
+	stderr := &driver.Tail{}
+	pw := &driver.CountingWriter{W: w}
+	cmd.Stdout, cmd.Stderr = pw, stderr
+	err = cmd.Run()
+	p.Emit(driver.Event{Component: name, Phase: driver.PhaseCapture, Bytes: pw.N})
+	if err := driver.ToolError(ctx, filepath.Base(bin), err, stderr); err != nil {
+		return driver.CaptureResult{}, err
+	}
+	return driver.CaptureResult{Format: Format, Meta: map[string]string{"serverVersion": version, "database": e.db, "dumpTool": filepath.Base(bin)}}, nil
+}
+
+// Marker is the row of the unikube_state table.
+type Marker struct {
+	State, Digest, Component, ComponentDigest string
+	AppliedAt                                 time.Time
+}
+
+// ReadMarker returns the marker inside the schema a mysql:// URL names.
+func ReadMarker(ctx context.Context, raw string) (*Marker, error) {
+	e, err := parseEndpoint(raw)
+	if err != nil {
+		return nil, err
+	}
+	return readMarker(ctx, e), nil
+}
+
+func readMarker(ctx context.Context, e endpoint) *Marker {
+	db, err := e.open(e.db)
+	if err != nil {
+		return nil
+	}
+	defer db.Close()
+	var m Marker
+	err = db.QueryRowContext(ctx, "SELECT state, digest, component, component_digest, applied_at FROM "+qi(MarkerTable)+" ORDER BY applied_at DESC LIMIT 1").
+		Scan(&m.State, &m.Digest, &m.Component, &m.ComponentDigest, &m.AppliedAt)
+	if err != nil {
+		return nil
+	}
+	return &m
+}
+
+func schemaExists(ctx context.Context, db *sql.DB, name string) (bool, error) {
+	var n int
+	err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", name).Scan(&n)
+	return n > 0, err
+}
+
+// Plan implements driver.Driver.
+func (d *Driver) Plan(ctx context.Context, c statepkg.Component, t driver.Target) (driver.ComponentPlan, error) {
+	pl := driver.ComponentPlan{Component: c.Name, Kind: c.Kind, Target: driver.Redact(t.URL), Strategy: "rename-tables", Atomic: true, Bytes: c.Size}
+	if c.Format != Format {
+		return pl, fmt.Errorf("format %q: the mysql driver restores %s", c.Format, Format)
+	}
+	e, err := parseEndpoint(t.URL)
+	if err != nil {
+		return pl, err
+	}
+	if _, err := tool(t.Options, "mariadb", "mysql"); err != nil {
+		return pl, err
+	}
+	db, err := e.open("")
+	if err != nil {
+		return pl, err
+	}
+	defer db.Close()
+	exists, err := schemaExists(ctx, db, e.db)
+	if err != nil {
+		return pl, fmt.Errorf("connect to %s: %w", pl.Target, err)
+	}
+	pl.Action = driver.ActionCreate
+	if exists {
+		pl.Action = driver.ActionReplace
+		if m := readMarker(ctx, e); m != nil {
+			pl.Current = m.ComponentDigest
+			if m.ComponentDigest == c.Digest {
+				pl.Action, pl.Reason, pl.Bytes = driver.ActionSkip, "already applied", 0
+			}
+		}
+	}
+	pl.Warnings = append(pl.Warnings, "tables swap in one RENAME TABLE; views, triggers and routines are re-created right after it")
+	return pl, nil
+}
+
+// Restore implements driver.Driver.
+func (d *Driver) Restore(ctx context.Context, c statepkg.Component, src driver.ChunkSource, t driver.Target, p driver.Progress) (res driver.ComponentResult, err error) {
+	start := time.Now()
+	res = driver.ComponentResult{Component: c.Name, Kind: c.Kind, Strategy: "rename-tables"}
+	defer func() { res.Duration = time.Since(start) }()
+	phase := driver.PhasePlan
+	fail := func(err error) (driver.ComponentResult, error) {
+		return res, fmt.Errorf("restore %s: %s: %w", c.Name, phase, err)
+	}
+	pl, err := d.Plan(ctx, c, t)
+	if err != nil {
+		return fail(err)
+	}
+	res.Action = pl.Action
+	if pl.Action == driver.ActionSkip {
+		return res, nil
+	}
+	e, _ := parseEndpoint(t.URL)
+	db, err := e.open("")
+	if err != nil {
+		return fail(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1) // one session: USE and session variables stick
+	bg := context.WithoutCancel(ctx)
+
+	phase = driver.PhaseRestore
+	staged := stagingName(e.db, newSuffix+driver.RandSuffix())
+	charset := "utf8mb4"
+	_ = db.QueryRowContext(ctx, "SELECT DEFAULT_CHARACTER_SET_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", e.db).Scan(&charset)
+	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+qi(staged)+" CHARACTER SET "+charset); err != nil {
+		return fail(fmt.Errorf("create staging schema: %w", err))
+	}
+	defer func() { _, _ = db.ExecContext(bg, "DROP DATABASE IF EXISTS "+qi(staged)) }()
+
+	bin, err := tool(t.Options, "mariadb", "mysql")
+	if err != nil {
+		return fail(err)
+	}
+	cnf, rm, err := e.optionFile()
+	if err != nil {
+		return fail(err)
+	}
+	defer rm()
+	r, err := src.Open(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	defer r.Close()
+	pr := &driver.ProgressReader{R: r, P: p, Component: c.Name, Phase: driver.PhaseRestore}
+	cmd := exec.CommandContext(ctx, bin, "--defaults-extra-file="+cnf, "--batch", "--database="+staged)
+	stderr := &driver.Tail{}
+	cmd.Stdout, cmd.Stderr = io.Discard, stderr
+	filtered := newSchemaFilter(pr)
+	defer filtered.Close()
+	if err := driver.Feed(ctx, cmd, filepath.Base(bin), filtered, pr, c.Size, stderr, &res); err != nil {
+		return fail(err)
+	}
+	if err := writeMarker(ctx, db, staged, c, t); err != nil {
+		return fail(err)
+	}
+
+	phase = driver.PhaseSwap
+	prev := stagingName(e.db, prevSuffix)
+	if err := swap(ctx, db, e.db, staged, prev); err != nil {
+		return fail(err)
+	}
+	res.Previous = prev
+	p.Emit(driver.Event{Component: c.Name, Phase: driver.PhaseDone})
+	return res, nil
+}
+
+func writeMarker(ctx context.Context, db *sql.DB, schema string, c statepkg.Component, t driver.Target) error {
+	tbl := qi(schema) + "." + qi(MarkerTable)
+	for _, q := range []string{
+		"CREATE TABLE IF NOT EXISTS " + tbl + " (state varchar(255), digest varchar(80), component varchar(255), component_digest varchar(80), applied_at datetime(6) NOT NULL)",
+		"DELETE FROM " + tbl,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("write marker: %w", err)
+		}
+	}
+	_, err := db.ExecContext(ctx, "INSERT INTO "+tbl+" VALUES (?, ?, ?, ?, UTC_TIMESTAMP(6))", t.State, t.Digest, c.Name, c.Digest)
+	if err != nil {
+		return fmt.Errorf("write marker: %w", err)
+	}
+	return nil
+}
+
+type object struct{ kind, name string }
+
+func listNames(ctx context.Context, db *sql.DB, q string, args ...any) ([]string, error) {
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// createStatements returns the CREATE statements of the views, triggers and
+// routines of schema, with references to the schema itself rewritten to
+// target.
+func createStatements(ctx context.Context, db *sql.DB, schema, target string) ([]string, error) {
+	var out []string
+	fix := func(s string) string { return strings.ReplaceAll(s, qi(schema)+".", qi(target)+".") }
+	add := func(kind, q string, col int, names []string) error {
+		for _, n := range names {
+			rows, err := db.QueryContext(ctx, "SHOW CREATE "+kind+" "+qi(schema)+"."+qi(n))
+			if err != nil {
+				return err
+			}
+			cols, _ := rows.Columns()
+			vals := make([]sql.NullString, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if rows.Next() {
+				if err := rows.Scan(ptrs...); err != nil {
+					rows.Close()
+					return err
+				}
+				out = append(out, fix(vals[col].String))
+			}
+			rows.Close()
+		}
+		return nil
+	}
+	views, err := listNames(ctx, db, "SELECT TABLE_NAME FROM information_schema.VIEWS WHERE TABLE_SCHEMA = ?", schema)
+	if err != nil {
+		return nil, err
+	}
+	procs, err := listNames(ctx, db, "SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? AND ROUTINE_TYPE = 'PROCEDURE'", schema)
+	if err != nil {
+		return nil, err
+	}
+	funcs, err := listNames(ctx, db, "SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? AND ROUTINE_TYPE = 'FUNCTION'", schema)
+	if err != nil {
+		return nil, err
+	}
+	trigs, err := listNames(ctx, db, "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ?", schema)
+	if err != nil {
+		return nil, err
+	}
+	// Functions before views (views may call them), triggers last.
+	if err := add("FUNCTION", "", 2, funcs); err != nil {
+		return nil, err
+	}
+	if err := add("PROCEDURE", "", 2, procs); err != nil {
+		return nil, err
+	}
+	if err := add("VIEW", "", 1, views); err != nil {
+		return nil, err
+	}
+	if err := add("TRIGGER", "", 2, trigs); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// dropProgrammables drops the views, triggers and routines of schema.
+func dropProgrammables(ctx context.Context, db *sql.DB, schema string) error {
+	for _, q := range []struct{ kind, list string }{
+		{"TRIGGER", "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ?"},
+		{"VIEW", "SELECT TABLE_NAME FROM information_schema.VIEWS WHERE TABLE_SCHEMA = ?"},
+		{"PROCEDURE", "SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? AND ROUTINE_TYPE = 'PROCEDURE'"},
+		{"FUNCTION", "SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? AND ROUTINE_TYPE = 'FUNCTION'"},
+	} {
+		names, err := listNames(ctx, db, q.list, schema)
+		if err != nil {
+			return err
+		}
+		for _, n := range names {
+			if _, err := db.ExecContext(ctx, "DROP "+q.kind+" IF EXISTS "+qi(schema)+"."+qi(n)); err != nil {
+				return fmt.Errorf("drop %s %s: %w", strings.ToLower(q.kind), n, err)
+			}
+		}
+	}
+	return nil
+}
+
+// swap moves every base table of target to prev and of staged to target in
+// one RENAME TABLE, then re-creates views, triggers and routines in target.
+func swap(ctx context.Context, db *sql.DB, target, staged, prev string) error {
+	// Tables with triggers cannot move between schemas, and views do not
+	// move at all: take their definitions, drop them, re-create after.
+	defs, err := createStatements(ctx, db, staged, target)
+	if err != nil {
+		return fmt.Errorf("read views/triggers/routines of the restored schema: %w", err)
+	}
+	if err := dropProgrammables(ctx, db, staged); err != nil {
+		return err
+	}
+	if _, err := db.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS "+qi(target)); err != nil {
+		return err
+	}
+	oldTables, err := listNames(ctx, db, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE'", target)
+	if err != nil {
+		return err
+	}
+	newTables, err := listNames(ctx, db, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE'", staged)
+	if err != nil {
+		return err
+	}
+	if _, err := db.ExecContext(ctx, "DROP DATABASE IF EXISTS "+qi(prev)); err != nil {
+		return fmt.Errorf("drop older %s: %w", prev, err)
+	}
+	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+qi(prev)); err != nil {
+		return fmt.Errorf("create %s: %w", prev, err)
+	}
+	// Keep the previous programmable objects' definitions with the
+	// previous tables, so a rollback has them.
+	oldDefs, err := createStatements(ctx, db, target, prev)
+	if err != nil {
+		return err
+	}
+	if err := dropProgrammables(ctx, db, target); err != nil {
+		return err
+	}
+	var parts []string
+	for _, t := range oldTables {
+		parts = append(parts, qi(target)+"."+qi(t)+" TO "+qi(prev)+"."+qi(t))
+	}
+	for _, t := range newTables {
+		parts = append(parts, qi(staged)+"."+qi(t)+" TO "+qi(target)+"."+qi(t))
+	}
+	if len(parts) > 0 {
+		if _, err := db.ExecContext(ctx, "RENAME TABLE "+strings.Join(parts, ", ")); err != nil {
+			// Nothing moved; put the old programmable objects back.
+			_ = recreate(context.WithoutCancel(ctx), db, target, fixSchema(oldDefs, prev, target))
+			return fmt.Errorf("RENAME TABLE: %w", err)
+		}
+	}
+	if err := recreate(ctx, db, prev, oldDefs); err != nil {
+		// The swap itself succeeded; the previous copy just lacks views.
+		_ = err
+	}
+	if err := recreate(ctx, db, target, defs); err != nil {
+		return fmt.Errorf("tables are swapped, but re-creating views/triggers/routines failed (previous tables are in %s): %w", prev, err)
+	}
+	return nil
+}
+
+func fixSchema(defs []string, from, to string) []string {
+	out := make([]string, len(defs))
+	for i, d := range defs {
+		out[i] = strings.ReplaceAll(d, qi(from)+".", qi(to)+".")
+	}
+	return out
+}
+
+// recreate runs CREATE statements with schema as the default database.
+func recreate(ctx context.Context, db *sql.DB, schema string, defs []string) error {
+	if len(defs) == 0 {
+		return nil
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "USE "+qi(schema)); err != nil {
+		return err
+	}
+	for _, d := range defs {
+		if _, err := conn.ExecContext(ctx, d); err != nil {
+			return fmt.Errorf("%.80s...: %w", d, err)
+		}
+	}
+	return nil
+}
+
+// newSchemaFilter drops top-level `CREATE DATABASE` and `USE` lines (from
+// dumps made with --databases) so a script restores into the staging schema,
+// not over the live one.
+func newSchemaFilter(r io.Reader) io.ReadCloser {
+	pr, pw := io.Pipe()
+	go func() {
+		br := bufio.NewReaderSize(r, 1<<20)
+		bw := bufio.NewWriterSize(pw, 1<<20)
+		atStart := true
+		for {
+			line, err := br.ReadSlice('\n')
+			if len(line) > 0 {
+				drop := atStart && (bytes.HasPrefix(line, []byte("USE `")) || bytes.HasPrefix(line, []byte("CREATE DATABASE ")))
+				if !drop {
+					if _, werr := bw.Write(line); werr != nil {
+						pw.CloseWithError(werr)
+						return
+					}
+				}
+				atStart = line[len(line)-1] == '\n'
+			}
+			if errors.Is(err, bufio.ErrBufferFull) {
+				continue
+			}
+			if err != nil {
+				if err == io.EOF {
+					err = bw.Flush()
+				}
+				pw.CloseWithError(err)
+				return
+			}
+		}
+	}()
+	return pr
+}
