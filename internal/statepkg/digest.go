@@ -45,9 +45,9 @@ func isLowerHex(s string, n int) bool {
 
 // truncate shortens untrusted input before it is quoted in an error message.
 func truncate(s string) string {
-	const max = 100
-	if len(s) <= max {
+	const maxLen = 100
+	if len(s) <= maxLen {
 		return s
 	}
-	return s[:max] + "..."
+	return s[:maxLen] + "..."
 }

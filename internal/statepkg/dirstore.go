@@ -21,7 +21,10 @@ type DirStore struct {
 	dir string
 }
 
-var _ ChunkStore = (*DirStore)(nil)
+var (
+	_ ChunkStore   = (*DirStore)(nil)
+	_ ChunkStatter = (*DirStore)(nil)
+)
 
 // NewDirStore returns a DirStore rooted at dir, creating it if needed.
 func NewDirStore(dir string) (*DirStore, error) {
@@ -67,6 +70,22 @@ func (s *DirStore) Has(ctx context.Context, digest string) (bool, error) {
 		return false, nil
 	}
 	return false, fmt.Errorf("checking chunk %s: %w", digest, err)
+}
+
+// StoredSize returns the size of the chunk's file.
+func (s *DirStore) StoredSize(ctx context.Context, digest string) (int64, error) {
+	p, err := s.path(ctx, digest)
+	if err != nil {
+		return 0, err
+	}
+	fi, err := os.Stat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, fmt.Errorf("%w: %s", ErrMissingChunk, digest)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("checking chunk %s: %w", digest, err)
+	}
+	return fi.Size(), nil
 }
 
 // Put writes the chunk unless it is already there.

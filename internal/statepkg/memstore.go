@@ -13,7 +13,10 @@ type MemoryStore struct {
 	chunks map[string][]byte
 }
 
-var _ ChunkStore = (*MemoryStore)(nil)
+var (
+	_ ChunkStore   = (*MemoryStore)(nil)
+	_ ChunkStatter = (*MemoryStore)(nil)
+)
 
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore {
@@ -57,6 +60,20 @@ func (s *MemoryStore) Get(ctx context.Context, digest string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %s", ErrMissingChunk, digest)
 	}
 	return append([]byte(nil), b...), nil
+}
+
+// StoredSize returns the compressed size of a stored chunk.
+func (s *MemoryStore) StoredSize(ctx context.Context, digest string) (int64, error) {
+	if err := checkKey(ctx, digest); err != nil {
+		return 0, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	b, ok := s.chunks[digest]
+	if !ok {
+		return 0, fmt.Errorf("%w: %s", ErrMissingChunk, digest)
+	}
+	return int64(len(b)), nil
 }
 
 // Delete removes a chunk; deleting an absent chunk is a no-op.

@@ -8,9 +8,21 @@ import "context"
 type ChunkStore interface {
 	// Has reports whether the chunk is already stored.
 	Has(ctx context.Context, digest string) (bool, error)
-	// Put stores the zstd-compressed bytes of a chunk. It is idempotent.
+	// Put stores the zstd-compressed bytes of a chunk. It is idempotent. It
+	// must not keep compressed after it returns: writers reuse the buffer.
 	Put(ctx context.Context, digest string, compressed []byte) error
 	// Get returns the zstd-compressed bytes of a chunk, or an error wrapping
 	// ErrMissingChunk when it is not stored.
 	Get(ctx context.Context, digest string) ([]byte, error)
+}
+
+// ChunkStatter is an optional ChunkStore extension for stores that can tell a
+// stored chunk's compressed size without fetching it (a stat, a HEAD). When
+// the store has it, WriteComponent records known chunks' sizes without
+// compressing them again, which makes re-capturing mostly unchanged data
+// much cheaper.
+type ChunkStatter interface {
+	// StoredSize returns the compressed size of a stored chunk, or an error
+	// wrapping ErrMissingChunk when it is not stored.
+	StoredSize(ctx context.Context, digest string) (int64, error)
 }

@@ -77,6 +77,7 @@ type WriteStats struct {
 	Chunks         int   // chunks in the component
 	NewChunks      int   // chunks the store did not have yet
 	Bytes          int64 // uncompressed stream length
+	NewBytes       int64 // uncompressed length of the new chunks
 	StoredBytes    int64 // compressed size of all the component's chunks
 	NewStoredBytes int64 // compressed bytes actually written to the store
 }
@@ -142,14 +143,14 @@ func WriteComponent(ctx context.Context, store ChunkStore, spec Component, r io.
 
 	// seen dedups chunks repeated within this stream, so that each is
 	// stored and counted as new only once.
-	var seenMu sync.Mutex
-	seen := make(map[string]bool)
+	seen := &chunkSeen{sizes: make(map[string]int64)}
 
 	var workers sync.WaitGroup
 	for range o.Concurrency {
 		workers.Go(func() {
+			dst := make([]byte, 0, o.MaxSize+o.MaxSize/8)
 			for job := range jobs {
-				res, err := storeChunk(ctx, store, codec, job, &seenMu, seen)
+				res, err := storeChunk(ctx, store, codec, job, seen, &dst)
 				bufs <- job.data[:0]
 				if err != nil {
 					cancel(fmt.Errorf("writing component %q: chunk at offset %d: %w", spec.Name, job.off, err))
@@ -185,6 +186,7 @@ func WriteComponent(ctx context.Context, store ChunkStore, spec Component, r io.
 				if r.isNew {
 					stats.NewChunks++
 					stats.NewStoredBytes += r.stored
+					stats.NewBytes += r.chunk.Size
 				}
 				done += r.chunk.Size
 				if o.Progress != nil {
@@ -249,31 +251,69 @@ func WriteComponent(ctx context.Context, store ChunkStore, spec Component, r io.
 	return out, stats, nil
 }
 
+// chunkSeen tracks the chunks of one WriteComponent call: inFlight while a
+// worker is storing a chunk, its stored size after.
+type chunkSeen struct {
+	mu    sync.Mutex
+	sizes map[string]int64
+}
+
+const inFlight = -1
+
+// claim reports the chunk's stored size if this write already stored it,
+// and whether another worker got to it first.
+func (s *chunkSeen) claim(digest string) (size int64, dup bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	size, dup = s.sizes[digest]
+	if !dup {
+		s.sizes[digest] = inFlight
+	}
+	return size, dup
+}
+
+func (s *chunkSeen) done(digest string, size int64) {
+	s.mu.Lock()
+	s.sizes[digest] = size
+	s.mu.Unlock()
+}
+
 // storeChunk hashes and compresses one chunk and puts it in the store unless
-// the store (or this stream) already has it.
-func storeChunk(ctx context.Context, store ChunkStore, codec *Codec, job writeJob, seenMu *sync.Mutex, seen map[string]bool) (writeResult, error) {
+// the store (or this stream) already has it. dst is the worker's reusable
+// compression buffer.
+func storeChunk(ctx context.Context, store ChunkStore, codec *Codec, job writeJob, seen *chunkSeen, dst *[]byte) (writeResult, error) {
 	digest := DigestBytes(job.data)
 	res := writeResult{idx: job.idx, chunk: Chunk{Digest: digest, Offset: job.off, Size: int64(len(job.data))}}
 
-	seenMu.Lock()
-	dup := seen[digest]
-	seen[digest] = true
-	seenMu.Unlock()
-
-	var compressed []byte
+	size, dup := seen.claim(digest)
+	claimed := !dup
+	if dup && size != inFlight {
+		res.chunk.StoredSize = size
+		return res, nil
+	}
 	if !dup {
-		has, err := store.Has(ctx, digest)
-		if err != nil {
-			return res, fmt.Errorf("checking chunk %s: %w", digest, err)
-		}
-		if has {
-			dup = true
+		if st, ok := store.(ChunkStatter); ok {
+			size, err := st.StoredSize(ctx, digest)
+			if err == nil {
+				res.chunk.StoredSize = size
+				seen.done(digest, size)
+				return res, nil
+			}
+			if !errors.Is(err, ErrMissingChunk) {
+				return res, fmt.Errorf("checking chunk %s: %w", digest, err)
+			}
+		} else {
+			has, err := store.Has(ctx, digest)
+			if err != nil {
+				return res, fmt.Errorf("checking chunk %s: %w", digest, err)
+			}
+			dup = has
 		}
 	}
-	// The stored size is recorded for every chunk (it feeds download size
-	// estimates), so even known chunks are compressed; that costs CPU but
-	// no I/O.
-	compressed = codec.enc.EncodeAll(job.data, make([]byte, 0, len(job.data)/2+64))
+	// Without a size from the store, known chunks are compressed too, to
+	// record their stored size; that costs CPU but no I/O.
+	compressed := codec.enc.EncodeAll(job.data, (*dst)[:0])
+	*dst = compressed
 	res.chunk.StoredSize = int64(len(compressed))
 	if !dup {
 		if err := store.Put(ctx, digest, compressed); err != nil {
@@ -281,6 +321,9 @@ func storeChunk(ctx context.Context, store ChunkStore, codec *Codec, job writeJo
 		}
 		res.isNew = true
 		res.stored = int64(len(compressed))
+	}
+	if claimed {
+		seen.done(digest, res.chunk.StoredSize)
 	}
 	return res, nil
 }

@@ -1,0 +1,106 @@
+package statepkg
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+func TestStores_ImplementContract(t *testing.T) {
+	dir := t.TempDir()
+	ds, err := NewDirStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stores := map[string]interface {
+		ChunkStore
+		ChunkStatter
+		Delete(ctx context.Context, digest string) error
+	}{"memory": NewMemoryStore(), "dir": ds}
+	for name, s := range stores {
+		t.Run(name, func(t *testing.T) {
+			ctx := t.Context()
+			digest, comp := EncodeChunk([]byte("chunk contents"))
+			if has, err := s.Has(ctx, digest); err != nil || has {
+				t.Fatalf("Has before Put = %v, %v", has, err)
+			}
+			if _, err := s.Get(ctx, digest); !errors.Is(err, ErrMissingChunk) {
+				t.Fatalf("Get before Put error = %v, want ErrMissingChunk", err)
+			}
+			if _, err := s.StoredSize(ctx, digest); !errors.Is(err, ErrMissingChunk) {
+				t.Fatalf("StoredSize before Put error = %v, want ErrMissingChunk", err)
+			}
+			// Concurrent Puts of the same chunk are safe and idempotent.
+			var wg sync.WaitGroup
+			for range 8 {
+				wg.Go(func() {
+					if err := s.Put(ctx, digest, comp); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+			// Put does not keep the caller's buffer.
+			buf := append([]byte(nil), comp...)
+			other, ocomp := EncodeChunk([]byte("other"))
+			copy(buf, ocomp)
+			if err := s.Put(ctx, other, ocomp); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.Get(ctx, digest)
+			if err != nil || string(got) != string(comp) {
+				t.Fatalf("Get = %d bytes, %v", len(got), err)
+			}
+			if n, err := s.StoredSize(ctx, digest); err != nil || n != int64(len(comp)) {
+				t.Fatalf("StoredSize = %d, %v", n, err)
+			}
+			if raw, err := DecodeChunk(digest, got); err != nil || string(raw) != "chunk contents" {
+				t.Fatalf("DecodeChunk = %q, %v", raw, err)
+			}
+			if err := s.Delete(ctx, digest); err != nil {
+				t.Fatal(err)
+			}
+			if has, _ := s.Has(ctx, digest); has {
+				t.Fatal("Has after Delete")
+			}
+			if err := s.Delete(ctx, digest); err != nil {
+				t.Fatalf("second Delete: %v", err)
+			}
+			for _, bad := range []string{"", "sha256:zz", "../../etc/passwd", "sha256:" + testHex + "/.."} {
+				if err := s.Put(ctx, bad, comp); !errors.Is(err, ErrInvalidRef) {
+					t.Errorf("Put(%q) error = %v, want ErrInvalidRef", bad, err)
+				}
+				if _, err := s.Get(ctx, bad); !errors.Is(err, ErrInvalidRef) {
+					t.Errorf("Get(%q) error = %v, want ErrInvalidRef", bad, err)
+				}
+			}
+		})
+	}
+}
+
+func TestDirStore_LayoutAndNoTempFilesLeft(t *testing.T) {
+	dir := t.TempDir()
+	s, err := NewDirStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest, comp := EncodeChunk([]byte("layout"))
+	if err := s.Put(t.Context(), digest, comp); err != nil {
+		t.Fatal(err)
+	}
+	h := digest[len(DigestPrefix):]
+	want := filepath.Join(dir, "sha256", h[:2], h)
+	if b, err := os.ReadFile(want); err != nil || string(b) != string(comp) {
+		t.Fatalf("chunk not at %s: %v", want, err)
+	}
+	entries, err := os.ReadDir(filepath.Dir(want))
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("directory holds %d entries (%v), want only the chunk", len(entries), err)
+	}
+	if _, err := NewDirStore(""); err == nil {
+		t.Fatal("NewDirStore accepted an empty path")
+	}
+}
