@@ -1,0 +1,2 @@
+# A script is imported by its project and name.
+terraform import unikube_script.anonymize shop/anonymize-customers

@@ -1,0 +1,204 @@
+// Package provider is the Terraform provider `unikube`: resources and data
+// sources that translate between Terraform and the platform client
+// (internal/client) and the restore/capture core. Business logic lives in
+// internal/; this package only maps schemas to calls.
+package provider
+
+import (
+	"context"
+	"os"
+
+	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/provider"
+	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
+)
+
+var _ provider.Provider = &UnikubeProvider{}
+
+// Environment variables the provider falls back to.
+const (
+	envEndpoint   = "UNIKUBE_ENDPOINT"
+	envToken      = "UNIKUBE_TOKEN"
+	envKubeconfig = "KUBECONFIG"
+)
+
+// UnikubeProvider is the `unikube` provider.
+type UnikubeProvider struct {
+	// version is "dev" for local builds, the release version otherwise.
+	version string
+}
+
+// UnikubeProviderModel is the provider configuration.
+type UnikubeProviderModel struct {
+	Endpoint   types.String     `tfsdk:"endpoint"`
+	Token      types.String     `tfsdk:"token"`
+	Kubernetes *KubernetesModel `tfsdk:"kubernetes"`
+}
+
+// KubernetesModel is the provider's default cluster connection, used by
+// resources that target Kubernetes when they do not override it.
+type KubernetesModel struct {
+	ConfigPath           types.String `tfsdk:"config_path"`
+	ConfigContext        types.String `tfsdk:"config_context"`
+	Host                 types.String `tfsdk:"host"`
+	Token                types.String `tfsdk:"token"`
+	ClusterCACertificate types.String `tfsdk:"cluster_ca_certificate"`
+}
+
+// New returns the provider factory providerserver.Serve and the acceptance
+// tests use.
+func New(version string) func() provider.Provider {
+	return func() provider.Provider {
+		return &UnikubeProvider{version: version}
+	}
+}
+
+func (p *UnikubeProvider) Metadata(ctx context.Context, req provider.MetadataRequest, resp *provider.MetadataResponse) {
+	resp.TypeName = "unikube"
+	resp.Version = p.version
+}
+
+func (p *UnikubeProvider) Schema(ctx context.Context, req provider.SchemaRequest, resp *provider.SchemaResponse) {
+	resp.Schema = schema.Schema{
+		MarkdownDescription: "The `unikube` provider manages named states (versioned packages of an application's data), " +
+			"their access grants and cluster scripts on a Unikube platform server, and applies states to environments.",
+		Attributes: map[string]schema.Attribute{
+			"endpoint": schema.StringAttribute{
+				MarkdownDescription: "Base URL of the Unikube platform server, e.g. `https://unikube.example.com`. " +
+					"Defaults to the `" + envEndpoint + "` environment variable.",
+				Optional: true,
+			},
+			"token": schema.StringAttribute{
+				MarkdownDescription: "API token for the platform server. Defaults to the `" + envToken + "` environment variable. " +
+					"Prefer the environment variable so the token stays out of configuration files.",
+				Optional:  true,
+				Sensitive: true,
+			},
+		},
+		Blocks: map[string]schema.Block{
+			"kubernetes": schema.SingleNestedBlock{
+				MarkdownDescription: "Default connection to the Kubernetes cluster that in-cluster applies target. " +
+					"Either a kubeconfig (`config_path`, `config_context`; `" + envKubeconfig + "` is honoured) " +
+					"or a direct connection (`host`, `token`, `cluster_ca_certificate`).",
+				Attributes: map[string]schema.Attribute{
+					"config_path": schema.StringAttribute{
+						MarkdownDescription: "Path to a kubeconfig file. Defaults to the `" + envKubeconfig + "` environment variable.",
+						Optional:            true,
+					},
+					"config_context": schema.StringAttribute{
+						MarkdownDescription: "Context of the kubeconfig to use. Defaults to the kubeconfig's current context.",
+						Optional:            true,
+					},
+					"host": schema.StringAttribute{
+						MarkdownDescription: "URL of the Kubernetes API server, e.g. `https://127.0.0.1:6443`. Used instead of a kubeconfig.",
+						Optional:            true,
+					},
+					"token": schema.StringAttribute{
+						MarkdownDescription: "Bearer token for the Kubernetes API server.",
+						Optional:            true,
+						Sensitive:           true,
+					},
+					"cluster_ca_certificate": schema.StringAttribute{
+						MarkdownDescription: "PEM-encoded CA certificate of the Kubernetes API server.",
+						Optional:            true,
+					},
+				},
+			},
+		},
+	}
+}
+
+func (p *UnikubeProvider) Configure(ctx context.Context, req provider.ConfigureRequest, resp *provider.ConfigureResponse) {
+	var cfg UnikubeProviderModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &cfg)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+
+	// A value computed from another resource is unknown until apply; the
+	// client cannot be built from it, so say which attribute to fix.
+	if cfg.Endpoint.IsUnknown() {
+		resp.Diagnostics.AddAttributeError(path.Root("endpoint"), "Unknown Unikube endpoint",
+			"The endpoint depends on a value that is only known after apply. Set it to a static value or use the "+envEndpoint+" environment variable.")
+	}
+	if cfg.Token.IsUnknown() {
+		resp.Diagnostics.AddAttributeError(path.Root("token"), "Unknown Unikube token",
+			"The token depends on a value that is only known after apply. Set it to a static value or use the "+envToken+" environment variable.")
+	}
+	if resp.Diagnostics.HasError() {
+		return
+	}
+
+	endpoint := stringOrEnv(cfg.Endpoint, envEndpoint)
+	token := stringOrEnv(cfg.Token, envToken)
+	if endpoint == "" {
+		resp.Diagnostics.AddAttributeError(path.Root("endpoint"), "Missing Unikube endpoint",
+			"Set the provider's endpoint attribute or the "+envEndpoint+" environment variable to the URL of the platform server.")
+	}
+	if token == "" {
+		resp.Diagnostics.AddAttributeError(path.Root("token"), "Missing Unikube token",
+			"Set the provider's token attribute or the "+envToken+" environment variable to an API token of the platform server.")
+	}
+	kube := resolveKubernetes(cfg.Kubernetes)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+
+	ctx = tflog.SetField(ctx, "unikube_endpoint", endpoint)
+	tflog.Debug(ctx, "configuring Unikube client")
+
+	data, diags := newProviderData(ctx, endpoint, token, kube, p.version)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	resp.DataSourceData = data
+	resp.ResourceData = data
+}
+
+func (p *UnikubeProvider) Resources(ctx context.Context) []func() resource.Resource {
+	return []func() resource.Resource{
+		NewNamedStateResource,
+		NewScriptResource,
+	}
+}
+
+func (p *UnikubeProvider) DataSources(ctx context.Context) []func() datasource.DataSource {
+	return []func() datasource.DataSource{
+		NewNamedStateDataSource,
+		NewStateVersionDataSource,
+	}
+}
+
+// stringOrEnv returns the configured value, or the environment variable when
+// the attribute is not set.
+func stringOrEnv(v types.String, env string) string {
+	if !v.IsNull() && !v.IsUnknown() {
+		return v.ValueString()
+	}
+	return os.Getenv(env)
+}
+
+// resolveKubernetes fills the defaults of the kubernetes block. The cluster
+// connection itself is only built by resources that target a cluster, so a
+// configuration that never applies into Kubernetes needs no kubeconfig.
+func resolveKubernetes(m *KubernetesModel) KubernetesConfig {
+	var k KubernetesConfig
+	if m != nil {
+		k = KubernetesConfig{
+			ConfigPath:           m.ConfigPath.ValueString(),
+			ConfigContext:        m.ConfigContext.ValueString(),
+			Host:                 m.Host.ValueString(),
+			Token:                m.Token.ValueString(),
+			ClusterCACertificate: m.ClusterCACertificate.ValueString(),
+		}
+	}
+	if k.ConfigPath == "" && k.Host == "" {
+		k.ConfigPath = os.Getenv(envKubeconfig)
+	}
+	return k
+}
