@@ -76,7 +76,7 @@ func (s *ChunkStore) Get(ctx context.Context, digest string) ([]byte, error) {
 		}
 		resp, err := s.c.do(ctx, request{method: http.MethodGet, path: s.path(digest), header: h})
 		if errors.Is(err, ErrNotFound) {
-			return nil, fmt.Errorf("%w: %s: %v", statepkg.ErrMissingChunk, digest, err)
+			return nil, fmt.Errorf("%w: %s: %w", statepkg.ErrMissingChunk, digest, err)
 		}
 		if err != nil {
 			return nil, err

@@ -169,7 +169,9 @@ func str(desc string) obj  { return obj{"type": "string", "description": desc} }
 func ts(desc string) obj   { return obj{"type": "string", "format": "date-time", "description": desc} }
 func i64(desc string) obj  { return obj{"type": "integer", "format": "int64", "description": desc} }
 func boolean(d string) obj { return obj{"type": "boolean", "description": d} }
-func strs(desc string) obj { return obj{"type": "array", "items": obj{"type": "string"}, "description": desc} }
+func strs(desc string) obj {
+	return obj{"type": "array", "items": obj{"type": "string"}, "description": desc}
+}
 
 func object(required []string, props obj) obj {
 	o := obj{"type": "object", "properties": props}

@@ -1,0 +1,272 @@
+package api_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/unikubehq/terraform-provider-unikube/internal/client"
+	"github.com/unikubehq/terraform-provider-unikube/internal/platform/platformtest"
+	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
+)
+
+// status turns a client result into the HTTP status it came from.
+func status(err error) int {
+	if err == nil {
+		return http.StatusOK
+	}
+	var e *client.Error
+	if errors.As(err, &e) {
+		return e.Status
+	}
+	return -1
+}
+
+// TestAccess_RoleMatrix checks, for each role on the project, which
+// operations succeed (2xx) and which are refused (403).
+func TestAccess_RoleMatrix(t *testing.T) {
+	ctx := context.Background()
+	srv := platformtest.Start(t)
+	admin := srv.Admin(t)
+	must(admin.CreateProject(ctx, "p", ""))
+	must(admin.CreateState(ctx, "p", "s", ""))
+	m, mem := makeVersion(t, "p/s", "1", randomBytes(256<<10, 7))
+	must3(admin.PushVersion(ctx, "p", "s", "v1", m, mem, client.TransferOptions{}))
+	chunk := m.Components[0].Chunks[0].Digest
+	must(admin.PutScript(ctx, "p", "sc", client.ScriptSpec{Interpreter: "sh", Body: "echo hi"}))
+
+	rank := map[string]int{"none": 0, client.RoleViewer: 1, client.RoleApplier: 2, client.RoleMaintainer: 3, client.RoleOwner: 4}
+	type op struct {
+		name string
+		min  string
+		do   func(c *client.Client, role string) error
+	}
+	ops := []op{
+		{"list", client.RoleViewer, func(c *client.Client, _ string) error {
+			_, err := c.ListVersions(ctx, "p", "s", client.ListVersionsOptions{})
+			return err
+		}},
+		{"show", client.RoleViewer, func(c *client.Client, _ string) error { _, err := c.GetVersion(ctx, "p", "s", "@latest"); return err }},
+		{"download-manifest", client.RoleApplier, func(c *client.Client, _ string) error { _, _, err := c.GetManifest(ctx, "p", "s", "v1"); return err }},
+		{"download-chunk", client.RoleApplier, func(c *client.Client, _ string) error { _, err := c.Chunks("p", "s").Get(ctx, chunk); return err }},
+		{"job-token", client.RoleApplier, func(c *client.Client, _ string) error { _, err := c.CreateJobToken(ctx, "p", "s", "v1", 0); return err }},
+		{"upload-chunk", client.RoleMaintainer, func(c *client.Client, _ string) error {
+			data, _ := mem.Get(ctx, chunk)
+			return c.Chunks("p", "s").Put(ctx, chunk, data)
+		}},
+		{"create-version", client.RoleMaintainer, func(c *client.Client, role string) error {
+			_, err := c.CommitVersion(ctx, "p", "s", "by-"+role, m)
+			return err
+		}},
+		{"promote", client.RoleMaintainer, func(c *client.Client, role string) error {
+			must(admin.CommitVersion(ctx, "p", "s", "[cand]-promote-"+role, m))
+			_, err := c.Promote(ctx, "p", "s", "[cand]-promote-"+role)
+			return err
+		}},
+		{"script-create", client.RoleMaintainer, func(c *client.Client, role string) error {
+			_, err := c.PutScript(ctx, "p", "sc-"+role, client.ScriptSpec{Interpreter: "bash", Body: "true"})
+			return err
+		}},
+		{"script-run", client.RoleApplier, func(c *client.Client, _ string) error {
+			_, err := c.CreateRun(ctx, "p", "sc", nil, "")
+			return err
+		}},
+		{"grant", client.RoleOwner, func(c *client.Client, _ string) error {
+			_, err := c.PutGrant(ctx, "p", "s", "user:someone", client.RoleViewer)
+			return err
+		}},
+		{"delete", client.RoleOwner, func(c *client.Client, role string) error {
+			must(admin.CommitVersion(ctx, "p", "s", "del-"+role, m))
+			return c.DeleteVersion(ctx, "p", "s", "del-"+role)
+		}},
+	}
+	for _, role := range []string{"none", client.RoleViewer, client.RoleApplier, client.RoleMaintainer, client.RoleOwner} {
+		user := "u-" + role
+		if role != "none" {
+			must(admin.PutGrant(ctx, "p", "", "user:"+user, role))
+		}
+		c := srv.Client(t, srv.UserToken(t, "tok-"+role, user))
+		for _, o := range ops {
+			t.Run(role+"/"+o.name, func(t *testing.T) {
+				got := status(o.do(c, role))
+				allowed := rank[role] >= rank[o.min]
+				if allowed && (got < 200 || got > 299) {
+					t.Fatalf("%s as %s: got %d, want 2xx", o.name, role, got)
+				}
+				if !allowed && got != http.StatusForbidden {
+					t.Fatalf("%s as %s: got %d, want 403", o.name, role, got)
+				}
+			})
+		}
+	}
+}
+
+func must3[A, B any](a A, b B, err error) A {
+	if err != nil {
+		panic(fmt.Sprintf("unexpected error: %v", err))
+	}
+	return a
+}
+
+// TestAccess_Authentication covers missing, unknown and revoked tokens.
+func TestAccess_Authentication(t *testing.T) {
+	ctx := context.Background()
+	srv := platformtest.Start(t)
+	admin := srv.Admin(t)
+	must(admin.CreateProject(ctx, "p", ""))
+	cases := map[string]*client.Client{
+		"no token":      srv.Client(t, ""),
+		"unknown token": srv.Client(t, "uks_not-a-real-token"),
+	}
+	tok := srv.UserToken(t, "soon-revoked", "bob")
+	revoked := srv.Client(t, tok)
+	if _, err := revoked.Whoami(ctx); err != nil {
+		t.Fatalf("fresh token: %v", err)
+	}
+	if err := admin.RevokeToken(ctx, "soon-revoked"); err != nil {
+		t.Fatal(err)
+	}
+	cases["revoked token"] = revoked
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			if _, err := c.ListProjects(ctx); !errors.Is(err, client.ErrUnauthorized) {
+				t.Fatalf("want 401, got %v", err)
+			}
+			if _, err := c.Chunks("p", "s").Has(ctx, statepkg.DigestBytes(nil)); !errors.Is(err, client.ErrUnauthorized) {
+				t.Fatalf("HEAD chunk: want 401, got %v", err)
+			}
+		})
+	}
+	// A user may not mint tokens for someone else or for groups they lack.
+	bob := srv.Client(t, srv.UserToken(t, "bob-2", "bob", "devs"))
+	if _, err := bob.CreateToken(ctx, client.TokenRequest{Name: "evil", User: "alice"}); !errors.Is(err, client.ErrForbidden) {
+		t.Fatalf("token for another user: want 403, got %v", err)
+	}
+	if _, err := bob.CreateToken(ctx, client.TokenRequest{Name: "evil", Groups: []string{"admins"}}); !errors.Is(err, client.ErrForbidden) {
+		t.Fatalf("token with a foreign group: want 403, got %v", err)
+	}
+	if _, err := bob.CreateToken(ctx, client.TokenRequest{Name: "bob-ci", Groups: []string{"devs"}}); err != nil {
+		t.Fatalf("own token: %v", err)
+	}
+	if err := bob.RevokeToken(ctx, "tok-admin-never-existed"); !errors.Is(err, client.ErrNotFound) {
+		t.Fatalf("revoke unknown: %v", err)
+	}
+	if err := bob.RevokeToken(ctx, "admin"); !errors.Is(err, client.ErrForbidden) {
+		t.Fatalf("revoke the admin token as a user: want 403, got %v", err)
+	}
+}
+
+// TestAccess_StateGroupAndTokenGrants: a state grant adds to the project
+// grant; group: and token: subjects work.
+func TestAccess_StateGroupAndTokenGrants(t *testing.T) {
+	ctx := context.Background()
+	srv := platformtest.Start(t)
+	admin := srv.Admin(t)
+	must(admin.CreateProject(ctx, "p", ""))
+	must(admin.CreateState(ctx, "p", "a", ""))
+	must(admin.CreateState(ctx, "p", "b", ""))
+	m, mem := makeVersion(t, "", "1", randomBytes(128<<10, 9))
+	must3(admin.PushVersion(ctx, "p", "a", "v1", m, mem, client.TransferOptions{}))
+	must3(admin.PushVersion(ctx, "p", "b", "v1", m, mem, client.TransferOptions{}))
+
+	// Viewer on the project, maintainer on state a only.
+	must(admin.PutGrant(ctx, "p", "", "user:val", client.RoleViewer))
+	must(admin.PutGrant(ctx, "p", "a", "user:val", client.RoleMaintainer))
+	val := srv.Client(t, srv.UserToken(t, "val", "val"))
+	if _, err := val.CommitVersion(ctx, "p", "a", "v2", m); err != nil {
+		t.Fatalf("maintainer on state a: %v", err)
+	}
+	if _, err := val.CommitVersion(ctx, "p", "b", "v2", m); !errors.Is(err, client.ErrForbidden) {
+		t.Fatalf("viewer on state b: want 403, got %v", err)
+	}
+	if _, err := val.GetVersion(ctx, "p", "b", "v1"); err != nil {
+		t.Fatalf("viewer on project shows b: %v", err)
+	}
+
+	// Only a state grant: the state is visible, the project's other states are not.
+	must(admin.PutGrant(ctx, "p", "b", "user:sam", client.RoleViewer))
+	sam := srv.Client(t, srv.UserToken(t, "sam", "sam"))
+	if sts := must(sam.ListStates(ctx, "p")); len(sts) != 1 || sts[0].Name != "b" {
+		t.Fatalf("states visible to sam: %+v", sts)
+	}
+	if _, err := sam.GetVersion(ctx, "p", "a", "v1"); !errors.Is(err, client.ErrForbidden) {
+		t.Fatalf("sam on a: want 403, got %v", err)
+	}
+
+	// A group grant.
+	must(admin.PutGrant(ctx, "p", "", "group:devs", client.RoleApplier))
+	dev := srv.Client(t, srv.UserToken(t, "dev", "dora", "devs"))
+	if _, _, err := dev.GetManifest(ctx, "p", "a", "v1"); err != nil {
+		t.Fatalf("group applier download: %v", err)
+	}
+	// A token grant.
+	must(admin.PutGrant(ctx, "p", "", "token:ci-bot", client.RoleMaintainer))
+	ci := srv.Client(t, srv.UserToken(t, "ci-bot", "robot"))
+	if _, err := ci.CommitVersion(ctx, "p", "b", "from-ci", m); err != nil {
+		t.Fatalf("token maintainer: %v", err)
+	}
+	// Removing the grant takes effect at once.
+	if err := admin.DeleteGrant(ctx, "p", "", "token:ci-bot"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ci.CommitVersion(ctx, "p", "b", "from-ci-2", m); !errors.Is(err, client.ErrForbidden) {
+		t.Fatalf("after grant removal: want 403, got %v", err)
+	}
+	if ps := must(ci.ListProjects(ctx)); len(ps) != 0 {
+		t.Fatalf("projects without grants: %+v", ps)
+	}
+}
+
+// TestAccess_JobToken: a job token downloads only its version and stops
+// working when it expires.
+func TestAccess_JobToken(t *testing.T) {
+	ctx := context.Background()
+	srv := platformtest.Start(t)
+	admin := srv.Admin(t)
+	must(admin.CreateProject(ctx, "p", ""))
+	must(admin.CreateState(ctx, "p", "s", ""))
+	must(admin.CreateState(ctx, "p", "other", ""))
+	m1, mem1 := makeVersion(t, "", "1", randomBytes(200<<10, 11))
+	m2, mem2 := makeVersion(t, "", "2", randomBytes(200<<10, 12))
+	must3(admin.PushVersion(ctx, "p", "s", "v1", m1, mem1, client.TransferOptions{}))
+	must3(admin.PushVersion(ctx, "p", "s", "v2", m2, mem2, client.TransferOptions{}))
+	must3(admin.PushVersion(ctx, "p", "other", "v1", m1, mem1, client.TransferOptions{}))
+
+	must(admin.PutGrant(ctx, "p", "", "user:ann", client.RoleApplier))
+	ann := srv.Client(t, srv.UserToken(t, "ann", "ann"))
+	jt := must(ann.CreateJobToken(ctx, "p", "s", "v1", 2*time.Second))
+	job := srv.Client(t, jt.Token)
+
+	if v, err := job.GetVersion(ctx, "p", "s", "v1"); err != nil || v.Digest != jt.Digest {
+		t.Fatalf("job token show its version: %v", err)
+	}
+	gm, _, err := job.GetManifest(ctx, "p", "s", jt.Digest)
+	if err != nil {
+		t.Fatalf("job token manifest: %v", err)
+	}
+	if _, err := job.DownloadChunks(ctx, "p", "s", gm, statepkg.NewMemoryStore(), client.TransferOptions{}); err != nil {
+		t.Fatalf("job token download: %v", err)
+	}
+	denied := map[string]func() error{
+		"other version manifest": func() error { _, _, err := job.GetManifest(ctx, "p", "s", "v2"); return err },
+		"other version chunk":    func() error { _, err := job.Chunks("p", "s").Get(ctx, m2.Components[0].Chunks[0].Digest); return err },
+		"other state":            func() error { _, _, err := job.GetManifest(ctx, "p", "other", "v1"); return err },
+		"list versions":          func() error { _, err := job.ListVersions(ctx, "p", "s", client.ListVersionsOptions{}); return err },
+		"create version":         func() error { _, err := job.CommitVersion(ctx, "p", "s", "x", m1); return err },
+		"upload chunk":           func() error { d, _ := mem1.Get(ctx, m1.Components[0].Chunks[0].Digest); return job.Chunks("p", "s").Put(ctx, m1.Components[0].Chunks[0].Digest, d) },
+		"mint tokens":            func() error { _, err := job.CreateToken(ctx, client.TokenRequest{Name: "x"}); return err },
+		"mint job tokens":        func() error { _, err := job.CreateJobToken(ctx, "p", "s", "v1", 0); return err },
+	}
+	for name, f := range denied {
+		if err := f(); !errors.Is(err, client.ErrForbidden) && !errors.Is(err, client.ErrNotFound) {
+			t.Errorf("job token %s: want 403/404, got %v", name, err)
+		}
+	}
+	time.Sleep(time.Until(jt.ExpiresAt) + 50*time.Millisecond)
+	if _, _, err := job.GetManifest(ctx, "p", "s", "v1"); !errors.Is(err, client.ErrUnauthorized) {
+		t.Fatalf("expired job token: want 401, got %v", err)
+	}
+}
