@@ -30,7 +30,7 @@ type MariaDB struct {
 // StartMariaDB starts a MariaDB server for the test and stops it at cleanup.
 func StartMariaDB(t testing.TB) *MariaDB {
 	t.Helper()
-	m, stop, err := RunMariaDB(context.Background(), "")
+	m, stop, err := RunMariaDB(t.Context(), "")
 	handle(t, "mariadb", stop, err)
 	return m
 }
@@ -198,7 +198,7 @@ func (m *MariaDB) Env() []string {
 // CreateDatabase creates database name (utf8mb4) or fails the test.
 func (m *MariaDB) CreateDatabase(t testing.TB, name string) {
 	t.Helper()
-	if err := m.CreateDatabaseCtx(context.Background(), name); err != nil {
+	if err := m.CreateDatabaseCtx(t.Context(), name); err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
 }

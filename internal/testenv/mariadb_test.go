@@ -1,7 +1,6 @@
 package testenv_test
 
 import (
-	"context"
 	"database/sql"
 	"os/exec"
 	"strings"
@@ -25,7 +24,7 @@ func TestStartMariaDB_ServesReadsAndWrites(t *testing.T) {
 		t.Fatalf("open: %v", err)
 	}
 	defer db.Close()
-	ctx := context.Background()
+	ctx := t.Context()
 	if _, err := db.ExecContext(ctx, "CREATE TABLE items (id INT PRIMARY KEY, name TEXT); INSERT INTO items VALUES (1, 'grüße')"); err != nil {
 		t.Fatalf("create+insert: %v", err)
 	}

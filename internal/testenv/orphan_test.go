@@ -2,12 +2,12 @@ package testenv_test
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -38,8 +38,7 @@ func TestKilledTestBinary_LeavesNoServers(t *testing.T) {
 	for sc.Scan() {
 		line := sc.Text()
 		if f, ok := strings.CutPrefix(line, "SERVER "); ok {
-			var addr, dir string
-			fmt.Sscan(f, &addr, &dir)
+			addr, dir, _ := strings.Cut(f, " ")
 			addrs, dirs = append(addrs, addr), append(dirs, dir)
 		}
 		if line == "READY" {
@@ -103,9 +102,9 @@ func TestOrphanHelper(t *testing.T) {
 	if os.Getenv(helperEnv) != "1" {
 		t.Skip("helper process for TestKilledTestBinary_LeavesNoServers")
 	}
-	ctx := context.Background()
+	ctx := t.Context()
 	report := func(host string, port int, dir string) {
-		fmt.Printf("SERVER %s %s\n", net.JoinHostPort(host, fmt.Sprint(port)), dir)
+		fmt.Printf("SERVER %s %s\n", net.JoinHostPort(host, strconv.Itoa(port)), dir)
 	}
 	pg, _, err := testenv.RunPostgres(ctx, "")
 	if err != nil {
@@ -126,17 +125,7 @@ func TestOrphanHelper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	report("127.0.0.1", mustPort(t, s.Addr()), filepath.Dir(s.Dir))
+	fmt.Printf("SERVER %s %s\n", s.Addr(), filepath.Dir(s.Dir))
 	fmt.Println("READY")
 	time.Sleep(time.Minute) // killed by the parent long before
-}
-
-func mustPort(t *testing.T, addr string) int {
-	_, p, err := net.SplitHostPort(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n int
-	fmt.Sscan(p, &n)
-	return n
 }

@@ -42,7 +42,7 @@ func StartPostgres(t testing.TB) *Postgres {
 // StartPostgresWith is StartPostgres with options.
 func StartPostgresWith(t testing.TB, opts PostgresOptions) *Postgres {
 	t.Helper()
-	pg, stop, err := RunPostgresWith(context.Background(), "", opts)
+	pg, stop, err := RunPostgresWith(t.Context(), "", opts)
 	handle(t, "postgres", stop, err)
 	return pg
 }
@@ -102,7 +102,7 @@ func RunPostgresWith(ctx context.Context, dir string, opts PostgresOptions) (*Po
 	err = runOnce(ctx, "initdb", initdb, []string{
 		"-D", pg.DataDir, "-U", pg.User, "--pwfile=" + pwfile,
 		"--auth=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync",
-	}, nil, cred)
+	}, cred)
 	_ = os.Remove(pwfile)
 	if err != nil {
 		return fail(err)
@@ -207,7 +207,7 @@ func (p *Postgres) Env() []string {
 // CreateDatabase creates database name or fails the test.
 func (p *Postgres) CreateDatabase(t testing.TB, name string) {
 	t.Helper()
-	if err := p.CreateDatabaseCtx(context.Background(), name); err != nil {
+	if err := p.CreateDatabaseCtx(t.Context(), name); err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
 }

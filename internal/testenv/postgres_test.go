@@ -21,7 +21,7 @@ func TestStartPostgres_ServesReadsAndWrites(t *testing.T) {
 	t.Logf("postgres ready on port %d in %s", pg.Port, time.Since(start).Round(time.Millisecond))
 
 	pg.CreateDatabase(t, "shop")
-	ctx := context.Background()
+	ctx := t.Context()
 	conn, err := pgx.Connect(ctx, pg.URL("shop"))
 	if err != nil {
 		t.Fatalf("connect: %v", err)
@@ -56,7 +56,7 @@ func TestPostgresEnv_DrivesClientTools(t *testing.T) {
 
 func TestRunPostgres_StopRemovesEverything(t *testing.T) {
 	t.Parallel()
-	pg, stop, err := testenv.RunPostgres(context.Background(), "")
+	pg, stop, err := testenv.RunPostgres(t.Context(), "")
 	if err != nil {
 		t.Fatalf("RunPostgres: %v", err)
 	}
@@ -66,7 +66,7 @@ func TestRunPostgres_StopRemovesEverything(t *testing.T) {
 	if _, err := os.Stat(pg.DataDir); !os.IsNotExist(err) {
 		t.Fatalf("data dir %s still exists after stop (stat err %v)", pg.DataDir, err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 	defer cancel()
 	if conn, err := pgx.Connect(ctx, pg.URL("postgres")); err == nil {
 		conn.Close(ctx)

@@ -123,7 +123,11 @@ func freePort() (int, error) {
 		return 0, fmt.Errorf("find a free loopback port: %w", err)
 	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	addr, ok := l.Addr().(*net.TCPAddr)
+	if !ok {
+		return 0, fmt.Errorf("find a free loopback port: unexpected address %v", l.Addr())
+	}
+	return addr.Port, nil
 }
 
 // makeDir creates a fresh directory for one server under parent (os.TempDir()
@@ -292,11 +296,11 @@ func (p *process) waitReady(ctx context.Context, check func(ctx context.Context)
 
 // runOnce runs a setup command (initdb, mariadb-install-db) to completion,
 // with the same process attributes as servers, returning its output on error.
-func runOnce(ctx context.Context, name, path string, args, env []string, cred *syscall.Credential) error {
+func runOnce(ctx context.Context, name, path string, args []string, cred *syscall.Credential) error {
 	ctx, cancel := context.WithTimeout(ctx, setupTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, path, args...)
-	cmd.Env = baseEnv(env)
+	cmd.Env = baseEnv(nil)
 	cmd.SysProcAttr = sysProcAttr(cred)
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	var out bytes.Buffer

@@ -26,7 +26,7 @@ type Redis struct {
 // StartRedis starts a Redis server for the test and stops it at cleanup.
 func StartRedis(t testing.TB) *Redis {
 	t.Helper()
-	r, stop, err := RunRedis(context.Background(), "")
+	r, stop, err := RunRedis(t.Context(), "")
 	handle(t, "redis", stop, err)
 	return r
 }

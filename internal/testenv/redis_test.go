@@ -1,7 +1,6 @@
 package testenv_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -22,7 +21,7 @@ func TestStartRedis_ServesReadsAndWrites(t *testing.T) {
 	}
 	c := redis.NewClient(opts)
 	defer c.Close()
-	ctx := context.Background()
+	ctx := t.Context()
 	if err := c.Set(ctx, "seed", "v1", 0).Err(); err != nil {
 		t.Fatalf("set: %v", err)
 	}
@@ -44,7 +43,7 @@ func TestRedis_RequiresPassword(t *testing.T) {
 	r := testenv.StartRedis(t)
 	c := redis.NewClient(&redis.Options{Addr: r.Addr(), DisableIdentity: true})
 	defer c.Close()
-	if err := c.Ping(context.Background()).Err(); err == nil {
+	if err := c.Ping(t.Context()).Err(); err == nil {
 		t.Fatalf("PING without a password succeeded: requirepass is not set")
 	}
 }

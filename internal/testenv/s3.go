@@ -27,7 +27,7 @@ type S3 struct {
 // StartS3 starts an S3-compatible server for the test and stops it at cleanup.
 func StartS3(t testing.TB) *S3 {
 	t.Helper()
-	s, stop, err := RunS3(context.Background(), "")
+	s, stop, err := RunS3(t.Context(), "")
 	handle(t, "s3 (versitygw)", stop, err)
 	return s
 }
@@ -106,7 +106,7 @@ func (s *S3) Client() (*minio.Client, error) {
 // CreateBucket creates bucket name or fails the test.
 func (s *S3) CreateBucket(t testing.TB, name string) {
 	t.Helper()
-	if err := s.CreateBucketCtx(context.Background(), name); err != nil {
+	if err := s.CreateBucketCtx(t.Context(), name); err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
 }

@@ -2,7 +2,6 @@ package testenv_test
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"os"
 	"path/filepath"
@@ -25,7 +24,7 @@ func TestStartS3_ServesReadsAndWrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
+	ctx := t.Context()
 	payload := bytes.Repeat([]byte("chunk"), 1000)
 	if _, err := c.PutObject(ctx, "blobs", "sha256/ab/cd", bytes.NewReader(payload), int64(len(payload)), minio.PutObjectOptions{}); err != nil {
 		t.Fatalf("put: %v", err)
@@ -56,7 +55,7 @@ func TestS3_RejectsWrongSecret(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.ListBuckets(context.Background()); err == nil {
+	if _, err := c.ListBuckets(t.Context()); err == nil {
 		t.Fatalf("ListBuckets with a wrong secret succeeded: auth is not enforced")
 	}
 }

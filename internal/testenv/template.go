@@ -20,7 +20,7 @@ import (
 // no secrets: each server sets its own root password at first start.
 func mariadbDataDir(ctx context.Context, installDB, server string, args []string, dataDir string) error {
 	install := func(dst string) error {
-		return runOnce(ctx, "mariadb-install-db", installDB, append([]string{"--datadir=" + dst}, args...), nil, nil)
+		return runOnce(ctx, "mariadb-install-db", installDB, append([]string{"--datadir=" + dst}, args...), nil)
 	}
 	tmpl, err := ensureTemplate(ctx, "mariadb", templateKey([]string{server, installDB}, args), install)
 	if err != nil {
