@@ -72,10 +72,8 @@ func ReadRange(ctx context.Context, store ChunkStore, c Component, off, n int64,
 		return nil
 	}
 	end := off + n
-	first := sort.Search(len(c.Chunks), func(i int) bool { return c.Chunks[i].Offset+c.Chunks[i].Size > off })
-	last := sort.Search(len(c.Chunks), func(i int) bool { return c.Chunks[i].Offset >= end })
 	var done int64
-	return readChunks(ctx, store, c.Name, c.Chunks[first:last], opts, func(ch Chunk, data []byte) error {
+	return readChunks(ctx, store, c.Name, c.CoveringChunks(off, n), opts, func(ch Chunk, data []byte) error {
 		lo, hi := max(off-ch.Offset, 0), min(end-ch.Offset, ch.Size)
 		if _, err := w.Write(data[lo:hi]); err != nil {
 			return fmt.Errorf("reading component %q: writing output at offset %d: %w", c.Name, ch.Offset+lo, err)
@@ -86,6 +84,22 @@ func ReadRange(ctx context.Context, store ChunkStore, c Component, off, n int64,
 		}
 		return nil
 	})
+}
+
+// CoveringChunks returns the chunks that hold bytes [off, off+n) of the
+// stream (none when n <= 0), e.g. to work out what an incremental apply must
+// fetch. The chunk list must be valid (see Validate).
+func (c *Component) CoveringChunks(off, n int64) []Chunk {
+	if n <= 0 {
+		return nil
+	}
+	end := off + n
+	first := sort.Search(len(c.Chunks), func(i int) bool { return c.Chunks[i].Offset+c.Chunks[i].Size > off })
+	last := sort.Search(len(c.Chunks), func(i int) bool { return c.Chunks[i].Offset >= end })
+	if first >= last {
+		return nil
+	}
+	return c.Chunks[first:last]
 }
 
 // OpenComponent returns the component's stream as a reader, produced by

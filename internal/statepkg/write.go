@@ -38,7 +38,8 @@ type WriteOptions struct {
 	// 3*Concurrency*MaxSize.
 	Concurrency int
 	// MinSize, AvgSize and MaxSize are the content-defined chunking bounds
-	// (defaults DefaultMinSize, DefaultAvgSize, DefaultMaxSize). AvgSize must
+	// (defaults DefaultMinSize, DefaultAvgSize, DefaultMaxSize; with only
+	// AvgSize set, MinSize is AvgSize/4 and MaxSize AvgSize*4). AvgSize must
 	// be a power of two and MinSize < AvgSize < MaxSize <= MaxChunkSize.
 	// Changing them changes the cut points and so defeats dedup against
 	// versions written with other values.
@@ -55,14 +56,15 @@ func (o *WriteOptions) withDefaults() (WriteOptions, error) {
 	if c.Concurrency <= 0 {
 		c.Concurrency = runtime.GOMAXPROCS(0)
 	}
-	if c.MinSize == 0 {
-		c.MinSize = DefaultMinSize
-	}
 	if c.AvgSize == 0 {
 		c.AvgSize = DefaultAvgSize
 	}
+	// Unset bounds follow the average, as the defaults do (avg/4, avg*4).
+	if c.MinSize == 0 {
+		c.MinSize = c.AvgSize / 4
+	}
 	if c.MaxSize == 0 {
-		c.MaxSize = DefaultMaxSize
+		c.MaxSize = min(c.AvgSize*4, MaxChunkSize)
 	}
 	if c.MinSize < 64 || c.MinSize >= c.AvgSize || c.AvgSize >= c.MaxSize || c.MaxSize > MaxChunkSize ||
 		c.AvgSize&(c.AvgSize-1) != 0 {
