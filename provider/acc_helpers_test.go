@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -18,6 +19,9 @@ import (
 
 // testProject is the project every acceptance test works in.
 const testProject = "shop"
+
+// digestPattern matches a version or content digest.
+var digestPattern = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 
 // accPlatform starts a real platform server for one acceptance test, points
 // the provider at it through UNIKUBE_ENDPOINT and UNIKUBE_TOKEN (so the test

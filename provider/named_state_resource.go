@@ -288,10 +288,6 @@ func (r *NamedStateResource) ModifyPlan(ctx context.Context, req resource.Modify
 	case plan.ContentHash.IsNull():
 		plan.VersionTag, plan.VersionDigest, plan.Size, plan.CreatedAt = types.StringNull(), types.StringNull(), types.Int64Null(), types.StringNull()
 	default:
-		resp.Diagnostics.Append(r.planVersion(ctx, &plan)...)
-		if resp.Diagnostics.HasError() {
-			return
-		}
 		plan.VersionTag, plan.VersionDigest, plan.Size, plan.CreatedAt = types.StringUnknown(), types.StringUnknown(), types.Int64Unknown(), types.StringUnknown()
 	}
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
@@ -318,26 +314,21 @@ func (r *NamedStateResource) Create(ctx context.Context, req resource.CreateRequ
 		return
 	}
 	plan.ID = types.StringValue(st.Project + "/" + st.Name)
-	// Record the state at once: if granting or making the version fails, the
-	// next apply continues from here instead of failing on "already exists".
-	partial := plan
-	partial.ContentHash, partial.VersionTag, partial.VersionDigest = types.StringNull(), types.StringNull(), types.StringNull()
-	partial.Size, partial.CreatedAt = types.Int64Null(), types.StringNull()
-	partial.Access = types.SetNull(types.ObjectType{AttrTypes: grantAttrTypes})
-	resp.Diagnostics.Append(resp.State.Set(ctx, &partial)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
 
 	resp.Diagnostics.Append(r.syncGrants(ctx, project, name, plan.Access)...)
-	if resp.Diagnostics.HasError() {
-		return
+	if !resp.Diagnostics.HasError() {
+		resp.Diagnostics.Append(r.makeVersion(ctx, &plan)...)
 	}
-	partial.Access = plan.Access
-	resp.Diagnostics.Append(resp.State.Set(ctx, &partial)...)
-
-	resp.Diagnostics.Append(r.makeVersion(ctx, &plan)...)
 	if resp.Diagnostics.HasError() {
+		// Undo the half-made state, so the next apply starts clean instead
+		// of meeting a protected, tainted state it may not replace.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if err := r.client.DeleteState(rctx, project, name); err != nil {
+			resp.Diagnostics.AddWarning("Could not remove the partly created state",
+				fmt.Sprintf("%s/%s was created but granting access or making its first version failed, and removing it failed too: %v. "+
+					"Delete it on the platform or import it.", project, name, err))
+		}
 		return
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
@@ -418,8 +409,14 @@ func (r *NamedStateResource) Update(ctx context.Context, req resource.UpdateRequ
 		}
 	}
 	if plan.VersionDigest.IsUnknown() {
-		resp.Diagnostics.Append(r.makeVersion(ctx, &plan)...)
-		if resp.Diagnostics.HasError() {
+		if d := r.makeVersion(ctx, &plan); d.HasError() {
+			resp.Diagnostics.Append(d...)
+			// Keep what did change and the previous version, so the next
+			// plan still shows the sources as changed and tries again.
+			kept := plan
+			kept.ContentHash, kept.VersionTag, kept.VersionDigest = state.ContentHash, state.VersionTag, state.VersionDigest
+			kept.Size, kept.CreatedAt = state.Size, state.CreatedAt
+			resp.Diagnostics.Append(resp.State.Set(ctx, &kept)...)
 			return
 		}
 	}

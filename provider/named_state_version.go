@@ -2,30 +2,63 @@ package provider
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
+
+	"github.com/unikubehq/terraform-provider-unikube/internal/capture"
+	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver"
+	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
 )
 
-// planVersion is called at plan time when the sources changed and the apply
-// has to make a new version from them. It fails the plan when this build
-// cannot do that, rather than letting the apply fail halfway.
-func (r *NamedStateResource) planVersion(ctx context.Context, plan *namedStateResourceModel) diag.Diagnostics {
-	var diags diag.Diagnostics
-	diags.AddAttributeError(path.Root("component"), "Versions from component sources are not supported yet",
-		"This build of the provider manages the state, its description and its access grants, and hashes the component sources, "+
-			"but cannot capture them into a version yet. Remove the component blocks to manage the state without versions.")
-	return diags
-}
-
-// makeVersion captures the sources into a new version and records it in
-// plan. It only runs after planVersion accepted the plan.
+// makeVersion captures the component sources into a new version of the
+// state and records it in plan. The chunks stream straight to the
+// platform's chunk store, which skips those it already has, so an unchanged
+// file costs a HEAD request rather than an upload.
 func (r *NamedStateResource) makeVersion(ctx context.Context, plan *namedStateResourceModel) diag.Diagnostics {
 	var diags diag.Diagnostics
-	if plan.ContentHash.IsNull() {
+	srcs, known, d := componentSources(ctx, plan.Components)
+	diags.Append(d...)
+	if diags.HasError() || len(srcs) == 0 {
 		return diags
 	}
-	diags.AddAttributeError(path.Root("component"), "Versions from component sources are not supported yet",
-		"This build of the provider cannot capture component sources into a version.")
+	if !known {
+		diags.AddAttributeError(path.Root("component"), "Component source unknown at apply",
+			"A component's name, kind or path is still unknown; this is a bug in the provider or in Terraform.")
+		return diags
+	}
+	project, name := plan.Project.ValueString(), plan.Name.ValueString()
+	sources := make([]capture.Source, 0, len(srcs))
+	for _, s := range srcs {
+		sources = append(sources, capture.Source{Name: s.Name, Kind: statepkg.Kind(s.Kind), URL: s.Path})
+	}
+	m, stats, err := capture.Capture(ctx, sources, r.client.Chunks(project, name), capture.Spec{
+		State:    project + "/" + name,
+		Revision: plan.Revision.ValueString(),
+		Message:  plan.Message.ValueString(),
+		Progress: func(e driver.Event) {
+			tflog.Debug(ctx, "capture progress", map[string]any{
+				"component": e.Component, "phase": e.Phase, "bytes": e.Bytes, "files": e.Files, "rows": e.Rows,
+			})
+		},
+	})
+	if err != nil {
+		diags.AddAttributeError(path.Root("component"), "Could not capture the component sources", err.Error())
+		return diags
+	}
+	for _, c := range stats.Components {
+		tflog.Info(ctx, "captured component", map[string]any{
+			"component": c.Name, "duration": c.Duration.String(),
+			"chunks": c.Write.Chunks, "new_chunks": c.Write.NewChunks, "bytes": c.Write.Bytes,
+		})
+	}
+	v, err := r.client.CommitVersion(ctx, project, name, plan.Tag.ValueString(), m)
+	if err != nil {
+		addClientError(&diags, fmt.Sprintf("Could not commit the new version of %s/%s", project, name), err)
+		return diags
+	}
+	setVersion(plan, v)
 	return diags
 }

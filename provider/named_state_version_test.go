@@ -1,0 +1,165 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/hashicorp/terraform-plugin-testing/compare"
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+
+	"github.com/unikubehq/terraform-provider-unikube/internal/client"
+)
+
+func versionedStateConfig(dump, dir, description, tag string) string {
+	return fmt.Sprintf(`
+resource "unikube_named_state" "test" {
+  project             = "shop"
+  name                = "seed"
+  description         = %[3]q
+  deletion_protection = false
+  tag                 = %[4]q
+  revision            = "1.0.0"
+  message             = "from the acceptance test"
+
+  component {
+    name = "db"
+    kind = "postgres"
+    source {
+      path = %[1]q
+    }
+  }
+
+  component {
+    name = "uploads"
+    kind = "volume"
+    source {
+      path = %[2]q
+    }
+  }
+}
+`, dump, dir, description, tag)
+}
+
+func writeFile(t *testing.T, p, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func checkVersionCount(c *client.Client, want int) resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		vs, err := c.ListVersions(context.Background(), testProject, "seed", client.ListVersionsOptions{})
+		if err != nil {
+			return err
+		}
+		if len(vs) != want {
+			return fmt.Errorf("shop/seed has %d versions, want %d", len(vs), want)
+		}
+		return nil
+	}
+}
+
+// TestAccNamedStateResource_VersionsFollowSources: a version is made from
+// the sources on create, an unchanged source plans nothing, a changed file
+// plans and makes a new version, changes to settings alone make none, and a
+// version deleted behind Terraform's back is made again.
+func TestAccNamedStateResource_VersionsFollowSources(t *testing.T) {
+	_, admin := accPlatform(t)
+	ctx := context.Background()
+	const addr = "unikube_named_state.test"
+	src := t.TempDir()
+	dump, dir := filepath.Join(src, "seed.sql"), filepath.Join(src, "uploads")
+	writeFile(t, dump, "CREATE TABLE customers (id int);\nINSERT INTO customers VALUES (1);\n")
+	writeFile(t, filepath.Join(dir, "a.txt"), "alpha")
+	writeFile(t, filepath.Join(dir, "img", "logo.svg"), "<svg/>")
+
+	digests := statecheck.CompareValue(compare.ValuesDiffer())
+
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		CheckDestroy: checkGone("state shop/seed", func() error {
+			_, err := admin.GetState(ctx, testProject, "seed")
+			return err
+		}),
+		Steps: []resource.TestStep{
+			{
+				Config: versionedStateConfig(dump, dir, "first", "v1"),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("version_tag"), knownvalue.StringExact("v1")),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("version_digest"), knownvalue.StringRegexp(digestPattern)),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("content_hash"), knownvalue.StringRegexp(digestPattern)),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("size"), knownvalue.NotNull()),
+					digests.AddStateValue(addr, tfjsonpath.New("version_digest")),
+				},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					checkVersionCount(admin, 1),
+					func(*terraform.State) error {
+						v, err := admin.GetVersion(ctx, testProject, "seed", "v1")
+						if err != nil {
+							return err
+						}
+						if len(v.Components) != 2 || v.Components[0].Kind != "postgres" || v.Components[1].Kind != "volume" || v.Revision != "1.0.0" {
+							return fmt.Errorf("version v1 on the platform: %+v", v)
+						}
+						return nil
+					},
+				),
+			},
+			// Settings for the next version change in place and make none.
+			{
+				Config: versionedStateConfig(dump, dir, "second", "v2"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{
+						plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate),
+						plancheck.ExpectKnownValue(addr, tfjsonpath.New("version_tag"), knownvalue.StringExact("v1")),
+					},
+				},
+				Check: checkVersionCount(admin, 1),
+			},
+			// A changed file plans a new version.
+			{
+				PreConfig: func() { writeFile(t, filepath.Join(dir, "a.txt"), "alpha, edited") },
+				Config:    versionedStateConfig(dump, dir, "second", "v2"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{
+						plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate),
+						plancheck.ExpectUnknownValue(addr, tfjsonpath.New("version_digest")),
+					},
+				},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("version_tag"), knownvalue.StringExact("v2")),
+					digests.AddStateValue(addr, tfjsonpath.New("version_digest")),
+				},
+				Check: checkVersionCount(admin, 2),
+			},
+			// Deleted on the platform, the version is made again.
+			{
+				PreConfig: func() {
+					if err := admin.DeleteVersion(ctx, testProject, "seed", "v2"); err != nil {
+						t.Fatalf("delete version behind Terraform's back: %v", err)
+					}
+				},
+				Config: versionedStateConfig(dump, dir, "second", "v2"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{plancheck.ExpectUnknownValue(addr, tfjsonpath.New("version_digest"))},
+				},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("version_tag"), knownvalue.StringExact("v2")),
+				},
+				Check: checkVersionCount(admin, 2),
+			},
+		},
+	})
+}
