@@ -450,3 +450,26 @@ func TestWriteComponent_DedupsRepeatsWithinStream(t *testing.T) {
 		t.Fatalf("round trip: %v", err)
 	}
 }
+
+func TestWriteComponent_ChunkSizesFollowOptions(t *testing.T) {
+	data := seededBytes(t, 13, 8<<20)
+	for _, opts := range []WriteOptions{{}, {AvgSize: 128 << 10}, {MinSize: 4096, AvgSize: 16 << 10, MaxSize: 32 << 10, Concurrency: 3}} {
+		o, err := opts.withDefaults()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _, err := WriteComponent(t.Context(), NewMemoryStore(), testSpec, bytes.NewReader(data), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, ch := range c.Chunks {
+			last := i == len(c.Chunks)-1
+			if ch.Size > int64(o.MaxSize) || (!last && ch.Size < int64(o.MinSize)) {
+				t.Fatalf("opts %+v: chunk %d is %d bytes, outside [%d, %d]", o, i, ch.Size, o.MinSize, o.MaxSize)
+			}
+		}
+		if mean := int(c.Size) / len(c.Chunks); mean < o.AvgSize/2 || mean > 2*o.AvgSize {
+			t.Fatalf("opts %+v: mean chunk %d bytes, far from the average %d", o, mean, o.AvgSize)
+		}
+	}
+}
