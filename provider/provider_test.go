@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"regexp"
 	"testing"
 
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
@@ -9,6 +10,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
+	acc "github.com/hashicorp/terraform-plugin-testing/helper/resource"
 )
 
 // testAccProtoV6ProviderFactories serves the provider in-process to the real
@@ -56,5 +58,49 @@ func TestProvider_SchemasAreValid(t *testing.T) {
 		if d := resp.Schema.ValidateImplementation(ctx); d.HasError() {
 			t.Errorf("%s: %v", meta.TypeName, d)
 		}
+	}
+}
+
+// TestAccProvider_ConfigurationErrorsAreClear: a wrong token, an unreachable
+// platform and a missing or malformed endpoint each fail the plan with a
+// message that says what to fix.
+func TestAccProvider_ConfigurationErrorsAreClear(t *testing.T) {
+	accPlatform(t)
+	const config = `data "unikube_named_state" "test" {
+  project = "shop"
+  name    = "seed"
+}`
+	cases := []struct {
+		name     string
+		endpoint string // "" keeps the test platform's
+		token    string // "" keeps the admin token
+		unset    bool   // unset the endpoint entirely
+		want     string
+	}{
+		{name: "wrong token", token: "uks_wrong-token-that-is-secret", want: `Unikube token rejected`},
+		{name: "unreachable platform", endpoint: "http://127.0.0.1:1", want: `(?s)Unikube platform unreachable.*127\.0\.0\.1:1`},
+		{name: "missing endpoint", unset: true, want: `(?s)Missing Unikube endpoint.*UNIKUBE_ENDPOINT`},
+		{name: "endpoint that is not http", endpoint: "ftp://example.com", want: `Invalid Unikube endpoint`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.endpoint != "" {
+				t.Setenv(envEndpoint, tc.endpoint)
+			}
+			if tc.unset {
+				t.Setenv(envEndpoint, "")
+			}
+			if tc.token != "" {
+				t.Setenv(envToken, tc.token)
+			}
+			acc.Test(t, acc.TestCase{
+				ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+				Steps: []acc.TestStep{{
+					Config:      config,
+					PlanOnly:    true,
+					ExpectError: regexp.MustCompile(tc.want),
+				}},
+			})
+		})
 	}
 }
