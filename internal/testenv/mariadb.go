@@ -76,8 +76,16 @@ func RunMariaDB(ctx context.Context, dir string) (*MariaDB, func() error, error)
 		"--skip-name-resolve",
 		"--skip-log-bin",
 	}, append(mariadbFastArgs(), asUser...)...)
-	if err := mariadbDataDir(ctx, installDB, server, installArgs, m.DataDir); err != nil {
-		return fail(err)
+	key := templateKey([]string{server, installDB}, installArgs)
+	if tmpl, ok := lookupTemplate("mariadb", key); ok {
+		if err := copyTree(filepath.Join(tmpl, "data"), m.DataDir, nil); err != nil {
+			return fail(fmt.Errorf("copy mariadb template %s: %w", tmpl, err))
+		}
+	} else {
+		if err := runOnce(ctx, "mariadb-install-db", installDB, append([]string{"--datadir=" + m.DataDir}, installArgs...), nil); err != nil {
+			return fail(err)
+		}
+		_ = publishTemplate("mariadb", key, m.DataDir, nil) // only costs speed if it fails
 	}
 
 	// The first start sets the root password from an init file, so the

@@ -9,6 +9,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -91,22 +92,14 @@ func RunPostgresWith(ctx context.Context, dir string, opts PostgresOptions) (*Po
 		BinDir:   binDir,
 		DataDir:  filepath.Join(root, "data"),
 	}
-	// The password reaches initdb through a file, never a command line.
-	pwfile := filepath.Join(root, "pwfile")
-	if err := os.WriteFile(pwfile, []byte(pg.Password+"\n"), 0o600); err != nil {
-		return fail(fmt.Errorf("write postgres password file: %w", err))
-	}
-	if err := chownForServer(pwfile, cred); err != nil {
-		return fail(err)
-	}
-	err = runOnce(ctx, "initdb", initdb, []string{
-		"-D", pg.DataDir, "-U", pg.User, "--pwfile=" + pwfile,
-		"--auth=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync",
-	}, cred)
-	_ = os.Remove(pwfile)
+	// A data dir from a template (see template.go) carries the template's
+	// bootstrap password; the server's own password is set once it is up.
+	bootstrapPw, err := postgresDataDir(ctx, initdb, server, pg, root, cred)
 	if err != nil {
 		return fail(err)
 	}
+	password := pg.Password
+	pg.Password = bootstrapPw
 
 	fsync := "off"
 	if opts.Fsync {
@@ -144,7 +137,66 @@ func RunPostgresWith(ctx context.Context, dir string, opts PostgresOptions) (*Po
 	if err != nil {
 		return fail(fmt.Errorf("start postgres in %s: %w", root, err))
 	}
-	return pg, stopper(proc, root), nil
+	stop := stopper(proc, root)
+	if password != bootstrapPw {
+		if err := pg.setPassword(ctx, password); err != nil {
+			_ = stop()
+			return nil, nil, err
+		}
+	}
+	return pg, stop, nil
+}
+
+// postgresDataDir fills pg.DataDir from the template, or with initdb (then
+// publishing it as the template), and returns the password it was made with.
+func postgresDataDir(ctx context.Context, initdb, server string, pg *Postgres, root string, cred *syscall.Credential) (string, error) {
+	args := []string{"-U", pg.User, "--auth=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync"}
+	owner := "self"
+	if cred != nil {
+		owner = fmt.Sprintf("%d:%d", cred.Uid, cred.Gid)
+	}
+	key := templateKey([]string{initdb, server}, append(args, owner))
+	if tmpl, ok := lookupTemplate("postgres", key); ok {
+		pw, rerr := os.ReadFile(filepath.Join(tmpl, "bootstrap-password"))
+		if rerr == nil {
+			if err := copyTree(filepath.Join(tmpl, "data"), pg.DataDir, cred); err != nil {
+				return "", fmt.Errorf("copy postgres template %s: %w", tmpl, err)
+			}
+			return strings.TrimSpace(string(pw)), nil
+		}
+	}
+
+	// The password reaches initdb through a file, never a command line.
+	pwfile := filepath.Join(root, "pwfile")
+	if err := os.WriteFile(pwfile, []byte(pg.Password+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write postgres password file: %w", err)
+	}
+	defer os.Remove(pwfile)
+	if err := chownForServer(pwfile, cred); err != nil {
+		return "", err
+	}
+	if err := runOnce(ctx, "initdb", initdb, append([]string{"-D", pg.DataDir, "--pwfile=" + pwfile}, args...), cred); err != nil {
+		return "", err
+	}
+	// Only costs speed if it fails.
+	_ = publishTemplate("postgres", key, pg.DataDir, map[string][]byte{"bootstrap-password": []byte(pg.Password)})
+	return pg.Password, nil
+}
+
+// setPassword replaces the bootstrap password of a templated server.
+func (p *Postgres) setPassword(ctx context.Context, password string) error {
+	conn, err := pgx.Connect(ctx, p.URL("postgres"))
+	if err != nil {
+		return fmt.Errorf("connect to postgres on port %d: %w", p.Port, err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	// ALTER ROLE takes no parameters; the password is hex, quoting is belt and braces.
+	q := "ALTER ROLE " + pgx.Identifier{p.User}.Sanitize() + " PASSWORD '" + strings.ReplaceAll(password, "'", "''") + "'"
+	if _, err := conn.Exec(ctx, q); err != nil {
+		return fmt.Errorf("set postgres password: %w", err)
+	}
+	p.Password = password
+	return nil
 }
 
 // postgresCredential returns the identity to run PostgreSQL as: the

@@ -82,3 +82,26 @@ func runTool(t *testing.T, path string, env []string, args ...string) (string, e
 	b, err := cmd.CombinedOutput()
 	return string(b), err
 }
+
+func TestPostgres_EachServerHasItsOwnPassword(t *testing.T) {
+	t.Parallel()
+	a := testenv.StartPostgres(t)
+	b := testenv.StartPostgres(t)
+	if a.Password == b.Password {
+		t.Fatalf("two servers share the password %q (template bootstrap password leaked?)", a.Password)
+	}
+	// Each server accepts only its own password.
+	wrong := *a
+	wrong.Password = b.Password
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if conn, err := pgx.Connect(ctx, wrong.URL("postgres")); err == nil {
+		conn.Close(ctx)
+		t.Fatalf("server on port %d accepted another server's password", a.Port)
+	}
+	conn, err := pgx.Connect(ctx, a.URL("postgres"))
+	if err != nil {
+		t.Fatalf("connect with own password: %v", err)
+	}
+	conn.Close(ctx)
+}

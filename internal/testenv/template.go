@@ -1,47 +1,23 @@
 package testenv
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
-// mariadbDataDir fills dataDir with a freshly initialised MariaDB data
-// directory. mariadb-install-db takes 5-10 s, so its result is kept once per
-// server build and install options under ToolsDir()/templates and copied
-// (~35 MB, a fraction of a second) for every later server. The template holds
-// no secrets: each server sets its own root password at first start.
-func mariadbDataDir(ctx context.Context, installDB, server string, args []string, dataDir string) error {
-	install := func(dst string) error {
-		return runOnce(ctx, "mariadb-install-db", installDB, append([]string{"--datadir=" + dst}, args...), nil)
-	}
-	tmpl, err := ensureTemplate(ctx, "mariadb", templateKey([]string{server, installDB}, args), install)
-	if err != nil {
-		var ie *installError
-		if errors.As(err, &ie) {
-			return ie.err
-		}
-		// The cache is an optimisation: without a writable ToolsDir, install directly.
-		return install(dataDir)
-	}
-	if err := copyTree(tmpl, dataDir); err != nil {
-		return fmt.Errorf("copy mariadb template %s: %w", tmpl, err)
-	}
-	return nil
-}
-
-// installError marks a failure of the install command itself, as opposed to
-// a failure to cache its result.
-type installError struct{ err error }
-
-func (e *installError) Error() string { return e.err.Error() }
+// Initialising a data directory (initdb, mariadb-install-db) takes seconds,
+// and much longer on a loaded machine; copying one takes a fraction of a
+// second. So the first server of each kind keeps a copy of its fresh data
+// directory under ToolsDir()/templates/<kind>-<key>/data, and later servers
+// (in this and later test runs) start from a copy of it. Templates hold no
+// usable secret: each server sets its own password when it starts.
 
 // templateKey identifies a template by the binaries (path, size, mtime) and
 // the options that produced it, so a package upgrade makes a new one.
@@ -59,45 +35,57 @@ func templateKey(binaries, args []string) string {
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
-// ensureTemplate returns ToolsDir()/templates/<kind>-<key>/data, creating it
-// with install when absent. Creation happens in a private temp dir renamed
-// into place, so concurrent test processes never see a half-made template.
-func ensureTemplate(ctx context.Context, kind, key string, install func(dst string) error) (string, error) {
-	base := filepath.Join(ToolsDir(), "templates")
-	final := filepath.Join(base, kind+"-"+key)
-	done := filepath.Join(final, ".complete")
-	if _, err := os.Stat(done); err == nil {
-		return filepath.Join(final, "data"), nil
+func templateDir(kind, key string) string {
+	return filepath.Join(ToolsDir(), "templates", kind+"-"+key)
+}
+
+// lookupTemplate returns the directory of a complete template, if there is one.
+func lookupTemplate(kind, key string) (string, bool) {
+	d := templateDir(kind, key)
+	if _, err := os.Stat(filepath.Join(d, ".complete")); err != nil {
+		return "", false
 	}
+	return d, true
+}
+
+// publishTemplate stores a copy of dataDir (plus extra small files) as the
+// template. It works in a private temp dir renamed into place, so concurrent
+// test processes never see a half-made template. Failing to publish only
+// costs speed, so callers may ignore the error.
+func publishTemplate(kind, key, dataDir string, extra map[string][]byte) error {
+	final := templateDir(kind, key)
+	base := filepath.Dir(final)
 	if err := os.MkdirAll(base, 0o755); err != nil {
-		return "", fmt.Errorf("create template cache: %w", err)
+		return fmt.Errorf("create template cache: %w", err)
 	}
 	tmp, err := os.MkdirTemp(base, "."+kind+"-tmp-")
 	if err != nil {
-		return "", fmt.Errorf("create template cache: %w", err)
+		return fmt.Errorf("create template cache: %w", err)
 	}
 	defer os.RemoveAll(tmp) // no-op after a successful rename
-	if err := install(filepath.Join(tmp, "data")); err != nil {
-		return "", &installError{err}
+	if err := copyTree(dataDir, filepath.Join(tmp, "data"), nil); err != nil {
+		return fmt.Errorf("copy %s into template: %w", dataDir, err)
 	}
-	if err := ctx.Err(); err != nil {
-		return "", &installError{err}
+	for name, b := range extra {
+		if err := os.WriteFile(filepath.Join(tmp, name), b, 0o600); err != nil {
+			return fmt.Errorf("write template file: %w", err)
+		}
 	}
 	if err := os.WriteFile(filepath.Join(tmp, ".complete"), nil, 0o644); err != nil {
-		return "", fmt.Errorf("mark template complete: %w", err)
+		return fmt.Errorf("mark template complete: %w", err)
 	}
 	if err := os.Rename(tmp, final); err != nil {
-		// Another process won the race; its template is as good as ours.
-		if _, serr := os.Stat(done); serr == nil {
-			return filepath.Join(final, "data"), nil
+		if _, ok := lookupTemplate(kind, key); ok {
+			return nil // another process published first; theirs is as good
 		}
-		return "", fmt.Errorf("publish template %s: %w", final, err)
+		return fmt.Errorf("publish template %s: %w", final, err)
 	}
-	return filepath.Join(final, "data"), nil
+	return nil
 }
 
-// copyTree copies a directory of regular files and directories, keeping modes.
-func copyTree(src, dst string) error {
+// copyTree copies a directory of regular files and directories, keeping
+// modes, and hands everything to owner when it is set.
+func copyTree(src, dst string, owner *syscall.Credential) error {
 	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -113,12 +101,24 @@ func copyTree(src, dst string) error {
 		}
 		switch {
 		case d.IsDir():
-			return os.MkdirAll(target, info.Mode().Perm())
+			if err := os.Mkdir(target, info.Mode().Perm()); err != nil {
+				return err
+			}
+			// Mkdir is subject to the umask; data dirs need their exact mode.
+			if err := os.Chmod(target, info.Mode().Perm()); err != nil {
+				return err
+			}
 		case info.Mode().IsRegular():
-			return copyFile(path, target, info.Mode().Perm())
+			if err := copyFile(path, target, info.Mode().Perm()); err != nil {
+				return err
+			}
 		default:
 			return fmt.Errorf("%s: unexpected file type %s in template", path, strings.TrimSpace(info.Mode().Type().String()))
 		}
+		if owner != nil {
+			return os.Lchown(target, int(owner.Uid), int(owner.Gid))
+		}
+		return nil
 	})
 }
 
@@ -136,5 +136,8 @@ func copyFile(src, dst string, perm fs.FileMode) error {
 		out.Close()
 		return err
 	}
-	return out.Close()
+	if err := out.Close(); err != nil {
+		return err
+	}
+	return os.Chmod(dst, perm)
 }
