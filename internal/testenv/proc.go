@@ -1,13 +1,3 @@
-// Package testenv starts REAL services (PostgreSQL, MariaDB, Redis, an
-// S3-compatible server) for tests: each on a free loopback port, in its own
-// temporary directory, torn down when the test ends.
-//
-// Start* helpers are for tests (they register cleanup with t.Cleanup and skip
-// only when the server binary is not installed); Run* helpers are for
-// TestMain, benchmarks and tools and return a stop function.
-//
-// Every server runs in its own process group with Pdeathsig=SIGKILL, so a
-// killed test binary leaves no servers behind.
 package testenv
 
 import (
