@@ -127,16 +127,78 @@ type StoreSource struct {
 	Options   statepkg.ReadOptions
 }
 
+// stream returns the component without its file index: reading bytes does
+// not need it, and statepkg validates the component on every call.
+func (s StoreSource) stream() statepkg.Component {
+	c := s.Component
+	c.Files = nil
+	return c
+}
+
 // Open implements ChunkSource.
 func (s StoreSource) Open(ctx context.Context) (io.ReadCloser, error) {
-	return statepkg.OpenComponent(ctx, s.Store, s.Component, s.Options), nil
+	return statepkg.OpenComponent(ctx, s.Store, s.stream(), s.Options), nil
 }
 
 // ReadRange implements ChunkSource.
 func (s StoreSource) ReadRange(ctx context.Context, off, n int64, w io.Writer) error {
 	if off == 0 && n == s.Component.Size {
 		// The whole stream: also check the stream digest at the end.
-		return statepkg.ReadComponent(ctx, s.Store, s.Component, w, s.Options)
+		return statepkg.ReadComponent(ctx, s.Store, s.stream(), w, s.Options)
 	}
-	return statepkg.ReadRange(ctx, s.Store, s.Component, off, n, w, s.Options)
+	return statepkg.ReadRange(ctx, s.Store, s.stream(), off, n, w, s.Options)
+}
+
+// Span is a byte range [Off, End) of a component stream.
+type Span struct{ Off, End int64 }
+
+// SpanReader is implemented by ChunkSources that can fetch several ranges
+// in one pipelined pass.
+type SpanReader interface {
+	// ReadSpans writes the bytes of each span, in order, back to back.
+	ReadSpans(ctx context.Context, spans []Span, w io.Writer) error
+}
+
+// ReadSpans implements SpanReader. When the spans lie on chunk boundaries
+// it reads exactly the chunks they cover in one pass, fetching ahead in
+// parallel across span gaps; otherwise it reads span by span.
+func (s StoreSource) ReadSpans(ctx context.Context, spans []Span, w io.Writer) error {
+	c := s.stream()
+	var sub []statepkg.Chunk
+	var off int64
+	i := 0
+	for _, sp := range spans {
+		for i < len(c.Chunks) && c.Chunks[i].Offset < sp.Off {
+			i++
+		}
+		if i == len(c.Chunks) || c.Chunks[i].Offset != sp.Off {
+			return s.readSpansOneByOne(ctx, spans, w)
+		}
+		for i < len(c.Chunks) && c.Chunks[i].Offset < sp.End {
+			ch := c.Chunks[i]
+			ch.Offset = off
+			off += ch.Size
+			sub = append(sub, ch)
+			i++
+		}
+		if i > 0 && c.Chunks[i-1].Offset+c.Chunks[i-1].Size != sp.End {
+			return s.readSpansOneByOne(ctx, spans, w)
+		}
+	}
+	if off == 0 {
+		return nil
+	}
+	// A component made of just the chunks needed; ReadRange verifies each
+	// chunk and, unlike ReadComponent, does not check a whole-stream digest.
+	c.Chunks, c.Size = sub, off
+	return statepkg.ReadRange(ctx, s.Store, c, 0, off, w, s.Options)
+}
+
+func (s StoreSource) readSpansOneByOne(ctx context.Context, spans []Span, w io.Writer) error {
+	for _, sp := range spans {
+		if err := s.ReadRange(ctx, sp.Off, sp.End-sp.Off, w); err != nil {
+			return err
+		}
+	}
+	return nil
 }

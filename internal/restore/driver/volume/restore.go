@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver"
 	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
 )
@@ -42,6 +44,11 @@ type Marker struct {
 	Component       string    `json:"component"`
 	ComponentDigest string    `json:"componentDigest"`
 	AppliedAt       time.Time `json:"appliedAt"`
+
+	// stamp is the marker file's ctime, on the filesystem's own (coarse)
+	// clock: a file whose ctime is strictly older has not been touched
+	// since the apply that wrote the marker.
+	stamp time.Time
 }
 
 type options struct {
@@ -82,6 +89,14 @@ type diff struct {
 	bytes   int64
 	marker  *Marker
 	empty   bool // the target held nothing
+
+	pendingHard []pendingHard
+}
+
+type pendingHard struct {
+	i   int
+	ino uint64
+	reg bool
 }
 
 func (d *diff) changes() int {
@@ -172,77 +187,185 @@ func readMarker(root *os.Root) *Marker {
 	if json.Unmarshal(b, &m) != nil {
 		return nil
 	}
+	fi, err := root.Lstat(MarkerName)
+	if err != nil {
+		return nil
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		m.stamp = time.Unix(int64(st.Ctim.Sec), int64(st.Ctim.Nsec))
+	}
 	return &m
 }
 
-func ctime(fi fs.FileInfo) time.Time {
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return time.Unix(st.Ctim.Sec, st.Ctim.Nsec)
-	}
-	return time.Now()
+// finfo is what the diff needs of a target entry, from one fstatat.
+type finfo struct {
+	typ          uint32 // S_IFMT bits
+	size         int64
+	mtime, ctime time.Time
+	uid, gid     int
+	mode         uint32 // permission bits
+	ino          uint64
 }
 
-func statOwner(fi fs.FileInfo) (uid, gid int, mode uint32, ino uint64) {
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return int(st.Uid), int(st.Gid), st.Mode & 0o7777, st.Ino
+func fromStat(st *unix.Stat_t) finfo {
+	return finfo{
+		typ: uint32(st.Mode) & unix.S_IFMT, size: st.Size,
+		mtime: time.Unix(int64(st.Mtim.Sec), int64(st.Mtim.Nsec)),
+		ctime: time.Unix(int64(st.Ctim.Sec), int64(st.Ctim.Nsec)),
+		uid:   int(st.Uid), gid: int(st.Gid), mode: uint32(st.Mode) & 0o7777, ino: uint64(st.Ino),
 	}
-	return -1, -1, uint32(fi.Mode().Perm()), 0
 }
 
-func (o options) metaDiffers(e statepkg.FileEntry, fi fs.FileInfo, withMTime bool) bool {
-	uid, gid, mode, _ := statOwner(fi)
+func lstatInfo(root *os.Root, p string) (finfo, error) {
+	fi, err := root.Lstat(p)
+	if err != nil {
+		return finfo{}, err
+	}
+	var st unix.Stat_t
+	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
+		st = unix.Stat_t{Mode: sys.Mode, Size: sys.Size, Uid: sys.Uid, Gid: sys.Gid, Ino: sys.Ino}
+		st.Mtim = unix.NsecToTimespec(fi.ModTime().UnixNano())
+	}
+	return fromStat(&st), nil
+}
+
+func (f finfo) isDir() bool     { return f.typ == unix.S_IFDIR }
+func (f finfo) isReg() bool     { return f.typ == unix.S_IFREG }
+func (f finfo) isSymlink() bool { return f.typ == unix.S_IFLNK }
+
+func (o options) metaDiffers(e statepkg.FileEntry, fi finfo, withMTime bool) bool {
 	if o.chown {
 		wu, wg := o.owner(e)
-		if uid != wu || gid != wg {
+		if fi.uid != wu || fi.gid != wg {
 			return true
 		}
 	}
-	if e.Type != statepkg.FileSymlink && mode != e.Mode {
+	if e.Type != statepkg.FileSymlink && fi.mode != e.Mode {
 		return true
 	}
-	return withMTime && !fi.ModTime().Equal(e.MTime)
+	return withMTime && !fi.mtime.Equal(e.MTime)
 }
 
 // computeDiff compares the index with the target. A regular file counts as
 // unchanged when size and mtime match and either its ctime predates the
 // marker of the previous apply (nothing touched it since we wrote it) or its
-// sha256 matches.
+// sha256 matches. Each target directory is opened once (through the root,
+// so symlinks cannot lead outside), listed once, and its entries examined
+// with one fstatat each.
 func computeDiff(ctx context.Context, root *os.Root, c statepkg.Component, o options) (diff, error) {
-	df := diff{marker: readMarker(root)}
-	unchanged := map[string]uint64{} // path -> inode of regular files kept
-	inIndex := make(map[string]bool, len(c.Files))
+	df := diff{marker: readMarker(root), empty: true}
+	kids := map[string][]int{} // directory -> indices of its entries
+	dirs := []string{"."}
 	for i, e := range c.Files {
-		if i%1024 == 0 {
+		parent := path.Dir(e.Path)
+		kids[parent] = append(kids[parent], i)
+		if e.Type == statepkg.FileDir {
+			dirs = append(dirs, e.Path)
+		}
+	}
+	realDir := map[string]bool{".": true} // index dirs that are directories in the target
+	unchanged := map[string]uint64{}      // path -> inode of regular files kept
+	for n, dir := range dirs {
+		if n%64 == 0 {
 			if err := ctx.Err(); err != nil {
 				return df, err
 			}
 		}
-		inIndex[e.Path] = true
-		fi, err := root.Lstat(e.Path)
-		exists := err == nil
-		if err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
-			return df, fmt.Errorf("inspect target %s: %w", e.Path, err)
+		if err := diffDir(root, c, o, dir, kids[dir], realDir, unchanged, &df); err != nil {
+			return df, err
 		}
+	}
+	for _, h := range df.pendingHard {
+		if ino, ok := unchanged[c.Files[h.i].Linkname]; !ok || !h.reg || h.ino != ino {
+			df.hard = append(df.hard, h.i)
+		}
+	}
+	df.pendingHard = nil
+	sort.Ints(df.dirs)
+	sort.Ints(df.write)
+	sort.Ints(df.hard)
+	sort.Ints(df.meta)
+	return df, nil
+}
+
+func diffDir(root *os.Root, c statepkg.Component, o options, dir string, ids []int, realDir map[string]bool, unchanged map[string]uint64, df *diff) error {
+	classifyMissing := func(i int) {
+		e := c.Files[i]
+		switch e.Type {
+		case statepkg.FileDir:
+			df.dirs = append(df.dirs, i)
+		case statepkg.FileHardlink:
+			df.hard = append(df.hard, i)
+		default:
+			df.write = append(df.write, i)
+			df.bytes += e.Size
+		}
+	}
+	if !realDir[dir] {
+		for _, i := range ids {
+			classifyMissing(i)
+		}
+		return nil
+	}
+	f, err := root.Open(dir)
+	if err != nil {
+		return fmt.Errorf("inspect target directory %s: %w", dir, err)
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		return fmt.Errorf("list target directory %s: %w", dir, err)
+	}
+	fd := int(f.Fd())
+	present := make(map[string]bool, len(names))
+	for _, n := range names {
+		if dir == "." && reserved(n) {
+			continue
+		}
+		present[n] = true
+		df.empty = false
+	}
+	want := make(map[string]bool, len(ids))
+	var linkBuf []byte
+	for _, i := range ids {
+		e := c.Files[i]
+		name := path.Base(e.Path)
+		want[name] = true
+		if !present[name] {
+			classifyMissing(i)
+			continue
+		}
+		var st unix.Stat_t
+		if err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			if errors.Is(err, unix.ENOENT) {
+				classifyMissing(i)
+				continue
+			}
+			return fmt.Errorf("inspect target %s: %w", e.Path, err)
+		}
+		fi := fromStat(&st)
 		switch e.Type {
 		case statepkg.FileDir:
 			switch {
-			case !exists || !fi.IsDir():
+			case !fi.isDir():
 				df.dirs = append(df.dirs, i)
-			case o.metaDiffers(e, fi, true):
-				df.meta = append(df.meta, i)
+			default:
+				realDir[e.Path] = true
+				if o.metaDiffers(e, fi, true) {
+					df.meta = append(df.meta, i)
+				}
 			}
 		case statepkg.FileRegular:
-			if exists && fi.Mode().IsRegular() && fi.Size() == e.Size && fi.ModTime().Equal(e.MTime) {
-				trusted := !o.verify && df.marker != nil && ctime(fi).Before(df.marker.AppliedAt)
-				same := trusted
+			if fi.isReg() && fi.size == e.Size && fi.mtime.Equal(e.MTime) {
+				same := !o.verify && df.marker != nil && fi.ctime.Before(df.marker.stamp)
 				if !same {
+					var err error
 					if same, err = hashEquals(root, e); err != nil {
-						return df, err
+						return err
 					}
 				}
 				if same {
-					_, _, _, ino := statOwner(fi)
-					unchanged[e.Path] = ino
+					unchanged[e.Path] = fi.ino
 					if o.metaDiffers(e, fi, false) {
 						df.meta = append(df.meta, i)
 					}
@@ -252,8 +375,11 @@ func computeDiff(ctx context.Context, root *os.Root, c statepkg.Component, o opt
 			df.write = append(df.write, i)
 			df.bytes += e.Size
 		case statepkg.FileSymlink:
-			if exists && fi.Mode()&fs.ModeSymlink != 0 {
-				if l, err := root.Readlink(e.Path); err == nil && l == e.Linkname {
+			if fi.isSymlink() {
+				if linkBuf == nil {
+					linkBuf = make([]byte, 4096)
+				}
+				if n, err := unix.Readlinkat(fd, name, linkBuf); err == nil && string(linkBuf[:n]) == e.Linkname {
 					if o.metaDiffers(e, fi, false) {
 						df.meta = append(df.meta, i)
 					}
@@ -262,42 +388,17 @@ func computeDiff(ctx context.Context, root *os.Root, c statepkg.Component, o opt
 			}
 			df.write = append(df.write, i)
 		case statepkg.FileHardlink:
-			if ino, ok := unchanged[e.Linkname]; ok && exists && fi.Mode().IsRegular() {
-				if _, _, _, got := statOwner(fi); got == ino {
-					continue
-				}
-			}
-			df.hard = append(df.hard, i)
+			// Decided once every directory is seen: the link's source may
+			// live in a directory examined later.
+			df.pendingHard = append(df.pendingHard, pendingHard{i: i, ino: fi.ino, reg: fi.isReg()})
 		}
 	}
-	empty := true
-	err := fs.WalkDir(root.FS(), ".", func(p string, de fs.DirEntry, err error) error {
-		if err != nil {
-			return err
+	for _, n := range names {
+		if !want[n] && !(dir == "." && reserved(n)) {
+			df.deletes = append(df.deletes, path.Join(dir, n))
 		}
-		if p == "." {
-			return nil
-		}
-		if reserved(p) {
-			if de.IsDir() {
-				return fs.SkipDir
-			}
-			return nil
-		}
-		empty = false
-		if !inIndex[p] {
-			df.deletes = append(df.deletes, p)
-			if de.IsDir() {
-				return fs.SkipDir
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return df, fmt.Errorf("scan target: %w", err)
 	}
-	df.empty = empty
-	return df, nil
+	return nil
 }
 
 func hashEquals(root *os.Root, e statepkg.FileEntry) (bool, error) {
@@ -379,6 +480,7 @@ func (d *Driver) Restore(ctx context.Context, c statepkg.Component, src driver.C
 	}
 	defer st.Close()
 	w := &stagingWriter{st: st, o: o, made: map[string]bool{".": true}}
+	defer w.close()
 	for _, i := range df.dirs {
 		if err := w.mkdir(c.Files[i].Path); err != nil {
 			return fail(err)
@@ -466,7 +568,7 @@ func (d *Driver) Restore(ctx context.Context, c statepkg.Component, src driver.C
 		if e.Type != statepkg.FileDir {
 			continue
 		}
-		fi, err := root.Lstat(e.Path)
+		fi, err := lstatInfo(root, e.Path)
 		if err != nil {
 			return fail(err)
 		}
@@ -579,10 +681,13 @@ func randHex() string {
 
 // stagingWriter creates entries inside the staging directory.
 type stagingWriter struct {
-	st   *os.Root
-	o    options
-	made map[string]bool
-	buf  []byte
+	st      *os.Root
+	o       options
+	made    map[string]bool
+	buf     []byte
+	dir     *os.File
+	dirName string
+	dirFd   int
 }
 
 func (w *stagingWriter) mkdir(p string) error {
@@ -613,23 +718,76 @@ func (w *stagingWriter) symlink(e statepkg.FileEntry) error {
 	return nil
 }
 
-// file writes one regular file's content from r into staging.
-func (w *stagingWriter) file(e statepkg.FileEntry, r io.Reader) error {
-	if err := w.mkdir(path.Dir(e.Path)); err != nil {
-		return err
+// dirFD returns a descriptor of staging directory dir, keeping the last one
+// open: files arrive grouped by directory.
+func (w *stagingWriter) dirFD(dir string) (int, error) {
+	if w.dir != nil && w.dirName == dir {
+		return w.dirFd, nil
 	}
-	f, err := w.st.OpenFile(e.Path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	w.close()
+	if err := w.mkdir(dir); err != nil {
+		return -1, err
+	}
+	f, err := w.st.Open(dir)
+	if err != nil {
+		return -1, err
+	}
+	w.dir, w.dirName, w.dirFd = f, dir, int(f.Fd())
+	return w.dirFd, nil
+}
+
+func (w *stagingWriter) close() {
+	if w.dir != nil {
+		w.dir.Close()
+		w.dir = nil
+	}
+}
+
+// fdWriter writes to a raw descriptor: no poller registration or other
+// per-file overhead of *os.File, which counts with many small files.
+type fdWriter int
+
+func (f fdWriter) Write(b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := unix.Write(int(f), b[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		n += m
+	}
+	return n, nil
+}
+
+// file writes one regular file's content from r into staging: created
+// exclusively (never through a symlink) in a directory we made, then owner,
+// mode and mtime set on the new file.
+func (w *stagingWriter) file(e statepkg.FileEntry, r io.Reader) (err error) {
+	dfd, err := w.dirFD(path.Dir(e.Path))
 	if err != nil {
 		return err
 	}
+	name := path.Base(e.Path)
+	fd, err := unix.Openat(dfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return fmt.Errorf("create %s in staging: %w", e.Path, err)
+	}
+	defer func() {
+		if cerr := unix.Close(fd); err == nil && cerr != nil {
+			err = fmt.Errorf("write %s: %w", e.Path, cerr)
+		}
+	}()
 	if w.buf == nil {
 		w.buf = make([]byte, 1<<20)
 	}
-	var dst io.Writer = f
+	var dst io.Writer = fdWriter(fd)
 	var h hash.Hash
 	if w.o.verify {
 		h = sha256.New()
-		dst = io.MultiWriter(f, h)
+		dst = io.MultiWriter(dst, h)
 	}
 	n, err := io.CopyBuffer(dst, io.LimitReader(r, e.Size), w.buf)
 	if err == nil && n != e.Size {
@@ -637,13 +795,15 @@ func (w *stagingWriter) file(e statepkg.FileEntry, r io.Reader) error {
 	}
 	if err == nil && w.o.chown {
 		uid, gid := w.o.owner(e)
-		err = f.Chown(uid, gid)
+		err = unix.Fchown(fd, uid, gid)
 	}
 	if err == nil {
-		err = f.Chmod(fileMode(e.Mode))
+		// After chown, which clears setuid/setgid.
+		err = unix.Fchmod(fd, e.Mode&0o7777)
 	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	if err == nil {
+		ts := unix.NsecToTimespec(e.MTime.UnixNano())
+		err = unix.UtimesNanoAt(dfd, name, []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW)
 	}
 	if err != nil {
 		return fmt.Errorf("write %s: %w", e.Path, err)
@@ -653,7 +813,7 @@ func (w *stagingWriter) file(e statepkg.FileEntry, r io.Reader) error {
 			return fmt.Errorf("%s: content sha256 %s does not match the index (%s)", e.Path, got, e.SHA256)
 		}
 	}
-	return w.st.Chtimes(e.Path, e.MTime, e.MTime)
+	return nil
 }
 
 // span is a byte range of the stream fetched in one ReadRange, holding the
@@ -689,7 +849,8 @@ func planSpans(c statepkg.Component, files []statepkg.FileEntry) []span {
 	return out
 }
 
-// fetchFiles streams the content of the regular files among idx into staging.
+// fetchFiles streams the content of the regular files among idx into
+// staging, fetching only the chunks that hold them, in one pass.
 func fetchFiles(ctx context.Context, c statepkg.Component, idx []int, src driver.ChunkSource, w *stagingWriter, p driver.Progress) (int64, int64, error) {
 	var files []statepkg.FileEntry
 	for _, i := range idx {
@@ -700,39 +861,64 @@ func fetchFiles(ctx context.Context, c statepkg.Component, idx []int, src driver
 	if len(files) == 0 {
 		return 0, 0, nil
 	}
-	var total, written int64
-	for _, s := range planSpans(c, files) {
-		pr, pw := io.Pipe()
-		go func() { pw.CloseWithError(src.ReadRange(ctx, s.off, s.end-s.off, pw)) }()
-		cr := &driver.ProgressReader{R: pr, P: p, Component: c.Name, Phase: driver.PhaseDownload}
-		br := bufio.NewReaderSize(cr, 1<<20)
-		pos := s.off
-		err := func() error {
-			for _, e := range files[s.lo:s.hi] {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-				if gap := e.DataOffset - pos; gap > 0 {
-					if _, err := br.Discard(int(gap)); err != nil {
-						return fmt.Errorf("skip to %s: %w", e.Path, err)
-					}
-				}
-				if err := w.file(e, br); err != nil {
-					return err
-				}
-				pos = e.DataOffset + e.Size
-				written++
-				p.Emit(driver.Event{Component: c.Name, Phase: driver.PhaseDownload, Files: 1})
+	spans := planSpans(c, files)
+	ranges := make([]driver.Span, len(spans))
+	for i, s := range spans {
+		ranges[i] = driver.Span{Off: s.off, End: s.end}
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		if sr, ok := src.(driver.SpanReader); ok {
+			pw.CloseWithError(sr.ReadSpans(ctx, ranges, pw))
+			return
+		}
+		for _, r := range ranges {
+			if err := src.ReadRange(ctx, r.Off, r.End-r.Off, pw); err != nil {
+				pw.CloseWithError(err)
+				return
 			}
-			_, err := io.Copy(io.Discard, br)
-			return err
-		}()
-		pr.CloseWithError(errors.New("fetch stopped"))
-		cr.Flush()
-		total += cr.N
-		if err != nil {
-			return total, written, err
+		}
+		pw.Close()
+	}()
+	defer pr.CloseWithError(errors.New("fetch stopped"))
+	cr := &driver.ProgressReader{R: pr, P: p, Component: c.Name, Phase: driver.PhaseDownload}
+	defer cr.Flush()
+	br := bufio.NewReaderSize(cr, 1<<20)
+	var written int64
+	for _, s := range spans {
+		pos := s.off
+		for _, e := range files[s.lo:s.hi] {
+			if err := ctx.Err(); err != nil {
+				return cr.N, written, err
+			}
+			if gap := e.DataOffset - pos; gap > 0 {
+				if _, err := br.Discard(int(gap)); err != nil {
+					return cr.N, written, fmt.Errorf("skip to %s: %w", e.Path, err)
+				}
+			}
+			if err := w.file(e, br); err != nil {
+				return cr.N, written, err
+			}
+			pos = e.DataOffset + e.Size
+			written++
+			if written%64 == 0 {
+				p.Emit(driver.Event{Component: c.Name, Phase: driver.PhaseDownload, Files: 64})
+			}
+		}
+		if rest := s.end - pos; rest > 0 {
+			if _, err := br.Discard(int(rest)); err != nil {
+				return cr.N, written, fmt.Errorf("read to the end of a span: %w", err)
+			}
 		}
 	}
-	return total, written, nil
+	p.Emit(driver.Event{Component: c.Name, Phase: driver.PhaseDownload, Files: written % 64})
+	// The stream must end here: anything else means the spans and the
+	// source disagree.
+	if _, err := br.ReadByte(); err != io.EOF {
+		if err == nil {
+			err = errors.New("stream longer than the planned spans")
+		}
+		return cr.N, written, err
+	}
+	return cr.N, written, nil
 }

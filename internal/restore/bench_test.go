@@ -1,0 +1,336 @@
+package restore_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/unikubehq/terraform-provider-unikube/internal/capture"
+	"github.com/unikubehq/terraform-provider-unikube/internal/restore"
+	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver"
+	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver/postgres"
+	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
+	"github.com/unikubehq/terraform-provider-unikube/internal/testenv"
+)
+
+// The benchmarks run each apply in a child process (this test binary,
+// re-executed) so its wall time and peak RSS are those of a real applying
+// process. The child reads its job from these variables.
+const (
+	envChild    = "UNIKUBE_BENCH_CHILD"
+	envManifest = "UNIKUBE_BENCH_MANIFEST"
+	envStore    = "UNIKUBE_BENCH_STORE"
+	envTargets  = "UNIKUBE_BENCH_TARGETS"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv(envChild) == "1" {
+		os.Exit(benchChild())
+	}
+	os.Exit(m.Run())
+}
+
+// benchChild applies a manifest from a DirStore onto targets and prints the
+// result as JSON.
+func benchChild() int {
+	ctx := context.Background()
+	b, err := os.ReadFile(os.Getenv(envManifest))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	m, err := statepkg.DecodeManifest(b)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	store, err := statepkg.NewDirStore(os.Getenv(envStore))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	var targets restore.Targets
+	if err := json.Unmarshal([]byte(os.Getenv(envTargets)), &targets); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	plan, err := restore.Plan(ctx, m, statepkg.ManifestDigest(b), targets, store, restore.PlanOptions{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	res, err := restore.Apply(ctx, plan, restore.ApplyOptions{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	json.NewEncoder(os.Stdout).Encode(res)
+	return 0
+}
+
+type childRun struct {
+	wall   time.Duration
+	maxRSS int64 // bytes
+	result restore.Result
+}
+
+// applyInChild runs one apply in a child process.
+func applyInChild(b *testing.B, m *statepkg.Manifest, store *statepkg.DirStore, targets restore.Targets) childRun {
+	b.Helper()
+	enc, err := m.Encode()
+	if err != nil {
+		b.Fatal(err)
+	}
+	mf := filepath.Join(b.TempDir(), "manifest.json")
+	if err := os.WriteFile(mf, enc, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	tj, _ := json.Marshal(targets)
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), envChild+"=1", envManifest+"="+mf, envStore+"="+store.Dir(), envTargets+"="+string(tj))
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	syscall.Sync()
+	start := time.Now()
+	err = cmd.Run()
+	wall := time.Since(start)
+	if err != nil {
+		b.Fatalf("child apply: %v: %s", err, errb.String())
+	}
+	var r childRun
+	r.wall = wall
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		r.maxRSS = ru.Maxrss * 1024
+	}
+	if err := json.Unmarshal(out.Bytes(), &r.result); err != nil {
+		b.Fatalf("child output %q: %v", out.String(), err)
+	}
+	return r
+}
+
+func timed(b *testing.B, name string, args ...string) time.Duration {
+	b.Helper()
+	return timedEnv(b, nil, name, args...)
+}
+
+func timedEnv(b *testing.B, env []string, name string, args ...string) time.Duration {
+	b.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var errb bytes.Buffer
+	cmd.Stderr, cmd.Stdout = &errb, &errb
+	syscall.Sync()
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		b.Fatalf("%s %v: %v: %s", name, args, err, errb.String())
+	}
+	return time.Since(start)
+}
+
+func mib(n int64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) }
+
+func report(b *testing.B, lines ...string) {
+	for _, l := range lines {
+		fmt.Fprintf(os.Stdout, "    %s: %s\n", b.Name(), l)
+	}
+}
+
+func captureToDir(b *testing.B, sources []capture.Source, store statepkg.ChunkStore) *statepkg.Manifest {
+	b.Helper()
+	m, _, err := capture.Capture(context.Background(), sources, store, capture.Spec{State: "bench/state"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m
+}
+
+// BenchmarkPostgresApply compares applying a ~1 GiB pgbench database (scale
+// 70 plus indexes) with pg_restore -j N from a local archive.
+func BenchmarkPostgresApply(b *testing.B) {
+	scale := 70
+	if s, err := strconv.Atoi(os.Getenv("UNIKUBE_BENCH_PG_SCALE")); err == nil {
+		scale = s
+	}
+	ctx := context.Background()
+	pg := testenv.StartPostgres(b)
+	pg.CreateDatabase(b, "bench")
+	env := pg.Env()
+	bin := func(n string) string { return filepath.Join(pg.BinDir, n) }
+	t0 := time.Now()
+	// Server-side generation (G) is the fastest way to fill pgbench tables.
+	timedEnv(b, env, bin("pgbench"), "-i", "-q", "-s", strconv.Itoa(scale), "-I", "dtGvp", "bench")
+	pgExec(b, pg.URL("bench"),
+		`CREATE INDEX accounts_bid ON pgbench_accounts (bid)`,
+		`CREATE INDEX accounts_abalance ON pgbench_accounts (abalance)`,
+		`CREATE INDEX accounts_filler ON pgbench_accounts (aid, bid) INCLUDE (abalance)`)
+	var size int64
+	pgConnQuery(b, pg.URL("bench"), `SELECT pg_database_size('bench')`, &size)
+	gen := time.Since(t0)
+
+	dir := b.TempDir()
+	archive := filepath.Join(dir, "bench.dump")
+	timedEnv(b, env, bin("pg_dump"), "-Fc", "-Z", "0", "-f", archive, "bench")
+	store, err := statepkg.NewDirStore(filepath.Join(dir, "store"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := captureToDir(b, []capture.Source{{Name: "db", URL: pg.URL("bench")}}, store)
+	jobs := postgres.Jobs(driver.Target{})
+
+	b.ResetTimer()
+	pg.CreateDatabase(b, "baseline")
+	base := timedEnv(b, env, bin("pg_restore"), "-j", strconv.Itoa(jobs), "--no-owner", "-d", "baseline", archive)
+	pgExec(b, pg.URL("postgres"), `DROP DATABASE baseline`)
+	run := applyInChild(b, m, store, restore.Targets{"db": {URL: pg.URL("applied")}})
+	b.StopTimer()
+	_ = ctx
+
+	ratio := run.wall.Seconds() / base.Seconds()
+	b.ReportMetric(ratio, "apply/pg_restore")
+	b.ReportMetric(float64(run.maxRSS)/(1<<20), "peakRSS-MiB")
+	report(b,
+		fmt.Sprintf("database %s (pgbench scale %d + 3 indexes, generated in %s), archive %s, stored %s in %d chunks", mib(size), scale, gen.Round(time.Second), mib(fileSize(archive)), mib(storedSize(m)), len(m.Components[0].Chunks)),
+		fmt.Sprintf("pg_restore -j %d from a local archive: %s", jobs, base.Round(time.Millisecond)),
+		fmt.Sprintf("unikube apply (download+verify to temp archive, pg_restore -j %d, swap): %s", jobs, run.wall.Round(time.Millisecond)),
+		fmt.Sprintf("ratio apply / pg_restore = %.3f (goal <= 1.15); peak RSS of the applying process %s (goal <= 256 MiB)", ratio, mib(run.maxRSS)),
+	)
+}
+
+func pgConnQuery(b *testing.B, url, q string, dst any) {
+	b.Helper()
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close(ctx)
+	if err := c.QueryRow(ctx, q).Scan(dst); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func fileSize(p string) int64 {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+func storedSize(m *statepkg.Manifest) int64 {
+	var n int64
+	for _, c := range m.Components {
+		for _, ch := range c.Chunks {
+			n += ch.StoredSize
+		}
+	}
+	return n
+}
+
+// writeTree creates n files of size bytes of pseudo-random (incompressible)
+// data under dir, spread over directories of 500 files.
+func writeTree(b *testing.B, dir string, n, size int) {
+	b.Helper()
+	r := rand.NewChaCha8([32]byte{1})
+	buf := make([]byte, size)
+	for i := range n {
+		p := filepath.Join(dir, fmt.Sprintf("d%03d", i/500), fmt.Sprintf("f%05d.bin", i))
+		if i%500 == 0 {
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				b.Fatal(err)
+			}
+		}
+		r.Read(buf)
+		if err := os.WriteFile(p, buf, 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// volumeCase captures a tree, then times tar -x of the same stream and a
+// full apply into empty directories.
+func volumeCase(b *testing.B, n, size int) (m *statepkg.Manifest, store *statepkg.DirStore, src, target string, full childRun, tarTime time.Duration) {
+	b.Helper()
+	work := b.TempDir()
+	src = filepath.Join(work, "src")
+	writeTree(b, src, n, size)
+	var err error
+	store, err = statepkg.NewDirStore(filepath.Join(work, "store"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	m = captureToDir(b, []capture.Source{{Name: "files", URL: src}}, store)
+	tarFile := filepath.Join(work, "stream.tar")
+	f, err := os.Create(tarFile)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := statepkg.ReadComponent(context.Background(), store, m.Components[0], f, statepkg.ReadOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	f.Close()
+	untar := filepath.Join(work, "untar")
+	os.Mkdir(untar, 0o755)
+	tarTime = timed(b, "tar", "-xf", tarFile, "-C", untar)
+	os.RemoveAll(untar)
+	target = filepath.Join(work, "applied")
+	full = applyInChild(b, m, store, restore.Targets{"files": {URL: target}})
+	return m, store, src, target, full, tarTime
+}
+
+// BenchmarkVolumeApplyLargeFiles: 1 GiB of 8 MiB files.
+func BenchmarkVolumeApplyLargeFiles(b *testing.B) {
+	_, _, _, _, full, tarTime := volumeCase(b, 128, 8<<20)
+	ratio := full.wall.Seconds() / tarTime.Seconds()
+	b.ReportMetric(ratio, "apply/tar-x")
+	b.ReportMetric(float64(full.maxRSS)/(1<<20), "peakRSS-MiB")
+	report(b,
+		fmt.Sprintf("1 GiB in 128 files of 8 MiB: tar -x %s, apply %s, ratio %.3f (goal <= 1.3), peak RSS %s", tarTime.Round(time.Millisecond), full.wall.Round(time.Millisecond), ratio, mib(full.maxRSS)),
+	)
+}
+
+// BenchmarkVolumeApplySmallFiles: 50,000 files of 4 KiB, then a re-apply
+// after changing 1% of them.
+func BenchmarkVolumeApplySmallFiles(b *testing.B) {
+	const n = 50000
+	_, store, src, target, full, tarTime := volumeCase(b, n, 4<<10)
+	ratio := full.wall.Seconds() / tarTime.Seconds()
+
+	// Change 1% of the files and capture the new version into the same
+	// store (only the changed chunks are new).
+	r := rand.NewChaCha8([32]byte{2})
+	buf := make([]byte, 4<<10)
+	for i := 0; i < n; i += 100 {
+		r.Read(buf)
+		p := filepath.Join(src, fmt.Sprintf("d%03d", i/500), fmt.Sprintf("f%05d.bin", i))
+		if err := os.WriteFile(p, buf, 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	m2 := captureToDir(b, []capture.Source{{Name: "files", URL: src}}, store)
+	inc := applyInChild(b, m2, store, restore.Targets{"files": {URL: target}})
+	incRatio := inc.wall.Seconds() / full.wall.Seconds()
+	again := applyInChild(b, m2, store, restore.Targets{"files": {URL: target}})
+
+	b.ReportMetric(ratio, "apply/tar-x")
+	b.ReportMetric(incRatio, "incremental/full")
+	b.ReportMetric(float64(max(full.maxRSS, inc.maxRSS))/(1<<20), "peakRSS-MiB")
+	ic := inc.result.Components[0]
+	ac := again.result.Components[0]
+	report(b,
+		fmt.Sprintf("50,000 files of 4 KiB: tar -x %s, apply %s, ratio %.3f (goal <= 1.3), peak RSS %s", tarTime.Round(time.Millisecond), full.wall.Round(time.Millisecond), ratio, mib(full.maxRSS)),
+		fmt.Sprintf("re-apply with 1%% changed: %s (%d files written, %d chunks fetched), ratio to full apply %.3f (goal <= 0.05), peak RSS %s", inc.wall.Round(time.Millisecond), ic.FilesWritten, ic.ChunksFetched, incRatio, mib(inc.maxRSS)),
+		fmt.Sprintf("re-apply of the same digest: %s, %d files written, %d chunks fetched", again.wall.Round(time.Millisecond), ac.FilesWritten, ac.ChunksFetched),
+	)
+}
