@@ -256,9 +256,12 @@ func TestAccess_JobToken(t *testing.T) {
 		"other state":            func() error { _, _, err := job.GetManifest(ctx, "p", "other", "v1"); return err },
 		"list versions":          func() error { _, err := job.ListVersions(ctx, "p", "s", client.ListVersionsOptions{}); return err },
 		"create version":         func() error { _, err := job.CommitVersion(ctx, "p", "s", "x", m1); return err },
-		"upload chunk":           func() error { d, _ := mem1.Get(ctx, m1.Components[0].Chunks[0].Digest); return job.Chunks("p", "s").Put(ctx, m1.Components[0].Chunks[0].Digest, d) },
-		"mint tokens":            func() error { _, err := job.CreateToken(ctx, client.TokenRequest{Name: "x"}); return err },
-		"mint job tokens":        func() error { _, err := job.CreateJobToken(ctx, "p", "s", "v1", 0); return err },
+		"upload chunk": func() error {
+			d, _ := mem1.Get(ctx, m1.Components[0].Chunks[0].Digest)
+			return job.Chunks("p", "s").Put(ctx, m1.Components[0].Chunks[0].Digest, d)
+		},
+		"mint tokens":     func() error { _, err := job.CreateToken(ctx, client.TokenRequest{Name: "x"}); return err },
+		"mint job tokens": func() error { _, err := job.CreateJobToken(ctx, "p", "s", "v1", 0); return err },
 	}
 	for name, f := range denied {
 		if err := f(); !errors.Is(err, client.ErrForbidden) && !errors.Is(err, client.ErrNotFound) {
