@@ -83,6 +83,8 @@ func kindOfPath(p string) (statepkg.Kind, error) {
 		return statepkg.KindRedis, nil
 	case bytes.HasPrefix(head, []byte(RedisDumpMagic)):
 		return statepkg.KindRedis, nil
+	case len(head) >= 262 && string(head[257:262]) == "ustar":
+		return statepkg.KindVolume, nil // a tar archive of a volume
 	}
 	text := string(head)
 	switch {

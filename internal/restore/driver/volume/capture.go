@@ -60,10 +60,13 @@ func (d *Driver) Capture(ctx context.Context, src driver.Source, w io.Writer, p 
 	if err != nil {
 		return driver.CaptureResult{}, fmt.Errorf("volume capture: %w", err)
 	}
-	if !st.IsDir() {
-		return driver.CaptureResult{}, fmt.Errorf("volume capture: %s is not a directory", root)
-	}
 	name := src.Option("component", filepath.Base(root))
+	if st.Mode().IsRegular() && IsTar(root) {
+		return captureTar(ctx, root, w, p, name)
+	}
+	if !st.IsDir() {
+		return driver.CaptureResult{}, fmt.Errorf("volume capture: %s is neither a directory nor a tar archive", root)
+	}
 	bw := bufio.NewWriterSize(w, 1<<20)
 	cw := &driver.CountingWriter{W: bw}
 	tw := tar.NewWriter(cw)
