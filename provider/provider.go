@@ -164,6 +164,7 @@ func (p *UnikubeProvider) Resources(ctx context.Context) []func() resource.Resou
 	return []func() resource.Resource{
 		NewNamedStateResource,
 		NewScriptResource,
+		NewStateApplyResource,
 	}
 }
 
