@@ -1,0 +1,229 @@
+package cluster
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// setupNetwork gives the node an address the kubelet and API server accept:
+// a tap device with a /32 (there is no dummy link type on these VMs).
+func (c *Config) setupNetwork(ctx context.Context) error {
+	if !linkExists(tapName) {
+		if _, err := run(ctx, "ip", "tuntap", "add", tapName, "mode", "tap"); err != nil {
+			return fmt.Errorf("create node device: %w", err)
+		}
+	}
+	if _, err := run(ctx, "ip", "addr", "replace", nodeIP.String()+"/32", "dev", tapName); err != nil {
+		return fmt.Errorf("address node device: %w", err)
+	}
+	if _, err := run(ctx, "ip", "link", "set", tapName, "up"); err != nil {
+		return fmt.Errorf("bring node device up: %w", err)
+	}
+	if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1\n"), 0o644); err != nil {
+		return fmt.Errorf("enable ip forwarding: %w", err)
+	}
+	return nil
+}
+
+func linkExists(name string) bool {
+	_, err := os.Stat("/sys/class/net/" + name)
+	return err == nil
+}
+
+// cleanupNetwork removes the devices and the iptables state the cluster made.
+func (c *Config) cleanupNetwork(ctx context.Context) []error {
+	var errs []error
+	for _, l := range []string{tapName, bridgeName} {
+		if linkExists(l) {
+			if _, err := run(ctx, "ip", "link", "del", l); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	// kube-proxy's own chains.
+	if bin := c.k8sBin("kube-proxy"); fileExists(bin) {
+		if out, err := run(ctx, bin, "--cleanup"); err != nil {
+			errs = append(errs, fmt.Errorf("kube-proxy --cleanup: %w: %s", err, out))
+		}
+	}
+	errs = append(errs, cleanupCNIRules(ctx)...)
+	return errs
+}
+
+// cleanupCNIRules removes the masquerade chains the bridge plugin adds per pod
+// (CNI-...) and the portmap chains, for pods torn down without a CNI DEL.
+func cleanupCNIRules(ctx context.Context) []error {
+	var errs []error
+	for _, table := range []string{"nat", "filter"} {
+		out, err := run(ctx, "iptables", "-w", "-t", table, "-S")
+		if err != nil {
+			continue
+		}
+		var chains []string
+		var jumps []string
+		for _, line := range strings.Split(string(out), "\n") {
+			switch {
+			case strings.HasPrefix(line, "-N CNI-"):
+				chains = append(chains, strings.TrimPrefix(line, "-N "))
+			case strings.HasPrefix(line, "-A ") && !strings.HasPrefix(line, "-A CNI-") && strings.Contains(line, "-j CNI-"):
+				jumps = append(jumps, line)
+			}
+		}
+		for _, j := range jumps {
+			args := append([]string{"-w", "-t", table, "-D"}, splitRule(strings.TrimPrefix(j, "-A "))...)
+			if _, err := run(ctx, "iptables", args...); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		for _, ch := range chains {
+			_, _ = run(ctx, "iptables", "-w", "-t", table, "-F", ch)
+		}
+		for _, ch := range chains {
+			if _, err := run(ctx, "iptables", "-w", "-t", table, "-X", ch); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errs
+}
+
+// splitRule splits an iptables -S line, keeping quoted comments whole.
+func splitRule(s string) []string {
+	var out []string
+	var cur strings.Builder
+	inQ := false
+	for _, r := range s {
+		switch {
+		case r == '"':
+			inQ = !inQ
+		case r == ' ' && !inQ:
+			if cur.Len() > 0 {
+				out = append(out, cur.String())
+				cur.Reset()
+			}
+		default:
+			cur.WriteRune(r)
+		}
+	}
+	if cur.Len() > 0 {
+		out = append(out, cur.String())
+	}
+	return out
+}
+
+// mountsUnder lists mount points at or below dir, deepest first.
+func mountsUnder(dir string) []string {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 5 {
+			continue
+		}
+		mp := unescapeMount(fields[4])
+		if mp == dir || strings.HasPrefix(mp, dir+"/") {
+			out = append(out, mp)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
+	return out
+}
+
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// unmountAll detaches every mount below dir (kubelet volumes, container
+// rootfs overlays, network namespaces).
+func unmountAll(dir string) []error {
+	var errs []error
+	for i := 0; i < 5; i++ {
+		mps := mountsUnder(dir)
+		if len(mps) == 0 {
+			return nil
+		}
+		for _, mp := range mps {
+			if err := syscall.Unmount(mp, syscall.MNT_DETACH); err != nil && i == 4 {
+				errs = append(errs, fmt.Errorf("unmount %s: %w", mp, err))
+			}
+		}
+	}
+	return errs
+}
+
+// killCgroup kills every process in the kubelet's pod cgroups (in every v1
+// hierarchy and the unified one) and removes the cgroups, for pods that
+// outlived their shims.
+func killCgroup() {
+	roots, _ := filepath.Glob("/sys/fs/cgroup/*/kubepods")
+	if fileExists("/sys/fs/cgroup/kubepods") {
+		roots = append(roots, "/sys/fs/cgroup/kubepods")
+	}
+	for round := 0; round < 20; round++ {
+		found := false
+		for _, root := range roots {
+			_ = filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+				if err != nil || !d.IsDir() {
+					return nil
+				}
+				b, _ := os.ReadFile(filepath.Join(p, "cgroup.procs"))
+				for _, f := range strings.Fields(string(b)) {
+					if pid, err := strconv.Atoi(f); err == nil {
+						found = true
+						_ = syscall.Kill(pid, syscall.SIGKILL)
+					}
+				}
+				return nil
+			})
+		}
+		if !found {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, root := range roots {
+		var dirs []string
+		_ = filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				dirs = append(dirs, p)
+			}
+			return nil
+		})
+		sort.Slice(dirs, func(i, j int) bool { return len(dirs[i]) > len(dirs[j]) })
+		for _, d := range dirs {
+			_ = syscall.Rmdir(d)
+		}
+	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
