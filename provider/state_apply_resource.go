@@ -26,9 +26,10 @@ import (
 )
 
 var (
-	_ resource.Resource               = &StateApplyResource{}
-	_ resource.ResourceWithConfigure  = &StateApplyResource{}
-	_ resource.ResourceWithModifyPlan = &StateApplyResource{}
+	_ resource.Resource                = &StateApplyResource{}
+	_ resource.ResourceWithConfigure   = &StateApplyResource{}
+	_ resource.ResourceWithModifyPlan  = &StateApplyResource{}
+	_ resource.ResourceWithImportState = &StateApplyResource{}
 )
 
 // NewStateApplyResource is the factory of `unikube_state_apply`.
@@ -309,6 +310,20 @@ func (r *StateApplyResource) Update(ctx context.Context, req resource.UpdateRequ
 // Delete forgets the apply; the data stays where it was restored.
 func (r *StateApplyResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
 	tflog.Info(ctx, "forgetting the apply; restored data is left in place")
+}
+
+// ImportState adopts an apply by its reference (e.g. `shop/seed` or
+// `shop/seed:v1.2`). The next plan asks the configured targets what they
+// hold; components already holding the version are skipped.
+func (r *StateApplyResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	ref, err := statepkg.ParseRef(req.ID)
+	if err != nil {
+		resp.Diagnostics.AddError("Invalid import ID",
+			fmt.Sprintf("Import an apply by the reference it applies, e.g. `terraform import ADDRESS shop/seed`: %v", err))
+		return
+	}
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), ref.StateName())...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("state"), req.ID)...)
 }
 
 // apply restores the planned digest (not the reference again: the version

@@ -169,6 +169,20 @@ func TestAccStateApplyResource_EndToEnd(t *testing.T) {
 					checkNoSecretInState(pg.Password),
 				),
 			},
+			// Import by the reference the apply uses.
+			{
+				ResourceName: addr,
+				ImportState:  true,
+				ImportStateIdFunc: func(s *terraform.State) (string, error) {
+					return s.RootModule().Resources[addr].Primary.Attributes["state"], nil
+				},
+				ImportStateCheck: func(states []*terraform.InstanceState) error {
+					if len(states) != 1 || states[0].Attributes["id"] != "shop/seed" || !regexp.MustCompile(`^shop/seed@sha256:`).MatchString(states[0].Attributes["state"]) {
+						return fmt.Errorf("imported %+v", states)
+					}
+					return nil
+				},
+			},
 		},
 	})
 }
