@@ -84,6 +84,9 @@ func (s *ChunkStore) Get(ctx context.Context, digest string) ([]byte, error) {
 		if resp.StatusCode == http.StatusOK {
 			buf.Reset() // the server sent everything (no Range support or first try)
 		}
+		if resp.ContentLength > 0 && resp.ContentLength <= statepkg.MaxChunkSize*2 {
+			buf.Grow(int(resp.ContentLength))
+		}
 		_, err = io.Copy(&buf, resp.Body)
 		resp.Body.Close()
 		if err == nil {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -92,7 +93,7 @@ func New(cfg Config) (*Server, error) {
 		st:      cfg.Store,
 		blobs:   cfg.Blobs,
 		log:     cfg.Logger,
-		authn:   &auth.Authenticator{Store: cfg.Store, Now: cfg.Now},
+		authn:   &auth.Authenticator{Store: cfg.Store, Now: cfg.Now, CacheTTL: time.Second},
 		codec:   codec,
 		reg:     reg,
 		metrics: newMetrics(reg),
@@ -172,6 +173,21 @@ func (r *statusRecorder) Write(b []byte) (int, error) {
 	r.wrote = true
 	n, err := r.ResponseWriter.Write(b)
 	r.bytes += int64(n)
+	return n, err
+}
+
+// ReadFrom keeps the connection's ReadFrom reachable, so serving a chunk
+// file uses sendfile instead of copying through user space.
+func (r *statusRecorder) ReadFrom(src io.Reader) (int64, error) {
+	r.wrote = true
+	var n int64
+	var err error
+	if rf, ok := r.ResponseWriter.(io.ReaderFrom); ok {
+		n, err = rf.ReadFrom(src)
+	} else {
+		n, err = io.Copy(r.ResponseWriter, src)
+	}
+	r.bytes += n
 	return n, err
 }
 

@@ -136,5 +136,6 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	s.authn.Forget(t.Hash)
 	w.WriteHeader(http.StatusNoContent)
 }

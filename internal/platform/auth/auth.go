@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/store"
@@ -155,6 +156,48 @@ func (p Principal) Subjects() []string {
 type Authenticator struct {
 	Store *store.Store
 	Now   func() time.Time
+	// CacheTTL keeps looked-up tokens in memory this long (0: no cache).
+	// A revocation on this server takes effect at once (Forget); on other
+	// replicas after at most CacheTTL.
+	CacheTTL time.Duration
+
+	mu    sync.Mutex
+	cache map[string]cachedToken
+}
+
+type cachedToken struct {
+	t       store.Token
+	fetched time.Time
+}
+
+// Forget drops a token from the cache (after a revocation).
+func (a *Authenticator) Forget(hash string) {
+	a.mu.Lock()
+	delete(a.cache, hash)
+	a.mu.Unlock()
+}
+
+func (a *Authenticator) lookup(ctx context.Context, hash string) (store.Token, error) {
+	now := a.Now()
+	if a.CacheTTL > 0 {
+		a.mu.Lock()
+		c, ok := a.cache[hash]
+		a.mu.Unlock()
+		if ok && now.Sub(c.fetched) < a.CacheTTL {
+			return c.t, nil
+		}
+	}
+	t, err := a.Store.TokenByHash(ctx, hash)
+	if err != nil || a.CacheTTL <= 0 {
+		return t, err
+	}
+	a.mu.Lock()
+	if a.cache == nil || len(a.cache) > 10000 { // bound memory; refill from the database
+		a.cache = map[string]cachedToken{}
+	}
+	a.cache[hash] = cachedToken{t: t, fetched: now}
+	a.mu.Unlock()
+	return t, nil
 }
 
 // Authenticate resolves an Authorization header value.
@@ -163,7 +206,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (Princi
 	if !ok || secret == "" {
 		return Principal{}, ErrUnauthenticated
 	}
-	t, err := a.Store.TokenByHash(ctx, HashSecret(strings.TrimSpace(secret)))
+	t, err := a.lookup(ctx, HashSecret(strings.TrimSpace(secret)))
 	if errors.Is(err, store.ErrNotFound) {
 		return Principal{}, ErrUnauthenticated
 	}

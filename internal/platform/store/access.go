@@ -59,29 +59,28 @@ func (s *Store) ListGrants(ctx context.Context, project, state string) ([]Grant,
 
 // RolesFor returns the roles any of the subjects holds on the project and, if
 // state is not empty, on that state: a state grant adds to the project grant.
+// One fixed statement (subjects are filtered here) so it stays prepared.
 func (s *Store) RolesFor(ctx context.Context, project, state string, subjects []string) ([]string, error) {
 	if len(subjects) == 0 {
 		return nil, nil
 	}
-	args := []any{project, state}
-	ph := make([]string, len(subjects))
-	for i, sub := range subjects {
-		args = append(args, sub)
-		ph[i] = fmt.Sprintf("$%d", i+3)
-	}
-	rows, err := s.db.QueryContext(ctx, `SELECT role FROM grants WHERE project = $1 AND (state = '' OR state = $2)
-		AND subject IN (`+strings.Join(ph, ", ")+`)`, args...)
+	rows, err := s.query(ctx, `SELECT subject, role FROM grants WHERE project = $1 AND (state = '' OR state = $2)`, project, state)
 	if err != nil {
 		return nil, fmt.Errorf("look up grants: %w", err)
 	}
 	defer rows.Close()
 	var out []string
 	for rows.Next() {
-		var r string
-		if err := rows.Scan(&r); err != nil {
+		var sub, r string
+		if err := rows.Scan(&sub, &r); err != nil {
 			return nil, fmt.Errorf("look up grants: %w", err)
 		}
-		out = append(out, r)
+		for _, want := range subjects {
+			if sub == want {
+				out = append(out, r)
+				break
+			}
+		}
 	}
 	return out, rows.Err()
 }
@@ -171,7 +170,7 @@ func (s *Store) CreateToken(ctx context.Context, t Token) error {
 
 // TokenByHash finds a token by the sha256 of its secret.
 func (s *Store) TokenByHash(ctx context.Context, hash string) (Token, error) {
-	t, err := scanToken(s.db.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM tokens WHERE hash = $1`, hash))
+	t, err := scanToken(s.queryRow(ctx, `SELECT `+tokenCols+` FROM tokens WHERE hash = $1`, hash))
 	if errors.Is(err, sql.ErrNoRows) {
 		return t, fmt.Errorf("token: %w", ErrNotFound)
 	}

@@ -132,7 +132,7 @@ func (s *Store) WithGCLock(ctx context.Context, fn func(context.Context) error) 
 
 // GetVersion returns the version with the given tag.
 func (s *Store) GetVersion(ctx context.Context, project, state, tag string) (Version, error) {
-	v, err := scanVersion(s.db.QueryRowContext(ctx, `SELECT `+versionCols+` FROM versions WHERE project = $1 AND state = $2 AND tag = $3`, project, state, tag))
+	v, err := scanVersion(s.queryRow(ctx, `SELECT `+versionCols+` FROM versions WHERE project = $1 AND state = $2 AND tag = $3`, project, state, tag))
 	if errors.Is(err, sql.ErrNoRows) {
 		return v, fmt.Errorf("version %s/%s:%s: %w", project, state, tag, ErrNotFound)
 	}
@@ -145,7 +145,7 @@ func (s *Store) GetVersion(ctx context.Context, project, state, tag string) (Ver
 // GetVersionByDigest returns the most recently tagged version of the state
 // whose manifest has the digest.
 func (s *Store) GetVersionByDigest(ctx context.Context, project, state, digest string) (Version, error) {
-	v, err := scanVersion(s.db.QueryRowContext(ctx, `SELECT `+versionCols+` FROM versions WHERE project = $1 AND state = $2 AND digest = $3
+	v, err := scanVersion(s.queryRow(ctx, `SELECT `+versionCols+` FROM versions WHERE project = $1 AND state = $2 AND digest = $3
 		ORDER BY tagged_at DESC, tag DESC LIMIT 1`, project, state, digest))
 	if errors.Is(err, sql.ErrNoRows) {
 		return v, fmt.Errorf("version %s/%s@%s: %w", project, state, digest, ErrNotFound)
@@ -159,7 +159,7 @@ func (s *Store) GetVersionByDigest(ctx context.Context, project, state, digest s
 // NewestVersion returns the most recently tagged candidate or non-candidate
 // version: @candidate and @latest.
 func (s *Store) NewestVersion(ctx context.Context, project, state string, candidate bool) (Version, error) {
-	v, err := scanVersion(s.db.QueryRowContext(ctx, `SELECT `+versionCols+` FROM versions WHERE project = $1 AND state = $2 AND candidate = $3
+	v, err := scanVersion(s.queryRow(ctx, `SELECT `+versionCols+` FROM versions WHERE project = $1 AND state = $2 AND candidate = $3
 		ORDER BY tagged_at DESC, tag DESC LIMIT 1`, project, state, boolInt(candidate)))
 	if errors.Is(err, sql.ErrNoRows) {
 		what := "latest"
@@ -281,7 +281,7 @@ func (s *Store) PruneCandidates(ctx context.Context, project, state string, keep
 // Manifest returns the stored manifest bytes for a digest.
 func (s *Store) Manifest(ctx context.Context, digest string) ([]byte, error) {
 	var body string
-	err := s.db.QueryRowContext(ctx, `SELECT body FROM manifests WHERE digest = $1`, digest).Scan(&body)
+	err := s.queryRow(ctx, `SELECT body FROM manifests WHERE digest = $1`, digest).Scan(&body)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("manifest %s: %w", digest, ErrNotFound)
 	}
@@ -294,7 +294,7 @@ func (s *Store) Manifest(ctx context.Context, digest string) ([]byte, error) {
 // ChunkInState reports whether a live version of the state references the chunk.
 func (s *Store) ChunkInState(ctx context.Context, project, state, chunk string) (bool, error) {
 	var one int
-	err := s.db.QueryRowContext(ctx, `SELECT 1 FROM manifest_chunks c JOIN versions v ON v.digest = c.manifest
+	err := s.queryRow(ctx, `SELECT 1 FROM manifest_chunks c JOIN versions v ON v.digest = c.manifest
 		WHERE c.chunk = $3 AND v.project = $1 AND v.state = $2 LIMIT 1`, project, state, chunk).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
@@ -308,7 +308,7 @@ func (s *Store) ChunkInState(ctx context.Context, project, state, chunk string) 
 // ChunkInManifest reports whether the manifest references the chunk.
 func (s *Store) ChunkInManifest(ctx context.Context, manifest, chunk string) (bool, error) {
 	var one int
-	err := s.db.QueryRowContext(ctx, `SELECT 1 FROM manifest_chunks WHERE manifest = $1 AND chunk = $2`, manifest, chunk).Scan(&one)
+	err := s.queryRow(ctx, `SELECT 1 FROM manifest_chunks WHERE manifest = $1 AND chunk = $2`, manifest, chunk).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
