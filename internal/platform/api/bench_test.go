@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
-	"syscall"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
