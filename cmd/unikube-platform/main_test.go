@@ -299,3 +299,55 @@ func TestBinary_DefaultsAndGracefulShutdown(t *testing.T) {
 		t.Fatalf("token after restart: %v", err)
 	}
 }
+
+// TestBinary_GCSubcommand runs `unikube-platform gc` against the data of a
+// running server (another process): unreferenced chunks go, live ones stay.
+func TestBinary_GCSubcommand(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	addr := freePort(t)
+	data := filepath.Join(dir, "data")
+	env := []string{"UNIKUBE_ADMIN_TOKEN=" + adminToken, "UNIKUBE_LISTEN=" + addr, "UNIKUBE_DATA_DIR=" + data}
+	start(t, dir, addr, env)
+	c := newClient(t, addr)
+	if _, err := c.CreateProject(ctx, "p", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateState(ctx, "p", "s", ""); err != nil {
+		t.Fatal(err)
+	}
+	keep := randomBytes(2<<20, 5)
+	mk, memk := makeVersion(t, keep)
+	md, memd := makeVersion(t, randomBytes(2<<20, 6))
+	for tag, v := range map[string]struct {
+		m   *statepkg.Manifest
+		mem *statepkg.MemoryStore
+	}{"keep": {mk, memk}, "drop": {md, memd}} {
+		if _, _, err := c.PushVersion(ctx, "p", "s", tag, v.m, v.mem, client.TransferOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.DeleteVersion(ctx, "p", "s", "drop"); err != nil {
+		t.Fatal(err)
+	}
+	gc := func(args ...string) string {
+		cmd := exec.Command(binary(t), append([]string{"gc", "--data-dir", data}, args...)...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("gc %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	if out := gc(); !strings.Contains(out, "deleted 0 chunks") {
+		t.Fatalf("gc within the grace period deleted something:\n%s", out)
+	}
+	want := fmt.Sprintf("would delete %d chunks", len(md.Components[0].Chunks))
+	if out := gc("--gc-grace", "0s", "--dry-run"); !strings.Contains(out, want) {
+		t.Fatalf("dry run: want %q in\n%s", want, out)
+	}
+	want = fmt.Sprintf("deleted %d chunks", len(md.Components[0].Chunks))
+	if out := gc("--gc-grace", "0s"); !strings.Contains(out, want) {
+		t.Fatalf("gc: want %q in\n%s", want, out)
+	}
+	verify(t, c, "keep", keep)
+}

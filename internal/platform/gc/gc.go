@@ -38,15 +38,11 @@ func Run(ctx context.Context, st *store.Store, blobs blob.Store, opts Options) (
 		opts.Now = time.Now
 	}
 	res := Result{DryRun: opts.DryRun}
-	err := st.WithGCLock(ctx, func(ctx context.Context) error {
-		refs, err := st.ReferencedChunks(ctx)
-		if err != nil {
-			return err
-		}
+	err := st.WithGCLock(ctx, func(ctx context.Context, refs map[string]struct{}) error {
 		res.Referenced = len(refs)
 		cutoff := opts.Now().Add(-opts.Grace)
 		var victims []blob.Info
-		err = blobs.Walk(ctx, func(in blob.Info) error {
+		err := blobs.Walk(ctx, func(in blob.Info) error {
 			res.Scanned++
 			if _, ok := refs[in.Digest]; ok {
 				return nil

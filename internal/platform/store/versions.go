@@ -111,12 +111,23 @@ func (s *Store) withCommitLock(ctx context.Context, fn func(*sql.Tx) error) erro
 	})
 }
 
-// WithGCLock runs fn while no version commit can run (on every replica).
-func (s *Store) WithGCLock(ctx context.Context, fn func(context.Context) error) error {
+// WithGCLock computes the set of chunks live versions reference and runs fn
+// with it while no version can be committed, on every server sharing the
+// database: PostgreSQL through an advisory lock, SQLite by holding the write
+// lock (an IMMEDIATE transaction, which also stops a server in another
+// process) plus an in-process mutex. Manifests no version uses any more are
+// dropped on the way.
+func (s *Store) WithGCLock(ctx context.Context, fn func(ctx context.Context, referenced map[string]struct{}) error) error {
 	if s.dialect == SQLite {
 		s.gcMu.Lock()
 		defer s.gcMu.Unlock()
-		return fn(ctx)
+		return s.tx(ctx, func(tx *sql.Tx) error {
+			refs, err := referencedChunks(ctx, tx)
+			if err != nil {
+				return err
+			}
+			return fn(ctx, refs)
+		})
 	}
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
@@ -127,7 +138,11 @@ func (s *Store) WithGCLock(ctx context.Context, fn func(context.Context) error) 
 		return fmt.Errorf("gc lock: %w", err)
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(7357002)`) //nolint:errcheck // released with the session anyway
-	return fn(ctx)
+	refs, err := referencedChunks(ctx, conn)
+	if err != nil {
+		return err
+	}
+	return fn(ctx, refs)
 }
 
 // GetVersion returns the version with the given tag.
@@ -318,16 +333,21 @@ func (s *Store) ChunkInManifest(ctx context.Context, manifest, chunk string) (bo
 	return true, nil
 }
 
-// ReferencedChunks returns every chunk a live version references. Manifests
-// no version uses any more are dropped on the way (call under WithGCLock).
-func (s *Store) ReferencedChunks(ctx context.Context) (map[string]struct{}, error) {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM manifest_chunks WHERE NOT EXISTS (SELECT 1 FROM versions v WHERE v.digest = manifest_chunks.manifest)`); err != nil {
+type execQuerier interface {
+	ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+}
+
+// referencedChunks returns every chunk a live version references, after
+// dropping manifests no version uses.
+func referencedChunks(ctx context.Context, db execQuerier) (map[string]struct{}, error) {
+	if _, err := db.ExecContext(ctx, `DELETE FROM manifest_chunks WHERE NOT EXISTS (SELECT 1 FROM versions v WHERE v.digest = manifest_chunks.manifest)`); err != nil {
 		return nil, fmt.Errorf("drop unused manifest chunks: %w", err)
 	}
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM manifests WHERE NOT EXISTS (SELECT 1 FROM versions v WHERE v.digest = manifests.digest)`); err != nil {
+	if _, err := db.ExecContext(ctx, `DELETE FROM manifests WHERE NOT EXISTS (SELECT 1 FROM versions v WHERE v.digest = manifests.digest)`); err != nil {
 		return nil, fmt.Errorf("drop unused manifests: %w", err)
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT chunk FROM manifest_chunks`)
+	rows, err := db.QueryContext(ctx, `SELECT DISTINCT chunk FROM manifest_chunks`)
 	if err != nil {
 		return nil, fmt.Errorf("list referenced chunks: %w", err)
 	}
