@@ -47,3 +47,5 @@ func readAll(t testing.TB, store statepkg.ChunkStore, m *statepkg.Manifest) []by
 	}
 	return buf.Bytes()
 }
+
+func sleep(ms int) { time.Sleep(time.Duration(ms) * time.Millisecond) }
