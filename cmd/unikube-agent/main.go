@@ -1,19 +1,32 @@
-// Command unikube-agent is the in-cluster data mover. This placeholder only
-// prints its version; the Kubernetes executor issue replaces it.
+// Command unikube-agent is the in-cluster data mover. It runs inside the
+// Jobs of the Kubernetes executor and drives the same restore/capture
+// drivers as the local executor:
+//
+//	unikube-agent restore --platform URL --state PROJECT/NAME --version sha256:... --component NAME --target URL
+//	unikube-agent capture --platform URL --state PROJECT/NAME [--tag @new-candidate] --component NAME --source URL
+//	unikube-agent install DEST      copy this binary to DEST (the init container of a Job)
+//	unikube-agent version
+//
+// The platform token comes from UNIKUBE_TOKEN or --token-file, the
+// target's password from UNIKUBE_TARGET_PASSWORD or --password-file: never
+// from the command line. Progress is written as JSON lines on stdout; on
+// failure the last line is {"type":"error","error":"..."} and the exit
+// status is 1.
 package main
 
 import (
-	"fmt"
+	"context"
 	"os"
+	"os/signal"
+	"syscall"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "sleep" {
-		// Lets a test keep an agent pod running without a shell in the image.
-		select {}
-	}
-	fmt.Println("unikube-agent", version)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }

@@ -1,0 +1,334 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/unikubehq/terraform-provider-unikube/internal/capture"
+	"github.com/unikubehq/terraform-provider-unikube/internal/client"
+	"github.com/unikubehq/terraform-provider-unikube/internal/restore"
+	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver"
+	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
+)
+
+// Environment variables the agent reads its secrets from.
+const (
+	EnvToken          = "UNIKUBE_TOKEN"
+	EnvTargetPassword = "UNIKUBE_TARGET_PASSWORD"
+)
+
+// Line is one JSON line on stdout. The Kubernetes executor parses the
+// last "result" or "error" line of the pod's log.
+type Line struct {
+	Type      string                      `json:"type"` // progress, result, error
+	Time      time.Time                   `json:"time"`
+	Component string                      `json:"component,omitempty"`
+	Progress  []restore.ComponentProgress `json:"progress,omitempty"`
+	Result    *restore.ComponentResult    `json:"result,omitempty"`
+	Version   *client.Version             `json:"version,omitempty"`
+	Error     string                      `json:"error,omitempty"`
+}
+
+// out writes JSON lines; several goroutines may report.
+type out struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (o *out) line(l Line) {
+	l.Time = time.Now().UTC()
+	b, err := json.Marshal(l)
+	if err != nil {
+		b = []byte(fmt.Sprintf(`{"type":"error","error":%q}`, err.Error()))
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	_, _ = o.w.Write(append(b, '\n'))
+}
+
+// run is the whole agent, with its environment passed in for tests.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	o := &out{w: stdout}
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, "usage: unikube-agent restore|capture|install|version [flags]")
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "version":
+		fmt.Fprintln(stdout, "unikube-agent", version)
+		return 0
+	case "sleep":
+		// Keeps an agent pod running without a shell in the image (tests).
+		<-ctx.Done()
+		return 0
+	case "install":
+		err = install(args[1:])
+	case "restore":
+		err = restoreCmd(ctx, args[1:], getenv, o, stderr)
+	case "capture":
+		err = captureCmd(ctx, args[1:], getenv, o, stderr)
+	default:
+		err = fmt.Errorf("unknown command %q: want restore, capture, install or version", args[0])
+	}
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 2
+		}
+		o.line(Line{Type: "error", Error: err.Error()})
+		return 1
+	}
+	return 0
+}
+
+// install copies this executable to dest (mode 0755): the init container
+// of a Job puts the agent into an emptyDir shared with the database image.
+func install(args []string) error {
+	if len(args) != 1 {
+		return errors.New("install: want exactly one destination path")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("install: find own executable: %w", err)
+	}
+	src, err := os.Open(self)
+	if err != nil {
+		return fmt.Errorf("install: %w", err)
+	}
+	defer src.Close()
+	dst, err := os.OpenFile(args[0], os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+	if err != nil {
+		return fmt.Errorf("install: %w", err)
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		dst.Close()
+		return fmt.Errorf("install: copy to %s: %w", args[0], err)
+	}
+	if err := dst.Close(); err != nil {
+		return fmt.Errorf("install: %w", err)
+	}
+	return nil
+}
+
+// common are the flags of restore and capture.
+type common struct {
+	platform, state, component string
+	tokenFile, passwordFile    string
+	options                    optionFlags
+	interval                   time.Duration
+	project, name              string
+	token, password            string
+	retryMax                   int
+}
+
+type optionFlags map[string]string
+
+func (f optionFlags) String() string { return "" }
+func (f optionFlags) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("option %q: want key=value", s)
+	}
+	f[k] = v
+	return nil
+}
+
+func (c *common) register(fs *flag.FlagSet) {
+	c.options = optionFlags{}
+	fs.StringVar(&c.platform, "platform", "", "platform URL, e.g. http://unikube-platform:8080")
+	fs.StringVar(&c.state, "state", "", "named state, project/name")
+	fs.StringVar(&c.component, "component", "", "component name")
+	fs.StringVar(&c.tokenFile, "token-file", "", "file holding the platform token (default: $"+EnvToken+")")
+	fs.StringVar(&c.passwordFile, "password-file", "", "file holding the target's password (default: $"+EnvTargetPassword+")")
+	fs.Var(c.options, "option", "driver option key=value (repeatable)")
+	fs.DurationVar(&c.interval, "interval", 2*time.Second, "progress interval")
+	fs.IntVar(&c.retryMax, "retries", 0, "HTTP retries (default: the client's)")
+}
+
+func (c *common) complete(getenv func(string) string) error {
+	if c.platform == "" {
+		return errors.New("--platform is required")
+	}
+	p, n, ok := strings.Cut(c.state, "/")
+	if !ok {
+		return fmt.Errorf("--state %q: want project/name", c.state)
+	}
+	c.project, c.name = p, n
+	if err := statepkg.ValidateName(c.component); err != nil {
+		return fmt.Errorf("--component: %w", err)
+	}
+	var err error
+	if c.token, err = secret(c.tokenFile, getenv(EnvToken)); err != nil {
+		return fmt.Errorf("platform token: %w", err)
+	}
+	if c.token == "" {
+		return fmt.Errorf("no platform token: set %s or --token-file", EnvToken)
+	}
+	if c.password, err = secret(c.passwordFile, getenv(EnvTargetPassword)); err != nil {
+		return fmt.Errorf("target password: %w", err)
+	}
+	return nil
+}
+
+func (c *common) client() (*client.Client, error) {
+	return client.New(client.Config{Endpoint: c.platform, Token: c.token, RetryMax: c.retryMax,
+		UserAgent: "unikube-agent/" + version, Getenv: func(string) string { return "" }})
+}
+
+// secret reads path (trimmed) when set, else returns env.
+func secret(path, env string) (string, error) {
+	if path == "" {
+		return env, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
+}
+
+// withPassword puts password into a postgres/mysql/redis URL that has none.
+func withPassword(raw, password string) (string, error) {
+	if password == "" {
+		return raw, nil
+	}
+	if _, ok := driver.LocalPath(raw); ok {
+		return raw, nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("target URL: %w", err)
+	}
+	user := ""
+	if u.User != nil {
+		if _, set := u.User.Password(); set {
+			return raw, nil
+		}
+		user = u.User.Username()
+	}
+	if user == "" && (u.Scheme == "redis" || u.Scheme == "rediss") {
+		user = "default"
+	}
+	u.User = url.UserPassword(user, password)
+	return u.String(), nil
+}
+
+func restoreCmd(ctx context.Context, args []string, getenv func(string) string, o *out, stderr io.Writer) error {
+	fs := flag.NewFlagSet("restore", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c common
+	c.register(fs)
+	var digest, target string
+	fs.StringVar(&digest, "version", "", "version digest sha256:<hex> (or a tag)")
+	fs.StringVar(&target, "target", "", "target URL: postgres://, mysql://, redis://, file:///path")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := c.complete(getenv); err != nil {
+		return err
+	}
+	if digest == "" || target == "" {
+		return errors.New("--version and --target are required")
+	}
+	targetURL, err := withPassword(target, c.password)
+	if err != nil {
+		return err
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	m, dg, err := cl.GetManifest(ctx, c.project, c.name, digest)
+	if err != nil {
+		return fmt.Errorf("manifest of %s@%s: %w", c.state, digest, err)
+	}
+	plan, err := restore.Plan(ctx, m, dg, restore.Targets{c.component: {URL: targetURL, Options: c.options}},
+		cl.Chunks(c.project, c.name), restore.PlanOptions{SkipUnmapped: true})
+	if err != nil {
+		return err
+	}
+	if len(plan.Components) != 1 {
+		return fmt.Errorf("version %s has no component %q", dg, c.component)
+	}
+	res, err := restore.Apply(ctx, plan, restore.ApplyOptions{Concurrency: 1, Interval: c.interval,
+		Progress: func(e restore.Event) {
+			o.line(Line{Type: "progress", Component: c.component, Progress: e.Components})
+		}})
+	if res != nil && len(res.Components) == 1 {
+		r := res.Components[0]
+		if err == nil {
+			o.line(Line{Type: "result", Component: c.component, Result: &r})
+		}
+	}
+	return err
+}
+
+func captureCmd(ctx context.Context, args []string, getenv func(string) string, o *out, stderr io.Writer) error {
+	fs := flag.NewFlagSet("capture", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c common
+	c.register(fs)
+	var source, kind, tag, revision, message string
+	fs.StringVar(&source, "source", "", "source URL: postgres://, mysql://, redis://, file:///path")
+	fs.StringVar(&kind, "kind", "", "component kind (default: from the source)")
+	fs.StringVar(&tag, "tag", statepkg.ExprNewCandidate, "tag of the new version")
+	fs.StringVar(&revision, "revision", "", "revision label")
+	fs.StringVar(&message, "message", "", "version message")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := c.complete(getenv); err != nil {
+		return err
+	}
+	if source == "" {
+		return errors.New("--source is required")
+	}
+	srcURL, err := withPassword(source, c.password)
+	if err != nil {
+		return err
+	}
+	if p, ok := driver.LocalPath(srcURL); ok {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return err
+		}
+		srcURL = "file://" + abs
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	var mu sync.Mutex
+	var bytes int64
+	last := time.Now()
+	m, _, err := capture.Capture(ctx, []capture.Source{{Name: c.component, Kind: statepkg.Kind(kind), URL: srcURL, Options: c.options}},
+		cl.Chunks(c.project, c.name), capture.Spec{State: c.state, Revision: revision, Message: message, Concurrency: 1,
+			Progress: func(e driver.Event) {
+				mu.Lock()
+				defer mu.Unlock()
+				bytes += e.Bytes
+				if time.Since(last) >= c.interval {
+					last = time.Now()
+					o.line(Line{Type: "progress", Component: c.component, Progress: []restore.ComponentProgress{{Component: c.component, Phase: e.Phase, Bytes: bytes}}})
+				}
+			}})
+	if err != nil {
+		return err
+	}
+	v, err := cl.CommitVersion(ctx, c.project, c.name, tag, m)
+	if err != nil {
+		return fmt.Errorf("commit version of %s: %w", c.state, err)
+	}
+	o.line(Line{Type: "result", Component: c.component, Version: &v})
+	return nil
+}

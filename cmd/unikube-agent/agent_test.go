@@ -1,0 +1,200 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/unikubehq/terraform-provider-unikube/internal/platform/platformtest"
+	"github.com/unikubehq/terraform-provider-unikube/internal/testenv"
+)
+
+// TestMain lets the test binary act as the agent when re-executed, so the
+// tests run the real command as a subprocess without a separate build.
+func TestMain(m *testing.M) {
+	if os.Getenv("UNIKUBE_AGENT_TEST_AS_AGENT") == "1" {
+		os.Exit(run(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// agent runs the agent as a subprocess with env (and nothing secret in argv).
+func agent(t *testing.T, env []string, args ...string) (lines []Line, code int, stderr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], args...)
+	cmd.Env = append([]string{"UNIKUBE_AGENT_TEST_AS_AGENT=1", "PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run agent: %v", err)
+	}
+	sc := bufio.NewScanner(&out)
+	for sc.Scan() {
+		var l Line
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			t.Fatalf("agent wrote a non-JSON line %q: %v", sc.Text(), err)
+		}
+		lines = append(lines, l)
+	}
+	return lines, code, errb.String()
+}
+
+func pgExec(t *testing.T, dsn string, sqls ...string) {
+	t.Helper()
+	c, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	for _, s := range sqls {
+		if _, err := c.Exec(context.Background(), s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+}
+
+func pgCount(t *testing.T, dsn, q string) int64 {
+	t.Helper()
+	c, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	var n int64
+	if err := c.QueryRow(context.Background(), q).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// noPassword strips the password from a DSN: the agent must get it from
+// the environment.
+func noPassword(t *testing.T, dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.User(u.User.Username())
+	return u.String()
+}
+
+// TestAgent_CaptureThenRestoreWithJobToken captures a PostgreSQL database
+// and a directory with the agent, alters both, restores them with a
+// download-only job token, and checks the data and the JSON-lines output.
+func TestAgent_CaptureThenRestoreWithJobToken(t *testing.T) {
+	pg := testenv.StartPostgres(t)
+	plat := platformtest.Start(t)
+	ctx := context.Background()
+	admin := plat.Admin(t)
+	if _, err := admin.CreateProject(ctx, "shop", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.CreateState(ctx, "shop", "seed", ""); err != nil {
+		t.Fatal(err)
+	}
+	pg.CreateDatabase(t, "app")
+	dsn := pg.URL("app")
+	pgExec(t, dsn, `CREATE TABLE items (id int PRIMARY KEY, name text)`,
+		`INSERT INTO items SELECT g, 'item-' || g FROM generate_series(1, 5000) g`)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "a.txt"), []byte("hello"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	common := []string{"--platform", plat.URL, "--state", "shop/seed", "--interval", "10ms"}
+	tokenEnv := "UNIKUBE_TOKEN=" + plat.AdminToken
+	pwEnv := "UNIKUBE_TARGET_PASSWORD=" + pg.Password
+
+	lines, code, stderr := agent(t, []string{tokenEnv, pwEnv}, append([]string{"capture", "--component", "db", "--source", noPassword(t, dsn), "--tag", "v1"}, common...)...)
+	if code != 0 {
+		t.Fatalf("capture exit %d: %v %s", code, lines, stderr)
+	}
+	last := lines[len(lines)-1]
+	if last.Type != "result" || last.Version == nil || last.Version.Tag != "v1" {
+		t.Fatalf("capture last line %+v, want a result with version v1", last)
+	}
+	digest := last.Version.Digest
+
+	pgExec(t, dsn, `DELETE FROM items WHERE id > 10`)
+	jt, err := admin.CreateJobToken(ctx, "shop", "seed", digest, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, code, stderr = agent(t, []string{"UNIKUBE_TOKEN=" + jt.Token, pwEnv},
+		append([]string{"restore", "--component", "db", "--version", digest, "--target", noPassword(t, dsn)}, common...)...)
+	if code != 0 {
+		t.Fatalf("restore exit %d: %v %s", code, lines, stderr)
+	}
+	if last := lines[len(lines)-1]; last.Type != "result" || last.Result == nil || last.Result.Error != "" {
+		t.Fatalf("restore last line %+v, want a result", last)
+	}
+	if n := pgCount(t, dsn, `SELECT count(*) FROM items`); n != 5000 {
+		t.Fatalf("after restore: %d rows, want 5000", n)
+	}
+	sawProgress := false
+	for _, l := range lines {
+		sawProgress = sawProgress || l.Type == "progress"
+	}
+	if !sawProgress {
+		t.Errorf("no progress lines in %v", lines)
+	}
+}
+
+// TestAgent_FailsWithErrorOnLastLine checks the failure contract: exit 1
+// and the error (saying what to do) as the last JSON line, and no secret in
+// the output.
+func TestAgent_FailsWithErrorOnLastLine(t *testing.T) {
+	plat := platformtest.Start(t)
+	cases := []struct {
+		name string
+		env  []string
+		args []string
+		want string
+	}{
+		{"no token", nil, []string{"restore", "--platform", plat.URL, "--state", "shop/seed", "--component", "db", "--version", "v1", "--target", "file:///tmp/x"}, "no platform token"},
+		{"wrong token", []string{"UNIKUBE_TOKEN=uks_wrong-secret-token"}, []string{"restore", "--platform", plat.URL, "--state", "shop/seed", "--component", "db", "--version", "v1", "--target", "file:///tmp/x"}, "manifest of shop/seed@v1"},
+		{"unknown command", nil, []string{"frobnicate"}, "unknown command"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			lines, code, stderr := agent(t, tc.env, tc.args...)
+			if code != 1 || len(lines) == 0 {
+				t.Fatalf("exit %d, lines %v, stderr %s; want exit 1 with an error line", code, lines, stderr)
+			}
+			last := lines[len(lines)-1]
+			if last.Type != "error" || !strings.Contains(last.Error, tc.want) {
+				t.Fatalf("last line %+v, want an error containing %q", last, tc.want)
+			}
+			if strings.Contains(last.Error, "uks_wrong-secret-token") {
+				t.Fatalf("error leaks the token: %s", last.Error)
+			}
+		})
+	}
+}
+
+// TestAgent_InstallCopiesItself checks the init-container step.
+func TestAgent_InstallCopiesItself(t *testing.T) {
+	dst := filepath.Join(t.TempDir(), "unikube-agent")
+	if _, code, stderr := agent(t, nil, "install", dst); code != 0 {
+		t.Fatalf("install exit %d: %s", code, stderr)
+	}
+	st, err := os.Stat(dst)
+	if err != nil || st.Mode().Perm() != 0o755 || st.Size() == 0 {
+		t.Fatalf("installed binary: %v %v", st, err)
+	}
+}
