@@ -83,7 +83,9 @@ func (p *UnikubeProvider) Schema(ctx context.Context, req provider.SchemaRequest
 			"kubernetes": schema.SingleNestedBlock{
 				MarkdownDescription: "Default connection to the Kubernetes cluster that in-cluster applies target. " +
 					"Either a kubeconfig (`config_path`, `config_context`; `" + envKubeconfig + "` is honoured) " +
-					"or a direct connection (`host`, `token`, `cluster_ca_certificate`).",
+					"or a direct connection (`host`, `token`, `cluster_ca_certificate`). " +
+					"This release reads and keeps the settings but applies only to endpoints the provider reaches directly; " +
+					"in-cluster applies (the Kubernetes executor) use them once they are available.",
 				Attributes: map[string]schema.Attribute{
 					"config_path": schema.StringAttribute{
 						MarkdownDescription: "Path to a kubeconfig file. Defaults to the `" + envKubeconfig + "` environment variable.",

@@ -11,10 +11,10 @@ terraform {
 provider "unikube" {
   endpoint = "https://unikube.example.com"
 
-  # Default cluster for in-cluster applies; KUBECONFIG is honoured when
-  # config_path is not set.
+  # Default cluster for in-cluster applies (KUBECONFIG is honoured when
+  # config_path is not set).
   kubernetes {
-    config_path    = "~/.kube/config"
+    config_path    = pathexpand("~/.kube/config")
     config_context = "dev"
   }
 }
