@@ -250,6 +250,12 @@ func TestAccess_JobToken(t *testing.T) {
 	if _, err := job.DownloadChunks(ctx, "p", "s", gm, statepkg.NewMemoryStore(), client.TransferOptions{}); err != nil {
 		t.Fatalf("job token download: %v", err)
 	}
+	if ok, err := job.Chunks("p", "s").Has(ctx, m1.Components[0].Chunks[0].Digest); err != nil || !ok {
+		t.Fatalf("job token HEAD own chunk: %v %v", ok, err)
+	}
+	if ok, err := job.Chunks("p", "s").Has(ctx, m2.Components[0].Chunks[0].Digest); err != nil || ok {
+		t.Fatalf("job token HEAD other version's chunk: %v %v, want false", ok, err)
+	}
 	denied := map[string]func() error{
 		"other version manifest": func() error { _, _, err := job.GetManifest(ctx, "p", "s", "v2"); return err },
 		"other version chunk":    func() error { _, err := job.Chunks("p", "s").Get(ctx, m2.Components[0].Chunks[0].Digest); return err },

@@ -21,20 +21,30 @@ func chunkDigest(r *http.Request) (string, error) {
 	return d, nil
 }
 
-// headChunk answers "is this chunk already stored?" for uploaders, so they
-// skip it. It needs maintainer: only uploaders ask.
+// headChunk answers "is this chunk stored?". Uploaders (maintainers) learn
+// whether the blob store has it, so they skip it; readers (appliers, job
+// tokens) learn whether it is readable, under the same rules as GET.
 func (s *Server) headChunk(w http.ResponseWriter, r *http.Request) {
 	project, state, err := names(r)
 	var digest string
 	if err == nil {
 		digest, err = chunkDigest(r)
 	}
-	if err == nil {
-		_, err = s.need(r, project, state, auth.RoleMaintainer)
-	}
 	if err != nil {
 		s.failHead(w, r, err)
 		return
+	}
+	if _, err := s.need(r, project, state, auth.RoleMaintainer); err != nil {
+		var he *httpError
+		if !errors.As(err, &he) || he.status != http.StatusForbidden {
+			s.failHead(w, r, err)
+			return
+		}
+		// Not an uploader: answer as a reader would see it.
+		if err := s.readableChunk(r, project, state, digest); err != nil {
+			s.failHead(w, r, err)
+			return
+		}
 	}
 	ok, err := s.blobs.Has(r.Context(), digest)
 	if err != nil {
@@ -46,6 +56,38 @@ func (s *Server) headChunk(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// readableChunk checks the caller may read the chunk of project/state:
+// applier or higher and the chunk in one of the state's versions, or a job
+// token whose version contains it.
+func (s *Server) readableChunk(r *http.Request, project, state, digest string) error {
+	p := principalFrom(r.Context())
+	isJob, err := jobScope(p, project, state)
+	if err != nil {
+		return err
+	}
+	if !isJob {
+		if _, err := s.need(r, project, state, auth.RoleApplier); err != nil {
+			return err
+		}
+	}
+	var ok bool
+	switch {
+	case isJob:
+		ok, err = s.st.ChunkInManifest(r.Context(), p.Token.VersionDigest, digest)
+	case p.IsAdmin():
+		ok = true
+	default:
+		ok, err = s.st.ChunkInState(r.Context(), project, state, digest)
+	}
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errf(http.StatusNotFound, "chunk %s is not part of any version of %s/%s you may read", digest, project, state)
+	}
+	return nil
 }
 
 // failHead writes an error status without a body (HEAD has none).
@@ -133,30 +175,8 @@ func (s *Server) getChunk(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	p := principalFrom(r.Context())
-	isJob, err := jobScope(p, project, state)
-	if err == nil && !isJob {
-		_, err = s.need(r, project, state, auth.RoleApplier)
-	}
-	if err != nil {
+	if err := s.readableChunk(r, project, state, digest); err != nil {
 		s.fail(w, r, err)
-		return
-	}
-	var ok bool
-	switch {
-	case isJob:
-		ok, err = s.st.ChunkInManifest(r.Context(), p.Token.VersionDigest, digest)
-	case p.IsAdmin():
-		ok = true
-	default:
-		ok, err = s.st.ChunkInState(r.Context(), project, state, digest)
-	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if !ok {
-		s.fail(w, r, errf(http.StatusNotFound, "chunk %s is not part of any version of %s/%s you may read", digest, project, state))
 		return
 	}
 	obj, err := s.blobs.Open(r.Context(), digest)

@@ -70,7 +70,7 @@ func (s *Server) routes() []route {
 		{method: "POST", pattern: versionP + "/job-tokens", op: "createJobToken", summary: "Mint a short-lived, download-only token for this version (for in-cluster agents).", role: roleApply, auth: true, handler: s.createJobToken, req: "JobTokenRequest", resp: "JobTokenResponse", status: 201},
 		{method: "POST", pattern: stateP + "/prune-candidates", op: "pruneCandidates", summary: "Delete candidate versions except the newest `keep`.", role: roleMaint, auth: true, handler: s.pruneCandidates, req: "PruneRequest", resp: "PruneResponse", status: 200},
 
-		{method: "HEAD", pattern: stateP + "/chunks/{digest}", op: "headChunk", summary: "Is the chunk stored? 200 yes, 404 no (uploaders skip stored chunks).", role: roleMaint, auth: true, handler: s.headChunk, status: 200},
+		{method: "HEAD", pattern: stateP + "/chunks/{digest}", op: "headChunk", summary: "Is the chunk stored? 200 yes, 404 no. Maintainers learn whether the store has it (to skip uploads); readers whether they can download it.", role: roleMaint + "; or " + roleApplyJ, auth: true, handler: s.headChunk, status: 200},
 		{method: "PUT", pattern: stateP + "/chunks/{digest}", op: "putChunk", summary: "Upload a chunk's zstd bytes; verified against the digest (400 and nothing stored on mismatch); idempotent (201 new, 200 already stored).", role: roleMaint, auth: true, handler: s.putChunk, req: "#chunk", status: 201},
 		{method: "GET", pattern: stateP + "/chunks/{digest}", op: "getChunk", summary: "Download a chunk's zstd bytes; supports Range for resuming.", role: roleApplyJ, auth: true, handler: s.getChunk, resp: "#chunk", status: 200},
 
