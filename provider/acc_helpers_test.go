@@ -3,6 +3,7 @@ package provider
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/client"
@@ -81,6 +83,23 @@ func checkNoSecretInState(secret string) func(*terraform.State) error {
 			}
 		}
 		return nil
+	}
+}
+
+// expectNoSecretInPlan is a plan check that fails when secret appears in
+// the values of the plan: resource changes, planned values or prior state.
+// (The configuration section quotes the test's literal configuration, which
+// is Terraform's business, not the provider's.)
+type expectNoSecretInPlan string
+
+func (e expectNoSecretInPlan) CheckPlan(ctx context.Context, req plancheck.CheckPlanRequest, resp *plancheck.CheckPlanResponse) {
+	b, err := json.Marshal([]any{req.Plan.ResourceChanges, req.Plan.PlannedValues, req.Plan.PriorState, req.Plan.ResourceDrift})
+	if err != nil {
+		resp.Error = err
+		return
+	}
+	if strings.Contains(string(b), string(e)) {
+		resp.Error = fmt.Errorf("the plan holds the secret in clear")
 	}
 }
 

@@ -68,6 +68,9 @@ func TestAccScriptResource_Lifecycle(t *testing.T) {
 			// Create; the post-apply plan must be empty (the framework checks).
 			{
 				Config: scriptConfig("anonymize", "first", "echo one"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{expectNoSecretInPlan(scriptSecret)},
+				},
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("id"), knownvalue.StringExact("shop/anonymize")),
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("interpreter"), knownvalue.StringExact("bash")),

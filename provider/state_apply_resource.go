@@ -7,6 +7,7 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
 	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
@@ -45,6 +46,7 @@ type StateApplyResource struct {
 type stateApplyResourceModel struct {
 	ID          types.String   `tfsdk:"id"`
 	State       types.String   `tfsdk:"state"`
+	Strategy    types.String   `tfsdk:"strategy"`
 	Endpoints   types.List     `tfsdk:"endpoint"`
 	Digest      types.String   `tfsdk:"digest"`
 	VersionTag  types.String   `tfsdk:"version_tag"`
@@ -59,6 +61,7 @@ type stateApplyResourceModel struct {
 type endpointModel struct {
 	Component types.String `tfsdk:"component"`
 	URL       types.String `tfsdk:"url"`
+	Options   types.Map    `tfsdk:"options"`
 }
 
 // restorePlanModel is one component of `restore_plan`.
@@ -129,6 +132,12 @@ func (r *StateApplyResource) Schema(ctx context.Context, req resource.SchemaRequ
 				Required:   true,
 				Validators: []validator.String{validators.Reference()},
 			},
+			"strategy": schema.StringAttribute{
+				MarkdownDescription: "How databases are replaced: `swap` (the default: restore into a new database and swap names, " +
+					"so a failed apply leaves the old data) or `in-place` (restore over the existing database; needs no spare space, not atomic).",
+				Optional:   true,
+				Validators: []validator.String{stringvalidator.OneOf("swap", "in-place")},
+			},
 			"digest": schema.StringAttribute{
 				MarkdownDescription: "Digest of the version `state` resolved to at plan time.",
 				Computed:            true,
@@ -188,6 +197,12 @@ func (r *StateApplyResource) Schema(ctx context.Context, req resource.SchemaRequ
 						WriteOnly:  true,
 						Validators: []validator.String{validators.EndpointURL()},
 					},
+					"options": schema.MapAttribute{
+						MarkdownDescription: "Driver options for this target, e.g. `{ role = \"app\", jobs = \"4\" }` for PostgreSQL " +
+							"or `{ spare_db = \"15\" }` for Redis.",
+						ElementType: types.StringType,
+						Optional:    true,
+					},
 				}},
 			},
 			"timeouts": timeouts.Block(ctx, timeouts.Opts{Create: true, Update: true}),
@@ -221,7 +236,7 @@ func (r *StateApplyResource) ModifyPlan(ctx context.Context, req resource.Modify
 			return
 		}
 	}
-	targets, known, diags := applyTargets(ctx, config.Endpoints)
+	targets, known, diags := applyTargets(ctx, config.Endpoints, plan.Strategy)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return
@@ -337,7 +352,7 @@ func (r *StateApplyResource) apply(ctx context.Context, cfg interface {
 	if diags.HasError() {
 		return diags
 	}
-	targets, _, d := applyTargets(ctx, endpoints)
+	targets, _, d := applyTargets(ctx, endpoints, plan.Strategy)
 	diags.Append(d...)
 	if diags.HasError() {
 		return diags
@@ -434,8 +449,11 @@ func (r *StateApplyResource) restorePlan(ctx context.Context, refStr string, tar
 }
 
 // applyTargets reads the endpoint blocks; known is false while a component
-// name or URL is unknown.
-func applyTargets(ctx context.Context, list types.List) (restore.Targets, bool, diag.Diagnostics) {
+// name, URL, option or the strategy is unknown.
+func applyTargets(ctx context.Context, list types.List, strategy types.String) (restore.Targets, bool, diag.Diagnostics) {
+	if strategy.IsUnknown() {
+		return nil, false, nil
+	}
 	if list.IsUnknown() {
 		return nil, false, nil
 	}
@@ -443,7 +461,7 @@ func applyTargets(ctx context.Context, list types.List) (restore.Targets, bool, 
 	diags := listElements(ctx, list, &eps)
 	targets := restore.Targets{}
 	for i, e := range eps {
-		if e.Component.IsUnknown() || e.URL.IsUnknown() {
+		if e.Component.IsUnknown() || e.URL.IsUnknown() || e.Options.IsUnknown() {
 			return nil, false, diags
 		}
 		name := e.Component.ValueString()
@@ -452,7 +470,14 @@ func applyTargets(ctx context.Context, list types.List) (restore.Targets, bool, 
 				fmt.Sprintf("Component %q already has an endpoint; each component is restored to one target.", name))
 			continue
 		}
-		targets[name] = driver.Target{URL: e.URL.ValueString()}
+		opts := map[string]string{}
+		if !e.Options.IsNull() {
+			diags.Append(e.Options.ElementsAs(ctx, &opts, false)...)
+		}
+		if !strategy.IsNull() {
+			opts["strategy"] = strategy.ValueString()
+		}
+		targets[name] = driver.Target{URL: e.URL.ValueString(), Options: opts}
 	}
 	return targets, true, diags
 }

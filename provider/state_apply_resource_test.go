@@ -19,7 +19,7 @@ import (
 	"github.com/unikubehq/terraform-provider-unikube/internal/testenv"
 )
 
-func seedAndApplyConfig(dump, dir, pgURL, target string) string {
+func seedAndApplyConfig(dump, dir, pgURL, target, strategy string) string {
 	return fmt.Sprintf(`
 resource "unikube_named_state" "seed" {
   project             = "shop"
@@ -44,7 +44,8 @@ resource "unikube_named_state" "seed" {
 }
 
 resource "unikube_state_apply" "dev" {
-  state = "shop/seed@${unikube_named_state.seed.version_digest}"
+  state    = "shop/seed@${unikube_named_state.seed.version_digest}"
+  strategy = %[5]q
 
   endpoint {
     component = "db"
@@ -56,7 +57,7 @@ resource "unikube_state_apply" "dev" {
     url       = "file://%[4]s"
   }
 }
-`, dump, dir, pgURL, target)
+`, dump, dir, pgURL, target, strategy)
 }
 
 // checkRows checks the number of customers in the restored database.
@@ -104,7 +105,7 @@ func TestAccStateApplyResource_EndToEnd(t *testing.T) {
 	dump, dir := filepath.Join(src, "seed.sql"), filepath.Join(src, "files")
 	writeFile(t, dump, "CREATE TABLE customers (id int);\nINSERT INTO customers VALUES (1), (2);\n")
 	writeFile(t, filepath.Join(dir, "a.txt"), "alpha")
-	config := seedAndApplyConfig(dump, dir, pgURL, target)
+	config := seedAndApplyConfig(dump, dir, pgURL, target, "swap")
 	const addr = "unikube_state_apply.dev"
 
 	resource.Test(t, resource.TestCase{
@@ -112,6 +113,9 @@ func TestAccStateApplyResource_EndToEnd(t *testing.T) {
 		Steps: []resource.TestStep{
 			{
 				Config: config,
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{expectNoSecretInPlan(pg.Password)},
+				},
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("digest"), knownvalue.StringRegexp(digestPattern)),
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("restore_plan"), knownvalue.ListExact([]knownvalue.Check{
@@ -168,6 +172,20 @@ func TestAccStateApplyResource_EndToEnd(t *testing.T) {
 					checkFileContent(filepath.Join(target, "a.txt"), "alpha"),
 					checkNoSecretInState(pg.Password),
 				),
+			},
+			// The in-place strategy reaches the driver: the plan says so.
+			{
+				PreConfig: func() {
+					// In place, a plain SQL dump runs over the old tables: it drops them itself.
+					writeFile(t, dump, "DROP TABLE IF EXISTS customers;\nCREATE TABLE customers (id int);\nINSERT INTO customers VALUES (1), (2), (3), (4);\n")
+				},
+				Config: seedAndApplyConfig(dump, dir, pgURL, target, "in-place"),
+				Check:  checkRows(pgURL, 4),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("restore_plan"), knownvalue.ListPartial(map[int]knownvalue.Check{
+						0: knownvalue.ObjectPartial(map[string]knownvalue.Check{"action": knownvalue.StringExact("replace"), "strategy": knownvalue.StringExact("in-place")}),
+					})),
+				},
 			},
 			// Import by the reference the apply uses.
 			{
