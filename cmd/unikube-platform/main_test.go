@@ -20,7 +20,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -44,13 +43,19 @@ var (
 func binary(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "unikube-platform-bin-")
+		// Built once for all tests, so not in one test's t.TempDir().
+		dir, err := os.MkdirTemp("", "unikube-platform-bin-") //nolint:usetesting // shared by every test of the run
 		if err != nil {
 			buildErr = err
 			return
 		}
 		binPath = filepath.Join(dir, "unikube-platform")
-		out, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", binPath, ".").CombinedOutput()
+		goBin, err := exec.LookPath("go")
+		if err != nil {
+			buildErr = fmt.Errorf("go toolchain not on PATH: %w", err)
+			return
+		}
+		out, err := exec.Command(goBin, "build", "-o", binPath, ".").CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}
@@ -97,9 +102,9 @@ func (s *syncBuffer) String() string {
 }
 
 // start runs the binary and waits until /healthz answers.
-func start(t *testing.T, dir, addr string, env []string, args ...string) *proc {
+func start(t *testing.T, dir, addr string, env []string) *proc {
 	t.Helper()
-	cmd := exec.Command(binary(t), args...)
+	cmd := exec.Command(binary(t))
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	stdout := &syncBuffer{}

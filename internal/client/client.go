@@ -143,7 +143,8 @@ func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, erro
 	idempotent, _ := ctx.Value(idemKey{}).(bool)
 	if err != nil {
 		var op *net.OpError
-		if !idempotent && !(errors.As(err, &op) && op.Op == "dial") {
+		dialFailed := errors.As(err, &op) && op.Op == "dial"
+		if !idempotent && !dialFailed {
 			return false, err
 		}
 		return retryablehttp.ErrorPropagatedRetryPolicy(ctx, resp, err)
@@ -161,22 +162,22 @@ func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, erro
 
 // backoff honours Retry-After (seconds or HTTP date) on any status, and
 // otherwise waits min*2^attempt with full jitter, capped at max.
-func backoff(min, max time.Duration, attempt int, resp *http.Response) time.Duration {
+func backoff(lo, hi time.Duration, attempt int, resp *http.Response) time.Duration {
 	if resp != nil {
 		if ra := resp.Header.Get("Retry-After"); ra != "" {
 			if s, err := strconv.Atoi(ra); err == nil && s >= 0 {
-				return min64(time.Duration(s)*time.Second, max)
+				return min64(time.Duration(s)*time.Second, hi)
 			}
 			if t, err := http.ParseTime(ra); err == nil {
-				return min64(max64(time.Until(t), 0), max)
+				return min64(max64(time.Until(t), 0), hi)
 			}
 		}
 	}
-	d := min << min64(time.Duration(attempt), 20)
-	if d <= 0 || d > max {
-		d = max
+	d := lo << min64(time.Duration(attempt), 20)
+	if d <= 0 || d > hi {
+		d = hi
 	}
-	return min/2 + time.Duration(rand.Int64N(int64(d)))
+	return lo/2 + time.Duration(rand.Int64N(int64(d)))
 }
 
 func min64(a, b time.Duration) time.Duration {

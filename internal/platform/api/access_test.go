@@ -104,7 +104,7 @@ func TestAccess_RoleMatrix(t *testing.T) {
 	}
 }
 
-func must3[A, B any](a A, b B, err error) A {
+func must3[A, B any](a A, _ B, err error) A {
 	if err != nil {
 		panic(fmt.Sprintf("unexpected error: %v", err))
 	}

@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"strings"
 
@@ -13,7 +12,7 @@ import (
 
 // need checks the caller holds at least min on the project (state "") or the
 // state, and returns the caller.
-func (s *Server) need(r *http.Request, project, state string, min auth.Role) (auth.Principal, error) {
+func (s *Server) need(r *http.Request, project, state string, want auth.Role) (auth.Principal, error) {
 	p := principalFrom(r.Context())
 	if p.IsJob() {
 		return p, errf(http.StatusForbidden, "forbidden: a job token may only download the version it was issued for")
@@ -22,12 +21,12 @@ func (s *Server) need(r *http.Request, project, state string, min auth.Role) (au
 	if err != nil {
 		return p, err
 	}
-	if role < min {
+	if role < want {
 		scope := "project " + project
 		if state != "" {
 			scope = "state " + project + "/" + state
 		}
-		return p, errf(http.StatusForbidden, "forbidden: this needs role %s on %s; %s has %s: ask an owner for a grant", min, scope, p.Name(), role)
+		return p, errf(http.StatusForbidden, "forbidden: this needs role %s on %s; %s has %s: ask an owner for a grant", want, scope, p.Name(), role)
 	}
 	return p, nil
 }
@@ -93,11 +92,4 @@ func (s *Server) resolve(ctx context.Context, project, state, ref string) (store
 func (s *Server) stateExists(ctx context.Context, project, state string) error {
 	_, err := s.st.GetState(ctx, project, state)
 	return err
-}
-
-func fmtScope(project, state string) string {
-	if state == "" {
-		return project
-	}
-	return fmt.Sprintf("%s/%s", project, state)
 }

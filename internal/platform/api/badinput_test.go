@@ -77,7 +77,7 @@ func TestBadInput_RejectedWithMessage(t *testing.T) {
 		{"script traversal", "GET", "/api/v1/projects/p/scripts/%2E%2E%2Fx", nil, 400},
 		{"tag traversal", "GET", "/api/v1/projects/p/states/s/versions/..%2F..%2Fx", nil, 400},
 		{"malformed JSON", "POST", "/api/v1/projects", []byte(`{"name": "x"`), 400},
-		{"JSON unknown field", "POST", "/api/v1/projects", []byte(`{"name": "x", "nmae": "y"}`), 400},
+		{"JSON unknown field", "POST", "/api/v1/projects", []byte(`{"name": "x", "colour": "y"}`), 400},
 		{"JSON trailing garbage", "POST", "/api/v1/projects", []byte(`{"name": "x"} {}`), 400},
 		{"JSON oversize", "POST", "/api/v1/projects", append([]byte(`{"name": "x", "description": "`), append(bytes.Repeat([]byte("a"), 2<<20), '"', '}')...), 413},
 		{"invalid project name", "POST", "/api/v1/projects", []byte(`{"name": "Bad_Name"}`), 400},

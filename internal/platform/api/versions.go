@@ -93,7 +93,7 @@ func filterVersions(vs []store.Version, candidate bool) []store.Version {
 
 // readVersion resolves {ref} for a reader: viewers and up, or a job token
 // for its own version.
-func (s *Server) readVersion(r *http.Request, min auth.Role) (store.Version, error) {
+func (s *Server) readVersion(r *http.Request, want auth.Role) (store.Version, error) {
 	project, state, err := names(r)
 	if err != nil {
 		return store.Version{}, err
@@ -104,7 +104,7 @@ func (s *Server) readVersion(r *http.Request, min auth.Role) (store.Version, err
 		return store.Version{}, err
 	}
 	if !isJob {
-		if _, err := s.need(r, project, state, min); err != nil {
+		if _, err := s.need(r, project, state, want); err != nil {
 			return store.Version{}, err
 		}
 	}

@@ -75,7 +75,8 @@ func ValidatePrincipalName(name string) error {
 		return errors.New("name must be 1-128 characters")
 	}
 	for _, c := range name {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("_.@+-", c)) {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("_.@+-", c)
+		if !ok {
 			return fmt.Errorf("name %q may contain only A-Z, a-z, 0-9 and _ . @ + -", name)
 		}
 	}

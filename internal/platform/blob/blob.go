@@ -74,7 +74,7 @@ func Open(ctx context.Context, spec, dataDir string, getenv func(string) string)
 	case !strings.Contains(spec, "://"):
 		return NewFS(spec)
 	default:
-		return nil, fmt.Errorf("unsupported --blob-store %q: use a directory, file:///dir or s3://bucket?endpoint=...", spec)
+		return nil, fmt.Errorf("unsupported --blob-store %q: use a directory, file:///dir or s3://bucket?endpoint=URL", spec)
 	}
 }
 
@@ -87,7 +87,7 @@ func hexOf(digest string) (string, error) {
 		return "", fmt.Errorf("invalid chunk digest %q: want sha256:<64 hex>", digest)
 	}
 	for _, c := range h {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
 			return "", fmt.Errorf("invalid chunk digest %q: want lowercase hex", digest)
 		}
 	}

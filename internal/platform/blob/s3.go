@@ -37,7 +37,7 @@ type S3 struct {
 // NewS3 connects to the bucket and checks it exists.
 func NewS3(ctx context.Context, cfg S3Config) (*S3, error) {
 	if cfg.Bucket == "" {
-		return nil, errors.New("s3 blob store: no bucket: use s3://BUCKET?endpoint=...")
+		return nil, errors.New("s3 blob store: no bucket: use s3://BUCKET?endpoint=URL")
 	}
 	host, secure := "s3.amazonaws.com", true
 	if cfg.Endpoint != "" {

@@ -66,16 +66,20 @@ func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, er
 }
 
 func (s *Store) prepared(ctx context.Context, q string) (*sql.Stmt, error) {
-	if st, ok := s.stmts.Load(q); ok {
-		return st.(*sql.Stmt), nil
+	if v, ok := s.stmts.Load(q); ok {
+		if st, ok := v.(*sql.Stmt); ok {
+			return st, nil
+		}
 	}
 	st, err := s.db.PrepareContext(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("prepare statement: %w", err)
 	}
 	if prev, loaded := s.stmts.LoadOrStore(q, st); loaded {
-		st.Close()
-		return prev.(*sql.Stmt), nil
+		if ps, ok := prev.(*sql.Stmt); ok {
+			st.Close()
+			return ps, nil
+		}
 	}
 	return st, nil
 }
@@ -156,7 +160,9 @@ func (s *Store) Dialect() Dialect { return s.dialect }
 // Close closes the database.
 func (s *Store) Close() error {
 	s.stmts.Range(func(_, v any) bool {
-		v.(*sql.Stmt).Close()
+		if st, ok := v.(*sql.Stmt); ok {
+			st.Close()
+		}
 		return true
 	})
 	return s.db.Close()
