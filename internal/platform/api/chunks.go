@@ -123,11 +123,14 @@ func (s *Server) putChunk(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if r.ContentLength > s.cfg.MaxBodyBytes {
-		s.fail(w, r, &http.MaxBytesError{Limit: s.cfg.MaxBodyBytes})
+	// A chunk is at most MaxChunkSize uncompressed; zstd adds a little on
+	// incompressible data. Bounding reads here keeps memory per upload small.
+	limit := min(s.cfg.MaxBodyBytes, statepkg.MaxChunkSize+statepkg.MaxChunkSize/64+4096)
+	if r.ContentLength > limit {
+		s.fail(w, r, &http.MaxBytesError{Limit: limit})
 		return
 	}
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
