@@ -8,6 +8,7 @@ import (
 	"context"
 	"os"
 
+	"github.com/hashicorp/terraform-plugin-framework-validators/providervalidator"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
@@ -17,7 +18,10 @@ import (
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 )
 
-var _ provider.Provider = &UnikubeProvider{}
+var (
+	_ provider.Provider                     = &UnikubeProvider{}
+	_ provider.ProviderWithConfigValidators = &UnikubeProvider{}
+)
 
 // Environment variables the provider falls back to.
 const (
@@ -111,6 +115,16 @@ func (p *UnikubeProvider) Schema(ctx context.Context, req provider.SchemaRequest
 				},
 			},
 		},
+	}
+}
+
+// ConfigValidators refuse a kubernetes block that names both a kubeconfig and
+// a direct connection: which one wins would be a guess.
+func (p *UnikubeProvider) ConfigValidators(ctx context.Context) []provider.ConfigValidator {
+	kube := path.MatchRoot("kubernetes")
+	return []provider.ConfigValidator{
+		providervalidator.Conflicting(kube.AtName("config_path"), kube.AtName("host")),
+		providervalidator.Conflicting(kube.AtName("config_context"), kube.AtName("host")),
 	}
 }
 

@@ -82,6 +82,13 @@ func TestAccProvider_ConfigurationErrorsAreClear(t *testing.T) {
 		{name: "missing endpoint", unset: true, want: `(?s)Missing Unikube endpoint.*UNIKUBE_ENDPOINT`},
 		{name: "endpoint that is not http", endpoint: "ftp://example.com", want: `Invalid Unikube endpoint`},
 	}
+	kubeBoth := `provider "unikube" {
+  kubernetes {
+    config_path = "/tmp/kubeconfig"
+    host        = "https://127.0.0.1:6443"
+  }
+}
+` + config
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.endpoint != "" {
@@ -103,4 +110,14 @@ func TestAccProvider_ConfigurationErrorsAreClear(t *testing.T) {
 			})
 		})
 	}
+	t.Run("kubeconfig and host together", func(t *testing.T) {
+		acc.Test(t, acc.TestCase{
+			ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+			Steps: []acc.TestStep{{
+				Config:      kubeBoth,
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`Invalid Attribute Combination`),
+			}},
+		})
+	})
 }
