@@ -1,0 +1,473 @@
+// Package jobs builds and runs the Jobs that run unikube-agent next to the
+// data: for a database, the database's own image with the agent copied in
+// by an init container (so pg_restore/mysql match the server); for a
+// volume, the agent image with the PVC mounted. Run watches the pod and
+// fails fast (not at a timeout) on a failed pod or an image that cannot be
+// pulled, with the pod's log tail in the error.
+package jobs
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+)
+
+// Labels every object made by the executor carries.
+const (
+	LabelManagedBy    = "app.kubernetes.io/managed-by"
+	ManagedBy         = "unikube-state"
+	LabelComponent    = "unikube.dev/component"
+	LabelJobName      = "batch.kubernetes.io/job-name"
+	agentBinDir       = "/unikube/bin"
+	tmpDir            = "/unikube/tmp"
+	AgentPath         = agentBinDir + "/unikube-agent"
+	AgentContainer    = "agent"
+	InstallContainer  = "install-agent"
+	EnvToken          = "UNIKUBE_TOKEN"
+	EnvTargetPassword = "UNIKUBE_TARGET_PASSWORD"
+	DataMountPath     = "/data"
+	defaultUID        = 65532
+	secretTokenKey    = "token"
+	secretPasswordKey = "password"
+)
+
+// Spec describes one agent Job.
+type Spec struct {
+	Namespace string
+	// Name of the Job (and its Secret); generated from Component when empty.
+	Name      string
+	Component string
+	// Image runs the agent: the database's own image, or AgentImage for a
+	// volume (Image empty).
+	Image      string
+	AgentImage string // e.g. localhost/unikube-agent:dev
+	// Args follow the agent binary: restore --platform ... (never secrets).
+	Args []string
+	// Token is the platform job token, put in a Secret owned by the Job.
+	Token string
+	// Password for the target, put in the same Secret; or PasswordRef to
+	// use the workload's own Secret key without reading it.
+	Password    string
+	PasswordRef *corev1.SecretKeySelector
+	// PVC is mounted at /data when set (volume components).
+	PVC string
+	// NodeName pins the pod (a ReadWriteOnce volume attached there).
+	NodeName string
+	// RunAsUser/RunAsGroup/FSGroup: the workload's, so restored files get
+	// its ownership without a privileged pod (default 65532).
+	RunAsUser, RunAsGroup, FSGroup *int64
+	Labels                         map[string]string
+	// Deadline bounds the Job (activeDeadlineSeconds); default 1h.
+	Deadline        time.Duration
+	ImagePullPolicy corev1.PullPolicy // default IfNotPresent
+}
+
+func randSuffix() string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Build returns the Job and its Secret (without the owner reference, which
+// needs the Job's UID).
+func Build(s Spec) (*batchv1.Job, *corev1.Secret) {
+	if s.Name == "" {
+		s.Name = truncate("unikube-"+s.Component, 56) + "-" + randSuffix()
+	}
+	labels := map[string]string{LabelManagedBy: ManagedBy, LabelComponent: s.Component}
+	for k, v := range s.Labels {
+		labels[k] = v
+	}
+	secret := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: s.Name, Namespace: s.Namespace, Labels: labels},
+		Type:       corev1.SecretTypeOpaque,
+		Data:       map[string][]byte{secretTokenKey: []byte(s.Token)},
+	}
+	env := []corev1.EnvVar{
+		{Name: "HOME", Value: tmpDir},
+		{Name: "TMPDIR", Value: tmpDir},
+		{Name: EnvToken, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: s.Name}, Key: secretTokenKey}}},
+	}
+	switch {
+	case s.PasswordRef != nil:
+		env = append(env, corev1.EnvVar{Name: EnvTargetPassword, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: s.PasswordRef}})
+	case s.Password != "":
+		secret.Data[secretPasswordKey] = []byte(s.Password)
+		env = append(env, corev1.EnvVar{Name: EnvTargetPassword, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: s.Name}, Key: secretPasswordKey}}})
+	}
+	uid := int64(defaultUID)
+	if s.RunAsUser != nil && *s.RunAsUser != 0 {
+		uid = *s.RunAsUser
+	}
+	gid := uid
+	if s.RunAsGroup != nil {
+		gid = *s.RunAsGroup
+	}
+	pull := s.ImagePullPolicy
+	if pull == "" {
+		pull = corev1.PullIfNotPresent
+	}
+	deadline := s.Deadline
+	if deadline <= 0 {
+		deadline = time.Hour
+	}
+	restricted := &corev1.SecurityContext{
+		AllowPrivilegeEscalation: ptr(false),
+		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		RunAsNonRoot:             ptr(true),
+	}
+	mounts := []corev1.VolumeMount{{Name: "agent-bin", MountPath: agentBinDir}, {Name: "tmp", MountPath: tmpDir}}
+	volumes := []corev1.Volume{
+		{Name: "agent-bin", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+		{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+	}
+	if s.PVC != "" {
+		mounts = append(mounts, corev1.VolumeMount{Name: "data", MountPath: DataMountPath})
+		volumes = append(volumes, corev1.Volume{Name: "data", VolumeSource: corev1.VolumeSource{
+			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: s.PVC}}})
+	}
+	image, command := s.Image, []string{AgentPath}
+	var inits []corev1.Container
+	if image == "" {
+		// Volume Jobs run the static agent image itself.
+		image, command = s.AgentImage, []string{"/unikube-agent"}
+	} else {
+		inits = []corev1.Container{{
+			Name: InstallContainer, Image: s.AgentImage, ImagePullPolicy: pull,
+			Command:         []string{"/unikube-agent", "install", AgentPath},
+			VolumeMounts:    []corev1.VolumeMount{{Name: "agent-bin", MountPath: agentBinDir}},
+			SecurityContext: restricted,
+		}}
+	}
+	job := &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{Name: s.Name, Namespace: s.Namespace, Labels: labels},
+		Spec: batchv1.JobSpec{
+			BackoffLimit:          ptr(int32(0)),
+			ActiveDeadlineSeconds: ptr(int64(deadline / time.Second)),
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{
+					RestartPolicy:                corev1.RestartPolicyNever,
+					AutomountServiceAccountToken: ptr(false),
+					NodeName:                     s.NodeName,
+					SecurityContext: &corev1.PodSecurityContext{
+						RunAsUser: &uid, RunAsGroup: &gid, FSGroup: s.FSGroup, RunAsNonRoot: ptr(true),
+					},
+					InitContainers: inits,
+					Containers: []corev1.Container{{
+						Name: AgentContainer, Image: image, ImagePullPolicy: pull,
+						Command: command, Args: s.Args, Env: env, VolumeMounts: mounts,
+						SecurityContext: restricted,
+					}},
+					Volumes: volumes,
+				},
+			},
+		},
+	}
+	return job, secret
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return strings.TrimRight(s[:n], "-.")
+	}
+	return s
+}
+
+// AgentLine is one JSON line the agent writes (see cmd/unikube-agent).
+type AgentLine struct {
+	Type      string          `json:"type"`
+	Component string          `json:"component,omitempty"`
+	Result    json.RawMessage `json:"result,omitempty"`
+	Version   json.RawMessage `json:"version,omitempty"`
+	Error     string          `json:"error,omitempty"`
+}
+
+// Result is a finished agent Job.
+type Result struct {
+	Job      string
+	Pod      string
+	Duration time.Duration
+	// Last is the agent's final JSON line (its result).
+	Last AgentLine
+}
+
+// PodError is a failed agent Job, with the pod's log tail.
+type PodError struct {
+	Job, Pod string
+	Reason   string
+	LogTail  []string
+}
+
+func (e *PodError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "agent job %s", e.Job)
+	if e.Pod != "" {
+		fmt.Fprintf(&b, " (pod %s)", e.Pod)
+	}
+	fmt.Fprintf(&b, " failed: %s", e.Reason)
+	// The agent's own error, when it wrote one, says most.
+	for i := len(e.LogTail) - 1; i >= 0; i-- {
+		var l AgentLine
+		if json.Unmarshal([]byte(e.LogTail[i]), &l) == nil && l.Type == "error" {
+			fmt.Fprintf(&b, ": %s", l.Error)
+			break
+		}
+	}
+	if len(e.LogTail) > 0 {
+		fmt.Fprintf(&b, "\nlast %d log lines:\n%s", len(e.LogTail), strings.Join(e.LogTail, "\n"))
+	}
+	fmt.Fprintf(&b, "\n(the Job and its pod are kept for inspection: kubectl -n <namespace> describe job %s)", e.Job)
+	return b.String()
+}
+
+// RunOptions tune Run.
+type RunOptions struct {
+	// DeleteOnFailure removes the Job even when it failed (default: kept).
+	DeleteOnFailure bool
+	// LogTail is how many log lines a failure keeps (default 50).
+	LogTail int
+	// Poll is how often the pod is checked (default 500ms).
+	Poll   time.Duration
+	Logger *slog.Logger
+	// OnLine receives each new JSON progress line of the agent (optional).
+	OnLine func(AgentLine)
+}
+
+// Run creates the Job of s and waits for it: success deletes it (and, by
+// owner reference, its Secret and pod); failure keeps it unless told
+// otherwise and returns a *PodError.
+func Run(ctx context.Context, cs kubernetes.Interface, s Spec, o RunOptions) (Result, error) {
+	if o.LogTail <= 0 {
+		o.LogTail = 50
+	}
+	if o.Poll <= 0 {
+		o.Poll = 500 * time.Millisecond
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	job, secret := Build(s)
+	start := time.Now()
+	created, err := create(ctx, cs, job, secret)
+	if err != nil {
+		return Result{}, err
+	}
+	log.Info("agent job created", "job", created.Name, "component", s.Component)
+	res, err := wait(ctx, cs, created, o, log)
+	res.Job, res.Duration = created.Name, time.Since(start)
+	if err == nil || o.DeleteOnFailure {
+		// A fresh context: clean-up must happen even when ctx was cancelled.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if derr := Delete(dctx, cs, created.Namespace, created.Name); derr != nil {
+			log.Warn("could not delete agent job", "job", created.Name, "err", derr)
+		}
+	}
+	return res, err
+}
+
+// Delete removes a Job with its pods and (owned) Secret.
+func Delete(ctx context.Context, cs kubernetes.Interface, ns, name string) error {
+	err := cs.BatchV1().Jobs(ns).Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: ptr(metav1.DeletePropagationBackground)})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete job %s: %w", name, err)
+	}
+	return nil
+}
+
+// create makes the Secret, then the Job, then hands the Secret to the Job
+// so garbage collection removes it with the Job. If anything fails, what
+// was made is removed again.
+func create(ctx context.Context, cs kubernetes.Interface, job *batchv1.Job, secret *corev1.Secret) (*batchv1.Job, error) {
+	if _, err := cs.CoreV1().Secrets(secret.Namespace).Create(ctx, secret, metav1.CreateOptions{}); err != nil {
+		return nil, fmt.Errorf("create secret %s/%s for the agent job: %w", secret.Namespace, secret.Name, err)
+	}
+	created, err := cs.BatchV1().Jobs(job.Namespace).Create(ctx, job, metav1.CreateOptions{})
+	if err != nil {
+		_ = cs.CoreV1().Secrets(secret.Namespace).Delete(context.WithoutCancel(ctx), secret.Name, metav1.DeleteOptions{})
+		return nil, fmt.Errorf("create agent job %s/%s: %w", job.Namespace, job.Name, err)
+	}
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"ownerReferences": []metav1.OwnerReference{{
+		APIVersion: "batch/v1", Kind: "Job", Name: created.Name, UID: created.UID,
+		BlockOwnerDeletion: ptr(true), Controller: ptr(true),
+	}}}})
+	if _, err := cs.CoreV1().Secrets(secret.Namespace).Patch(ctx, secret.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		_ = Delete(context.WithoutCancel(ctx), cs, created.Namespace, created.Name)
+		_ = cs.CoreV1().Secrets(secret.Namespace).Delete(context.WithoutCancel(ctx), secret.Name, metav1.DeleteOptions{})
+		return nil, fmt.Errorf("hand secret %s to job %s: %w", secret.Name, created.Name, err)
+	}
+	return created, nil
+}
+
+// Waiting reasons that will not resolve by themselves.
+var fatalWaiting = map[string]bool{
+	"ImagePullBackOff": true, "ErrImagePull": true, "ErrImageNeverPull": true, "InvalidImageName": true,
+	"CreateContainerError": true, "CreateContainerConfigError": true, "RunContainerError": true,
+}
+
+// wait polls the Job's pod until it succeeds or fails.
+func wait(ctx context.Context, cs kubernetes.Interface, job *batchv1.Job, o RunOptions, log *slog.Logger) (Result, error) {
+	ns, name := job.Namespace, job.Name
+	var res Result
+	var tail []string
+	var seenPod string
+	var lastTailFetch time.Time
+	var seenLines int
+	// Config errors can be transient right after creation (the Secret's
+	// owner patch races the kubelet); give them a short grace.
+	var configErrSince time.Time
+	tick := time.NewTicker(o.Poll)
+	defer tick.Stop()
+	fail := func(pod, reason string) (Result, error) {
+		if pod != "" {
+			if t, err := logTail(context.WithoutCancel(ctx), cs, ns, pod, o.LogTail); err == nil && len(t) > 0 {
+				tail = t
+			}
+		}
+		res.Pod = pod
+		return res, &PodError{Job: name, Pod: pod, Reason: reason, LogTail: tail}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return fail(seenPod, fmt.Sprintf("cancelled: %v", ctx.Err()))
+		case <-tick.C:
+		}
+		j, err := cs.BatchV1().Jobs(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			if apierrors.IsNotFound(err) {
+				return fail(seenPod, "the job was deleted")
+			}
+			continue // transient API error; the next tick retries
+		}
+		pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: LabelJobName + "=" + name})
+		if err != nil {
+			continue
+		}
+		for _, c := range j.Status.Conditions {
+			if c.Status != corev1.ConditionTrue {
+				continue
+			}
+			switch c.Type {
+			case batchv1.JobComplete:
+				pod := seenPod
+				if len(pods.Items) > 0 {
+					pod = pods.Items[0].Name
+				}
+				lines, err := logTail(ctx, cs, ns, pod, o.LogTail)
+				if err != nil {
+					return res, fmt.Errorf("agent job %s succeeded but its log could not be read: %w", name, err)
+				}
+				res.Pod = pod
+				for i := len(lines) - 1; i >= 0; i-- {
+					var l AgentLine
+					if json.Unmarshal([]byte(lines[i]), &l) == nil && l.Type == "result" {
+						res.Last = l
+						return res, nil
+					}
+				}
+				return fail(pod, "the agent exited 0 without a result line")
+			case batchv1.JobFailed:
+				return fail(seenPod, fmt.Sprintf("job failed: %s %s", c.Reason, c.Message))
+			}
+		}
+		if seenPod != "" && len(pods.Items) == 0 {
+			return fail(seenPod, "the agent pod disappeared (deleted or evicted)")
+		}
+		for _, p := range pods.Items {
+			seenPod = p.Name
+			if p.DeletionTimestamp != nil {
+				return fail(p.Name, "the agent pod is being deleted")
+			}
+			if p.Status.Phase == corev1.PodFailed {
+				return fail(p.Name, "pod failed: "+podReason(&p))
+			}
+			for _, st := range append(append([]corev1.ContainerStatus(nil), p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
+				if w := st.State.Waiting; w != nil && fatalWaiting[w.Reason] {
+					if strings.HasPrefix(w.Reason, "CreateContainerConfig") {
+						if configErrSince.IsZero() {
+							configErrSince = time.Now()
+						}
+						if time.Since(configErrSince) < 10*time.Second {
+							continue
+						}
+					}
+					return fail(p.Name, fmt.Sprintf("container %s: %s: %s", st.Name, w.Reason, w.Message))
+				}
+				if t := st.State.Terminated; t != nil && t.ExitCode != 0 {
+					return fail(p.Name, fmt.Sprintf("container %s exited %d (%s)", st.Name, t.ExitCode, t.Reason))
+				}
+			}
+			if p.Status.Phase == corev1.PodRunning && time.Since(lastTailFetch) > 2*time.Second {
+				// Keep a recent tail: a killed pod's log may be gone later.
+				lastTailFetch = time.Now()
+				if t, err := logTail(ctx, cs, ns, p.Name, o.LogTail); err == nil && len(t) > 0 {
+					tail = t
+					if o.OnLine != nil && len(t) != seenLines {
+						seenLines = len(t)
+						var l AgentLine
+						if json.Unmarshal([]byte(t[len(t)-1]), &l) == nil {
+							o.OnLine(l)
+						}
+					}
+				}
+			}
+		}
+		log.Debug("waiting for agent job", "job", name, "pod", seenPod)
+	}
+}
+
+func podReason(p *corev1.Pod) string {
+	parts := []string{}
+	if p.Status.Reason != "" {
+		parts = append(parts, p.Status.Reason)
+	}
+	if p.Status.Message != "" {
+		parts = append(parts, p.Status.Message)
+	}
+	for _, st := range p.Status.ContainerStatuses {
+		if t := st.State.Terminated; t != nil {
+			parts = append(parts, fmt.Sprintf("%s exited %d (%s)", st.Name, t.ExitCode, t.Reason))
+		}
+	}
+	if len(parts) == 0 {
+		return "unknown reason"
+	}
+	return strings.Join(parts, "; ")
+}
+
+// logTail returns the last n lines of the agent container's log.
+func logTail(ctx context.Context, cs kubernetes.Interface, ns, pod string, n int) ([]string, error) {
+	if pod == "" {
+		return nil, errors.New("no pod")
+	}
+	tl := int64(n)
+	b, err := cs.CoreV1().Pods(ns).GetLogs(pod, &corev1.PodLogOptions{Container: AgentContainer, TailLines: &tl}).DoRaw(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("logs of %s: %w", pod, err)
+	}
+	s := strings.TrimRight(string(b), "\n")
+	if s == "" {
+		return nil, nil
+	}
+	return strings.Split(s, "\n"), nil
+}
