@@ -96,6 +96,7 @@ func (s *Server) createProject(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	s.authn.ForgetRoles() // the owner grant is new
 	writeJSON(w, http.StatusCreated, pr)
 }
 
@@ -142,6 +143,7 @@ func (s *Server) deleteProject(w http.ResponseWriter, r *http.Request) {
 	}
 	if err == nil {
 		err = s.st.DeleteProject(r.Context(), project)
+		s.authn.ForgetRoles()
 	}
 	if err != nil {
 		s.fail(w, r, err)
@@ -261,6 +263,7 @@ func (s *Server) deleteState(w http.ResponseWriter, r *http.Request) {
 	}
 	if err == nil {
 		err = s.st.DeleteState(r.Context(), project, state)
+		s.authn.ForgetRoles()
 	}
 	if err != nil {
 		s.fail(w, r, err)
@@ -322,6 +325,7 @@ func (s *Server) putGrant(w http.ResponseWriter, r *http.Request) {
 	g := store.Grant{Project: project, State: state, Subject: subject, Role: req.Role, CreatedAt: s.cfg.Now(), CreatedBy: p.Name()}
 	if err == nil {
 		err = s.st.PutGrant(r.Context(), g)
+		s.authn.ForgetRoles()
 	}
 	if err != nil {
 		s.fail(w, r, err)
@@ -341,6 +345,7 @@ func (s *Server) deleteGrant(w http.ResponseWriter, r *http.Request) {
 	}
 	if err == nil {
 		err = s.st.DeleteGrant(r.Context(), project, state, subject)
+		s.authn.ForgetRoles()
 	}
 	if err != nil {
 		s.fail(w, r, err)

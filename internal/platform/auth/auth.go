@@ -157,13 +157,29 @@ func (p Principal) Subjects() []string {
 type Authenticator struct {
 	Store *store.Store
 	Now   func() time.Time
-	// CacheTTL keeps looked-up tokens in memory this long (0: no cache).
-	// A revocation on this server takes effect at once (Forget); on other
-	// replicas after at most CacheTTL.
+	// CacheTTL keeps looked-up tokens and roles in memory this long (0: no
+	// cache). A revocation or grant change on this server takes effect at
+	// once (Forget, ForgetRoles); on other replicas after at most CacheTTL.
 	CacheTTL time.Duration
 
 	mu    sync.Mutex
 	cache map[string]cachedToken
+	roles map[roleKey]cachedRole
+}
+
+type roleKey struct{ token, project, state string }
+
+type cachedRole struct {
+	r       Role
+	fetched time.Time
+}
+
+// ForgetRoles drops every cached role (after a grant changed on this
+// server; other replicas see it after at most CacheTTL).
+func (a *Authenticator) ForgetRoles() {
+	a.mu.Lock()
+	a.roles = nil
+	a.mu.Unlock()
 }
 
 type cachedToken struct {
@@ -230,6 +246,16 @@ func (a *Authenticator) RoleOn(ctx context.Context, p Principal, project, state 
 	if p.IsJob() {
 		return RoleNone, nil
 	}
+	key := roleKey{p.Token.ID, project, state}
+	now := a.Now()
+	if a.CacheTTL > 0 {
+		a.mu.Lock()
+		c, ok := a.roles[key]
+		a.mu.Unlock()
+		if ok && now.Sub(c.fetched) < a.CacheTTL {
+			return c.r, nil
+		}
+	}
 	names, err := a.Store.RolesFor(ctx, project, state, p.Subjects())
 	if err != nil {
 		return RoleNone, err
@@ -239,6 +265,14 @@ func (a *Authenticator) RoleOn(ctx context.Context, p Principal, project, state 
 		if r, err := ParseRole(n); err == nil && r > best {
 			best = r
 		}
+	}
+	if a.CacheTTL > 0 {
+		a.mu.Lock()
+		if a.roles == nil || len(a.roles) > 10000 {
+			a.roles = map[roleKey]cachedRole{}
+		}
+		a.roles[key] = cachedRole{r: best, fetched: now}
+		a.mu.Unlock()
 	}
 	return best, nil
 }
