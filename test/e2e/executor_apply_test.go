@@ -1,0 +1,468 @@
+package e2e
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	goredis "github.com/redis/go-redis/v9"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/unikubehq/terraform-provider-unikube/internal/capture"
+	"github.com/unikubehq/terraform-provider-unikube/internal/client"
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/discovery"
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/executor"
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/records"
+	"github.com/unikubehq/terraform-provider-unikube/internal/platform/server"
+	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
+	"github.com/unikubehq/terraform-provider-unikube/internal/testenv"
+	"github.com/unikubehq/terraform-provider-unikube/test/cluster"
+)
+
+const exAdminToken = "uks_e2e-executor-admin-token-0123456789"
+
+// exPlatform runs the real platform server on the node's address, so agent
+// pods reach it; it returns the URL and an admin client.
+func exPlatform(t *testing.T, env *cluster.Env) (string, *client.Client) {
+	t.Helper()
+	if env.External {
+		t.Skip("executor e2e needs the local harness: pods reach the platform on the node address")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	nodes, err := env.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil || len(nodes.Items) == 0 {
+		cancel()
+		t.Fatalf("nodes: %v", err)
+	}
+	var ip string
+	for _, a := range nodes.Items[0].Status.Addresses {
+		if a.Type == corev1.NodeInternalIP {
+			ip = a.Address
+		}
+	}
+	srv, err := server.New(ctx, server.Options{DataDir: t.TempDir(), AdminToken: exAdminToken, Getenv: func(string) string { return "" }})
+	if err != nil {
+		cancel()
+		t.Fatalf("platform: %v", err)
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		cancel()
+		t.Fatalf("listen on node address %s: %v", ip, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(35 * time.Second):
+			t.Errorf("platform did not stop")
+		}
+		srv.Close()
+	})
+	url := "http://" + ln.Addr().String()
+	cl, err := client.New(client.Config{Endpoint: url, Token: exAdminToken, Getenv: func(string) string { return "" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return url, cl
+}
+
+// exApp is the test app: PostgreSQL StatefulSet with a PVC, Redis, and a
+// Deployment "web" writing uploads to a PVC.
+type exApp struct {
+	ns       string
+	password string
+}
+
+func exCreateApp(ctx context.Context, t *testing.T, env *cluster.Env, ns string) exApp {
+	t.Helper()
+	app := exApp{ns: ns, password: "pw-" + strings.ReplaceAll(ns, "e2e-", "")}
+	cs := env.Client
+	must := func(what string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("create %s: %v", what, err)
+		}
+	}
+	_, err := cs.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "db"},
+		StringData: map[string]string{"password": app.password}}, metav1.CreateOptions{})
+	must("secret", err)
+	svc := func(name string, port int32) {
+		_, err := cs.CoreV1().Services(ns).Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: corev1.ServiceSpec{Selector: map[string]string{"app": name},
+				Ports: []corev1.ServicePort{{Port: port, TargetPort: intstr.FromInt32(port)}}}}, metav1.CreateOptions{})
+		must("service "+name, err)
+	}
+	svc("db", 5432)
+	svc("cache", 6379)
+	uid := int64(999)
+	one := int32(1)
+	pvc := func(name string) corev1.PersistentVolumeClaimSpec {
+		return corev1.PersistentVolumeClaimSpec{
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+		}
+	}
+	_, err = cs.AppsV1().StatefulSets(ns).Create(ctx, &appsv1.StatefulSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "db", Labels: map[string]string{"app": "db"}},
+		Spec: appsv1.StatefulSetSpec{
+			Replicas: &one, ServiceName: "db", Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "db"}},
+				Spec: corev1.PodSpec{
+					SecurityContext: &corev1.PodSecurityContext{RunAsUser: &uid, RunAsGroup: &uid, FSGroup: &uid},
+					Containers: []corev1.Container{{
+						Name: "postgres", Image: env.Image("postgres"), ImagePullPolicy: corev1.PullIfNotPresent,
+						Env: []corev1.EnvVar{
+							{Name: "POSTGRES_PASSWORD", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+								LocalObjectReference: corev1.LocalObjectReference{Name: "db"}, Key: "password"}}},
+							{Name: "POSTGRES_DB", Value: "app"},
+							{Name: "PGDATA", Value: "/var/lib/postgresql/data/pgdata"},
+						},
+						Ports:        []corev1.ContainerPort{{ContainerPort: 5432}},
+						VolumeMounts: []corev1.VolumeMount{{Name: "data", MountPath: "/var/lib/postgresql/data"}},
+						ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{
+							Command: []string{"pg_isready", "-U", "postgres", "-h", "127.0.0.1"}}}, PeriodSeconds: 1},
+					}},
+				},
+			},
+			VolumeClaimTemplates: []corev1.PersistentVolumeClaim{{ObjectMeta: metav1.ObjectMeta{Name: "data"}, Spec: pvc("data")}},
+		},
+	}, metav1.CreateOptions{})
+	must("statefulset db", err)
+	deploy := func(name string, spec corev1.PodSpec) {
+		_, err := cs.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app": name}},
+			Spec: appsv1.DeploymentSpec{Replicas: &one, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": name}},
+				Strategy: appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType},
+				Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": name}}, Spec: spec}},
+		}, metav1.CreateOptions{})
+		must("deployment "+name, err)
+	}
+	deploy("cache", corev1.PodSpec{
+		SecurityContext: &corev1.PodSecurityContext{RunAsUser: &uid, RunAsGroup: &uid},
+		Containers: []corev1.Container{{Name: "redis", Image: env.Image("redis"), ImagePullPolicy: corev1.PullIfNotPresent,
+			Ports: []corev1.ContainerPort{{ContainerPort: 6379}},
+			ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(6379)}},
+				PeriodSeconds: 1}}},
+	})
+	_, err = cs.CoreV1().PersistentVolumeClaims(ns).Create(ctx, &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "uploads"},
+		Spec: pvc("uploads")}, metav1.CreateOptions{})
+	must("pvc uploads", err)
+	deploy("web", corev1.PodSpec{
+		SecurityContext: &corev1.PodSecurityContext{RunAsUser: &uid, RunAsGroup: &uid, FSGroup: &uid},
+		Containers: []corev1.Container{{Name: "web", Image: env.Image("busybox"), ImagePullPolicy: corev1.PullIfNotPresent,
+			Command:      []string{"sh", "-c", "mkdir -p /uploads/live && while true; do date > /uploads/live/heartbeat; sleep 1; done"},
+			VolumeMounts: []corev1.VolumeMount{{Name: "uploads", MountPath: "/uploads"}}}},
+		Volumes: []corev1.Volume{{Name: "uploads", VolumeSource: corev1.VolumeSource{
+			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "uploads"}}}},
+	})
+	for _, name := range []string{"db", "cache", "web"} {
+		exWaitReady(ctx, t, env, ns, "app="+name, 1)
+	}
+	return app
+}
+
+func exWaitReady(ctx context.Context, t *testing.T, env *cluster.Env, ns, selector string, n int) {
+	t.Helper()
+	poll(ctx, t, "pods "+selector+" ready", 3*time.Minute, func(ctx context.Context) (bool, string, error) {
+		pods, err := env.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
+		if err != nil {
+			return false, err.Error(), nil
+		}
+		ready := 0
+		for _, p := range pods.Items {
+			for _, c := range p.Status.Conditions {
+				if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue && p.DeletionTimestamp == nil {
+					ready++
+				}
+			}
+		}
+		return ready == n && len(pods.Items) == n, fmt.Sprintf("%d/%d ready\n%s", ready, len(pods.Items), podDiagnostics(ctx, env, ns)), nil
+	})
+}
+
+func exPod(ctx context.Context, t *testing.T, env *cluster.Env, ns, selector string) string {
+	t.Helper()
+	pods, err := env.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pods.Items {
+		if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
+			return p.Name
+		}
+	}
+	t.Fatalf("no running pod for %s", selector)
+	return ""
+}
+
+// exSeed makes version v1 of shop/seed from local sources: a PostgreSQL
+// database, a Redis db and a directory. It returns checksum functions'
+// expected values.
+type exSums struct{ pg, redis, files string }
+
+func exSeed(ctx context.Context, t *testing.T, cl *client.Client) exSums {
+	t.Helper()
+	pg := testenv.StartPostgres(t)
+	rd := testenv.StartRedis(t)
+	if _, err := cl.CreateProject(ctx, "shop", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.CreateState(ctx, "shop", "seed", ""); err != nil {
+		t.Fatal(err)
+	}
+	pg.CreateDatabase(t, "src")
+	exPgExec(ctx, t, pg.URL("src"), `CREATE TABLE items (id int PRIMARY KEY, name text)`,
+		`INSERT INTO items SELECT g, 'item-' || g || repeat('x', 50) FROM generate_series(1, 20000) g`)
+	o, _ := goredis.ParseURL(rd.URL(1))
+	rc := goredis.NewClient(o)
+	for i := range 500 {
+		rc.Set(ctx, fmt.Sprintf("k:%d", i), fmt.Sprintf("v-%d", i), 0)
+	}
+	rc.Close()
+	dir := t.TempDir()
+	for i := range 20 {
+		p := filepath.Join(dir, "img", fmt.Sprintf("%02d.bin", i))
+		_ = os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(strings.Repeat(fmt.Sprintf("file %d ", i), 1000*(i+1))), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, _, err := capture.Capture(ctx, []capture.Source{
+		{Name: "db", URL: pg.URL("src")},
+		{Name: "cache", URL: rd.URL(1)},
+		{Name: "files", URL: "file://" + dir},
+	}, cl.Chunks("shop", "seed"), capture.Spec{State: "shop/seed"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.CommitVersion(ctx, "shop", "seed", "v1", m); err != nil {
+		t.Fatal(err)
+	}
+	return exSums{pg: exPgSum(ctx, t, pg.URL("src")), redis: exRedisSum(ctx, t, rd.URL(1)), files: exLocalFilesSum(t, dir)}
+}
+
+func exPgExec(ctx context.Context, t *testing.T, dsn string, sqls ...string) {
+	t.Helper()
+	c, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	for _, s := range sqls {
+		if _, err := c.Exec(ctx, s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+}
+
+func exPgSum(ctx context.Context, t *testing.T, dsn string) string {
+	t.Helper()
+	c, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	var s string
+	if err := c.QueryRow(ctx, `SELECT count(*) || ':' || md5(string_agg(id || name, ',' ORDER BY id)) FROM items`).Scan(&s); err != nil {
+		t.Fatalf("pg checksum: %v", err)
+	}
+	return s
+}
+
+func exRedisSum(ctx context.Context, t *testing.T, u string) string {
+	t.Helper()
+	o, err := goredis.ParseURL(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := goredis.NewClient(o)
+	defer c.Close()
+	keys, err := c.Keys(ctx, "k:*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(keys)
+	h := sha256.New()
+	for _, k := range keys {
+		v, _ := c.Get(ctx, k).Result()
+		fmt.Fprintf(h, "%s=%s\n", k, v)
+	}
+	return fmt.Sprintf("%d:%s", len(keys), hex.EncodeToString(h.Sum(nil))[:16])
+}
+
+func exLocalFilesSum(t *testing.T, dir string) string {
+	t.Helper()
+	var lines []string
+	err := filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || fi.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		sum := sha256.Sum256(b)
+		lines = append(lines, hex.EncodeToString(sum[:])+"  "+rel)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
+}
+
+// exPodFilesSum checksums the files under /uploads/img in the web pod.
+func exPodFilesSum(ctx context.Context, t *testing.T, env *cluster.Env, ns string) string {
+	t.Helper()
+	pod := exPod(ctx, t, env, ns, "app=web")
+	out, errOut, err := execIn(ctx, env, ns, pod, "web", nil, "sh", "-c", "cd /uploads && find img -type f | xargs sha256sum | sort -k2")
+	if err != nil {
+		t.Fatalf("checksum files in %s: %v %s", pod, err, errOut)
+	}
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if l != "" {
+			lines = append(lines, l)
+		}
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
+}
+
+func exClusterSums(ctx context.Context, t *testing.T, env *cluster.Env, app exApp) exSums {
+	t.Helper()
+	dbPort := portForward(t, env, app.ns, exPod(ctx, t, env, app.ns, "app=db"), 5432)
+	cachePort := portForward(t, env, app.ns, exPod(ctx, t, env, app.ns, "app=cache"), 6379)
+	return exSums{
+		pg:    exPgSum(ctx, t, fmt.Sprintf("postgres://postgres:%s@127.0.0.1:%d/app?sslmode=disable", app.password, dbPort)),
+		redis: exRedisSum(ctx, t, fmt.Sprintf("redis://127.0.0.1:%d/0", cachePort)),
+		files: exPodFilesSum(ctx, t, env, app.ns),
+	}
+}
+
+func exMappings() []discovery.Mapping {
+	return []discovery.Mapping{
+		{Component: "db", Workload: "StatefulSet/db", Quiesce: []string{"Deployment/web"}},
+		{Component: "cache", Selector: "app=cache", Quiesce: []string{"Deployment/web"}},
+		{Component: "files", Workload: "Deployment/web", Options: map[string]string{}},
+	}
+}
+
+// TestExecutor_ApplyWithQuiesceRestoresDataAndRecords applies a version
+// (PostgreSQL, Redis, a volume) into a running app with quiesce, checks the
+// data by checksum, the replicas, and the record Secret; then alters the
+// data and applies again: the data is exactly back, the first record is
+// superseded.
+func TestExecutor_ApplyWithQuiesceRestoresDataAndRecords(t *testing.T) {
+	env := cluster.Require(t)
+	platformURL, cl := exPlatform(t, env)
+	ns := env.Namespace(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("diagnostics:\n%s", podDiagnostics(context.Background(), env, ns))
+		}
+	})
+	want := exSeed(ctx, t, cl)
+	app := exCreateApp(ctx, t, env, ns)
+
+	apply := func(what string) *records.Record {
+		t.Helper()
+		start := time.Now()
+		rec, err := executor.Apply(ctx, executor.Options{
+			Client: env.Client, Namespace: ns, Platform: cl, PlatformURL: platformURL,
+			Ref: statepkg.Ref{Project: "shop", State: "seed", Tag: "v1"}, Release: "shop",
+			Mappings: exMappings(), Quiesce: true, AgentImage: env.Image("unikube-agent"), Actor: "e2e",
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		t.Logf("%s: applied in %s: %+v", what, time.Since(start).Round(time.Millisecond), rec.Components)
+		return rec
+	}
+	check := func(what string) {
+		t.Helper()
+		got := exClusterSums(ctx, t, env, app)
+		if got.pg != want.pg {
+			t.Errorf("%s: postgres %s, want %s", what, got.pg, want.pg)
+		}
+		if got.redis != want.redis {
+			t.Errorf("%s: redis %s, want %s", what, got.redis, want.redis)
+		}
+		if got.files != want.files {
+			t.Errorf("%s: files\n%s\nwant\n%s", what, got.files, want.files)
+		}
+		for _, name := range []string{"web", "cache"} {
+			d, err := env.Client.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if *d.Spec.Replicas != 1 || d.Annotations["unikube.dev/quiesced-replicas"] != "" {
+				t.Errorf("%s: deployment %s replicas %d annotations %v, want 1 and no quiesce annotation", what, name, *d.Spec.Replicas, d.Annotations)
+			}
+		}
+	}
+
+	rec1 := apply("first apply")
+	if rec1.Status != records.StatusApplied || rec1.Revision != 1 {
+		t.Fatalf("first record %+v, want applied revision 1", rec1)
+	}
+	check("first apply")
+
+	// Alter everything, then apply again.
+	dbPort := portForward(t, env, ns, exPod(ctx, t, env, ns, "app=db"), 5432)
+	exPgExec(ctx, t, fmt.Sprintf("postgres://postgres:%s@127.0.0.1:%d/app?sslmode=disable", app.password, dbPort),
+		`DELETE FROM items WHERE id % 3 = 0`, `UPDATE items SET name = 'changed' WHERE id < 100`)
+	if _, e, err := execIn(ctx, env, ns, exPod(ctx, t, env, ns, "app=web"), "web", nil, "sh", "-c", "rm /uploads/img/03.bin && echo junk > /uploads/img/04.bin && echo new > /uploads/img/new.bin"); err != nil {
+		t.Fatalf("alter files: %v %s", err, e)
+	}
+	cachePort := portForward(t, env, ns, exPod(ctx, t, env, ns, "app=cache"), 6379)
+	rc := goredis.NewClient(&goredis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", cachePort)})
+	rc.Del(ctx, "k:1", "k:2")
+	rc.Set(ctx, "k:3", "changed", 0)
+	rc.Close()
+	if got := exClusterSums(ctx, t, env, app); got == want {
+		t.Fatalf("altering the data changed nothing")
+	}
+
+	rec2 := apply("second apply")
+	if rec2.Revision != 2 {
+		t.Errorf("second record revision %d, want 2", rec2.Revision)
+	}
+	check("second apply")
+	rs, err := records.List(ctx, env.Client, ns, "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 2 || rs[0].Status != records.StatusSuperseded || rs[1].Status != records.StatusApplied || rs[1].Digest != rec1.Digest {
+		t.Errorf("records %+v, want v1 superseded and v2 applied", rs)
+	}
+	if _, err := env.Client.CoreV1().Secrets(ns).Get(ctx, records.SecretName("shop", 2), metav1.GetOptions{}); err != nil {
+		t.Errorf("record secret: %v", err)
+	}
+	// Succeeded Jobs are cleaned up.
+	jl, err := env.Client.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/managed-by=unikube-state"})
+	if err != nil || len(jl.Items) != 0 {
+		t.Errorf("agent jobs left after success: %v %v", len(jl.Items), err)
+	}
+}
