@@ -1,0 +1,204 @@
+// Package executor applies a version of a named state to a namespace: it
+// checks the caller's rights, maps components to their targets, mints one
+// scoped job token, quiesces the workloads using the data, runs one agent
+// Job per component (bounded in parallel) next to the data, scales the
+// workloads back, and writes a record Secret saying what happened.
+package executor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/unikubehq/terraform-provider-unikube/internal/client"
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/discovery"
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/jobs"
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/quiesce"
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/rbac"
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/records"
+	"github.com/unikubehq/terraform-provider-unikube/internal/restore"
+	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
+)
+
+// DefaultAgentImage is the agent image Jobs use unless told otherwise.
+const DefaultAgentImage = "localhost/unikube-agent:dev"
+
+// Options of one apply.
+type Options struct {
+	Client    kubernetes.Interface
+	Namespace string
+	// Platform is the caller's platform client: it resolves the reference
+	// and mints the job token; its own token never enters the cluster.
+	Platform *client.Client
+	// PlatformURL is the platform as pods reach it (default: the client's).
+	PlatformURL string
+	// Ref is the version to apply (project/state:tag or @sha256:...).
+	Ref      statepkg.Ref
+	Release  string // names the record Secrets
+	Mappings []discovery.Mapping
+	// Quiesce stops the workloads using each component while it is
+	// replaced.
+	Quiesce    bool
+	AgentImage string
+	// Concurrency is how many agent Jobs run at once (default 2).
+	Concurrency int
+	Actor       string
+	// DeleteFailedJobs removes failed Jobs (default: kept for inspection).
+	DeleteFailedJobs bool
+	// SkipRBACCheck skips the SelfSubjectAccessReview pre-check.
+	SkipRBACCheck  bool
+	Timeout        time.Duration // per Job; default 1h
+	QuiesceOptions quiesce.Options
+	Logger         *slog.Logger
+}
+
+// Apply applies o.Ref to o.Namespace and returns the record it wrote.
+// The record is written (status failed) also when the apply fails after
+// it started changing things.
+func Apply(ctx context.Context, o Options) (*records.Record, error) {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if o.AgentImage == "" {
+		o.AgentImage = DefaultAgentImage
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 2
+	}
+	if o.PlatformURL == "" {
+		o.PlatformURL = o.Platform.Endpoint()
+	}
+	cs, ns := o.Client, o.Namespace
+	if !o.SkipRBACCheck {
+		if err := rbac.Check(ctx, cs, ns, nil); err != nil {
+			return nil, err
+		}
+	}
+	v, err := o.Platform.Resolve(ctx, o.Ref)
+	if err != nil {
+		return nil, fmt.Errorf("resolve %s: %w", o.Ref.StateName(), err)
+	}
+	m, digest, err := o.Platform.GetManifest(ctx, o.Ref.Project, o.Ref.State, v.Digest)
+	if err != nil {
+		return nil, fmt.Errorf("manifest of %s@%s: %w", o.Ref.StateName(), v.Digest, err)
+	}
+	kinds := map[string]statepkg.Kind{}
+	for _, c := range m.Components {
+		kinds[c.Name] = c.Kind
+	}
+	ms := slices.Clone(o.Mappings)
+	for i := range ms {
+		k, ok := kinds[ms[i].Component]
+		if !ok {
+			return nil, fmt.Errorf("mapping names component %q, which %s@%s does not have", ms[i].Component, o.Ref.StateName(), v.Tag)
+		}
+		ms[i].Kind = k
+	}
+	targets, err := discovery.Resolve(ctx, cs, ns, ms)
+	if err != nil {
+		return nil, err
+	}
+	jt, err := o.Platform.CreateJobToken(ctx, o.Ref.Project, o.Ref.State, digest, o.Timeout+time.Hour)
+	if err != nil {
+		return nil, fmt.Errorf("mint a job token for %s@%s: %w", o.Ref.StateName(), v.Tag, err)
+	}
+
+	rec := &records.Record{Release: o.Release, State: o.Ref.StateName(), Digest: digest, Tag: v.Tag, Actor: o.Actor, Time: time.Now().UTC()}
+	start := time.Now()
+	var quiesced []quiesce.Workload
+	if o.Quiesce {
+		for _, t := range targets {
+			for _, w := range t.Quiesce {
+				if !slices.Contains(quiesced, w) {
+					quiesced = append(quiesced, w)
+				}
+			}
+		}
+		log.Info("quiescing", "workloads", quiesced)
+		if err := quiesce.Down(ctx, cs, ns, quiesced, o.QuiesceOptions); err != nil {
+			// Bring back whatever was already scaled down.
+			uerr := quiesce.Up(context.WithoutCancel(ctx), cs, ns, quiesced, o.QuiesceOptions)
+			return nil, errors.Join(fmt.Errorf("quiesce: %w", err), uerr)
+		}
+	}
+
+	rec.Components = make([]records.Component, len(targets))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(o.Concurrency)
+	for i, t := range targets {
+		g.Go(func() error {
+			c, err := runOne(gctx, o, t, digest, jt.Token, log)
+			rec.Components[i] = c
+			return err
+		})
+	}
+	applyErr := g.Wait()
+
+	if o.Quiesce {
+		// Scale back also after a failure: the previous data is in place.
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
+		defer cancel()
+		if err := quiesce.Up(uctx, cs, ns, quiesced, o.QuiesceOptions); err != nil {
+			applyErr = errors.Join(applyErr, fmt.Errorf("scale workloads back (run recover to retry): %w", err))
+		}
+	}
+	rec.Duration = time.Since(start)
+	rec.Status = records.StatusApplied
+	if applyErr != nil {
+		rec.Status, rec.Error = records.StatusFailed, applyErr.Error()
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := records.Write(wctx, cs, ns, rec); err != nil {
+		applyErr = errors.Join(applyErr, err)
+	}
+	if applyErr != nil {
+		return rec, fmt.Errorf("apply %s@%s to %s: %w", o.Ref.StateName(), v.Tag, ns, applyErr)
+	}
+	return rec, nil
+}
+
+// runOne runs the agent Job of one component.
+func runOne(ctx context.Context, o Options, t discovery.Target, digest, token string, log *slog.Logger) (records.Component, error) {
+	rc := records.Component{Name: t.Component, Kind: string(t.Kind)}
+	args := []string{"restore", "--platform", o.PlatformURL, "--state", o.Ref.StateName(), "--version", digest,
+		"--component", t.Component, "--target", t.URL}
+	for k, v := range t.Options {
+		args = append(args, "--option", k+"="+v)
+	}
+	if t.Kind == statepkg.KindPostgres {
+		args = append(args, "--option", "tmpdir=/unikube/tmp")
+	}
+	spec := jobs.Spec{
+		Namespace: ns(o), Component: t.Component, Image: t.Image, AgentImage: o.AgentImage, Args: args,
+		Token: token, Password: t.Password, PasswordRef: t.PasswordRef, PVC: t.PVC, NodeName: t.Node,
+		RunAsUser: t.RunAsUser, RunAsGroup: t.RunAsGroup, FSGroup: t.FSGroup, Deadline: o.Timeout,
+		Labels: map[string]string{"unikube.dev/release": o.Release},
+	}
+	start := time.Now()
+	res, err := jobs.Run(ctx, o.Client, spec, jobs.RunOptions{DeleteOnFailure: o.DeleteFailedJobs, Logger: log})
+	rc.Duration = time.Since(start)
+	if err != nil {
+		rc.Error = err.Error()
+		var pe *jobs.PodError
+		if errors.As(err, &pe) {
+			rc.LogTail = pe.LogTail
+		}
+		return rc, fmt.Errorf("component %s: %w", t.Component, err)
+	}
+	var cr restore.ComponentResult
+	if err := json.Unmarshal(res.Last.Result, &cr); err == nil {
+		rc.Action, rc.Strategy, rc.Bytes = string(cr.Action), cr.Strategy, cr.Bytes
+	}
+	return rc, nil
+}
+
+func ns(o Options) string { return o.Namespace }
