@@ -30,7 +30,7 @@ var digestPattern = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 // configurations carry no secret), creates testProject and returns an admin
 // client for checks. Without TF_ACC the test is skipped before anything
 // starts, like resource.Test would.
-func accPlatform(t *testing.T) (*platformtest.Server, *client.Client) {
+func accPlatform(t *testing.T) *client.Client {
 	t.Helper()
 	if os.Getenv("TF_ACC") == "" {
 		t.Skip("acceptance test: set TF_ACC=1 (make testacc) to run it against a real platform and terraform CLI")
@@ -44,12 +44,13 @@ func accPlatform(t *testing.T) (*platformtest.Server, *client.Client) {
 	if _, err := admin.CreateProject(context.Background(), testProject, "acceptance tests"); err != nil {
 		t.Fatalf("create project %s: %v", testProject, err)
 	}
-	return srv, admin
+	return admin
 }
 
-// pushVersion stores a version with one postgres component holding data,
-// the way a capture would, and returns it.
-func pushVersion(t *testing.T, c *client.Client, state, tag string, data []byte) client.Version {
+// pushVersion stores a version of shop/seed with one postgres component
+// holding data, the way a capture would, and returns it.
+func pushVersion(t *testing.T, c *client.Client, tag string, data []byte) client.Version {
+	const state = "seed"
 	t.Helper()
 	ctx := context.Background()
 	store := statepkg.NewMemoryStore()

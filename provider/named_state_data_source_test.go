@@ -11,7 +11,7 @@ import (
 )
 
 func TestAccNamedStateDataSource_ListsVersionsAndGrants(t *testing.T) {
-	_, admin := accPlatform(t)
+	admin := accPlatform(t)
 	ctx := t.Context()
 	if _, err := admin.CreateState(ctx, testProject, "seed", "shop data"); err != nil {
 		t.Fatal(err)
@@ -23,8 +23,8 @@ func TestAccNamedStateDataSource_ListsVersionsAndGrants(t *testing.T) {
 	if _, err := admin.PutGrant(ctx, testProject, "", "user:bob", "viewer"); err != nil {
 		t.Fatal(err)
 	}
-	pushVersion(t, admin, "seed", "v1", []byte("first dump"))
-	pushVersion(t, admin, "seed", "v2", []byte("second dump"))
+	pushVersion(t, admin, "v1", []byte("first dump"))
+	pushVersion(t, admin, "v2", []byte("second dump"))
 	const ds = "data.unikube_named_state.test"
 
 	resource.Test(t, resource.TestCase{

@@ -20,15 +20,15 @@ import (
 	"github.com/unikubehq/terraform-provider-unikube/internal/client"
 )
 
-func namedStateConfig(name, description string, protected bool, access map[string]string) string {
+func namedStateConfig(name, description string, access map[string]string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `
 resource "unikube_named_state" "test" {
   project             = "shop"
   name                = %q
   description         = %q
-  deletion_protection = %t
-`, name, description, protected)
+  deletion_protection = false
+`, name, description)
 	subjects := make([]string, 0, len(access))
 	for s := range access {
 		subjects = append(subjects, s)
@@ -70,7 +70,7 @@ func checkGrants(c *client.Client, name string, want map[string]string) resource
 }
 
 func TestAccNamedStateResource_Lifecycle(t *testing.T) {
-	_, admin := accPlatform(t)
+	admin := accPlatform(t)
 	ctx := context.Background()
 	const addr = "unikube_named_state.test"
 	first := map[string]string{"group:shop-devs": "applier", "user:alice": "maintainer"}
@@ -91,7 +91,7 @@ func TestAccNamedStateResource_Lifecycle(t *testing.T) {
 		},
 		Steps: []resource.TestStep{
 			{
-				Config: namedStateConfig("seed", "first", false, first),
+				Config: namedStateConfig("seed", "first", first),
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("id"), knownvalue.StringExact("shop/seed")),
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("tag"), knownvalue.StringExact("@random")),
@@ -104,7 +104,7 @@ func TestAccNamedStateResource_Lifecycle(t *testing.T) {
 			// Description and grants change in place; grants no longer
 			// listed are revoked.
 			{
-				Config: namedStateConfig("seed", "second", false, second),
+				Config: namedStateConfig("seed", "second", second),
 				ConfigPlanChecks: resource.ConfigPlanChecks{
 					PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate)},
 				},
@@ -139,7 +139,7 @@ func TestAccNamedStateResource_Lifecycle(t *testing.T) {
 						t.Fatalf("grant behind Terraform's back: %v", err)
 					}
 				},
-				Config: namedStateConfig("seed", "second", false, second),
+				Config: namedStateConfig("seed", "second", second),
 				ConfigPlanChecks: resource.ConfigPlanChecks{
 					PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate)},
 				},
@@ -147,7 +147,7 @@ func TestAccNamedStateResource_Lifecycle(t *testing.T) {
 			},
 			// Renaming replaces.
 			{
-				Config: namedStateConfig("seed-v2", "second", false, second),
+				Config: namedStateConfig("seed-v2", "second", second),
 				ConfigPlanChecks: resource.ConfigPlanChecks{
 					PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction(addr, plancheck.ResourceActionDestroyBeforeCreate)},
 				},
@@ -158,7 +158,7 @@ func TestAccNamedStateResource_Lifecycle(t *testing.T) {
 }
 
 func TestAccNamedStateResource_DeletionProtection(t *testing.T) {
-	_, admin := accPlatform(t)
+	admin := accPlatform(t)
 	const addr = "unikube_named_state.test"
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,

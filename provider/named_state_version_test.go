@@ -76,7 +76,7 @@ func checkVersionCount(c *client.Client, want int) resource.TestCheckFunc {
 // plans and makes a new version, changes to settings alone make none, and a
 // version deleted behind Terraform's back is made again.
 func TestAccNamedStateResource_VersionsFollowSources(t *testing.T) {
-	_, admin := accPlatform(t)
+	admin := accPlatform(t)
 	ctx := context.Background()
 	const addr = "unikube_named_state.test"
 	src := t.TempDir()

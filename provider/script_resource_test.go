@@ -47,7 +47,7 @@ resource "unikube_script" "test" {
 }
 
 func TestAccScriptResource_Lifecycle(t *testing.T) {
-	_, admin := accPlatform(t)
+	admin := accPlatform(t)
 	ctx := context.Background()
 	const addr = "unikube_script.test"
 

@@ -168,7 +168,7 @@ func componentSummaries(ctx context.Context, cs []client.ComponentSummary) (type
 	for _, c := range cs {
 		out = append(out, componentSummaryModel{
 			Name:   types.StringValue(c.Name),
-			Kind:   types.StringValue(string(c.Kind)),
+			Kind:   types.StringValue(c.Kind),
 			Format: types.StringValue(c.Format),
 			Size:   types.Int64Value(c.Size),
 			Chunks: types.Int64Value(int64(c.Chunks)),

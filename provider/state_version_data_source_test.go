@@ -11,12 +11,12 @@ import (
 )
 
 func TestAccStateVersionDataSource_ResolvesReferences(t *testing.T) {
-	_, admin := accPlatform(t)
+	admin := accPlatform(t)
 	if _, err := admin.CreateState(t.Context(), testProject, "seed", ""); err != nil {
 		t.Fatal(err)
 	}
-	v1 := pushVersion(t, admin, "seed", "v1", []byte("first dump"))
-	cand := pushVersion(t, admin, "seed", "[cand]-v2", []byte("candidate dump"))
+	v1 := pushVersion(t, admin, "v1", []byte("first dump"))
+	cand := pushVersion(t, admin, "[cand]-v2", []byte("candidate dump"))
 	const ds = "data.unikube_state_version.test"
 	config := func(ref string) string {
 		return `data "unikube_state_version" "test" {
