@@ -48,75 +48,71 @@ func (c *Config) cleanupNetwork(ctx context.Context) []error {
 			}
 		}
 	}
-	// kube-proxy's own chains.
+	// kube-proxy's own clean-up; it also tries ipvs and nftables, whose tools
+	// are not installed, and so exits non-zero: cleanupChains checks the result.
 	if bin := c.k8sBin("kube-proxy"); fileExists(bin) {
-		if out, err := run(ctx, bin, "--cleanup"); err != nil {
-			errs = append(errs, fmt.Errorf("kube-proxy --cleanup: %w: %s", err, out))
-		}
+		_, _ = run(ctx, bin, "--cleanup")
 	}
-	errs = append(errs, cleanupCNIRules(ctx)...)
+	errs = append(errs, cleanupChains(ctx)...)
 	return errs
 }
 
-// cleanupCNIRules removes the masquerade chains the bridge plugin adds per pod
-// (CNI-...) and the portmap chains, for pods torn down without a CNI DEL.
-func cleanupCNIRules(ctx context.Context) []error {
+// cleanupChains removes what kube-proxy, the kubelet and the CNI bridge
+// plugin left in iptables and ip6tables: every KUBE-* chain, and the per-pod
+// CNI-* masquerade chains of our pod subnet (pods killed without a CNI DEL).
+// Jumps from the built-in chains are deleted by line number, last first.
+func cleanupChains(ctx context.Context) []error {
 	var errs []error
-	for _, table := range []string{"nat", "filter"} {
-		out, err := run(ctx, "iptables", "-w", "-t", table, "-S")
-		if err != nil {
-			continue
-		}
-		var chains []string
-		var jumps []string
-		for _, line := range strings.Split(string(out), "\n") {
-			switch {
-			case strings.HasPrefix(line, "-N CNI-"):
-				chains = append(chains, strings.TrimPrefix(line, "-N "))
-			case strings.HasPrefix(line, "-A ") && !strings.HasPrefix(line, "-A CNI-") && strings.Contains(line, "-j CNI-"):
-				jumps = append(jumps, line)
+	subnet := strings.TrimSuffix(podCIDR.Addr().String(), "0") // "10.214.0."
+	for _, bin := range []string{"iptables", "ip6tables"} {
+		for _, table := range []string{"nat", "filter", "mangle"} {
+			out, err := run(ctx, bin, "-w", "-t", table, "-S")
+			if err != nil {
+				continue
 			}
-		}
-		for _, j := range jumps {
-			args := append([]string{"-w", "-t", table, "-D"}, splitRule(strings.TrimPrefix(j, "-A "))...)
-			if _, err := run(ctx, "iptables", args...); err != nil {
-				errs = append(errs, err)
+			ours := map[string]bool{}
+			for _, line := range strings.Split(string(out), "\n") {
+				if ch, ok := strings.CutPrefix(line, "-N "); ok && strings.HasPrefix(ch, "KUBE-") {
+					ours[ch] = true
+				}
 			}
-		}
-		for _, ch := range chains {
-			_, _ = run(ctx, "iptables", "-w", "-t", table, "-F", ch)
-		}
-		for _, ch := range chains {
-			if _, err := run(ctx, "iptables", "-w", "-t", table, "-X", ch); err != nil {
-				errs = append(errs, err)
+			for _, builtin := range []string{"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"} {
+				out, err := run(ctx, bin, "-w", "-t", table, "-L", builtin, "-n", "--line-numbers")
+				if err != nil {
+					continue
+				}
+				lines := strings.Split(string(out), "\n")
+				for i := len(lines) - 1; i >= 0; i-- {
+					f := strings.Fields(lines[i])
+					if len(f) < 2 {
+						continue
+					}
+					if _, err := strconv.Atoi(f[0]); err != nil {
+						continue
+					}
+					target := f[1]
+					mine := strings.HasPrefix(target, "KUBE-") ||
+						strings.HasPrefix(target, "CNI-") && strings.Contains(lines[i], subnet)
+					if !mine {
+						continue
+					}
+					if _, err := run(ctx, bin, "-w", "-t", table, "-D", builtin, f[0]); err != nil {
+						errs = append(errs, err)
+					}
+					ours[target] = true
+				}
+			}
+			for ch := range ours {
+				_, _ = run(ctx, bin, "-w", "-t", table, "-F", ch)
+			}
+			for ch := range ours {
+				if _, err := run(ctx, bin, "-w", "-t", table, "-X", ch); err != nil {
+					errs = append(errs, err)
+				}
 			}
 		}
 	}
 	return errs
-}
-
-// splitRule splits an iptables -S line, keeping quoted comments whole.
-func splitRule(s string) []string {
-	var out []string
-	var cur strings.Builder
-	inQ := false
-	for _, r := range s {
-		switch {
-		case r == '"':
-			inQ = !inQ
-		case r == ' ' && !inQ:
-			if cur.Len() > 0 {
-				out = append(out, cur.String())
-				cur.Reset()
-			}
-		default:
-			cur.WriteRune(r)
-		}
-	}
-	if cur.Len() > 0 {
-		out = append(out, cur.String())
-	}
-	return out
 }
 
 // mountsUnder lists mount points at or below dir, deepest first.
