@@ -384,8 +384,11 @@ func (d *Driver) Restore(ctx context.Context, c statepkg.Component, src driver.C
 
 	// The archive goes to a temp file first: pg_restore -j needs a seekable
 	// file, and a damaged chunk stops the apply before the database changes.
+	// With one job pg_restore reads the archive sequentially, so it can
+	// stream from the chunks: no temp file, download and restore overlap.
+	streaming := c.Format == FormatCustom && Jobs(t) == 1
 	var archive string
-	if c.Format == FormatCustom {
+	if c.Format == FormatCustom && !streaming {
 		phase = driver.PhaseDownload
 		f, err := os.CreateTemp(t.Option(OptTempDir, ""), "unikube-pg-*.dump")
 		if err != nil {
@@ -440,9 +443,12 @@ func (d *Driver) Restore(ctx context.Context, c statepkg.Component, src driver.C
 	}()
 
 	phase = driver.PhaseRestore
-	if c.Format == FormatCustom {
+	switch {
+	case streaming:
+		err = d.pgRestoreStream(ctx, e, src, into, strategy, c, t, p, &res)
+	case c.Format == FormatCustom:
 		err = d.pgRestore(ctx, e, archive, into, strategy, t)
-	} else {
+	default:
 		err = d.psql(ctx, e, src, into, strategy, c, t, p, &res)
 	}
 	if err != nil {
@@ -569,6 +575,29 @@ func (d *Driver) pgRestore(ctx context.Context, e endpoint, archive, db, strateg
 	stderr := &driver.Tail{}
 	cmd.Stderr, cmd.Stdout = stderr, stderr
 	return driver.ToolError(ctx, "pg_restore", cmd.Run(), stderr)
+}
+
+func (d *Driver) pgRestoreStream(ctx context.Context, e endpoint, src driver.ChunkSource, db, strategy string, c statepkg.Component, t driver.Target, p driver.Progress, res *driver.ComponentResult) error {
+	bin, err := tool("pg_restore", t.Options)
+	if err != nil {
+		return err
+	}
+	args := []string{"--exit-on-error", "--no-password", "-d", db}
+	args = append(args, restoreFlags(t)...)
+	if strategy == StrategyInPlace {
+		args = append(args, "--clean", "--if-exists", "--single-transaction")
+	}
+	r, err := src.Open(ctx)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	pr := &driver.ProgressReader{R: r, P: p, Component: c.Name, Phase: driver.PhaseRestore}
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = e.env()
+	stderr := &driver.Tail{}
+	cmd.Stderr, cmd.Stdout = stderr, stderr
+	return driver.Feed(ctx, cmd, "pg_restore", pr, pr, c.Size, stderr, res)
 }
 
 func (d *Driver) psql(ctx context.Context, e endpoint, src driver.ChunkSource, db, strategy string, c statepkg.Component, t driver.Target, p driver.Progress, res *driver.ComponentResult) error {

@@ -158,6 +158,16 @@ func TestPostgres_CaptureRestoreSwapAndIdempotency(t *testing.T) {
 			t.Errorf("marker %+v, %v", m, err)
 		}
 	})
+	t.Run("one job streams the archive into pg_restore", func(t *testing.T) {
+		if _, err := drivertest.Restore(ctx, d, c1, store, target, map[string]string{postgres.OptJobs: "1"}); err != nil {
+			t.Fatal(err)
+		}
+		same(t, "streamed db", want1, checksums(t, target))
+		if _, err := drivertest.Restore(ctx, d, c2, store, target, map[string]string{postgres.OptJobs: "1"}); err != nil {
+			t.Fatal(err)
+		}
+		same(t, "streamed db", want2, checksums(t, target))
+	})
 	t.Run("in-place strategy", func(t *testing.T) {
 		if _, err := drivertest.Restore(ctx, d, c1, store, target, map[string]string{postgres.OptStrategy: postgres.StrategyInPlace}); err != nil {
 			t.Fatal(err)
@@ -172,6 +182,10 @@ func TestPostgres_CaptureRestoreSwapAndIdempotency(t *testing.T) {
 	}{
 		{"corrupt chunk", func(t *testing.T) error {
 			_, err := drivertest.Restore(ctx, d, c2, drivertest.CorruptStore{ChunkStore: store, Digest: c2.Chunks[len(c2.Chunks)/2].Digest}, target, nil)
+			return err
+		}},
+		{"corrupt chunk while streaming", func(t *testing.T) error {
+			_, err := drivertest.Restore(ctx, d, c2, drivertest.CorruptStore{ChunkStore: store, Digest: c2.Chunks[len(c2.Chunks)/2].Digest}, target, map[string]string{postgres.OptJobs: "1"})
 			return err
 		}},
 		{"cancelled mid-download", func(t *testing.T) error {

@@ -1,7 +1,6 @@
 package volume
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -762,38 +761,25 @@ func (f fdWriter) Write(b []byte) (int, error) {
 	return n, nil
 }
 
-// file writes one regular file's content from r into staging: created
-// exclusively (never through a symlink) in a directory we made, then owner,
-// mode and mtime set on the new file.
-func (w *stagingWriter) file(e statepkg.FileEntry, r io.Reader) (err error) {
+// open creates one regular file in staging: exclusively, never through a
+// symlink, in a directory we made.
+func (w *stagingWriter) open(e statepkg.FileEntry) (int, error) {
 	dfd, err := w.dirFD(path.Dir(e.Path))
 	if err != nil {
-		return err
+		return -1, err
 	}
-	name := path.Base(e.Path)
-	fd, err := unix.Openat(dfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	fd, err := unix.Openat(dfd, path.Base(e.Path), unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
-		return fmt.Errorf("create %s in staging: %w", e.Path, err)
+		return -1, fmt.Errorf("create %s in staging: %w", e.Path, err)
 	}
-	defer func() {
-		if cerr := unix.Close(fd); err == nil && cerr != nil {
-			err = fmt.Errorf("write %s: %w", e.Path, cerr)
-		}
-	}()
-	if w.buf == nil {
-		w.buf = make([]byte, 1<<20)
-	}
-	var dst io.Writer = fdWriter(fd)
-	var h hash.Hash
-	if w.o.verify {
-		h = sha256.New()
-		dst = io.MultiWriter(dst, h)
-	}
-	n, err := io.CopyBuffer(dst, io.LimitReader(r, e.Size), w.buf)
-	if err == nil && n != e.Size {
-		err = fmt.Errorf("stream ended %d bytes into %s (want %d)", n, e.Path, e.Size)
-	}
-	if err == nil && w.o.chown {
+	return fd, nil
+}
+
+// finish sets owner, mode and mtime of a file written through fd and
+// closes it.
+func (w *stagingWriter) finish(e statepkg.FileEntry, fd int) error {
+	var err error
+	if w.o.chown {
 		uid, gid := w.o.owner(e)
 		err = unix.Fchown(fd, uid, gid)
 	}
@@ -803,15 +789,152 @@ func (w *stagingWriter) file(e statepkg.FileEntry, r io.Reader) (err error) {
 	}
 	if err == nil {
 		ts := unix.NsecToTimespec(e.MTime.UnixNano())
-		err = unix.UtimesNanoAt(dfd, name, []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW)
+		err = unix.UtimesNanoAt(w.dirFd, path.Base(e.Path), []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW)
+	}
+	if cerr := unix.Close(fd); err == nil {
+		err = cerr
 	}
 	if err != nil {
 		return fmt.Errorf("write %s: %w", e.Path, err)
 	}
-	if w.o.verify {
-		if got := hex.EncodeToString(h.Sum(nil)); got != e.SHA256 {
+	return nil
+}
+
+// demux receives the bytes of the fetched spans, back to back, and writes
+// each file's range straight from the chunk buffers into its staging file:
+// no pipe, no intermediate copies.
+type demux struct {
+	ctx   context.Context
+	w     *stagingWriter
+	files []statepkg.FileEntry // in stream order
+	vOff  []int64              // offset of each file in the concatenated spans
+	vEnd  int64                // length of the concatenated spans
+	pos   int64                // bytes received so far
+	next  int                  // next file to open
+	cur   int                  // file being written, -1 when none
+	fd    int
+	h     hash.Hash
+	p     driver.Progress
+	name  string
+	done  int64
+	pend  int64
+}
+
+func newDemux(ctx context.Context, c statepkg.Component, files []statepkg.FileEntry, spans []span, w *stagingWriter, p driver.Progress) *demux {
+	d := &demux{ctx: ctx, w: w, files: files, vOff: make([]int64, len(files)), cur: -1, fd: -1, p: p, name: c.Name}
+	var v int64
+	for _, s := range spans {
+		for k := s.lo; k < s.hi; k++ {
+			d.vOff[k] = v + files[k].DataOffset - s.off
+		}
+		v += s.end - s.off
+	}
+	d.vEnd = v
+	return d
+}
+
+// startFiles opens (and, when empty, finishes) files starting at pos.
+func (d *demux) startFiles() error {
+	for d.cur < 0 && d.next < len(d.files) && d.vOff[d.next] == d.pos {
+		e := d.files[d.next]
+		fd, err := d.w.open(e)
+		if err != nil {
+			return err
+		}
+		d.cur, d.fd = d.next, fd
+		d.next++
+		if d.w.o.verify {
+			d.h = sha256.New()
+		}
+		if e.Size == 0 {
+			if err := d.endFile(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (d *demux) endFile() error {
+	e := d.files[d.cur]
+	fd := d.fd
+	d.cur, d.fd = -1, -1
+	if d.w.o.verify {
+		if got := hex.EncodeToString(d.h.Sum(nil)); got != e.SHA256 {
+			unix.Close(fd)
 			return fmt.Errorf("%s: content sha256 %s does not match the index (%s)", e.Path, got, e.SHA256)
 		}
+	}
+	if err := d.w.finish(e, fd); err != nil {
+		return err
+	}
+	d.done++
+	if d.done%64 == 0 {
+		d.p.Emit(driver.Event{Component: d.name, Phase: driver.PhaseDownload, Files: 64})
+	}
+	return nil
+}
+
+func (d *demux) Write(b []byte) (int, error) {
+	n := len(b)
+	if err := d.ctx.Err(); err != nil {
+		return 0, err
+	}
+	d.pend += int64(n)
+	if d.pend >= 1<<20 {
+		d.p.Emit(driver.Event{Component: d.name, Phase: driver.PhaseDownload, Bytes: d.pend})
+		d.pend = 0
+	}
+	for len(b) > 0 {
+		if err := d.startFiles(); err != nil {
+			return 0, err
+		}
+		if d.cur < 0 {
+			// Bytes between files (tar headers, padding): skip to the
+			// next file's start.
+			skip := int64(len(b))
+			if d.next < len(d.files) {
+				skip = min(skip, d.vOff[d.next]-d.pos)
+			}
+			b = b[skip:]
+			d.pos += skip
+			continue
+		}
+		e := d.files[d.cur]
+		left := d.vOff[d.cur] + e.Size - d.pos
+		chunk := b[:min(int64(len(b)), left)]
+		if _, err := fdWriter(d.fd).Write(chunk); err != nil {
+			return 0, fmt.Errorf("write %s: %w", e.Path, err)
+		}
+		if d.h != nil {
+			d.h.Write(chunk)
+		}
+		b = b[len(chunk):]
+		d.pos += int64(len(chunk))
+		if d.pos == d.vOff[d.cur]+e.Size {
+			if err := d.endFile(); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return n, nil
+}
+
+// close finishes files at the very end (empty ones) and checks that every
+// file was written whole; it closes a half-written file on failure.
+func (d *demux) close(failed bool) error {
+	if failed {
+		if d.fd >= 0 {
+			unix.Close(d.fd)
+		}
+		return nil
+	}
+	d.p.Emit(driver.Event{Component: d.name, Phase: driver.PhaseDownload, Bytes: d.pend, Files: d.done % 64})
+	if err := d.startFiles(); err != nil {
+		return err
+	}
+	if d.cur >= 0 || d.next < len(d.files) || d.pos != d.vEnd {
+		return fmt.Errorf("stream ended after %d of %d bytes", d.pos, d.vEnd)
 	}
 	return nil
 }
@@ -866,59 +989,19 @@ func fetchFiles(ctx context.Context, c statepkg.Component, idx []int, src driver
 	for i, s := range spans {
 		ranges[i] = driver.Span{Off: s.off, End: s.end}
 	}
-	pr, pw := io.Pipe()
-	go func() {
-		if sr, ok := src.(driver.SpanReader); ok {
-			pw.CloseWithError(sr.ReadSpans(ctx, ranges, pw))
-			return
-		}
+	d := newDemux(ctx, c, files, spans, w, p)
+	var err error
+	if sr, ok := src.(driver.SpanReader); ok {
+		err = sr.ReadSpans(ctx, ranges, d)
+	} else {
 		for _, r := range ranges {
-			if err := src.ReadRange(ctx, r.Off, r.End-r.Off, pw); err != nil {
-				pw.CloseWithError(err)
-				return
-			}
-		}
-		pw.Close()
-	}()
-	defer pr.CloseWithError(errors.New("fetch stopped"))
-	cr := &driver.ProgressReader{R: pr, P: p, Component: c.Name, Phase: driver.PhaseDownload}
-	defer cr.Flush()
-	br := bufio.NewReaderSize(cr, 1<<20)
-	var written int64
-	for _, s := range spans {
-		pos := s.off
-		for _, e := range files[s.lo:s.hi] {
-			if err := ctx.Err(); err != nil {
-				return cr.N, written, err
-			}
-			if gap := e.DataOffset - pos; gap > 0 {
-				if _, err := br.Discard(int(gap)); err != nil {
-					return cr.N, written, fmt.Errorf("skip to %s: %w", e.Path, err)
-				}
-			}
-			if err := w.file(e, br); err != nil {
-				return cr.N, written, err
-			}
-			pos = e.DataOffset + e.Size
-			written++
-			if written%64 == 0 {
-				p.Emit(driver.Event{Component: c.Name, Phase: driver.PhaseDownload, Files: 64})
-			}
-		}
-		if rest := s.end - pos; rest > 0 {
-			if _, err := br.Discard(int(rest)); err != nil {
-				return cr.N, written, fmt.Errorf("read to the end of a span: %w", err)
+			if err = src.ReadRange(ctx, r.Off, r.End-r.Off, d); err != nil {
+				break
 			}
 		}
 	}
-	p.Emit(driver.Event{Component: c.Name, Phase: driver.PhaseDownload, Files: written % 64})
-	// The stream must end here: anything else means the spans and the
-	// source disagree.
-	if _, err := br.ReadByte(); err != io.EOF {
-		if err == nil {
-			err = errors.New("stream longer than the planned spans")
-		}
-		return cr.N, written, err
+	if cerr := d.close(err != nil); err == nil {
+		err = cerr
 	}
-	return cr.N, written, nil
+	return d.pos, d.done, err
 }
