@@ -6,11 +6,13 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/capture"
 	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver"
 	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
+	"github.com/unikubehq/terraform-provider-unikube/provider/internal/contenthash"
 )
 
 // makeVersion captures the component sources into a new version of the
@@ -28,6 +30,16 @@ func (r *NamedStateResource) makeVersion(ctx context.Context, plan *namedStateRe
 		diags.AddAttributeError(path.Root("component"), "Component source unknown at apply",
 			"A component's name, kind or path is still unknown; this is a bug in the provider or in Terraform.")
 		return diags
+	}
+	if plan.ContentHash.IsUnknown() {
+		// A path was only known after other resources applied; hash now so
+		// the state records what this version was made from.
+		digest, err := contenthash.Digest(ctx, srcs)
+		if err != nil {
+			diags.AddAttributeError(path.Root("component"), "Cannot read component source", err.Error())
+			return diags
+		}
+		plan.ContentHash = types.StringValue(digest)
 	}
 	project, name := plan.Project.ValueString(), plan.Name.ValueString()
 	sources := make([]capture.Source, 0, len(srcs))

@@ -163,3 +163,43 @@ func TestAccNamedStateResource_VersionsFollowSources(t *testing.T) {
 		},
 	})
 }
+
+// TestAccNamedStateResource_SourcePathKnownOnlyAtApply: a path computed by
+// another resource is hashed and captured at apply time, and the next plan
+// is empty.
+func TestAccNamedStateResource_SourcePathKnownOnlyAtApply(t *testing.T) {
+	admin := accPlatform(t)
+	dump := filepath.Join(t.TempDir(), "seed.sql")
+	writeFile(t, dump, "CREATE TABLE t (id int);\n")
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config: fmt.Sprintf(`
+resource "terraform_data" "dump" {
+  input = %q
+}
+
+resource "unikube_named_state" "test" {
+  project             = "shop"
+  name                = "seed"
+  deletion_protection = false
+
+  component {
+    name = "db"
+    kind = "postgres"
+    source {
+      path = terraform_data.dump.output
+    }
+  }
+}
+`, dump),
+			ConfigPlanChecks: resource.ConfigPlanChecks{
+				PreApply: []plancheck.PlanCheck{plancheck.ExpectUnknownValue("unikube_named_state.test", tfjsonpath.New("content_hash"))},
+			},
+			ConfigStateChecks: []statecheck.StateCheck{
+				statecheck.ExpectKnownValue("unikube_named_state.test", tfjsonpath.New("content_hash"), knownvalue.StringRegexp(digestPattern)),
+			},
+			Check: checkVersionCount(admin, 1),
+		}},
+	})
+}
