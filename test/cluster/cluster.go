@@ -68,6 +68,7 @@ func Up(ctx context.Context, cfg Config) (*Info, error) {
 	if err := EnsureBinaries(ctx, cfg); err != nil {
 		return nil, err
 	}
+	cfg.Log.Info("binaries ready", "after", time.Since(start).Round(time.Millisecond))
 	if err := buildHelpers(ctx, &cfg); err != nil {
 		return nil, err
 	}
@@ -76,6 +77,7 @@ func Up(ctx context.Context, cfg Config) (*Info, error) {
 	if err != nil {
 		return nil, err
 	}
+	cfg.Log.Info("images ready", "after", time.Since(start).Round(time.Millisecond))
 	unlock, err := lockFile(ctx, filepath.Join(cfg.StateDir, "ops.lock"), syscall.LOCK_EX)
 	if err != nil {
 		return nil, err
@@ -96,6 +98,8 @@ func Up(ctx context.Context, cfg Config) (*Info, error) {
 }
 
 func (c *Config) up(ctx context.Context, imgs []images.Image) error {
+	t0 := time.Now()
+	phase := func(what string) { c.Log.Info(what, "after", time.Since(t0).Round(time.Millisecond)) }
 	for _, d := range []string{"logs", "pids", "etcd", "conf", "pki", "kubelet", "pod-logs", "cni", "containerd/state", "bin"} {
 		_ = os.RemoveAll(c.state(d))
 	}
@@ -127,6 +131,7 @@ func (c *Config) up(ctx context.Context, imgs []images.Image) error {
 	}); err != nil {
 		return err
 	}
+	phase("etcd ready")
 	if err := c.start(component{name: "kube-apiserver", path: c.k8sBin("kube-apiserver"), args: []string{
 		"--etcd-servers", etcdURL,
 		"--bind-address", "0.0.0.0", "--secure-port", strconv.Itoa(apiPort), "--advertise-address", nodeIP.String(),
@@ -151,6 +156,7 @@ func (c *Config) up(ctx context.Context, imgs []images.Image) error {
 	}); err != nil {
 		return err
 	}
+	phase("kube-apiserver ready")
 	_ = rc
 	cm := c.state("conf", "controller-manager.kubeconfig")
 	sched := c.state("conf", "scheduler.kubeconfig")
@@ -185,6 +191,7 @@ func (c *Config) up(ctx context.Context, imgs []images.Image) error {
 	if err := c.importImages(ctx, imgs); err != nil {
 		return err
 	}
+	phase("containerd ready, images imported")
 	for _, p := range []component{
 		{name: "kubelet", path: c.k8sBin("kubelet"), args: []string{
 			"--config", c.state("conf", "kubelet.yaml"), "--kubeconfig", c.state("conf", "kubelet.kubeconfig"),
@@ -208,7 +215,12 @@ func (c *Config) up(ctx context.Context, imgs []images.Image) error {
 	}); err != nil {
 		return err
 	}
-	return c.probeDNS(ctx, cs)
+	phase("node Ready")
+	if err := c.probeDNS(ctx, cs); err != nil {
+		return err
+	}
+	phase("DNS probe pod resolved kubernetes.default.svc.cluster.local")
+	return nil
 }
 
 func (c *Config) client() (*kubernetes.Clientset, *rest.Config, error) {
