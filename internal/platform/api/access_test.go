@@ -26,10 +26,19 @@ func status(err error) int {
 }
 
 // TestAccess_RoleMatrix checks, for each role on the project, which
-// operations succeed (2xx) and which are refused (403).
+// operations succeed (2xx) and which are refused (403), on both backends.
 func TestAccess_RoleMatrix(t *testing.T) {
+	t.Run("sqlite-fs", func(t *testing.T) { roleMatrix(t, platformtest.Start(t)) })
+	t.Run("postgres-s3", func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("-short")
+		}
+		roleMatrix(t, platformtest.Start(t, platformtest.WithPostgresS3()))
+	})
+}
+
+func roleMatrix(t *testing.T, srv *platformtest.Server) {
 	ctx := context.Background()
-	srv := platformtest.Start(t)
 	admin := srv.Admin(t)
 	must(admin.CreateProject(ctx, "p", ""))
 	must(admin.CreateState(ctx, "p", "s", ""))
