@@ -103,15 +103,14 @@ func (s *S3) Has(ctx context.Context, digest string) (bool, error) {
 	return true, nil
 }
 
-// Put uploads the object unless it already exists.
+// Put uploads the object.
 func (s *S3) Put(ctx context.Context, digest string, data []byte) error {
 	k, err := s.key(digest)
 	if err != nil {
 		return err
 	}
-	if ok, err := s.Has(ctx, digest); err == nil && ok {
-		return nil
-	}
+	// No existence check: callers ask Has first, and rewriting identical
+	// content-addressed bytes is harmless (S3 PUTs are atomic).
 	_, err = s.c.PutObject(ctx, s.bucket, k, bytes.NewReader(data), int64(len(data)),
 		minio.PutObjectOptions{ContentType: "application/zstd", DisableMultipart: true})
 	if err != nil {
