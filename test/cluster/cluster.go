@@ -17,7 +17,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/unikubehq/terraform-provider-unikube/test/cluster/images"
@@ -146,7 +145,7 @@ func (c *Config) up(ctx context.Context, imgs []images.Image) error {
 	}}); err != nil {
 		return err
 	}
-	cs, rc, err := c.client()
+	cs, err := c.client()
 	if err != nil {
 		return err
 	}
@@ -157,7 +156,6 @@ func (c *Config) up(ctx context.Context, imgs []images.Image) error {
 		return err
 	}
 	phase("kube-apiserver ready")
-	_ = rc
 	cm := c.state("conf", "controller-manager.kubeconfig")
 	sched := c.state("conf", "scheduler.kubeconfig")
 	for _, p := range []component{
@@ -223,17 +221,17 @@ func (c *Config) up(ctx context.Context, imgs []images.Image) error {
 	return nil
 }
 
-func (c *Config) client() (*kubernetes.Clientset, *rest.Config, error) {
+func (c *Config) client() (*kubernetes.Clientset, error) {
 	rc, err := clientcmd.BuildConfigFromFlags("", c.KubeconfigPath())
 	if err != nil {
-		return nil, nil, fmt.Errorf("load %s: %w", c.KubeconfigPath(), err)
+		return nil, fmt.Errorf("load %s: %w", c.KubeconfigPath(), err)
 	}
 	rc.Timeout = 10 * time.Second
 	cs, err := kubernetes.NewForConfig(rc)
 	if err != nil {
-		return nil, nil, fmt.Errorf("client: %w", err)
+		return nil, fmt.Errorf("client: %w", err)
 	}
-	return cs, rc, nil
+	return cs, nil
 }
 
 func httpOK(ctx context.Context, url string) error {
@@ -344,7 +342,7 @@ func (c *Config) healthy(ctx context.Context) error {
 			return fmt.Errorf("%s is not running", n)
 		}
 	}
-	cs, _, err := c.client()
+	cs, err := c.client()
 	if err != nil {
 		return err
 	}

@@ -186,15 +186,8 @@ func killCgroup() {
 		found := false
 		for _, root := range roots {
 			_ = filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
-				if err != nil || !d.IsDir() {
-					return nil
-				}
-				b, _ := os.ReadFile(filepath.Join(p, "cgroup.procs"))
-				for _, f := range strings.Fields(string(b)) {
-					if pid, err := strconv.Atoi(f); err == nil {
-						found = true
-						_ = syscall.Kill(pid, syscall.SIGKILL)
-					}
+				if err == nil && d.IsDir() {
+					killProcs(filepath.Join(p, "cgroup.procs"), &found)
 				}
 				return nil
 			})
@@ -215,6 +208,17 @@ func killCgroup() {
 		sort.Slice(dirs, func(i, j int) bool { return len(dirs[i]) > len(dirs[j]) })
 		for _, d := range dirs {
 			_ = syscall.Rmdir(d)
+		}
+	}
+}
+
+// killProcs SIGKILLs every pid a cgroup.procs file lists.
+func killProcs(procs string, found *bool) {
+	b, _ := os.ReadFile(procs)
+	for _, f := range strings.Fields(string(b)) {
+		if pid, err := strconv.Atoi(f); err == nil {
+			*found = true
+			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
 }

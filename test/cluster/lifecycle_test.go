@@ -105,7 +105,7 @@ func TestUpDown_LeavesNothingBehind(t *testing.T) {
 // PVC, so the tear-down has volumes, a netns and CNI state to remove.
 func runPodWithVolume(ctx context.Context, t *testing.T, cfg *Config) {
 	t.Helper()
-	cs, _, err := cfg.client()
+	cs, err := cfg.client()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -131,7 +131,7 @@ func TestPostgresStatefulSet_KeepsRowsAcrossScaleToZero(t *testing.T) {
 	poll(ctx, t, "writer Job", 3*time.Minute, func(ctx context.Context) (bool, string, error) {
 		j, err := env.Client.BatchV1().Jobs(ns).Get(ctx, "writer", metav1.GetOptions{})
 		if err != nil {
-			return false, err.Error(), nil
+			return false, err.Error(), nil //nolint:nilerr // API errors while polling are retried
 		}
 		for _, c := range j.Status.Conditions {
 			if c.Type == batchv1.JobFailed && c.Status == corev1.ConditionTrue {
@@ -205,7 +205,7 @@ func waitReady(ctx context.Context, t *testing.T, env *cluster.Env, ns string, w
 	poll(ctx, t, "StatefulSet db ready", 3*time.Minute, func(ctx context.Context) (bool, string, error) {
 		s, err := env.Client.AppsV1().StatefulSets(ns).Get(ctx, "db", metav1.GetOptions{})
 		if err != nil {
-			return false, err.Error(), nil
+			return false, err.Error(), nil //nolint:nilerr // API errors while polling are retried
 		}
 		return s.Status.ReadyReplicas == want && s.Status.ObservedGeneration == s.Generation,
 			fmt.Sprintf("ready=%d\n%s", s.Status.ReadyReplicas, podDiagnostics(ctx, env, ns)), nil

@@ -324,9 +324,7 @@ func (b *Builder) collect(ctx context.Context, r recipe, agentBin string) (map[s
 			}
 		}
 	}
-	if err := addClosure(ctx, files, elfs); err != nil {
-		return nil, err
-	}
+	addClosure(ctx, files, elfs)
 	if agentBin != "" {
 		files["/unikube-agent"] = entry{path: "/unikube-agent", src: agentBin, f: file{mode: 0o755}}
 	}
@@ -403,7 +401,7 @@ func isELF(p string) bool {
 }
 
 // addClosure adds every shared library the ELF files need, as ldd sees it.
-func addClosure(ctx context.Context, files map[string]entry, elfs []string) error {
+func addClosure(ctx context.Context, files map[string]entry, elfs []string) {
 	seen := map[string]bool{}
 	for len(elfs) > 0 {
 		batch := elfs
@@ -428,7 +426,6 @@ func addClosure(ctx context.Context, files map[string]entry, elfs []string) erro
 			addHost(files, lib)
 		}
 	}
-	return nil
 }
 
 // writeLayer writes an uncompressed tar with parent directories, stable
