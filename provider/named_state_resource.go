@@ -65,6 +65,7 @@ type namedStateResourceModel struct {
 	Tag                types.String   `tfsdk:"tag"`
 	Revision           types.String   `tfsdk:"revision"`
 	Message            types.String   `tfsdk:"message"`
+	CaptureTrigger     types.String   `tfsdk:"capture_trigger"`
 	Components         types.List     `tfsdk:"component"`
 	Access             types.Set      `tfsdk:"access"`
 	ContentHash        types.String   `tfsdk:"content_hash"`
@@ -85,6 +86,7 @@ type componentModel struct {
 // sourceModel is a component's `source` block.
 type sourceModel struct {
 	Path types.String `tfsdk:"path"`
+	URL  types.String `tfsdk:"url"`
 }
 
 func (r *NamedStateResource) Metadata(ctx context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
@@ -146,6 +148,11 @@ func (r *NamedStateResource) Schema(ctx context.Context, req resource.SchemaRequ
 				MarkdownDescription: "Message of the next version.",
 				Optional:            true,
 			},
+			"capture_trigger": schema.StringAttribute{
+				MarkdownDescription: "Any value; changing it makes a new version even when no local source changed, e.g. " +
+					"`formatdate(\"YYYY-MM-DD\", timestamp())` for a daily capture of live sources, or the application version.",
+				Optional: true,
+			},
 			"content_hash": schema.StringAttribute{
 				MarkdownDescription: "Digest of the component sources, computed at plan time. A change means the apply makes a new version.",
 				Computed:            true,
@@ -193,7 +200,19 @@ func (r *NamedStateResource) Schema(ctx context.Context, req resource.SchemaRequ
 								"path": schema.StringAttribute{
 									MarkdownDescription: "Local file (a dump) or directory (a volume), e.g. `\"${path.module}/seed/db.dump\"`.",
 									Optional:            true,
-									Validators:          []validator.String{stringvalidator.LengthAtLeast(1)},
+									Validators: []validator.String{
+										stringvalidator.LengthAtLeast(1),
+										stringvalidator.ExactlyOneOf(path.MatchRelative().AtParent().AtName("url")),
+									},
+								},
+								"url": schema.StringAttribute{
+									MarkdownDescription: "Live service to dump: `postgres://...`, `mysql://...` or `redis://...`. " +
+										"Write-only (it usually holds a password; requires Terraform 1.11 or later). A live source cannot be hashed " +
+										"at plan time: it is captured when the state is created, when other sources change, and when `capture_trigger` changes.",
+									Optional:   true,
+									Sensitive:  true,
+									WriteOnly:  true,
+									Validators: []validator.String{validators.EndpointURL()},
 								},
 							},
 						},
@@ -262,19 +281,23 @@ func (r *NamedStateResource) ModifyPlan(ctx context.Context, req resource.Modify
 		return
 	}
 
-	sources, known, diags := componentSources(ctx, plan.Components)
+	// Sources come from the configuration: write-only URLs are not in the
+	// plan.
+	var configComponents types.List
+	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("component"), &configComponents)...)
+	sources, known, diags := componentSources(ctx, configComponents)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
 	switch {
-	case !known:
+	case !known || plan.CaptureTrigger.IsUnknown():
 		// A path known only after apply: the hash is too.
 		plan.ContentHash = types.StringUnknown()
 	case len(sources) == 0:
 		plan.ContentHash = types.StringNull()
 	default:
-		digest, err := contenthash.Digest(ctx, sources)
+		digest, err := contenthash.Digest(ctx, hashSources(sources), plan.CaptureTrigger.ValueString())
 		if err != nil {
 			resp.Diagnostics.AddAttributeError(path.Root("component"), "Cannot read component source", err.Error())
 			return
@@ -318,7 +341,7 @@ func (r *NamedStateResource) Create(ctx context.Context, req resource.CreateRequ
 
 	resp.Diagnostics.Append(r.syncGrants(ctx, project, name, plan.Access)...)
 	if !resp.Diagnostics.HasError() {
-		resp.Diagnostics.Append(r.makeVersion(ctx, &plan)...)
+		resp.Diagnostics.Append(r.makeVersion(ctx, req.Config, &plan)...)
 	}
 	if resp.Diagnostics.HasError() {
 		// Undo the half-made state, so the next apply starts clean instead
@@ -410,7 +433,7 @@ func (r *NamedStateResource) Update(ctx context.Context, req resource.UpdateRequ
 		}
 	}
 	if plan.VersionDigest.IsUnknown() {
-		if d := r.makeVersion(ctx, &plan); d.HasError() {
+		if d := r.makeVersion(ctx, req.Config, &plan); d.HasError() {
 			resp.Diagnostics.Append(d...)
 			// Keep what did change and the previous version, so the next
 			// plan still shows the sources as changed and tries again.
@@ -504,9 +527,14 @@ func (r *NamedStateResource) syncGrants(ctx context.Context, project, name strin
 	return diags
 }
 
+// componentSource is one configured source: a local path or a live URL.
+type componentSource struct {
+	Name, Kind, Path, URL string
+}
+
 // componentSources lists the configured sources in block order. known is
-// false when a name, kind or path is not known until apply.
-func componentSources(ctx context.Context, list types.List) ([]contenthash.Source, bool, diag.Diagnostics) {
+// false when a name, kind, path or URL is not known until apply.
+func componentSources(ctx context.Context, list types.List) ([]componentSource, bool, diag.Diagnostics) {
 	if list.IsUnknown() {
 		return nil, false, nil
 	}
@@ -515,17 +543,29 @@ func componentSources(ctx context.Context, list types.List) ([]contenthash.Sourc
 	if diags.HasError() {
 		return nil, false, diags
 	}
-	sources := make([]contenthash.Source, 0, len(comps))
+	sources := make([]componentSource, 0, len(comps))
 	for _, c := range comps {
 		if c.Source == nil {
 			continue // objectvalidator.IsRequired reports it
 		}
-		if c.Name.IsUnknown() || c.Kind.IsUnknown() || c.Source.Path.IsUnknown() {
+		if c.Name.IsUnknown() || c.Kind.IsUnknown() || c.Source.Path.IsUnknown() || c.Source.URL.IsUnknown() {
 			return nil, false, diags
 		}
-		sources = append(sources, contenthash.Source{Name: c.Name.ValueString(), Kind: c.Kind.ValueString(), Path: c.Source.Path.ValueString()})
+		sources = append(sources, componentSource{Name: c.Name.ValueString(), Kind: c.Kind.ValueString(),
+			Path: c.Source.Path.ValueString(), URL: c.Source.URL.ValueString()})
 	}
 	return sources, true, diags
+}
+
+// hashSources says what the content hash covers: local paths are read,
+// live URLs only count as live (their value is a secret and says nothing
+// about the content).
+func hashSources(srcs []componentSource) []contenthash.Source {
+	out := make([]contenthash.Source, 0, len(srcs))
+	for _, s := range srcs {
+		out = append(out, contenthash.Source{Name: s.Name, Kind: s.Kind, Path: s.Path, Live: s.URL != ""})
+	}
+	return out
 }
 
 // grantSet converts the state-scoped grants into the `access` set.

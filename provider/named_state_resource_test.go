@@ -258,6 +258,21 @@ component {
   name = "db"
   kind = "postgres"
 }`), `(?s)source.*required|block.*source`},
+		{"path and url together", state(`component {
+  name = "db"
+  kind = "postgres"
+  source {
+    path = "` + dump + `"
+    url  = "postgres://127.0.0.1/shop"
+  }
+}`), `Invalid Attribute Combination`},
+		{"live url with an unsupported scheme", state(`component {
+  name = "db"
+  kind = "postgres"
+  source {
+    url = "http://user:hunter2@127.0.0.1/shop"
+  }
+}`), `(?s)Unsupported endpoint URL scheme.*"http"`},
 		{"source that does not exist", state(`component {
   name = "db"
   kind = "postgres"

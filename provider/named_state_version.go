@@ -6,6 +6,7 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
@@ -19,9 +20,13 @@ import (
 // state and records it in plan. The chunks stream straight to the
 // platform's chunk store, which skips those it already has, so an unchanged
 // file costs a HEAD request rather than an upload.
-func (r *NamedStateResource) makeVersion(ctx context.Context, plan *namedStateResourceModel) diag.Diagnostics {
+func (r *NamedStateResource) makeVersion(ctx context.Context, config tfsdk.Config, plan *namedStateResourceModel) diag.Diagnostics {
 	var diags diag.Diagnostics
-	srcs, known, d := componentSources(ctx, plan.Components)
+	// Sources come from the configuration: write-only URLs are not in the
+	// plan.
+	var components types.List
+	diags.Append(config.GetAttribute(ctx, path.Root("component"), &components)...)
+	srcs, known, d := componentSources(ctx, components)
 	diags.Append(d...)
 	if diags.HasError() || len(srcs) == 0 {
 		return diags
@@ -34,7 +39,7 @@ func (r *NamedStateResource) makeVersion(ctx context.Context, plan *namedStateRe
 	if plan.ContentHash.IsUnknown() {
 		// A path was only known after other resources applied; hash now so
 		// the state records what this version was made from.
-		digest, err := contenthash.Digest(ctx, srcs)
+		digest, err := contenthash.Digest(ctx, hashSources(srcs), plan.CaptureTrigger.ValueString())
 		if err != nil {
 			diags.AddAttributeError(path.Root("component"), "Cannot read component source", err.Error())
 			return diags
@@ -44,7 +49,11 @@ func (r *NamedStateResource) makeVersion(ctx context.Context, plan *namedStateRe
 	project, name := plan.Project.ValueString(), plan.Name.ValueString()
 	sources := make([]capture.Source, 0, len(srcs))
 	for _, s := range srcs {
-		sources = append(sources, capture.Source{Name: s.Name, Kind: statepkg.Kind(s.Kind), URL: s.Path})
+		u := s.Path
+		if s.URL != "" {
+			u = s.URL
+		}
+		sources = append(sources, capture.Source{Name: s.Name, Kind: statepkg.Kind(s.Kind), URL: u})
 	}
 	m, stats, err := capture.Capture(ctx, sources, r.client.Chunks(project, name), capture.Spec{
 		State:    project + "/" + name,

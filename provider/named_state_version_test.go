@@ -15,7 +15,10 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/unikubehq/terraform-provider-unikube/internal/client"
+	"github.com/unikubehq/terraform-provider-unikube/internal/testenv"
 )
 
 func versionedStateConfig(dump, dir, description, tag string) string {
@@ -201,5 +204,67 @@ resource "unikube_named_state" "test" {
 			},
 			Check: checkVersionCount(admin, 1),
 		}},
+	})
+}
+
+// TestAccNamedStateResource_LiveSourceCapturedOnTrigger: a live PostgreSQL
+// source is dumped on create, not again while nothing changes, and again
+// when capture_trigger changes; its URL (with the password) stays out of
+// plan and state.
+func TestAccNamedStateResource_LiveSourceCapturedOnTrigger(t *testing.T) {
+	admin := accPlatform(t)
+	pg := testenv.StartPostgres(t)
+	pg.CreateDatabase(t, "live")
+	conn, err := pgx.Connect(t.Context(), pg.URL("live"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(t.Context(), "CREATE TABLE customers (id int); INSERT INTO customers VALUES (1), (2)"); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(t.Context())
+	config := func(trigger string) string {
+		return fmt.Sprintf(`
+resource "unikube_named_state" "test" {
+  project             = "shop"
+  name                = "seed"
+  deletion_protection = false
+  capture_trigger     = %q
+
+  component {
+    name = "db"
+    kind = "postgres"
+    source {
+      url = %q
+    }
+  }
+}
+`, trigger, pg.URL("live"))
+	}
+	const addr = "unikube_named_state.test"
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: config("day-1"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{expectNoSecretInPlan(pg.Password)},
+				},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					checkVersionCount(admin, 1),
+					checkNoSecretInState(pg.Password),
+				),
+			},
+			{
+				Config: config("day-2"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{
+						plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate),
+						plancheck.ExpectUnknownValue(addr, tfjsonpath.New("version_digest")),
+					},
+				},
+				Check: checkVersionCount(admin, 2),
+			},
+		},
 	})
 }

@@ -1,3 +1,8 @@
+variable "staging_orders_url" {
+  type      = string
+  sensitive = true
+}
+
 resource "unikube_named_state" "seed" {
   project     = "shop"
   name        = "seed"
@@ -9,11 +14,23 @@ resource "unikube_named_state" "seed" {
   revision = "2.3.0"
   message  = "Nightly export"
 
+  # Live sources (below: orders) cannot be hashed at plan time; they are
+  # dumped at create, when a local source changes, and when this changes.
+  capture_trigger = formatdate("YYYY-MM-DD", plantimestamp())
+
   component {
     name = "db"
     kind = "postgres"
     source {
       path = "${path.module}/seed/shop.dump" # pg_dump -Fc
+    }
+  }
+
+  component {
+    name = "orders"
+    kind = "mysql"
+    source {
+      url = var.staging_orders_url # write-only: never stored in the state
     }
   }
 

@@ -23,24 +23,37 @@ import (
 // every digest instead of colliding with old ones.
 const version = "unikube-content-hash-v1"
 
-// Source is one component's local source.
+// Source is one component's source.
 type Source struct {
 	Name string // component name
 	Kind string // component kind
 	Path string // a file or a directory
+	// Live marks a live service (a database URL): its content cannot be
+	// read at plan time, so only the fact that it is live is hashed and a
+	// trigger decides when it is captured again.
+	Live bool
 }
 
-// Digest returns "sha256:<hex>" over the sources in order. It reads every
-// file in full and stops early when ctx is cancelled.
-func Digest(ctx context.Context, sources []Source) (string, error) {
+// Digest returns "sha256:<hex>" over the sources in order and trigger (a
+// user-chosen value whose change asks for a new capture; "" adds nothing).
+// It reads every local file in full and stops early when ctx is cancelled.
+func Digest(ctx context.Context, sources []Source, trigger string) (string, error) {
 	h := sha256.New()
 	writeField(h, version)
 	for _, s := range sources {
 		writeField(h, s.Name)
 		writeField(h, s.Kind)
+		if s.Live {
+			writeField(h, "live")
+			continue
+		}
 		if err := hashPath(ctx, h, s.Path); err != nil {
 			return "", fmt.Errorf("component %q: %w", s.Name, err)
 		}
+	}
+	if trigger != "" {
+		writeField(h, "trigger")
+		writeField(h, trigger)
 	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -30,7 +30,7 @@ func writeTree(t *testing.T, files map[string]string) string {
 
 func digest(t *testing.T, sources ...contenthash.Source) string {
 	t.Helper()
-	d, err := contenthash.Digest(context.Background(), sources)
+	d, err := contenthash.Digest(context.Background(), sources, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestDigest_SingleFileDiffersFromDirectoryHoldingIt(t *testing.T) {
 }
 
 func TestDigest_MissingSourceNamesTheComponent(t *testing.T) {
-	_, err := contenthash.Digest(context.Background(), []contenthash.Source{{Name: "db", Kind: "postgres", Path: filepath.Join(t.TempDir(), "nope")}})
+	_, err := contenthash.Digest(context.Background(), []contenthash.Source{{Name: "db", Kind: "postgres", Path: filepath.Join(t.TempDir(), "nope")}}, "")
 	if err == nil || !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("want a not-exist error, got %v", err)
 	}
@@ -102,7 +102,7 @@ func TestDigest_StopsWhenCancelled(t *testing.T) {
 	dir := writeTree(t, map[string]string{"a": "x", "b": "y"})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := contenthash.Digest(ctx, []contenthash.Source{{Name: "v", Kind: "volume", Path: dir}}); !errors.Is(err, context.Canceled) {
+	if _, err := contenthash.Digest(ctx, []contenthash.Source{{Name: "v", Kind: "volume", Path: dir}}, ""); !errors.Is(err, context.Canceled) {
 		t.Fatalf("want context.Canceled, got %v", err)
 	}
 }
@@ -121,7 +121,7 @@ func BenchmarkDigest_File(b *testing.B) {
 	b.SetBytes(int64(len(data)))
 	b.ResetTimer()
 	for b.Loop() {
-		if _, err := contenthash.Digest(context.Background(), []contenthash.Source{{Name: "db", Kind: "postgres", Path: p}}); err != nil {
+		if _, err := contenthash.Digest(context.Background(), []contenthash.Source{{Name: "db", Kind: "postgres", Path: p}}, ""); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -141,8 +141,24 @@ func BenchmarkDigest_Tree(b *testing.B) {
 	}
 	b.ResetTimer()
 	for b.Loop() {
-		if _, err := contenthash.Digest(context.Background(), []contenthash.Source{{Name: "files", Kind: "volume", Path: dir}}); err != nil {
+		if _, err := contenthash.Digest(context.Background(), []contenthash.Source{{Name: "files", Kind: "volume", Path: dir}}, ""); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestDigest_LiveSourcesChangeOnlyWithTheTrigger(t *testing.T) {
+	live := contenthash.Source{Name: "db", Kind: "postgres", Live: true}
+	a, err := contenthash.Digest(context.Background(), []contenthash.Source{live}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := contenthash.Digest(context.Background(), []contenthash.Source{live}, "")
+	c, _ := contenthash.Digest(context.Background(), []contenthash.Source{live}, "2026-11-23")
+	if a != b {
+		t.Fatal("same live source and trigger hash differently")
+	}
+	if a == c {
+		t.Fatal("a new trigger does not change the digest")
 	}
 }
