@@ -164,7 +164,9 @@ func exCreateApp(ctx context.Context, t *testing.T, env *cluster.Env, ns string)
 	_, err = cs.CoreV1().PersistentVolumeClaims(ns).Create(ctx, &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "uploads"},
 		Spec: pvc("uploads")}, metav1.CreateOptions{})
 	must("pvc uploads", err)
+	grace := int64(1)
 	deploy("web", corev1.PodSpec{
+		TerminationGracePeriodSeconds: &grace,
 		SecurityContext: &corev1.PodSecurityContext{RunAsUser: &uid, RunAsGroup: &uid, FSGroup: &uid},
 		Containers: []corev1.Container{{Name: "web", Image: env.Image("busybox"), ImagePullPolicy: corev1.PullIfNotPresent,
 			Command:      []string{"sh", "-c", "mkdir -p /uploads/live && while true; do date > /uploads/live/heartbeat; sleep 1; done"},
@@ -217,7 +219,7 @@ func exPod(ctx context.Context, t *testing.T, env *cluster.Env, ns, selector str
 // expected values.
 type exSums struct{ pg, redis, files string }
 
-func exSeed(ctx context.Context, t *testing.T, cl *client.Client) exSums {
+func exSeed(ctx context.Context, t *testing.T, cl *client.Client) (v1, v2 exSums) {
 	t.Helper()
 	pg := testenv.StartPostgres(t)
 	rd := testenv.StartRedis(t)
@@ -232,10 +234,10 @@ func exSeed(ctx context.Context, t *testing.T, cl *client.Client) exSums {
 		`INSERT INTO items SELECT g, 'item-' || g || repeat('x', 50) FROM generate_series(1, 20000) g`)
 	o, _ := goredis.ParseURL(rd.URL(1))
 	rc := goredis.NewClient(o)
+	defer rc.Close()
 	for i := range 500 {
 		rc.Set(ctx, fmt.Sprintf("k:%d", i), fmt.Sprintf("v-%d", i), 0)
 	}
-	rc.Close()
 	dir := t.TempDir()
 	for i := range 20 {
 		p := filepath.Join(dir, "img", fmt.Sprintf("%02d.bin", i))
@@ -244,18 +246,31 @@ func exSeed(ctx context.Context, t *testing.T, cl *client.Client) exSums {
 			t.Fatal(err)
 		}
 	}
-	m, _, err := capture.Capture(ctx, []capture.Source{
-		{Name: "db", URL: pg.URL("src")},
-		{Name: "cache", URL: rd.URL(1)},
-		{Name: "files", URL: "file://" + dir},
-	}, cl.Chunks("shop", "seed"), capture.Spec{State: "shop/seed"})
-	if err != nil {
-		t.Fatal(err)
+	commit := func(tag string) exSums {
+		m, _, err := capture.Capture(ctx, []capture.Source{
+			{Name: "db", URL: pg.URL("src")},
+			{Name: "cache", URL: rd.URL(1)},
+			{Name: "files", URL: "file://" + dir},
+		}, cl.Chunks("shop", "seed"), capture.Spec{State: "shop/seed", Revision: tag})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cl.CommitVersion(ctx, "shop", "seed", tag, m); err != nil {
+			t.Fatal(err)
+		}
+		return exSums{pg: exPgSum(ctx, t, pg.URL("src")), redis: exRedisSum(ctx, t, rd.URL(1)), files: exLocalFilesSum(t, dir)}
 	}
-	if _, err := cl.CommitVersion(ctx, "shop", "seed", "v1", m); err != nil {
-		t.Fatal(err)
-	}
-	return exSums{pg: exPgSum(ctx, t, pg.URL("src")), redis: exRedisSum(ctx, t, rd.URL(1)), files: exLocalFilesSum(t, dir)}
+	v1 = commit("v1")
+	// v2: rows deleted and changed, keys deleted and changed, files removed,
+	// changed and added.
+	exPgExec(ctx, t, pg.URL("src"), `DELETE FROM items WHERE id % 3 = 0`, `UPDATE items SET name = 'changed' WHERE id < 100`)
+	rc.Del(ctx, "k:1", "k:2")
+	rc.Set(ctx, "k:3", "changed", 0)
+	_ = os.Remove(filepath.Join(dir, "img", "03.bin"))
+	_ = os.WriteFile(filepath.Join(dir, "img", "04.bin"), []byte("junk"), 0o644)
+	_ = os.WriteFile(filepath.Join(dir, "img", "new.bin"), []byte("new"), 0o644)
+	v2 = commit("v2")
+	return v1, v2
 }
 
 func exPgExec(ctx context.Context, t *testing.T, dsn string, sqls ...string) {
@@ -368,10 +383,10 @@ func exMappings() []discovery.Mapping {
 }
 
 // TestExecutor_ApplyWithQuiesceRestoresDataAndRecords applies a version
-// (PostgreSQL, Redis, a volume) into a running app with quiesce, checks the
-// data by checksum, the replicas, and the record Secret; then alters the
-// data and applies again: the data is exactly back, the first record is
-// superseded.
+// (PostgreSQL, Redis, a volume) into a running app with quiesce and checks
+// the data by checksum, the replicas, and the record Secret; then applies
+// v2 (rows, keys and files deleted, changed, added) and v1 again: the data
+// is exactly v1's, and the earlier records are superseded.
 func TestExecutor_ApplyWithQuiesceRestoresDataAndRecords(t *testing.T) {
 	env := cluster.Require(t)
 	platformURL, cl := exPlatform(t, env)
@@ -383,15 +398,15 @@ func TestExecutor_ApplyWithQuiesceRestoresDataAndRecords(t *testing.T) {
 			t.Logf("diagnostics:\n%s", podDiagnostics(context.Background(), env, ns))
 		}
 	})
-	want := exSeed(ctx, t, cl)
+	v1, v2 := exSeed(ctx, t, cl)
 	app := exCreateApp(ctx, t, env, ns)
 
-	apply := func(what string) *records.Record {
+	apply := func(what, tag string) *records.Record {
 		t.Helper()
 		start := time.Now()
 		rec, err := executor.Apply(ctx, executor.Options{
 			Client: env.Client, Namespace: ns, Platform: cl, PlatformURL: platformURL,
-			Ref: statepkg.Ref{Project: "shop", State: "seed", Tag: "v1"}, Release: "shop",
+			Ref: statepkg.Ref{Project: "shop", State: "seed", Tag: tag}, Release: "shop",
 			Mappings: exMappings(), Quiesce: true, AgentImage: env.Image("unikube-agent"), Actor: "e2e",
 		})
 		if err != nil {
@@ -400,7 +415,7 @@ func TestExecutor_ApplyWithQuiesceRestoresDataAndRecords(t *testing.T) {
 		t.Logf("%s: applied in %s: %+v", what, time.Since(start).Round(time.Millisecond), rec.Components)
 		return rec
 	}
-	check := func(what string) {
+	check := func(what string, want exSums) {
 		t.Helper()
 		got := exClusterSums(ctx, t, env, app)
 		if got.pg != want.pg {
@@ -423,41 +438,28 @@ func TestExecutor_ApplyWithQuiesceRestoresDataAndRecords(t *testing.T) {
 		}
 	}
 
-	rec1 := apply("first apply")
+	rec1 := apply("apply v1", "v1")
 	if rec1.Status != records.StatusApplied || rec1.Revision != 1 {
 		t.Fatalf("first record %+v, want applied revision 1", rec1)
 	}
-	check("first apply")
-
-	// Alter everything, then apply again.
-	dbPort := portForward(t, env, ns, exPod(ctx, t, env, ns, "app=db"), 5432)
-	exPgExec(ctx, t, fmt.Sprintf("postgres://postgres:%s@127.0.0.1:%d/app?sslmode=disable", app.password, dbPort),
-		`DELETE FROM items WHERE id % 3 = 0`, `UPDATE items SET name = 'changed' WHERE id < 100`)
-	if _, e, err := execIn(ctx, env, ns, exPod(ctx, t, env, ns, "app=web"), "web", nil, "sh", "-c", "rm /uploads/img/03.bin && echo junk > /uploads/img/04.bin && echo new > /uploads/img/new.bin"); err != nil {
-		t.Fatalf("alter files: %v %s", err, e)
+	check("apply v1", v1)
+	apply("apply v2", "v2")
+	check("apply v2", v2)
+	// Back to v1: every change of v2 is undone exactly.
+	rec3 := apply("apply v1 again", "v1")
+	if rec3.Revision != 3 {
+		t.Errorf("third record revision %d, want 3", rec3.Revision)
 	}
-	cachePort := portForward(t, env, ns, exPod(ctx, t, env, ns, "app=cache"), 6379)
-	rc := goredis.NewClient(&goredis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", cachePort)})
-	rc.Del(ctx, "k:1", "k:2")
-	rc.Set(ctx, "k:3", "changed", 0)
-	rc.Close()
-	if got := exClusterSums(ctx, t, env, app); got == want {
-		t.Fatalf("altering the data changed nothing")
-	}
-
-	rec2 := apply("second apply")
-	if rec2.Revision != 2 {
-		t.Errorf("second record revision %d, want 2", rec2.Revision)
-	}
-	check("second apply")
+	check("apply v1 again", v1)
 	rs, err := records.List(ctx, env.Client, ns, "shop")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rs) != 2 || rs[0].Status != records.StatusSuperseded || rs[1].Status != records.StatusApplied || rs[1].Digest != rec1.Digest {
-		t.Errorf("records %+v, want v1 superseded and v2 applied", rs)
+	if len(rs) != 3 || rs[0].Status != records.StatusSuperseded || rs[1].Status != records.StatusSuperseded ||
+		rs[2].Status != records.StatusApplied || rs[2].Digest != rec1.Digest || rs[2].Tag != "v1" {
+		t.Errorf("records %+v, want revisions 1-2 superseded and 3 applied with v1", rs)
 	}
-	if _, err := env.Client.CoreV1().Secrets(ns).Get(ctx, records.SecretName("shop", 2), metav1.GetOptions{}); err != nil {
+	if _, err := env.Client.CoreV1().Secrets(ns).Get(ctx, records.SecretName("shop", 3), metav1.GetOptions{}); err != nil {
 		t.Errorf("record secret: %v", err)
 	}
 	// Succeeded Jobs are cleaned up.

@@ -81,7 +81,7 @@ func (e *MissingError) Error() string {
 		names[i] = a.String()
 	}
 	sort.Strings(names)
-	return fmt.Sprintf("missing Kubernetes permissions in namespace %s: cannot %s; bind the unikube-state Role (internal/kube/rbac/role.yaml, docs/kubernetes-rbac.md) to the caller in that namespace",
+	return fmt.Sprintf("missing Kubernetes permissions in namespace %s: cannot %s; bind the unikube-state Role (internal/kube/rbac/role.yaml) to the caller in that namespace",
 		e.Namespace, strings.Join(names, ", cannot "))
 }
 

@@ -1,0 +1,173 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	authnv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/discovery"
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/executor"
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/jobs"
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/rbac"
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/records"
+	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
+	"github.com/unikubehq/terraform-provider-unikube/test/cluster"
+)
+
+// exBoundClient returns a client acting as a new ServiceAccount bound only
+// to the documented Role, minus the rules drop removes.
+func exBoundClient(ctx context.Context, t *testing.T, env *cluster.Env, ns, sa string, drop func(rbacv1.PolicyRule) rbacv1.PolicyRule) kubernetes.Interface {
+	t.Helper()
+	role, err := rbac.Role()
+	if err != nil {
+		t.Fatal(err)
+	}
+	role.Name = sa
+	if drop != nil {
+		for i := range role.Rules {
+			role.Rules[i] = drop(role.Rules[i])
+		}
+	}
+	cs := env.Client
+	if _, err := cs.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: sa}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.RbacV1().Roles(ns).Create(ctx, role, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.RbacV1().RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: sa},
+		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: sa},
+		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: sa, Namespace: ns}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := cs.CoreV1().ServiceAccounts(ns).CreateToken(ctx, sa, &authnv1.TokenRequest{Spec: authnv1.TokenRequestSpec{}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := rest.AnonymousClientConfig(env.RESTConfig)
+	rc.BearerToken = tok.Status.Token
+	bound, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bound
+}
+
+// TestExecutor_FaultsUnderTheDocumentedRole runs the executor as a
+// ServiceAccount bound only to the documented Role: an apply succeeds; an
+// agent pod killed mid-restore fails the apply fast with the log tail while
+// the database keeps its data and the workloads come back; a missing verb
+// is named before anything changes.
+func TestExecutor_FaultsUnderTheDocumentedRole(t *testing.T) {
+	env := cluster.Require(t)
+	platformURL, cl := exPlatform(t, env)
+	ns := env.Namespace(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("diagnostics:\n%s", podDiagnostics(context.Background(), env, ns))
+		}
+	})
+	v1, _ := exSeed(ctx, t, cl)
+	app := exCreateApp(ctx, t, env, ns)
+	deployer := exBoundClient(ctx, t, env, ns, "deployer", nil)
+	opts := func(cs kubernetes.Interface, tag string, ms []discovery.Mapping) executor.Options {
+		return executor.Options{Client: cs, Namespace: ns, Platform: cl, PlatformURL: platformURL,
+			Ref: statepkg.Ref{Project: "shop", State: "seed", Tag: tag}, Release: "shop", Mappings: ms, Quiesce: true,
+			AgentImage: env.Image("unikube-agent"), Actor: "e2e"}
+	}
+	dbOnly := []discovery.Mapping{{Component: "db", Workload: "StatefulSet/db", Quiesce: []string{"Deployment/web"}}}
+
+	t.Run("apply as the bound ServiceAccount", func(t *testing.T) {
+		if _, err := executor.Apply(ctx, opts(deployer, "v1", exMappings())); err != nil {
+			t.Fatalf("apply with the documented Role: %v", err)
+		}
+		if got := exClusterSums(ctx, t, env, app); got != v1 {
+			t.Fatalf("after apply: %+v, want %+v", got, v1)
+		}
+	})
+
+	t.Run("agent pod killed mid-restore", func(t *testing.T) {
+		// Delete the db agent's pod as soon as it has written a line.
+		killed := make(chan string, 1)
+		go func() {
+			for ctx.Err() == nil {
+				time.Sleep(200 * time.Millisecond)
+				pods, err := env.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: jobs.LabelComponent + "=db"})
+				if err != nil || len(pods.Items) == 0 || pods.Items[0].Status.Phase != corev1.PodRunning {
+					continue
+				}
+				p := pods.Items[0].Name
+				b, err := env.Client.CoreV1().Pods(ns).GetLogs(p, &corev1.PodLogOptions{Container: jobs.AgentContainer}).DoRaw(ctx)
+				if err != nil || len(b) == 0 {
+					continue
+				}
+				_ = env.Client.CoreV1().Pods(ns).Delete(ctx, p, metav1.DeleteOptions{GracePeriodSeconds: new(int64)})
+				killed <- p
+				return
+			}
+		}()
+		start := time.Now()
+		rec, err := executor.Apply(ctx, opts(deployer, "v2", dbOnly))
+		took := time.Since(start)
+		var pod string
+		select {
+		case pod = <-killed:
+		default:
+			t.Fatalf("the agent pod was never killed; apply returned %v after %s", err, took)
+		}
+		var pe *jobs.PodError
+		if !errors.As(err, &pe) {
+			t.Fatalf("apply after killing %s: %v, want a pod error", pod, err)
+		}
+		t.Logf("apply failed after %s: %v", took.Round(time.Millisecond), err)
+		if len(pe.LogTail) == 0 || !strings.Contains(err.Error(), "log lines") {
+			t.Errorf("error has no log tail: %v", err)
+		}
+		if took > 2*time.Minute {
+			t.Errorf("apply took %s to notice the killed pod", took)
+		}
+		if rec == nil || rec.Status != records.StatusFailed || len(rec.Components) != 1 || rec.Components[0].Error == "" {
+			t.Errorf("record %+v, want failed with the component's error", rec)
+		}
+		// The previous data is in place and the workload is back.
+		if got := exClusterSums(ctx, t, env, app); got.pg != v1.pg {
+			t.Errorf("postgres after the killed restore %s, want v1's %s", got.pg, v1.pg)
+		}
+		d, err := env.Client.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
+		if err != nil || *d.Spec.Replicas != 1 {
+			t.Errorf("web after failure: %v %v, want 1 replica", d.Spec.Replicas, err)
+		}
+		// The failed Job is kept for inspection.
+		jl, _ := env.Client.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{LabelSelector: jobs.LabelComponent + "=db"})
+		if len(jl.Items) != 1 {
+			t.Errorf("%d failed jobs kept, want 1", len(jl.Items))
+		}
+	})
+
+	t.Run("missing RBAC verb is named", func(t *testing.T) {
+		noPatch := exBoundClient(ctx, t, env, ns, "no-patch", func(r rbacv1.PolicyRule) rbacv1.PolicyRule {
+			if len(r.Resources) > 0 && r.Resources[0] == "statefulsets" {
+				r.Verbs = []string{"get", "list"}
+			}
+			return r
+		})
+		_, err := executor.Apply(ctx, opts(noPatch, "v2", dbOnly))
+		if !errors.Is(err, rbac.ErrMissing) || !strings.Contains(err.Error(), "cannot patch statefulsets.apps") {
+			t.Fatalf("apply without patch on statefulsets: %v, want an error naming it", err)
+		}
+		if got := exClusterSums(ctx, t, env, app); got.pg != v1.pg {
+			t.Errorf("postgres changed: %s", got.pg)
+		}
+	})
+}
