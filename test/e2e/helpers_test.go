@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -35,6 +36,9 @@ func execIn(ctx context.Context, env *cluster.Env, ns, pod, container string, st
 	sp, err := remotecommand.NewSPDYExecutor(env.RESTConfig, "POST", req.URL())
 	if err != nil {
 		return "", "", fmt.Errorf("spdy executor: %w", err)
+	}
+	if os.Getenv("E2E_EXEC_SPDY") == "1" {
+		ws = sp // only SPDY, the protocol before Kubernetes 1.30
 	}
 	// kubectl's order: WebSocket first, SPDY when the server cannot upgrade.
 	ex, err := remotecommand.NewFallbackExecutor(ws, sp, func(err error) bool {
