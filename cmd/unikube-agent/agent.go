@@ -35,6 +35,7 @@ type Line struct {
 	Component string                      `json:"component,omitempty"`
 	Progress  []restore.ComponentProgress `json:"progress,omitempty"`
 	Result    *restore.ComponentResult    `json:"result,omitempty"`
+	Plan      *driver.ComponentPlan       `json:"plan,omitempty"`
 	Version   *client.Version             `json:"version,omitempty"`
 	Error     string                      `json:"error,omitempty"`
 }
@@ -231,6 +232,7 @@ func restoreCmd(ctx context.Context, args []string, getenv func(string) string, 
 	var digest, target string
 	fs.StringVar(&digest, "version", "", "version digest sha256:<hex> (or a tag)")
 	fs.StringVar(&target, "target", "", "target URL: postgres://, mysql://, redis://, file:///path")
+	planOnly := fs.Bool("plan-only", false, "only plan: check the target (reachable, credentials, versions) and say what restore would do")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -259,6 +261,10 @@ func restoreCmd(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	if len(plan.Components) != 1 {
 		return fmt.Errorf("version %s has no component %q", dg, c.component)
+	}
+	if *planOnly {
+		o.line(Line{Type: "result", Component: c.component, Plan: &plan.Components[0].ComponentPlan})
+		return nil
 	}
 	res, err := restore.Apply(ctx, plan, restore.ApplyOptions{Concurrency: 1, Interval: c.interval,
 		Progress: func(e restore.Event) {

@@ -136,6 +136,14 @@ func TestAgent_CaptureThenRestoreWithJobToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines, code, stderr = agent(t, []string{"UNIKUBE_TOKEN=" + jt.Token, pwEnv},
+		append([]string{"restore", "--plan-only", "--component", "db", "--version", digest, "--target", noPassword(t, dsn)}, common...)...)
+	if code != 0 || lines[len(lines)-1].Plan == nil || lines[len(lines)-1].Plan.Action != "replace" {
+		t.Fatalf("plan-only exit %d: %+v %s; want a replace plan", code, lines, stderr)
+	}
+	if n := pgCount(t, dsn, `SELECT count(*) FROM items`); n != 10 {
+		t.Fatalf("plan-only changed the target: %d rows", n)
+	}
+	lines, code, stderr = agent(t, []string{"UNIKUBE_TOKEN=" + jt.Token, pwEnv},
 		append([]string{"restore", "--component", "db", "--version", digest, "--target", noPassword(t, dsn)}, common...)...)
 	if code != 0 {
 		t.Fatalf("restore exit %d: %v %s", code, lines, stderr)

@@ -167,7 +167,7 @@ func exCreateApp(ctx context.Context, t *testing.T, env *cluster.Env, ns string)
 	grace := int64(1)
 	deploy("web", corev1.PodSpec{
 		TerminationGracePeriodSeconds: &grace,
-		SecurityContext: &corev1.PodSecurityContext{RunAsUser: &uid, RunAsGroup: &uid, FSGroup: &uid},
+		SecurityContext:               &corev1.PodSecurityContext{RunAsUser: &uid, RunAsGroup: &uid, FSGroup: &uid},
 		Containers: []corev1.Container{{Name: "web", Image: env.Image("busybox"), ImagePullPolicy: corev1.PullIfNotPresent,
 			Command:      []string{"sh", "-c", "mkdir -p /uploads/live && while true; do date > /uploads/live/heartbeat; sleep 1; done"},
 			VolumeMounts: []corev1.VolumeMount{{Name: "uploads", MountPath: "/uploads"}}}},

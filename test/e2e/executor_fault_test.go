@@ -155,6 +155,40 @@ func TestExecutor_FaultsUnderTheDocumentedRole(t *testing.T) {
 		}
 	})
 
+	t.Run("wrong password fails before anything is quiesced", func(t *testing.T) {
+		sec, err := env.Client.CoreV1().Secrets(ns).Get(ctx, "db", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sec.Data["password"] = []byte("wrong-password")
+		if _, err := env.Client.CoreV1().Secrets(ns).Update(ctx, sec, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			sec.Data["password"] = []byte(app.password)
+			sec.ResourceVersion = ""
+			if _, err := env.Client.CoreV1().Secrets(ns).Update(ctx, sec, metav1.UpdateOptions{}); err != nil {
+				t.Errorf("restore the password: %v", err)
+			}
+		}()
+		before, err := env.Client.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = executor.Apply(ctx, opts(deployer, "v2", dbOnly))
+		if err == nil || !strings.Contains(err.Error(), "nothing was changed") || !strings.Contains(err.Error(), "password") {
+			t.Fatalf("apply with a wrong password: %v, want a preflight error about the password", err)
+		}
+		t.Logf("wrong password: %v", err)
+		d, err := env.Client.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
+		if err != nil || d.Generation != before.Generation || *d.Spec.Replicas != 1 {
+			t.Errorf("web changed (generation %d -> %d, replicas %v): %v", before.Generation, d.Generation, d.Spec.Replicas, err)
+		}
+		if _, ok := d.Annotations["unikube.dev/quiesced-replicas"]; ok {
+			t.Errorf("web was quiesced despite the failed preflight")
+		}
+	})
+
 	t.Run("missing RBAC verb is named", func(t *testing.T) {
 		noPatch := exBoundClient(ctx, t, env, ns, "no-patch", func(r rbacv1.PolicyRule) rbacv1.PolicyRule {
 			if len(r.Resources) > 0 && r.Resources[0] == "statefulsets" {

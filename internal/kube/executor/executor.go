@@ -24,6 +24,7 @@ import (
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/rbac"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/records"
 	"github.com/unikubehq/terraform-provider-unikube/internal/restore"
+	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver"
 	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
 )
 
@@ -53,7 +54,10 @@ type Options struct {
 	// DeleteFailedJobs removes failed Jobs (default: kept for inspection).
 	DeleteFailedJobs bool
 	// SkipRBACCheck skips the SelfSubjectAccessReview pre-check.
-	SkipRBACCheck  bool
+	SkipRBACCheck bool
+	// SkipPreflight skips the plan Jobs that check every target (reachable,
+	// credentials, versions) before anything is quiesced or changed.
+	SkipPreflight  bool
 	Timeout        time.Duration // per Job; default 1h
 	QuiesceOptions quiesce.Options
 	Logger         *slog.Logger
@@ -113,6 +117,24 @@ func Apply(ctx context.Context, o Options) (*records.Record, error) {
 
 	rec := &records.Record{Release: o.Release, State: o.Ref.StateName(), Digest: digest, Tag: v.Tag, Actor: o.Actor, Time: time.Now().UTC()}
 	start := time.Now()
+	var skipped []records.Component
+	if !o.SkipPreflight {
+		plans, err := preflight(ctx, o, targets, digest, jt.Token, log)
+		if err != nil {
+			return nil, fmt.Errorf("preflight of %s@%s in %s (nothing was changed): %w", o.Ref.StateName(), v.Tag, ns, err)
+		}
+		// Components already holding this version need neither a quiesce
+		// nor a restore.
+		var todo []discovery.Target
+		for i, t := range targets {
+			if plans[i].Action == driver.ActionSkip {
+				skipped = append(skipped, records.Component{Name: t.Component, Kind: string(t.Kind), Action: string(driver.ActionSkip)})
+				continue
+			}
+			todo = append(todo, t)
+		}
+		targets = todo
+	}
 	var quiesced []quiesce.Workload
 	if o.Quiesce {
 		for _, t := range targets {
@@ -135,12 +157,13 @@ func Apply(ctx context.Context, o Options) (*records.Record, error) {
 	g.SetLimit(o.Concurrency)
 	for i, t := range targets {
 		g.Go(func() error {
-			c, err := runOne(gctx, o, t, digest, jt.Token, log)
+			c, _, err := runOne(gctx, o, t, digest, jt.Token, false, log)
 			rec.Components[i] = c
 			return err
 		})
 	}
 	applyErr := g.Wait()
+	rec.Components = append(rec.Components, skipped...)
 
 	if o.Quiesce {
 		// Scale back also after a failure: the previous data is in place.
@@ -166,11 +189,36 @@ func Apply(ctx context.Context, o Options) (*records.Record, error) {
 	return rec, nil
 }
 
-// runOne runs the agent Job of one component.
-func runOne(ctx context.Context, o Options, t discovery.Target, digest, token string, log *slog.Logger) (records.Component, error) {
+// preflight runs a plan-only agent Job per target, in parallel, and
+// returns their plans in target order.
+func preflight(ctx context.Context, o Options, targets []discovery.Target, digest, token string, log *slog.Logger) ([]driver.ComponentPlan, error) {
+	plans := make([]driver.ComponentPlan, len(targets))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(o.Concurrency)
+	for i, t := range targets {
+		g.Go(func() error {
+			_, res, err := runOne(gctx, o, t, digest, token, true, log)
+			if err != nil {
+				return err
+			}
+			if err := json.Unmarshal(res.Last.Plan, &plans[i]); err != nil {
+				return fmt.Errorf("component %s: plan of the agent: %w", t.Component, err)
+			}
+			log.Info("planned", "component", t.Component, "action", plans[i].Action, "reason", plans[i].Reason)
+			return nil
+		})
+	}
+	return plans, g.Wait()
+}
+
+// runOne runs the agent Job of one component (only its plan when planOnly).
+func runOne(ctx context.Context, o Options, t discovery.Target, digest, token string, planOnly bool, log *slog.Logger) (records.Component, jobs.Result, error) {
 	rc := records.Component{Name: t.Component, Kind: string(t.Kind)}
 	args := []string{"restore", "--platform", o.PlatformURL, "--state", o.Ref.StateName(), "--version", digest,
-		"--component", t.Component, "--target", t.URL}
+		"--component", t.Component, "--target", t.URL, "--interval", "1s"}
+	if planOnly {
+		args = append(args, "--plan-only")
+	}
 	for k, v := range t.Options {
 		args = append(args, "--option", k+"="+v)
 	}
@@ -192,13 +240,13 @@ func runOne(ctx context.Context, o Options, t discovery.Target, digest, token st
 		if errors.As(err, &pe) {
 			rc.LogTail = pe.LogTail
 		}
-		return rc, fmt.Errorf("component %s: %w", t.Component, err)
+		return rc, res, fmt.Errorf("component %s: %w", t.Component, err)
 	}
 	var cr restore.ComponentResult
 	if err := json.Unmarshal(res.Last.Result, &cr); err == nil {
 		rc.Action, rc.Strategy, rc.Bytes = string(cr.Action), cr.Strategy, cr.Bytes
 	}
-	return rc, nil
+	return rc, res, nil
 }
 
 func ns(o Options) string { return o.Namespace }

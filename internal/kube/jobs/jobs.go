@@ -167,6 +167,7 @@ func Build(s Spec) (*batchv1.Job, *corev1.Secret) {
 					NodeName:                     s.NodeName,
 					SecurityContext: &corev1.PodSecurityContext{
 						RunAsUser: &uid, RunAsGroup: &gid, FSGroup: s.FSGroup, RunAsNonRoot: ptr(true),
+						SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 					},
 					InitContainers: inits,
 					Containers: []corev1.Container{{
@@ -196,6 +197,7 @@ type AgentLine struct {
 	Type      string          `json:"type"`
 	Component string          `json:"component,omitempty"`
 	Result    json.RawMessage `json:"result,omitempty"`
+	Plan      json.RawMessage `json:"plan,omitempty"`
 	Version   json.RawMessage `json:"version,omitempty"`
 	Error     string          `json:"error,omitempty"`
 }
@@ -211,9 +213,9 @@ type Result struct {
 
 // PodError is a failed agent Job, with the pod's log tail.
 type PodError struct {
-	Job, Pod string
-	Reason   string
-	LogTail  []string
+	Namespace, Job, Pod string
+	Reason              string
+	LogTail             []string
 }
 
 func (e *PodError) Error() string {
@@ -234,7 +236,7 @@ func (e *PodError) Error() string {
 	if len(e.LogTail) > 0 {
 		fmt.Fprintf(&b, "\nlast %d log lines:\n%s", len(e.LogTail), strings.Join(e.LogTail, "\n"))
 	}
-	fmt.Fprintf(&b, "\n(the Job and its pod are kept for inspection: kubectl -n <namespace> describe job %s)", e.Job)
+	fmt.Fprintf(&b, "\n(the Job and its pod are kept for inspection: kubectl -n %s describe job %s)", e.Namespace, e.Job)
 	return b.String()
 }
 
@@ -344,7 +346,7 @@ func wait(ctx context.Context, cs kubernetes.Interface, job *batchv1.Job, o RunO
 			}
 		}
 		res.Pod = pod
-		return res, &PodError{Job: name, Pod: pod, Reason: reason, LogTail: tail}
+		return res, &PodError{Namespace: ns, Job: name, Pod: pod, Reason: reason, LogTail: tail}
 	}
 	for {
 		select {
