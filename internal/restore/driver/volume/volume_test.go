@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver"
+	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver/drivertest"
 	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
 )
 
@@ -44,17 +45,6 @@ func capture(t testing.TB, dir string, store statepkg.ChunkStore) statepkg.Compo
 		t.Fatalf("captured component invalid: %v", err)
 	}
 	return c
-}
-
-// countingStore counts Get calls.
-type countingStore struct {
-	statepkg.ChunkStore
-	gets int
-}
-
-func (s *countingStore) Get(ctx context.Context, d string) ([]byte, error) {
-	s.gets++
-	return s.ChunkStore.Get(ctx, d)
 }
 
 func apply(t testing.TB, ctx context.Context, c statepkg.Component, store statepkg.ChunkStore, dir string, opts map[string]string) (driver.ComponentResult, error) {
@@ -220,7 +210,7 @@ func TestVolume_ReapplySameDigestFetchesAndWritesNothing(t *testing.T) {
 	if _, err := apply(t, context.Background(), c, store, dst, nil); err != nil {
 		t.Fatal(err)
 	}
-	cs := &countingStore{ChunkStore: store}
+	cs := &drivertest.CountingStore{ChunkStore: store}
 	pl, err := New().Plan(context.Background(), c, driver.Target{URL: dst})
 	if err != nil || pl.Action != driver.ActionSkip {
 		t.Fatalf("plan = %+v, %v; want skip", pl, err)
@@ -229,8 +219,8 @@ func TestVolume_ReapplySameDigestFetchesAndWritesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cs.gets != 0 || res.FilesWritten != 0 || res.FilesDeleted != 0 {
-		t.Errorf("second apply fetched %d chunks, wrote %d files, deleted %d; want 0", cs.gets, res.FilesWritten, res.FilesDeleted)
+	if cs.Gets.Load() != 0 || res.FilesWritten != 0 || res.FilesDeleted != 0 {
+		t.Errorf("second apply fetched %d chunks, wrote %d files, deleted %d; want 0", cs.Gets.Load(), res.FilesWritten, res.FilesDeleted)
 	}
 }
 
@@ -278,7 +268,7 @@ func TestVolume_IncrementalRewritesOnlyChangedFiles(t *testing.T) {
 		write(t, filepath.Join(src, fmt.Sprintf("d%02d/f%05d", i%50, i)), []byte(fmt.Sprintf("changed %d", i)), 0o644)
 	}
 	c2 := capture(t, src, store)
-	cs := &countingStore{ChunkStore: store}
+	cs := &drivertest.CountingStore{ChunkStore: store}
 	res, err := apply(t, context.Background(), c2, cs, dst, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -286,10 +276,10 @@ func TestVolume_IncrementalRewritesOnlyChangedFiles(t *testing.T) {
 	if res.FilesWritten != n/100 {
 		t.Errorf("files written = %d, want %d", res.FilesWritten, n/100)
 	}
-	if cs.gets >= len(c2.Chunks) && len(c2.Chunks) > 1 {
-		t.Errorf("fetched %d of %d chunks", cs.gets, len(c2.Chunks))
+	if cs.Gets.Load() >= int64(len(c2.Chunks)) && len(c2.Chunks) > 1 {
+		t.Errorf("fetched %d of %d chunks", cs.Gets.Load(), len(c2.Chunks))
 	}
-	t.Logf("incremental: %d files written, %d of %d chunks fetched, %d bytes", res.FilesWritten, cs.gets, len(c2.Chunks), res.Bytes)
+	t.Logf("incremental: %d files written, %d of %d chunks fetched, %d bytes", res.FilesWritten, cs.Gets.Load(), len(c2.Chunks), res.Bytes)
 	diffSnapshots(t, snapshot(t, src), snapshot(t, dst))
 }
 
@@ -311,7 +301,7 @@ func TestVolume_FailureLeavesPreviousDataAndNoStaging(t *testing.T) {
 		{"cancelled after some bytes", func(t *testing.T, dir string) (context.Context, statepkg.ChunkStore) {
 			ctx, cancel := context.WithCancel(context.Background())
 			t.Cleanup(cancel)
-			return ctx, &cancelStore{ChunkStore: store, after: 1, cancel: cancel}
+			return ctx, &drivertest.CancelStore{ChunkStore: store, After: 1, Cancel: cancel}
 		}},
 		{"missing chunk", func(t *testing.T, dir string) (context.Context, statepkg.ChunkStore) {
 			return context.Background(), corruptStore{store, c2.Chunks[0].Digest + "missing"}
@@ -356,22 +346,6 @@ func (s corruptStore) Get(ctx context.Context, d string) ([]byte, error) {
 		b[len(b)/2] ^= 0xff
 	}
 	return b, err
-}
-
-type cancelStore struct {
-	statepkg.ChunkStore
-	after  int
-	n      int
-	cancel func()
-}
-
-func (s *cancelStore) Get(ctx context.Context, d string) ([]byte, error) {
-	s.n++
-	if s.n > s.after {
-		s.cancel()
-		return nil, ctx.Err()
-	}
-	return s.ChunkStore.Get(ctx, d)
 }
 
 func TestVolume_RefusesHostileIndex(t *testing.T) {
