@@ -61,6 +61,13 @@ func Up(ctx context.Context, cfg Config) (*Info, error) {
 	if err := CheckHost(); err != nil {
 		return nil, err
 	}
+	// One Up at a time on this machine: parallel test packages must not run
+	// apt-get or the 7-minute Kubernetes build twice.
+	unlock, err := lockFile(ctx, filepath.Join(cfg.StateDir, "ops.lock"), syscall.LOCK_EX)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	if err := EnsureDebianPackages(ctx, cfg); err != nil {
 		return nil, err
 	}
@@ -77,11 +84,6 @@ func Up(ctx context.Context, cfg Config) (*Info, error) {
 		return nil, err
 	}
 	cfg.Log.Info("images ready", "after", time.Since(start).Round(time.Millisecond))
-	unlock, err := lockFile(ctx, filepath.Join(cfg.StateDir, "ops.lock"), syscall.LOCK_EX)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
 	if err := cfg.healthy(ctx); err == nil {
 		// Images may have changed since the cluster started (a rebuilt agent).
 		if err := cfg.importImages(ctx, imgs); err != nil {
