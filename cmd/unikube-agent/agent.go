@@ -37,7 +37,10 @@ type Line struct {
 	Result    *restore.ComponentResult    `json:"result,omitempty"`
 	Plan      *driver.ComponentPlan       `json:"plan,omitempty"`
 	Version   *client.Version             `json:"version,omitempty"`
-	Error     string                      `json:"error,omitempty"`
+	// ComponentBlob is the chunk digest under which capture --no-commit
+	// stored the captured component's JSON (its chunk list, file index).
+	ComponentBlob string `json:"componentBlob,omitempty"`
+	Error         string `json:"error,omitempty"`
 }
 
 // out writes JSON lines; several goroutines may report.
@@ -290,6 +293,7 @@ func captureCmd(ctx context.Context, args []string, getenv func(string) string, 
 	fs.StringVar(&tag, "tag", statepkg.ExprNewCandidate, "tag of the new version")
 	fs.StringVar(&revision, "revision", "", "revision label")
 	fs.StringVar(&message, "message", "", "version message")
+	noCommit := fs.Bool("no-commit", false, "upload the chunks and the component description, but commit no version (the executor commits one version of all components)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -330,6 +334,18 @@ func captureCmd(ctx context.Context, args []string, getenv func(string) string, 
 			}})
 	if err != nil {
 		return err
+	}
+	if *noCommit {
+		b, err := json.Marshal(m.Components[0])
+		if err != nil {
+			return fmt.Errorf("encode component: %w", err)
+		}
+		digest, compressed := statepkg.EncodeChunk(b)
+		if err := cl.Chunks(c.project, c.name).Put(ctx, digest, compressed); err != nil {
+			return fmt.Errorf("upload the component description: %w", err)
+		}
+		o.line(Line{Type: "result", Component: c.component, ComponentBlob: digest})
+		return nil
 	}
 	v, err := cl.CommitVersion(ctx, c.project, c.name, tag, m)
 	if err != nil {

@@ -49,17 +49,26 @@ func exBoundClient(ctx context.Context, t *testing.T, env *cluster.Env, ns, sa s
 		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: sa, Namespace: ns}}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	tok, err := cs.CoreV1().ServiceAccounts(ns).CreateToken(ctx, sa, &authnv1.TokenRequest{Spec: authnv1.TokenRequestSpec{}}, metav1.CreateOptions{})
+	tok, err := exSAToken(ctx, env, ns, sa)
 	if err != nil {
 		t.Fatal(err)
 	}
 	rc := rest.AnonymousClientConfig(env.RESTConfig)
-	rc.BearerToken = tok.Status.Token
+	rc.BearerToken = tok
 	bound, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return bound
+}
+
+// exSAToken mints a token of ServiceAccount sa.
+func exSAToken(ctx context.Context, env *cluster.Env, ns, sa string) (string, error) {
+	tok, err := env.Client.CoreV1().ServiceAccounts(ns).CreateToken(ctx, sa, &authnv1.TokenRequest{Spec: authnv1.TokenRequestSpec{}}, metav1.CreateOptions{})
+	if err != nil {
+		return "", err
+	}
+	return tok.Status.Token, nil
 }
 
 // TestExecutor_FaultsUnderTheDocumentedRole runs the executor as a

@@ -198,8 +198,10 @@ type AgentLine struct {
 	Component string          `json:"component,omitempty"`
 	Result    json.RawMessage `json:"result,omitempty"`
 	Plan      json.RawMessage `json:"plan,omitempty"`
-	Version   json.RawMessage `json:"version,omitempty"`
-	Error     string          `json:"error,omitempty"`
+	// ComponentBlob: see cmd/unikube-agent capture --no-commit.
+	ComponentBlob string          `json:"componentBlob,omitempty"`
+	Version       json.RawMessage `json:"version,omitempty"`
+	Error         string          `json:"error,omitempty"`
 }
 
 // Result is a finished agent Job.
@@ -375,7 +377,13 @@ func wait(ctx context.Context, cs kubernetes.Interface, job *batchv1.Job, o RunO
 				if len(pods.Items) > 0 {
 					pod = pods.Items[0].Name
 				}
+				// The kubelet's log endpoint fails now and then right after a
+				// container exits; retry before giving up.
 				lines, err := logTail(ctx, cs, ns, pod, o.LogTail)
+				for try := 0; err != nil && try < 10 && ctx.Err() == nil; try++ {
+					time.Sleep(500 * time.Millisecond)
+					lines, err = logTail(ctx, cs, ns, pod, o.LogTail)
+				}
 				if err != nil {
 					return res, fmt.Errorf("agent job %s succeeded but its log could not be read: %w", name, err)
 				}

@@ -1,0 +1,168 @@
+package executor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/unikubehq/terraform-provider-unikube/internal/client"
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/discovery"
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/jobs"
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/quiesce"
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/rbac"
+	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
+)
+
+// CaptureOptions of one capture from a namespace.
+type CaptureOptions struct {
+	Client    kubernetes.Interface
+	Namespace string
+	// Platform commits the version (with the caller's token).
+	Platform    *client.Client
+	PlatformURL string // as pods reach it (default: the client's)
+	// UploadToken goes into the agent Jobs' Secret: a token that may upload
+	// chunks to the state (e.g. a maintainer token made for this), never
+	// the caller's own.
+	UploadToken string
+	Project     string
+	State       string
+	// Tag of the new version (default @new-candidate).
+	Tag, Revision, Message string
+	// Mappings name the components; Kind must be set on each.
+	Mappings []discovery.Mapping
+	// Quiesce stops the workloads using each component while it is dumped
+	// (a consistent copy of volumes).
+	Quiesce          bool
+	AgentImage       string
+	Concurrency      int
+	DeleteFailedJobs bool
+	SkipRBACCheck    bool
+	Timeout          time.Duration
+	QuiesceOptions   quiesce.Options
+	Logger           *slog.Logger
+}
+
+// Capture dumps every mapped component with an agent Job next to its data,
+// each uploading its chunks, and commits one version of them all.
+func Capture(ctx context.Context, o CaptureOptions) (client.Version, error) {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if o.AgentImage == "" {
+		o.AgentImage = DefaultAgentImage
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 2
+	}
+	if o.PlatformURL == "" {
+		o.PlatformURL = o.Platform.Endpoint()
+	}
+	if o.Tag == "" {
+		o.Tag = statepkg.ExprNewCandidate
+	}
+	if o.UploadToken == "" {
+		return client.Version{}, errors.New("capture: no upload token for the agent Jobs")
+	}
+	cs, ns := o.Client, o.Namespace
+	if !o.SkipRBACCheck {
+		if err := rbac.Check(ctx, cs, ns, nil); err != nil {
+			return client.Version{}, err
+		}
+	}
+	for _, m := range o.Mappings {
+		if m.Kind == "" {
+			return client.Version{}, fmt.Errorf("capture: component %q: set its kind (postgres, mysql, redis, volume)", m.Component)
+		}
+	}
+	targets, err := discovery.Resolve(ctx, cs, ns, o.Mappings)
+	if err != nil {
+		return client.Version{}, err
+	}
+	state := o.Project + "/" + o.State
+	var quiesced []quiesce.Workload
+	if o.Quiesce {
+		for _, t := range targets {
+			for _, w := range t.Quiesce {
+				if !slices.Contains(quiesced, w) {
+					quiesced = append(quiesced, w)
+				}
+			}
+		}
+		if err := quiesce.Down(ctx, cs, ns, quiesced, o.QuiesceOptions); err != nil {
+			return client.Version{}, errors.Join(fmt.Errorf("quiesce: %w", err), quiesce.Up(context.WithoutCancel(ctx), cs, ns, quiesced, o.QuiesceOptions))
+		}
+	}
+	blobs := make([]string, len(targets))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(o.Concurrency)
+	for i, t := range targets {
+		g.Go(func() error {
+			args := []string{"capture", "--no-commit", "--platform", o.PlatformURL, "--state", state,
+				"--component", t.Component, "--kind", string(t.Kind), "--source", t.URL, "--interval", "1s"}
+			for k, v := range t.Options {
+				args = append(args, "--option", k+"="+v)
+			}
+			if t.Kind == statepkg.KindPostgres {
+				args = append(args, "--option", "tmpdir=/unikube/tmp")
+			}
+			res, err := jobs.Run(gctx, cs, jobs.Spec{
+				Namespace: ns, Component: t.Component, Image: t.Image, AgentImage: o.AgentImage, Args: args,
+				Token: o.UploadToken, Password: t.Password, PasswordRef: t.PasswordRef, PVC: t.PVC, NodeName: t.Node,
+				RunAsUser: t.RunAsUser, RunAsGroup: t.RunAsGroup, FSGroup: t.FSGroup, Deadline: o.Timeout,
+			}, jobs.RunOptions{DeleteOnFailure: o.DeleteFailedJobs, Logger: log})
+			if err != nil {
+				return fmt.Errorf("capture component %s: %w", t.Component, err)
+			}
+			if res.Last.ComponentBlob == "" {
+				return fmt.Errorf("capture component %s: the agent reported no component description", t.Component)
+			}
+			blobs[i] = res.Last.ComponentBlob
+			return nil
+		})
+	}
+	capErr := g.Wait()
+	if o.Quiesce {
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
+		defer cancel()
+		if err := quiesce.Up(uctx, cs, ns, quiesced, o.QuiesceOptions); err != nil {
+			capErr = errors.Join(capErr, fmt.Errorf("scale workloads back (run recover to retry): %w", err))
+		}
+	}
+	if capErr != nil {
+		return client.Version{}, fmt.Errorf("capture %s from %s: %w", state, ns, capErr)
+	}
+	m := &statepkg.Manifest{SchemaVersion: statepkg.SchemaVersion, State: state, Revision: o.Revision, Message: o.Message,
+		CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
+	store := o.Platform.Chunks(o.Project, o.State)
+	for i, d := range blobs {
+		compressed, err := store.Get(ctx, d)
+		if err != nil {
+			return client.Version{}, fmt.Errorf("component %s: fetch its description: %w", targets[i].Component, err)
+		}
+		raw, err := statepkg.DecodeChunk(d, compressed)
+		if err != nil {
+			return client.Version{}, fmt.Errorf("component %s: %w", targets[i].Component, err)
+		}
+		var c statepkg.Component
+		if err := json.Unmarshal(raw, &c); err != nil {
+			return client.Version{}, fmt.Errorf("component %s: decode its description: %w", targets[i].Component, err)
+		}
+		m.Components = append(m.Components, c)
+	}
+	if err := m.Validate(); err != nil {
+		return client.Version{}, fmt.Errorf("capture %s: %w", state, err)
+	}
+	v, err := o.Platform.CommitVersion(ctx, o.Project, o.State, o.Tag, m)
+	if err != nil {
+		return client.Version{}, fmt.Errorf("commit the captured version of %s: %w", state, err)
+	}
+	return v, nil
+}
