@@ -15,7 +15,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/unikubehq/terraform-provider-unikube/internal/client"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/platformtest"
+	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
 	"github.com/unikubehq/terraform-provider-unikube/internal/testenv"
 )
 
@@ -129,6 +131,29 @@ func TestAgent_CaptureThenRestoreWithJobToken(t *testing.T) {
 		t.Fatalf("capture last line %+v, want a result with version v1", last)
 	}
 	digest := last.Version.Digest
+
+	// --no-commit: chunks and the component description are uploaded, no
+	// version is made.
+	lines, code, stderr = agent(t, []string{tokenEnv, pwEnv}, append([]string{"capture", "--no-commit", "--component", "db", "--source", noPassword(t, dsn)}, common...)...)
+	if code != 0 || lines[len(lines)-1].ComponentBlob == "" {
+		t.Fatalf("capture --no-commit exit %d: %+v %s", code, lines, stderr)
+	}
+	blob := lines[len(lines)-1].ComponentBlob
+	compressed, err := admin.Chunks("shop", "seed").Get(ctx, blob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := statepkg.DecodeChunk(blob, compressed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var comp statepkg.Component
+	if err := json.Unmarshal(raw, &comp); err != nil || comp.Name != "db" || len(comp.Chunks) == 0 {
+		t.Fatalf("component description %s: %v", raw, err)
+	}
+	if vs, err := admin.ListVersions(ctx, "shop", "seed", client.ListVersionsOptions{}); err != nil || len(vs) != 1 {
+		t.Fatalf("versions after --no-commit: %d %v, want still 1", len(vs), err)
+	}
 
 	pgExec(t, dsn, `DELETE FROM items WHERE id > 10`)
 	jt, err := admin.CreateJobToken(ctx, "shop", "seed", digest, time.Hour)

@@ -112,7 +112,7 @@ func TestExecutor_FaultsUnderTheDocumentedRole(t *testing.T) {
 		go func() {
 			for ctx.Err() == nil {
 				time.Sleep(200 * time.Millisecond)
-				pods, err := env.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: jobs.LabelComponent + "=db"})
+				pods, err := env.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: jobs.LabelComponent + "=db," + executor.LabelMode + "=" + executor.ModeRestore})
 				if err != nil || len(pods.Items) == 0 || pods.Items[0].Status.Phase != corev1.PodRunning {
 					continue
 				}
@@ -158,7 +158,7 @@ func TestExecutor_FaultsUnderTheDocumentedRole(t *testing.T) {
 			t.Errorf("web after failure: %v %v, want 1 replica", d.Spec.Replicas, err)
 		}
 		// The failed Job is kept for inspection.
-		jl, _ := env.Client.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{LabelSelector: jobs.LabelComponent + "=db"})
+		jl, _ := env.Client.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{LabelSelector: jobs.LabelComponent + "=db," + executor.LabelMode + "=" + executor.ModeRestore})
 		if len(jl.Items) != 1 {
 			t.Errorf("%d failed jobs kept, want 1", len(jl.Items))
 		}

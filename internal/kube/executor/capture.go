@@ -117,6 +117,7 @@ func Capture(ctx context.Context, o CaptureOptions) (client.Version, error) {
 				Namespace: ns, Component: t.Component, Image: t.Image, AgentImage: o.AgentImage, Args: args,
 				Token: o.UploadToken, Password: t.Password, PasswordRef: t.PasswordRef, PVC: t.PVC, NodeName: t.Node,
 				RunAsUser: t.RunAsUser, RunAsGroup: t.RunAsGroup, FSGroup: t.FSGroup, Deadline: o.Timeout,
+				Labels: map[string]string{LabelMode: ModeCapture},
 			}, jobs.RunOptions{DeleteOnFailure: o.DeleteFailedJobs, Logger: log})
 			if err != nil {
 				return fmt.Errorf("capture component %s: %w", t.Component, err)

@@ -28,6 +28,14 @@ import (
 	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
 )
 
+// LabelMode on agent Jobs says what they do: plan, restore or capture.
+const (
+	LabelMode   = "unikube.dev/mode"
+	ModePlan    = "plan"
+	ModeRestore = "restore"
+	ModeCapture = "capture"
+)
+
 // DefaultAgentImage is the agent image Jobs use unless told otherwise.
 const DefaultAgentImage = "localhost/unikube-agent:dev"
 
@@ -216,8 +224,10 @@ func runOne(ctx context.Context, o Options, t discovery.Target, digest, token st
 	rc := records.Component{Name: t.Component, Kind: string(t.Kind)}
 	args := []string{"restore", "--platform", o.PlatformURL, "--state", o.Ref.StateName(), "--version", digest,
 		"--component", t.Component, "--target", t.URL, "--interval", "1s"}
+	mode := ModeRestore
 	if planOnly {
 		args = append(args, "--plan-only")
+		mode = ModePlan
 	}
 	for k, v := range t.Options {
 		args = append(args, "--option", k+"="+v)
@@ -229,7 +239,7 @@ func runOne(ctx context.Context, o Options, t discovery.Target, digest, token st
 		Namespace: ns(o), Component: t.Component, Image: t.Image, AgentImage: o.AgentImage, Args: args,
 		Token: token, Password: t.Password, PasswordRef: t.PasswordRef, PVC: t.PVC, NodeName: t.Node,
 		RunAsUser: t.RunAsUser, RunAsGroup: t.RunAsGroup, FSGroup: t.FSGroup, Deadline: o.Timeout,
-		Labels: map[string]string{"unikube.dev/release": o.Release},
+		Labels: map[string]string{"unikube.dev/release": o.Release, LabelMode: mode},
 	}
 	start := time.Now()
 	res, err := jobs.Run(ctx, o.Client, spec, jobs.RunOptions{DeleteOnFailure: o.DeleteFailedJobs, Logger: log})
