@@ -16,9 +16,11 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/client"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/discovery"
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/hooks"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/jobs"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/quiesce"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/rbac"
@@ -63,6 +65,12 @@ type Options struct {
 	DeleteFailedJobs bool
 	// SkipRBACCheck skips the SelfSubjectAccessReview pre-check.
 	SkipRBACCheck bool
+	// RESTConfig is needed for hooks (exec).
+	RESTConfig *rest.Config
+	// PreHooks run after the preflight and before anything is quiesced;
+	// PostHooks after the workloads are back (only when the restore
+	// succeeded).
+	PreHooks, PostHooks []hooks.Hook
 	// SkipPreflight skips the plan Jobs that check every target (reachable,
 	// credentials, versions) before anything is quiesced or changed.
 	SkipPreflight  bool
@@ -143,6 +151,9 @@ func Apply(ctx context.Context, o Options) (*records.Record, error) {
 		}
 		targets = todo
 	}
+	if err := runHooks(ctx, o, o.PreHooks); err != nil {
+		return nil, fmt.Errorf("pre hooks (nothing was changed): %w", err)
+	}
 	var quiesced []quiesce.Workload
 	if o.Quiesce {
 		for _, t := range targets {
@@ -181,6 +192,11 @@ func Apply(ctx context.Context, o Options) (*records.Record, error) {
 			applyErr = errors.Join(applyErr, fmt.Errorf("scale workloads back (run recover to retry): %w", err))
 		}
 	}
+	if applyErr == nil {
+		if err := runHooks(ctx, o, o.PostHooks); err != nil {
+			applyErr = fmt.Errorf("post hooks (the data was restored): %w", err)
+		}
+	}
 	rec.Duration = time.Since(start)
 	rec.Status = records.StatusApplied
 	if applyErr != nil {
@@ -195,6 +211,18 @@ func Apply(ctx context.Context, o Options) (*records.Record, error) {
 		return rec, fmt.Errorf("apply %s@%s to %s: %w", o.Ref.StateName(), v.Tag, ns, applyErr)
 	}
 	return rec, nil
+}
+
+func runHooks(ctx context.Context, o Options, hs []hooks.Hook) error {
+	if len(hs) > 0 && o.RESTConfig == nil {
+		return errors.New("hooks need Options.RESTConfig")
+	}
+	for _, h := range hs {
+		if _, err := hooks.Run(ctx, o.RESTConfig, o.Client, o.Namespace, h); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // preflight runs a plan-only agent Job per target, in parallel, and
