@@ -23,7 +23,7 @@ import (
 )
 
 // components in start order; Down stops them in reverse (kubelet first).
-var componentOrder = []string{"etcd", "kube-apiserver", "hostpath-permissions", "kube-controller-manager", "kube-scheduler", "containerd", "kubelet", "kube-proxy", "coredns"}
+var componentOrder = []string{"containerd", "hostpath-permissions", "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", "coredns"}
 
 // hostPathBase is where the in-tree host-path provisioner makes volumes.
 const hostPathBase = "/tmp/hostpath_pv"
@@ -117,6 +117,27 @@ func (c *Config) up(ctx context.Context, imgs []images.Image) error {
 		return err
 	}
 	pki := func(f string) string { return c.state("pki", f) }
+	// containerd and the image import do not need the API server: run them
+	// while etcd and the API server come up.
+	for _, p := range []component{
+		{name: "containerd", path: "/usr/bin/containerd", args: []string{"--config", c.state("conf", "containerd.toml")}},
+		{name: "hostpath-permissions", path: c.helperBin("hostpath-permissions"), args: []string{hostPathBase}},
+	} {
+		if err := c.start(p); err != nil {
+			return err
+		}
+	}
+	imported := make(chan error, 1)
+	go func() {
+		err := c.waitFor(ctx, "containerd socket", "containerd", 30*time.Second, func(ctx context.Context) error {
+			_, err := c.ctr(ctx, "version")
+			return err
+		})
+		if err == nil {
+			err = c.importImages(ctx, imgs)
+		}
+		imported <- err
+	}()
 	etcdURL := fmt.Sprintf("http://127.0.0.1:%d", etcdPort)
 	peerURL := fmt.Sprintf("http://127.0.0.1:%d", etcdPeer)
 	if err := c.start(component{name: "etcd", path: c.etcdBin(), args: []string{
@@ -161,7 +182,6 @@ func (c *Config) up(ctx context.Context, imgs []images.Image) error {
 	cm := c.state("conf", "controller-manager.kubeconfig")
 	sched := c.state("conf", "scheduler.kubeconfig")
 	for _, p := range []component{
-		{name: "hostpath-permissions", path: c.helperBin("hostpath-permissions"), args: []string{hostPathBase}},
 		{name: "kube-controller-manager", path: c.k8sBin("kube-controller-manager"), args: []string{
 			"--kubeconfig", cm, "--authentication-kubeconfig", cm, "--authorization-kubeconfig", cm,
 			"--bind-address", "127.0.0.1", "--secure-port", "10357", "--cert-dir", c.state("pki", "controller-manager-serving"),
@@ -176,19 +196,12 @@ func (c *Config) up(ctx context.Context, imgs []images.Image) error {
 			"--bind-address", "127.0.0.1", "--secure-port", "10359", "--cert-dir", c.state("pki", "scheduler-serving"),
 			"--leader-elect=false", "--profiling=false",
 		}},
-		{name: "containerd", path: "/usr/bin/containerd", args: []string{"--config", c.state("conf", "containerd.toml")}},
 	} {
 		if err := c.start(p); err != nil {
 			return err
 		}
 	}
-	if err := c.waitFor(ctx, "containerd socket", "containerd", 30*time.Second, func(ctx context.Context) error {
-		_, err := c.ctr(ctx, "version")
-		return err
-	}); err != nil {
-		return err
-	}
-	if err := c.importImages(ctx, imgs); err != nil {
+	if err := <-imported; err != nil {
 		return err
 	}
 	phase("containerd ready, images imported")
