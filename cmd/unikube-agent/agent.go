@@ -30,7 +30,7 @@ const (
 // Line is one JSON line on stdout. The Kubernetes executor parses the
 // last "result" or "error" line of the pod's log.
 type Line struct {
-	Type      string                      `json:"type"` // progress, result, error
+	Type      string                      `json:"type"` // start, progress, result, error
 	Time      time.Time                   `json:"time"`
 	Component string                      `json:"component,omitempty"`
 	Progress  []restore.ComponentProgress `json:"progress,omitempty"`
@@ -249,6 +249,8 @@ func restoreCmd(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
+	// A first line at once: watchers see the agent is up before any work.
+	o.line(Line{Type: "start", Component: c.component})
 	cl, err := c.client()
 	if err != nil {
 		return err
