@@ -84,7 +84,11 @@ func benchChild() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	res, err := restore.Apply(ctx, plan, restore.ApplyOptions{})
+	var opts restore.ApplyOptions
+	if n, err := strconv.Atoi(os.Getenv("UNIKUBE_BENCH_READ_CONCURRENCY")); err == nil {
+		opts.ReadConcurrency = n
+	}
+	res, err := restore.Apply(ctx, plan, opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
