@@ -112,7 +112,7 @@ func exCreateApp(ctx context.Context, t *testing.T, env *cluster.Env, ns string)
 	svc("cache", 6379)
 	uid := int64(999)
 	one := int32(1)
-	pvc := func(name string) corev1.PersistentVolumeClaimSpec {
+	pvc := func() corev1.PersistentVolumeClaimSpec {
 		return corev1.PersistentVolumeClaimSpec{
 			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
 			Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
@@ -141,7 +141,7 @@ func exCreateApp(ctx context.Context, t *testing.T, env *cluster.Env, ns string)
 					}},
 				},
 			},
-			VolumeClaimTemplates: []corev1.PersistentVolumeClaim{{ObjectMeta: metav1.ObjectMeta{Name: "data"}, Spec: pvc("data")}},
+			VolumeClaimTemplates: []corev1.PersistentVolumeClaim{{ObjectMeta: metav1.ObjectMeta{Name: "data"}, Spec: pvc()}},
 		},
 	}, metav1.CreateOptions{})
 	must("statefulset db", err)
@@ -162,7 +162,7 @@ func exCreateApp(ctx context.Context, t *testing.T, env *cluster.Env, ns string)
 				PeriodSeconds: 1}}},
 	})
 	_, err = cs.CoreV1().PersistentVolumeClaims(ns).Create(ctx, &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "uploads"},
-		Spec: pvc("uploads")}, metav1.CreateOptions{})
+		Spec: pvc()}, metav1.CreateOptions{})
 	must("pvc uploads", err)
 	grace := int64(1)
 	deploy("web", corev1.PodSpec{
@@ -185,7 +185,7 @@ func exWaitReady(ctx context.Context, t *testing.T, env *cluster.Env, ns, select
 	poll(ctx, t, "pods "+selector+" ready", 3*time.Minute, func(ctx context.Context) (bool, string, error) {
 		pods, err := env.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
 		if err != nil {
-			return false, err.Error(), nil
+			return false, err.Error(), nil //nolint:nilerr // a transient API error: poll again
 		}
 		ready := 0
 		for _, p := range pods.Items {

@@ -11,13 +11,15 @@ import (
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/discovery"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/executor"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/hooks"
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/quiesce"
 	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
 	"github.com/unikubehq/terraform-provider-unikube/test/cluster"
 )
 
 // TestExecutor_HooksRunAroundTheRestore checks pre hooks run before the
 // quiesce (a failing one stops the apply before anything changes unless
-// its policy is continue) and post hooks run once the workloads are back.
+// its policy is continue) and post hooks run once the workloads are back;
+// then that an interrupted quiesce is recovered from the annotation.
 func TestExecutor_HooksRunAroundTheRestore(t *testing.T) {
 	env := cluster.Require(t)
 	platformURL, cl := exPlatform(t, env)
@@ -68,4 +70,26 @@ func TestExecutor_HooksRunAroundTheRestore(t *testing.T) {
 	if out, e, err := execIn(ctx, env, ns, exPod(ctx, t, env, ns, "app=web"), "web", nil, "cat", "/uploads/post-hook"); err != nil || strings.TrimSpace(out) != "post" {
 		t.Errorf("post hook did not run after the restore: %q %s %v", out, e, err)
 	}
+
+	// An interrupted apply (scaled down twice, never back up) is recovered
+	// to the original replica count from the annotation.
+	web := []quiesce.Workload{{Kind: quiesce.Deployment, Name: "web"}}
+	for range 2 {
+		if err := quiesce.Down(ctx, env.Client, ns, web, quiesce.Options{}); err != nil {
+			t.Fatalf("quiesce down: %v", err)
+		}
+	}
+	d, err := env.Client.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
+	if err != nil || *d.Spec.Replicas != 0 || d.Annotations[quiesce.AnnotationReplicas] != "1" {
+		t.Fatalf("after two downs: replicas %v annotations %v (%v), want 0 and the original 1 recorded", d.Spec.Replicas, d.Annotations, err)
+	}
+	got, err := quiesce.Recover(ctx, env.Client, ns, quiesce.Options{})
+	if err != nil || len(got) != 1 || got[0] != web[0] {
+		t.Fatalf("recover: %v %v, want web", got, err)
+	}
+	d, err = env.Client.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
+	if _, still := d.Annotations[quiesce.AnnotationReplicas]; err != nil || *d.Spec.Replicas != 1 || still {
+		t.Fatalf("after recover: replicas %v annotations %v (%v), want 1 and no annotation", d.Spec.Replicas, d.Annotations, err)
+	}
+	exWaitReady(ctx, t, env, ns, "app=web", 1)
 }

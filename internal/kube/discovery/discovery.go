@@ -138,7 +138,7 @@ func resolve(ctx context.Context, cs kubernetes.Interface, ns string, m Mapping)
 	if m.Kind == statepkg.KindVolume {
 		return resolveVolume(ctx, cs, ns, m, p, t)
 	}
-	host, port, err := service(ctx, cs, ns, m, p, c)
+	host, port, err := service(ctx, cs, ns, m, p)
 	if err != nil {
 		return Target{}, err
 	}
@@ -340,7 +340,7 @@ func envSource(c corev1.Container, name string) (*corev1.SecretKeySelector, stri
 
 // service finds the Service in front of the workload: the mapping's, or
 // the one Service whose selector matches the pod template's labels.
-func service(ctx context.Context, cs kubernetes.Interface, ns string, m Mapping, p pod, c corev1.Container) (string, int, error) {
+func service(ctx context.Context, cs kubernetes.Interface, ns string, m Mapping, p pod) (string, int, error) {
 	defPort := map[statepkg.Kind]int{statepkg.KindPostgres: 5432, statepkg.KindMySQL: 3306, statepkg.KindRedis: 6379}[m.Kind]
 	port := m.Port
 	name := m.Service

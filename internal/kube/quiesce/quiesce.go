@@ -217,10 +217,12 @@ func Recover(ctx context.Context, cs kubernetes.Interface, ns string, o Options)
 
 // waitPods polls the pods matching sel until done(total, ready) holds.
 func waitPods(ctx context.Context, cs kubernetes.Interface, ns string, sel labels.Selector, o Options, done func(total, ready int) bool) error {
-	return wait.PollUntilContextTimeout(ctx, o.Poll, o.Timeout, true, func(ctx context.Context) (bool, error) {
+	var lastErr error
+	err := wait.PollUntilContextTimeout(ctx, o.Poll, o.Timeout, true, func(ctx context.Context) (bool, error) {
 		pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
 		if err != nil {
-			return false, nil // transient; retry until the timeout
+			lastErr = err
+			return false, nil //nolint:nilerr // transient; retry until the timeout, then report it
 		}
 		ready := 0
 		for _, p := range pods.Items {
@@ -232,4 +234,8 @@ func waitPods(ctx context.Context, cs kubernetes.Interface, ns string, sel label
 		}
 		return done(len(pods.Items), ready), nil
 	})
+	if err != nil && lastErr != nil {
+		return fmt.Errorf("%w (last API error: %v)", err, lastErr)
+	}
+	return err
 }
