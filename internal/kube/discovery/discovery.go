@@ -87,8 +87,10 @@ func ParseWorkload(s string) (quiesce.Workload, error) {
 		return quiesce.Workload{Kind: quiesce.StatefulSet, Name: n}, nil
 	case "deployment", "deploy", "deployments":
 		return quiesce.Workload{Kind: quiesce.Deployment, Name: n}, nil
+	case "cronjob", "cj", "cronjobs":
+		return quiesce.Workload{Kind: quiesce.CronJob, Name: n}, nil
 	}
-	return quiesce.Workload{}, fmt.Errorf("workload %q: kind must be StatefulSet or Deployment", s)
+	return quiesce.Workload{}, fmt.Errorf("workload %q: kind must be StatefulSet, Deployment or CronJob", s)
 }
 
 // pod is what discovery needs of a workload.
@@ -263,6 +265,8 @@ func findWorkload(ctx context.Context, cs kubernetes.Interface, ns string, m Map
 
 func getWorkload(ctx context.Context, cs kubernetes.Interface, ns string, w quiesce.Workload) (pod, error) {
 	switch w.Kind {
+	case quiesce.CronJob:
+		return pod{}, fmt.Errorf("%s cannot hold a component's data; name a StatefulSet or Deployment (CronJobs may only be quiesced)", w)
 	case quiesce.StatefulSet:
 		s, err := cs.AppsV1().StatefulSets(ns).Get(ctx, w.Name, metav1.GetOptions{})
 		if err != nil {

@@ -111,11 +111,19 @@ func patch(ctx context.Context, cs kubernetes.Interface, ns string, w Workload, 
 }
 
 // Down records each workload's replicas in an annotation, scales it to 0
-// and waits until its pods are gone. A workload already carrying the
+// and waits until its pods are gone; CronJobs are suspended instead. A workload already carrying the
 // annotation (an interrupted earlier apply) keeps its recorded count.
 func Down(ctx context.Context, cs kubernetes.Interface, ns string, ws []Workload, o Options) error {
 	o = o.withDefaults()
+	var scaledDown []Workload
 	for _, w := range ws {
+		if w.Kind == CronJob {
+			if err := suspendCron(ctx, cs, ns, w.Name); err != nil {
+				return err
+			}
+			continue
+		}
+		scaledDown = append(scaledDown, w)
 		s, err := get(ctx, cs, ns, w)
 		if err != nil {
 			return err
@@ -131,7 +139,7 @@ func Down(ctx context.Context, cs kubernetes.Interface, ns string, ws []Workload
 			return err
 		}
 	}
-	for _, w := range ws {
+	for _, w := range scaledDown {
 		s, err := get(ctx, cs, ns, w)
 		if err != nil {
 			return err
@@ -159,6 +167,12 @@ func Up(ctx context.Context, cs kubernetes.Interface, ns string, ws []Workload, 
 	}
 	var waits []want
 	for _, w := range ws {
+		if w.Kind == CronJob {
+			if err := resumeCron(ctx, cs, ns, w.Name); err != nil {
+				return err
+			}
+			continue
+		}
 		s, err := get(ctx, cs, ns, w)
 		if err != nil {
 			return err
@@ -210,6 +224,15 @@ func Recover(ctx context.Context, cs kubernetes.Interface, ns string, o Options)
 	for _, d := range ds.Items {
 		if _, ok := d.Annotations[AnnotationReplicas]; ok {
 			ws = append(ws, Workload{Deployment, d.Name})
+		}
+	}
+	cjs, err := cs.BatchV1().CronJobs(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("list cronjobs: %w", err)
+	}
+	for _, c := range cjs.Items {
+		if _, ok := c.Annotations[AnnotationSuspend]; ok {
+			ws = append(ws, Workload{CronJob, c.Name})
 		}
 	}
 	return ws, Up(ctx, cs, ns, ws, o)
