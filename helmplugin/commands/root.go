@@ -1,0 +1,72 @@
+// Package commands is the `helm state` plugin's command tree (cobra). Each
+// command translates flags into calls of internal/ (platform client,
+// Kubernetes executor, records) and prints the result.
+package commands
+
+import (
+	"io"
+	"os"
+
+	"github.com/mattn/go-isatty"
+	"github.com/spf13/cobra"
+	"helm.sh/helm/v3/pkg/cli"
+)
+
+// Version of the plugin, set at build time with
+// -ldflags "-X github.com/unikubehq/terraform-provider-unikube/helmplugin/commands.Version=...".
+var Version = "dev"
+
+// NewRoot builds the command tree. getenv is os.Getenv in the binary.
+func NewRoot(in io.Reader, out, errOut io.Writer) *cobra.Command {
+	s := &Settings{Helm: cli.New(), In: in, Out: out, Err: errOut, Getenv: os.Getenv}
+	if f, ok := out.(*os.File); ok {
+		s.stdoutTTY = isatty.IsTerminal(f.Fd())
+	}
+	root := &cobra.Command{
+		Use:   "state",
+		Short: "Apply, capture and roll back data states of Helm releases",
+		Long: `helm state applies a named state (PostgreSQL, MySQL, Redis, volumes) of the
+Unikube State platform to the services of a Helm release, captures new
+versions from a release, and keeps a history of applies per release.
+
+References: project/state (= :@latest), project/state:TAG, project/state:@candidate,
+project/state@sha256:<hex>.
+
+The platform is found through --endpoint, UNIKUBE_ENDPOINT/UNIKUBE_TOKEN or the
+login file written by "helm state login".`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return validOutput(s.Output)
+		},
+	}
+	root.SetIn(in)
+	root.SetOut(out)
+	root.SetErr(errOut)
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return &UsageError{Err: err}
+	})
+	pf := root.PersistentFlags()
+	s.Helm.AddFlags(pf)
+	pf.StringVarP(&s.Output, "output", "o", OutputTable, "output format: table, json or yaml")
+	pf.StringVar(&s.Endpoint, "endpoint", "", "platform URL (default: UNIKUBE_ENDPOINT or the login)")
+	pf.StringVar(&s.PlatformURL, "platform-url", os.Getenv("UNIKUBE_CLUSTER_ENDPOINT"), "platform URL as pods in the cluster reach it (default: the endpoint; env UNIKUBE_CLUSTER_ENDPOINT)")
+	pf.StringVar(&s.AgentImage, "agent-image", os.Getenv("UNIKUBE_AGENT_IMAGE"), "agent image for the in-cluster Jobs (env UNIKUBE_AGENT_IMAGE)")
+
+	root.AddCommand(
+		newVersionCmd(s),
+		newCompletionCmd(),
+		newScriptCmd(s),
+	)
+	for _, add := range extraCommands {
+		root.AddCommand(add(s))
+	}
+	// Unknown subcommands are usage errors too.
+	root.Args = args(cobra.NoArgs)
+	root.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+	return root
+}
+
+// extraCommands are the data commands (apply, capture, ...), registered
+// from their own files.
+var extraCommands = []func(*Settings) *cobra.Command{}

@@ -1,0 +1,157 @@
+package commands
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"helm.sh/helm/v3/pkg/cli"
+	"helm.sh/helm/v3/pkg/helmpath"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/unikubehq/terraform-provider-unikube/internal/client"
+)
+
+// Settings are what every command shares: Helm's environment (namespace,
+// kube context, kubeconfig, debug), the platform login, the output format
+// and the streams. Commands get them from the root; nothing is global.
+type Settings struct {
+	Helm *cli.EnvSettings
+	In   io.Reader
+	Out  io.Writer
+	Err  io.Writer
+	// Getenv reads the environment (os.Getenv; tests may replace it).
+	Getenv func(string) string
+	// Output is -o: table, json or yaml.
+	Output string
+	// Endpoint/PlatformURL: --endpoint overrides UNIKUBE_ENDPOINT and the
+	// login file; --platform-url is the platform as pods in the cluster
+	// reach it (default: the endpoint).
+	Endpoint    string
+	PlatformURL string
+	AgentImage  string
+	// stdoutTTY says whether Out is a terminal (progress bars).
+	stdoutTTY bool
+}
+
+// Login is what `helm state login` stores (0600).
+type Login struct {
+	Endpoint string `json:"endpoint"`
+	Token    string `json:"token"`
+}
+
+// LoginPath is where the login is kept: $HELM_CONFIG_HOME/state/login.json
+// (helm's config home honours XDG_CONFIG_HOME), or UNIKUBE_CONFIG.
+func (s *Settings) LoginPath() string {
+	if p := s.Getenv("UNIKUBE_CONFIG"); p != "" {
+		return p
+	}
+	return helmpath.ConfigPath("state", "login.json")
+}
+
+func (s *Settings) readLogin() (Login, error) {
+	var l Login
+	b, err := os.ReadFile(s.LoginPath())
+	if errors.Is(err, os.ErrNotExist) {
+		return l, nil
+	}
+	if err != nil {
+		return l, fmt.Errorf("read login %s: %w", s.LoginPath(), err)
+	}
+	if err := json.Unmarshal(b, &l); err != nil {
+		return l, fmt.Errorf("login file %s is damaged: run helm state login again: %w", s.LoginPath(), err)
+	}
+	return l, nil
+}
+
+func (s *Settings) writeLogin(l Login) error {
+	p := s.LoginPath()
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return fmt.Errorf("create %s: %w", filepath.Dir(p), err)
+	}
+	b, _ := json.MarshalIndent(l, "", "  ")
+	tmp := p + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("write login: %w", err)
+	}
+	return os.Rename(tmp, p)
+}
+
+// Logger writes debug logs to stderr when HELM_DEBUG/--debug is set and
+// warnings otherwise.
+func (s *Settings) Logger() *slog.Logger {
+	lvl := slog.LevelWarn
+	if s.Helm != nil && s.Helm.Debug {
+		lvl = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(s.Err, &slog.HandlerOptions{Level: lvl}))
+}
+
+// Platform returns a client of the platform: --endpoint, UNIKUBE_ENDPOINT
+// or the login file; the token from UNIKUBE_TOKEN or the login file.
+func (s *Settings) Platform() (*client.Client, error) {
+	l, err := s.readLogin()
+	if err != nil {
+		return nil, err
+	}
+	endpoint := firstNonEmpty(s.Endpoint, s.Getenv(client.EnvEndpoint), l.Endpoint)
+	token := firstNonEmpty(s.Getenv(client.EnvToken), l.Token)
+	if endpoint == "" {
+		return nil, usageErrorf("no platform endpoint: run helm state login ENDPOINT, or set %s", client.EnvEndpoint)
+	}
+	if token == "" {
+		return nil, usageErrorf("no platform token: run helm state login, or set %s", client.EnvToken)
+	}
+	var logger *slog.Logger
+	if s.Helm != nil && s.Helm.Debug {
+		logger = s.Logger()
+	}
+	return client.New(client.Config{Endpoint: endpoint, Token: token, Logger: logger, UserAgent: "helm-state/" + Version,
+		Getenv: func(string) string { return "" }})
+}
+
+// Kube returns a clientset and REST config for Helm's current context and
+// namespace (--kubeconfig, --kube-context, HELM_KUBEAPISERVER, ...).
+func (s *Settings) Kube() (kubernetes.Interface, *rest.Config, error) {
+	rc, err := s.Helm.RESTClientGetter().ToRESTConfig()
+	if err != nil {
+		return nil, nil, fmt.Errorf("kubernetes config (check --kubeconfig/--kube-context): %w", err)
+	}
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	return cs, rc, nil
+}
+
+// Namespace is Helm's namespace (--namespace, HELM_NAMESPACE, kubeconfig).
+func (s *Settings) Namespace() string { return s.Helm.Namespace() }
+
+// Print writes v as JSON or YAML per -o, or calls table for -o table.
+func (s *Settings) Print(v any, table func(w io.Writer) error) error {
+	return printOut(s.Out, s.Output, v, table)
+}
+
+// Context returns a context cancelled by SIGINT/SIGTERM (set by the root).
+func (s *Settings) Context(cmd interface{ Context() context.Context }) context.Context {
+	if ctx := cmd.Context(); ctx != nil {
+		return ctx
+	}
+	return context.Background()
+}
+
+func firstNonEmpty(vs ...string) string {
+	for _, v := range vs {
+		if strings.TrimSpace(v) != "" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
