@@ -79,10 +79,11 @@ func Capture(ctx context.Context, o CaptureOptions) (client.Version, error) {
 	}
 	for _, m := range o.Mappings {
 		if m.Kind == "" {
-			return client.Version{}, fmt.Errorf("capture: component %q: set its kind (postgres, mysql, redis, volume)", m.Component)
+			return client.Version{}, fmt.Errorf("capture: component %q: set its kind (postgres, mysql, redis, volume, kubernetes)", m.Component)
 		}
 	}
-	targets, err := discovery.Resolve(ctx, cs, ns, o.Mappings)
+	kubeMs, jobMs := splitKube(o.Mappings)
+	targets, err := discovery.Resolve(ctx, cs, ns, jobMs)
 	if err != nil {
 		return client.Version{}, err
 	}
@@ -129,6 +130,14 @@ func Capture(ctx context.Context, o CaptureOptions) (client.Version, error) {
 			return nil
 		})
 	}
+	// ConfigMaps/Secrets are read through the API server, here, while the
+	// agent Jobs run.
+	var kubeComps []statepkg.Component
+	g.Go(func() error {
+		cs, err := captureKube(gctx, o, kubeMs)
+		kubeComps = cs
+		return err
+	})
 	capErr := g.Wait()
 	if o.Quiesce {
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
@@ -158,6 +167,7 @@ func Capture(ctx context.Context, o CaptureOptions) (client.Version, error) {
 		}
 		m.Components = append(m.Components, c)
 	}
+	m.Components = append(m.Components, kubeComps...)
 	if err := m.Validate(); err != nil {
 		return client.Version{}, fmt.Errorf("capture %s: %w", state, err)
 	}

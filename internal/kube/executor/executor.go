@@ -25,8 +25,10 @@ import (
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/quiesce"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/rbac"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/records"
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/substitution"
 	"github.com/unikubehq/terraform-provider-unikube/internal/restore"
 	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver"
+	kubedriver "github.com/unikubehq/terraform-provider-unikube/internal/restore/driver/kubernetes"
 	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
 )
 
@@ -73,7 +75,11 @@ type Options struct {
 	PreHooks, PostHooks []hooks.Hook
 	// SkipPreflight skips the plan Jobs that check every target (reachable,
 	// credentials, versions) before anything is quiesced or changed.
-	SkipPreflight  bool
+	SkipPreflight bool
+	// Substitutions rewrite values of the ConfigMaps/Secrets of
+	// `kubernetes` components as they are restored (cloning a state into
+	// another namespace: db.staging.svc → db.dev-alice.svc).
+	Substitutions  []substitution.Rule
 	Timeout        time.Duration // per Job; default 1h
 	QuiesceOptions quiesce.Options
 	Logger         *slog.Logger
@@ -97,6 +103,9 @@ func Apply(ctx context.Context, o Options) (*records.Record, error) {
 		o.PlatformURL = o.Platform.Endpoint()
 	}
 	cs, ns := o.Client, o.Namespace
+	if err := validateRules(o.Substitutions); err != nil {
+		return nil, fmt.Errorf("apply %s (nothing was changed): %w", o.Ref.StateName(), err)
+	}
 	if !o.SkipRBACCheck {
 		if err := rbac.Check(ctx, cs, ns, nil); err != nil {
 			return nil, err
@@ -122,6 +131,12 @@ func Apply(ctx context.Context, o Options) (*records.Record, error) {
 		}
 		ms[i].Kind = k
 	}
+	kubeMs, ms := splitKube(ms)
+	kubeTs, err := kubeTargets(m, digest, ns, kubeMs)
+	if err != nil {
+		return nil, err
+	}
+	kd := kubedriver.New(cs, o.Substitutions)
 	targets, err := discovery.Resolve(ctx, cs, ns, ms)
 	if err != nil {
 		return nil, err
@@ -151,6 +166,20 @@ func Apply(ctx context.Context, o Options) (*records.Record, error) {
 		}
 		targets = todo
 	}
+	// kubernetes components are planned in this process, always: the plan
+	// also checks the substitution rules and the objects' current digests.
+	kubePlans, err := planKube(ctx, kd, kubeTs)
+	if err != nil {
+		return nil, fmt.Errorf("preflight of %s@%s in %s (nothing was changed): %w", o.Ref.StateName(), v.Tag, ns, err)
+	}
+	var kubeTodo []kubeTarget
+	for i, kt := range kubeTs {
+		if kubePlans[i].Action == driver.ActionSkip {
+			skipped = append(skipped, records.Component{Name: kt.comp.Name, Kind: string(kt.comp.Kind), Action: string(driver.ActionSkip)})
+			continue
+		}
+		kubeTodo = append(kubeTodo, kt)
+	}
 	if err := runHooks(ctx, o, o.PreHooks); err != nil {
 		return nil, fmt.Errorf("pre hooks (nothing was changed): %w", err)
 	}
@@ -158,6 +187,13 @@ func Apply(ctx context.Context, o Options) (*records.Record, error) {
 	if o.Quiesce {
 		for _, t := range targets {
 			for _, w := range t.Quiesce {
+				if !slices.Contains(quiesced, w) {
+					quiesced = append(quiesced, w)
+				}
+			}
+		}
+		for _, kt := range kubeTodo {
+			for _, w := range kt.quiesce {
 				if !slices.Contains(quiesced, w) {
 					quiesced = append(quiesced, w)
 				}
@@ -171,13 +207,20 @@ func Apply(ctx context.Context, o Options) (*records.Record, error) {
 		}
 	}
 
-	rec.Components = make([]records.Component, len(targets))
+	rec.Components = make([]records.Component, len(targets)+len(kubeTodo))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(o.Concurrency)
 	for i, t := range targets {
 		g.Go(func() error {
 			c, _, err := runOne(gctx, o, t, digest, jt.Token, false, log)
 			rec.Components[i] = c
+			return err
+		})
+	}
+	for i, kt := range kubeTodo {
+		g.Go(func() error {
+			c, err := restoreKube(gctx, o, kd, kt)
+			rec.Components[len(targets)+i] = c
 			return err
 		})
 	}

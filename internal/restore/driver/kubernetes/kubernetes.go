@@ -1,0 +1,600 @@
+// Package kubernetes is the driver of `kubernetes` components: selected
+// ConfigMaps and Secrets of a namespace. Capture writes them as one JSON
+// object per line (format "k8s-objects"), without server-owned fields;
+// restore rewrites their values with substitution rules (so a state
+// captured in `staging` can be cloned into `dev-alice`) and creates or
+// updates them in the target namespace through the API server.
+//
+// Unlike the database drivers this one runs in the executor's process (it
+// only talks to the API server), never in an agent Job.
+package kubernetes
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net/url"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8s "k8s.io/client-go/kubernetes"
+
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/substitution"
+	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver"
+	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
+)
+
+// Format of the component stream.
+const Format = "k8s-objects"
+
+// Annotations written on restored objects: which version they hold, so a
+// plan can skip objects already applied.
+const (
+	AnnotationState  = "unikube.dev/state"
+	AnnotationDigest = "unikube.dev/state-digest"
+)
+
+// Object kinds this driver handles.
+const (
+	KindConfigMap = "ConfigMap"
+	KindSecret    = "Secret"
+)
+
+// Meta keys of a captured component.
+const (
+	MetaNamespace = "namespace" // where it was captured
+	MetaObjects   = "objects"   // "ConfigMap/a,Secret/b"
+)
+
+// maxStream bounds what restore reads into memory: a Secret or ConfigMap
+// is at most 1 MiB, so this is room for a few hundred of them.
+const maxStream = 256 << 20
+
+// Object is one captured ConfigMap or Secret: what the user wrote, none of
+// what the server owns (uid, resourceVersion, managedFields, owners).
+type Object struct {
+	Kind        string            `json:"kind"`
+	Name        string            `json:"name"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	Type        string            `json:"type,omitempty"` // Secret type
+	Immutable   bool              `json:"immutable,omitempty"`
+	// Data holds ConfigMap data and Secret data alike (base64 in JSON).
+	Data map[string][]byte `json:"data,omitempty"`
+	// BinaryData is a ConfigMap's binaryData; substitution leaves it alone.
+	BinaryData map[string][]byte `json:"binaryData,omitempty"`
+}
+
+// Ref is "Kind/name".
+func (o Object) Ref() string { return o.Kind + "/" + o.Name }
+
+// Driver captures and restores `kubernetes` components through one API
+// client.
+type Driver struct {
+	client k8s.Interface
+	rules  []substitution.Rule
+}
+
+// New returns a driver acting through cs; rules rewrite values on restore.
+func New(cs k8s.Interface, rules []substitution.Rule) *Driver {
+	return &Driver{client: cs, rules: rules}
+}
+
+// Kind implements driver.Driver.
+func (*Driver) Kind() statepkg.Kind { return statepkg.KindKubernetes }
+
+// URL returns the source/target URL of namespace ns.
+func URL(ns string) string { return "kubernetes://" + ns }
+
+// namespace reads the namespace from "kubernetes://NS" or the
+// "namespace" option.
+func namespace(u string, opts map[string]string) (string, error) {
+	if ns := opts["namespace"]; ns != "" {
+		return ns, nil
+	}
+	p, err := url.Parse(u)
+	if err != nil || p.Scheme != "kubernetes" || p.Host == "" {
+		return "", fmt.Errorf("kubernetes component: target %q: want kubernetes://NAMESPACE", u)
+	}
+	return p.Host, nil
+}
+
+// Selection says which objects a capture takes. Options:
+//
+//	selector  label selector ("app.kubernetes.io/instance=shop")
+//	names     comma-separated "ConfigMap/a", "Secret/b" or bare names (either kind)
+//	kinds     "ConfigMap", "Secret" or both (default both)
+//
+// With neither names nor selector every ConfigMap and Secret is taken,
+// except what Kubernetes, Helm and unikube-state own themselves.
+type selection struct {
+	selector string
+	names    []string
+	kinds    []string
+}
+
+func parseSelection(opts map[string]string) (selection, error) {
+	s := selection{selector: opts["selector"], kinds: []string{KindConfigMap, KindSecret}}
+	if v := opts["kinds"]; v != "" {
+		s.kinds = nil
+		for k := range strings.SplitSeq(v, ",") {
+			switch k = strings.TrimSpace(k); strings.ToLower(k) {
+			case "configmap", "configmaps":
+				s.kinds = append(s.kinds, KindConfigMap)
+			case "secret", "secrets":
+				s.kinds = append(s.kinds, KindSecret)
+			default:
+				return s, fmt.Errorf("kubernetes component: kind %q: want ConfigMap or Secret", k)
+			}
+		}
+	}
+	if v := opts["names"]; v != "" {
+		for n := range strings.SplitSeq(v, ",") {
+			if n = strings.TrimSpace(n); n != "" {
+				s.names = append(s.names, n)
+			}
+		}
+	}
+	return s, nil
+}
+
+// wants reports whether an object of kind/name (not excluded) is selected
+// by name; with no names everything is.
+func (s selection) wantsName(kind, name string) bool {
+	if len(s.names) == 0 {
+		return true
+	}
+	return slices.Contains(s.names, name) || slices.Contains(s.names, kind+"/"+name)
+}
+
+// skipped are objects never captured unless named: they belong to
+// Kubernetes, Helm or unikube-state itself.
+func skipped(kind, name, typ string, labels map[string]string) bool {
+	if labels["app.kubernetes.io/managed-by"] == "unikube-state" || labels["owner"] == "unikube-state" || labels["owner"] == "helm" {
+		return true
+	}
+	switch {
+	case kind == KindConfigMap && name == "kube-root-ca.crt":
+		return true
+	case kind == KindSecret && (typ == string(corev1.SecretTypeServiceAccountToken) || strings.HasPrefix(typ, "helm.sh/")):
+		return true
+	}
+	return false
+}
+
+// cleanAnnotations drops annotations that describe an earlier apply rather
+// than the object.
+func cleanAnnotations(a map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range a {
+		if k == "kubectl.kubernetes.io/last-applied-configuration" || k == AnnotationState || k == AnnotationDigest {
+			continue
+		}
+		out[k] = v
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// Capture implements driver.Driver: the selected objects, sorted by kind
+// and name so an unchanged selection gives the same bytes (and chunks).
+func (d *Driver) Capture(ctx context.Context, src driver.Source, w io.Writer, p driver.Progress) (driver.CaptureResult, error) {
+	ns, err := namespace(src.URL, src.Options)
+	if err != nil {
+		return driver.CaptureResult{}, err
+	}
+	sel, err := parseSelection(src.Options)
+	if err != nil {
+		return driver.CaptureResult{}, err
+	}
+	objs, err := d.list(ctx, ns, sel)
+	if err != nil {
+		return driver.CaptureResult{}, err
+	}
+	if len(objs) == 0 {
+		return driver.CaptureResult{}, fmt.Errorf("kubernetes component: no ConfigMap or Secret in %s matches (selector %q, names %v)", ns, sel.selector, sel.names)
+	}
+	cw := &driver.CountingWriter{W: w}
+	enc := json.NewEncoder(cw)
+	refs := make([]string, 0, len(objs))
+	for _, o := range objs {
+		if err := enc.Encode(o); err != nil {
+			return driver.CaptureResult{}, fmt.Errorf("kubernetes component: write %s: %w", o.Ref(), err)
+		}
+		refs = append(refs, o.Ref())
+	}
+	comp := src.Option("component", "")
+	p.Emit(driver.Event{Component: comp, Phase: driver.PhaseCapture, Bytes: cw.N, Rows: int64(len(objs))})
+	return driver.CaptureResult{Format: Format, Meta: map[string]string{
+		MetaNamespace: ns, MetaObjects: strings.Join(refs, ","), "count": strconv.Itoa(len(objs)),
+	}}, nil
+}
+
+func (d *Driver) list(ctx context.Context, ns string, sel selection) ([]Object, error) {
+	lo := metav1.ListOptions{LabelSelector: sel.selector}
+	var objs []Object
+	found := map[string]bool{}
+	if slices.Contains(sel.kinds, KindConfigMap) {
+		cms, err := d.client.CoreV1().ConfigMaps(ns).List(ctx, lo)
+		if err != nil {
+			return nil, fmt.Errorf("kubernetes component: list ConfigMaps in %s: %w", ns, err)
+		}
+		for _, cm := range cms.Items {
+			named := len(sel.names) > 0 && sel.wantsName(KindConfigMap, cm.Name)
+			if !sel.wantsName(KindConfigMap, cm.Name) || (!named && skipped(KindConfigMap, cm.Name, "", cm.Labels)) {
+				continue
+			}
+			o := Object{Kind: KindConfigMap, Name: cm.Name, Labels: cm.Labels, Annotations: cleanAnnotations(cm.Annotations),
+				Immutable: cm.Immutable != nil && *cm.Immutable, BinaryData: cm.BinaryData}
+			if len(cm.Data) > 0 {
+				o.Data = map[string][]byte{}
+				for k, v := range cm.Data {
+					o.Data[k] = []byte(v)
+				}
+			}
+			objs = append(objs, o)
+			found[KindConfigMap+"/"+cm.Name], found[cm.Name] = true, true
+		}
+	}
+	if slices.Contains(sel.kinds, KindSecret) {
+		ss, err := d.client.CoreV1().Secrets(ns).List(ctx, lo)
+		if err != nil {
+			return nil, fmt.Errorf("kubernetes component: list Secrets in %s: %w", ns, err)
+		}
+		for _, s := range ss.Items {
+			named := len(sel.names) > 0 && sel.wantsName(KindSecret, s.Name)
+			if !sel.wantsName(KindSecret, s.Name) || (!named && skipped(KindSecret, s.Name, string(s.Type), s.Labels)) {
+				continue
+			}
+			objs = append(objs, Object{Kind: KindSecret, Name: s.Name, Labels: s.Labels, Annotations: cleanAnnotations(s.Annotations),
+				Type: string(s.Type), Immutable: s.Immutable != nil && *s.Immutable, Data: s.Data})
+			found[KindSecret+"/"+s.Name], found[s.Name] = true, true
+		}
+	}
+	var missing []string
+	for _, n := range sel.names {
+		if !found[n] {
+			missing = append(missing, n)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("kubernetes component: %s not found in %s (selector %q, kinds %v)", strings.Join(missing, ", "), ns, sel.selector, sel.kinds)
+	}
+	sort.Slice(objs, func(i, j int) bool { return objs[i].Ref() < objs[j].Ref() })
+	return objs, nil
+}
+
+// Plan implements driver.Driver: skip when every object of the component
+// already carries this version's digest.
+func (d *Driver) Plan(ctx context.Context, c statepkg.Component, t driver.Target) (driver.ComponentPlan, error) {
+	ns, err := namespace(t.URL, t.Options)
+	if err != nil {
+		return driver.ComponentPlan{}, err
+	}
+	for i, r := range d.rules {
+		if err := r.Validate(); err != nil {
+			return driver.ComponentPlan{}, fmt.Errorf("substitution rule %d: %w", i, err)
+		}
+	}
+	cp := driver.ComponentPlan{Component: c.Name, Kind: c.Kind, Target: t.URL, Action: driver.ActionReplace,
+		Strategy: "update", Bytes: c.Size}
+	var refs []string
+	if v := c.Meta[MetaObjects]; v != "" {
+		refs = strings.Split(v, ",")
+	}
+	cp.Files = int64(len(refs))
+	missing, current := 0, 0
+	for _, ref := range refs {
+		kind, name, _ := strings.Cut(ref, "/")
+		m, err := d.getMeta(ctx, ns, kind, name)
+		switch {
+		case apierrors.IsNotFound(err):
+			missing++
+		case err != nil:
+			return cp, fmt.Errorf("kubernetes component %s: get %s in %s: %w", c.Name, ref, ns, err)
+		case m.Annotations[AnnotationDigest] == t.Digest && t.Digest != "":
+			current++
+		}
+	}
+	switch {
+	case len(refs) > 0 && current == len(refs):
+		cp.Action, cp.Reason, cp.Current, cp.Bytes = driver.ActionSkip, "every object already holds this version", t.Digest, 0
+	case missing == len(refs):
+		cp.Action, cp.Reason = driver.ActionCreate, fmt.Sprintf("%d objects to create in %s", missing, ns)
+	default:
+		cp.Reason = fmt.Sprintf("%d objects to update, %d to create in %s", len(refs)-missing, missing, ns)
+	}
+	if len(d.rules) > 0 {
+		cp.Warnings = append(cp.Warnings, fmt.Sprintf("%d substitution rules rewrite values", len(d.rules)))
+	}
+	return cp, nil
+}
+
+func (d *Driver) getMeta(ctx context.Context, ns, kind, name string) (metav1.ObjectMeta, error) {
+	switch kind {
+	case KindConfigMap:
+		o, err := d.client.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return metav1.ObjectMeta{}, err
+		}
+		return o.ObjectMeta, nil
+	case KindSecret:
+		o, err := d.client.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return metav1.ObjectMeta{}, err
+		}
+		return o.ObjectMeta, nil
+	}
+	return metav1.ObjectMeta{}, fmt.Errorf("kind %q: want ConfigMap or Secret", kind)
+}
+
+// Decode reads a component stream.
+func Decode(r io.Reader) ([]Object, error) {
+	br := bufio.NewReader(io.LimitReader(r, maxStream+1))
+	dec := json.NewDecoder(br)
+	var objs []Object
+	for {
+		var o Object
+		err := dec.Decode(&o)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("decode object %d: %w", len(objs)+1, err)
+		}
+		if o.Kind != KindConfigMap && o.Kind != KindSecret {
+			return nil, fmt.Errorf("object %d (%s): kind %q: want ConfigMap or Secret", len(objs)+1, o.Name, o.Kind)
+		}
+		if o.Name == "" {
+			return nil, fmt.Errorf("object %d: no name", len(objs)+1)
+		}
+		objs = append(objs, o)
+	}
+	if dec.InputOffset() > maxStream {
+		return nil, fmt.Errorf("component stream larger than %d MiB", maxStream>>20)
+	}
+	return objs, nil
+}
+
+// Substitute applies rules to the data of objs and returns how many values
+// changed.
+func Substitute(rules []substitution.Rule, objs []Object) (int, error) {
+	n := 0
+	for i := range objs {
+		o := &objs[i]
+		so := &substitution.Object{Kind: o.Kind, Name: o.Name, Labels: o.Labels, Annotations: o.Annotations, Data: o.Data}
+		if so.Data == nil {
+			so.Data = map[string][]byte{}
+		}
+		c, err := substitution.Apply(rules, so)
+		if err != nil {
+			return n, fmt.Errorf("%s: %w", o.Ref(), err)
+		}
+		o.Data = so.Data
+		n += c
+	}
+	return n, nil
+}
+
+// previous is an object as it was before restore touched it (nil: absent).
+type previous struct {
+	obj       Object
+	cm        *corev1.ConfigMap
+	secret    *corev1.Secret
+	createdBy bool
+}
+
+// Restore implements driver.Driver. Every chunk is verified and every
+// rule applied before the first object is written; objects are then
+// created or updated one by one, and when one fails those already written
+// are put back as they were.
+func (d *Driver) Restore(ctx context.Context, c statepkg.Component, src driver.ChunkSource, t driver.Target, p driver.Progress) (driver.ComponentResult, error) {
+	res := driver.ComponentResult{Component: c.Name, Kind: c.Kind, Action: driver.ActionReplace, Strategy: "update"}
+	ns, err := namespace(t.URL, t.Options)
+	if err != nil {
+		return res, err
+	}
+	var buf bytes.Buffer
+	if err := src.ReadRange(ctx, 0, c.Size, &buf); err != nil {
+		return res, fmt.Errorf("kubernetes component %s: read (nothing was changed): %w", c.Name, err)
+	}
+	res.Bytes = int64(buf.Len())
+	p.Emit(driver.Event{Component: c.Name, Phase: driver.PhaseDownload, Bytes: res.Bytes})
+	objs, err := Decode(&buf)
+	if err != nil {
+		return res, fmt.Errorf("kubernetes component %s (nothing was changed): %w", c.Name, err)
+	}
+	if _, err := Substitute(d.rules, objs); err != nil {
+		return res, fmt.Errorf("kubernetes component %s: substitution (nothing was changed): %w", c.Name, err)
+	}
+	var done []previous
+	for _, o := range objs {
+		if o.Annotations == nil {
+			o.Annotations = map[string]string{}
+		} else {
+			o.Annotations = maps.Clone(o.Annotations)
+		}
+		o.Annotations[AnnotationState], o.Annotations[AnnotationDigest] = t.State, t.Digest
+		prev, err := d.put(ctx, ns, o)
+		if err != nil {
+			rerr := d.rollback(context.WithoutCancel(ctx), ns, done)
+			if rerr != nil {
+				return res, errors.Join(fmt.Errorf("kubernetes component %s: write %s in %s: %w", c.Name, o.Ref(), ns, err),
+					fmt.Errorf("put back the objects already written: %w", rerr))
+			}
+			return res, fmt.Errorf("kubernetes component %s: write %s in %s (the %d objects written before were put back): %w", c.Name, o.Ref(), ns, len(done), err)
+		}
+		done = append(done, prev)
+		res.Rows++
+		p.Emit(driver.Event{Component: c.Name, Phase: driver.PhaseRestore, Rows: 1})
+	}
+	res.FilesWritten = res.Rows
+	return res, nil
+}
+
+// put creates or updates o (an immutable object that differs is deleted
+// and created again) and returns what was there before.
+func (d *Driver) put(ctx context.Context, ns string, o Object) (previous, error) {
+	prev := previous{obj: o}
+	switch o.Kind {
+	case KindConfigMap:
+		api := d.client.CoreV1().ConfigMaps(ns)
+		want := configMap(ns, o)
+		cur, err := api.Get(ctx, o.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			prev.createdBy = true
+			_, err = api.Create(ctx, want, metav1.CreateOptions{})
+			return prev, err
+		}
+		if err != nil {
+			return prev, err
+		}
+		prev.cm = cur
+		if cur.Immutable != nil && *cur.Immutable {
+			if err := api.Delete(ctx, o.Name, metav1.DeleteOptions{}); err != nil {
+				return prev, err
+			}
+			_, err = api.Create(ctx, want, metav1.CreateOptions{})
+			return prev, err
+		}
+		want.ResourceVersion = cur.ResourceVersion
+		_, err = api.Update(ctx, want, metav1.UpdateOptions{})
+		return prev, err
+	case KindSecret:
+		api := d.client.CoreV1().Secrets(ns)
+		want := secret(ns, o)
+		cur, err := api.Get(ctx, o.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			prev.createdBy = true
+			_, err = api.Create(ctx, want, metav1.CreateOptions{})
+			return prev, err
+		}
+		if err != nil {
+			return prev, err
+		}
+		prev.secret = cur
+		// The type of a Secret cannot change in place.
+		if (cur.Immutable != nil && *cur.Immutable) || (want.Type != "" && cur.Type != want.Type) {
+			if err := api.Delete(ctx, o.Name, metav1.DeleteOptions{}); err != nil {
+				return prev, err
+			}
+			_, err = api.Create(ctx, want, metav1.CreateOptions{})
+			return prev, err
+		}
+		want.ResourceVersion = cur.ResourceVersion
+		_, err = api.Update(ctx, want, metav1.UpdateOptions{})
+		return prev, err
+	}
+	return prev, fmt.Errorf("kind %q: want ConfigMap or Secret", o.Kind)
+}
+
+// rollback puts back the objects written so far, last first.
+func (d *Driver) rollback(ctx context.Context, ns string, done []previous) error {
+	var errs []error
+	for i := len(done) - 1; i >= 0; i-- {
+		pv := done[i]
+		var err error
+		switch {
+		case pv.createdBy && pv.obj.Kind == KindConfigMap:
+			err = d.client.CoreV1().ConfigMaps(ns).Delete(ctx, pv.obj.Name, metav1.DeleteOptions{})
+		case pv.createdBy:
+			err = d.client.CoreV1().Secrets(ns).Delete(ctx, pv.obj.Name, metav1.DeleteOptions{})
+		case pv.cm != nil:
+			err = d.restoreConfigMap(ctx, ns, pv.cm)
+		case pv.secret != nil:
+			err = d.restoreSecret(ctx, ns, pv.secret)
+		}
+		if err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("%s: %w", pv.obj.Ref(), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (d *Driver) restoreConfigMap(ctx context.Context, ns string, old *corev1.ConfigMap) error {
+	api := d.client.CoreV1().ConfigMaps(ns)
+	old = old.DeepCopy()
+	cur, err := api.Get(ctx, old.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		old.ResourceVersion, old.UID = "", ""
+		_, err = api.Create(ctx, old, metav1.CreateOptions{})
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	if cur.Immutable != nil && *cur.Immutable {
+		if err := api.Delete(ctx, old.Name, metav1.DeleteOptions{}); err != nil {
+			return err
+		}
+		old.ResourceVersion, old.UID = "", ""
+		_, err = api.Create(ctx, old, metav1.CreateOptions{})
+		return err
+	}
+	old.ResourceVersion = cur.ResourceVersion
+	_, err = api.Update(ctx, old, metav1.UpdateOptions{})
+	return err
+}
+
+func (d *Driver) restoreSecret(ctx context.Context, ns string, old *corev1.Secret) error {
+	api := d.client.CoreV1().Secrets(ns)
+	old = old.DeepCopy()
+	cur, err := api.Get(ctx, old.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		old.ResourceVersion, old.UID = "", ""
+		_, err = api.Create(ctx, old, metav1.CreateOptions{})
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	if (cur.Immutable != nil && *cur.Immutable) || cur.Type != old.Type {
+		if err := api.Delete(ctx, old.Name, metav1.DeleteOptions{}); err != nil {
+			return err
+		}
+		old.ResourceVersion, old.UID = "", ""
+		_, err = api.Create(ctx, old, metav1.CreateOptions{})
+		return err
+	}
+	old.ResourceVersion = cur.ResourceVersion
+	_, err = api.Update(ctx, old, metav1.UpdateOptions{})
+	return err
+}
+
+func meta(ns string, o Object) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Name: o.Name, Namespace: ns, Labels: o.Labels, Annotations: o.Annotations}
+}
+
+func configMap(ns string, o Object) *corev1.ConfigMap {
+	cm := &corev1.ConfigMap{ObjectMeta: meta(ns, o), BinaryData: o.BinaryData}
+	if len(o.Data) > 0 {
+		cm.Data = map[string]string{}
+		for k, v := range o.Data {
+			cm.Data[k] = string(v)
+		}
+	}
+	if o.Immutable {
+		cm.Immutable = &o.Immutable
+	}
+	return cm
+}
+
+func secret(ns string, o Object) *corev1.Secret {
+	s := &corev1.Secret{ObjectMeta: meta(ns, o), Data: o.Data, Type: corev1.SecretType(o.Type)}
+	if o.Immutable {
+		s.Immutable = &o.Immutable
+	}
+	return s
+}

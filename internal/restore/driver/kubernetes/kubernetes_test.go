@@ -1,0 +1,150 @@
+package kubernetes
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/substitution"
+	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver"
+	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
+)
+
+// The fake clientset stands in for the API server in these unit tests of
+// selection, encoding, substitution and rollback; test/e2e runs the
+// driver against a real cluster.
+
+func objects() []runtime.Object {
+	return []runtime.Object{
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "staging", Labels: map[string]string{"app": "shop"},
+			ResourceVersion: "7", UID: "u1", Annotations: map[string]string{"kubectl.kubernetes.io/last-applied-configuration": "{}", "team": "a"}},
+			Data: map[string]string{"DATABASE_HOST": "db.staging.svc"}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "app-db", Namespace: "staging", Labels: map[string]string{"app": "shop"}},
+			Type: corev1.SecretTypeOpaque, Data: map[string][]byte{"url": []byte("postgres://u:p@db.staging.svc/app")}},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "kube-root-ca.crt", Namespace: "staging"}, Data: map[string]string{"ca.crt": "x"}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "sh.helm.release.v1.shop.v1", Namespace: "staging", Labels: map[string]string{"owner": "helm"}},
+			Type: "helm.sh/release.v1"},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "other", Namespace: "staging", Labels: map[string]string{"app": "other"}}},
+	}
+}
+
+func capture(t *testing.T, d *Driver, opts map[string]string) (statepkg.Component, []byte) {
+	t.Helper()
+	var buf bytes.Buffer
+	res, err := d.Capture(context.Background(), driver.Source{URL: URL("staging"), Options: opts}, &buf, nil)
+	if err != nil {
+		t.Fatalf("capture: %v", err)
+	}
+	return statepkg.Component{Name: "config", Kind: statepkg.KindKubernetes, Format: res.Format, Size: int64(buf.Len()), Meta: res.Meta}, buf.Bytes()
+}
+
+func TestCapture_SelectsObjectsAndDropsServerFields(t *testing.T) {
+	cases := []struct {
+		name string
+		opts map[string]string
+		want string
+	}{
+		{"everything but what others own", nil, "ConfigMap/app,ConfigMap/other,Secret/app-db"},
+		{"label selector", map[string]string{"selector": "app=shop"}, "ConfigMap/app,Secret/app-db"},
+		{"names", map[string]string{"names": "ConfigMap/app, app-db"}, "ConfigMap/app,Secret/app-db"},
+		{"kinds", map[string]string{"kinds": "Secret", "selector": "app=shop"}, "Secret/app-db"},
+		{"a skipped object when named", map[string]string{"names": "kube-root-ca.crt"}, "ConfigMap/kube-root-ca.crt"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, raw := capture(t, New(fake.NewClientset(objects()...), nil), tc.opts)
+			if c.Meta[MetaObjects] != tc.want {
+				t.Errorf("objects %q, want %q", c.Meta[MetaObjects], tc.want)
+			}
+			if bytes.Contains(raw, []byte("resourceVersion")) || bytes.Contains(raw, []byte("last-applied")) {
+				t.Errorf("server-owned fields captured: %s", raw)
+			}
+		})
+	}
+	if _, err := New(fake.NewClientset(objects()...), nil).Capture(context.Background(),
+		driver.Source{URL: URL("staging"), Options: map[string]string{"names": "ConfigMap/missing"}}, &bytes.Buffer{}, nil); err == nil ||
+		!strings.Contains(err.Error(), "ConfigMap/missing not found") {
+		t.Errorf("capture of a missing name: %v", err)
+	}
+}
+
+func TestRestore_ClonesWithSubstitutionThenPlansSkip(t *testing.T) {
+	ctx := context.Background()
+	c, raw := capture(t, New(fake.NewClientset(objects()...), nil), map[string]string{"selector": "app=shop"})
+	cs := fake.NewClientset(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "dev"}, Data: map[string]string{"old": "1"}})
+	d := New(cs, []substitution.Rule{{Old: "db.staging.svc", New: "db.dev.svc"}})
+	tgt := driver.Target{URL: URL("dev"), State: "shop/seed", Digest: "sha256:abc"}
+	plan, err := d.Plan(ctx, c, tgt)
+	if err != nil || plan.Action != driver.ActionReplace {
+		t.Fatalf("plan %+v %v, want replace", plan, err)
+	}
+	res, err := d.Restore(ctx, c, driver.ReaderAtSource{R: bytes.NewReader(raw), Size: int64(len(raw))}, tgt, nil)
+	if err != nil || res.Rows != 2 {
+		t.Fatalf("restore %+v %v", res, err)
+	}
+	cm, _ := cs.CoreV1().ConfigMaps("dev").Get(ctx, "app", metav1.GetOptions{})
+	if cm.Data["DATABASE_HOST"] != "db.dev.svc" || cm.Data["old"] != "" || cm.Annotations[AnnotationDigest] != "sha256:abc" || cm.Annotations["team"] != "a" {
+		t.Errorf("configmap %+v %v", cm.Data, cm.Annotations)
+	}
+	s, _ := cs.CoreV1().Secrets("dev").Get(ctx, "app-db", metav1.GetOptions{})
+	if string(s.Data["url"]) != "postgres://u:p@db.dev.svc/app" {
+		t.Errorf("secret url %q", s.Data["url"])
+	}
+	plan, err = d.Plan(ctx, c, tgt)
+	if err != nil || plan.Action != driver.ActionSkip {
+		t.Errorf("plan after restore %+v %v, want skip", plan, err)
+	}
+}
+
+func TestRestore_FailureMidwayPutsBackWhatWasWritten(t *testing.T) {
+	ctx := context.Background()
+	c, raw := capture(t, New(fake.NewClientset(objects()...), nil), map[string]string{"selector": "app=shop"})
+	cs := fake.NewClientset(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "dev"}, Data: map[string]string{"old": "1"}})
+	cs.PrependReactor("create", "secrets", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(corev1.Resource("secrets"), "app-db", errors.New("denied"))
+	})
+	_, err := New(cs, nil).Restore(ctx, c, driver.ReaderAtSource{R: bytes.NewReader(raw), Size: int64(len(raw))},
+		driver.Target{URL: URL("dev"), Digest: "sha256:abc"}, nil)
+	if err == nil || !strings.Contains(err.Error(), "put back") {
+		t.Fatalf("restore with a forbidden secret: %v", err)
+	}
+	cm, _ := cs.CoreV1().ConfigMaps("dev").Get(ctx, "app", metav1.GetOptions{})
+	if cm.Data["old"] != "1" || cm.Data["DATABASE_HOST"] != "" {
+		t.Errorf("configmap not put back: %v", cm.Data)
+	}
+}
+
+func TestRestore_BadStreamOrRuleChangesNothing(t *testing.T) {
+	ctx := context.Background()
+	c, raw := capture(t, New(fake.NewClientset(objects()...), nil), nil)
+	for name, tc := range map[string]struct {
+		raw   []byte
+		rules []substitution.Rule
+	}{
+		"truncated": {raw[:len(raw)-10], nil},
+		"bad rule":  {raw, []substitution.Rule{{Old: ""}}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cs := fake.NewClientset()
+			c := c
+			c.Size = int64(len(tc.raw))
+			_, err := New(cs, tc.rules).Restore(ctx, c, driver.ReaderAtSource{R: bytes.NewReader(tc.raw), Size: int64(len(tc.raw))},
+				driver.Target{URL: URL("dev")}, nil)
+			if err == nil || !strings.Contains(err.Error(), "nothing was changed") {
+				t.Fatalf("restore: %v", err)
+			}
+			if len(cs.Actions()) != 0 {
+				t.Errorf("API calls made: %v", cs.Actions())
+			}
+		})
+	}
+}
