@@ -80,6 +80,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = install(args[1:])
 	case "restore":
 		err = restoreCmd(ctx, args[1:], getenv, o, stderr)
+	case "fetch":
+		err = fetchCmd(ctx, args[1:], getenv, o, stderr)
 	case "capture":
 		err = captureCmd(ctx, args[1:], getenv, o, stderr)
 	default:
