@@ -1,0 +1,161 @@
+# The quickstart's Terraform: project `shop`, the named state `shop/seed` made
+# from ../seed, who may use it, and the seed applied into the Helm release.
+#
+# The platform's address and token come from the environment
+# (UNIKUBE_ENDPOINT, UNIKUBE_TOKEN), the cluster from KUBECONFIG:
+# `make quickstart` sets all three. Run by hand:
+#
+#   terraform init && terraform apply -var namespace=shop-quickstart
+
+terraform {
+  required_version = ">= 1.6"
+
+  # make quickstart keeps the state in .quickstart/ (terraform init
+  # -backend-config=path=...); by hand it is terraform.tfstate here.
+  backend "local" {}
+
+  required_providers {
+    unikube = {
+      source = "unikubehq/unikube"
+    }
+  }
+}
+
+provider "unikube" {}
+
+variable "namespace" {
+  description = "Namespace the shop release is installed in."
+  type        = string
+  default     = "shop-quickstart"
+}
+
+variable "release" {
+  description = "Name of the shop Helm release."
+  type        = string
+  default     = "shop"
+}
+
+variable "platform_url_in_cluster" {
+  description = "Platform URL as the agent pods reach it, if not the provider's endpoint (e.g. http://host.docker.internal:8080 on kind)."
+  type        = string
+  default     = ""
+}
+
+locals {
+  seed = "${path.module}/../seed"
+}
+
+# Projects have no resource of their own yet; this creates `shop` through the
+# platform API once (a project that already exists is fine). The token goes
+# to curl on stdin, never on its command line.
+resource "terraform_data" "project" {
+  input = "shop"
+
+  provisioner "local-exec" {
+    interpreter = ["/bin/sh", "-c"]
+    command     = <<-SH
+      set -eu
+      code=$(printf 'Authorization: Bearer %s\n' "$UNIKUBE_TOKEN" | curl -sS -o /dev/null -w '%%{http_code}' \
+        -H @- -H 'Content-Type: application/json' \
+        -d '{"name":"shop","description":"The quickstart shop"}' "$UNIKUBE_ENDPOINT/api/v1/projects")
+      case "$code" in
+        200|201|409) ;;
+        *) echo "creating project shop: HTTP $code from $UNIKUBE_ENDPOINT" >&2; exit 1 ;;
+      esac
+    SH
+  }
+}
+
+resource "unikube_named_state" "seed" {
+  project     = terraform_data.project.output
+  name        = "seed"
+  description = "Shop seed data: orders, a warm cache and uploaded files"
+
+  # The quickstart tears everything down again.
+  deletion_protection = false
+
+  tag      = "v1"
+  revision = "1.0.0"
+  message  = "Quickstart seed"
+
+  component {
+    name = "db"
+    kind = "postgres"
+    source {
+      path = "${local.seed}/shop.sql"
+    }
+  }
+
+  component {
+    name = "cache"
+    kind = "redis"
+    source {
+      path = "${local.seed}/cache.rdb"
+    }
+  }
+
+  component {
+    name = "uploads"
+    kind = "volume"
+    source {
+      path = "${local.seed}/uploads"
+    }
+  }
+
+  # Developers may apply the seed to their environments; CI may publish
+  # new versions.
+  access {
+    subject = "group:shop-devs"
+    role    = "applier"
+  }
+
+  access {
+    subject = "token:ci"
+    role    = "maintainer"
+  }
+}
+
+# The seed, restored into the running release: every component by an agent
+# Job next to its data, the app scaled down meanwhile.
+resource "unikube_state_apply" "shop" {
+  state = "${unikube_named_state.seed.id}@${unikube_named_state.seed.version_digest}"
+
+  kubernetes {
+    namespace    = var.namespace
+    release      = var.release
+    quiesce      = true
+    platform_url = var.platform_url_in_cluster != "" ? var.platform_url_in_cluster : null
+
+    mapping {
+      component = "db"
+      workload  = "StatefulSet/${var.release}-db"
+      quiesce   = ["Deployment/${var.release}-web"]
+    }
+
+    mapping {
+      component = "cache"
+      workload  = "Deployment/${var.release}-cache"
+    }
+
+    mapping {
+      component = "uploads"
+      workload  = "Deployment/${var.release}-web"
+      pvc       = "${var.release}-uploads"
+    }
+  }
+
+  timeouts {
+    create = "15m"
+    update = "15m"
+  }
+}
+
+output "state" {
+  description = "The version applied."
+  value       = "${unikube_named_state.seed.id}:${unikube_named_state.seed.version_tag} (${unikube_named_state.seed.version_digest})"
+}
+
+output "results" {
+  description = "What the apply did to each component."
+  value       = [for r in unikube_state_apply.shop.results : "${r.component}: ${r.action} in ${r.duration}"]
+}

@@ -1,0 +1,788 @@
+// Package quickstart runs the README's first command end to end: it builds
+// the binaries, starts the platform server in the background, finds or
+// starts a cluster, installs the `helm state` plugin and the shop chart,
+// seeds the release with `terraform apply`, and shows what landed. Down
+// undoes all of it. Both are idempotent: a second Up reuses what runs.
+//
+// scripts/quickstart.sh and scripts/quickstart-down.sh run it through
+// cmd/quickstart; test/e2e/quickstart_test.go runs the same steps.
+package quickstart
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/unikubehq/terraform-provider-unikube/test/cluster"
+)
+
+// HelmVersion is installed when no helm is on PATH.
+const HelmVersion = "v3.16.4"
+
+// Config says where the quickstart lives and what it installs.
+type Config struct {
+	// Root is the repository root; Dir the quickstart's own state
+	// (default Root/.quickstart).
+	Root string
+	Dir  string
+	// Namespace and Release of the shop chart.
+	Namespace string
+	Release   string
+	// Port the platform listens on.
+	Port int
+	// Kubeconfig of a cluster to use; empty or unreachable: the local
+	// harness (test/cluster) is started.
+	Kubeconfig string
+	// PlatformURLInCluster overrides the URL agent pods use to reach the
+	// platform (default: the node address on the local harness, this host's
+	// outbound address elsewhere).
+	PlatformURLInCluster string
+	// KeepCluster makes Down leave a cluster it started running.
+	KeepCluster bool
+	// Out gets the progress and the summary; commands' output too.
+	Out io.Writer
+}
+
+// FromEnv is the configuration scripts/quickstart.sh uses: the repository
+// root and QUICKSTART_* / KUBECONFIG from the environment.
+func FromEnv(getenv func(string) string) (Config, error) {
+	root, err := cluster.FindRepoRoot()
+	if err != nil {
+		return Config{}, err
+	}
+	c := Config{
+		Root:                 root,
+		Dir:                  getenv("QUICKSTART_DIR"),
+		Namespace:            or(getenv("QUICKSTART_NAMESPACE"), "shop-quickstart"),
+		Release:              or(getenv("QUICKSTART_RELEASE"), "shop"),
+		Port:                 18080,
+		Kubeconfig:           getenv("KUBECONFIG"),
+		PlatformURLInCluster: getenv("QUICKSTART_PLATFORM_URL_IN_CLUSTER"),
+		KeepCluster:          getenv("QUICKSTART_KEEP_CLUSTER") == "1",
+		Out:                  os.Stdout,
+	}
+	if p := getenv("QUICKSTART_PORT"); p != "" {
+		if c.Port, err = strconv.Atoi(p); err != nil {
+			return Config{}, fmt.Errorf("QUICKSTART_PORT=%q: %w", p, err)
+		}
+	}
+	return c, nil
+}
+
+func or(s, def string) string {
+	if s != "" {
+		return s
+	}
+	return def
+}
+
+func (c *Config) defaults() {
+	if c.Dir == "" {
+		c.Dir = filepath.Join(c.Root, ".quickstart")
+	}
+	if c.Namespace == "" {
+		c.Namespace = "shop-quickstart"
+	}
+	if c.Release == "" {
+		c.Release = "shop"
+	}
+	if c.Port == 0 {
+		c.Port = 18080
+	}
+	if c.Out == nil {
+		c.Out = os.Stdout
+	}
+}
+
+// saved is what Up records for Down and for the user's shell (env file).
+type saved struct {
+	Kubeconfig     string `json:"kubeconfig"`
+	Local          bool   `json:"local"`
+	ClusterStarted bool   `json:"cluster_started"`
+	Endpoint       string `json:"endpoint"`
+	Namespace      string `json:"namespace"`
+	Release        string `json:"release"`
+}
+
+// Result is what Up found in the seeded release.
+type Result struct {
+	Endpoint   string
+	Kubeconfig string
+	Env        string // file to source for the README's tour
+	Rows       map[string]int
+	Files      []string
+	RedisKeys  int
+	History    string
+	Steps      []Step
+}
+
+// Step is one timed step of Up or Down.
+type Step struct {
+	Name string
+	Took time.Duration
+}
+
+type run struct {
+	cfg   Config
+	st    saved
+	kube  *Kube
+	env   []string
+	token string
+	steps []Step
+}
+
+func (r *run) step(name string, fn func() error) error {
+	fmt.Fprintf(r.cfg.Out, "\n==> %s\n", name)
+	start := time.Now()
+	err := fn()
+	took := time.Since(start)
+	r.steps = append(r.steps, Step{Name: name, Took: took})
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	fmt.Fprintf(r.cfg.Out, "    done in %s\n", took.Round(100*time.Millisecond))
+	return nil
+}
+
+func (r *run) binDir() string   { return filepath.Join(r.cfg.Root, "bin") }
+func (r *run) toolsBin() string { return filepath.Join(cluster.DefaultConfig().ToolsDir, "bin") }
+
+// command runs name with the quickstart's environment, its output going to
+// Out (or captured when out is non-nil).
+func (r *run) command(ctx context.Context, dir string, out io.Writer, name string, args ...string) error {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
+	cmd.Env = r.env
+	cmd.Stdout, cmd.Stderr = r.cfg.Out, r.cfg.Out
+	if out != nil {
+		cmd.Stdout = out
+	}
+	cmd.WaitDelay = 10 * time.Second
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s %s: %w", name, strings.Join(args, " "), err)
+	}
+	return nil
+}
+
+func (r *run) output(ctx context.Context, name string, args ...string) (string, error) {
+	var b strings.Builder
+	err := r.command(ctx, r.cfg.Root, &b, name, args...)
+	return b.String(), err
+}
+
+// setEnv sets one variable of the commands' environment.
+func (r *run) setEnv(k, v string) {
+	prefix := k + "="
+	for i, kv := range r.env {
+		if strings.HasPrefix(kv, prefix) {
+			r.env[i] = prefix + v
+			return
+		}
+	}
+	r.env = append(r.env, prefix+v)
+}
+
+func (r *run) getEnv(k string) string {
+	for _, kv := range r.env {
+		if v, ok := strings.CutPrefix(kv, k+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+func newRun(cfg Config) *run {
+	cfg.defaults()
+	r := &run{cfg: cfg, env: os.Environ()}
+	r.setEnv("PATH", r.binDir()+string(os.PathListSeparator)+r.toolsBin()+string(os.PathListSeparator)+os.Getenv("PATH"))
+	r.setEnv("HELM_PLUGINS", filepath.Join(cfg.Dir, "helm-plugins"))
+	r.setEnv("UNIKUBE_TOOLS_DIR", cluster.DefaultConfig().ToolsDir)
+	return r
+}
+
+// Up runs the quickstart. It returns what it found in the seeded release.
+func Up(ctx context.Context, cfg Config) (*Result, error) {
+	r := newRun(cfg)
+	cfg = r.cfg
+	total := time.Now()
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	steps := []struct {
+		name string
+		fn   func(context.Context) error
+	}{
+		{"build the provider, the platform server and the helm plugin", r.build},
+		{"tools: helm and redis-server (reads the seed's .rdb)", r.tools},
+		{"cluster", r.cluster},
+		{"platform server (background, embedded SQLite + files in .quickstart/platform)", r.platform},
+		{"helm plugin `helm state` into " + r.getEnv("HELM_PLUGINS"), r.plugin},
+		{"helm install " + cfg.Release + " (examples/quickstart/chart) into namespace " + cfg.Namespace, r.helmInstall},
+		{"terraform init && terraform apply (examples/quickstart/terraform)", r.terraform},
+	}
+	for _, s := range steps {
+		if err := r.step(s.name, func() error { return s.fn(ctx) }); err != nil {
+			return nil, err
+		}
+	}
+	res := &Result{Endpoint: r.st.Endpoint, Kubeconfig: r.st.Kubeconfig, Env: filepath.Join(cfg.Dir, "env")}
+	if err := r.step("what landed", func() error { return r.show(ctx, res) }); err != nil {
+		return nil, err
+	}
+	res.Steps = r.steps
+	r.summary(res, time.Since(total))
+	return res, nil
+}
+
+func (r *run) build(ctx context.Context) error {
+	if err := os.MkdirAll(r.binDir(), 0o755); err != nil {
+		return err
+	}
+	r.setEnv("CGO_ENABLED", "0")
+	defer r.setEnv("CGO_ENABLED", os.Getenv("CGO_ENABLED"))
+	pkgs := []string{".", "./cmd/unikube-platform"}
+	if _, err := os.Stat(filepath.Join(r.cfg.Root, "helmplugin", "cmd", "helm-state")); err == nil {
+		pkgs = append(pkgs, "./helmplugin/cmd/helm-state")
+	}
+	return r.command(ctx, r.cfg.Root, nil, "go", append([]string{"build", "-o", r.binDir() + "/"}, pkgs...)...)
+}
+
+func (r *run) lookPath(name string) (string, bool) {
+	for _, dir := range filepath.SplitList(r.getEnv("PATH")) {
+		p := filepath.Join(dir, name)
+		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+			return p, true
+		}
+	}
+	return "", false
+}
+
+func (r *run) tools(ctx context.Context) error {
+	if p, ok := r.lookPath("helm"); ok {
+		fmt.Fprintf(r.cfg.Out, "    helm: %s\n", p)
+	} else {
+		fmt.Fprintf(r.cfg.Out, "    helm: go install helm.sh/helm/v3/cmd/helm@%s into %s (once)\n", HelmVersion, r.toolsBin())
+		r.setEnv("GOBIN", r.toolsBin())
+		r.setEnv("GOFLAGS", "")
+		err := r.command(ctx, r.cfg.Root, nil, "go", "install", "helm.sh/helm/v3/cmd/helm@"+HelmVersion)
+		r.setEnv("GOBIN", os.Getenv("GOBIN"))
+		r.setEnv("GOFLAGS", os.Getenv("GOFLAGS"))
+		if err != nil {
+			return err
+		}
+	}
+	if _, ok := r.lookPath("terraform"); !ok {
+		return errors.New("terraform is not on PATH: install Terraform 1.6 or newer")
+	}
+	if p, ok := r.lookPath("redis-server"); ok {
+		fmt.Fprintf(r.cfg.Out, "    redis-server: %s\n", p)
+		return nil
+	}
+	if _, ok := r.lookPath("apt-get"); !ok || os.Geteuid() != 0 {
+		return errors.New("redis-server is not installed; the provider needs it to read the seed's cache.rdb: install it (apt-get install redis-server, brew install redis) and run again")
+	}
+	fmt.Fprintln(r.cfg.Out, "    redis-server: apt-get install redis-server")
+	r.setEnv("DEBIAN_FRONTEND", "noninteractive")
+	if err := r.command(ctx, r.cfg.Root, nil, "apt-get", "install", "-y", "-qq", "--no-install-recommends", "redis-server"); err != nil {
+		if err := r.command(ctx, r.cfg.Root, nil, "apt-get", "update", "-qq"); err != nil {
+			return err
+		}
+		if err := r.command(ctx, r.cfg.Root, nil, "apt-get", "install", "-y", "-qq", "--no-install-recommends", "redis-server"); err != nil {
+			return err
+		}
+	}
+	// The package starts a system Redis; the quickstart needs only the binary.
+	_ = r.command(ctx, r.cfg.Root, io.Discard, "service", "redis-server", "stop")
+	return nil
+}
+
+func (r *run) cluster(ctx context.Context) error {
+	local := cluster.DefaultConfig()
+	if kc := r.cfg.Kubeconfig; kc != "" && !strings.Contains(kc, string(os.PathListSeparator)) {
+		k, err := Connect(ctx, kc)
+		if err == nil {
+			r.kube = k
+			r.st.Kubeconfig = kc
+			r.st.Local = filepath.Clean(kc) == filepath.Clean(local.KubeconfigPath())
+			fmt.Fprintf(r.cfg.Out, "    using the cluster of KUBECONFIG=%s\n", kc)
+			if r.st.Local {
+				// Import the images the chart needs (a no-op when they are there).
+				return r.localUp(ctx, local)
+			}
+			return r.save()
+		}
+		fmt.Fprintf(r.cfg.Out, "    KUBECONFIG=%s: %v; starting the local cluster instead\n", kc, err)
+	}
+	return r.localUp(ctx, local)
+}
+
+func (r *run) localUp(ctx context.Context, cfg cluster.Config) error {
+	if err := cluster.CheckHost(); err != nil {
+		return fmt.Errorf("no reachable cluster in KUBECONFIG, and the local one cannot run here: %w "+
+			"(point KUBECONFIG at a kind, k3d or minikube cluster instead)", err)
+	}
+	fmt.Fprintln(r.cfg.Out, "    local single-node Kubernetes (test/cluster); the first start builds it, which takes a while")
+	cfg.Log = slog.New(slog.NewTextHandler(r.cfg.Out, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	info, err := cluster.Up(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	prev, _ := r.load()
+	r.st.ClusterStarted = !info.Reused || (prev != nil && prev.ClusterStarted)
+	r.st.Local = true
+	r.st.Kubeconfig = info.Kubeconfig
+	if r.kube, err = Connect(ctx, info.Kubeconfig); err != nil {
+		return err
+	}
+	fmt.Fprintf(r.cfg.Out, "    Kubernetes %s (%s), KUBECONFIG=%s\n", info.Version, map[bool]string{true: "already running", false: "started"}[info.Reused], info.Kubeconfig)
+	return r.save()
+}
+
+func (r *run) statePath() string { return filepath.Join(r.cfg.Dir, "state.json") }
+
+func (r *run) save() error {
+	r.st.Namespace, r.st.Release = r.cfg.Namespace, r.cfg.Release
+	b, _ := json.MarshalIndent(r.st, "", "  ")
+	return os.WriteFile(r.statePath(), b, 0o644)
+}
+
+func (r *run) load() (*saved, error) {
+	b, err := os.ReadFile(r.statePath())
+	if err != nil {
+		return nil, err
+	}
+	var s saved
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("%s: %w", r.statePath(), err)
+	}
+	return &s, nil
+}
+
+// listenAddr is where the platform listens and how pods reach it: on the
+// local harness the node address (pods reach the host there); elsewhere all
+// addresses, reached through this host's outbound address.
+func (r *run) listenAddr(ctx context.Context) (listen, inCluster string, err error) {
+	port := strconv.Itoa(r.cfg.Port)
+	if r.st.Local {
+		ip, err := r.kube.NodeIP(ctx)
+		if err != nil {
+			return "", "", err
+		}
+		return net.JoinHostPort(ip, port), "http://" + net.JoinHostPort(ip, port), nil
+	}
+	if r.cfg.PlatformURLInCluster != "" {
+		return net.JoinHostPort("0.0.0.0", port), r.cfg.PlatformURLInCluster, nil
+	}
+	// No packet is sent: connecting a UDP socket only picks the route.
+	c, err := net.Dial("udp", "192.0.2.1:9")
+	if err != nil {
+		return "", "", fmt.Errorf("find this host's address for the cluster's pods (set QUICKSTART_PLATFORM_URL_IN_CLUSTER): %w", err)
+	}
+	defer c.Close()
+	host, _, _ := net.SplitHostPort(c.LocalAddr().String())
+	return net.JoinHostPort("0.0.0.0", port), "http://" + net.JoinHostPort(host, port), nil
+}
+
+func (r *run) platform(ctx context.Context) error {
+	listen, inCluster, err := r.listenAddr(ctx)
+	if err != nil {
+		return err
+	}
+	host, port, _ := net.SplitHostPort(listen)
+	if host == "0.0.0.0" {
+		host = "127.0.0.1"
+	}
+	endpoint := "http://" + net.JoinHostPort(host, port)
+	if r.st.Local {
+		endpoint = inCluster
+	}
+	r.st.Endpoint = endpoint
+	tokenFile := filepath.Join(r.cfg.Dir, "admin-token")
+	if b, err := os.ReadFile(tokenFile); err == nil {
+		r.token = strings.TrimSpace(string(b))
+	} else {
+		buf := make([]byte, 24)
+		if _, err := rand.Read(buf); err != nil {
+			return err
+		}
+		r.token = "uks_quickstart-" + hex.EncodeToString(buf)
+		if err := os.WriteFile(tokenFile, []byte(r.token+"\n"), 0o600); err != nil {
+			return err
+		}
+	}
+	r.setEnv("UNIKUBE_ENDPOINT", endpoint)
+	r.setEnv("UNIKUBE_TOKEN", r.token)
+	r.setEnv("KUBECONFIG", r.st.Kubeconfig)
+	r.setEnv("QUICKSTART_PLATFORM_URL_IN_CLUSTER", inCluster)
+	if err := r.writeEnvFile(inCluster); err != nil {
+		return err
+	}
+	if err := r.save(); err != nil {
+		return err
+	}
+	pidFile := filepath.Join(r.cfg.Dir, "platform.pid")
+	if pid := readPid(pidFile); pid > 0 && alive(pid) {
+		if ready(ctx, endpoint) == nil {
+			fmt.Fprintf(r.cfg.Out, "    already running (pid %d) at %s\n", pid, endpoint)
+			return nil
+		}
+		stopPid(pid)
+	}
+	logFile, err := os.OpenFile(filepath.Join(r.cfg.Dir, "platform.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	cmd := exec.Command(filepath.Join(r.binDir(), "unikube-platform"), "--listen", listen, "--data-dir", filepath.Join(r.cfg.Dir, "platform"))
+	// The token goes in the environment, never on the command line.
+	cmd.Env = append(os.Environ(), "UNIKUBE_ADMIN_TOKEN="+r.token)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // outlives `make quickstart`
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start unikube-platform: %w", err)
+	}
+	pid := cmd.Process.Pid
+	_ = cmd.Process.Release()
+	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(pid)+"\n"), 0o644); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := ready(ctx, endpoint)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) || !alive(pid) {
+			log, _ := os.ReadFile(logFile.Name())
+			return fmt.Errorf("platform at %s not ready: %w\n%s", endpoint, err, tail(string(log), 20))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	fmt.Fprintf(r.cfg.Out, "    listening on %s (pid %d, log .quickstart/platform.log); pods reach it at %s\n", endpoint, pid, inCluster)
+	return nil
+}
+
+// writeEnvFile writes the variables the README's tour uses; the token is
+// read from its own file so the env file can be shown.
+func (r *run) writeEnvFile(inCluster string) error {
+	s := fmt.Sprintf(`# source .quickstart/env: the quickstart's platform, cluster and helm plugin
+export UNIKUBE_ENDPOINT=%q
+export UNIKUBE_TOKEN="$(cat %q)"
+export KUBECONFIG=%q
+export HELM_PLUGINS=%q
+export HELM_NAMESPACE=%q
+export PATH=%q:"$PATH"
+export QUICKSTART_PLATFORM_URL_IN_CLUSTER=%q
+`, r.st.Endpoint, filepath.Join(r.cfg.Dir, "admin-token"), r.st.Kubeconfig, r.getEnv("HELM_PLUGINS"),
+		r.cfg.Namespace, r.binDir()+string(os.PathListSeparator)+r.toolsBin(), inCluster)
+	return os.WriteFile(filepath.Join(r.cfg.Dir, "env"), []byte(s), 0o644)
+}
+
+func ready(ctx context.Context, endpoint string) error {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint+"/readyz", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("readyz: %s", resp.Status)
+	}
+	return nil
+}
+
+func readPid(path string) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid
+}
+
+func alive(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	// A zombie (exited, not reaped) is not alive.
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	return len(f) == 0 || f[0] != "Z"
+}
+
+// stopPid stops one process: SIGTERM, then SIGKILL after 15 s.
+func stopPid(pid int) {
+	_ = syscall.Kill(pid, syscall.SIGTERM)
+	for range 150 {
+		if !alive(pid) {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (r *run) pluginDir() string { return filepath.Join(r.cfg.Root, "helmplugin") }
+
+func (r *run) hasPluginSource() bool {
+	_, err := os.Stat(filepath.Join(r.pluginDir(), "plugin.yaml"))
+	return err == nil
+}
+
+func (r *run) plugin(ctx context.Context) error {
+	if !r.hasPluginSource() {
+		fmt.Fprintln(r.cfg.Out, "    helmplugin/ is not in this checkout; skipping")
+		return nil
+	}
+	// The install hook copies the binary built above instead of building
+	// it again.
+	r.setEnv("HELM_STATE_BINARY", filepath.Join(r.binDir(), "helm-state"))
+	list, err := r.output(ctx, "helm", "plugin", "list")
+	if err != nil {
+		return err
+	}
+	installed := false
+	for _, l := range strings.Split(list, "\n") {
+		if f := strings.Fields(l); len(f) > 0 && f[0] == "state" {
+			installed = true
+		}
+	}
+	if installed {
+		// A local install is a symlink to helmplugin/; refresh its binary
+		// with the one just built (what `helm plugin update` would do).
+		dir := filepath.Join(r.getEnv("HELM_PLUGINS"), "state")
+		r.setEnv("HELM_PLUGIN_DIR", dir)
+		err := r.command(ctx, r.cfg.Root, nil, "sh", filepath.Join(dir, "install-binary.sh"))
+		r.setEnv("HELM_PLUGIN_DIR", "")
+		if err != nil {
+			return err
+		}
+	} else {
+		if err := os.MkdirAll(r.getEnv("HELM_PLUGINS"), 0o755); err != nil {
+			return err
+		}
+		if err := r.command(ctx, r.cfg.Root, nil, "helm", "plugin", "install", r.pluginDir()); err != nil {
+			return err
+		}
+	}
+	return r.command(ctx, r.cfg.Root, nil, "helm", "state", "version")
+}
+
+func (r *run) chartDir() string { return filepath.Join(r.cfg.Root, "examples", "quickstart", "chart") }
+
+func (r *run) helmInstall(ctx context.Context) error {
+	args := []string{"upgrade", "--install", r.cfg.Release, r.chartDir(), "--namespace", r.cfg.Namespace,
+		"--create-namespace", "--wait", "--timeout", "5m"}
+	if r.st.Local {
+		args = append(args, "-f", filepath.Join(r.chartDir(), "values-local.yaml"))
+	}
+	return r.command(ctx, r.cfg.Root, nil, "helm", args...)
+}
+
+func (r *run) tfDir() string { return filepath.Join(r.cfg.Root, "examples", "quickstart", "terraform") }
+
+func (r *run) terraform(ctx context.Context) error {
+	// dev_overrides: Terraform uses the provider just built instead of
+	// looking for it in a registry.
+	rc := filepath.Join(r.cfg.Dir, "terraform.rc")
+	cfg := fmt.Sprintf("provider_installation {\n  dev_overrides {\n    \"registry.terraform.io/unikubehq/unikube\" = %q\n  }\n  direct {}\n}\n", r.binDir())
+	if err := os.WriteFile(rc, []byte(cfg), 0o644); err != nil {
+		return err
+	}
+	r.setEnv("TF_CLI_CONFIG_FILE", rc)
+	r.setEnv("TF_DATA_DIR", filepath.Join(r.cfg.Dir, "terraform-data"))
+	r.setEnv("TF_IN_AUTOMATION", "1")
+	r.setEnv("TF_INPUT", "0")
+	r.setEnv("TF_VAR_namespace", r.cfg.Namespace)
+	r.setEnv("TF_VAR_release", r.cfg.Release)
+	r.setEnv("TF_VAR_platform_url_in_cluster", r.getEnv("QUICKSTART_PLATFORM_URL_IN_CLUSTER"))
+	state := filepath.Join(r.cfg.Dir, "terraform.tfstate")
+	if err := r.command(ctx, r.tfDir(), nil, "terraform", "init", "-input=false", "-reconfigure", "-backend-config=path="+state); err != nil {
+		return err
+	}
+	return r.command(ctx, r.tfDir(), nil, "terraform", "apply", "-auto-approve", "-input=false")
+}
+
+// Tables of the seed, in the order the summary shows them.
+var Tables = []string{"customers", "products", "orders", "order_items"}
+
+func (r *run) show(ctx context.Context, res *Result) error {
+	ns := r.cfg.Namespace
+	sel := func(component string) string {
+		return "app.kubernetes.io/instance=" + r.cfg.Release + ",app.kubernetes.io/component=" + component
+	}
+	if r.hasPluginSource() {
+		out, err := r.output(ctx, "helm", "state", "history", r.cfg.Release, "--namespace", ns)
+		if err != nil {
+			return err
+		}
+		res.History = out
+		fmt.Fprintf(r.cfg.Out, "\n$ helm state history %s --namespace %s\n%s", r.cfg.Release, ns, out)
+	}
+	var q strings.Builder
+	q.WriteString("SELECT ")
+	for i, t := range Tables {
+		if i > 0 {
+			q.WriteString(" || ' ' || ")
+		}
+		fmt.Fprintf(&q, "(SELECT count(*) FROM %s)", t)
+	}
+	out, err := r.kube.Exec(ctx, ns, sel("db"), "postgres", "psql", "-X", "-At", "-U", "postgres", "-d", "shop", "-c", q.String())
+	if err != nil {
+		return fmt.Errorf("row counts: %w", err)
+	}
+	counts := strings.Fields(out)
+	if len(counts) != len(Tables) {
+		return fmt.Errorf("row counts: unexpected psql output %q", out)
+	}
+	res.Rows = map[string]int{}
+	fmt.Fprintf(r.cfg.Out, "\nPostgreSQL (%s-db, database shop): rows per table\n", r.cfg.Release)
+	tw := tabwriter.NewWriter(r.cfg.Out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	for i, t := range Tables {
+		n, _ := strconv.Atoi(counts[i])
+		res.Rows[t] = n
+		fmt.Fprintf(tw, "    %s\t%d\t\n", t, n)
+	}
+	tw.Flush()
+	out, err = r.kube.Exec(ctx, ns, sel("web"), "web", "sh", "-c", "cd /uploads && find . -type f ! -name '.unikube-state*' | sed 's|^\\./||' | sort")
+	if err != nil {
+		return fmt.Errorf("uploaded files: %w", err)
+	}
+	res.Files = strings.Fields(out)
+	fmt.Fprintf(r.cfg.Out, "\nUploads (%s-uploads, served by %s-web): %d files\n", r.cfg.Release, r.cfg.Release, len(res.Files))
+	for i, f := range res.Files {
+		if i == 6 {
+			fmt.Fprintf(r.cfg.Out, "    ... and %d more\n", len(res.Files)-i)
+			break
+		}
+		fmt.Fprintf(r.cfg.Out, "    %s\n", f)
+	}
+	out, err = r.kube.Exec(ctx, ns, sel("cache"), "redis", "redis-cli", "--no-auth-warning", "DBSIZE")
+	if err != nil {
+		return fmt.Errorf("redis keys: %w", err)
+	}
+	if res.RedisKeys, err = strconv.Atoi(strings.TrimSpace(out)); err != nil {
+		return fmt.Errorf("redis keys: unexpected DBSIZE output %q", out)
+	}
+	fmt.Fprintf(r.cfg.Out, "\nRedis (%s-cache): %d keys\n", r.cfg.Release, res.RedisKeys)
+	return nil
+}
+
+func (r *run) summary(res *Result, total time.Duration) {
+	w := r.cfg.Out
+	fmt.Fprintf(w, "\nHow long each step took:\n")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, s := range r.steps {
+		fmt.Fprintf(tw, "    %s\t%s\n", s.Took.Round(100*time.Millisecond), s.Name)
+	}
+	fmt.Fprintf(tw, "    %s\ttotal\n", total.Round(100*time.Millisecond))
+	tw.Flush()
+	fmt.Fprintf(w, "\nThe shop is seeded. Continue with the README's tour in this shell:\n\n    source %s\n    helm state list shop\n\nTear it all down with: make quickstart-down\n",
+		relTo(r.cfg.Root, res.Env))
+}
+
+func relTo(root, p string) string {
+	if rel, err := filepath.Rel(root, p); err == nil && !strings.HasPrefix(rel, "..") {
+		return rel
+	}
+	return p
+}
+
+// Down undoes Up: the release and its namespace, the platform and its
+// data, the plugin, Terraform's state; and the local cluster if Up started
+// it (unless KeepCluster).
+func Down(ctx context.Context, cfg Config) error {
+	r := newRun(cfg)
+	cfg = r.cfg
+	st, err := r.load()
+	if errors.Is(err, os.ErrNotExist) {
+		st = &saved{Namespace: cfg.Namespace, Release: cfg.Release}
+	} else if err != nil {
+		return err
+	}
+	var errs []error
+	if st.Kubeconfig != "" {
+		_ = r.step("helm uninstall "+st.Release+" and delete namespace "+st.Namespace, func() error {
+			k, err := Connect(ctx, st.Kubeconfig)
+			if err != nil {
+				fmt.Fprintf(cfg.Out, "    cluster gone (%v); nothing to delete there\n", err)
+				return nil
+			}
+			r.setEnv("KUBECONFIG", st.Kubeconfig)
+			_ = r.command(ctx, cfg.Root, io.Discard, "helm", "uninstall", st.Release, "--namespace", st.Namespace, "--wait", "--timeout", "2m")
+			if err := k.DeleteNamespace(ctx, st.Namespace, 3*time.Minute); err != nil {
+				errs = append(errs, err)
+			}
+			return nil
+		})
+	}
+	_ = r.step("stop the platform server", func() error {
+		if pid := readPid(filepath.Join(cfg.Dir, "platform.pid")); pid > 0 && alive(pid) && isPlatform(pid) {
+			stopPid(pid)
+			fmt.Fprintf(cfg.Out, "    stopped pid %d\n", pid)
+		}
+		return nil
+	})
+	if st.ClusterStarted && !cfg.KeepCluster {
+		_ = r.step("stop the local cluster (the quickstart started it)", func() error {
+			lcfg := cluster.DefaultConfig()
+			lcfg.Log = slog.New(slog.NewTextHandler(cfg.Out, &slog.HandlerOptions{Level: slog.LevelWarn}))
+			lctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+			unlock, err := cluster.LockExclusive(lctx, lcfg)
+			cancel()
+			if err != nil {
+				fmt.Fprintf(cfg.Out, "    tests still use the cluster; stopping it anyway (%v)\n", err)
+			} else {
+				defer unlock()
+			}
+			if err := cluster.Down(ctx, lcfg); err != nil {
+				errs = append(errs, err)
+			}
+			return nil
+		})
+	}
+	_ = r.step("remove "+relTo(cfg.Root, cfg.Dir), func() error {
+		if err := os.RemoveAll(cfg.Dir); err != nil {
+			errs = append(errs, err)
+		}
+		return nil
+	})
+	return errors.Join(errs...)
+}
+
+// isPlatform guards against a stale pid file naming a reused pid.
+func isPlatform(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	return err != nil || strings.Contains(string(b), "unikube-platform")
+}
