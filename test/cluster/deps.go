@@ -15,18 +15,20 @@ import (
 // debPackages are the Debian packages the cluster's host processes and the
 // images need, keyed by a file that shows the package is installed.
 var debPackages = map[string]string{
-	"/usr/bin/containerd":                 "containerd",
-	"/usr/sbin/runc":                      "runc",
-	"/usr/lib/cni/bridge":                 "containernetworking-plugins",
-	"/bin/busybox":                        "busybox-static",
-	"/usr/sbin/iptables":                  "iptables",
-	"/usr/sbin/conntrack":                 "conntrack",
-	"/usr/sbin/ip":                        "iproute2",
-	"/usr/lib/postgresql/15/bin/postgres": "postgresql-15",
-	"/usr/lib/postgresql/15/bin/psql":     "postgresql-client-15",
-	"/usr/sbin/mariadbd":                  "mariadb-server",
-	"/usr/bin/redis-server":               "redis-server",
-	"/usr/share/zoneinfo/UTC":             "tzdata",
+	"/usr/bin/containerd":                  "containerd",
+	"/usr/sbin/runc":                       "runc",
+	"/usr/lib/cni/bridge":                  "containernetworking-plugins",
+	"/bin/busybox":                         "busybox-static",
+	"/usr/sbin/iptables":                   "iptables",
+	"/usr/sbin/conntrack":                  "conntrack",
+	"/usr/sbin/ip":                         "iproute2",
+	"/usr/lib/postgresql/15/bin/postgres":  "postgresql-15",
+	"/usr/lib/postgresql/15/bin/psql":      "postgresql-client-15",
+	"/usr/sbin/mariadbd":                   "mariadb-server",
+	"/usr/bin/redis-server":                "redis-server",
+	"/usr/share/zoneinfo/UTC":              "tzdata",
+	"/usr/lib/python3.11/json/__init__.py": "libpython3.11-stdlib",
+	"/usr/bin/python3":                     "python3-minimal",
 }
 
 // EnsureDebianPackages installs what is missing with apt-get (root only).

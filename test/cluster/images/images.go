@@ -50,7 +50,7 @@ type Builder struct {
 }
 
 // Names of the images the builder knows, in build order.
-var Names = []string{"pause", "busybox", "unikube-agent", "postgres", "mariadb", "redis"}
+var Names = []string{"pause", "busybox", "unikube-agent", "postgres", "mariadb", "redis", "python"}
 
 // Build makes (or reuses) the named images; all of them when names is empty.
 func (b *Builder) Build(ctx context.Context, names ...string) ([]Image, error) {
@@ -161,6 +161,15 @@ var recipes = map[string]recipe{
 			Env:          []string{"PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"},
 			ExposedPorts: map[string]struct{}{"3306/tcp": {}},
 		}},
+	// python: Debian's python3 (minimal + stdlib) and busybox, for the
+	// cluster scripts' python interpreter.
+	"python": {ref: "localhost/python:3", busybox: true,
+		packages: []string{"python3-minimal", "python3.11-minimal", "libpython3.11-minimal", "libpython3.11-stdlib"},
+		exclude: []string{"/usr/lib/python3.11/ensurepip", "/usr/lib/python3.11/lib2to3", "/usr/lib/python3.11/idlelib",
+			"/usr/lib/python3.11/pydoc_data", "/usr/lib/python3.11/tkinter", "/usr/lib/python3.11/turtledemo", "/usr/lib/python3.11/config-3.11-x86_64-linux-gnu"},
+		files: passwd("app", "/tmp"),
+		config: v1.Config{Cmd: []string{"python3"}, User: "65532:65532",
+			Env: []string{"PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", "PYTHONDONTWRITEBYTECODE=1"}}},
 	"redis": {ref: "localhost/redis:7", busybox: true,
 		packages: []string{"redis-server", "redis-tools"},
 		exclude:  []string{"/etc/redis", "/usr/bin/redis-benchmark"},
