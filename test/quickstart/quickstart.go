@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -613,25 +614,82 @@ func (r *run) helmInstall(ctx context.Context) error {
 func (r *run) tfDir() string { return filepath.Join(r.cfg.Root, "examples", "quickstart", "terraform") }
 
 func (r *run) terraform(ctx context.Context) error {
-	// dev_overrides: Terraform uses the provider just built instead of
-	// looking for it in a registry.
+	// Terraform runs on a copy of the example, so its lock file, .terraform/
+	// and state stay in .quickstart/terraform.
+	work := filepath.Join(r.cfg.Dir, "terraform")
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		return err
+	}
+	tfs, err := filepath.Glob(filepath.Join(r.tfDir(), "*.tf"))
+	if err != nil || len(tfs) == 0 {
+		return fmt.Errorf("no *.tf in %s", r.tfDir())
+	}
+	for _, f := range tfs {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(work, filepath.Base(f)), b, 0o644); err != nil {
+			return err
+		}
+	}
+	// dev_overrides make Terraform run the provider just built. init still
+	// wants to install every required provider, so a filesystem mirror
+	// holds the same binary (no registry is asked; the lock file it writes
+	// is renewed on every run, as the binary changes).
+	mirror := filepath.Join(r.cfg.Dir, "terraform-mirror")
+	plat := runtime.GOOS + "_" + runtime.GOARCH
+	mdir := filepath.Join(mirror, "registry.terraform.io", "unikubehq", "unikube", "0.0.1", plat)
+	if err := os.MkdirAll(mdir, 0o755); err != nil {
+		return err
+	}
+	if err := copyFile(filepath.Join(r.binDir(), "terraform-provider-unikube"), filepath.Join(mdir, "terraform-provider-unikube"), 0o755); err != nil {
+		return err
+	}
+	_ = os.Remove(filepath.Join(work, ".terraform.lock.hcl"))
 	rc := filepath.Join(r.cfg.Dir, "terraform.rc")
-	cfg := fmt.Sprintf("provider_installation {\n  dev_overrides {\n    \"registry.terraform.io/unikubehq/unikube\" = %q\n  }\n  direct {}\n}\n", r.binDir())
+	cfg := fmt.Sprintf(`provider_installation {
+  dev_overrides {
+    "registry.terraform.io/unikubehq/unikube" = %q
+  }
+  filesystem_mirror {
+    path    = %q
+    include = ["registry.terraform.io/unikubehq/unikube"]
+  }
+  direct {
+    exclude = ["registry.terraform.io/unikubehq/unikube"]
+  }
+}
+`, r.binDir(), mirror)
 	if err := os.WriteFile(rc, []byte(cfg), 0o644); err != nil {
 		return err
 	}
 	r.setEnv("TF_CLI_CONFIG_FILE", rc)
-	r.setEnv("TF_DATA_DIR", filepath.Join(r.cfg.Dir, "terraform-data"))
 	r.setEnv("TF_IN_AUTOMATION", "1")
 	r.setEnv("TF_INPUT", "0")
 	r.setEnv("TF_VAR_namespace", r.cfg.Namespace)
 	r.setEnv("TF_VAR_release", r.cfg.Release)
+	r.setEnv("TF_VAR_seed_dir", filepath.Join(r.cfg.Root, "examples", "quickstart", "seed"))
 	r.setEnv("TF_VAR_platform_url_in_cluster", r.getEnv("QUICKSTART_PLATFORM_URL_IN_CLUSTER"))
-	state := filepath.Join(r.cfg.Dir, "terraform.tfstate")
-	if err := r.command(ctx, r.tfDir(), nil, "terraform", "init", "-input=false", "-reconfigure", "-backend-config=path="+state); err != nil {
+	if r.st.Local {
+		r.setEnv("TF_VAR_script_image", "localhost/postgres:15")
+	}
+	if err := r.command(ctx, work, nil, "terraform", "init", "-input=false", "-no-color"); err != nil {
 		return err
 	}
-	return r.command(ctx, r.tfDir(), nil, "terraform", "apply", "-auto-approve", "-input=false")
+	return r.command(ctx, work, nil, "terraform", "apply", "-auto-approve", "-input=false", "-no-color")
+}
+
+func copyFile(from, to string, mode os.FileMode) error {
+	b, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	tmp := to + ".tmp"
+	if err := os.WriteFile(tmp, b, mode); err != nil {
+		return err
+	}
+	return os.Rename(tmp, to)
 }
 
 // Tables of the seed, in the order the summary shows them.

@@ -3,16 +3,12 @@
 #
 # The platform's address and token come from the environment
 # (UNIKUBE_ENDPOINT, UNIKUBE_TOKEN), the cluster from KUBECONFIG:
-# `make quickstart` sets all three. Run by hand:
-#
-#   terraform init && terraform apply -var namespace=shop-quickstart
+# `make quickstart` sets all three and runs this configuration from a copy in
+# .quickstart/terraform (so Terraform's files stay out of the repository),
+# with a CLI configuration whose dev_overrides point at the provider it built.
 
 terraform {
   required_version = ">= 1.6"
-
-  # make quickstart keeps the state in .quickstart/ (terraform init
-  # -backend-config=path=...); by hand it is terraform.tfstate here.
-  backend "local" {}
 
   required_providers {
     unikube = {
@@ -41,8 +37,14 @@ variable "platform_url_in_cluster" {
   default     = ""
 }
 
+variable "seed_dir" {
+  description = "Directory holding the seed data (shop.sql, cache.rdb, uploads/)."
+  type        = string
+  default     = "../seed"
+}
+
 locals {
-  seed = "${path.module}/../seed"
+  seed = abspath(startswith(var.seed_dir, "/") ? var.seed_dir : "${path.module}/${var.seed_dir}")
 }
 
 # Projects have no resource of their own yet; this creates `shop` through the
