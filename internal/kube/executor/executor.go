@@ -83,6 +83,9 @@ type Options struct {
 	Timeout        time.Duration // per Job; default 1h
 	QuiesceOptions quiesce.Options
 	Logger         *slog.Logger
+	// OnProgress receives the agent's progress lines of each restore Job
+	// (about every 2 s; optional), e.g. for progress bars.
+	OnProgress func(component string, line jobs.AgentLine)
 }
 
 // Apply applies o.Ref to o.Namespace and returns the record it wrote.
@@ -132,6 +135,10 @@ func Apply(ctx context.Context, o Options) (*records.Record, error) {
 		ms[i].Kind = k
 	}
 	kubeMs, ms := splitKube(ms)
+	scriptTs, ms, err := scriptTargets(ctx, o, m, ms) // kind "script": see script_component.go
+	if err != nil {
+		return nil, err
+	}
 	kubeTs, err := kubeTargets(m, digest, ns, kubeMs)
 	if err != nil {
 		return nil, err
@@ -225,6 +232,7 @@ func Apply(ctx context.Context, o Options) (*records.Record, error) {
 		})
 	}
 	applyErr := g.Wait()
+	applyErr = restoreScripts(ctx, o, digest, jt.Token, scriptTs, rec, applyErr, log)
 	rec.Components = append(rec.Components, skipped...)
 
 	if o.Quiesce {
@@ -313,7 +321,11 @@ func runOne(ctx context.Context, o Options, t discovery.Target, digest, token st
 		Labels: map[string]string{"unikube.dev/release": o.Release, LabelMode: mode},
 	}
 	start := time.Now()
-	res, err := jobs.Run(ctx, o.Client, spec, jobs.RunOptions{DeleteOnFailure: o.DeleteFailedJobs, Logger: log})
+	ro := jobs.RunOptions{DeleteOnFailure: o.DeleteFailedJobs, Logger: log}
+	if o.OnProgress != nil && !planOnly {
+		ro.OnLine = func(l jobs.AgentLine) { o.OnProgress(t.Component, l) }
+	}
+	res, err := jobs.Run(ctx, o.Client, spec, ro)
 	rc.Duration = time.Since(start)
 	if err != nil {
 		rc.Error = err.Error()

@@ -200,6 +200,8 @@ type AgentLine struct {
 	Plan      json.RawMessage `json:"plan,omitempty"`
 	// ComponentBlob: see cmd/unikube-agent capture --no-commit.
 	ComponentBlob string          `json:"componentBlob,omitempty"`
+	// Progress of a "progress" line: []restore.ComponentProgress.
+	Progress json.RawMessage `json:"progress,omitempty"`
 	Version       json.RawMessage `json:"version,omitempty"`
 	Error         string          `json:"error,omitempty"`
 }
