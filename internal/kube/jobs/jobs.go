@@ -199,11 +199,11 @@ type AgentLine struct {
 	Result    json.RawMessage `json:"result,omitempty"`
 	Plan      json.RawMessage `json:"plan,omitempty"`
 	// ComponentBlob: see cmd/unikube-agent capture --no-commit.
-	ComponentBlob string          `json:"componentBlob,omitempty"`
+	ComponentBlob string `json:"componentBlob,omitempty"`
 	// Progress of a "progress" line: []restore.ComponentProgress.
 	Progress json.RawMessage `json:"progress,omitempty"`
-	Version       json.RawMessage `json:"version,omitempty"`
-	Error         string          `json:"error,omitempty"`
+	Version  json.RawMessage `json:"version,omitempty"`
+	Error    string          `json:"error,omitempty"`
 }
 
 // Result is a finished agent Job.
