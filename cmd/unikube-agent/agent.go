@@ -238,6 +238,7 @@ func restoreCmd(ctx context.Context, args []string, getenv func(string) string, 
 	fs.StringVar(&digest, "version", "", "version digest sha256:<hex> (or a tag)")
 	fs.StringVar(&target, "target", "", "target URL: postgres://, mysql://, redis://, file:///path")
 	planOnly := fs.Bool("plan-only", false, "only plan: check the target (reachable, credentials, versions) and say what restore would do")
+	force := fs.Bool("force", false, "re-apply even when the target's marker says it already holds this version")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -262,7 +263,7 @@ func restoreCmd(ctx context.Context, args []string, getenv func(string) string, 
 		return fmt.Errorf("manifest of %s@%s: %w", c.state, digest, err)
 	}
 	plan, err := restore.Plan(ctx, m, dg, restore.Targets{c.component: {URL: targetURL, Options: c.options}},
-		cl.Chunks(c.project, c.name), restore.PlanOptions{SkipUnmapped: true})
+		cl.Chunks(c.project, c.name), restore.PlanOptions{SkipUnmapped: true, Force: *force})
 	if err != nil {
 		return err
 	}

@@ -59,6 +59,9 @@ type PlanOptions struct {
 	// SkipUnmapped leaves components without a target out of the plan
 	// instead of failing.
 	SkipUnmapped bool
+	// Force re-applies components whose target marker already names this
+	// version, instead of skipping them.
+	Force bool
 }
 
 // ComponentPlan is the plan of one component plus what Apply needs to carry
@@ -122,6 +125,7 @@ func Plan(ctx context.Context, m *statepkg.Manifest, digest string, targets Targ
 			return nil, fmt.Errorf("plan %s: component %q: %w", m.State, c.Name, err)
 		}
 		t.State, t.Digest = m.State, digest
+		t.Force = t.Force || opts.Force
 		cp, err := exec.Plan(ctx, d, c, t)
 		if err != nil {
 			return nil, fmt.Errorf("plan %s: component %q on %s: %w", m.State, c.Name, driver.Redact(t.URL), err)

@@ -231,6 +231,27 @@ func TestApply_RoundTripThroughPlatform(t *testing.T) {
 		}
 	}
 
+	// Forced: the same digest is applied again, every component in full.
+	plan, err = restore.Plan(ctx, m1, d1, targets, store, restore.PlanOptions{Force: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range plan.Components {
+		if c.Action == driver.ActionSkip || c.Current == "" {
+			t.Errorf("forced plan %s: %s (current %q), want a re-apply of the current digest", c.Component, c.Action, c.Current)
+		}
+	}
+	res, err = restore.Apply(ctx, plan, restore.ApplyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range res.Components {
+		if c.ChunksFetched == 0 || c.Action == driver.ActionSkip {
+			t.Errorf("forced re-apply %s: %+v", c.Component, c.ComponentResult)
+		}
+	}
+	check("forced re-apply", "src1", 1, src1)
+
 	// Corrupt a chunk of v2's database component on the platform's disk.
 	var corrupted string
 	for _, c := range m2.Components {

@@ -57,6 +57,10 @@ type Target struct {
 	Options map[string]string
 	State   string // "project/name"
 	Digest  string // manifest digest, "sha256:<hex>"
+	// Force re-applies even when the target's marker says it already holds
+	// this digest (e.g. to repair data changed behind the marker's back).
+	// Drivers then plan a full restore instead of a skip.
+	Force bool
 }
 
 // Option returns a target option or def when unset.

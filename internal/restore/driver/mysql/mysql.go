@@ -2,7 +2,9 @@
 // and restores it into a fresh schema, then swaps every table into place
 // with one RENAME TABLE statement (atomic in MySQL and MariaDB), keeping the
 // previous tables in <db>_unikube_prev. Views, triggers and routines are
-// re-created right after the swap.
+// re-created right after the swap; events are moved (ALTER EVENT ... RENAME
+// TO): the old ones to <db>_unikube_prev, disabled, just before the swap,
+// the restored ones into the target right after it.
 package mysql
 
 import (
@@ -248,12 +250,15 @@ func (d *Driver) Plan(ctx context.Context, c statepkg.Component, t driver.Target
 		pl.Action = driver.ActionReplace
 		if m := readMarker(ctx, e); m != nil {
 			pl.Current = m.ComponentDigest
-			if m.ComponentDigest == c.Digest {
+			switch {
+			case m.ComponentDigest == c.Digest && t.Force:
+				pl.Reason = "already applied; re-applying because force is set"
+			case m.ComponentDigest == c.Digest:
 				pl.Action, pl.Reason, pl.Bytes = driver.ActionSkip, "already applied", 0
 			}
 		}
 	}
-	pl.Warnings = append(pl.Warnings, "tables swap in one RENAME TABLE; views, triggers and routines are re-created right after it")
+	pl.Warnings = append(pl.Warnings, "tables swap in one RENAME TABLE; views, triggers and routines are re-created and events moved in right after it")
 	return pl, nil
 }
 
@@ -485,6 +490,27 @@ func swap(ctx context.Context, db *sql.DB, target, staged, prev string) error {
 	if err := dropProgrammables(ctx, db, target); err != nil {
 		return err
 	}
+	// Events are schema objects that run on their own: move the old ones
+	// aside first so none fires against the new tables, and keep them
+	// disabled with the previous tables (they would otherwise keep running
+	// against the copy kept for rollback).
+	oldEvents, err := listNames(ctx, db, "SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?", target)
+	if err != nil {
+		return fmt.Errorf("list events of %s: %w", target, err)
+	}
+	enabled, err := listNames(ctx, db, "SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ? AND STATUS = 'ENABLED'", target)
+	if err != nil {
+		return fmt.Errorf("list events of %s: %w", target, err)
+	}
+	newEvents, err := listNames(ctx, db, "SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?", staged)
+	if err != nil {
+		return fmt.Errorf("list events of the restored schema: %w", err)
+	}
+	if err := moveEvents(ctx, db, oldEvents, target, prev, "DISABLE"); err != nil {
+		_ = moveEvents(context.WithoutCancel(ctx), db, oldEvents, prev, target, "")
+		_ = setEvents(context.WithoutCancel(ctx), db, enabled, target, "ENABLE")
+		return err
+	}
 	var parts []string
 	for _, t := range oldTables {
 		parts = append(parts, qi(target)+"."+qi(t)+" TO "+qi(prev)+"."+qi(t))
@@ -495,7 +521,10 @@ func swap(ctx context.Context, db *sql.DB, target, staged, prev string) error {
 	if len(parts) > 0 {
 		if _, err := db.ExecContext(ctx, "RENAME TABLE "+strings.Join(parts, ", ")); err != nil {
 			// Nothing moved; put the old programmable objects back.
-			_ = recreate(context.WithoutCancel(ctx), db, target, fixSchema(oldDefs, prev, target))
+			bg := context.WithoutCancel(ctx)
+			_ = recreate(bg, db, target, fixSchema(oldDefs, prev, target))
+			_ = moveEvents(bg, db, oldEvents, prev, target, "")
+			_ = setEvents(bg, db, enabled, target, "ENABLE")
 			return fmt.Errorf("RENAME TABLE: %w", err)
 		}
 	}
@@ -505,6 +534,35 @@ func swap(ctx context.Context, db *sql.DB, target, staged, prev string) error {
 	}
 	if err := recreate(ctx, db, target, defs); err != nil {
 		return fmt.Errorf("tables are swapped, but re-creating views/triggers/routines failed (previous tables are in %s): %w", prev, err)
+	}
+	if err := moveEvents(ctx, db, newEvents, staged, target, ""); err != nil {
+		return fmt.Errorf("tables are swapped, but %w (previous tables are in %s)", err, prev)
+	}
+	return nil
+}
+
+// moveEvents moves events between schemas with ALTER EVENT ... RENAME TO,
+// which keeps their definer, schedule and status, then applies status
+// ("DISABLE", "ENABLE") to each when it is not empty. It stops at the first
+// failure; events moved so far stay moved.
+func moveEvents(ctx context.Context, db *sql.DB, names []string, from, to, status string) error {
+	for _, n := range names {
+		if _, err := db.ExecContext(ctx, "ALTER EVENT "+qi(from)+"."+qi(n)+" RENAME TO "+qi(to)+"."+qi(n)); err != nil {
+			return fmt.Errorf("move event %s from %s to %s (needs the EVENT privilege on both): %w", n, from, to, err)
+		}
+	}
+	return setEvents(ctx, db, names, to, status)
+}
+
+// setEvents runs ALTER EVENT ... <status> on events of schema.
+func setEvents(ctx context.Context, db *sql.DB, names []string, schema, status string) error {
+	if status == "" {
+		return nil
+	}
+	for _, n := range names {
+		if _, err := db.ExecContext(ctx, "ALTER EVENT "+qi(schema)+"."+qi(n)+" "+status); err != nil {
+			return fmt.Errorf("%s event %s in %s: %w", strings.ToLower(status), n, schema, err)
+		}
 	}
 	return nil
 }

@@ -312,7 +312,10 @@ func (d *Driver) Plan(ctx context.Context, c statepkg.Component, t driver.Target
 		pl.Action = driver.ActionReplace
 		if m := readMarker(ctx, e, e.db); m != nil {
 			pl.Current = m.ComponentDigest
-			if m.ComponentDigest == c.Digest {
+			switch {
+			case m.ComponentDigest == c.Digest && t.Force:
+				pl.Reason = "already applied; re-applying because force is set"
+			case m.ComponentDigest == c.Digest:
 				pl.Action, pl.Reason, pl.Bytes = driver.ActionSkip, "already applied", 0
 			}
 		}
@@ -443,6 +446,7 @@ func (d *Driver) Restore(ctx context.Context, c statepkg.Component, src driver.C
 	}()
 
 	phase = driver.PhaseRestore
+	rows := watchRows(ctx, e, into, p, c.Name, time.Second)
 	switch {
 	case streaming:
 		err = d.pgRestoreStream(ctx, e, src, into, strategy, c, t, p, &res)
@@ -451,6 +455,7 @@ func (d *Driver) Restore(ctx context.Context, c statepkg.Component, src driver.C
 	default:
 		err = d.psql(ctx, e, src, into, strategy, c, t, p, &res)
 	}
+	res.Rows = rows()
 	if err != nil {
 		return fail(err)
 	}
@@ -643,5 +648,83 @@ func (w *progressWriter) flush() {
 	if w.pend > 0 {
 		w.p.Emit(driver.Event{Component: w.name, Phase: driver.PhaseDownload, Bytes: w.pend})
 		w.pend = 0
+	}
+}
+
+// rowsQuery counts the rows inserted into the current database: by
+// committed transactions (table statistics) plus by COPY commands still
+// running (pg_stat_progress_copy, PostgreSQL 14+). A COPY's rows move from
+// the second to the first when it commits, so nothing is counted twice.
+const (
+	rowsQuery = `SELECT (SELECT coalesce(sum(n_tup_ins), 0) FROM pg_stat_user_tables)::bigint
+		+ (SELECT coalesce(sum(tuples_processed), 0) FROM pg_stat_progress_copy WHERE datname = current_database())::bigint`
+	rowsQueryOld = `SELECT coalesce(sum(n_tup_ins), 0)::bigint FROM pg_stat_user_tables`
+)
+
+// watchRows reports the rows restored into db as progress, polling the
+// server's statistics every interval, because neither pg_restore nor psql
+// tell. The returned function stops watching and returns the total. The
+// count is best effort: statistics reach the server up to a second late, and
+// with no way to connect it stays 0.
+func watchRows(ctx context.Context, e endpoint, db string, p driver.Progress, component string, every time.Duration) func() int64 {
+	ctx, cancel := context.WithCancel(ctx)
+	conn, err := e.connect(ctx, db)
+	if err != nil {
+		cancel()
+		return func() int64 { return 0 }
+	}
+	q := rowsQuery
+	count := func(ctx context.Context) (int64, bool) {
+		var n int64
+		err := conn.QueryRow(ctx, q).Scan(&n)
+		if err != nil && q == rowsQuery && ctx.Err() == nil {
+			q = rowsQueryOld // before PostgreSQL 14
+			err = conn.QueryRow(ctx, q).Scan(&n)
+		}
+		return n, err == nil
+	}
+	base, _ := count(ctx) // in-place restores start from existing statistics
+	var reported int64
+	emit := func(n int64) {
+		if d := n - base - reported; d > 0 {
+			reported += d
+			p.Emit(driver.Event{Component: component, Phase: driver.PhaseRestore, Rows: d})
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if n, ok := count(ctx); ok {
+					emit(n)
+				}
+			}
+		}
+	}()
+	return func() int64 {
+		cancel()
+		<-done
+		bg, stop := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer stop()
+		// The restoring sessions flush their statistics as they end, which
+		// may be just after pg_restore returns: read until two agree.
+		last := int64(-1)
+		for range 5 {
+			n, ok := count(bg)
+			if !ok || n == last {
+				break
+			}
+			emit(n)
+			last = n
+			time.Sleep(100 * time.Millisecond)
+		}
+		conn.Close(bg)
+		return reported
 	}
 }

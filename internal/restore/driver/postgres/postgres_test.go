@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -125,10 +126,21 @@ func TestPostgres_CaptureRestoreSwapAndIdempotency(t *testing.T) {
 		if err != nil || pl.Action != driver.ActionCreate {
 			t.Fatalf("plan %+v, %v", pl, err)
 		}
-		if _, err := drivertest.Restore(ctx, d, c1, store, target, nil); err != nil {
+		var mu sync.Mutex
+		var rows int64
+		res, err := d.Restore(ctx, c1, driver.StoreSource{Store: store, Component: c1}, driver.Target{URL: target, State: "test/state", Digest: c1.Digest}, func(e driver.Event) {
+			mu.Lock()
+			rows += e.Rows
+			mu.Unlock()
+		})
+		if err != nil {
 			t.Fatal(err)
 		}
 		same(t, "restored db", want1, checksums(t, target))
+		// Progress counts rows from the server's statistics.
+		if res.Rows != 100000 || rows != res.Rows {
+			t.Errorf("rows: result %d, progress %d; want 100000 (60,000 items + 40,000 orders)", res.Rows, rows)
+		}
 	})
 	t.Run("same digest again is a no-op", func(t *testing.T) {
 		cs := &drivertest.CountingStore{ChunkStore: store}

@@ -349,7 +349,7 @@ func (d *Driver) Plan(ctx context.Context, c statepkg.Component, t driver.Target
 		return pl, err
 	}
 	switch {
-	case m != nil && m.ComponentDigest == c.Digest:
+	case m != nil && m.ComponentDigest == c.Digest && !t.Force:
 		pl.Action, pl.Reason, pl.Bytes, pl.Current = driver.ActionSkip, "already applied", 0, m.ComponentDigest
 	case n == 0:
 		pl.Action = driver.ActionCreate

@@ -54,10 +54,12 @@ type options struct {
 	chown    bool
 	uid, gid int // -1: from the index
 	verify   bool
+	// force rewrites every entry, as if the target held none of them.
+	force bool
 }
 
 func parseOptions(t driver.Target) (options, error) {
-	o := options{chown: os.Geteuid() == 0, uid: -1, gid: -1, verify: t.Option(OptVerify, "") == "true"}
+	o := options{chown: os.Geteuid() == 0, uid: -1, gid: -1, verify: t.Option(OptVerify, "") == "true", force: t.Force}
 	if own := t.Option(OptOwner, ""); own != "" {
 		u, g, ok := strings.Cut(own, ":")
 		uid, err1 := strconv.Atoi(u)
@@ -137,11 +139,11 @@ func (d *Driver) Plan(ctx context.Context, c statepkg.Component, t driver.Target
 			return pl, err
 		}
 	}
-	fillPlan(&pl, c, df)
+	fillPlan(&pl, c, df, o)
 	return pl, nil
 }
 
-func fillPlan(pl *driver.ComponentPlan, c statepkg.Component, df diff) {
+func fillPlan(pl *driver.ComponentPlan, c statepkg.Component, df diff, o options) {
 	if df.marker != nil {
 		pl.Current = df.marker.ComponentDigest
 	}
@@ -149,6 +151,8 @@ func fillPlan(pl *driver.ComponentPlan, c statepkg.Component, df diff) {
 	switch {
 	case df.changes() == 0 && df.marker != nil && df.marker.ComponentDigest == c.Digest:
 		pl.Action, pl.Reason = driver.ActionSkip, "already applied"
+	case o.force:
+		pl.Action, pl.Reason = driver.ActionReplace, "force: every entry is rewritten"
 	case df.changes() == 0:
 		pl.Action, pl.Reason = driver.ActionSkip, "target already identical"
 	case df.empty:
@@ -330,7 +334,9 @@ func diffDir(root *os.Root, c statepkg.Component, o options, dir string, ids []i
 		e := c.Files[i]
 		name := path.Base(e.Path)
 		want[name] = true
-		if !present[name] {
+		if !present[name] || o.force {
+			// Forced: rewrite it. A directory rewritten whole replaces
+			// the old one, so its entries need no diff of their own.
 			classifyMissing(i)
 			continue
 		}
@@ -451,7 +457,7 @@ func (d *Driver) Restore(ctx context.Context, c statepkg.Component, src driver.C
 		return fail(err)
 	}
 	var pl driver.ComponentPlan
-	fillPlan(&pl, c, df)
+	fillPlan(&pl, c, df, o)
 	res.Action = pl.Action
 	if df.changes() == 0 {
 		if df.marker == nil || df.marker.ComponentDigest != c.Digest {

@@ -224,6 +224,41 @@ func TestVolume_ReapplySameDigestFetchesAndWritesNothing(t *testing.T) {
 	}
 }
 
+func TestVolume_ForceRewritesEveryEntryOfAnAppliedDigest(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	seed(t, src)
+	store := newStore(t)
+	c := capture(t, src, store)
+	if _, err := apply(t, context.Background(), c, store, dst, nil); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(dst, "extra/x"), []byte("x"), 0o644)
+	forced := driver.Target{URL: dst, Force: true}
+	pl, err := New().Plan(context.Background(), c, forced)
+	if err != nil || pl.Action != driver.ActionReplace || pl.Current != c.Digest {
+		t.Fatalf("forced plan = %+v, %v; want replace of the current digest", pl, err)
+	}
+	cs := &drivertest.CountingStore{ChunkStore: store}
+	res, err := New().Restore(context.Background(), c, driver.StoreSource{Store: cs, Component: c}, forced, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var entries int64
+	for _, e := range c.Files {
+		if e.Type != statepkg.FileDir {
+			entries++
+		}
+	}
+	if res.FilesWritten != entries || cs.Gets.Load() == 0 {
+		t.Errorf("forced apply wrote %d of %d entries, fetched %d chunks", res.FilesWritten, entries, cs.Gets.Load())
+	}
+	diffSnapshots(t, snapshot(t, src), snapshot(t, dst))
+	noStaging(t, dst)
+	if m := ReadMarker(dst); m == nil || m.ComponentDigest != c.Digest {
+		t.Errorf("marker = %+v", m)
+	}
+}
+
 func TestVolume_ReplacesDriftAndRemovesExtraFiles(t *testing.T) {
 	src, dst := t.TempDir(), t.TempDir()
 	seed(t, src)
