@@ -37,6 +37,12 @@ variable "platform_url_in_cluster" {
   default     = ""
 }
 
+variable "script_image" {
+  description = "Image the order-report cluster script runs in (it needs psql)."
+  type        = string
+  default     = "postgres:15"
+}
+
 variable "seed_dir" {
   description = "Directory holding the seed data (shop.sql, cache.rdb, uploads/)."
   type        = string
@@ -150,6 +156,37 @@ resource "unikube_state_apply" "shop" {
     create = "15m"
     update = "15m"
   }
+}
+
+# A cluster script the tour runs with `helm state script run shop/order-report shop`:
+# it runs as a Job in the release's namespace, with the database password
+# from the release's own Secret (as $PASSWORD).
+resource "unikube_script" "order_report" {
+  project     = terraform_data.project.output
+  name        = "order-report"
+  description = "Orders per status in the shop database"
+  image       = var.script_image
+  interpreter = "sh"
+  body        = <<-EOT
+    set -eu
+    export PGPASSWORD="$PASSWORD"
+    psql -X -h "$DB_HOST" -U postgres -d shop \
+      -c "SELECT status, count(*) AS orders FROM orders GROUP BY status ORDER BY orders DESC"
+  EOT
+
+  variables = [
+    {
+      name    = "DB_HOST"
+      default = "${var.release}-db"
+    },
+  ]
+
+  credentials = [
+    {
+      secret = "${var.release}-db"
+      keys   = ["password"]
+    },
+  ]
 }
 
 output "state" {
