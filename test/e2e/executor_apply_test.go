@@ -38,6 +38,14 @@ const exAdminToken = "uks_e2e-executor-admin-token-0123456789"
 // pods reach it; it returns the URL and an admin client.
 func exPlatform(t *testing.T, env *cluster.Env) (string, *client.Client) {
 	t.Helper()
+	u, cl, _ := exPlatformDir(t, env)
+	return u, cl
+}
+
+// exPlatformDir is exPlatform that also returns the server's data
+// directory (its blobs are under chunks/sha256/<2 hex>/<hex>).
+func exPlatformDir(t testing.TB, env *cluster.Env) (string, *client.Client, string) {
+	t.Helper()
 	if env.External {
 		t.Skip("executor e2e needs the local harness: pods reach the platform on the node address")
 	}
@@ -53,7 +61,8 @@ func exPlatform(t *testing.T, env *cluster.Env) (string, *client.Client) {
 			ip = a.Address
 		}
 	}
-	srv, err := server.New(ctx, server.Options{DataDir: t.TempDir(), AdminToken: exAdminToken, Getenv: func(string) string { return "" }})
+	dataDir := t.TempDir()
+	srv, err := server.New(ctx, server.Options{DataDir: dataDir, AdminToken: exAdminToken, Getenv: func(string) string { return "" }})
 	if err != nil {
 		cancel()
 		t.Fatalf("platform: %v", err)
@@ -79,7 +88,7 @@ func exPlatform(t *testing.T, env *cluster.Env) (string, *client.Client) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return url, cl
+	return url, cl, dataDir
 }
 
 // exApp is the test app: PostgreSQL StatefulSet with a PVC, Redis, and a

@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +18,9 @@ import (
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/discovery"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/executor"
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/hooks"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/jobs"
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/quiesce"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/rbac"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/records"
 	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
@@ -78,7 +82,7 @@ func exSAToken(ctx context.Context, env *cluster.Env, ns, sa string) (string, er
 // is named before anything changes.
 func TestExecutor_FaultsUnderTheDocumentedRole(t *testing.T) {
 	env := cluster.Require(t)
-	platformURL, cl := exPlatform(t, env)
+	platformURL, cl, dataDir := exPlatformDir(t, env)
 	ns := env.Namespace(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
@@ -103,6 +107,82 @@ func TestExecutor_FaultsUnderTheDocumentedRole(t *testing.T) {
 		}
 		if got := exClusterSums(ctx, t, env, app); got != v1 {
 			t.Fatalf("after apply: %+v, want %+v", got, v1)
+		}
+	})
+
+	t.Run("corrupt chunk on the platform changes nothing", func(t *testing.T) {
+		// Rot one stored chunk of v2's database after upload: still valid
+		// zstd, but its content no longer has its digest.
+		v2ref := statepkg.Ref{Project: "shop", State: "seed", Tag: "v2"}
+		v, err := cl.Resolve(ctx, v2ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, _, err := cl.GetManifest(ctx, "shop", "seed", v.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var chunk string
+		for _, c := range m.Components {
+			if c.Name == "db" {
+				chunk = c.Chunks[len(c.Chunks)/2].Digest
+			}
+		}
+		hexd := strings.TrimPrefix(chunk, "sha256:")
+		path := filepath.Join(dataDir, "chunks", "sha256", hexd[:2], hexd)
+		orig, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("stored chunk: %v", err)
+		}
+		codec, err := statepkg.NewCodec(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer codec.Close()
+		raw, err := codec.DecodeChunk(chunk, orig)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw[len(raw)/2] ^= 0xff
+		_, rotten := codec.EncodeChunk(raw)
+		_ = os.Chmod(path, 0o600)
+		if err := os.WriteFile(path, rotten, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			if err := os.WriteFile(path, orig, 0o600); err != nil {
+				t.Errorf("put the chunk back: %v", err)
+			}
+		}()
+		before := exClusterSums(ctx, t, env, app)
+		rec, err := executor.Apply(ctx, opts(deployer, "v2", dbOnly))
+		if err == nil || !strings.Contains(err.Error(), "corrupt chunk") {
+			t.Fatalf("apply with a corrupt chunk: %v, want a corrupt chunk error", err)
+		}
+		t.Logf("corrupt chunk: %v", err)
+		if rec == nil || rec.Status != records.StatusFailed {
+			t.Errorf("record %+v, want failed", rec)
+		}
+		if got := exClusterSums(ctx, t, env, app); got != before || got != v1 {
+			t.Errorf("data after the failed apply %+v, want v1's %+v", got, v1)
+		}
+		exReplicasBack(ctx, t, env, ns)
+	})
+
+	t.Run("failing post hook marks the record failed", func(t *testing.T) {
+		o := opts(env.Client, "v1", dbOnly)
+		o.RESTConfig = env.RESTConfig
+		o.PostHooks = []hooks.Hook{{Name: "warm-cache", Selector: "app=cache", Command: []string{"sh", "-c", "echo cache unreachable >&2; exit 4"}}}
+		rec, err := executor.Apply(ctx, o)
+		if err == nil || !strings.Contains(err.Error(), "post hooks") || !strings.Contains(err.Error(), "cache unreachable") {
+			t.Fatalf("apply with a failing post hook: %v, want a post hook error with its stderr", err)
+		}
+		if rec == nil || rec.Status != records.StatusFailed || !strings.Contains(rec.Error, "post hooks") {
+			t.Fatalf("record %+v, want failed with the hook's error", rec)
+		}
+		last, err := records.Last(ctx, env.Client, ns, "shop", "")
+		if err != nil || last == nil || last.Status != records.StatusFailed || last.Revision != rec.Revision {
+			t.Errorf("last record in the cluster %+v (%v), want the failed one", last, err)
 		}
 	})
 
@@ -161,10 +241,7 @@ func TestExecutor_FaultsUnderTheDocumentedRole(t *testing.T) {
 		default:
 			t.Errorf("postgres after the killed restore %s, want exactly v1's %s or v2's %s", got.pg, v1.pg, v2.pg)
 		}
-		d, err := env.Client.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
-		if err != nil || *d.Spec.Replicas != 1 {
-			t.Errorf("web after failure: %v %v, want 1 replica", d.Spec.Replicas, err)
-		}
+		exReplicasBack(ctx, t, env, ns)
 		// The failed Job is kept for inspection.
 		jl, _ := env.Client.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{LabelSelector: jobs.LabelComponent + "=db," + executor.LabelMode + "=" + executor.ModeRestore})
 		if len(jl.Items) != 1 {
@@ -222,4 +299,20 @@ func TestExecutor_FaultsUnderTheDocumentedRole(t *testing.T) {
 			t.Errorf("postgres changed: %s, was %s", got.pg, before.pg)
 		}
 	})
+}
+
+// exReplicasBack checks the quiesced workloads are back at one ready
+// replica, with no quiesce annotation left.
+func exReplicasBack(ctx context.Context, t *testing.T, env *cluster.Env, ns string) {
+	t.Helper()
+	d, err := env.Client.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
+	if err != nil || *d.Spec.Replicas != 1 || d.Annotations[quiesce.AnnotationReplicas] != "" {
+		t.Errorf("web after failure: replicas %v annotations %v (%v), want 1 and no annotation", d.Spec.Replicas, d.Annotations, err)
+	}
+	st, err := env.Client.AppsV1().StatefulSets(ns).Get(ctx, "db", metav1.GetOptions{})
+	if err != nil || *st.Spec.Replicas != 1 || st.Annotations[quiesce.AnnotationReplicas] != "" {
+		t.Errorf("db after failure: replicas %v annotations %v (%v), want 1 and no annotation", st.Spec.Replicas, st.Annotations, err)
+	}
+	exWaitReady(ctx, t, env, ns, "app=db", 1)
+	exWaitReady(ctx, t, env, ns, "app=web", 1)
 }
