@@ -88,8 +88,7 @@ func (p *UnikubeProvider) Schema(ctx context.Context, req provider.SchemaRequest
 				MarkdownDescription: "Default connection to the Kubernetes cluster that in-cluster applies target. " +
 					"Either a kubeconfig (`config_path`, `config_context`; `" + envKubeconfig + "` is honoured) " +
 					"or a direct connection (`host`, `token`, `cluster_ca_certificate`). " +
-					"This release reads and keeps the settings but applies only to endpoints the provider reaches directly; " +
-					"in-cluster applies (the Kubernetes executor) use them once they are available.",
+					"`unikube_state_apply` resources with a `kubernetes` block use it unless they set their own connection.",
 				Attributes: map[string]schema.Attribute{
 					"config_path": schema.StringAttribute{
 						MarkdownDescription: "Path to a kubeconfig file. Defaults to the `" + envKubeconfig + "` environment variable.",

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
-	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
@@ -14,6 +13,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
@@ -27,10 +27,17 @@ import (
 )
 
 var (
-	_ resource.Resource                = &StateApplyResource{}
-	_ resource.ResourceWithConfigure   = &StateApplyResource{}
-	_ resource.ResourceWithModifyPlan  = &StateApplyResource{}
-	_ resource.ResourceWithImportState = &StateApplyResource{}
+	_ resource.Resource                   = &StateApplyResource{}
+	_ resource.ResourceWithConfigure      = &StateApplyResource{}
+	_ resource.ResourceWithModifyPlan     = &StateApplyResource{}
+	_ resource.ResourceWithImportState    = &StateApplyResource{}
+	_ resource.ResourceWithValidateConfig = &StateApplyResource{}
+)
+
+// What destroying an apply does to the data.
+const (
+	onDestroyKeep     = "keep"
+	onDestroyRollback = "rollback"
 )
 
 // NewStateApplyResource is the factory of `unikube_state_apply`.
@@ -40,6 +47,7 @@ func NewStateApplyResource() resource.Resource { return &StateApplyResource{} }
 // provider can reach (the local executor).
 type StateApplyResource struct {
 	client *client.Client
+	kube   KubernetesConfig
 }
 
 // stateApplyResourceModel is the state and plan of `unikube_state_apply`.
@@ -48,6 +56,11 @@ type stateApplyResourceModel struct {
 	State       types.String   `tfsdk:"state"`
 	Strategy    types.String   `tfsdk:"strategy"`
 	Endpoints   types.List     `tfsdk:"endpoint"`
+	Kubernetes  types.Object   `tfsdk:"kubernetes"`
+	OnDestroy   types.String   `tfsdk:"on_destroy"`
+	Record      types.Int64    `tfsdk:"record"`
+	PreScripts  types.List     `tfsdk:"pre_script"`
+	PostScripts types.List     `tfsdk:"post_script"`
 	Digest      types.String   `tfsdk:"digest"`
 	VersionTag  types.String   `tfsdk:"version_tag"`
 	RestorePlan types.List     `tfsdk:"restore_plan"`
@@ -116,10 +129,13 @@ func (r *StateApplyResource) Metadata(ctx context.Context, req resource.Metadata
 
 func (r *StateApplyResource) Schema(ctx context.Context, req resource.SchemaRequest, resp *resource.SchemaResponse) {
 	resp.Schema = schema.Schema{
-		MarkdownDescription: "Applies a version of a named state to services the provider can reach (PostgreSQL, MySQL, Redis, " +
-			"directories). The plan resolves `state` to a digest and asks each target what it holds, so it shows which version " +
-			"will land and what each component will do (`restore_plan`); a new `@latest`, or a target someone wiped or " +
-			"re-seeded with another version, shows as a change. Destroying it forgets the apply and leaves the data in place.",
+		MarkdownDescription: "Applies a version of a named state, either to services the provider can reach (`endpoint` " +
+			"blocks: PostgreSQL, MySQL, Redis, directories) or inside a Kubernetes namespace next to the data (a `kubernetes` " +
+			"block: the in-cluster executor). The plan resolves `state` to a digest and checks what the targets hold (the " +
+			"endpoints themselves, or the namespace's apply record), so it shows which version will land and what each " +
+			"component will do (`restore_plan`); a new `@latest`, or a target someone wiped or re-seeded with another " +
+			"version, shows as a change. Destroying it forgets the apply and leaves the data in place, unless " +
+			"`on_destroy = \"rollback\"`.",
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{
 				MarkdownDescription: "`project/state` of the applied state.",
@@ -178,11 +194,24 @@ func (r *StateApplyResource) Schema(ctx context.Context, req resource.SchemaRequ
 				MarkdownDescription: "When the version was last applied (RFC 3339).",
 				Computed:            true,
 			},
+			"record": schema.Int64Attribute{
+				MarkdownDescription: "Kubernetes targets: revision of the record Secret (`unikube.state.v1.<release>.v<N>`) the last apply wrote.",
+				Computed:            true,
+			},
+			"on_destroy": schema.StringAttribute{
+				MarkdownDescription: "What destroying this resource does to the data: `keep` (the default) leaves it as it is; " +
+					"`rollback` re-applies the version the namespace held before (the previous successful record of the release). " +
+					"Rollback needs a `kubernetes` target: local endpoints' URLs are write-only, so they are not available at destroy " +
+					"time, and the restore core keeps no version marker for the `_unikube_prev` copies it leaves.",
+				Optional:   true,
+				Computed:   true,
+				Default:    stringdefault.StaticString(onDestroyKeep),
+				Validators: []validator.String{stringvalidator.OneOf(onDestroyKeep, onDestroyRollback)},
+			},
 		},
 		Blocks: map[string]schema.Block{
 			"endpoint": schema.ListNestedBlock{
-				MarkdownDescription: "Where a component of the state is restored to. Every component of the version needs one.",
-				Validators:          []validator.List{listvalidator.SizeAtLeast(1)},
+				MarkdownDescription: "Where a component of the state is restored to (the local executor). Every component of the version needs one. Conflicts with `kubernetes`.",
 				NestedObject: schema.NestedBlockObject{Attributes: map[string]schema.Attribute{
 					"component": schema.StringAttribute{
 						MarkdownDescription: "Name of the component, e.g. `db`.",
@@ -205,14 +234,17 @@ func (r *StateApplyResource) Schema(ctx context.Context, req resource.SchemaRequ
 					},
 				}},
 			},
-			"timeouts": timeouts.Block(ctx, timeouts.Opts{Create: true, Update: true}),
+			"kubernetes":  kubernetesBlock(),
+			"pre_script":  scriptBlock("before the restore (after nothing else has changed)"),
+			"post_script": scriptBlock("after a successful restore"),
+			"timeouts":    timeouts.Block(ctx, timeouts.Opts{Create: true, Update: true, Delete: true}),
 		},
 	}
 }
 
 func (r *StateApplyResource) Configure(ctx context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
 	if pd := configureData(req.ProviderData, &resp.Diagnostics); pd != nil {
-		r.client = pd.client
+		r.client, r.kube = pd.client, pd.kubernetes
 	}
 }
 
@@ -236,6 +268,14 @@ func (r *StateApplyResource) ModifyPlan(ctx context.Context, req resource.Modify
 			return
 		}
 	}
+	resp.Diagnostics.Append(r.planScripts(ctx, req.Config, config)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if !config.Kubernetes.IsNull() {
+		r.modifyPlanKubernetes(ctx, resp, &plan, config, state)
+		return
+	}
 	targets, known, diags := applyTargets(ctx, config.Endpoints, plan.Strategy)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
@@ -255,9 +295,11 @@ func (r *StateApplyResource) ModifyPlan(ctx context.Context, req resource.Modify
 		// Every target already holds this version: nothing to do.
 		plan.ID, plan.Digest, plan.VersionTag = state.ID, state.Digest, state.VersionTag
 		plan.RestorePlan, plan.Results, plan.AppliedAt = state.RestorePlan, state.Results, state.AppliedAt
+		plan.Record = types.Int64Null()
 		resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 		return
 	}
+	plan.Record = types.Int64Null()
 	plan.ID = types.StringValue(v.Project + "/" + v.State)
 	plan.Digest = types.StringValue(v.Digest)
 	plan.VersionTag = types.StringValue(v.Tag)
@@ -288,14 +330,17 @@ func (r *StateApplyResource) Create(ctx context.Context, req resource.CreateRequ
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
-// Read keeps the state as it is: the targets' URLs are write-only, so what
-// they hold is checked at plan time (ModifyPlan), where the configuration is
-// available.
+// Read refreshes an in-cluster apply from the namespace's record Secret.
+// Local targets' URLs are write-only, so what they hold is checked at plan
+// time (ModifyPlan), where the configuration is available.
 func (r *StateApplyResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	var state stateApplyResourceModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
 	if resp.Diagnostics.HasError() {
 		return
+	}
+	if !state.Kubernetes.IsNull() {
+		resp.Diagnostics.Append(r.readKubernetes(ctx, &state, r.kube)...)
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 }
@@ -322,9 +367,54 @@ func (r *StateApplyResource) Update(ctx context.Context, req resource.UpdateRequ
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
-// Delete forgets the apply; the data stays where it was restored.
+// Delete forgets the apply; the data stays where it was restored, unless
+// on_destroy asks to roll the namespace back to its previous version.
 func (r *StateApplyResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
-	tflog.Info(ctx, "forgetting the apply; restored data is left in place")
+	var state stateApplyResourceModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if state.OnDestroy.ValueString() != onDestroyRollback || state.Kubernetes.IsNull() {
+		tflog.Info(ctx, "forgetting the apply; restored data is left in place")
+		return
+	}
+	timeout, diags := state.Timeouts.Delete(ctx, defaultWriteTimeout)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	resp.Diagnostics.Append(r.rollbackKubernetes(ctx, &state, r.kube, timeout)...)
+}
+
+// ValidateConfig checks what single-attribute validators cannot: exactly one
+// kind of target, and the kubernetes block's combinations.
+func (r *StateApplyResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	var config stateApplyResourceModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &config)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	endpoints := !config.Endpoints.IsUnknown() && len(config.Endpoints.Elements()) > 0
+	kube := !config.Kubernetes.IsNull()
+	switch {
+	case endpoints && kube:
+		resp.Diagnostics.AddAttributeError(path.Root("kubernetes"), "Conflicting targets",
+			"Apply either to endpoint blocks (services the provider reaches) or into a kubernetes namespace, not both; use two unikube_state_apply resources.")
+	case !endpoints && !kube && !config.Endpoints.IsUnknown():
+		resp.Diagnostics.AddAttributeError(path.Root("endpoint"), "Missing target",
+			"Add endpoint blocks (one per component) or a kubernetes block saying where to apply the state.")
+	}
+	if kube {
+		validateKubernetes(ctx, config.Kubernetes, config.OnDestroy, &resp.Diagnostics)
+	}
+	if endpoints && config.OnDestroy.ValueString() == onDestroyRollback {
+		resp.Diagnostics.AddAttributeError(path.Root("on_destroy"), "Rollback needs a kubernetes target",
+			"on_destroy = \"rollback\" re-applies the namespace's previous record; endpoint targets have no record and their URLs "+
+				"are write-only, so destroy cannot reach them. Use on_destroy = \"keep\" or a kubernetes block.")
+	}
 }
 
 // ImportState adopts an apply by its reference (e.g. `shop/seed` or
@@ -347,6 +437,21 @@ func (r *StateApplyResource) apply(ctx context.Context, cfg interface {
 	GetAttribute(context.Context, path.Path, any) diag.Diagnostics
 }, plan *stateApplyResourceModel) diag.Diagnostics {
 	var diags diag.Diagnostics
+	var kube types.Object
+	diags.Append(cfg.GetAttribute(ctx, path.Root("kubernetes"), &kube)...)
+	if diags.HasError() {
+		return diags
+	}
+	if !kube.IsNull() {
+		return r.applyKubernetesConfig(ctx, cfg, kube, plan)
+	}
+	pre, d := decodeScripts(ctx, cfg, "pre_script", nil, r.kube)
+	diags.Append(d...)
+	post, d := decodeScripts(ctx, cfg, "post_script", nil, r.kube)
+	diags.Append(d...)
+	if diags.HasError() {
+		return diags
+	}
 	var endpoints types.List
 	diags.Append(cfg.GetAttribute(ctx, path.Root("endpoint"), &endpoints)...)
 	if diags.HasError() {
@@ -390,6 +495,9 @@ func (r *StateApplyResource) apply(ctx context.Context, cfg interface {
 		}
 	}
 	digest := plan.Digest.ValueString()
+	if diags.Append(r.runScripts(ctx, "pre", pre)...); diags.HasError() {
+		return diags
+	}
 	res, err := restore.Apply(ctx, ap, restore.ApplyOptions{
 		Progress: func(e restore.Event) {
 			for _, c := range e.Components {
@@ -419,6 +527,8 @@ func (r *StateApplyResource) apply(ctx context.Context, cfg interface {
 	plan.Results, d = objectList(ctx, out, resultAttrTypes, false)
 	diags.Append(d...)
 	plan.AppliedAt = types.StringValue(res.StartedAt.UTC().Format(time.RFC3339))
+	plan.Record = types.Int64Null()
+	diags.Append(r.runScripts(ctx, "post", post)...)
 	return diags
 }
 
@@ -502,6 +612,7 @@ func restorePlanList(ctx context.Context, ap *restore.ApplyPlan) (types.List, di
 
 func markApplyUnknown(m *stateApplyResourceModel) {
 	m.Digest, m.VersionTag, m.AppliedAt = types.StringUnknown(), types.StringUnknown(), types.StringUnknown()
+	m.Record = types.Int64Unknown()
 	m.RestorePlan = types.ListUnknown(types.ObjectType{AttrTypes: restorePlanAttrTypes})
 	m.Results = types.ListUnknown(types.ObjectType{AttrTypes: resultAttrTypes})
 }

@@ -1,0 +1,945 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-framework/types/basetypes"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
+
+	"github.com/unikubehq/terraform-provider-unikube/internal/client"
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/access"
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/discovery"
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/executor"
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/hooks"
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/records"
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/substitution"
+	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
+	"github.com/unikubehq/terraform-provider-unikube/provider/validators"
+)
+
+// instanceLabel selects a Helm release's workloads: every chart following
+// the Kubernetes recommended labels sets it to the release name.
+const instanceLabel = "app.kubernetes.io/instance"
+
+// kubernetesTargetModel is the `kubernetes` block of unikube_state_apply.
+// Token is write-only: it is read from the configuration when needed and is
+// null in the plan and the state.
+type kubernetesTargetModel struct {
+	Namespace            types.String `tfsdk:"namespace"`
+	Release              types.String `tfsdk:"release"`
+	Selector             types.String `tfsdk:"selector"`
+	Quiesce              types.Bool   `tfsdk:"quiesce"`
+	PlatformURL          types.String `tfsdk:"platform_url"`
+	AgentImage           types.String `tfsdk:"agent_image"`
+	ConfigPath           types.String `tfsdk:"config_path"`
+	ConfigContext        types.String `tfsdk:"config_context"`
+	Host                 types.String `tfsdk:"host"`
+	Token                types.String `tfsdk:"token"`
+	ClusterCACertificate types.String `tfsdk:"cluster_ca_certificate"`
+	Mappings             types.List   `tfsdk:"mapping"`
+	Hooks                types.Object `tfsdk:"hooks"`
+	Substitutions        types.List   `tfsdk:"substitution"`
+}
+
+type mappingModel struct {
+	Component types.String `tfsdk:"component"`
+	Kind      types.String `tfsdk:"kind"`
+	Name      types.String `tfsdk:"name"`
+	Selector  types.String `tfsdk:"selector"`
+	Container types.String `tfsdk:"container"`
+	Database  types.String `tfsdk:"database"`
+	User      types.String `tfsdk:"user"`
+	PVC       types.String `tfsdk:"pvc"`
+	Quiesce   types.List   `tfsdk:"quiesce"`
+	Options   types.Map    `tfsdk:"options"`
+}
+
+type hooksModel struct {
+	Pre  types.List `tfsdk:"pre"`
+	Post types.List `tfsdk:"post"`
+}
+
+type hookModel struct {
+	Selector  types.String `tfsdk:"selector"`
+	Container types.String `tfsdk:"container"`
+	Command   types.List   `tfsdk:"command"`
+	Timeout   types.String `tfsdk:"timeout"`
+	OnError   types.String `tfsdk:"on_error"`
+}
+
+type substitutionModel struct {
+	Kinds      types.List   `tfsdk:"kinds"`
+	Names      types.List   `tfsdk:"names"`
+	Selector   types.String `tfsdk:"selector"`
+	Annotation types.String `tfsdk:"annotation"`
+	Keys       types.List   `tfsdk:"keys"`
+	EnvVar     types.String `tfsdk:"env_var"`
+	Old        types.String `tfsdk:"old"`
+	New        types.String `tfsdk:"new"`
+}
+
+// kubernetesTarget is the decoded `kubernetes` block with the provider's
+// defaults applied: everything one in-cluster apply needs.
+type kubernetesTarget struct {
+	Namespace    string
+	Release      string // names the record Secrets
+	Selector     string // default selector of components without a mapping
+	Quiesce      bool
+	PlatformURL  string
+	AgentImage   string
+	Conn         access.Config
+	Mappings     map[string]discovery.Mapping
+	Pre, Post    []hooks.Hook
+	Substitution []substitution.Rule
+}
+
+func hookBlock(when string) schema.ListNestedBlock {
+	return schema.ListNestedBlock{
+		MarkdownDescription: "A command run in the app's pods " + when + ".",
+		NestedObject: schema.NestedBlockObject{Attributes: map[string]schema.Attribute{
+			"selector": schema.StringAttribute{
+				MarkdownDescription: "Label selector of the pods to run the command in (every running pod it matches), e.g. `app=web`.",
+				Required:            true,
+				Validators:          []validator.String{validators.LabelSelector()},
+			},
+			"container": schema.StringAttribute{
+				MarkdownDescription: "Container to run the command in. Defaults to the pod's first container.",
+				Optional:            true,
+			},
+			"command": schema.ListAttribute{
+				MarkdownDescription: "Command and arguments, e.g. `[\"sh\", \"-c\", \"redis-cli FLUSHALL\"]`.",
+				ElementType:         types.StringType,
+				Required:            true,
+			},
+			"timeout": schema.StringAttribute{
+				MarkdownDescription: "How long the command may run, a Go duration such as `30s` or `2m`. Defaults to `1m`.",
+				Optional:            true,
+				Validators:          []validator.String{validators.Duration()},
+			},
+			"on_error": schema.StringAttribute{
+				MarkdownDescription: "What a failed command does: `fail` (the default) fails the apply, `continue` only logs it.",
+				Optional:            true,
+				Validators:          []validator.String{stringvalidator.OneOf(hooks.OnErrorFail, hooks.OnErrorContinue)},
+			},
+		}},
+	}
+}
+
+// kubernetesBlock is the schema of the in-cluster target.
+func kubernetesBlock() schema.SingleNestedBlock {
+	conn := func(what string) string {
+		return what + " Overrides the provider's `kubernetes` block for this apply."
+	}
+	return schema.SingleNestedBlock{
+		MarkdownDescription: "Apply inside a Kubernetes namespace, next to the data: the in-cluster executor finds each " +
+			"component's workload, quiesces the workloads using the data, runs one agent Job per component, scales the " +
+			"workloads back and writes a record Secret (`unikube.state.v1.<release>.v<N>`). The record is how the next " +
+			"plan detects drift. The cluster is reached through this block's connection settings, else the provider's " +
+			"`kubernetes` block, else `KUBECONFIG`. Conflicts with `endpoint`.",
+		Attributes: map[string]schema.Attribute{
+			"namespace": schema.StringAttribute{
+				MarkdownDescription: "Namespace of the application.",
+				Optional:            true, // required when the block is present: checked in ValidateConfig
+				Validators:          []validator.String{validators.DNSName()},
+			},
+			"release": schema.StringAttribute{
+				MarkdownDescription: "Helm release of the application. Components without a `mapping` are found among the " +
+					"release's workloads (label `app.kubernetes.io/instance=<release>`), and the apply records are named after it.",
+				Optional:   true,
+				Validators: []validator.String{validators.DNSName()},
+			},
+			"selector": schema.StringAttribute{
+				MarkdownDescription: "Label selector finding the workloads of components without a `mapping`, instead of " +
+					"`release`. Records are then named after the state (`seed` for `shop/seed`).",
+				Optional:   true,
+				Validators: []validator.String{validators.LabelSelector()},
+			},
+			"quiesce": schema.BoolAttribute{
+				MarkdownDescription: "Scale the workloads using a component to zero while it is replaced, and back afterwards " +
+					"(also after a failure). Defaults to `true`.",
+				Optional: true,
+				Computed: true,
+				Default:  booldefault.StaticBool(true),
+			},
+			"platform_url": schema.StringAttribute{
+				MarkdownDescription: "URL of the platform server as the agent pods reach it, when it differs from the provider's `endpoint`.",
+				Optional:            true,
+			},
+			"agent_image": schema.StringAttribute{
+				MarkdownDescription: "Image of the agent for volume components and the agent binary. Defaults to `" + executor.DefaultAgentImage + "`.",
+				Optional:            true,
+			},
+			"config_path":    schema.StringAttribute{MarkdownDescription: conn("Path to a kubeconfig file."), Optional: true},
+			"config_context": schema.StringAttribute{MarkdownDescription: conn("Context of the kubeconfig."), Optional: true},
+			"host":           schema.StringAttribute{MarkdownDescription: conn("URL of the Kubernetes API server."), Optional: true},
+			"token": schema.StringAttribute{
+				MarkdownDescription: conn("Bearer token for `host`. Write-only: it never reaches the state, so drift checks " +
+					"on refresh and `on_destroy = \"rollback\"` need the provider's connection instead."),
+				Optional:  true,
+				Sensitive: true,
+				WriteOnly: true,
+			},
+			"cluster_ca_certificate": schema.StringAttribute{MarkdownDescription: conn("PEM-encoded CA certificate of `host`."), Optional: true},
+		},
+		Blocks: map[string]schema.Block{
+			"mapping": schema.ListNestedBlock{
+				MarkdownDescription: "Where one component of the state lives, when `release`/`selector` alone cannot tell " +
+					"(e.g. a release with both a PostgreSQL and a Redis workload).",
+				NestedObject: schema.NestedBlockObject{Attributes: map[string]schema.Attribute{
+					"component": schema.StringAttribute{MarkdownDescription: "Component of the state, e.g. `db`.", Required: true, Validators: []validator.String{validators.DNSName()}},
+					"kind": schema.StringAttribute{
+						MarkdownDescription: "Kind of the workload serving it: `StatefulSet` or `Deployment`. Set with `name`.",
+						Optional:            true,
+						Validators:          []validator.String{stringvalidator.OneOf("StatefulSet", "Deployment")},
+					},
+					"name":      schema.StringAttribute{MarkdownDescription: "Name of the workload. Set with `kind`.", Optional: true},
+					"selector":  schema.StringAttribute{MarkdownDescription: "Label selector of the workload, instead of `kind` and `name`.", Optional: true, Validators: []validator.String{validators.LabelSelector()}},
+					"container": schema.StringAttribute{MarkdownDescription: "Container of the database in the workload's pod. Defaults to the only or first one.", Optional: true},
+					"database": schema.StringAttribute{
+						MarkdownDescription: "Database (PostgreSQL, MySQL) or db number (Redis). Defaults to the container's environment (`POSTGRES_DB`, ...).",
+						Optional:            true,
+					},
+					"user": schema.StringAttribute{MarkdownDescription: "Database user. Defaults to the container's environment, else the superuser.", Optional: true},
+					"pvc":  schema.StringAttribute{MarkdownDescription: "PersistentVolumeClaim of a volume component. Defaults to the workload's only PVC.", Optional: true},
+					"quiesce": schema.ListAttribute{
+						MarkdownDescription: "More workloads to stop while this component is replaced, as `Kind/name` (e.g. `Deployment/web`).",
+						ElementType:         types.StringType,
+						Optional:            true,
+					},
+					"options": schema.MapAttribute{
+						MarkdownDescription: "Driver options for this component, e.g. `{ jobs = \"4\" }`.",
+						ElementType:         types.StringType,
+						Optional:            true,
+					},
+				}},
+			},
+			"hooks": schema.SingleNestedBlock{
+				MarkdownDescription: "Commands run in the app's pods around the restore, e.g. a `CHECKPOINT` before or a cache flush after.",
+				Blocks: map[string]schema.Block{
+					"pre":  hookBlock("after the preflight checks and before anything is quiesced; a failure leaves everything unchanged"),
+					"post": hookBlock("after the workloads are back, when the restore succeeded"),
+				},
+			},
+			"substitution": schema.ListNestedBlock{
+				MarkdownDescription: "Replace values in ConfigMaps and Secrets restored from the state (clone `staging` " +
+					"into `dev-alice`). Rules are validated at plan time; they act on `kubernetes` components, which the " +
+					"in-cluster executor does not restore yet, so a plan with rules warns that they have nothing to change.",
+				NestedObject: schema.NestedBlockObject{Attributes: map[string]schema.Attribute{
+					"kinds":      schema.ListAttribute{MarkdownDescription: "`ConfigMap` and/or `Secret`; all when empty.", ElementType: types.StringType, Optional: true},
+					"names":      schema.ListAttribute{MarkdownDescription: "Object names; all when empty.", ElementType: types.StringType, Optional: true},
+					"selector":   schema.StringAttribute{MarkdownDescription: "Label selector of the objects.", Optional: true},
+					"annotation": schema.StringAttribute{MarkdownDescription: "Annotation the objects carry: `key` or `key=value`.", Optional: true},
+					"keys":       schema.ListAttribute{MarkdownDescription: "Data keys to rewrite; all when empty.", ElementType: types.StringType, Optional: true},
+					"env_var":    schema.StringAttribute{MarkdownDescription: "Rewrite only this variable (a key of that name or `NAME=value` lines).", Optional: true},
+					"old":        schema.StringAttribute{MarkdownDescription: "Value to replace.", Required: true, Sensitive: true},
+					"new":        schema.StringAttribute{MarkdownDescription: "Replacement.", Required: true, Sensitive: true},
+				}},
+			},
+		},
+	}
+}
+
+// fullyKnown reports whether v and everything inside it is known.
+func fullyKnown(ctx context.Context, v attr.Value) bool {
+	tv, err := v.ToTerraformValue(ctx)
+	return err == nil && tv.IsFullyKnown()
+}
+
+// decodeKubernetes turns the block into a target. Decoded from the
+// configuration it carries the write-only token; from the plan or the state
+// it has none. ref names the records when neither release nor selector does.
+func decodeKubernetes(ctx context.Context, obj types.Object, def KubernetesConfig, ref statepkg.Ref) (*kubernetesTarget, diag.Diagnostics) {
+	var diags diag.Diagnostics
+	root := path.Root("kubernetes")
+	var m kubernetesTargetModel
+	diags.Append(obj.As(ctx, &m, basetypes.ObjectAsOptions{})...)
+	if diags.HasError() {
+		return nil, diags
+	}
+	t := &kubernetesTarget{
+		Namespace:   m.Namespace.ValueString(),
+		Release:     m.Release.ValueString(),
+		Quiesce:     m.Quiesce.IsNull() || m.Quiesce.ValueBool(),
+		PlatformURL: m.PlatformURL.ValueString(),
+		AgentImage:  m.AgentImage.ValueString(),
+		Mappings:    map[string]discovery.Mapping{},
+	}
+	switch {
+	case t.Release != "":
+		t.Selector = instanceLabel + "=" + t.Release
+	case !m.Selector.IsNull():
+		t.Selector = m.Selector.ValueString()
+		t.Release = ref.State
+	default:
+		t.Release = ref.State
+	}
+	t.Conn = connection(m, def)
+
+	var maps []mappingModel
+	diags.Append(listElements(ctx, m.Mappings, &maps)...)
+	for i, mm := range maps {
+		p := root.AtName("mapping").AtListIndex(i)
+		dm := discovery.Mapping{
+			Component: mm.Component.ValueString(),
+			Selector:  mm.Selector.ValueString(),
+			Container: mm.Container.ValueString(),
+			Database:  mm.Database.ValueString(),
+			User:      mm.User.ValueString(),
+			PVC:       mm.PVC.ValueString(),
+		}
+		if !mm.Kind.IsNull() {
+			dm.Workload = mm.Kind.ValueString() + "/" + mm.Name.ValueString()
+		}
+		diags.Append(mm.Quiesce.ElementsAs(ctx, &dm.Quiesce, false)...)
+		if !mm.Options.IsNull() {
+			diags.Append(mm.Options.ElementsAs(ctx, &dm.Options, false)...)
+		}
+		if _, dup := t.Mappings[dm.Component]; dup {
+			diags.AddAttributeError(p.AtName("component"), "Duplicate mapping",
+				fmt.Sprintf("Component %q already has a mapping; each component lives in one workload.", dm.Component))
+		}
+		t.Mappings[dm.Component] = dm
+	}
+
+	if !m.Hooks.IsNull() {
+		var hm hooksModel
+		diags.Append(m.Hooks.As(ctx, &hm, basetypes.ObjectAsOptions{})...)
+		t.Pre = decodeHooks(ctx, "pre", hm.Pre, &diags)
+		t.Post = decodeHooks(ctx, "post", hm.Post, &diags)
+	}
+
+	var subs []substitutionModel
+	diags.Append(listElements(ctx, m.Substitutions, &subs)...)
+	for i, s := range subs {
+		r := substitution.Rule{Selector: s.Selector.ValueString(), Annotation: s.Annotation.ValueString(),
+			EnvVar: s.EnvVar.ValueString(), Old: s.Old.ValueString(), New: s.New.ValueString()}
+		diags.Append(s.Kinds.ElementsAs(ctx, &r.Kinds, false)...)
+		diags.Append(s.Names.ElementsAs(ctx, &r.Names, false)...)
+		diags.Append(s.Keys.ElementsAs(ctx, &r.Keys, false)...)
+		if err := r.Validate(); err != nil {
+			diags.AddAttributeError(root.AtName("substitution").AtListIndex(i), "Invalid substitution rule", err.Error())
+		}
+		t.Substitution = append(t.Substitution, r)
+	}
+	return t, diags
+}
+
+func decodeHooks(ctx context.Context, when string, l types.List, diags *diag.Diagnostics) []hooks.Hook {
+	var hms []hookModel
+	diags.Append(listElements(ctx, l, &hms)...)
+	out := make([]hooks.Hook, 0, len(hms))
+	for i, h := range hms {
+		hk := hooks.Hook{
+			Name:      fmt.Sprintf("%s-%d", when, i),
+			Selector:  h.Selector.ValueString(),
+			Container: h.Container.ValueString(),
+			OnError:   h.OnError.ValueString(),
+		}
+		diags.Append(h.Command.ElementsAs(ctx, &hk.Command, false)...)
+		if !h.Timeout.IsNull() {
+			// The validator already refused a bad duration.
+			hk.Timeout, _ = time.ParseDuration(h.Timeout.ValueString())
+		}
+		out = append(out, hk)
+	}
+	return out
+}
+
+// connection merges the block's overrides over the provider's default: a
+// block that sets host (or a kubeconfig) replaces the default connection as
+// a whole, so a host from one and a token from the other never mix.
+func connection(m kubernetesTargetModel, def KubernetesConfig) access.Config {
+	cfg := access.Config{Namespace: m.Namespace.ValueString()}
+	switch {
+	case !m.Host.IsNull():
+		cfg.Host, cfg.Token, cfg.CAData = m.Host.ValueString(), m.Token.ValueString(), []byte(m.ClusterCACertificate.ValueString())
+	case !m.ConfigPath.IsNull() || !m.ConfigContext.IsNull():
+		cfg.Kubeconfig, cfg.Context = m.ConfigPath.ValueString(), m.ConfigContext.ValueString()
+		if cfg.Kubeconfig == "" && def.Host == "" {
+			cfg.Kubeconfig = def.ConfigPath
+		}
+	case def.Host != "":
+		cfg.Host, cfg.Token, cfg.CAData = def.Host, def.Token, []byte(def.ClusterCACertificate)
+	default:
+		cfg.Kubeconfig, cfg.Context = def.ConfigPath, def.ConfigContext
+	}
+	if len(cfg.CAData) == 0 {
+		cfg.CAData = nil
+	}
+	return cfg
+}
+
+// validateKubernetes checks the block as far as the configuration allows;
+// every diagnostic names the attribute to fix.
+func validateKubernetes(ctx context.Context, obj types.Object, onDestroy types.String, diags *diag.Diagnostics) {
+	root := path.Root("kubernetes")
+	var m kubernetesTargetModel
+	if d := obj.As(ctx, &m, basetypes.ObjectAsOptions{UnhandledUnknownAsEmpty: true}); d.HasError() {
+		return
+	}
+	if m.Namespace.IsNull() {
+		diags.AddAttributeError(root.AtName("namespace"), "Missing namespace",
+			"The kubernetes block needs the namespace of the application, e.g. namespace = \"shop-dev\".")
+	}
+	if !m.Release.IsNull() && !m.Selector.IsNull() {
+		diags.AddAttributeError(root.AtName("selector"), "Conflicting workload selection",
+			"Set either release (the Helm release's workloads) or selector, not both.")
+	}
+	if !m.Host.IsNull() && (!m.ConfigPath.IsNull() || !m.ConfigContext.IsNull()) {
+		diags.AddAttributeError(root.AtName("host"), "Conflicting cluster connection",
+			"Set either host (with token and cluster_ca_certificate) or config_path/config_context, not both.")
+	}
+	if !m.Token.IsNull() && m.Host.IsNull() {
+		diags.AddAttributeError(root.AtName("token"), "Token without host",
+			"token authenticates to host; set host too, or use a kubeconfig (config_path/config_context).")
+	}
+	if onDestroy.ValueString() == onDestroyRollback && !m.Token.IsNull() {
+		diags.AddAttributeError(path.Root("on_destroy"), "Rollback needs a stored connection",
+			"on_destroy = \"rollback\" runs at destroy time, when the write-only kubernetes.token is not available. "+
+				"Put the cluster connection in the provider's kubernetes block or a kubeconfig.")
+	}
+	var maps []mappingModel
+	if m.Mappings.IsNull() || m.Mappings.IsUnknown() || m.Mappings.ElementsAs(ctx, &maps, false).HasError() {
+		return
+	}
+	for i, mm := range maps {
+		p := root.AtName("mapping").AtListIndex(i)
+		if mm.Kind.IsNull() != mm.Name.IsNull() {
+			diags.AddAttributeError(p, "Incomplete workload", "Set kind and name together, e.g. kind = \"StatefulSet\" and name = \"db\".")
+		}
+		if !mm.Kind.IsNull() && !mm.Selector.IsNull() {
+			diags.AddAttributeError(p.AtName("selector"), "Conflicting workload selection", "Name the workload (kind, name) or select it (selector), not both.")
+		}
+		var qs []string
+		if !mm.Quiesce.IsUnknown() && !mm.Quiesce.ElementsAs(ctx, &qs, false).HasError() {
+			for j, q := range qs {
+				if _, err := discovery.ParseWorkload(q); err != nil {
+					diags.AddAttributeError(p.AtName("quiesce").AtListIndex(j), "Invalid workload", err.Error())
+				}
+			}
+		}
+	}
+}
+
+// mappings returns one mapping per component of the version: the
+// configured ones, and the default selector for the others.
+func (t *kubernetesTarget) mappings(m *statepkg.Manifest, strategy string) ([]discovery.Mapping, error) {
+	var out []discovery.Mapping
+	var unmapped []string
+	known := map[string]bool{}
+	for _, c := range m.Components {
+		known[c.Name] = true
+		dm, ok := t.Mappings[c.Name]
+		if c.Kind == statepkg.KindKubernetes {
+			// ConfigMaps and Secrets of the namespace: no workload to find.
+			dm.Component, dm.Kind, dm.Selector, dm.Workload = c.Name, c.Kind, "", ""
+			out = append(out, dm)
+			continue
+		}
+		if !ok {
+			if t.Selector == "" {
+				unmapped = append(unmapped, c.Name)
+				continue
+			}
+			dm = discovery.Mapping{Component: c.Name, Selector: t.Selector}
+		}
+		if dm.Workload == "" && dm.Selector == "" {
+			// A mapping that only adds options or workloads to quiesce.
+			if t.Selector == "" {
+				unmapped = append(unmapped, c.Name)
+				continue
+			}
+			dm.Selector = t.Selector
+		}
+		dm.Kind = c.Kind
+		if strategy != "" {
+			opts := map[string]string{"strategy": strategy}
+			for k, v := range dm.Options {
+				opts[k] = v
+			}
+			dm.Options = opts
+		}
+		out = append(out, dm)
+	}
+	for name := range t.Mappings {
+		if !known[name] {
+			return nil, fmt.Errorf("a mapping names component %q, which the version does not have", name)
+		}
+	}
+	if len(unmapped) > 0 {
+		return nil, fmt.Errorf("components %s have no mapping: add mapping blocks, or set release or selector", strings.Join(unmapped, ", "))
+	}
+	return out, nil
+}
+
+// kubeApplyPlan is what the plan of an in-cluster apply shows.
+type kubeApplyPlan struct {
+	last  *records.Record
+	items []restorePlanModel
+}
+
+// upToDate says whether the namespace's last record is a successful apply
+// of digest.
+func (p kubeApplyPlan) upToDate(digest string) bool {
+	return p.last != nil && p.last.Status == records.StatusApplied && p.last.Digest == digest
+}
+
+// planKubernetes reads the release's last record and finds every component's
+// workload, so the plan shows where each component goes and whether the
+// namespace already holds the version.
+func planKubernetes(ctx context.Context, t *kubernetesTarget, m *statepkg.Manifest, digest, strategy string) (kubeApplyPlan, diag.Diagnostics) {
+	var diags diag.Diagnostics
+	cl, err := access.Connect(t.Conn)
+	if err != nil {
+		diags.AddAttributeError(path.Root("kubernetes"), "Cannot reach the Kubernetes cluster", connectHint(err))
+		return kubeApplyPlan{}, diags
+	}
+	last, err := records.Last(ctx, cl.Client, t.Namespace, t.Release, "")
+	if err != nil {
+		diags.AddAttributeError(path.Root("kubernetes").AtName("namespace"), "Cannot read the apply records",
+			fmt.Sprintf("Reading the records of release %q in namespace %s: %v. The provider's identity needs get/list on Secrets there (see rbac/role.yaml).", t.Release, t.Namespace, err))
+		return kubeApplyPlan{}, diags
+	}
+	ms, err := t.mappings(m, strategy)
+	if err != nil {
+		diags.AddAttributeError(path.Root("kubernetes").AtName("mapping"), "Components without a workload", err.Error())
+		return kubeApplyPlan{}, diags
+	}
+	var kube []string
+	var workloads []discovery.Mapping
+	for _, dm := range ms {
+		if dm.Kind == statepkg.KindKubernetes {
+			kube = append(kube, dm.Component)
+		} else {
+			workloads = append(workloads, dm)
+		}
+	}
+	targets, err := discovery.Resolve(ctx, cl.Client, t.Namespace, workloads)
+	if err != nil {
+		diags.AddAttributeError(path.Root("kubernetes"), "Cannot find the components' workloads",
+			fmt.Sprintf("In namespace %s: %v. Add or fix a mapping block for the component.", t.Namespace, err))
+		return kubeApplyPlan{}, diags
+	}
+	p := kubeApplyPlan{last: last}
+	action, reason := "replace", ""
+	switch {
+	case last == nil:
+		reason = fmt.Sprintf("no apply of release %q is recorded in %s", t.Release, t.Namespace)
+	case last.Status != records.StatusApplied:
+		reason = fmt.Sprintf("the last apply (record revision %d, %s) failed: %s", last.Revision, shortDigest(last.Digest), firstLine(last.Error))
+	case last.Digest != digest:
+		reason = fmt.Sprintf("record revision %d holds %s (%s)", last.Revision, shortDigest(last.Digest), last.Tag)
+	default:
+		action, reason = "skip", fmt.Sprintf("record revision %d already holds this version", last.Revision)
+	}
+	for _, tg := range targets {
+		c := m.Components[componentIndex(m, tg.Component)]
+		st := strategyOf(tg.Kind, strategy)
+		p.items = append(p.items, restorePlanModel{
+			Component: types.StringValue(tg.Component),
+			Kind:      types.StringValue(string(tg.Kind)),
+			Target:    types.StringValue(t.Namespace + "/" + tg.Workload.String()),
+			Action:    types.StringValue(action),
+			Reason:    types.StringValue(reason),
+			Strategy:  types.StringValue(st),
+			Atomic:    types.BoolValue(st != "in-place" && st != "staging-rename"),
+			Bytes:     types.Int64Value(c.Size),
+			Files:     types.Int64Value(int64(len(c.Files))),
+		})
+	}
+	for _, name := range kube {
+		c := m.Components[componentIndex(m, name)]
+		p.items = append(p.items, restorePlanModel{
+			Component: types.StringValue(name),
+			Kind:      types.StringValue(string(c.Kind)),
+			Target:    types.StringValue(t.Namespace + "/ConfigMaps,Secrets"),
+			Action:    types.StringValue(action),
+			Reason:    types.StringValue(reason),
+			Strategy:  types.StringValue("update"),
+			Atomic:    types.BoolValue(false),
+			Bytes:     types.Int64Value(c.Size),
+			Files:     types.Int64Value(0),
+		})
+	}
+	return p, diags
+}
+
+func componentIndex(m *statepkg.Manifest, name string) int {
+	for i, c := range m.Components {
+		if c.Name == name {
+			return i
+		}
+	}
+	return 0
+}
+
+// strategyOf is how the agent swaps the data in, as far as the plan knows.
+func strategyOf(k statepkg.Kind, configured string) string {
+	switch k {
+	case statepkg.KindVolume:
+		return "staging-rename"
+	case statepkg.KindRedis:
+		return "swapdb"
+	case statepkg.KindMySQL:
+		return "rename-tables"
+	}
+	if configured != "" {
+		return configured
+	}
+	return "swap"
+}
+
+func shortDigest(d string) string {
+	if len(d) > len("sha256:")+12 {
+		return d[:len("sha256:")+12]
+	}
+	return d
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	return s
+}
+
+// connectHint explains a connection error with what to set.
+func connectHint(err error) string {
+	if errors.Is(err, access.ErrNoCluster) {
+		return "No cluster connection is configured. Set config_path/config_context or host/token/cluster_ca_certificate " +
+			"in the kubernetes block (or the provider's kubernetes block), or KUBECONFIG."
+	}
+	return err.Error() + "\n\nCheck the kubeconfig (KUBECONFIG, config_path, config_context) or host/token/cluster_ca_certificate."
+}
+
+// applyKubernetes runs the in-cluster executor and records its outcome in
+// plan (results, record, applied_at).
+func (r *StateApplyResource) applyKubernetes(ctx context.Context, t *kubernetesTarget, ref statepkg.Ref, m *statepkg.Manifest, strategy string, timeout time.Duration, plan *stateApplyResourceModel) diag.Diagnostics {
+	var diags diag.Diagnostics
+	if len(t.Substitution) > 0 {
+		tflog.Warn(ctx, "substitution rules act on kubernetes components, which the in-cluster executor does not restore yet")
+	}
+	cl, err := access.Connect(t.Conn)
+	if err != nil {
+		diags.AddAttributeError(path.Root("kubernetes"), "Cannot reach the Kubernetes cluster", connectHint(err))
+		return diags
+	}
+	ms, err := t.mappings(m, strategy)
+	if err != nil {
+		diags.AddAttributeError(path.Root("kubernetes").AtName("mapping"), "Components without a workload", err.Error())
+		return diags
+	}
+	rec, err := executor.Apply(ctx, executor.Options{
+		Client: cl.Client, RESTConfig: cl.REST, Namespace: t.Namespace,
+		Platform: r.client, PlatformURL: t.PlatformURL,
+		Ref: ref, Release: t.Release, Mappings: ms, Quiesce: t.Quiesce,
+		AgentImage: t.AgentImage, Actor: "terraform",
+		PreHooks: t.Pre, PostHooks: t.Post,
+		Timeout: timeout,
+		Logger:  slog.New(tflogHandler{ctx: ctx}),
+	})
+	if err != nil {
+		detail := err.Error()
+		if rec != nil {
+			detail += "\n\n" + recordSummary(rec)
+		}
+		diags.AddError(fmt.Sprintf("Could not apply %s to namespace %s", ref.String(), t.Namespace), detail)
+		return diags
+	}
+	diags.Append(setKubeResults(ctx, rec, plan)...)
+	return diags
+}
+
+// recordSummary lists each component's outcome and log tail of a failed
+// apply, so the diagnostic says where it broke without a kubectl session.
+func recordSummary(rec *records.Record) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Record %s (status %s).", records.SecretName(rec.Release, rec.Revision), rec.Status)
+	for _, c := range rec.Components {
+		if c.Error == "" {
+			continue
+		}
+		fmt.Fprintf(&b, "\nComponent %s: %s", c.Name, c.Error)
+		for _, l := range c.LogTail {
+			fmt.Fprintf(&b, "\n  | %s", l)
+		}
+	}
+	b.WriteString("\nThe workloads were scaled back; components that failed hold their previous data.")
+	return b.String()
+}
+
+func setKubeResults(ctx context.Context, rec *records.Record, plan *stateApplyResourceModel) diag.Diagnostics {
+	out := make([]resultModel, 0, len(rec.Components))
+	for _, c := range rec.Components {
+		out = append(out, resultModel{
+			Component:     types.StringValue(c.Name),
+			Action:        types.StringValue(c.Action),
+			Strategy:      types.StringValue(c.Strategy),
+			Duration:      types.StringValue(c.Duration.Round(time.Millisecond).String()),
+			Bytes:         types.Int64Value(c.Bytes),
+			ChunksFetched: types.Int64Value(0),
+			FilesWritten:  types.Int64Value(0),
+		})
+	}
+	var diags diag.Diagnostics
+	plan.Results, diags = objectList(ctx, out, resultAttrTypes, false)
+	plan.Record = types.Int64Value(int64(rec.Revision))
+	plan.AppliedAt = types.StringValue(rec.Time.UTC().Format(time.RFC3339))
+	return diags
+}
+
+// readKubernetes refreshes record and digest from the namespace's last
+// record, so a refresh shows someone else's apply, a failed apply or wiped
+// records as drift. Without a usable connection (a write-only token) the
+// state is kept; the plan checks again with the configuration.
+func (r *StateApplyResource) readKubernetes(ctx context.Context, state *stateApplyResourceModel, def KubernetesConfig) diag.Diagnostics {
+	var diags diag.Diagnostics
+	ref, err := statepkg.ParseRef(state.State.ValueString())
+	if err != nil {
+		return diags
+	}
+	var m kubernetesTargetModel
+	if d := state.Kubernetes.As(ctx, &m, basetypes.ObjectAsOptions{}); d.HasError() {
+		return d
+	}
+	if !m.Host.IsNull() {
+		return diags // the token is write-only: check at plan time
+	}
+	t, d := decodeKubernetes(ctx, state.Kubernetes, def, ref)
+	if d.HasError() {
+		return diags
+	}
+	cl, err := access.Connect(t.Conn)
+	if err != nil {
+		diags.AddWarning("Cannot check the apply record", connectHint(err))
+		return diags
+	}
+	last, err := records.Last(ctx, cl.Client, t.Namespace, t.Release, "")
+	if err != nil {
+		diags.AddWarning("Cannot check the apply record",
+			fmt.Sprintf("Reading the records of release %q in %s: %v", t.Release, t.Namespace, err))
+		return diags
+	}
+	switch {
+	case last == nil:
+		// Wiped: nothing holds a known version.
+		state.Record, state.AppliedAt = types.Int64Null(), types.StringNull()
+	case last.Status != records.StatusApplied:
+		state.Record, state.AppliedAt = types.Int64Value(int64(last.Revision)), types.StringNull()
+	case last.Digest != state.Digest.ValueString():
+		state.Record = types.Int64Value(int64(last.Revision))
+		state.Digest, state.VersionTag = types.StringValue(last.Digest), types.StringValue(last.Tag)
+		state.AppliedAt = types.StringValue(last.Time.UTC().Format(time.RFC3339))
+	default:
+		state.Record = types.Int64Value(int64(last.Revision))
+	}
+	return diags
+}
+
+// rollbackKubernetes re-applies the version the release held before the
+// current one (the newest earlier record that was applied and then
+// superseded by another digest).
+func (r *StateApplyResource) rollbackKubernetes(ctx context.Context, state *stateApplyResourceModel, def KubernetesConfig, timeout time.Duration) diag.Diagnostics {
+	var diags diag.Diagnostics
+	ref, err := statepkg.ParseRef(state.State.ValueString())
+	if err != nil {
+		diags.AddAttributeError(path.Root("state"), "Invalid state reference", err.Error())
+		return diags
+	}
+	t, d := decodeKubernetes(ctx, state.Kubernetes, def, ref)
+	diags.Append(d...)
+	if diags.HasError() {
+		return diags
+	}
+	cl, err := access.Connect(t.Conn)
+	if err != nil {
+		diags.AddAttributeError(path.Root("kubernetes"), "Cannot reach the Kubernetes cluster to roll back", connectHint(err))
+		return diags
+	}
+	rs, err := records.List(ctx, cl.Client, t.Namespace, t.Release)
+	if err != nil {
+		diags.AddError("Cannot read the apply records to roll back", err.Error())
+		return diags
+	}
+	prev := previousRecord(rs, state.Digest.ValueString())
+	if prev == nil {
+		diags.AddWarning("Nothing to roll back to",
+			fmt.Sprintf("Release %q in %s has no earlier successful apply of another version; the data is left in place.", t.Release, t.Namespace))
+		return diags
+	}
+	prevRef, err := statepkg.ParseRef(prev.State + "@" + prev.Digest)
+	if err != nil {
+		diags.AddError("Cannot roll back", fmt.Sprintf("record revision %d names %s@%s: %v", prev.Revision, prev.State, prev.Digest, err))
+		return diags
+	}
+	m, _, err := r.client.GetManifest(ctx, prevRef.Project, prevRef.State, prev.Digest)
+	if err != nil {
+		addClientError(&diags, fmt.Sprintf("Could not download the manifest of %s to roll back to", prevRef), err)
+		return diags
+	}
+	tflog.Info(ctx, "rolling back", map[string]any{"to_revision": prev.Revision, "digest": prev.Digest, "tag": prev.Tag})
+	var ignored stateApplyResourceModel
+	diags.Append(r.applyKubernetes(ctx, t, prevRef, m, state.Strategy.ValueString(), timeout, &ignored)...)
+	return diags
+}
+
+// previousRecord is the newest record that was applied successfully
+// (superseded or applied) with another digest than current, looking only
+// before the newest record holding current.
+func previousRecord(rs []records.Record, current string) *records.Record {
+	i := len(rs) - 1
+	for i >= 0 && rs[i].Digest != current {
+		i--
+	}
+	for j := i - 1; j >= 0; j-- {
+		if rs[j].Digest != current && (rs[j].Status == records.StatusSuperseded || rs[j].Status == records.StatusApplied) {
+			return &rs[j]
+		}
+	}
+	return nil
+}
+
+// manifestOf downloads the manifest of digest.
+func manifestOf(ctx context.Context, c *client.Client, ref statepkg.Ref, digest string) (*statepkg.Manifest, diag.Diagnostics) {
+	var diags diag.Diagnostics
+	m, _, err := c.GetManifest(ctx, ref.Project, ref.State, digest)
+	if err != nil {
+		addClientError(&diags, fmt.Sprintf("Could not download the manifest of %s@%s", ref.StateName(), digest), err)
+		return nil, diags
+	}
+	return m, diags
+}
+
+// modifyPlanKubernetes resolves the reference and reads the namespace's
+// record: the plan is empty exactly when the last apply of the release
+// succeeded with the version the reference resolves to.
+func (r *StateApplyResource) modifyPlanKubernetes(ctx context.Context, resp *resource.ModifyPlanResponse, plan *stateApplyResourceModel, config stateApplyResourceModel, state *stateApplyResourceModel) {
+	if plan.State.IsUnknown() || plan.Strategy.IsUnknown() || !fullyKnown(ctx, config.Kubernetes) {
+		markApplyUnknown(plan)
+		resp.Diagnostics.Append(resp.Plan.Set(ctx, plan)...)
+		return
+	}
+	ref, err := statepkg.ParseRef(plan.State.ValueString())
+	if err != nil {
+		resp.Diagnostics.AddAttributeError(path.Root("state"), "Invalid state reference", err.Error())
+		return
+	}
+	t, diags := decodeKubernetes(ctx, config.Kubernetes, r.kube, ref)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if len(t.Substitution) > 0 {
+		resp.Diagnostics.AddAttributeWarning(path.Root("kubernetes").AtName("substitution"), "Substitution rules have nothing to change yet",
+			"The rules are valid, but they act on kubernetes components (ConfigMaps, Secrets), which the in-cluster executor does not restore yet.")
+	}
+	v, err := r.client.Resolve(ctx, ref)
+	if err != nil {
+		addClientError(&resp.Diagnostics, "Could not resolve "+ref.String(), err)
+		return
+	}
+	m, diags := manifestOf(ctx, r.client, ref, v.Digest)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	kp, diags := planKubernetes(ctx, t, m, v.Digest, plan.Strategy.ValueString())
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if state != nil && state.Digest.ValueString() == v.Digest && !state.AppliedAt.IsNull() && kp.upToDate(v.Digest) {
+		// The namespace holds this version from our last apply.
+		plan.ID, plan.Digest, plan.VersionTag = state.ID, state.Digest, state.VersionTag
+		plan.RestorePlan, plan.Results, plan.AppliedAt, plan.Record = state.RestorePlan, state.Results, state.AppliedAt, state.Record
+		resp.Diagnostics.Append(resp.Plan.Set(ctx, plan)...)
+		return
+	}
+	if state != nil && state.Digest.ValueString() == v.Digest && len(kp.items) > 0 {
+		resp.Diagnostics.AddWarning("The namespace no longer holds the applied version",
+			fmt.Sprintf("%s: %s. The apply re-applies %s (%s).", t.Namespace, kp.items[0].Reason.ValueString(), shortDigest(v.Digest), v.Tag))
+	}
+	plan.ID = types.StringValue(v.Project + "/" + v.State)
+	plan.Digest, plan.VersionTag = types.StringValue(v.Digest), types.StringValue(v.Tag)
+	plan.RestorePlan, diags = objectList(ctx, kp.items, restorePlanAttrTypes, false)
+	resp.Diagnostics.Append(diags...)
+	plan.Results = types.ListUnknown(types.ObjectType{AttrTypes: resultAttrTypes})
+	plan.AppliedAt, plan.Record = types.StringUnknown(), types.Int64Unknown()
+	resp.Diagnostics.Append(resp.Plan.Set(ctx, plan)...)
+}
+
+// applyKubernetesConfig applies the planned digest into the namespace the
+// configuration's kubernetes block names.
+func (r *StateApplyResource) applyKubernetesConfig(ctx context.Context, cfg interface {
+	GetAttribute(context.Context, path.Path, any) diag.Diagnostics
+}, kube types.Object, plan *stateApplyResourceModel) diag.Diagnostics {
+	var diags diag.Diagnostics
+	ref, err := statepkg.ParseRef(plan.State.ValueString())
+	if err != nil {
+		diags.AddAttributeError(path.Root("state"), "Invalid state reference", err.Error())
+		return diags
+	}
+	t, d := decodeKubernetes(ctx, kube, r.kube, ref)
+	diags.Append(d...)
+	if diags.HasError() {
+		return diags
+	}
+	pre, d := decodeScripts(ctx, cfg, "pre_script", t, r.kube)
+	diags.Append(d...)
+	post, d := decodeScripts(ctx, cfg, "post_script", t, r.kube)
+	diags.Append(d...)
+	if diags.HasError() {
+		return diags
+	}
+	strategy := plan.Strategy.ValueString()
+	if plan.Digest.IsUnknown() {
+		// The reference depended on something made in this apply.
+		v, err := r.client.Resolve(ctx, ref)
+		if err != nil {
+			addClientError(&diags, "Could not resolve "+ref.String(), err)
+			return diags
+		}
+		plan.ID = types.StringValue(v.Project + "/" + v.State)
+		plan.Digest, plan.VersionTag = types.StringValue(v.Digest), types.StringValue(v.Tag)
+	}
+	digest := plan.Digest.ValueString()
+	m, d := manifestOf(ctx, r.client, ref, digest)
+	diags.Append(d...)
+	if diags.HasError() {
+		return diags
+	}
+	if plan.RestorePlan.IsUnknown() {
+		kp, d := planKubernetes(ctx, t, m, digest, strategy)
+		diags.Append(d...)
+		if diags.HasError() {
+			return diags
+		}
+		plan.RestorePlan, d = objectList(ctx, kp.items, restorePlanAttrTypes, false)
+		diags.Append(d...)
+	}
+	timeout := time.Hour
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	exact := statepkg.Ref{Project: ref.Project, State: ref.State, Digest: digest}
+	if diags.Append(r.runScripts(ctx, "pre", pre)...); diags.HasError() {
+		return diags
+	}
+	if diags.Append(r.applyKubernetes(ctx, t, exact, m, strategy, timeout, plan)...); diags.HasError() {
+		return diags
+	}
+	diags.Append(r.runScripts(ctx, "post", post)...)
+	return diags
+}
