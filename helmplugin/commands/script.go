@@ -37,6 +37,7 @@ type scriptRunFlags struct {
 	follow       bool
 	timeout      time.Duration
 	keepJob      bool
+	pvc          string
 }
 
 func newScriptRunCmd(s *Settings) *cobra.Command {
@@ -69,6 +70,7 @@ the failing bash line and command).`,
 	fl.StringArrayVar(&f.setFile, "set-file", nil, "variable NAME=PATH: the value is the file's content (\"-\" = stdin); for secrets")
 	fl.BoolVarP(&f.follow, "follow", "f", false, "stream the script's log while it runs")
 	fl.DurationVar(&f.timeout, "timeout", scriptrun.DefaultTimeout, "how long the script may run (the Job's activeDeadlineSeconds)")
+	fl.StringVar(&f.pvc, "pvc", "", "mount this PVC read-write at /unikube/target ($UNIKUBE_TARGET), e.g. to create a volume's initial files")
 	fl.BoolVar(&f.keepJob, "keep-job", false, "keep the Job after a successful run (failed Jobs are always kept for an hour)")
 	return cmd
 }
@@ -130,7 +132,7 @@ func runScript(cmd *cobra.Command, s *Settings, f scriptRunFlags, a []string) er
 	}
 	ns := s.Namespace()
 	o := scriptrun.Options{Client: cs, Platform: pc, Namespace: ns, Script: a[0], Vars: vars,
-		Timeout: f.timeout, KeepJob: f.keepJob, Logger: s.Logger()}
+		Timeout: f.timeout, KeepJob: f.keepJob, TargetPVC: f.pvc, Logger: s.Logger()}
 	if len(a) == 2 {
 		o.Target = "release/" + a[1] + " in " + ns
 		o.Env = map[string]string{"UNIKUBE_RELEASE": a[1]}
