@@ -209,6 +209,20 @@ func (s *countingStore) Get(ctx context.Context, d string) ([]byte, error) {
 	return b, err
 }
 
+// GetInto keeps the store's statepkg.ChunkReaderInto visible through the
+// counting wrapper.
+func (s *countingStore) GetInto(ctx context.Context, d string, buf []byte) ([]byte, error) {
+	r, ok := s.ChunkStore.(statepkg.ChunkReaderInto)
+	if !ok {
+		return s.Get(ctx, d)
+	}
+	b, err := r.GetInto(ctx, d, buf)
+	if err == nil {
+		s.n.Add(1)
+	}
+	return b, err
+}
+
 type progressMsg struct {
 	ev    driver.Event
 	done  bool

@@ -33,6 +33,9 @@ func NewCodec(concurrency int) (*Codec, error) {
 	decOpts := []zstd.DOption{
 		zstd.WithDecoderMaxMemory(MaxChunkSize),
 		zstd.WithDecoderMaxWindow(MaxChunkSize),
+		// Every decoded chunk is checked against its sha256; the frame's
+		// xxhash would only check the same bytes again, weaker.
+		zstd.IgnoreChecksum(true),
 	}
 	if concurrency > 0 {
 		encOpts = append(encOpts, zstd.WithEncoderConcurrency(concurrency))

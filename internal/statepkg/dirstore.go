@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -22,8 +23,9 @@ type DirStore struct {
 }
 
 var (
-	_ ChunkStore   = (*DirStore)(nil)
-	_ ChunkStatter = (*DirStore)(nil)
+	_ ChunkStore      = (*DirStore)(nil)
+	_ ChunkStatter    = (*DirStore)(nil)
+	_ ChunkReaderInto = (*DirStore)(nil)
 )
 
 // NewDirStore returns a DirStore rooted at dir, creating it if needed.
@@ -149,6 +151,41 @@ func (s *DirStore) Get(ctx context.Context, digest string) ([]byte, error) {
 		return nil, fmt.Errorf("reading chunk %s: %w", digest, err)
 	}
 	return b, nil
+}
+
+// GetInto implements ChunkReaderInto.
+func (s *DirStore) GetInto(ctx context.Context, digest string, buf []byte) ([]byte, error) {
+	p, err := s.path(ctx, digest)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s", ErrMissingChunk, digest)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading chunk %s: %w", digest, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("reading chunk %s: %w", digest, err)
+	}
+	// Chunk files are written whole and renamed into place, so the size
+	// does not change under us; compressed chunks are never much larger
+	// than MaxChunkSize, and a file claiming more is not read into memory.
+	n := fi.Size()
+	if n > 2*MaxChunkSize {
+		return nil, fmt.Errorf("%w: chunk file %s is %d bytes", ErrCorruptChunk, digest, n)
+	}
+	if int64(cap(buf)) < n {
+		buf = make([]byte, n)
+	}
+	buf = buf[:n]
+	if _, err := io.ReadFull(f, buf); err != nil {
+		return nil, fmt.Errorf("reading chunk %s: %w", digest, err)
+	}
+	return buf, nil
 }
 
 // Delete removes a chunk; deleting an absent chunk is a no-op.

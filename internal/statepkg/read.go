@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"sort"
 	"sync"
+	"sync/atomic"
 )
 
 // ReadOptions tune ReadComponent and ReadRange. Zero values mean defaults.
@@ -129,9 +130,81 @@ func (r *componentReader) Close() error {
 	return err
 }
 
+// VisitChunks fetches chunks of the named component (any subset of its
+// chunk list), each verified, with opts.Concurrency workers, and calls fn
+// from those workers with each chunk's bytes, in no particular order. Calls
+// of fn run concurrently and must not keep data after they return. It stops
+// at the first failure: a missing or damaged chunk returns a *ChunkError,
+// an error of fn is returned as it is. opts.Progress is not used.
+func VisitChunks(ctx context.Context, store ChunkStore, component string, chunks []Chunk, opts ReadOptions, fn func(Chunk, []byte) error) error {
+	if len(chunks) == 0 {
+		return ctx.Err()
+	}
+	conc := opts.Concurrency
+	if conc <= 0 {
+		conc = max(runtime.GOMAXPROCS(0), 2)
+	}
+	conc = min(conc, len(chunks))
+	codec := opts.Codec
+	if codec == nil {
+		var err error
+		if codec, err = NewCodec(conc); err != nil {
+			return err
+		}
+		defer codec.Close()
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		next     atomic.Int64
+		once     sync.Once
+		firstErr error
+		workers  sync.WaitGroup
+	)
+	fail := func(err error) {
+		once.Do(func() { firstErr = err })
+		cancel()
+	}
+	for range conc {
+		workers.Go(func() {
+			var buf chunkBufs
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(chunks) || ctx.Err() != nil {
+					return
+				}
+				ch := chunks[i]
+				if err := fetchChunk(ctx, store, codec, ch, &buf); err != nil {
+					if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
+						fail(ctxErr)
+					} else {
+						fail(&ChunkError{Component: component, Chunk: ch.Digest, Offset: ch.Offset, Err: err})
+					}
+					return
+				}
+				if err := fn(ch, buf.raw); err != nil {
+					fail(err)
+					return
+				}
+			}
+		})
+	}
+	workers.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	return ctx.Err()
+}
+
 type fetchResult struct {
-	data []byte
+	data chunkBufs
 	err  error
+}
+
+// chunkBufs are the buffers of one chunk in flight: its compressed bytes as
+// fetched and its decompressed, verified bytes. Both are reused.
+type chunkBufs struct {
+	comp, raw []byte
 }
 
 // readChunks fetches and verifies chunks with bounded read-ahead and hands
@@ -157,9 +230,9 @@ func readChunks(ctx context.Context, store ChunkStore, component string, chunks 
 	ctx, cancel := context.WithCancel(ctx)
 	// slots bounds the chunks fetched but not yet emitted; their buffers are
 	// reused, so memory stays at about conc chunks.
-	slots := make(chan []byte, conc)
+	slots := make(chan chunkBufs, conc)
 	for range conc {
-		slots <- nil
+		slots <- chunkBufs{}
 	}
 	results := make([]chan fetchResult, len(chunks))
 	for i := range results {
@@ -170,15 +243,15 @@ func readChunks(ctx context.Context, store ChunkStore, component string, chunks 
 	go func() {
 		defer close(dispatched)
 		for i, ch := range chunks {
-			var buf []byte
+			var buf chunkBufs
 			select {
 			case buf = <-slots:
 			case <-ctx.Done():
 				return
 			}
 			fetchers.Go(func() {
-				data, err := fetchChunk(ctx, store, codec, ch, buf)
-				results[i] <- fetchResult{data, err}
+				err := fetchChunk(ctx, store, codec, ch, &buf)
+				results[i] <- fetchResult{buf, err}
 			})
 		}
 	}()
@@ -201,32 +274,36 @@ func readChunks(ctx context.Context, store ChunkStore, component string, chunks 
 			}
 			return &ChunkError{Component: component, Chunk: ch.Digest, Offset: ch.Offset, Err: res.err}
 		}
-		if err := emit(ch, res.data); err != nil {
+		if err := emit(ch, res.data.raw); err != nil {
 			return err
 		}
-		slots <- res.data[:0]
+		slots <- res.data
 	}
 	return nil
 }
 
-// fetchChunk gets one chunk from the store and returns its verified,
-// decompressed bytes, decompressing into buf when it is large enough.
-func fetchChunk(ctx context.Context, store ChunkStore, codec *Codec, ch Chunk, buf []byte) ([]byte, error) {
-	compressed, err := store.Get(ctx, ch.Digest)
+// fetchChunk gets one chunk from the store into b.comp and leaves its
+// verified, decompressed bytes in b.raw, reusing both buffers when they are
+// large enough.
+func fetchChunk(ctx context.Context, store ChunkStore, codec *Codec, ch Chunk, b *chunkBufs) error {
+	compressed, err := getChunk(ctx, store, ch.Digest, b.comp[:0])
 	if err != nil {
-		return nil, err
+		return err
 	}
+	b.comp = compressed
+	buf := b.raw
 	if cap(buf) < int(ch.Size) {
 		buf = make([]byte, 0, ch.Size)
 	}
 	data, err := codec.decodeChunk(ch.Digest, compressed, buf)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if int64(len(data)) != ch.Size {
 		// Only reachable if the digest matched but the manifest's size is
 		// wrong: the manifest, not the chunk, is inconsistent.
-		return nil, fmt.Errorf("%w: chunk is %d bytes, manifest says %d", ErrCorruptChunk, len(data), ch.Size)
+		return fmt.Errorf("%w: chunk is %d bytes, manifest says %d", ErrCorruptChunk, len(data), ch.Size)
 	}
-	return data, nil
+	b.raw = data
+	return nil
 }

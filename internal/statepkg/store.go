@@ -26,3 +26,20 @@ type ChunkStatter interface {
 	// wrapping ErrMissingChunk when it is not stored.
 	StoredSize(ctx context.Context, digest string) (int64, error)
 }
+
+// ChunkReaderInto is an optional ChunkStore extension for stores that can
+// read a chunk into a caller's buffer: readers reuse one buffer per chunk in
+// flight instead of allocating (and zeroing, and collecting) one per chunk.
+type ChunkReaderInto interface {
+	// GetInto is Get reading into buf's capacity when it is large enough;
+	// the returned slice may alias buf.
+	GetInto(ctx context.Context, digest string, buf []byte) ([]byte, error)
+}
+
+// getChunk fetches a chunk, into buf when the store can.
+func getChunk(ctx context.Context, store ChunkStore, digest string, buf []byte) ([]byte, error) {
+	if r, ok := store.(ChunkReaderInto); ok {
+		return r.GetInto(ctx, digest, buf)
+	}
+	return store.Get(ctx, digest)
+}

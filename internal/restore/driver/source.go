@@ -204,3 +204,18 @@ func (s StoreSource) readSpansOneByOne(ctx context.Context, spans []Span, w io.W
 	}
 	return nil
 }
+
+// ChunkVisitor is implemented by ChunkSources that can hand out chunks in
+// parallel, unordered: drivers that can place bytes anywhere (files written
+// at offsets) then use every core for fetching, verifying and writing.
+type ChunkVisitor interface {
+	// VisitChunks fetches and verifies chunks (a subset of the component's
+	// list, with their stream offsets) and calls fn concurrently with each
+	// one's bytes, which fn must not keep.
+	VisitChunks(ctx context.Context, chunks []statepkg.Chunk, fn func(statepkg.Chunk, []byte) error) error
+}
+
+// VisitChunks implements ChunkVisitor.
+func (s StoreSource) VisitChunks(ctx context.Context, chunks []statepkg.Chunk, fn func(statepkg.Chunk, []byte) error) error {
+	return statepkg.VisitChunks(ctx, s.Store, s.Component.Name, chunks, s.Options, fn)
+}
