@@ -112,6 +112,16 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 		return &Result{RunID: runID, Job: jobName, Pod: out.pod, ExitCode: 0, Duration: dur, LogTail: tail}, nil
 	}
+	if ctx.Err() != nil {
+		// Interrupted by the caller: stop the script rather than leave it
+		// running unwatched.
+		dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer dcancel()
+		if err := deleteJob(dctx, o.Client, o.Namespace, jobName); err != nil {
+			log.Warn("could not delete the interrupted script job", "job", jobName, "err", err)
+		}
+		jobName = ""
+	}
 	trace := ExtractTrace(sc.Interpreter, logText)
 	if out.exitCode == nil && out.initFailed != "" {
 		trace = out.initFailed

@@ -247,7 +247,7 @@ echo "never reached"
 		}
 		run := s.onlyRun(ctx, t, "copy")
 		for _, want := range []string{"copy.bash line 3: command cp /nonexistent/source", "exited 1",
-			"in copy_files, called at copy.bash line 5", "cp: cannot stat '/nonexistent/source'"} {
+			"in copy_files, called at copy.bash line 5", "No such file or directory"} {
 			if !strings.Contains(run.StackTrace, want) {
 				t.Errorf("recorded trace lacks %q:\n%s", want, run.StackTrace)
 			}
