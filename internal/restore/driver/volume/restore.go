@@ -140,9 +140,58 @@ func (d *Driver) Plan(ctx context.Context, c statepkg.Component, t driver.Target
 		if df, err = computeDiff(ctx, root, c, o); err != nil {
 			return pl, err
 		}
+		d.remember(dir, c, o, df)
 	}
 	fillPlan(&pl, c, df, o)
 	return pl, nil
+}
+
+// plannedFor is how long after a Plan its diff is reused by a Restore.
+const plannedFor = 10 * time.Second
+
+type plannedDiff struct {
+	key    string
+	at     time.Time
+	df     diff
+	marker Marker // zero when the target had none
+}
+
+func planKey(dir string, c statepkg.Component, o options) string {
+	return fmt.Sprintf("%s\x00%s\x00%s\x00%+v", dir, c.Name, c.Digest, o)
+}
+
+func (d *Driver) remember(dir string, c statepkg.Component, o options, df diff) {
+	p := &plannedDiff{key: planKey(dir, c, o), at: time.Now(), df: df}
+	if df.marker != nil {
+		p.marker = *df.marker
+	}
+	d.mu.Lock()
+	d.planned = p
+	d.mu.Unlock()
+}
+
+// takePlanned returns, once, the diff of a Plan of the same component onto
+// the same target made moments ago, if no apply has happened since (the
+// marker is unchanged). The diff is as fresh as one computed now would be
+// at the moment the renames start: both are snapshots of a target that
+// the driver does not lock.
+func (d *Driver) takePlanned(root *os.Root, dir string, c statepkg.Component, o options) (diff, bool) {
+	d.mu.Lock()
+	p := d.planned
+	d.planned = nil
+	d.mu.Unlock()
+	if p == nil || p.key != planKey(dir, c, o) || time.Since(p.at) > plannedFor {
+		return diff{}, false
+	}
+	var now Marker
+	if m := readMarker(root); m != nil {
+		now = *m
+	}
+	if now.ComponentDigest != p.marker.ComponentDigest || now.Digest != p.marker.Digest ||
+		!now.AppliedAt.Equal(p.marker.AppliedAt) || !now.stamp.Equal(p.marker.stamp) {
+		return diff{}, false
+	}
+	return p.df, true
 }
 
 func fillPlan(pl *driver.ComponentPlan, c statepkg.Component, df diff, o options) {
@@ -454,9 +503,11 @@ func (d *Driver) Restore(ctx context.Context, c statepkg.Component, src driver.C
 	}
 	defer root.Close()
 	removeStaleStaging(root)
-	df, err := computeDiff(ctx, root, c, o)
-	if err != nil {
-		return fail(err)
+	df, ok := d.takePlanned(root, dir, c, o)
+	if !ok {
+		if df, err = computeDiff(ctx, root, c, o); err != nil {
+			return fail(err)
+		}
 	}
 	var pl driver.ComponentPlan
 	fillPlan(&pl, c, df, o)

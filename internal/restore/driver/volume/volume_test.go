@@ -259,6 +259,43 @@ func TestVolume_ForceRewritesEveryEntryOfAnAppliedDigest(t *testing.T) {
 	}
 }
 
+func TestVolume_PlanDiffIsReusedOnlyWhileTheTargetHoldsWhatWasPlanned(t *testing.T) {
+	src1, src2, src3, dst := t.TempDir(), t.TempDir(), t.TempDir(), t.TempDir()
+	seed(t, src1)
+	seed(t, src2)
+	write(t, filepath.Join(src2, "two.txt"), []byte("two"), 0o644)
+	seed(t, src3)
+	write(t, filepath.Join(src3, "a.txt"), []byte("three"), 0o640)
+	write(t, filepath.Join(src3, "three/x"), []byte("x"), 0o644)
+	store := newStore(t)
+	c1, c2, c3 := capture(t, src1, store), capture(t, src2, store), capture(t, src3, store)
+	ctx := context.Background()
+	restoreWith := func(d *Driver, c statepkg.Component) {
+		t.Helper()
+		if _, err := d.Restore(ctx, c, driver.StoreSource{Store: store, Component: c}, driver.Target{URL: dst, Digest: c.Digest}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := New()
+	restoreWith(d, c1)
+
+	// Plan then apply: the apply reuses the plan's diff.
+	if pl, err := d.Plan(ctx, c2, driver.Target{URL: dst}); err != nil || pl.Action != driver.ActionIncremental {
+		t.Fatalf("plan = %+v, %v", pl, err)
+	}
+	restoreWith(d, c2)
+	diffSnapshots(t, snapshot(t, src2), snapshot(t, dst))
+
+	// Plan, then another apply changes the target: the plan's diff is
+	// stale and must not be used.
+	if _, err := d.Plan(ctx, c1, driver.Target{URL: dst}); err != nil {
+		t.Fatal(err)
+	}
+	restoreWith(New(), c3)
+	restoreWith(d, c1)
+	diffSnapshots(t, snapshot(t, src1), snapshot(t, dst))
+}
+
 func TestVolume_ReplacesDriftAndRemovesExtraFiles(t *testing.T) {
 	src, dst := t.TempDir(), t.TempDir()
 	seed(t, src)
