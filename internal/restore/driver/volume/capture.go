@@ -4,7 +4,6 @@
 package volume
 
 import (
-	"sync"
 	"archive/tar"
 	"bufio"
 	"context"
@@ -17,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
