@@ -19,8 +19,8 @@ var Version = "dev"
 // NewRoot builds the command tree. getenv is os.Getenv in the binary.
 func NewRoot(in io.Reader, out, errOut io.Writer) *cobra.Command {
 	s := &Settings{Helm: cli.New(), In: in, Out: out, Err: errOut, Getenv: os.Getenv}
-	if f, ok := out.(*os.File); ok {
-		s.stdoutTTY = isatty.IsTerminal(f.Fd())
+	if f, ok := errOut.(*os.File); ok {
+		s.errTTY = isatty.IsTerminal(f.Fd()) && os.Getenv("TERM") != "dumb"
 	}
 	root := &cobra.Command{
 		Use:   "state",
@@ -69,4 +69,7 @@ login file written by "helm state login".`,
 
 // extraCommands are the data commands (apply, capture, ...), registered
 // from their own files.
-var extraCommands = []func(*Settings) *cobra.Command{}
+var extraCommands = []func(*Settings) *cobra.Command{
+	newApplyCmd, newHistoryCmd, newRollbackCmd, newCaptureCmd,
+	newLoginCmd, newListCmd, newShowCmd, newVersionsCmd, newPromoteCmd, newRetagCmd, newPruneCmd,
+}

@@ -37,8 +37,8 @@ type Settings struct {
 	Endpoint    string
 	PlatformURL string
 	AgentImage  string
-	// stdoutTTY says whether Out is a terminal (progress bars).
-	stdoutTTY bool
+	// errTTY says whether Err is a terminal (progress bars there).
+	errTTY bool
 }
 
 // Login is what `helm state login` stores (0600).

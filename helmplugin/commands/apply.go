@@ -1,0 +1,442 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/discovery"
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/executor"
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/quiesce"
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/records"
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/substitution"
+	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
+)
+
+// applyFlags are the flags of apply and rollback.
+type applyFlags struct {
+	quiesce       bool
+	maps          []string
+	substitutions []string
+	strategy      string
+	timeout       time.Duration
+	wait          bool
+	dryRun        bool
+	concurrency   int
+}
+
+func (f *applyFlags) add(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.BoolVar(&f.quiesce, "quiesce", true, "scale the workloads using the data to zero while it is replaced (--quiesce=false to keep them up)")
+	fl.StringArrayVar(&f.maps, "map", nil, "map a component to a workload or PVC: component=StatefulSet/NAME, component=Deployment/NAME, component=pvc/NAME (repeatable)")
+	fl.StringArrayVar(&f.substitutions, "set-substitution", nil, "OLD=NEW: replace a value in the ConfigMaps/Secrets of kubernetes components (repeatable)")
+	fl.StringVar(&f.strategy, "strategy", "", "restore strategy of database components: swap (default, atomic) or in-place")
+	fl.DurationVar(&f.timeout, "timeout", 30*time.Minute, "time limit per component Job")
+	fl.BoolVar(&f.wait, "wait", false, "after the apply, wait until the release's workloads are ready")
+	fl.BoolVar(&f.dryRun, "dry-run", false, "print the plan, change nothing")
+	fl.IntVar(&f.concurrency, "concurrency", 2, "components restored at once")
+}
+
+func (f *applyFlags) parse() (map[string]string, []substitution.Rule, error) {
+	maps := map[string]string{}
+	for _, m := range f.maps {
+		c, t, ok := strings.Cut(m, "=")
+		if !ok || c == "" || t == "" {
+			return nil, nil, usageErrorf("--map %q: want component=Kind/NAME (e.g. db=StatefulSet/shop-db, uploads=pvc/shop-uploads)", m)
+		}
+		maps[c] = t
+	}
+	var rules []substitution.Rule
+	for _, sub := range f.substitutions {
+		o, n, ok := strings.Cut(sub, "=")
+		if !ok || o == "" {
+			return nil, nil, usageErrorf("--set-substitution %q: want OLD=NEW", sub)
+		}
+		rules = append(rules, substitution.Rule{Old: o, New: n})
+	}
+	switch f.strategy {
+	case "", "swap", "in-place":
+	default:
+		return nil, nil, usageErrorf("--strategy %q: use swap or in-place", f.strategy)
+	}
+	if f.timeout <= 0 {
+		return nil, nil, usageErrorf("--timeout must be positive")
+	}
+	return maps, rules, nil
+}
+
+// PlanItem is one component of an apply plan.
+type PlanItem struct {
+	Component string `json:"component"`
+	Kind      string `json:"kind"`
+	Target    string `json:"target"`
+	Size      int64  `json:"size"`
+}
+
+// ApplyPlan is what apply --dry-run prints.
+type ApplyPlan struct {
+	State      string     `json:"state"`
+	Tag        string     `json:"tag"`
+	Digest     string     `json:"digest"`
+	Release    string     `json:"release"`
+	Namespace  string     `json:"namespace"`
+	Quiesce    bool       `json:"quiesce"`
+	Components []PlanItem `json:"components"`
+}
+
+func newApplyCmd(s *Settings) *cobra.Command {
+	var f applyFlags
+	cmd := &cobra.Command{
+		Use:   "apply REF RELEASE",
+		Short: "Restore a state version into the services of a Helm release",
+		Long: `apply restores every component of a version into the release's services:
+postgres/mysql/redis components into the StatefulSet or Deployment running that
+database, volume components into the release's PVCs. Components that map to
+nothing or to several workloads need --map component=Kind/NAME.
+
+It prints the plan, then the progress of each component, then a summary, and
+records the apply in a Secret (helm state history).`,
+		Example: `  helm state apply shop/seed my-shop
+  helm state apply shop/seed:v2 my-shop --map uploads=pvc/my-shop-uploads --dry-run`,
+		Args: args(cobra.ExactArgs(2)),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			ref, err := parseRef(a[0])
+			if err != nil {
+				return err
+			}
+			return runApply(s.Context(cmd), s, ref, a[1], &f)
+		},
+	}
+	f.add(cmd)
+	return cmd
+}
+
+func runApply(ctx context.Context, s *Settings, ref statepkg.Ref, releaseName string, f *applyFlags) error {
+	maps, rules, err := f.parse()
+	if err != nil {
+		return err
+	}
+	if ref.Tag != "" {
+		if e, err := statepkg.ParseTagExpr(ref.Tag); err == nil && e.IsWriteOnly() {
+			return usageErrorf("%s selects no existing version (write-only tag expression): use a tag, @latest or @candidate", ref)
+		}
+	}
+	pc, err := s.Platform()
+	if err != nil {
+		return err
+	}
+	cs, rc, err := s.Kube()
+	if err != nil {
+		return err
+	}
+	ns := s.Namespace()
+	rel, err := discovery.LoadRelease(ctx, cs, ns, releaseName)
+	if err != nil {
+		return err
+	}
+	v, err := pc.Resolve(ctx, ref)
+	if err != nil {
+		return platformErr("state "+ref.String(), err)
+	}
+	m, digest, err := pc.GetManifest(ctx, ref.Project, ref.State, v.Digest)
+	if err != nil {
+		return platformErr("manifest of "+ref.String(), err)
+	}
+	comps := make([]discovery.Component, len(m.Components))
+	totals := map[string]int64{}
+	for i, c := range m.Components {
+		comps[i] = discovery.Component{Name: c.Name, Kind: c.Kind}
+		totals[c.Name] = c.Size
+	}
+	mappings, err := rel.Map(comps, maps)
+	if err != nil {
+		return err
+	}
+	if f.strategy != "" {
+		for i := range mappings {
+			if mappings[i].Kind == statepkg.KindPostgres {
+				if mappings[i].Options == nil {
+					mappings[i].Options = map[string]string{}
+				}
+				mappings[i].Options["strategy"] = f.strategy
+			}
+		}
+	}
+	plan := ApplyPlan{State: ref.StateName(), Tag: v.Tag, Digest: digest, Release: releaseName, Namespace: ns, Quiesce: f.quiesce}
+	names := make([]string, 0, len(mappings))
+	for _, mp := range mappings {
+		target := mp.Workload
+		if mp.PVC != "" {
+			target = "pvc/" + mp.PVC + " (" + mp.Workload + ")"
+		}
+		if target == "" {
+			target = "namespace " + ns
+		}
+		plan.Components = append(plan.Components, PlanItem{Component: mp.Component, Kind: string(mp.Kind), Target: target, Size: totals[mp.Component]})
+		names = append(names, mp.Component)
+	}
+	if f.dryRun {
+		return s.Print(plan, func(w io.Writer) error {
+			printPlan(w, plan)
+			fmt.Fprintln(w, "\n(dry run: nothing was changed)")
+			return nil
+		})
+	}
+	if s.Output == OutputTable || s.Output == "" {
+		printPlanTo(s, plan)
+	}
+	prog := newProgress(s, names, totals)
+	opts := executor.Options{
+		Client: cs, Namespace: ns, Platform: pc, PlatformURL: s.PlatformURL, Ref: statepkg.Ref{Project: ref.Project, State: ref.State, Digest: digest},
+		Release: releaseName, Mappings: mappings, Quiesce: f.quiesce, AgentImage: s.AgentImage, Concurrency: f.concurrency,
+		Actor: "helm-state", RESTConfig: rc, Substitutions: rules, Timeout: f.timeout, Logger: s.Logger(),
+		OnProgress: prog.Line,
+	}
+	if who, err := pc.Whoami(ctx); err == nil {
+		opts.Actor = who.Name
+	}
+	start := time.Now()
+	rec, applyErr := executor.Apply(ctx, opts)
+	if rec != nil {
+		failed := map[string]string{}
+		for _, c := range rec.Components {
+			if c.Error != "" {
+				failed[c.Name] = c.Error
+			}
+		}
+		for _, c := range rec.Components {
+			_, bad := failed[c.Name]
+			prog.Finish(c.Name, !bad, c.Action)
+		}
+	}
+	prog.Close()
+	if applyErr != nil {
+		return fmt.Errorf("%w\n(see helm state history %s -n %s)", applyErr, releaseName, ns)
+	}
+	if f.wait {
+		if err := waitReady(ctx, cs, ns, rel.Workloads, f.timeout); err != nil {
+			return fmt.Errorf("the data was applied, but: %w", err)
+		}
+	}
+	return s.Print(rec, func(w io.Writer) error {
+		fmt.Fprintf(w, "applied %s:%s (%s) to release %s in %s: revision %d in %s\n",
+			ref.StateName(), v.Tag, shortDigest(digest), releaseName, ns, rec.Revision, time.Since(start).Round(100*time.Millisecond))
+		row(w, "COMPONENT", "KIND", "ACTION", "STRATEGY", "BYTES", "DURATION")
+		for _, c := range rec.Components {
+			row(w, c.Name, c.Kind, dash(c.Action), dash(c.Strategy), humanize.IBytes(uint64(max(c.Bytes, 0))), c.Duration.Round(100*time.Millisecond))
+		}
+		return nil
+	})
+}
+
+func printPlanTo(s *Settings, p ApplyPlan) {
+	_ = printOut(s.Out, OutputTable, p, func(w io.Writer) error { printPlan(w, p); return nil })
+}
+
+func printPlan(w io.Writer, p ApplyPlan) {
+	fmt.Fprintf(w, "plan: %s:%s (%s) -> release %s in %s (quiesce: %v)\n", p.State, p.Tag, shortDigest(p.Digest), p.Release, p.Namespace, p.Quiesce)
+	row(w, "COMPONENT", "KIND", "TARGET", "SIZE")
+	for _, c := range p.Components {
+		row(w, c.Component, c.Kind, c.Target, humanize.IBytes(uint64(max(c.Size, 0))))
+	}
+}
+
+// waitReady waits until every workload has all its replicas ready.
+func waitReady(ctx context.Context, cs kubernetes.Interface, ns string, ws []discovery.ReleaseWorkload, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for _, w := range ws {
+		for {
+			ready, err := isReady(ctx, cs, ns, w.Workload)
+			if err != nil {
+				return err
+			}
+			if ready {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("%s is not ready after %s", w.Workload, timeout)
+			case <-time.After(time.Second):
+			}
+		}
+	}
+	return nil
+}
+
+func isReady(ctx context.Context, cs kubernetes.Interface, ns string, w quiesce.Workload) (bool, error) {
+	switch w.Kind {
+	case quiesce.StatefulSet:
+		o, err := cs.AppsV1().StatefulSets(ns).Get(ctx, w.Name, metav1.GetOptions{})
+		if err != nil {
+			return false, fmt.Errorf("%s: %w", w, err)
+		}
+		want := int32(1)
+		if o.Spec.Replicas != nil {
+			want = *o.Spec.Replicas
+		}
+		return o.Status.ReadyReplicas >= want, nil
+	case quiesce.Deployment:
+		o, err := cs.AppsV1().Deployments(ns).Get(ctx, w.Name, metav1.GetOptions{})
+		if err != nil {
+			return false, fmt.Errorf("%s: %w", w, err)
+		}
+		want := int32(1)
+		if o.Spec.Replicas != nil {
+			want = *o.Spec.Replicas
+		}
+		return o.Status.ReadyReplicas >= want, nil
+	}
+	return true, nil
+}
+
+// HistoryEntry is one row of helm state history.
+type HistoryEntry struct {
+	Revision   int                 `json:"revision"`
+	Updated    time.Time           `json:"updated"`
+	Status     string              `json:"status"`
+	State      string              `json:"state"`
+	Tag        string              `json:"tag"`
+	Digest     string              `json:"digest"`
+	Actor      string              `json:"actor"`
+	Duration   string              `json:"duration"`
+	Error      string              `json:"error,omitempty"`
+	Components []records.Component `json:"components"`
+}
+
+func newHistoryCmd(s *Settings) *cobra.Command {
+	var max int
+	cmd := &cobra.Command{
+		Use:   "history RELEASE",
+		Short: "Show the applies of states to a release (from its record Secrets)",
+		Args:  args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			ctx := s.Context(cmd)
+			cs, _, err := s.Kube()
+			if err != nil {
+				return err
+			}
+			ns := s.Namespace()
+			rs, err := records.List(ctx, cs, ns, a[0])
+			if err != nil {
+				return err
+			}
+			if len(rs) == 0 {
+				if _, err := discovery.LoadRelease(ctx, cs, ns, a[0]); err != nil {
+					return err
+				}
+			}
+			if max > 0 && len(rs) > max {
+				rs = rs[len(rs)-max:]
+			}
+			out := make([]HistoryEntry, 0, len(rs))
+			for _, r := range rs {
+				out = append(out, HistoryEntry{Revision: r.Revision, Updated: r.Time, Status: r.Status, State: r.State, Tag: r.Tag,
+					Digest: r.Digest, Actor: r.Actor, Duration: r.Duration.Round(100 * time.Millisecond).String(), Error: firstLine(r.Error), Components: r.Components})
+			}
+			return s.Print(out, func(w io.Writer) error {
+				row(w, "REVISION", "UPDATED", "STATUS", "STATE", "TAG", "DIGEST", "DURATION", "DESCRIPTION")
+				for _, e := range out {
+					desc := e.Error
+					if desc == "" {
+						var parts []string
+						for _, c := range e.Components {
+							parts = append(parts, c.Name+":"+dash(c.Action))
+						}
+						desc = strings.Join(parts, " ")
+					}
+					row(w, e.Revision, ts(e.Updated), e.Status, e.State, dash(e.Tag), shortDigest(e.Digest), e.Duration, dash(desc))
+				}
+				return nil
+			})
+		},
+	}
+	cmd.Flags().IntVar(&max, "max", 0, "show at most the newest N revisions")
+	return cmd
+}
+
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(s, "\n")
+	return l
+}
+
+func newRollbackCmd(s *Settings) *cobra.Command {
+	var f applyFlags
+	cmd := &cobra.Command{
+		Use:   "rollback RELEASE [REVISION]",
+		Short: "Re-apply the state version of an earlier revision (default: the one before the current)",
+		Args:  args(cobra.RangeArgs(1, 2)),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			ctx := s.Context(cmd)
+			want := 0
+			if len(a) == 2 {
+				n, err := strconv.Atoi(a[1])
+				if err != nil || n <= 0 {
+					return usageErrorf("revision %q: want a positive number (see helm state history %s)", a[1], a[0])
+				}
+				want = n
+			}
+			cs, _, err := s.Kube()
+			if err != nil {
+				return err
+			}
+			ns := s.Namespace()
+			rs, err := records.List(ctx, cs, ns, a[0])
+			if err != nil {
+				return err
+			}
+			rec, err := rollbackTarget(rs, want)
+			if err != nil {
+				return fmt.Errorf("rollback %s in %s: %w", a[0], ns, err)
+			}
+			project, state, ok := strings.Cut(rec.State, "/")
+			if !ok {
+				return fmt.Errorf("record %d of %s names no state (%q)", rec.Revision, a[0], rec.State)
+			}
+			fmt.Fprintf(s.Err, "rolling back %s to revision %d: %s@%s (%s)\n", a[0], rec.Revision, rec.State, shortDigest(rec.Digest), dash(rec.Tag))
+			return runApply(ctx, s, statepkg.Ref{Project: project, State: state, Digest: rec.Digest}, a[0], &f)
+		},
+	}
+	f.add(cmd)
+	return cmd
+}
+
+// rollbackTarget picks revision want, or the newest applied-then-superseded
+// record whose digest differs from the current one.
+func rollbackTarget(rs []records.Record, want int) (records.Record, error) {
+	if want > 0 {
+		for _, r := range rs {
+			if r.Revision == want {
+				if r.Status == records.StatusFailed {
+					return records.Record{}, fmt.Errorf("revision %d failed; pick an applied one (helm state history)", want)
+				}
+				return r, nil
+			}
+		}
+		return records.Record{}, fmt.Errorf("no revision %d (helm state history)", want)
+	}
+	var current *records.Record
+	for i := len(rs) - 1; i >= 0; i-- {
+		if rs[i].Status == records.StatusApplied {
+			current = &rs[i]
+			break
+		}
+	}
+	for i := len(rs) - 1; i >= 0; i-- {
+		r := rs[i]
+		if r.Status == records.StatusSuperseded && (current == nil || (r.Revision < current.Revision && r.Digest != current.Digest)) {
+			return r, nil
+		}
+	}
+	return records.Record{}, errors.New("no earlier applied revision to roll back to (helm state history)")
+}
+

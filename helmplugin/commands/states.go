@@ -1,0 +1,371 @@
+package commands
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"github.com/spf13/cobra"
+
+	"github.com/unikubehq/terraform-provider-unikube/internal/client"
+	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
+)
+
+
+// parseRef parses a reference argument (usage error when malformed).
+func parseRef(s string) (statepkg.Ref, error) {
+	r, err := statepkg.ParseRef(s)
+	if err != nil {
+		return statepkg.Ref{}, &UsageError{Err: fmt.Errorf("%w (e.g. shop/seed, shop/seed:v1, shop/seed:@candidate)", err)}
+	}
+	return r, nil
+}
+
+// refArg is the tag expression or digest a reference selects.
+func refArg(r statepkg.Ref) string {
+	if r.Digest != "" {
+		return r.Digest
+	}
+	if r.Tag == "" {
+		return statepkg.ExprLatest
+	}
+	return r.Tag
+}
+
+// platformErr turns a platform error into a line that says what to do.
+func platformErr(what string, err error) error {
+	switch {
+	case errors.Is(err, client.ErrUnauthorized):
+		return fmt.Errorf("%s: the platform rejected the token: run helm state login or set UNIKUBE_TOKEN", what)
+	case errors.Is(err, client.ErrForbidden):
+		return fmt.Errorf("%s: access denied: ask an owner of the project for a role (applier to apply, maintainer to capture or tag)", what)
+	case errors.Is(err, client.ErrNotFound):
+		return fmt.Errorf("%s: not found: check the name with helm state list / helm state versions", what)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+func componentsCell(cs []client.ComponentSummary) string {
+	parts := make([]string, len(cs))
+	for i, c := range cs {
+		parts[i] = c.Name + "(" + c.Kind + ")"
+	}
+	return strings.Join(parts, ",")
+}
+
+func ts(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func newListCmd(s *Settings) *cobra.Command {
+	return &cobra.Command{
+		Use:   "list [PROJECT]",
+		Short: "List named states (of one project, or of every project you can see)",
+		Args:  args(cobra.MaximumNArgs(1)),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			ctx := s.Context(cmd)
+			pc, err := s.Platform()
+			if err != nil {
+				return err
+			}
+			var projects []string
+			if len(a) == 1 {
+				projects = a
+			} else {
+				ps, err := pc.ListProjects(ctx)
+				if err != nil {
+					return platformErr("list projects", err)
+				}
+				for _, p := range ps {
+					projects = append(projects, p.Name)
+				}
+			}
+			states := []client.State{}
+			for _, p := range projects {
+				st, err := pc.ListStates(ctx, p)
+				if err != nil {
+					return platformErr("list states of project "+p, err)
+				}
+				states = append(states, st...)
+			}
+			return s.Print(states, func(w io.Writer) error {
+				row(w, "STATE", "DESCRIPTION", "CREATED", "CREATED BY")
+				for _, st := range states {
+					row(w, st.Project+"/"+st.Name, dash(st.Description), ts(st.CreatedAt), dash(st.CreatedBy))
+				}
+				return nil
+			})
+		},
+	}
+}
+
+func newShowCmd(s *Settings) *cobra.Command {
+	return &cobra.Command{
+		Use:   "show REF",
+		Short: "Show one version of a state (tag, revision, message, size, components, candidate)",
+		Args:  args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			ref, err := parseRef(a[0])
+			if err != nil {
+				return err
+			}
+			pc, err := s.Platform()
+			if err != nil {
+				return err
+			}
+			v, err := pc.Resolve(s.Context(cmd), ref)
+			if err != nil {
+				return platformErr("show "+a[0], err)
+			}
+			return s.Print(v, func(w io.Writer) error {
+				row(w, "TAG", "STATE", "REVISION", "MESSAGE", "CREATED_AT", "SIZE", "COMPONENTS", "CANDIDATE")
+				row(w, v.Tag, v.Project+"/"+v.State, dash(v.Revision), dash(v.Message), ts(v.CreatedAt),
+					humanize.IBytes(uint64(max(v.Size, 0))), componentsCell(v.Components), v.Candidate)
+				fmt.Fprintf(w, "\ndigest: %s\n", v.Digest)
+				return nil
+			})
+		},
+	}
+}
+
+func newVersionsCmd(s *Settings) *cobra.Command {
+	var candidates string
+	cmd := &cobra.Command{
+		Use:   "versions REF",
+		Short: "List the versions of a state, newest first",
+		Args:  args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			ref, err := parseRef(a[0])
+			if err != nil {
+				return err
+			}
+			switch candidates {
+			case "", "only", "exclude":
+			default:
+				return usageErrorf("--candidates must be only or exclude")
+			}
+			pc, err := s.Platform()
+			if err != nil {
+				return err
+			}
+			vs, err := pc.ListVersions(s.Context(cmd), ref.Project, ref.State, client.ListVersionsOptions{Candidates: candidates})
+			if err != nil {
+				return platformErr("versions of "+ref.StateName(), err)
+			}
+			if vs == nil {
+				vs = []client.Version{}
+			}
+			return s.Print(vs, func(w io.Writer) error {
+				row(w, "TAG", "REVISION", "MESSAGE", "CREATED_AT", "SIZE", "COMPONENTS", "CANDIDATE", "DIGEST")
+				for _, v := range vs {
+					row(w, v.Tag, dash(v.Revision), dash(v.Message), ts(v.CreatedAt), humanize.IBytes(uint64(max(v.Size, 0))),
+						componentsCell(v.Components), v.Candidate, shortDigest(v.Digest))
+				}
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&candidates, "candidates", "", "only or exclude candidates")
+	return cmd
+}
+
+func shortDigest(d string) string {
+	if len(d) > 19 {
+		return d[:19]
+	}
+	return d
+}
+
+func printVersion(s *Settings, verb string, v client.Version) error {
+	return s.Print(v, func(w io.Writer) error {
+		_, err := fmt.Fprintf(w, "%s %s/%s:%s (%s)\n", verb, v.Project, v.State, v.Tag, shortDigest(v.Digest))
+		return err
+	})
+}
+
+func newPromoteCmd(s *Settings) *cobra.Command {
+	var dry bool
+	cmd := &cobra.Command{
+		Use:   "promote REF",
+		Short: "Promote a candidate (drop its [cand]- prefix): it becomes @latest",
+		Args:  args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			ref, err := parseRef(a[0])
+			if err != nil {
+				return err
+			}
+			pc, err := s.Platform()
+			if err != nil {
+				return err
+			}
+			ctx := s.Context(cmd)
+			if dry {
+				v, err := pc.Resolve(ctx, ref)
+				if err != nil {
+					return platformErr("promote "+a[0], err)
+				}
+				if !v.Candidate {
+					return fmt.Errorf("promote %s: %s is not a candidate", a[0], v.Tag)
+				}
+				v.Tag, _ = statepkg.PromoteTag(v.Tag)
+				v.Candidate = false
+				return printVersion(s, "would promote to", v)
+			}
+			v, err := pc.Promote(ctx, ref.Project, ref.State, refArg(ref))
+			if err != nil {
+				return platformErr("promote "+a[0], err)
+			}
+			return printVersion(s, "promoted", v)
+		},
+	}
+	cmd.Flags().BoolVar(&dry, "dry-run", false, "show what would change, change nothing")
+	return cmd
+}
+
+func newRetagCmd(s *Settings) *cobra.Command {
+	var dry bool
+	cmd := &cobra.Command{
+		Use:   "retag REF NEW_TAG",
+		Short: "Give a version a new tag",
+		Args:  args(cobra.ExactArgs(2)),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			ref, err := parseRef(a[0])
+			if err != nil {
+				return err
+			}
+			if err := statepkg.ValidateTag(a[1]); err != nil {
+				return &UsageError{Err: fmt.Errorf("new tag: %w", err)}
+			}
+			pc, err := s.Platform()
+			if err != nil {
+				return err
+			}
+			ctx := s.Context(cmd)
+			if dry {
+				v, err := pc.Resolve(ctx, ref)
+				if err != nil {
+					return platformErr("retag "+a[0], err)
+				}
+				v.Tag, v.Candidate = a[1], statepkg.IsCandidate(a[1])
+				return printVersion(s, "would retag to", v)
+			}
+			v, err := pc.Retag(ctx, ref.Project, ref.State, refArg(ref), a[1])
+			if err != nil {
+				return platformErr("retag "+a[0], err)
+			}
+			return printVersion(s, "retagged", v)
+		},
+	}
+	cmd.Flags().BoolVar(&dry, "dry-run", false, "show what would change, change nothing")
+	return cmd
+}
+
+func newPruneCmd(s *Settings) *cobra.Command {
+	var dry bool
+	var keep int
+	cmd := &cobra.Command{
+		Use:   "prune-candidates STATE",
+		Short: "Delete the candidates of a state (all but the newest --keep)",
+		Args:  args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			ref, err := parseRef(a[0])
+			if err != nil {
+				return err
+			}
+			if keep < 0 {
+				return usageErrorf("--keep must be >= 0")
+			}
+			pc, err := s.Platform()
+			if err != nil {
+				return err
+			}
+			ctx := s.Context(cmd)
+			var deleted []client.Version
+			verb := "deleted"
+			if dry {
+				verb = "would delete"
+				cands, err := pc.ListVersions(ctx, ref.Project, ref.State, client.ListVersionsOptions{Candidates: "only"})
+				if err != nil {
+					return platformErr("prune-candidates "+a[0], err)
+				}
+				if keep < len(cands) {
+					deleted = cands[keep:]
+				}
+			} else {
+				deleted, err = pc.PruneCandidates(ctx, ref.Project, ref.State, keep)
+				if err != nil {
+					return platformErr("prune-candidates "+a[0], err)
+				}
+			}
+			if deleted == nil {
+				deleted = []client.Version{}
+			}
+			return s.Print(deleted, func(w io.Writer) error {
+				if len(deleted) == 0 {
+					fmt.Fprintf(w, "no candidates to delete in %s\n", ref.StateName())
+				}
+				for _, v := range deleted {
+					fmt.Fprintf(w, "%s %s:%s (%s)\n", verb, ref.StateName(), v.Tag, shortDigest(v.Digest))
+				}
+				return nil
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&dry, "dry-run", false, "list what would be deleted, delete nothing")
+	cmd.Flags().IntVar(&keep, "keep", 0, "keep the newest N candidates")
+	return cmd
+}
+
+func newLoginCmd(s *Settings) *cobra.Command {
+	var tokenStdin bool
+	cmd := &cobra.Command{
+		Use:   "login ENDPOINT",
+		Short: "Store the platform endpoint and a token (read from stdin or UNIKUBE_TOKEN) in " + "$HELM_CONFIG_HOME/state/login.json (0600)",
+		Long: `login checks the token against the platform and stores it with the endpoint.
+The token is never taken from the command line: pipe it in with --token-stdin,
+or set UNIKUBE_TOKEN.`,
+		Args: args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			token := s.Getenv(client.EnvToken)
+			if tokenStdin {
+				line, err := bufio.NewReader(s.In).ReadString('\n')
+				if err != nil && !errors.Is(err, io.EOF) {
+					return fmt.Errorf("read the token from stdin: %w", err)
+				}
+				token = strings.TrimSpace(line)
+			}
+			if token == "" {
+				return usageErrorf("no token: pipe it in with --token-stdin or set %s", client.EnvToken)
+			}
+			pc, err := client.New(client.Config{Endpoint: a[0], Token: token, Getenv: func(string) string { return "" }})
+			if err != nil {
+				return &UsageError{Err: err}
+			}
+			who, err := pc.Whoami(s.Context(cmd))
+			if err != nil {
+				return platformErr("login to "+a[0], err)
+			}
+			if err := s.writeLogin(Login{Endpoint: a[0], Token: token}); err != nil {
+				return err
+			}
+			fmt.Fprintf(s.Out, "logged in to %s as %s (stored in %s)\n", a[0], who.Name, s.LoginPath())
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&tokenStdin, "token-stdin", false, "read the token from stdin")
+	return cmd
+}
