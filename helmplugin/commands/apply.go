@@ -439,4 +439,3 @@ func rollbackTarget(rs []records.Record, want int) (records.Record, error) {
 	}
 	return records.Record{}, errors.New("no earlier applied revision to roll back to (helm state history)")
 }
-

@@ -15,7 +15,6 @@ import (
 	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
 )
 
-
 // parseRef parses a reference argument (usage error when malformed).
 func parseRef(s string) (statepkg.Ref, error) {
 	r, err := statepkg.ParseRef(s)
