@@ -235,9 +235,8 @@ func kubernetesBlock() schema.SingleNestedBlock {
 				},
 			},
 			"substitution": schema.ListNestedBlock{
-				MarkdownDescription: "Replace values in ConfigMaps and Secrets restored from the state (clone `staging` " +
-					"into `dev-alice`). Rules are validated at plan time; they act on `kubernetes` components, which the " +
-					"in-cluster executor does not restore yet, so a plan with rules warns that they have nothing to change.",
+				MarkdownDescription: "Replace values in the ConfigMaps and Secrets of the state's `kubernetes` components as " +
+					"they are restored, e.g. to clone a state captured in `staging` into `dev-alice`. Rules are checked at plan time.",
 				NestedObject: schema.NestedBlockObject{Attributes: map[string]schema.Attribute{
 					"kinds":      schema.ListAttribute{MarkdownDescription: "`ConfigMap` and/or `Secret`; all when empty.", ElementType: types.StringType, Optional: true},
 					"names":      schema.ListAttribute{MarkdownDescription: "Object names; all when empty.", ElementType: types.StringType, Optional: true},
@@ -444,8 +443,9 @@ func (t *kubernetesTarget) mappings(m *statepkg.Manifest, strategy string) ([]di
 	for _, c := range m.Components {
 		known[c.Name] = true
 		dm, ok := t.Mappings[c.Name]
-		if c.Kind == statepkg.KindKubernetes {
-			// ConfigMaps and Secrets of the namespace: no workload to find.
+		if inProcess(c.Kind) {
+			// ConfigMaps and Secrets of the namespace, or a script Job: no
+			// workload to find (a script may still name a PVC).
 			dm.Component, dm.Kind, dm.Selector, dm.Workload = c.Name, c.Kind, "", ""
 			out = append(out, dm)
 			continue
@@ -522,7 +522,7 @@ func planKubernetes(ctx context.Context, t *kubernetesTarget, m *statepkg.Manife
 	var kube []string
 	var workloads []discovery.Mapping
 	for _, dm := range ms {
-		if dm.Kind == statepkg.KindKubernetes {
+		if inProcess(dm.Kind) {
 			kube = append(kube, dm.Component)
 		} else {
 			workloads = append(workloads, dm)
@@ -563,19 +563,29 @@ func planKubernetes(ctx context.Context, t *kubernetesTarget, m *statepkg.Manife
 	}
 	for _, name := range kube {
 		c := m.Components[componentIndex(m, name)]
+		target, st := t.Namespace+"/ConfigMaps,Secrets", "update"
+		if c.Kind == statepkg.KindScript {
+			target, st = t.Namespace+"/Job", "script"
+		}
 		p.items = append(p.items, restorePlanModel{
 			Component: types.StringValue(name),
 			Kind:      types.StringValue(string(c.Kind)),
-			Target:    types.StringValue(t.Namespace + "/ConfigMaps,Secrets"),
+			Target:    types.StringValue(target),
 			Action:    types.StringValue(action),
 			Reason:    types.StringValue(reason),
-			Strategy:  types.StringValue("update"),
+			Strategy:  types.StringValue(st),
 			Atomic:    types.BoolValue(false),
 			Bytes:     types.Int64Value(c.Size),
 			Files:     types.Int64Value(0),
 		})
 	}
 	return p, diags
+}
+
+// inProcess says whether the executor handles a kind without finding a
+// workload: kubernetes objects (API calls) and script components (a Job).
+func inProcess(k statepkg.Kind) bool {
+	return k == statepkg.KindKubernetes || k == statepkg.KindScript
 }
 
 func componentIndex(m *statepkg.Manifest, name string) int {
@@ -628,9 +638,6 @@ func connectHint(err error) string {
 // plan (results, record, applied_at).
 func (r *StateApplyResource) applyKubernetes(ctx context.Context, t *kubernetesTarget, ref statepkg.Ref, m *statepkg.Manifest, strategy string, timeout time.Duration, plan *stateApplyResourceModel) diag.Diagnostics {
 	var diags diag.Diagnostics
-	if len(t.Substitution) > 0 {
-		tflog.Warn(ctx, "substitution rules act on kubernetes components, which the in-cluster executor does not restore yet")
-	}
 	cl, err := access.Connect(t.Conn)
 	if err != nil {
 		diags.AddAttributeError(path.Root("kubernetes"), "Cannot reach the Kubernetes cluster", connectHint(err))
@@ -646,7 +653,7 @@ func (r *StateApplyResource) applyKubernetes(ctx context.Context, t *kubernetesT
 		Platform: r.client, PlatformURL: t.PlatformURL,
 		Ref: ref, Release: t.Release, Mappings: ms, Quiesce: t.Quiesce,
 		AgentImage: t.AgentImage, Actor: "terraform",
-		PreHooks: t.Pre, PostHooks: t.Post,
+		PreHooks: t.Pre, PostHooks: t.Post, Substitutions: t.Substitution,
 		Timeout: timeout,
 		Logger:  slog.New(tflogHandler{ctx: ctx}),
 	})
@@ -840,10 +847,6 @@ func (r *StateApplyResource) modifyPlanKubernetes(ctx context.Context, resp *res
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return
-	}
-	if len(t.Substitution) > 0 {
-		resp.Diagnostics.AddAttributeWarning(path.Root("kubernetes").AtName("substitution"), "Substitution rules have nothing to change yet",
-			"The rules are valid, but they act on kubernetes components (ConfigMaps, Secrets), which the in-cluster executor does not restore yet.")
 	}
 	v, err := r.client.Resolve(ctx, ref)
 	if err != nil {
