@@ -134,20 +134,24 @@ resource "unikube_state_apply" "shop" {
     quiesce      = true
     platform_url = var.platform_url_in_cluster != "" ? var.platform_url_in_cluster : null
 
+    # The release runs three workloads; each component names its own.
     mapping {
       component = "db"
-      workload  = "StatefulSet/${var.release}-db"
+      kind      = "StatefulSet"
+      name      = "${var.release}-db"
       quiesce   = ["Deployment/${var.release}-web"]
     }
 
     mapping {
       component = "cache"
-      workload  = "Deployment/${var.release}-cache"
+      kind      = "Deployment"
+      name      = "${var.release}-cache"
     }
 
     mapping {
       component = "uploads"
-      workload  = "Deployment/${var.release}-web"
+      kind      = "Deployment"
+      name      = "${var.release}-web"
       pvc       = "${var.release}-uploads"
     }
   }

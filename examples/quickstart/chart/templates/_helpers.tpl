@@ -18,8 +18,3 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{ printf "%s:%s" .repository .tag }}
 {{- end }}
 
-{{- define "shop.storageClass" -}}
-{{- if .Values.storageClassName }}
-storageClassName: {{ .Values.storageClassName | quote }}
-{{- end }}
-{{- end }}
