@@ -159,31 +159,48 @@ func (s *DirStore) GetInto(ctx context.Context, digest string, buf []byte) ([]by
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(p)
+	b, err := readFileInto(p, buf)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s", ErrMissingChunk, digest)
 	}
+	if errors.Is(err, errTooLarge) {
+		return nil, fmt.Errorf("%w: chunk file %s: %v", ErrCorruptChunk, digest, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reading chunk %s: %w", digest, err)
+	}
+	return b, nil
+}
+
+// maxChunkFile bounds the size of a chunk file read into memory: compressed
+// chunks are never much larger than MaxChunkSize.
+const maxChunkFile = 2 * MaxChunkSize
+
+var errTooLarge = errors.New("file too large for a chunk")
+
+// readFileIntoPortable reads a whole file into buf's capacity when large
+// enough. Chunk files are written whole and renamed into place, so their
+// size does not change under us.
+func readFileIntoPortable(p string, buf []byte) ([]byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("reading chunk %s: %w", digest, err)
+		return nil, err
 	}
-	// Chunk files are written whole and renamed into place, so the size
-	// does not change under us; compressed chunks are never much larger
-	// than MaxChunkSize, and a file claiming more is not read into memory.
 	n := fi.Size()
-	if n > 2*MaxChunkSize {
-		return nil, fmt.Errorf("%w: chunk file %s is %d bytes", ErrCorruptChunk, digest, n)
+	if n > maxChunkFile {
+		return nil, fmt.Errorf("%w: %d bytes", errTooLarge, n)
 	}
 	if int64(cap(buf)) < n {
 		buf = make([]byte, n)
 	}
 	buf = buf[:n]
 	if _, err := io.ReadFull(f, buf); err != nil {
-		return nil, fmt.Errorf("reading chunk %s: %w", digest, err)
+		return nil, err
 	}
 	return buf, nil
 }

@@ -255,6 +255,14 @@ func TestReadComponent_StopsBeforeFirstBadChunk(t *testing.T) {
 						t.Fatalf("wrote %d bytes, want exactly the %d bytes before the bad chunk", out.Len(), c.Chunks[k].Offset)
 					}
 				}
+				// VisitChunks reports the same chunk error.
+				err = VisitChunks(ctx, store, c.Name, c.Chunks, ReadOptions{Concurrency: 4}, func(ch Chunk, b []byte) error {
+					if !bytes.Equal(b, data[ch.Offset:ch.Offset+ch.Size]) {
+						return fmt.Errorf("chunk at %d: wrong bytes", ch.Offset)
+					}
+					return nil
+				})
+				assertChunkError(t, err, dm.want, c.Chunks[k])
 				// Through OpenComponent the reader sees the same prefix, then the error.
 				rc := OpenComponent(ctx, store, c, ReadOptions{})
 				got, err := io.ReadAll(rc)
@@ -471,5 +479,47 @@ func TestWriteComponent_ChunkSizesFollowOptions(t *testing.T) {
 		if mean := int(c.Size) / len(c.Chunks); mean < o.AvgSize/2 || mean > 2*o.AvgSize {
 			t.Fatalf("opts %+v: mean chunk %d bytes, far from the average %d", o, mean, o.AvgSize)
 		}
+	}
+}
+
+func TestVisitChunks_HandsOutEverySelectedChunkOnceVerified(t *testing.T) {
+	ctx := t.Context()
+	data := seededBytes(t, 11, 2<<20)
+	store := NewMemoryStore()
+	c, _, err := WriteComponent(ctx, store, testSpec, bytes.NewReader(data), WriteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every other chunk: any subset can be visited.
+	var want []Chunk
+	for i := 0; i < len(c.Chunks); i += 2 {
+		want = append(want, c.Chunks[i])
+	}
+	var mu sync.Mutex
+	seen := map[int64]int{}
+	err = VisitChunks(ctx, store, c.Name, want, ReadOptions{Concurrency: 3}, func(ch Chunk, b []byte) error {
+		if !bytes.Equal(b, data[ch.Offset:ch.Offset+ch.Size]) {
+			return fmt.Errorf("chunk at %d: wrong bytes", ch.Offset)
+		}
+		mu.Lock()
+		seen[ch.Offset]++
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range want {
+		if seen[ch.Offset] != 1 {
+			t.Errorf("chunk at %d visited %d times, want once", ch.Offset, seen[ch.Offset])
+		}
+	}
+	if len(seen) != len(want) {
+		t.Errorf("visited %d chunks, want %d", len(seen), len(want))
+	}
+	// An error of the visitor stops the visit and comes back as it is.
+	boom := errors.New("boom")
+	if err := VisitChunks(ctx, store, c.Name, c.Chunks, ReadOptions{}, func(Chunk, []byte) error { return boom }); err != boom {
+		t.Errorf("visitor error came back as %v", err)
 	}
 }

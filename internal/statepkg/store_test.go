@@ -104,3 +104,37 @@ func TestDirStore_LayoutAndNoTempFilesLeft(t *testing.T) {
 		t.Fatal("NewDirStore accepted an empty path")
 	}
 }
+
+func TestDirStore_GetIntoReusesTheBufferAndReportsMissingChunks(t *testing.T) {
+	ds, err := NewDirStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	digest, comp := EncodeChunk([]byte("chunk contents, long enough to matter"))
+	if _, err := ds.GetInto(ctx, digest, nil); !errors.Is(err, ErrMissingChunk) {
+		t.Fatalf("GetInto before Put error = %v, want ErrMissingChunk", err)
+	}
+	if err := ds.Put(ctx, digest, comp); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 0, 4096)
+	got, err := ds.GetInto(ctx, digest, buf)
+	if err != nil || string(got) != string(comp) {
+		t.Fatalf("GetInto = %q, %v; want the stored bytes", got, err)
+	}
+	if &got[0] != &buf[:1][0] {
+		t.Error("GetInto did not read into the buffer it was given")
+	}
+	if got, err := ds.GetInto(ctx, digest, nil); err != nil || string(got) != string(comp) {
+		t.Fatalf("GetInto without a buffer = %q, %v", got, err)
+	}
+	// A chunk file claiming more than any chunk can be is not read.
+	p, _ := ds.Path(digest)
+	if err := os.Truncate(p, maxChunkFile+1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ds.GetInto(ctx, digest, nil); !errors.Is(err, ErrCorruptChunk) {
+		t.Errorf("GetInto of an oversized file error = %v, want ErrCorruptChunk", err)
+	}
+}

@@ -1,0 +1,5 @@
+//go:build !linux
+
+package statepkg
+
+func readFileInto(p string, buf []byte) ([]byte, error) { return readFileIntoPortable(p, buf) }
