@@ -19,6 +19,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-framework/types/basetypes"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/client"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/access"
@@ -96,6 +97,7 @@ type substitutionModel struct {
 // defaults applied: everything one in-cluster apply needs.
 type kubernetesTarget struct {
 	Namespace    string
+	HelmRelease  string // the configured release ("" with selector)
 	Release      string // names the record Secrets
 	Selector     string // default selector of components without a mapping
 	Quiesce      bool
@@ -158,7 +160,9 @@ func kubernetesBlock() schema.SingleNestedBlock {
 			},
 			"release": schema.StringAttribute{
 				MarkdownDescription: "Helm release of the application. Components without a `mapping` are found among the " +
-					"release's workloads (label `app.kubernetes.io/instance=<release>`), and the apply records are named after it.",
+					"release's workloads read from Helm's release storage (the workload running that database, or the PVC of a " +
+					"volume); without a Helm release record, by the label `app.kubernetes.io/instance=<release>`. The apply " +
+					"records are named after it.",
 				Optional:   true,
 				Validators: []validator.String{validators.DNSName()},
 			},
@@ -279,6 +283,7 @@ func decodeKubernetes(ctx context.Context, obj types.Object, def KubernetesConfi
 	}
 	switch {
 	case t.Release != "":
+		t.HelmRelease = t.Release
 		t.Selector = instanceLabel + "=" + t.Release
 	case !m.Selector.IsNull():
 		t.Selector = m.Selector.ValueString()
@@ -486,6 +491,54 @@ func (t *kubernetesTarget) mappings(m *statepkg.Manifest, strategy string) ([]di
 	return out, nil
 }
 
+// resolveMappings is mappings with the Helm release's own record: a
+// component the configuration does not place is mapped to the release's
+// workload running that database (or the PVC of a volume), read from Helm's
+// release storage. Without a Helm release of that name (objects installed
+// otherwise) the release's label selector stays.
+func (t *kubernetesTarget) resolveMappings(ctx context.Context, cs kubernetes.Interface, m *statepkg.Manifest, strategy string) ([]discovery.Mapping, error) {
+	ms, err := t.mappings(m, strategy)
+	if err != nil || t.HelmRelease == "" {
+		return ms, err
+	}
+	var comps []discovery.Component
+	for _, dm := range ms {
+		if dm.Workload == "" && dm.Selector == t.Selector && !inProcess(dm.Kind) {
+			comps = append(comps, discovery.Component{Name: dm.Component, Kind: dm.Kind})
+		}
+	}
+	if len(comps) == 0 {
+		return ms, nil
+	}
+	rel, err := discovery.LoadRelease(ctx, cs, t.Namespace, t.HelmRelease)
+	if errors.Is(err, discovery.ErrReleaseNotFound) {
+		tflog.Debug(ctx, "no Helm release record; selecting the release's workloads by label", map[string]any{"release": t.HelmRelease, "selector": t.Selector})
+		return ms, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("helm release %s: %w", t.HelmRelease, err)
+	}
+	found, err := rel.Map(comps, nil)
+	if err != nil {
+		return nil, fmt.Errorf("helm release %s: %s (add a mapping block for the component)", t.HelmRelease, strings.ReplaceAll(err.Error(), "--map", "a mapping"))
+	}
+	byName := map[string]discovery.Mapping{}
+	for _, f := range found {
+		byName[f.Component] = f
+	}
+	for i, dm := range ms {
+		f, ok := byName[dm.Component]
+		if !ok || f.Workload == "" {
+			continue
+		}
+		ms[i].Workload, ms[i].Selector = f.Workload, ""
+		if ms[i].PVC == "" {
+			ms[i].PVC = f.PVC
+		}
+	}
+	return ms, nil
+}
+
 // kubeApplyPlan is what the plan of an in-cluster apply shows.
 type kubeApplyPlan struct {
 	last  *records.Record
@@ -514,7 +567,7 @@ func planKubernetes(ctx context.Context, t *kubernetesTarget, m *statepkg.Manife
 			fmt.Sprintf("Reading the records of release %q in namespace %s: %v. The provider's identity needs get/list on Secrets there (see rbac/role.yaml).", t.Release, t.Namespace, err))
 		return kubeApplyPlan{}, diags
 	}
-	ms, err := t.mappings(m, strategy)
+	ms, err := t.resolveMappings(ctx, cl.Client, m, strategy)
 	if err != nil {
 		diags.AddAttributeError(path.Root("kubernetes").AtName("mapping"), "Components without a workload", err.Error())
 		return kubeApplyPlan{}, diags
@@ -643,7 +696,7 @@ func (r *StateApplyResource) applyKubernetes(ctx context.Context, t *kubernetesT
 		diags.AddAttributeError(path.Root("kubernetes"), "Cannot reach the Kubernetes cluster", connectHint(err))
 		return diags
 	}
-	ms, err := t.mappings(m, strategy)
+	ms, err := t.resolveMappings(ctx, cl.Client, m, strategy)
 	if err != nil {
 		diags.AddAttributeError(path.Root("kubernetes").AtName("mapping"), "Components without a workload", err.Error())
 		return diags
