@@ -70,6 +70,6 @@ login file written by "helm state login".`,
 // extraCommands are the data commands (apply, capture, ...), registered
 // from their own files.
 var extraCommands = []func(*Settings) *cobra.Command{
-	newApplyCmd, newHistoryCmd, newRollbackCmd, newCaptureCmd,
+	newApplyCmd, newHistoryCmd, newRollbackCmd, newCaptureCmd, newInstallCmd, newUpgradeCmd, newPostRenderCmd,
 	newLoginCmd, newListCmd, newShowCmd, newVersionsCmd, newPromoteCmd, newRetagCmd, newPruneCmd,
 }

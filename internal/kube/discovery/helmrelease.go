@@ -376,3 +376,16 @@ func componentNames(cs []Component) string {
 	}
 	return strings.Join(n, ", ")
 }
+
+// ReleaseFromObjects is a Release made of rendered objects (a chart not
+// installed yet, e.g. in a post-renderer).
+func ReleaseFromObjects(name, ns string, sts []appsv1.StatefulSet, deps []appsv1.Deployment) *Release {
+	r := &Release{Name: name, Namespace: ns}
+	for i := range sts {
+		r.Workloads = append(r.Workloads, stsWorkload(&sts[i]))
+	}
+	for i := range deps {
+		r.Workloads = append(r.Workloads, deployWorkload(&deps[i]))
+	}
+	return r
+}

@@ -1,0 +1,240 @@
+package commands
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/jobs"
+)
+
+// Our own flags of install/upgrade; everything else goes to helm.
+type seedFlags struct {
+	state     string
+	maps      []string
+	onUpgrade bool
+	timeout   time.Duration
+	namespace string
+	rest      []string
+}
+
+// parseSeedFlags takes --state, --map, --seed-on-upgrade, --seed-timeout
+// out of args and leaves the rest (helm's flags and arguments) in rest.
+func parseSeedFlags(a []string, upgrade bool) (seedFlags, error) {
+	f := seedFlags{timeout: 30 * time.Minute, onUpgrade: upgrade}
+	value := func(i *int, name string) (string, error) {
+		arg := a[*i]
+		if v, ok := strings.CutPrefix(arg, name+"="); ok {
+			return v, nil
+		}
+		if *i+1 >= len(a) {
+			return "", usageErrorf("%s needs a value", name)
+		}
+		*i++
+		return a[*i], nil
+	}
+	for i := 0; i < len(a); i++ {
+		arg := a[i]
+		name, _, _ := strings.Cut(arg, "=")
+		var err error
+		switch name {
+		case "--state":
+			f.state, err = value(&i, name)
+		case "--map":
+			var v string
+			v, err = value(&i, name)
+			f.maps = append(f.maps, v)
+		case "--seed-timeout":
+			var v string
+			if v, err = value(&i, name); err == nil {
+				f.timeout, err = time.ParseDuration(v)
+				if err != nil {
+					err = usageErrorf("--seed-timeout %q: %v", v, err)
+				}
+			}
+		case "--seed-on-upgrade":
+			f.onUpgrade = arg != "--seed-on-upgrade=false"
+		case "--post-renderer", "--post-renderer-args":
+			return f, usageErrorf("%s is set by helm state itself", name)
+		case "-n", "--namespace":
+			var v string
+			v, err = value(&i, name)
+			f.namespace = v
+			f.rest = append(f.rest, "--namespace", v)
+		default:
+			if strings.HasPrefix(arg, "-n") && len(arg) > 2 {
+				f.namespace = strings.TrimPrefix(strings.TrimPrefix(arg, "-n"), "=")
+			}
+			f.rest = append(f.rest, arg)
+		}
+		if err != nil {
+			return f, err
+		}
+	}
+	if f.state == "" {
+		return f, usageErrorf("--state PROJECT/STATE[:TAG] is required")
+	}
+	if _, err := parseRef(f.state); err != nil {
+		return f, err
+	}
+	return f, nil
+}
+
+func newInstallCmd(s *Settings) *cobra.Command { return newHelmWrapCmd(s, "install") }
+func newUpgradeCmd(s *Settings) *cobra.Command { return newHelmWrapCmd(s, "upgrade") }
+
+func newHelmWrapCmd(s *Settings, verb string) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   verb + " RELEASE CHART --state REF [helm " + verb + " flags]",
+		Short: "helm " + verb + " a chart and seed it with a state in the same step (post-" + verb + " hook Jobs)",
+		Long: `Runs helm ` + verb + ` with this plugin as post-renderer: it appends one hook Job per
+component of the state (the agent restoring that component next to its
+service, with a short-lived download-only token), so helm ` + verb + ` --wait
+returns when the release is seeded, and a failed seed fails the release; the
+agent's error and log tail are printed.
+
+Own flags: --state REF (required), --map component=Kind/NAME, --seed-timeout,
+--seed-on-upgrade (install: also re-seed on every helm upgrade).
+Every other flag goes to helm ` + verb + `.`,
+		Example:            "  helm state " + verb + " shop ./chart --state shop/seed --wait -f values.yaml",
+		DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, a []string) error {
+			for _, x := range a {
+				if x == "-h" || x == "--help" {
+					return cmd.Help()
+				}
+			}
+			f, err := parseSeedFlags(a, verb == "upgrade")
+			if err != nil {
+				return err
+			}
+			var pos []string
+			for _, x := range f.rest {
+				if !strings.HasPrefix(x, "-") {
+					pos = append(pos, x)
+				}
+			}
+			if len(pos) == 0 {
+				return usageErrorf("helm state %s RELEASE CHART --state REF: the release name is missing", verb)
+			}
+			release := pos[0]
+			ns := firstNonEmpty(f.namespace, s.Namespace())
+			self, err := os.Executable()
+			if err != nil {
+				return fmt.Errorf("find the plugin binary for --post-renderer: %w", err)
+			}
+			prArgs := []string{"post-render", "--state=" + f.state, "--release=" + release, "--release-namespace=" + ns,
+				"--seed-timeout=" + f.timeout.String()}
+			if f.onUpgrade {
+				prArgs = append(prArgs, "--on-upgrade")
+			}
+			for _, m := range f.maps {
+				prArgs = append(prArgs, "--map="+m)
+			}
+			if s.PlatformURL != "" {
+				prArgs = append(prArgs, "--platform-url="+s.PlatformURL)
+			}
+			if s.AgentImage != "" {
+				prArgs = append(prArgs, "--agent-image="+s.AgentImage)
+			}
+			hargs := append([]string{verb}, f.rest...)
+			hargs = append(hargs, "--post-renderer", self)
+			for _, p := range prArgs {
+				hargs = append(hargs, "--post-renderer-args", p)
+			}
+			helmBin := firstNonEmpty(s.Getenv("HELM_BIN"), "helm")
+			c := exec.CommandContext(s.Context(cmd), helmBin, hargs...)
+			c.Stdin, c.Stdout, c.Stderr = s.In, s.Out, s.Err
+			if err := c.Run(); err != nil {
+				var ee *exec.ExitError
+				if !errors.As(err, &ee) {
+					return fmt.Errorf("run %s: %w", helmBin, err)
+				}
+				return seedFailure(s, verb, release, ns)
+			}
+			return nil
+		},
+	}
+	return cmd
+}
+
+// seedFailure explains a failed helm install/upgrade: when a seed Job
+// failed, its agent's error and log tail.
+func seedFailure(s *Settings, verb, release, ns string) error {
+	base := fmt.Errorf("helm %s %s failed (see above)", verb, release)
+	cs, _, err := s.Kube()
+	if err != nil {
+		return base
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	js, err := cs.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{LabelSelector: LabelRelease + "=" + release + "," + LabelHook + "=true"})
+	if err != nil {
+		return base
+	}
+	for _, j := range js.Items {
+		if !jobFailed(&j) {
+			continue
+		}
+		comp := j.Labels[jobs.LabelComponent]
+		tail := podLogTail(ctx, s, ns, j.Name, 20)
+		agentErr := ""
+		for i := len(tail) - 1; i >= 0; i-- {
+			var l jobs.AgentLine
+			if json.Unmarshal([]byte(tail[i]), &l) == nil && l.Type == "error" {
+				agentErr = l.Error
+				break
+			}
+		}
+		if agentErr == "" && len(tail) > 0 {
+			agentErr = tail[len(tail)-1]
+		}
+		fmt.Fprintf(s.Err, "seed Job %s (component %s) log tail:\n  %s\n", j.Name, comp, strings.Join(tail, "\n  "))
+		return fmt.Errorf("seeding component %s of release %s failed: %s\n(inspect: kubectl -n %s logs job/%s; fix the state, then helm state apply)", comp, release, agentErr, ns, j.Name)
+	}
+	return base
+}
+
+func jobFailed(j *batchv1.Job) bool {
+	for _, c := range j.Status.Conditions {
+		if c.Type == batchv1.JobFailed && c.Status == corev1.ConditionTrue {
+			return true
+		}
+	}
+	return j.Status.Failed > 0
+}
+
+func podLogTail(ctx context.Context, s *Settings, ns, job string, n int) []string {
+	cs, _, err := s.Kube()
+	if err != nil {
+		return nil
+	}
+	pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: jobs.LabelJobName + "=" + job})
+	if err != nil || len(pods.Items) == 0 {
+		return nil
+	}
+	lines := int64(n)
+	rc, err := cs.CoreV1().Pods(ns).GetLogs(pods.Items[0].Name, &corev1.PodLogOptions{Container: jobs.AgentContainer, TailLines: &lines}).Stream(ctx)
+	if err != nil {
+		return nil
+	}
+	defer rc.Close()
+	var out []string
+	sc := bufio.NewScanner(io.LimitReader(rc, 1<<20))
+	for sc.Scan() {
+		out = append(out, sc.Text())
+	}
+	return out
+}

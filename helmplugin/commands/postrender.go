@@ -1,0 +1,206 @@
+package commands
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/yaml"
+
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/discovery"
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/executor"
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/jobs"
+	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
+)
+
+// Labels of the seed hook Jobs the post-renderer adds.
+const (
+	LabelRelease = "unikube.dev/release"
+	LabelHook    = "unikube.dev/hook"
+)
+
+// postRenderOptions are the hidden post-render command's flags, set by
+// install/upgrade through --post-renderer-args.
+type postRenderOptions struct {
+	state, release, namespace string
+	maps                      []string
+	onUpgrade                 bool
+	timeout                   time.Duration
+}
+
+func newPostRenderCmd(s *Settings) *cobra.Command {
+	var o postRenderOptions
+	cmd := &cobra.Command{
+		Use:    "post-render",
+		Short:  "Helm post-renderer: append post-install seed hook Jobs (used by helm state install/upgrade)",
+		Hidden: true,
+		Args:   args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			in, err := io.ReadAll(s.In)
+			if err != nil {
+				return fmt.Errorf("read the rendered manifests: %w", err)
+			}
+			out, err := postRender(s.Context(cmd), s, o, in)
+			if err != nil {
+				return err
+			}
+			_, err = s.Out.Write(out)
+			return err
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&o.state, "state", "", "state reference to seed with")
+	fl.StringVar(&o.release, "release", "", "release name")
+	fl.StringVar(&o.namespace, "release-namespace", "", "release namespace")
+	fl.StringArrayVar(&o.maps, "map", nil, "component=Kind/NAME")
+	fl.BoolVar(&o.onUpgrade, "on-upgrade", false, "also run the seed as a post-upgrade hook")
+	fl.DurationVar(&o.timeout, "seed-timeout", 30*time.Minute, "time limit per seed Job")
+	return cmd
+}
+
+var docSplit = regexp.MustCompile(`(?m)^---\s*$`)
+
+// postRender appends to the rendered manifests one hook Job (and its
+// token Secret) per component of the state's version: the same agent Job
+// the executor runs, as a post-install hook, so helm install --wait
+// returns when the data is in and fails when a seed fails.
+func postRender(ctx context.Context, s *Settings, o postRenderOptions, in []byte) ([]byte, error) {
+	if o.state == "" || o.release == "" || o.namespace == "" {
+		return nil, usageErrorf("post-render needs --state, --release and --release-namespace (use helm state install)")
+	}
+	ref, err := parseRef(o.state)
+	if err != nil {
+		return nil, err
+	}
+	explicit := map[string]string{}
+	for _, m := range o.maps {
+		c, t, ok := strings.Cut(m, "=")
+		if !ok {
+			return nil, usageErrorf("--map %q: want component=Kind/NAME", m)
+		}
+		explicit[c] = t
+	}
+	ns := o.namespace
+	var objs []runtime.Object
+	var sts []appsv1.StatefulSet
+	var deps []appsv1.Deployment
+	decode := scheme.Codecs.UniversalDeserializer().Decode
+	for _, doc := range docSplit.Split(string(in), -1) {
+		if strings.TrimSpace(doc) == "" {
+			continue
+		}
+		obj, _, err := decode([]byte(doc), nil, nil)
+		if err != nil {
+			continue // kinds client-go does not know (CRDs) hold no workloads
+		}
+		if mo, ok := obj.(metav1.Object); ok && mo.GetNamespace() == "" {
+			mo.SetNamespace(ns)
+		}
+		switch x := obj.(type) {
+		case *appsv1.StatefulSet:
+			sts = append(sts, *x)
+			for _, v := range x.Spec.VolumeClaimTemplates {
+				objs = append(objs, &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: v.Name + "-" + x.Name + "-0", Namespace: ns}})
+			}
+		case *appsv1.Deployment:
+			deps = append(deps, *x)
+		case *corev1.Service, *corev1.PersistentVolumeClaim, *corev1.Secret, *corev1.ConfigMap:
+		default:
+			continue
+		}
+		objs = append(objs, obj)
+	}
+	pc, err := s.Platform()
+	if err != nil {
+		return nil, err
+	}
+	v, err := pc.Resolve(ctx, ref)
+	if err != nil {
+		return nil, platformErr("state "+ref.String(), err)
+	}
+	m, digest, err := pc.GetManifest(ctx, ref.Project, ref.State, v.Digest)
+	if err != nil {
+		return nil, platformErr("manifest of "+ref.String(), err)
+	}
+	var comps []discovery.Component
+	for _, c := range m.Components {
+		switch c.Kind {
+		case statepkg.KindPostgres, statepkg.KindMySQL, statepkg.KindRedis, statepkg.KindVolume:
+			comps = append(comps, discovery.Component{Name: c.Name, Kind: c.Kind})
+		default:
+			fmt.Fprintf(s.Err, "helm state: component %s (%s) cannot be seeded by a hook Job; apply it with helm state apply\n", c.Name, c.Kind)
+		}
+	}
+	rel := discovery.ReleaseFromObjects(o.release, ns, sts, deps)
+	mappings, err := rel.Map(comps, explicit)
+	if err != nil {
+		return nil, err
+	}
+	// Discovery runs against the rendered objects, as they will be.
+	targets, err := discovery.Resolve(ctx, fake.NewSimpleClientset(objs...), ns, mappings)
+	if err != nil {
+		return nil, fmt.Errorf("seed %s: %w", o.release, err)
+	}
+	jt, err := pc.CreateJobToken(ctx, ref.Project, ref.State, digest, o.timeout+2*time.Hour)
+	if err != nil {
+		return nil, platformErr("mint a job token for "+ref.String(), err)
+	}
+	platformURL := firstNonEmpty(s.PlatformURL, pc.Endpoint())
+	hook := "post-install"
+	if o.onUpgrade {
+		hook += ",post-upgrade"
+	}
+	var buf bytes.Buffer
+	buf.Write(bytes.TrimRight(in, "\n"))
+	buf.WriteString("\n")
+	for i, t := range targets {
+		args := []string{"restore", "--platform", platformURL, "--state", ref.StateName(), "--version", digest,
+			"--component", t.Component, "--target", t.URL, "--interval", "1s"}
+		for k, v := range t.Options {
+			args = append(args, "--option", k+"="+v)
+		}
+		if t.Kind == statepkg.KindPostgres {
+			args = append(args, "--option", "tmpdir=/unikube/tmp")
+		}
+		job, secret := jobs.Build(jobs.Spec{
+			Namespace: ns, Name: seedJobName(o.release, t.Component), Component: t.Component, Image: t.Image,
+			AgentImage: firstNonEmpty(s.AgentImage, executor.DefaultAgentImage), Args: args, Token: jt.Token,
+			Password: t.Password, PasswordRef: t.PasswordRef, PVC: t.PVC, RunAsUser: t.RunAsUser, RunAsGroup: t.RunAsGroup,
+			FSGroup: t.FSGroup, Deadline: o.timeout,
+			Labels: map[string]string{LabelRelease: o.release, LabelHook: "true", executor.LabelMode: executor.ModeRestore},
+		})
+		policy := "before-hook-creation,hook-succeeded"
+		secret.Annotations = map[string]string{"helm.sh/hook": hook, "helm.sh/hook-weight": "-100", "helm.sh/hook-delete-policy": policy}
+		job.Annotations = map[string]string{"helm.sh/hook": hook, "helm.sh/hook-weight": fmt.Sprint(i), "helm.sh/hook-delete-policy": policy}
+		secret.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"}
+		job.TypeMeta = metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"}
+		for _, obj := range []any{secret, job} {
+			b, err := yaml.Marshal(obj)
+			if err != nil {
+				return nil, err
+			}
+			buf.WriteString("---\n# Source: helm-state/seed-" + t.Component + "\n")
+			buf.Write(b)
+		}
+	}
+	return buf.Bytes(), nil
+}
+
+func seedJobName(release, component string) string {
+	n := release + "-seed-" + component
+	if len(n) > 52 {
+		n = strings.TrimRight(n[:52], "-.")
+	}
+	return strings.ToLower(n)
+}
