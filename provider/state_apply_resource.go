@@ -235,7 +235,7 @@ func (r *StateApplyResource) Schema(ctx context.Context, req resource.SchemaRequ
 				}},
 			},
 			"kubernetes":  kubernetesBlock(),
-			"pre_script":  scriptBlock("before the restore (after nothing else has changed)"),
+			"pre_script":  scriptBlock("before anything is restored (a failure leaves the targets as they were)"),
 			"post_script": scriptBlock("after a successful restore"),
 			"timeouts":    timeouts.Block(ctx, timeouts.Opts{Create: true, Update: true, Delete: true}),
 		},

@@ -46,6 +46,13 @@ resource "unikube_state_apply" "alice" {
     }
   }
 
+  # A cluster script (unikube_script) run as a Job in the namespace once the
+  # data is in place; a failure fails the apply with the script's trace.
+  post_script {
+    script    = "shop/create-users"
+    variables = { COUNT = "10" } # write-only
+  }
+
   timeouts {
     create = "30m"
     update = "30m"
