@@ -1101,7 +1101,13 @@ type pfile struct {
 // sets its owner, mode and mtime and closes it.
 func fetchFilesParallel(ctx context.Context, c statepkg.Component, files []statepkg.FileEntry, src driver.ChunkVisitor, w *stagingWriter, p driver.Progress) (int64, int64, error) {
 	pf := make([]*pfile, 0, len(files))
-	var done atomic.Int64
+	var done, files64 atomic.Int64
+	countFile := func() {
+		done.Add(1)
+		if files64.Add(1)%64 == 0 {
+			p.Emit(driver.Event{Component: c.Name, Phase: driver.PhaseDownload, Files: 64})
+		}
+	}
 	for _, e := range files {
 		if e.Size == 0 {
 			fd, err := w.open(e)
@@ -1111,7 +1117,7 @@ func fetchFilesParallel(ctx context.Context, c statepkg.Component, files []state
 			if err != nil {
 				return 0, done.Load(), err
 			}
-			done.Add(1)
+			countFile()
 			continue
 		}
 		if err := w.mkdir(path.Dir(e.Path)); err != nil {
@@ -1139,7 +1145,6 @@ func fetchFilesParallel(ctx context.Context, c statepkg.Component, files []state
 			p.Emit(driver.Event{Component: c.Name, Phase: driver.PhaseDownload, Bytes: n})
 		}
 	}
-	var files64 atomic.Int64
 	err := src.VisitChunks(ctx, chunks, func(ch statepkg.Chunk, data []byte) error {
 		end := ch.Offset + ch.Size
 		k := sort.Search(len(pf), func(k int) bool { return pf[k].e.DataOffset+pf[k].e.Size > ch.Offset })
@@ -1156,10 +1161,7 @@ func fetchFilesParallel(ctx context.Context, c statepkg.Component, files []state
 				if err := f.finish(w); err != nil {
 					return err
 				}
-				done.Add(1)
-				if files64.Add(1)%64 == 0 {
-					p.Emit(driver.Event{Component: c.Name, Phase: driver.PhaseDownload, Files: 64})
-				}
+				countFile()
 			}
 		}
 		written.Add(ch.Size)
