@@ -1,0 +1,90 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/unikubehq/terraform-provider-unikube/internal/capture"
+	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
+)
+
+// helmSeedVersion commits a version of shop/<state> made locally: a
+// PostgreSQL component as a plain SQL script and an uploads volume from a
+// directory.
+func helmSeedVersion(ctx context.Context, t *testing.T, w *helmWorld, state, sql string) {
+	t.Helper()
+	cl := w.admin
+	if _, err := cl.GetProject(ctx, "shop"); err != nil {
+		if _, err := cl.CreateProject(ctx, "shop", ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := cl.CreateState(ctx, "shop", state, ""); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "img"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "img", "hello.txt"), []byte("hello from "+state+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	store := cl.Chunks("shop", state)
+	m, _, err := capture.Capture(ctx, []capture.Source{{Name: "uploads", URL: "file://" + dir}}, store, capture.Spec{State: "shop/" + state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, _, err := statepkg.WriteComponent(ctx, store, statepkg.Component{Name: "db", Kind: statepkg.KindPostgres, Format: "sql"},
+		strings.NewReader(sql), statepkg.WriteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Components = append(m.Components, db)
+	if _, err := cl.CommitVersion(ctx, "shop", state, "v1", m); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestHelmPlugin_InstallSeedsInOneCommandOrFailsWithTheAgentsError runs
+// `helm state install --state` through the real helm CLI: the release
+// comes up seeded when helm returns; with a broken state, helm install
+// --wait fails and the agent's error is printed.
+func TestHelmPlugin_InstallSeedsInOneCommandOrFailsWithTheAgentsError(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	w := newHelmWorld(ctx, t)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("diagnostics:\n%s", podDiagnostics(context.Background(), w.env, w.ns))
+		}
+	})
+	helmSeedVersion(ctx, t, w, "seed", `CREATE TABLE items (id int PRIMARY KEY, name text);
+INSERT INTO items SELECT g, 'seeded-' || g FROM generate_series(1, 300) g;`)
+	helmSeedVersion(ctx, t, w, "broken", "THIS IS NOT SQL;\n")
+	chart := filepath.Join("..", "..", "examples", "quickstart", "chart")
+	values := w.valuesFile(t)
+
+	start := time.Now()
+	out := w.ok(ctx, t, "state", "install", "seeded", chart, "--state", "shop/seed:v1", "-f", values, "--wait", "--timeout", "5m")
+	t.Logf("helm state install --state: %s\n%s", time.Since(start).Round(100*time.Millisecond), out)
+	d := shopData{w: w, release: "seeded"}
+	// Seeded when helm returned: no waiting here.
+	if got := exPgSum(ctx, t, d.dsn(ctx, t)); !strings.HasPrefix(got, "300:") {
+		t.Errorf("items after install: %s, want 300 rows", got)
+	}
+	if got := d.webExec(ctx, t, "cat /uploads/img/hello.txt"); got != "hello from seed\n" {
+		t.Errorf("uploads/img/hello.txt = %q", got)
+	}
+
+	outB, errB, code := w.run(ctx, t, "state", "install", "broken", chart, "--state", "shop/broken:v1", "-f", values, "--wait", "--timeout", "3m")
+	if code != 1 {
+		t.Fatalf("install with a broken state: exit %d, want 1\n%s\n%s", code, outB, errB)
+	}
+	if !strings.Contains(errB, "seeding component db of release broken failed") || !strings.Contains(errB, "syntax error") {
+		t.Errorf("stderr lacks the agent's error:\n%s", errB)
+	}
+}
