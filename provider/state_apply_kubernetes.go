@@ -923,6 +923,17 @@ func (r *StateApplyResource) modifyPlanKubernetes(ctx context.Context, resp *res
 		resp.Diagnostics.Append(resp.Plan.Set(ctx, plan)...)
 		return
 	}
+	if state != nil && state.AppliedAt.IsNull() && state.Record.IsNull() && kp.upToDate(v.Digest) {
+		// Imported: adopt the namespace's successful apply of this version
+		// instead of applying it again.
+		plan.ID = types.StringValue(v.Project + "/" + v.State)
+		plan.Digest, plan.VersionTag = types.StringValue(v.Digest), types.StringValue(v.Tag)
+		plan.RestorePlan, diags = objectList(ctx, kp.items, restorePlanAttrTypes, false)
+		resp.Diagnostics.Append(diags...)
+		resp.Diagnostics.Append(setKubeResults(ctx, kp.last, plan)...)
+		resp.Diagnostics.Append(resp.Plan.Set(ctx, plan)...)
+		return
+	}
 	if state != nil && state.Digest.ValueString() == v.Digest && len(kp.items) > 0 {
 		resp.Diagnostics.AddWarning("The namespace no longer holds the applied version",
 			fmt.Sprintf("%s: %s. The apply re-applies %s (%s).", t.Namespace, kp.items[0].Reason.ValueString(), shortDigest(v.Digest), v.Tag))
