@@ -292,7 +292,8 @@ resource "unikube_named_state" "seed" {
 }
 
 resource "unikube_state_apply" "dev" {
-  state = "shop/seed@${unikube_named_state.seed.version_digest}"
+  state      = "shop/seed@${unikube_named_state.seed.version_digest}"
+  on_destroy = "rollback"
 
   kubernetes {
     namespace = %[2]q
@@ -319,7 +320,8 @@ resource "unikube_state_apply" "dev" {
 // TestAccStateApplyResource_Kubernetes applies a state made from a pg_dump
 // file into a PostgreSQL StatefulSet of a Helm release, with quiesce and a
 // post hook: the data is in the pod, the plan is then empty, a new version
-// is re-applied, wiped records show as drift, and destroy leaves the data.
+// is re-applied, a deleted record shows as drift and is re-applied, and
+// destroy (on_destroy = "rollback") brings the first version back.
 func TestAccStateApplyResource_Kubernetes(t *testing.T) {
 	if os.Getenv("TF_ACC") == "" {
 		t.Skip("acceptance test: set TF_ACC=1 to run it against a real platform, terraform CLI and cluster")
@@ -391,20 +393,29 @@ func TestAccStateApplyResource_Kubernetes(t *testing.T) {
 				),
 			},
 			{
-				// Someone wiped the records: the plan proposes re-applying.
+				// Someone deleted the newest record: the namespace no longer
+				// says it holds the version, so the plan re-applies it (the
+				// agent's preflight finds the data there and skips it).
 				PreConfig: func() {
-					err := env.Client.CoreV1().Secrets(ns).DeleteCollection(context.Background(), metav1.DeleteOptions{},
-						metav1.ListOptions{LabelSelector: records.LabelOwner + "=" + records.Owner})
-					if err != nil {
-						t.Fatalf("delete records: %v", err)
+					if err := env.Client.CoreV1().Secrets(ns).Delete(context.Background(), records.SecretName(release, 2), metav1.DeleteOptions{}); err != nil {
+						t.Fatalf("delete record: %v", err)
 					}
 				},
-				Config:             config,
-				PlanOnly:           true,
-				ExpectNonEmptyPlan: true,
+				Config: config,
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate)},
+				},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					checkPodRows(env, ns, release, 5),
+					checkRecord(env, ns, release, 2, records.StatusApplied),
+				),
 			},
 		},
-		CheckDestroy: checkPodRows(env, ns, release, 5), // on_destroy = keep
+		// on_destroy = "rollback": the first version is back.
+		CheckDestroy: resource.ComposeAggregateTestCheckFunc(
+			checkPodRows(env, ns, release, 2),
+			checkRecord(env, ns, release, 3, records.StatusApplied),
+		),
 	})
 }
 
