@@ -481,15 +481,6 @@ func swap(ctx context.Context, db *sql.DB, target, staged, prev string) error {
 	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+qi(prev)); err != nil {
 		return fmt.Errorf("create %s: %w", prev, err)
 	}
-	// Keep the previous programmable objects' definitions with the
-	// previous tables, so a rollback has them.
-	oldDefs, err := createStatements(ctx, db, target, prev)
-	if err != nil {
-		return err
-	}
-	if err := dropProgrammables(ctx, db, target); err != nil {
-		return err
-	}
 	// Events are schema objects that run on their own: move the old ones
 	// aside first so none fires against the new tables, and keep them
 	// disabled with the previous tables (they would otherwise keep running
@@ -506,9 +497,25 @@ func swap(ctx context.Context, db *sql.DB, target, staged, prev string) error {
 	if err != nil {
 		return fmt.Errorf("list events of the restored schema: %w", err)
 	}
+	bg := context.WithoutCancel(ctx)
+	eventsBack := func() {
+		_ = moveEvents(bg, db, oldEvents, prev, target, "")
+		_ = setEvents(bg, db, enabled, target, "ENABLE")
+	}
 	if err := moveEvents(ctx, db, oldEvents, target, prev, "DISABLE"); err != nil {
-		_ = moveEvents(context.WithoutCancel(ctx), db, oldEvents, prev, target, "")
-		_ = setEvents(context.WithoutCancel(ctx), db, enabled, target, "ENABLE")
+		eventsBack()
+		return err
+	}
+	// Keep the previous programmable objects' definitions with the
+	// previous tables, so a rollback has them.
+	oldDefs, err := createStatements(ctx, db, target, prev)
+	if err != nil {
+		eventsBack()
+		return err
+	}
+	if err := dropProgrammables(ctx, db, target); err != nil {
+		_ = recreate(bg, db, target, fixSchema(oldDefs, prev, target))
+		eventsBack()
 		return err
 	}
 	var parts []string
@@ -521,10 +528,8 @@ func swap(ctx context.Context, db *sql.DB, target, staged, prev string) error {
 	if len(parts) > 0 {
 		if _, err := db.ExecContext(ctx, "RENAME TABLE "+strings.Join(parts, ", ")); err != nil {
 			// Nothing moved; put the old programmable objects back.
-			bg := context.WithoutCancel(ctx)
 			_ = recreate(bg, db, target, fixSchema(oldDefs, prev, target))
-			_ = moveEvents(bg, db, oldEvents, prev, target, "")
-			_ = setEvents(bg, db, enabled, target, "ENABLE")
+			eventsBack()
 			return fmt.Errorf("RENAME TABLE: %w", err)
 		}
 	}
