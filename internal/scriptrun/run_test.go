@@ -1,0 +1,99 @@
+package scriptrun
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/unikubehq/terraform-provider-unikube/internal/client"
+	"github.com/unikubehq/terraform-provider-unikube/internal/platform/platformtest"
+)
+
+// A fake clientset has no kubelet: these tests play its part (a pod whose
+// container waits or exits) to check how the runner reads pod states and
+// what it records on the REAL platform. The cluster behaviour itself is
+// checked by test/e2e/script_*_test.go.
+func kubelet(ctx context.Context, t *testing.T, cs *fake.Clientset, ns string, state corev1.ContainerState) {
+	t.Helper()
+	go func() {
+		for ctx.Err() == nil {
+			time.Sleep(50 * time.Millisecond)
+			jobs, err := cs.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{})
+			if err != nil || len(jobs.Items) == 0 {
+				continue
+			}
+			j := jobs.Items[0]
+			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: j.Name + "-x", Namespace: ns, Labels: map[string]string{LabelJobName: j.Name}},
+				Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{Name: Container, State: state}}}}
+			_, _ = cs.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{})
+			return
+		}
+	}()
+}
+
+func TestRun_RecordsTheResultOnThePlatform(t *testing.T) {
+	srv := platformtest.Start(t)
+	pc := srv.Admin(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := pc.CreateProject(ctx, "p", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pc.PutScript(ctx, "p", "s", client.ScriptSpec{Interpreter: "bash", Body: "false",
+		Variables: []client.Variable{{Name: "TOKEN", Sensitive: true}}}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		state    corev1.ContainerState
+		wantErr  string
+		wantCode int
+	}{
+		{name: "exit 0", state: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0}}},
+		{name: "exit 3", state: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 3}}, wantErr: "exited 3", wantCode: 3},
+		{name: "image that cannot be pulled", state: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff", Message: "no such image"}},
+			wantErr: "ImagePullBackOff: no such image", wantCode: -1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cs := fake.NewClientset()
+			kctx, kcancel := context.WithCancel(ctx)
+			defer kcancel()
+			kubelet(kctx, t, cs, "ns", tt.state)
+			res, err := Run(ctx, Options{Client: cs, Platform: pc, Namespace: "ns", Script: "p/s", Vars: map[string]string{"TOKEN": "t0p"}, Poll: 20 * time.Millisecond})
+			runs, lerr := pc.ListRuns(ctx, "p", "s", 1)
+			if lerr != nil || len(runs) == 0 {
+				t.Fatalf("runs: %v %v", runs, lerr)
+			}
+			run := runs[0]
+			if run.Variables["TOKEN"] == "t0p" {
+				t.Errorf("sensitive value recorded")
+			}
+			if tt.wantErr == "" {
+				if err != nil || res.ExitCode != 0 || run.Status != client.RunSucceeded || run.ExitCode == nil || *run.ExitCode != 0 {
+					t.Fatalf("err %v res %+v run %+v", err, res, run)
+				}
+				return
+			}
+			var fe *FailedError
+			if !errors.As(err, &fe) || !strings.Contains(err.Error(), tt.wantErr) || fe.ExitCode != tt.wantCode || fe.RunID != run.ID {
+				t.Fatalf("err %v (%+v), want a FailedError with %q exit %d", err, fe, tt.wantErr, tt.wantCode)
+			}
+			if run.Status != client.RunFailed {
+				t.Errorf("run %+v", run)
+			}
+			// The failed Job is kept, its Secret (sensitive values) and
+			// ConfigMap owned by it.
+			sec, err := cs.CoreV1().Secrets("ns").Get(ctx, fe.Job, metav1.GetOptions{})
+			if err != nil || len(sec.OwnerReferences) != 1 || sec.OwnerReferences[0].Kind != "Job" || string(sec.Data["var.TOKEN"]) != "t0p" {
+				t.Errorf("secret %+v %v", sec, err)
+			}
+		})
+	}
+}
