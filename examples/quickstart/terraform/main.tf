@@ -60,6 +60,7 @@ resource "terraform_data" "project" {
   input = "shop"
 
   provisioner "local-exec" {
+    quiet       = true
     interpreter = ["/bin/sh", "-c"]
     command     = <<-SH
       set -eu
