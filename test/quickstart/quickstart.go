@@ -29,6 +29,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/unikubehq/terraform-provider-unikube/internal/client"
 	"github.com/unikubehq/terraform-provider-unikube/test/cluster"
 )
 
@@ -440,7 +441,7 @@ func (r *run) platform(ctx context.Context) error {
 	if pid := readPid(pidFile); pid > 0 && alive(pid) {
 		if ready(ctx, endpoint) == nil {
 			fmt.Fprintf(r.cfg.Out, "    already running (pid %d) at %s\n", pid, endpoint)
-			return nil
+			return r.devToken(ctx)
 		}
 		stopPid(pid)
 	}
@@ -475,7 +476,28 @@ func (r *run) platform(ctx context.Context) error {
 		time.Sleep(200 * time.Millisecond)
 	}
 	fmt.Fprintf(r.cfg.Out, "    listening on %s (pid %d, log .quickstart/platform.log); pods reach it at %s\n", endpoint, pid, inCluster)
-	return nil
+	return r.devToken(ctx)
+}
+
+// devToken makes the token the README's tour works with: user "dev" in
+// group shop-devs, which Terraform makes maintainer of project shop. The
+// admin token stays with Terraform.
+func (r *run) devToken(ctx context.Context) error {
+	path := filepath.Join(r.cfg.Dir, "dev-token")
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	admin, err := client.New(client.Config{Endpoint: r.st.Endpoint, Token: r.token, Getenv: func(string) string { return "" }})
+	if err != nil {
+		return err
+	}
+	// A token of that name left from an earlier run has an unknown secret.
+	_ = admin.RevokeToken(ctx, "quickstart-dev")
+	t, err := admin.CreateToken(ctx, client.TokenRequest{Name: "quickstart-dev", User: "dev", Groups: []string{"shop-devs"}})
+	if err != nil {
+		return fmt.Errorf("create the tour's token: %w", err)
+	}
+	return os.WriteFile(path, []byte(t.Secret+"\n"), 0o600)
 }
 
 // writeEnvFile writes the variables the README's tour uses; the token is
@@ -483,13 +505,13 @@ func (r *run) platform(ctx context.Context) error {
 func (r *run) writeEnvFile(inCluster string) error {
 	s := fmt.Sprintf(`# source .quickstart/env: the quickstart's platform, cluster and helm plugin
 export UNIKUBE_ENDPOINT=%q
-export UNIKUBE_TOKEN="$(cat %q)"
+export UNIKUBE_TOKEN="$(cat %q)"  # user dev, group shop-devs
 export KUBECONFIG=%q
 export HELM_PLUGINS=%q
 export HELM_NAMESPACE=%q
 export PATH=%q:"$PATH"
 export QUICKSTART_PLATFORM_URL_IN_CLUSTER=%q
-`, r.st.Endpoint, filepath.Join(r.cfg.Dir, "admin-token"), r.st.Kubeconfig, r.getEnv("HELM_PLUGINS"),
+`, r.st.Endpoint, filepath.Join(r.cfg.Dir, "dev-token"), r.st.Kubeconfig, r.getEnv("HELM_PLUGINS"),
 		r.cfg.Namespace, r.binDir()+string(os.PathListSeparator)+r.toolsBin(), inCluster)
 	return os.WriteFile(filepath.Join(r.cfg.Dir, "env"), []byte(s), 0o644)
 }

@@ -54,8 +54,9 @@ locals {
 }
 
 # Projects have no resource of their own yet; this creates `shop` through the
-# platform API once (a project that already exists is fine). The token goes
-# to curl on stdin, never on its command line.
+# platform API once (a project that already exists is fine) and makes the
+# group shop-devs its maintainer (capture, promote, apply, run scripts). The
+# token goes to curl on stdin, never on its command line.
 resource "terraform_data" "project" {
   input = "shop"
 
@@ -64,13 +65,14 @@ resource "terraform_data" "project" {
     interpreter = ["/bin/sh", "-c"]
     command     = <<-SH
       set -eu
-      code=$(printf 'Authorization: Bearer %s\n' "$UNIKUBE_TOKEN" | curl -sS -o /dev/null -w '%%{http_code}' \
-        -H @- -H 'Content-Type: application/json' \
-        -d '{"name":"shop","description":"The quickstart shop"}' "$UNIKUBE_ENDPOINT/api/v1/projects")
-      case "$code" in
-        200|201|409) ;;
-        *) echo "creating project shop: HTTP $code from $UNIKUBE_ENDPOINT" >&2; exit 1 ;;
-      esac
+      api() { # METHOD PATH JSON -> HTTP status
+        printf 'Authorization: Bearer %s\n' "$UNIKUBE_TOKEN" | curl -sS -o /dev/null -w '%%{http_code}' \
+          -X "$1" -H @- -H 'Content-Type: application/json' -d "$3" "$UNIKUBE_ENDPOINT/api/v1$2"
+      }
+      code=$(api POST /projects '{"name":"shop","description":"The quickstart shop"}')
+      case "$code" in 200|201|409) ;; *) echo "create project shop: HTTP $code from $UNIKUBE_ENDPOINT" >&2; exit 1 ;; esac
+      code=$(api PUT /projects/shop/grants/group:shop-devs '{"role":"maintainer"}')
+      case "$code" in 200|201) ;; *) echo "grant group:shop-devs on shop: HTTP $code" >&2; exit 1 ;; esac
     SH
   }
 }
@@ -111,10 +113,10 @@ resource "unikube_named_state" "seed" {
     }
   }
 
-  # Developers may apply the seed to their environments; CI may publish
-  # new versions.
+  # Who may use this state, on top of the project's grants: QA may apply
+  # it, the CI token may publish new versions.
   access {
-    subject = "group:shop-devs"
+    subject = "group:qa"
     role    = "applier"
   }
 
