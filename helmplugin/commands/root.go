@@ -24,6 +24,8 @@ func NewRoot(in io.Reader, out, errOut io.Writer) *cobra.Command {
 	}
 	root := &cobra.Command{
 		Use:   "state",
+		// Usage lines, completion and docs say "helm state ...".
+		Annotations: map[string]string{cobra.CommandDisplayNameAnnotation: "helm state"},
 		Short: "Apply, capture and roll back data states of Helm releases",
 		Long: `helm state applies a named state (PostgreSQL, MySQL, Redis, volumes) of the
 Unikube State platform to the services of a Helm release, captures new
