@@ -351,22 +351,54 @@ func volumeCase(b *testing.B, n, size int) volumeRun {
 		enc, _ := v.m.Encode()
 		os.WriteFile(filepath.Join(work, "manifest.json"), enc, 0o644)
 	}
+	// UNIKUBE_BENCH_REPEAT=n alternates n runs of each and keeps the
+	// fastest, the usual way to measure on a machine busy with other work.
+	reps := 1
+	if n, err := strconv.Atoi(os.Getenv("UNIKUBE_BENCH_REPEAT")); err == nil && n > 1 {
+		reps = n
+	}
 	untar := filepath.Join(work, "untar")
-	os.RemoveAll(untar)
-	os.Mkdir(untar, 0o755)
-	v.tarTime, v.tarCPU = timedCPU(b, nil, "tar", "-xf", tarFile, "-C", untar)
-	os.RemoveAll(untar)
 	v.target = filepath.Join(work, "applied")
-	os.RemoveAll(v.target)
-	v.full = applyInChild(b, v.m, v.store, restore.Targets{"files": {URL: v.target}})
+	for i := range reps {
+		os.RemoveAll(untar)
+		os.Mkdir(untar, 0o755)
+		wall, cpu := timedCPU(b, nil, "tar", "-xf", tarFile, "-C", untar)
+		os.RemoveAll(untar)
+		os.RemoveAll(v.target)
+		full := applyInChild(b, v.m, v.store, restore.Targets{"files": {URL: v.target}})
+		if i == 0 {
+			v.tarTime, v.tarCPU, v.full = wall, cpu, full
+			continue
+		}
+		v.tarTime, v.tarCPU = min(v.tarTime, wall), min(v.tarCPU, cpu)
+		v.full.wall, v.full.cpu = min(v.full.wall, full.wall), min(v.full.cpu, full.cpu)
+		v.full.maxRSS = max(v.full.maxRSS, full.maxRSS)
+	}
 	return v
+}
+
+// incremental times applying m2 onto the target holding v.m; with
+// UNIKUBE_BENCH_REPEAT=n it puts v.m back (untimed) and applies m2 again,
+// n times, keeping the fastest run.
+func incremental(b *testing.B, v volumeRun, m2 *statepkg.Manifest) childRun {
+	b.Helper()
+	targets := restore.Targets{"files": {URL: v.target}}
+	inc := applyInChild(b, m2, v.store, targets)
+	n, _ := strconv.Atoi(os.Getenv("UNIKUBE_BENCH_REPEAT"))
+	for i := 1; i < n; i++ {
+		applyInChild(b, v.m, v.store, targets)
+		r := applyInChild(b, m2, v.store, targets)
+		inc.wall, inc.cpu = min(inc.wall, r.wall), min(inc.cpu, r.cpu)
+		inc.maxRSS = max(inc.maxRSS, r.maxRSS)
+	}
+	return inc
 }
 
 // BenchmarkVolumeApplyLargeFiles: 1 GiB of 8 MiB files, then a re-apply
 // after changing 2 of the 128 files (1.6%).
 func BenchmarkVolumeApplyLargeFiles(b *testing.B) {
 	v := volumeCase(b, 128, 8<<20)
-	store, src, target, full, tarTime := v.store, v.src, v.target, v.full, v.tarTime
+	store, src, full, tarTime := v.store, v.src, v.full, v.tarTime
 	ratio := full.wall.Seconds() / tarTime.Seconds()
 	cpuRatio := full.cpu.Seconds() / v.tarCPU.Seconds()
 	r := rand.NewChaCha8([32]byte{3})
@@ -378,7 +410,7 @@ func BenchmarkVolumeApplyLargeFiles(b *testing.B) {
 		}
 	}
 	m2 := captureToDir(b, []capture.Source{{Name: "files", URL: src}}, store)
-	inc := applyInChild(b, m2, store, restore.Targets{"files": {URL: target}})
+	inc := incremental(b, v, m2)
 	incRatio := inc.wall.Seconds() / full.wall.Seconds()
 	incCPURatio := inc.cpu.Seconds() / full.cpu.Seconds()
 	b.ReportMetric(ratio, "apply/tar-x")
@@ -415,7 +447,7 @@ func BenchmarkVolumeApplySmallFiles(b *testing.B) {
 		}
 	}
 	m2 := captureToDir(b, []capture.Source{{Name: "files", URL: src}}, store)
-	inc := applyInChild(b, m2, store, restore.Targets{"files": {URL: target}})
+	inc := incremental(b, v, m2)
 	incRatio := inc.wall.Seconds() / full.wall.Seconds()
 	again := applyInChild(b, m2, store, restore.Targets{"files": {URL: target}})
 
