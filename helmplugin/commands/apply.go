@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/unikubehq/terraform-provider-unikube/internal/client"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/discovery"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/executor"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/quiesce"
@@ -220,6 +221,12 @@ func runApply(ctx context.Context, s *Settings, ref statepkg.Ref, releaseName st
 	}
 	prog.Close()
 	if applyErr != nil {
+		if errors.Is(applyErr, client.ErrForbidden) || errors.Is(applyErr, client.ErrUnauthorized) {
+			return platformErr("apply "+ref.String(), applyErr)
+		}
+		if rec == nil {
+			return applyErr
+		}
 		return fmt.Errorf("%w\n(see helm state history %s -n %s)", applyErr, releaseName, ns)
 	}
 	if f.wait {
