@@ -36,11 +36,12 @@ const (
 // Driver is the volume driver. The zero value is ready to use; it must not
 // be copied after first use.
 type Driver struct {
-	// planned is the diff of the last Plan, which a Restore of the same
-	// component onto the same target right after reuses instead of
-	// examining every entry again (half the cost of a no-op re-apply).
+	// planned holds the diffs of recent Plans by target and component,
+	// which a Restore of the same component onto the same target right
+	// after reuses instead of examining every entry again (half the cost of
+	// a no-op re-apply).
 	mu      sync.Mutex
-	planned *plannedDiff
+	planned map[string]*plannedDiff
 }
 
 // New returns the volume driver.

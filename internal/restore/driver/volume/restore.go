@@ -166,8 +166,16 @@ func (d *Driver) remember(dir string, c statepkg.Component, o options, df diff) 
 		p.marker = *df.marker
 	}
 	d.mu.Lock()
-	d.planned = p
-	d.mu.Unlock()
+	defer d.mu.Unlock()
+	for k, old := range d.planned {
+		if time.Since(old.at) > plannedFor {
+			delete(d.planned, k)
+		}
+	}
+	if d.planned == nil {
+		d.planned = map[string]*plannedDiff{}
+	}
+	d.planned[p.key] = p
 }
 
 // takePlanned returns, once, the diff of a Plan of the same component onto
@@ -176,11 +184,12 @@ func (d *Driver) remember(dir string, c statepkg.Component, o options, df diff) 
 // at the moment the renames start: both are snapshots of a target that
 // the driver does not lock.
 func (d *Driver) takePlanned(root *os.Root, dir string, c statepkg.Component, o options) (diff, bool) {
+	key := planKey(dir, c, o)
 	d.mu.Lock()
-	p := d.planned
-	d.planned = nil
+	p := d.planned[key]
+	delete(d.planned, key)
 	d.mu.Unlock()
-	if p == nil || p.key != planKey(dir, c, o) || time.Since(p.at) > plannedFor {
+	if p == nil || time.Since(p.at) > plannedFor {
 		return diff{}, false
 	}
 	var now Marker
