@@ -10,6 +10,7 @@ import (
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/capture"
 	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
+	"github.com/unikubehq/terraform-provider-unikube/test/cluster"
 )
 
 // helmSeedVersion commits a version of shop/<state> made locally: a
@@ -54,6 +55,7 @@ func helmSeedVersion(ctx context.Context, t *testing.T, w *helmWorld, state, sql
 // comes up seeded when helm returns; with a broken state, helm install
 // --wait fails and the agent's error is printed.
 func TestHelmPlugin_InstallSeedsInOneCommandOrFailsWithTheAgentsError(t *testing.T) {
+	cluster.Require(t) // first: a cold cluster start must not eat the test's time budget
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	w := newHelmWorld(ctx, t)
