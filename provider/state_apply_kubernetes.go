@@ -722,22 +722,12 @@ func (r *StateApplyResource) applyKubernetes(ctx context.Context, t *kubernetesT
 	return diags
 }
 
-// recordSummary lists each component's outcome and log tail of a failed
-// apply, so the diagnostic says where it broke without a kubectl session.
+// recordSummary says where a failed apply is recorded.
 func recordSummary(rec *records.Record) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "Record %s (status %s).", records.SecretName(rec.Release, rec.Revision), rec.Status)
-	for _, c := range rec.Components {
-		if c.Error == "" {
-			continue
-		}
-		fmt.Fprintf(&b, "\nComponent %s: %s", c.Name, c.Error)
-		for _, l := range c.LogTail {
-			fmt.Fprintf(&b, "\n  | %s", l)
-		}
-	}
-	b.WriteString("\nThe workloads were scaled back; components that failed hold their previous data.")
-	return b.String()
+	// The executor's error already carries each failed component's error
+	// and log tail: say only where the record is and what state things are in.
+	return fmt.Sprintf("Record %s (status %s). The workloads were scaled back; components that failed hold their previous data.",
+		records.SecretName(rec.Release, rec.Revision), rec.Status)
 }
 
 func setKubeResults(ctx context.Context, rec *records.Record, plan *stateApplyResourceModel) diag.Diagnostics {

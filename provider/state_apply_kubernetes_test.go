@@ -134,7 +134,10 @@ func kubeApp(ctx context.Context, t *testing.T, env *cluster.Env, ns, release st
 						Ports:        []corev1.ContainerPort{{ContainerPort: 5432}},
 						VolumeMounts: []corev1.VolumeMount{{Name: "data", MountPath: "/var/lib/postgresql/data"}},
 						ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{
-							Command: []string{"pg_isready", "-U", "postgres", "-h", "127.0.0.1"}}}, PeriodSeconds: 1},
+							Command: []string{"pg_isready", "-U", "postgres", "-h", "127.0.0.1"}}},
+							// Generous: on a loaded CI machine a slow probe must not take
+							// the Service's only endpoint away in the middle of a restore.
+							PeriodSeconds: 2, TimeoutSeconds: 10, FailureThreshold: 10},
 					}},
 				},
 			},
