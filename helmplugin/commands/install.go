@@ -99,14 +99,16 @@ func newHelmWrapCmd(s *Settings, verb string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   verb + " RELEASE CHART --state REF [helm " + verb + " flags]",
 		Short: "helm " + verb + " a chart and seed it with a state in the same step (post-" + verb + " hook Jobs)",
-		Long: `Runs helm ` + verb + ` with this plugin as post-renderer: it appends one hook Job per
+		Long: `Runs helm ` + verb + ` with this plugin as post-renderer: it appends one seed Job per
 component of the state (the agent restoring that component next to its
-service, with a short-lived download-only token), so helm ` + verb + ` --wait
+service once it answers, with a short-lived download-only token). Helm 3 runs
+no hooks that a post-renderer adds, so the Jobs are resources of the release
+and --wait also waits for them (--wait-for-jobs is added): helm ` + verb + ` --wait
 returns when the release is seeded, and a failed seed fails the release; the
-agent's error and log tail are printed.
+agent's error and log tail are printed. A Job is named after the version, so an
+upgrade with the same state keeps it and another version seeds again.
 
 Own flags: --state REF (required), --map component=Kind/NAME, --seed-timeout,
---seed-on-upgrade (install: also re-seed on every helm upgrade).
 Every other flag goes to helm ` + verb + `.`,
 		Example:            "  helm state " + verb + " shop ./chart --state shop/seed --wait -f values.yaml",
 		DisableFlagParsing: true,
@@ -150,6 +152,14 @@ Every other flag goes to helm ` + verb + `.`,
 				prArgs = append(prArgs, "--agent-image="+s.AgentImage)
 			}
 			hargs := append([]string{verb}, f.rest...)
+			// The seed Jobs are ordinary resources of the release (Helm 3
+			// runs no hooks from post-renderers): --wait must wait for them.
+			for _, x := range f.rest {
+				if x == "--wait" || x == "--wait=true" || x == "--atomic" {
+					hargs = append(hargs, "--wait-for-jobs")
+					break
+				}
+			}
 			hargs = append(hargs, "--post-renderer", self)
 			for _, p := range prArgs {
 				hargs = append(hargs, "--post-renderer-args", p)

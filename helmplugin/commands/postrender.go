@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -174,15 +175,22 @@ func postRender(ctx context.Context, s *Settings, o postRenderOptions, in []byte
 			args = append(args, "--option", "tmpdir=/unikube/tmp")
 		}
 		job, secret := jobs.Build(jobs.Spec{
-			Namespace: ns, Name: seedJobName(o.release, t.Component), Component: t.Component, Image: t.Image,
+			Namespace: ns, Name: seedJobName(o.release, t.Component, digest), Component: t.Component, Image: t.Image,
 			AgentImage: firstNonEmpty(s.AgentImage, executor.DefaultAgentImage), Args: args, Token: jt.Token,
 			Password: t.Password, PasswordRef: t.PasswordRef, PVC: t.PVC, RunAsUser: t.RunAsUser, RunAsGroup: t.RunAsGroup,
 			FSGroup: t.FSGroup, Deadline: o.timeout,
 			Labels: map[string]string{LabelRelease: o.release, LabelHook: "true", executor.LabelMode: executor.ModeRestore},
 		})
-		policy := "before-hook-creation,hook-succeeded"
-		secret.Annotations = map[string]string{"helm.sh/hook": hook, "helm.sh/hook-weight": "-100", "helm.sh/hook-delete-policy": policy}
-		job.Annotations = map[string]string{"helm.sh/hook": hook, "helm.sh/hook-weight": fmt.Sprint(i), "helm.sh/hook-delete-policy": policy}
+		// Helm 3 runs no hooks a post-renderer adds (hooks are split off
+		// before post-rendering): the seed Jobs are ordinary resources of
+		// the release, and helm state install adds --wait-for-jobs so
+		// helm install --wait returns when they are done and fails when
+		// one fails. Each waits for its service first (the database starts
+		// at the same time).
+		if w := waitContainer(t, job.Spec.Template.Spec.Containers[0].SecurityContext); w != nil {
+			job.Spec.Template.Spec.InitContainers = append([]corev1.Container{*w}, job.Spec.Template.Spec.InitContainers...)
+		}
+		job.Annotations = map[string]string{"unikube.dev/seed-order": fmt.Sprint(i), "unikube.dev/seed-events": hook}
 		secret.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"}
 		job.TypeMeta = metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"}
 		for _, obj := range []any{secret, job} {
@@ -197,10 +205,43 @@ func postRender(ctx context.Context, s *Settings, o postRenderOptions, in []byte
 	return buf.Bytes(), nil
 }
 
-func seedJobName(release, component string) string {
+// seedJobName is stable for one version, so an upgrade with the same state
+// keeps the finished Job and another version makes a new one (a Job's
+// template cannot change).
+func seedJobName(release, component, digest string) string {
 	n := release + "-seed-" + component
-	if len(n) > 52 {
-		n = strings.TrimRight(n[:52], "-.")
+	if len(n) > 44 {
+		n = strings.TrimRight(n[:44], "-.")
 	}
-	return strings.ToLower(n)
+	d := strings.TrimPrefix(digest, "sha256:")
+	if len(d) > 7 {
+		d = d[:7]
+	}
+	return strings.ToLower(n + "-" + d)
+}
+
+// waitContainer waits until the target database answers (its own client
+// in its own image), or nil for volumes.
+func waitContainer(t discovery.Target, sc *corev1.SecurityContext) *corev1.Container {
+	u, err := url.Parse(t.URL)
+	if err != nil || t.Image == "" {
+		return nil
+	}
+	host, port := u.Hostname(), u.Port()
+	var probe string
+	switch t.Kind {
+	case statepkg.KindPostgres:
+		probe = "pg_isready -q -h " + host + " -p " + port
+	case statepkg.KindMySQL:
+		probe = "(mariadb-admin ping -h " + host + " -P " + port + " || mysqladmin ping -h " + host + " -P " + port + ") >/dev/null 2>&1"
+	case statepkg.KindRedis:
+		probe = "redis-cli -h " + host + " -p " + port + " ping >/dev/null 2>&1"
+	default:
+		return nil
+	}
+	return &corev1.Container{
+		Name: "wait-for-service", Image: t.Image, ImagePullPolicy: corev1.PullIfNotPresent,
+		Command:         []string{"sh", "-c", "until " + probe + "; do echo waiting for " + host + ":" + port + "; sleep 2; done"},
+		SecurityContext: sc,
+	}
 }

@@ -23,10 +23,10 @@ func NewRoot(in io.Reader, out, errOut io.Writer) *cobra.Command {
 		s.errTTY = isatty.IsTerminal(f.Fd()) && os.Getenv("TERM") != "dumb"
 	}
 	root := &cobra.Command{
-		Use:   "state",
+		Use: "state",
 		// Usage lines, completion and docs say "helm state ...".
 		Annotations: map[string]string{cobra.CommandDisplayNameAnnotation: "helm state"},
-		Short: "Apply, capture and roll back data states of Helm releases",
+		Short:       "Apply, capture and roll back data states of Helm releases",
 		Long: `helm state applies a named state (PostgreSQL, MySQL, Redis, volumes) of the
 Unikube State platform to the services of a Helm release, captures new
 versions from a release, and keeps a history of applies per release.
