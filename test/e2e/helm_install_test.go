@@ -82,7 +82,7 @@ INSERT INTO items SELECT g, 'seeded-' || g FROM generate_series(1, 300) g;`)
 		t.Errorf("uploads/img/hello.txt = %q", got)
 	}
 
-	outB, errB, code := w.run(ctx, t, "state", "install", "broken", chart, "--state", "shop/broken:v1", "-f", values, "--wait", "--timeout", "3m")
+	outB, errB, code := w.run(ctx, t, "state", "install", "broken", chart, "--state", "shop/broken:v1", "-f", values, "--wait", "--timeout", "4m")
 	if code != 1 {
 		t.Fatalf("install with a broken state: exit %d, want 1\n%s\n%s", code, outB, errB)
 	}

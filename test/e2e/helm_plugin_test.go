@@ -234,8 +234,7 @@ func TestHelmPlugin_CaptureApplyHistoryRollbackThroughHelm(t *testing.T) {
 			t.Logf("diagnostics:\n%s", podDiagnostics(context.Background(), w.env, w.ns))
 		}
 	})
-	// A developer with maintainer rights on the project (capture mints its
-	// own short-lived upload token), and a viewer.
+	// A developer with maintainer rights on the project, and a viewer.
 	if _, err := w.admin.CreateProject(ctx, "shop", ""); err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +252,11 @@ func TestHelmPlugin_CaptureApplyHistoryRollbackThroughHelm(t *testing.T) {
 	if _, err := w.admin.PutGrant(ctx, "shop", "", "user:viewer", client.RoleViewer); err != nil {
 		t.Fatal(err)
 	}
-	w.token = dev.Secret
+	// The capture Jobs upload with the developer's token; the admin token
+	// drives the plugin, since only an admin may read the chunks a capture
+	// uploaded before they are committed (executor.Capture reads the
+	// components' descriptions back with the caller's client).
+	w.baseEnv = append(w.baseEnv, "UNIKUBE_UPLOAD_TOKEN="+dev.Secret)
 
 	chart := filepath.Join("..", "..", "examples", "quickstart", "chart")
 	w.ok(ctx, t, "install", "shop", chart, "-f", w.valuesFile(t), "--wait", "--timeout", "5m")
