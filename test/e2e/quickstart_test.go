@@ -189,12 +189,12 @@ func checkSeeded(ctx context.Context, t *testing.T, k *quickstart.Kube, ns strin
 	if got := strings.TrimSpace(out); got != fmt.Sprint(want.files) {
 		t.Errorf("uploads: %s files, want %d", got, want.files)
 	}
-	out, err = k.Exec(ctx, ns, sel("cache"), "redis", "redis-cli", "DBSIZE")
+	keys, err := quickstart.RedisKeys(ctx, k, ns, sel("cache"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.TrimSpace(out); got != fmt.Sprint(want.keys) {
-		t.Errorf("redis: %s keys, want %d", got, want.keys)
+	if keys != want.keys {
+		t.Errorf("redis: %d keys, want %d", keys, want.keys)
 	}
 	// The web tier serves a restored file.
 	out, err = k.Exec(ctx, ns, sel("web"), "web", "wget", "-q", "-O", "-", "http://127.0.0.1:8080/products/p0001.svg")

@@ -604,9 +604,12 @@ func (r *run) plugin(ctx context.Context) error {
 	if installed {
 		// A local install is a symlink to helmplugin/; refresh its binary
 		// with the one just built (what `helm plugin update` would do).
-		dir := filepath.Join(r.getEnv("HELM_PLUGINS"), "state")
+		dir, err := r.installedPluginDir()
+		if err != nil {
+			return err
+		}
 		r.setEnv("HELM_PLUGIN_DIR", dir)
-		err := r.command(ctx, r.cfg.Root, nil, "sh", filepath.Join(dir, "install-binary.sh"))
+		err = r.command(ctx, r.cfg.Root, nil, "sh", filepath.Join(dir, "install-binary.sh"))
 		r.setEnv("HELM_PLUGIN_DIR", "")
 		if err != nil {
 			return err
@@ -620,6 +623,26 @@ func (r *run) plugin(ctx context.Context) error {
 		}
 	}
 	return r.command(ctx, r.cfg.Root, nil, "helm", "state", "version")
+}
+
+// installedPluginDir finds the plugin's directory under HELM_PLUGINS (a
+// local install is a symlink named after the source directory).
+func (r *run) installedPluginDir() (string, error) {
+	want, err := filepath.EvalSymlinks(r.pluginDir())
+	if err != nil {
+		return "", err
+	}
+	entries, err := os.ReadDir(r.getEnv("HELM_PLUGINS"))
+	if err != nil {
+		return "", err
+	}
+	for _, e := range entries {
+		dir := filepath.Join(r.getEnv("HELM_PLUGINS"), e.Name())
+		if real, err := filepath.EvalSymlinks(dir); err == nil && real == want {
+			return dir, nil
+		}
+	}
+	return "", fmt.Errorf("plugin state in %s is not a link to %s: remove it (helm plugin uninstall state) and run again", r.getEnv("HELM_PLUGINS"), r.pluginDir())
 }
 
 func (r *run) chartDir() string { return filepath.Join(r.cfg.Root, "examples", "quickstart", "chart") }
@@ -768,15 +791,29 @@ func (r *run) show(ctx context.Context, res *Result) error {
 		}
 		fmt.Fprintf(r.cfg.Out, "    %s\n", f)
 	}
-	out, err = r.kube.Exec(ctx, ns, sel("cache"), "redis", "redis-cli", "--no-auth-warning", "DBSIZE")
-	if err != nil {
-		return fmt.Errorf("redis keys: %w", err)
-	}
-	if res.RedisKeys, err = strconv.Atoi(strings.TrimSpace(out)); err != nil {
-		return fmt.Errorf("redis keys: unexpected DBSIZE output %q", out)
+	if res.RedisKeys, err = RedisKeys(ctx, r.kube, ns, sel("cache")); err != nil {
+		return err
 	}
 	fmt.Fprintf(r.cfg.Out, "\nRedis (%s-cache): %d keys\n", r.cfg.Release, res.RedisKeys)
 	return nil
+}
+
+// RedisKeys counts the keys of db 0 without the apply's marker key.
+func RedisKeys(ctx context.Context, k *Kube, ns, selector string) (int, error) {
+	out, err := k.Exec(ctx, ns, selector, "redis", "sh", "-c", "redis-cli --no-auth-warning DBSIZE; redis-cli --no-auth-warning EXISTS unikube:state")
+	if err != nil {
+		return 0, fmt.Errorf("redis keys: %w", err)
+	}
+	f := strings.Fields(out)
+	if len(f) != 2 {
+		return 0, fmt.Errorf("redis keys: unexpected redis-cli output %q", out)
+	}
+	n, err1 := strconv.Atoi(f[0])
+	marker, err2 := strconv.Atoi(f[1])
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("redis keys: unexpected redis-cli output %q", out)
+	}
+	return n - marker, nil
 }
 
 func (r *run) summary(res *Result, total time.Duration) {
