@@ -134,8 +134,8 @@ func Capture(ctx context.Context, o CaptureOptions) (client.Version, error) {
 	// agent Jobs run.
 	var kubeComps []statepkg.Component
 	g.Go(func() error {
-		cs, err := captureKube(gctx, o, kubeMs)
-		kubeComps = cs
+		comps, err := captureKube(gctx, o, kubeMs)
+		kubeComps = comps
 		return err
 	})
 	capErr := g.Wait()
