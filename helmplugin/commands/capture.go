@@ -140,6 +140,9 @@ database workload and one per PVC of the release's other workloads.`,
 				Mappings: mappings, Quiesce: quiesceOn, AgentImage: s.AgentImage, Timeout: timeout, Logger: s.Logger(),
 			})
 			if err != nil {
+				if strings.Contains(err.Error(), "fetch its description") && errors.Is(err, client.ErrNotFound) {
+					return fmt.Errorf("%w\n(the platform lets only admins read uploaded chunks before they are committed: run capture with an admin UNIKUBE_TOKEN and the uploader in %s)", err, EnvUploadToken)
+				}
 				return err
 			}
 			return s.Print(v, func(w io.Writer) error {
