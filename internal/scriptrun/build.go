@@ -119,7 +119,7 @@ func Build(o Options, sc *client.Script, vars []variable, runID string) Objects 
 	// Credentials first, so a declared variable of the same name wins.
 	for i, c := range sc.Credentials {
 		vol := "cred-" + strconv.Itoa(i)
-		src := &corev1.SecretVolumeSource{SecretName: c.Secret, DefaultMode: ptr(int32(0o440))}
+		src := &corev1.SecretVolumeSource{SecretName: c.Secret, DefaultMode: ptr(int32(0o444))}
 		if len(c.Keys) == 0 {
 			envFrom = append(envFrom, corev1.EnvFromSource{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: c.Secret}}})
 		}

@@ -356,7 +356,7 @@ func (w *watcher) wait(ctx context.Context) outcome {
 				w.stream(ctx, p.Name)
 			}
 			if t := st.State.Terminated; t != nil {
-				if out.started.IsZero() {
+				if out.started.IsZero() && !t.StartedAt.IsZero() && t.StartedAt.Unix() > 0 {
 					out.started = t.StartedAt.Time
 				}
 				w.stream(ctx, p.Name)
@@ -366,7 +366,7 @@ func (w *watcher) wait(ctx context.Context) outcome {
 					return done(nil)
 				}
 				if w.o.BackoffLimit == 0 {
-					return done(fmt.Errorf("exited %d", code))
+					return done(exitError(t))
 				}
 			}
 			if wt := st.State.Waiting; wt != nil && fatalWaiting[wt.Reason] {
@@ -454,4 +454,18 @@ func podLog(ctx context.Context, cs kubernetes.Interface, ns, pod, container str
 		}
 	}
 	return "", fmt.Errorf("logs of %s/%s: %w", pod, container, err)
+}
+
+// exitError says how the script's container ended; a StartError (e.g. the
+// interpreter is not in the image) carries the runtime's message.
+func exitError(t *corev1.ContainerStateTerminated) error {
+	msg := fmt.Sprintf("exited %d", t.ExitCode)
+	if t.Reason != "" && t.Reason != "Error" && t.Reason != "Completed" {
+		msg += " (" + t.Reason
+		if t.Message != "" {
+			msg += ": " + strings.TrimSpace(t.Message)
+		}
+		msg += ")"
+	}
+	return errors.New(msg)
 }

@@ -77,7 +77,8 @@ func TestScriptComponent_RestoresAStaticSiteWithoutADriver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.Components[0].Kind = statepkg.KindScript
+	// Only volume components carry a file index; the stream stays a tar.
+	m.Components[0].Kind, m.Components[0].Files = statepkg.KindScript, nil
 	m.Components[0].Meta = map[string]string{executor.ScriptMetaKey: "scripts/site-files", executor.ScriptVarPrefix + "DIRS": "uploads cache/thumbs"}
 	if _, err := s.cl.CommitVersion(ctx, "scripts", "site", "v1", m); err != nil {
 		t.Fatal(err)

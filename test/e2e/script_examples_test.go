@@ -74,7 +74,7 @@ func TestScriptExamples_RestoreADumpFromAURLAndSeedUsersThroughAnAPI(t *testing.
 	base := serveHTTP(t, nodeListener(ctx, t, s.env), mux)
 
 	t.Run("postgres-restore-from-url", func(t *testing.T) {
-		s.put(ctx, t, "restore-dump", client.ScriptSpec{Interpreter: "bash", Image: s.env.Image("postgres"), Body: example(t, "postgres-restore-from-url.bash"),
+		s.put(ctx, t, "restore-dump", client.ScriptSpec{Interpreter: "sh", Image: s.env.Image("postgres"), Body: example(t, "postgres-restore-from-url.sh"),
 			Variables: []client.Variable{{Name: "DUMP_URL", Required: true}, {Name: "PGHOST", Required: true},
 				{Name: "PGDATABASE", Default: "postgres"}, {Name: "PGUSER", Default: "postgres"}},
 			Credentials: []client.Credential{{Secret: "db", Keys: []string{"PGPASSWORD"}}}})

@@ -157,7 +157,7 @@ func TestScript_BashWithCredentialsAndVariablesRunsAndIsRecorded(t *testing.T) {
 	defer cancel()
 	s := newScriptEnv(ctx, t)
 	s.secret(ctx, t, "api-creds", map[string]string{"api-token": "tok-123", "unused": "x"})
-	s.put(ctx, t, "hello", client.ScriptSpec{Interpreter: "bash", Image: s.env.Image("postgres"),
+	s.put(ctx, t, "hello", client.ScriptSpec{Interpreter: "bash", Image: s.env.Image("python"),
 		Body: `echo "greeting=${GREETING} count=${UNIKUBE_VAR_COUNT}"
 echo "token-env=${API_TOKEN} token-file=$(cat /unikube/credentials/api-creds/api-token)"
 for i in $(seq 1 "$COUNT"); do echo "item $i"; done
@@ -208,7 +208,7 @@ func TestScript_FailuresRecordTheStackTraceAndExit1(t *testing.T) {
 	}))
 	s.put(ctx, t, "seed-users", client.ScriptSpec{Interpreter: "python", Image: s.env.Image("python"), Body: example(t, "seed-users-http.py"),
 		Variables: []client.Variable{{Name: "API_URL", Required: true}, {Name: "USERS", Required: true}, {Name: "DOMAIN", Default: "example.com"}}})
-	s.put(ctx, t, "copy", client.ScriptSpec{Interpreter: "bash", Image: s.env.Image("postgres"), Body: `echo "step 1"
+	s.put(ctx, t, "copy", client.ScriptSpec{Interpreter: "bash", Image: s.env.Image("python"), Body: `echo "step 1"
 copy_files() {
   cp /nonexistent/source "$TMPDIR/dest"
 }
@@ -280,7 +280,7 @@ test -e /unikube/tmp/canary && echo canary-intact
 test ! -e /unikube/tmp/pwned && echo nothing-else-ran
 `
 	vars := []client.Variable{{Name: "V1"}, {Name: "V2"}, {Name: "V3", Sensitive: true}, {Name: "V4"}}
-	s.put(ctx, t, "echo-bash", client.ScriptSpec{Interpreter: "bash", Image: s.env.Image("postgres"), Body: body, Variables: vars})
+	s.put(ctx, t, "echo-bash", client.ScriptSpec{Interpreter: "bash", Image: s.env.Image("python"), Body: body, Variables: vars})
 	s.put(ctx, t, "echo-sh", client.ScriptSpec{Interpreter: "sh", Image: s.env.Image("busybox"), Body: body, Variables: vars})
 	want := "V1=[" + values["V1"] + "]\nV2=[$(id)]\nV3=[`id`]\nV4=[ok\ntouch /unikube/tmp/pwned; echo INJECTED]\ncanary-intact\nnothing-else-ran\n"
 	check := func(t *testing.T, out string) {

@@ -161,10 +161,10 @@ var recipes = map[string]recipe{
 			Env:          []string{"PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"},
 			ExposedPorts: map[string]struct{}{"3306/tcp": {}},
 		}},
-	// python: Debian's python3 (minimal + stdlib) and busybox, for the
-	// cluster scripts' python interpreter.
+	// python: Debian's python3 (minimal + stdlib), bash and busybox, for
+	// the cluster scripts' python and bash interpreters.
 	"python": {ref: "localhost/python:3", busybox: true,
-		packages: []string{"python3-minimal", "python3.11-minimal", "libpython3.11-minimal", "libpython3.11-stdlib"},
+		packages: []string{"python3-minimal", "python3.11-minimal", "libpython3.11-minimal", "libpython3.11-stdlib", "bash"},
 		exclude: []string{"/usr/lib/python3.11/ensurepip", "/usr/lib/python3.11/lib2to3", "/usr/lib/python3.11/idlelib",
 			"/usr/lib/python3.11/pydoc_data", "/usr/lib/python3.11/tkinter", "/usr/lib/python3.11/turtledemo", "/usr/lib/python3.11/config-3.11-x86_64-linux-gnu"},
 		files: passwd("app", "/tmp"),
