@@ -167,7 +167,12 @@ func (r *run) toolsBin() string { return filepath.Join(cluster.DefaultConfig().T
 // command runs name with the quickstart's environment, its output going to
 // Out (or captured when out is non-nil).
 func (r *run) command(ctx context.Context, dir string, out io.Writer, name string, args ...string) error {
-	cmd := exec.CommandContext(ctx, name, args...)
+	// Resolved with the commands' PATH (bin/, the tools cache), not ours.
+	bin := name
+	if p, ok := r.lookPath(name); ok {
+		bin = p
+	}
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = dir
 	cmd.Env = r.env
 	cmd.Stdout, cmd.Stderr = r.cfg.Out, r.cfg.Out
