@@ -228,7 +228,10 @@ func benchDB(ctx context.Context, b *testing.B, env *cluster.Env, ns string) str
 						Ports:        []corev1.ContainerPort{{ContainerPort: 5432}},
 						VolumeMounts: []corev1.VolumeMount{{Name: "data", MountPath: "/var/lib/postgresql/data"}},
 						ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{
-							Command: []string{"pg_isready", "-U", "postgres", "-h", "127.0.0.1"}}}, PeriodSeconds: 1},
+							Command: []string{"pg_isready", "-U", "postgres", "-h", "127.0.0.1"}}}, PeriodSeconds: 1,
+							// A loaded CI node answers slowly: a flapping probe would take the
+							// Service's endpoint away (connection refused) in mid-test.
+							TimeoutSeconds: 10, FailureThreshold: 30},
 					}},
 				},
 			},

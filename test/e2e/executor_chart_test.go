@@ -85,7 +85,9 @@ func TestExecutor_ShopChartCaptureAlterApply(t *testing.T) {
 		sort.Strings(lines)
 		return strings.Join(lines, "\n")
 	}
-	sums := func() exSums { return exSums{pg: exPgSum(ctx, t, dsn()), redis: exRedisSum(ctx, t, redisURL()), files: files()} }
+	sums := func() exSums {
+		return exSums{pg: exPgSum(ctx, t, dsn()), redis: exRedisSum(ctx, t, redisURL()), files: files()}
+	}
 
 	exPgExec(ctx, t, dsn(), `CREATE TABLE items (id int PRIMARY KEY, name text)`,
 		`INSERT INTO items SELECT g, 'shop-' || g FROM generate_series(1, 5000) g`)
