@@ -190,6 +190,9 @@ func postRender(ctx context.Context, s *Settings, o postRenderOptions, in []byte
 		if w := waitContainer(t, job.Spec.Template.Spec.Containers[0].SecurityContext); w != nil {
 			job.Spec.Template.Spec.InitContainers = append([]corev1.Container{*w}, job.Spec.Template.Spec.InitContainers...)
 		}
+		// A couple of retries absorb a database that restarts right after
+		// answering; a broken state still fails within a minute.
+		job.Spec.BackoffLimit = ptrTo(int32(2))
 		job.Annotations = map[string]string{"unikube.dev/seed-order": fmt.Sprint(i), "unikube.dev/seed-events": hook}
 		secret.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"}
 		job.TypeMeta = metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"}
@@ -241,7 +244,11 @@ func waitContainer(t discovery.Target, sc *corev1.SecurityContext) *corev1.Conta
 	}
 	return &corev1.Container{
 		Name: "wait-for-service", Image: t.Image, ImagePullPolicy: corev1.PullIfNotPresent,
-		Command:         []string{"sh", "-c", "until " + probe + "; do echo waiting for " + host + ":" + port + "; sleep 2; done"},
+		// Three answers in a row: a fresh database's entrypoint restarts
+		// the server once after initialising it.
+		Command:         []string{"sh", "-c", "ok=0; while [ $ok -lt 3 ]; do if " + probe + "; then ok=$((ok+1)); else ok=0; echo waiting for " + host + ":" + port + "; fi; sleep 2; done"},
 		SecurityContext: sc,
 	}
 }
+
+func ptrTo[T any](v T) *T { return &v }
