@@ -81,6 +81,7 @@ func exSAToken(ctx context.Context, env *cluster.Env, ns, sa string) (string, er
 // the database keeps its data and the workloads come back; a missing verb
 // is named before anything changes.
 func TestExecutor_FaultsUnderTheDocumentedRole(t *testing.T) {
+	unproven(t, "issue 6: the new corrupt-chunk and post-hook subtests have not passed since the readiness-probe change")
 	env := cluster.Require(t)
 	platformURL, cl, dataDir := exPlatformDir(t, env)
 	ns := env.Namespace(t)
