@@ -240,4 +240,3 @@ func Build(o Options, sc *client.Script, vars []variable, runID string) Objects 
 }
 
 func ptr[T any](v T) *T { return &v }
-

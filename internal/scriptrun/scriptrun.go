@@ -306,4 +306,3 @@ func tailBytes(s string, n int) string {
 	}
 	return s
 }
-
