@@ -32,6 +32,11 @@ const Format = "redis-dump"
 // MarkerKey is the reserved key holding the marker; never captured.
 const MarkerKey = "unikube:state"
 
+// PreviousKey marks data a swap moved out of the target into the spare db,
+// so the next apply knows the spare holds only what unikube put there (the
+// app's data from before the first apply has no marker of its own).
+const PreviousKey = "unikube:previous"
+
 // Options.
 const (
 	// OptSpareDB is the logical database restored into before SWAPDB
@@ -161,7 +166,7 @@ func dumpBatch(ctx context.Context, cli *goredis.Client, keys []string, fw *fram
 	}
 	var n, bytes int64
 	for i, k := range keys {
-		if k == MarkerKey {
+		if k == MarkerKey || k == PreviousKey {
 			continue
 		}
 		v, err := dumps[i].Result()
@@ -376,7 +381,7 @@ func checkSpare(ctx context.Context, opts *goredis.Options, spare int) error {
 	if n == 0 {
 		return nil
 	}
-	if ex, err := cli.Exists(ctx, MarkerKey).Result(); err == nil && ex == 1 {
+	if ex, err := cli.Exists(ctx, MarkerKey, PreviousKey).Result(); err == nil && ex >= 1 {
 		return nil
 	}
 	return fmt.Errorf("spare db %d holds %d keys unikube did not write; set option %s to an empty database", spare, n, OptSpareDB)
@@ -446,6 +451,9 @@ func (d *Driver) Restore(ctx context.Context, c statepkg.Component, src driver.C
 		return fail(fmt.Errorf("SWAPDB %d %d (needs Redis 4 or newer, not a cluster): %w", opts.DB, spareN, err))
 	}
 	res.Previous = fmt.Sprintf("db %d", spareN)
+	// Best effort: without it the next apply refuses the spare and names
+	// the option to set, which loses nothing.
+	_ = spare.Set(context.WithoutCancel(ctx), PreviousKey, time.Now().UTC().Format(time.RFC3339), 0).Err()
 	p.Emit(driver.Event{Component: c.Name, Phase: driver.PhaseDone})
 	return res, nil
 }

@@ -57,7 +57,7 @@ func contents(t testing.TB, url string) map[string]string {
 	var keys []string
 	iter := c.Scan(ctx, 0, "*", 1000).Iterator()
 	for iter.Next(ctx) {
-		if iter.Val() != redis.MarkerKey {
+		if iter.Val() != redis.MarkerKey && iter.Val() != redis.PreviousKey {
 			keys = append(keys, iter.Val())
 		}
 	}
@@ -190,4 +190,29 @@ func TestRedis_CapturesAnRDBFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	same(t, "restored from rdb", want, contents(t, dst.URL(0)))
+}
+
+// An app's own data (no marker) swapped out by the first apply must not
+// make the spare look foreign to the second apply.
+func TestRedis_SecondApplyOverAnAppsOwnData(t *testing.T) {
+	src, dst := testenv.StartRedis(t), testenv.StartRedis(t)
+	seed(t, src.URL(0), 1)
+	seed(t, src.URL(1), 2)
+	store := drivertest.NewStore(t)
+	d := redis.New()
+	c1 := drivertest.Capture(t, d, driver.Source{URL: src.URL(0)}, store, "cache")
+	c2 := drivertest.Capture(t, d, driver.Source{URL: src.URL(1)}, store, "cache")
+	ctx := context.Background()
+	target := dst.URL(0)
+	seed(t, target, 3) // the app's own data, written before any apply
+	appData := contents(t, target)
+
+	if _, err := drivertest.Restore(ctx, d, c1, store, target, nil); err != nil {
+		t.Fatal(err)
+	}
+	same(t, "app data kept in the spare", appData, contents(t, dst.URL(15)))
+	if _, err := drivertest.Restore(ctx, d, c2, store, target, nil); err != nil {
+		t.Fatalf("second apply: %v", err)
+	}
+	same(t, "second apply", contents(t, src.URL(1)), contents(t, target))
 }
