@@ -39,7 +39,6 @@ const chartPassword = "chart-e2e-password"
 // is exactly back (checksums), the workloads are at their replica counts
 // and a record Secret says applied.
 func TestExecutor_ShopChartCaptureAlterApply(t *testing.T) {
-	unproven(t, "issue 6: agent Jobs saw connection refused from the chart's PostgreSQL Service")
 	env := cluster.Require(t)
 	platformURL, cl := exPlatform(t, env)
 	ns := env.Namespace(t)
