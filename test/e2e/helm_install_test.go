@@ -55,7 +55,6 @@ func helmSeedVersion(ctx context.Context, t *testing.T, w *helmWorld, state, sql
 // comes up seeded when helm returns; with a broken state, helm install
 // --wait fails and the agent's error is printed.
 func TestHelmPlugin_InstallSeedsInOneCommandOrFailsWithTheAgentsError(t *testing.T) {
-	unproven(t, "issue 8: the seed Job's database-wait retry (63e5ecb) has not run on the cluster yet")
 	cluster.Require(t) // first: a cold cluster start must not eat the test's time budget
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()

@@ -225,7 +225,6 @@ var ctrlChars = regexp.MustCompile(`[\x00-\x08\x0b-\x1f\x7f]`)
 // progress bars under a pty and plain output otherwise, and the errors of
 // bad input.
 func TestHelmPlugin_CaptureApplyHistoryRollbackThroughHelm(t *testing.T) {
-	unproven(t, "issue 8: the second apply is refused by the Redis spare-db check after a previous swap")
 	cluster.Require(t) // first: a cold cluster start must not eat the test's time budget
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()

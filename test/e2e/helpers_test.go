@@ -121,14 +121,3 @@ func podDiagnostics(ctx context.Context, env *cluster.Env, ns string) string {
 	}
 	return b.String()
 }
-
-// unproven skips a test that has not yet passed reliably on the local
-// cluster, unless E2E_UNPROVEN=1. Its issue stays open until it does; the
-// reason says what was last seen failing, so whoever picks it up starts
-// there.
-func unproven(t *testing.T, reason string) {
-	t.Helper()
-	if os.Getenv("E2E_UNPROVEN") != "1" {
-		t.Skipf("not yet proven on the cluster (%s); run with E2E_UNPROVEN=1", reason)
-	}
-}

@@ -27,7 +27,6 @@ import (
 // per table, files, Redis keys), runs it again (idempotent: nothing to
 // change, still seeded), and tears it down with scripts/quickstart-down.sh.
 func TestQuickstart_SeedsTheShopAndTearsDown(t *testing.T) {
-	unproven(t, "issue 10: the teardown check's fix (0aa1c2c) has not run on the cluster yet")
 	env := cluster.Require(t)
 	if env.External {
 		t.Skip("the quickstart test needs the local harness: pods reach the platform on the node address")
