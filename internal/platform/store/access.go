@@ -225,6 +225,24 @@ func (s *Store) RevokeToken(ctx context.Context, name string, at time.Time) erro
 
 // ReplaceAdminToken makes hash the only live admin token named name.
 func (s *Store) ReplaceAdminToken(ctx context.Context, t Token) error {
+	var err error
+	// Replicas starting together race on the same name: the loser's INSERT
+	// hits the unique key once the winner commits; another try deletes the
+	// winner's row (the same admin token) and succeeds.
+	for attempt := 1; attempt <= 3; attempt++ {
+		if err = s.replaceAdminToken(ctx, t); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
+		}
+	}
+	return err
+}
+
+func (s *Store) replaceAdminToken(ctx context.Context, t Token) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM tokens WHERE name = $1`, t.Name); err != nil {
 			return fmt.Errorf("replace admin token: %w", err)
