@@ -186,7 +186,7 @@ func TestPostRender_AddsSeedHookJobsForTheRenderedChart(t *testing.T) {
 	dir := filepath.Join("..", "..", "examples", "quickstart", "chart")
 	ch, err := loader.Load(dir)
 	if err != nil {
-		t.Skipf("quickstart chart: %v", err)
+		t.Fatalf("load the quickstart chart (it is part of the repository): %v", err)
 	}
 	rv, err := chartutil.ToRenderValues(ch, map[string]any{}, chartutil.ReleaseOptions{Name: "shop", Namespace: "dev", IsInstall: true, Revision: 1}, chartutil.DefaultCapabilities)
 	if err != nil {
