@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync/atomic"
 
@@ -56,6 +57,17 @@ func (s *ChunkStore) Put(ctx context.Context, digest string, compressed []byte) 
 		return err
 	}
 	return s.c.doJSON(ctx, request{method: http.MethodPut, path: s.path(digest), body: compressed}, nil)
+}
+
+// PutForReadBack uploads a chunk like Put and asks the platform to let the
+// state's maintainers read it before a version references it: a capture's
+// agent Jobs upload each component's description so, for the executor to
+// read back and commit.
+func (s *ChunkStore) PutForReadBack(ctx context.Context, digest string, compressed []byte) error {
+	if _, err := statepkg.ParseDigest(digest); err != nil {
+		return err
+	}
+	return s.c.doJSON(ctx, request{method: http.MethodPut, path: s.path(digest), query: url.Values{"read_back": {"true"}}, body: compressed}, nil)
 }
 
 // Get downloads a chunk's compressed bytes. A transfer broken off midway
@@ -223,53 +235,85 @@ func (c *Client) PushVersion(ctx context.Context, project, state, tag string, m 
 	return Version{}, total, fmt.Errorf("commit of %s/%s kept reporting missing chunks after uploading them: is garbage collection running with a zero grace period?", project, state)
 }
 
-// DownloadChunks fetches, in parallel, the manifest's chunks that dst does
-// not have yet, verifying each against its digest before storing it.
-// Re-running it resumes.
+// Download batches: DownloadChunks keeps no chunk after storing it, so its
+// batches can be larger than a streaming reader's.
+const (
+	downloadBatchChunks = 256
+	downloadBatchBytes  = 16 << 20
+)
+
+// DownloadChunks fetches the manifest's chunks that dst does not have yet,
+// in batches (several requests in flight), verifying each against its
+// digest before storing it. Re-running it resumes.
 func (c *Client) DownloadChunks(ctx context.Context, project, state string, m *statepkg.Manifest, dst statepkg.ChunkStore, opts TransferOptions) (TransferStats, error) {
 	chunks := distinctChunks(m)
+	st := TransferStats{Chunks: len(chunks)}
+	var need []statepkg.Chunk
+	for _, ch := range chunks {
+		ok, err := dst.Has(ctx, ch.Digest)
+		if err != nil {
+			return st, err
+		}
+		if !ok {
+			need = append(need, ch)
+			continue
+		}
+		st.Skipped++
+		if opts.Progress != nil {
+			opts.Progress(ch, false)
+		}
+	}
 	src := c.Chunks(project, state)
 	codec, err := statepkg.NewCodec(c.par(opts))
 	if err != nil {
-		return TransferStats{}, err
+		return st, err
 	}
 	defer codec.Close()
-	st := TransferStats{Chunks: len(chunks)}
-	var got, skipped, nbytes atomic.Int64
+	var got, nbytes atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(c.par(opts))
-	for _, ch := range chunks {
+	for _, batch := range downloadBatches(need) {
 		g.Go(func() error {
-			ok, err := dst.Has(gctx, ch.Digest)
-			if err != nil {
-				return err
+			digests := make([]string, len(batch))
+			for i, ch := range batch {
+				digests[i] = ch.Digest
 			}
-			if ok {
-				skipped.Add(1)
+			return src.GetBatch(gctx, digests, func(i int, data []byte) error {
+				ch := batch[i]
+				if _, err := codec.DecodeChunk(ch.Digest, data); err != nil {
+					return fmt.Errorf("downloaded chunk %s: %w", ch.Digest, err)
+				}
+				if err := dst.Put(gctx, ch.Digest, data); err != nil {
+					return fmt.Errorf("store chunk %s: %w", ch.Digest, err)
+				}
+				got.Add(1)
+				nbytes.Add(int64(len(data)))
 				if opts.Progress != nil {
-					opts.Progress(ch, false)
+					opts.Progress(ch, true)
 				}
 				return nil
-			}
-			data, err := src.Get(gctx, ch.Digest)
-			if err != nil {
-				return err
-			}
-			if _, err := codec.DecodeChunk(ch.Digest, data); err != nil {
-				return fmt.Errorf("downloaded chunk %s: %w", ch.Digest, err)
-			}
-			if err := dst.Put(gctx, ch.Digest, data); err != nil {
-				return fmt.Errorf("store chunk %s: %w", ch.Digest, err)
-			}
-			got.Add(1)
-			nbytes.Add(int64(len(data)))
-			if opts.Progress != nil {
-				opts.Progress(ch, true)
-			}
-			return nil
+			})
 		})
 	}
 	err = g.Wait()
-	st.Transferred, st.Skipped, st.Bytes = int(got.Load()), int(skipped.Load()), nbytes.Load()
+	st.Transferred, st.Bytes = int(got.Load()), nbytes.Load()
 	return st, err
+}
+
+// downloadBatches cuts chunks into runs of at most downloadBatchChunks
+// chunks and downloadBatchBytes uncompressed bytes.
+func downloadBatches(chunks []statepkg.Chunk) [][]statepkg.Chunk {
+	var out [][]statepkg.Chunk
+	lo, size := 0, int64(0)
+	for i, ch := range chunks {
+		if i > lo && (i-lo >= downloadBatchChunks || size+ch.Size > downloadBatchBytes) {
+			out = append(out, chunks[lo:i])
+			lo, size = i, 0
+		}
+		size += ch.Size
+	}
+	if lo < len(chunks) {
+		out = append(out, chunks[lo:])
+	}
+	return out
 }

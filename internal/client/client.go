@@ -20,6 +20,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-cleanhttp"
@@ -60,6 +61,9 @@ type Client struct {
 	http        *retryablehttp.Client
 	ua          string
 	parallelism int
+	// noBatch is set once the server turned out to lack batch downloads;
+	// shared by WithToken copies.
+	noBatch *atomic.Bool
 }
 
 // New builds a client.
@@ -117,7 +121,7 @@ func New(cfg Config) (*Client, error) {
 	if ua == "" {
 		ua = "unikube-state-client/1"
 	}
-	return &Client{base: u, token: cfg.Token, http: rc, ua: ua, parallelism: cfg.Parallelism}, nil
+	return &Client{base: u, token: cfg.Token, http: rc, ua: ua, parallelism: cfg.Parallelism, noBatch: new(atomic.Bool)}, nil
 }
 
 // Endpoint returns the server's base URL.

@@ -165,6 +165,33 @@ func VisitChunks(ctx context.Context, store ChunkStore, component string, chunks
 		once.Do(func() { firstErr = err })
 		cancel()
 	}
+	if bg, ok := store.(ChunkBatchGetter); ok {
+		batches := planBatches(chunks)
+		for range min(batchInflight(conc), len(batches)) {
+			workers.Go(func() {
+				var buf chunkBufs
+				for {
+					i := int(next.Add(1) - 1)
+					if i >= len(batches) || ctx.Err() != nil {
+						return
+					}
+					part := chunks[batches[i].lo:batches[i].hi]
+					err := fetchBatch(ctx, bg, store, codec, component, part,
+						func(int) *chunkBufs { return &buf },
+						func(j int, raw []byte) error { return fn(part[j], raw) })
+					if err != nil {
+						fail(err)
+						return
+					}
+				}
+			})
+		}
+		workers.Wait()
+		if firstErr != nil {
+			return firstErr
+		}
+		return ctx.Err()
+	}
 	for range conc {
 		workers.Go(func() {
 			var buf chunkBufs
@@ -225,6 +252,10 @@ func readChunks(ctx context.Context, store ChunkStore, component string, chunks 
 			return err
 		}
 		defer codec.Close()
+	}
+
+	if bg, ok := store.(ChunkBatchGetter); ok {
+		return readBatches(ctx, bg, store, codec, component, chunks, batchInflight(conc), emit)
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -291,6 +322,12 @@ func fetchChunk(ctx context.Context, store ChunkStore, codec *Codec, ch Chunk, b
 		return err
 	}
 	b.comp = compressed
+	return decodeVerified(codec, ch, compressed, b)
+}
+
+// decodeVerified decompresses a chunk into b.raw (reused when large enough)
+// and checks it against its digest and size.
+func decodeVerified(codec *Codec, ch Chunk, compressed []byte, b *chunkBufs) error {
 	buf := b.raw
 	if cap(buf) < int(ch.Size) {
 		buf = make([]byte, 0, ch.Size)
@@ -305,5 +342,175 @@ func fetchChunk(ctx context.Context, store ChunkStore, codec *Codec, ch Chunk, b
 		return fmt.Errorf("%w: chunk is %d bytes, manifest says %d", ErrCorruptChunk, len(data), ch.Size)
 	}
 	b.raw = data
+	return nil
+}
+
+// Batches of chunks fetched with one ChunkBatchGetter call: large enough that
+// a request's cost is small next to its bytes, small enough that a few in
+// flight bound memory (their decompressed bytes wait to be written in order).
+const (
+	batchMaxChunks = 128
+	batchMaxBytes  = 4 << 20
+	// minBatchInflight keeps a few requests in flight even on small
+	// machines: while one batch is decoded, the next is on the wire.
+	minBatchInflight = 4
+)
+
+func batchInflight(conc int) int { return max(conc, minBatchInflight) }
+
+// span is the chunk index range [lo, hi) of one batch.
+type span struct{ lo, hi int }
+
+// planBatches cuts chunks into consecutive runs of at most batchMaxChunks
+// chunks and batchMaxBytes uncompressed bytes (at least one chunk each).
+func planBatches(chunks []Chunk) []span {
+	var out []span
+	lo, bytes := 0, int64(0)
+	for i, ch := range chunks {
+		if i > lo && (i-lo >= batchMaxChunks || bytes+ch.Size > batchMaxBytes) {
+			out = append(out, span{lo, i})
+			lo, bytes = i, 0
+		}
+		bytes += ch.Size
+	}
+	return append(out, span{lo, len(chunks)})
+}
+
+// fetchBatch fetches chunks with one GetBatch call, verifies each into
+// bufs(j) and hands it to use, in order. If the batch call fails, the chunks
+// not handed over yet are fetched one by one with Get, so a missing or
+// damaged chunk is named exactly (and a transient failure costs no more).
+// Chunk failures are *ChunkError; errors of use are returned as they are.
+func fetchBatch(ctx context.Context, bg ChunkBatchGetter, store ChunkStore, codec *Codec, component string, chunks []Chunk,
+	bufs func(j int) *chunkBufs, use func(j int, raw []byte) error) error {
+	digests := make([]string, len(chunks))
+	for j, ch := range chunks {
+		digests[j] = ch.Digest
+	}
+	chunkErr := func(j int, err error) error {
+		if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
+			return ctxErr
+		}
+		return &ChunkError{Component: component, Chunk: chunks[j].Digest, Offset: chunks[j].Offset, Err: err}
+	}
+	next := 0
+	var stop error // set by the callback: a damaged chunk or an error of use
+	err := bg.GetBatch(ctx, digests, func(j int, compressed []byte) error {
+		if j != next {
+			stop = fmt.Errorf("store's GetBatch handed over chunk %d, want %d", j, next)
+			return stop
+		}
+		b := bufs(j)
+		if err := decodeVerified(codec, chunks[j], compressed, b); err != nil {
+			stop = chunkErr(j, err)
+			return stop
+		}
+		if err := use(j, b.raw); err != nil {
+			stop = err
+			return stop
+		}
+		next++
+		return nil
+	})
+	switch {
+	case stop != nil:
+		return stop
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case err == nil && next == len(chunks):
+		return nil
+	}
+	for j := next; j < len(chunks); j++ {
+		b := bufs(j)
+		if err := fetchChunk(ctx, store, codec, chunks[j], b); err != nil {
+			return chunkErr(j, err)
+		}
+		if err := use(j, b.raw); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readBatches is readChunks for a ChunkBatchGetter: up to inflight batches
+// are fetched at once, each into its own set of buffers, and their chunks
+// emitted in order as they arrive.
+func readBatches(ctx context.Context, bg ChunkBatchGetter, store ChunkStore, codec *Codec, component string, chunks []Chunk, inflight int,
+	emit func(Chunk, []byte) error) error {
+	batches := planBatches(chunks)
+	inflight = min(inflight, len(batches))
+	ctx, cancel := context.WithCancel(ctx)
+	// slots bounds the batches fetched but not yet fully emitted; each holds
+	// the buffers of one batch's chunks, reused by a later batch.
+	slots := make(chan []chunkBufs, inflight)
+	for range inflight {
+		slots <- nil
+	}
+	// bufsOf[b] is batch b's buffers: written before its fetcher starts, read
+	// by the emitter after that fetcher's last result.
+	bufsOf := make([][]chunkBufs, len(batches))
+	results := make([]chan fetchResult, len(chunks))
+	for i := range results {
+		results[i] = make(chan fetchResult, 1)
+	}
+	var fetchers sync.WaitGroup
+	dispatched := make(chan struct{})
+	go func() {
+		defer close(dispatched)
+		for b, sp := range batches {
+			var bufs []chunkBufs
+			select {
+			case bufs = <-slots:
+			case <-ctx.Done():
+				return
+			}
+			if n := sp.hi - sp.lo; len(bufs) < n {
+				bufs = append(bufs, make([]chunkBufs, n-len(bufs))...)
+			}
+			bufsOf[b] = bufs
+			fetchers.Go(func() {
+				sent := 0
+				err := fetchBatch(ctx, bg, store, codec, component, chunks[sp.lo:sp.hi],
+					func(j int) *chunkBufs { return &bufs[j] },
+					func(j int, raw []byte) error {
+						results[sp.lo+j] <- fetchResult{data: chunkBufs{raw: raw}}
+						sent++
+						return nil
+					})
+				if err != nil {
+					// Every chunk before the failed one was handed over.
+					results[sp.lo+sent] <- fetchResult{err: err}
+				}
+			})
+		}
+	}()
+	defer func() {
+		cancel()
+		<-dispatched
+		fetchers.Wait()
+	}()
+
+	b := 0
+	for i, ch := range chunks {
+		var res fetchResult
+		select {
+		case res = <-results[i]:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if res.err != nil {
+			if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(res.err, ctxErr) {
+				return ctxErr
+			}
+			return res.err
+		}
+		if err := emit(ch, res.data.raw); err != nil {
+			return err
+		}
+		if i == batches[b].hi-1 {
+			slots <- bufsOf[b]
+			b++
+		}
+	}
 	return nil
 }

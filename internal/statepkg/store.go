@@ -43,3 +43,16 @@ func getChunk(ctx context.Context, store ChunkStore, digest string, buf []byte) 
 	}
 	return store.Get(ctx, digest)
 }
+
+// ChunkBatchGetter is an optional ChunkStore extension for stores where a
+// request costs more than a small chunk's bytes (the platform over HTTP):
+// readers fetch runs of chunks with one call instead of one Get per chunk.
+type ChunkBatchGetter interface {
+	// GetBatch fetches the chunks named by digests and calls fn with each
+	// one's compressed bytes, in the order given, from the calling
+	// goroutine; fn must not keep the bytes after it returns. An error of fn
+	// stops the batch and is returned as it is. A chunk that is not stored
+	// gives an error wrapping ErrMissingChunk, not necessarily naming which
+	// (readers find out with Get).
+	GetBatch(ctx context.Context, digests []string, fn func(i int, compressed []byte) error) error
+}

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -61,6 +62,9 @@ func roleMatrix(t *testing.T, srv *platformtest.Server) {
 		{"show", client.RoleViewer, func(c *client.Client, _ string) error { _, err := c.GetVersion(ctx, "p", "s", "@latest"); return err }},
 		{"download-manifest", client.RoleApplier, func(c *client.Client, _ string) error { _, _, err := c.GetManifest(ctx, "p", "s", "v1"); return err }},
 		{"download-chunk", client.RoleApplier, func(c *client.Client, _ string) error { _, err := c.Chunks("p", "s").Get(ctx, chunk); return err }},
+		{"download-chunk-batch", client.RoleApplier, func(c *client.Client, _ string) error {
+			return c.Chunks("p", "s").GetBatch(ctx, digestsOf(m), func(int, []byte) error { return nil })
+		}},
 		{"job-token", client.RoleApplier, func(c *client.Client, _ string) error { _, err := c.CreateJobToken(ctx, "p", "s", "v1", 0); return err }},
 		{"upload-chunk", client.RoleMaintainer, func(c *client.Client, _ string) error {
 			data, _ := mem.Get(ctx, chunk)
@@ -259,6 +263,10 @@ func TestAccess_JobToken(t *testing.T) {
 	if _, err := job.DownloadChunks(ctx, "p", "s", gm, statepkg.NewMemoryStore(), client.TransferOptions{}); err != nil {
 		t.Fatalf("job token download: %v", err)
 	}
+	var own bytes.Buffer
+	if err := statepkg.ReadComponent(ctx, job.Chunks("p", "s"), gm.Components[0], &own, statepkg.ReadOptions{}); err != nil {
+		t.Fatalf("job token restore through batches: %v", err)
+	}
 	if ok, err := job.Chunks("p", "s").Has(ctx, m1.Components[0].Chunks[0].Digest); err != nil || !ok {
 		t.Fatalf("job token HEAD own chunk: %v %v", ok, err)
 	}
@@ -269,8 +277,19 @@ func TestAccess_JobToken(t *testing.T) {
 		"other version manifest": func() error { _, _, err := job.GetManifest(ctx, "p", "s", "v2"); return err },
 		"other version chunk":    func() error { _, err := job.Chunks("p", "s").Get(ctx, m2.Components[0].Chunks[0].Digest); return err },
 		"other state":            func() error { _, _, err := job.GetManifest(ctx, "p", "other", "v1"); return err },
-		"list versions":          func() error { _, err := job.ListVersions(ctx, "p", "s", client.ListVersionsOptions{}); return err },
-		"create version":         func() error { _, err := job.CommitVersion(ctx, "p", "s", "x", m1); return err },
+		"other version chunks via batch": func() error {
+			return job.Chunks("p", "s").GetBatch(ctx, digestsOf(m2), func(int, []byte) error { return nil })
+		},
+		"own and other version's chunks via batch": func() error {
+			return job.Chunks("p", "s").GetBatch(ctx, append(digestsOf(m1), digestsOf(m2)[0]), func(int, []byte) error {
+				return errors.New("a chunk was sent before access to all was checked")
+			})
+		},
+		"other state's chunks via batch": func() error {
+			return job.Chunks("p", "other").GetBatch(ctx, digestsOf(m1), func(int, []byte) error { return nil })
+		},
+		"list versions":  func() error { _, err := job.ListVersions(ctx, "p", "s", client.ListVersionsOptions{}); return err },
+		"create version": func() error { _, err := job.CommitVersion(ctx, "p", "s", "x", m1); return err },
 		"upload chunk": func() error {
 			d, _ := mem1.Get(ctx, m1.Components[0].Chunks[0].Digest)
 			return job.Chunks("p", "s").Put(ctx, m1.Components[0].Chunks[0].Digest, d)
@@ -287,4 +306,13 @@ func TestAccess_JobToken(t *testing.T) {
 	if _, _, err := job.GetManifest(ctx, "p", "s", "v1"); !errors.Is(err, client.ErrUnauthorized) {
 		t.Fatalf("expired job token: want 401, got %v", err)
 	}
+}
+
+// digestsOf lists the chunk digests of m's first component.
+func digestsOf(m *statepkg.Manifest) []string {
+	var out []string
+	for _, ch := range m.Components[0].Chunks {
+		out = append(out, ch.Digest)
+	}
+	return out
 }

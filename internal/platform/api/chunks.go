@@ -59,19 +59,17 @@ func (s *Server) headChunk(w http.ResponseWriter, r *http.Request) {
 }
 
 // readableChunk checks the caller may read the chunk of project/state:
-// applier or higher and the chunk in one of the state's versions, or a job
-// token whose version contains it.
+// applier or higher and the chunk in one of the state's versions, a
+// maintainer and the chunk uploaded to this state with read_back=true (a
+// capture reads its component descriptions back before committing them;
+// whoever may upload to the state may read what was uploaded to it), or a
+// job token whose version contains it.
 func (s *Server) readableChunk(r *http.Request, project, state, digest string) error {
-	p := principalFrom(r.Context())
-	isJob, err := jobScope(p, project, state)
+	isJob, err := s.mayReadChunks(r, project, state)
 	if err != nil {
 		return err
 	}
-	if !isJob {
-		if _, err := s.need(r, project, state, auth.RoleApplier); err != nil {
-			return err
-		}
-	}
+	p := principalFrom(r.Context())
 	var ok bool
 	switch {
 	case isJob:
@@ -80,6 +78,11 @@ func (s *Server) readableChunk(r *http.Request, project, state, digest string) e
 		ok = true
 	default:
 		ok, err = s.st.ChunkInState(r.Context(), project, state, digest)
+		if err == nil && !ok {
+			if _, merr := s.need(r, project, state, auth.RoleMaintainer); merr == nil {
+				ok, err = s.st.ChunkUploadedTo(r.Context(), project, state, digest)
+			}
+		}
 	}
 	if err != nil {
 		return err
@@ -88,6 +91,65 @@ func (s *Server) readableChunk(r *http.Request, project, state, digest string) e
 		return errf(http.StatusNotFound, "chunk %s is not part of any version of %s/%s you may read", digest, project, state)
 	}
 	return nil
+}
+
+// readableChunks is readableChunk for a batch: one query for all digests.
+// Digests the caller may not read make a 404 listing them.
+func (s *Server) readableChunks(r *http.Request, project, state string, digests []string) error {
+	isJob, err := s.mayReadChunks(r, project, state)
+	if err != nil {
+		return err
+	}
+	p := principalFrom(r.Context())
+	if p.IsAdmin() && !isJob {
+		return nil
+	}
+	uniq := distinct(digests)
+	var found map[string]bool
+	if isJob {
+		found, err = s.st.ChunksInManifest(r.Context(), p.Token.VersionDigest, uniq)
+	} else {
+		found, err = s.st.ChunksInState(r.Context(), project, state, uniq)
+	}
+	if err != nil {
+		return err
+	}
+	var missing []string
+	for _, d := range uniq {
+		if !found[d] {
+			missing = append(missing, d)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return &httpError{status: http.StatusNotFound, missing: missing,
+		msg: fmt.Sprintf("%d of the requested chunks are not part of any version of %s/%s you may read (listed in missing), e.g. %s", len(missing), project, state, missing[0])}
+}
+
+// mayReadChunks checks the caller may read chunks of project/state at all:
+// applier or higher, or a job token scoped to it. It reports whether the
+// caller is a job token (whose reads are limited to its version).
+func (s *Server) mayReadChunks(r *http.Request, project, state string) (isJob bool, err error) {
+	isJob, err = jobScope(principalFrom(r.Context()), project, state)
+	if err != nil || isJob {
+		return isJob, err
+	}
+	_, err = s.need(r, project, state, auth.RoleApplier)
+	return false, err
+}
+
+// distinct returns digests without repeats, in first-seen order.
+func distinct(digests []string) []string {
+	seen := make(map[string]bool, len(digests))
+	out := make([]string, 0, len(digests))
+	for _, d := range digests {
+		if !seen[d] {
+			seen[d] = true
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // failHead writes an error status without a body (HEAD has none).
@@ -152,6 +214,12 @@ func (s *Server) putChunk(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.fail(w, r, fmt.Errorf("store chunk %s: %w", digest, err))
 		return
+	}
+	if r.URL.Query().Get("read_back") == "true" {
+		if err := s.st.RecordUpload(r.Context(), project, state, digest, s.cfg.Now()); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 	}
 	s.metrics.chunkIn.Add(float64(len(data)))
 	if existed {

@@ -50,8 +50,12 @@ func schemaFor(name string) obj {
 }
 
 func content(name string) obj {
-	if name == "#chunk" {
+	switch name {
+	case "#chunk":
 		return obj{"application/zstd": obj{"schema": obj{"type": "string", "format": "binary"}}}
+	case "#batch":
+		return obj{BatchContentType: obj{"schema": obj{"type": "string", "format": "binary",
+			"description": "Frames `<digest> <n>\\n<n bytes>` or `<digest> missing\\n`, one per requested digest, in request order."}}}
 	}
 	return obj{"application/json": obj{"schema": schemaFor(name)}}
 }
@@ -143,7 +147,7 @@ func buildOpenAPI(routes []route) obj {
 
 func tagOf(pattern string) string {
 	switch {
-	case strings.Contains(pattern, "/chunks/"):
+	case strings.Contains(pattern, "/chunks"):
 		return "chunks"
 	case strings.Contains(pattern, "/runs"):
 		return "runs"
@@ -206,10 +210,12 @@ func schemas() obj {
 			"required": []string{"schemaVersion", "components"}, "properties": obj{"schemaVersion": obj{"type": "integer", "const": 1}, "state": str("project/name"),
 				"revision": str(""), "message": str(""), "createdAt": ts(""), "components": obj{"type": "array", "items": obj{"type": "object"}}}},
 		"CreateVersionRequest": object([]string{"manifest"}, obj{"tag": str("A literal tag, @random (default) or @new-candidate."), "manifest": ref("Manifest")}),
-		"RetagRequest":         object([]string{"tag"}, obj{"tag": str("The new literal tag.")}),
-		"PruneRequest":         object(nil, obj{"keep": obj{"type": "integer", "minimum": 0, "description": "Newest candidates to keep (default 0)."}}),
-		"PruneResponse":        object([]string{"deleted"}, obj{"deleted": obj{"type": "array", "items": ref("Version")}}),
-		"JobTokenRequest":      object(nil, obj{"ttl_seconds": obj{"type": "integer", "minimum": 1, "maximum": 86400, "description": "Lifetime (default 3600)."}}),
+		"BatchRequest": object([]string{"digests"}, obj{"digests": obj{"type": "array", "minItems": 1, "maxItems": MaxBatchChunks,
+			"items": obj{"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"}, "description": "Chunk digests to download, in the order the frames should come; repeats allowed."}}),
+		"RetagRequest":    object([]string{"tag"}, obj{"tag": str("The new literal tag.")}),
+		"PruneRequest":    object(nil, obj{"keep": obj{"type": "integer", "minimum": 0, "description": "Newest candidates to keep (default 0)."}}),
+		"PruneResponse":   object([]string{"deleted"}, obj{"deleted": obj{"type": "array", "items": ref("Version")}}),
+		"JobTokenRequest": object(nil, obj{"ttl_seconds": obj{"type": "integer", "minimum": 1, "maximum": 86400, "description": "Lifetime (default 3600)."}}),
 		"JobTokenResponse": object([]string{"token", "name", "digest", "expires_at"}, obj{"token": str("The secret, shown once."), "name": str(""), "project": str(""), "state": str(""),
 			"tag": str(""), "digest": str(""), "expires_at": ts("")}),
 		"Token": object([]string{"id", "name", "kind"}, obj{"id": str(""), "name": str("Unique; the subject token:NAME."), "kind": obj{"type": "string", "enum": []string{"admin", "user", "job"}},

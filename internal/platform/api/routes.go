@@ -71,8 +71,14 @@ func (s *Server) routes() []route {
 		{method: "POST", pattern: stateP + "/prune-candidates", op: "pruneCandidates", summary: "Delete candidate versions except the newest `keep`.", role: roleMaint, auth: true, handler: s.pruneCandidates, req: "PruneRequest", resp: "PruneResponse", status: 200},
 
 		{method: "HEAD", pattern: stateP + "/chunks/{digest}", op: "headChunk", summary: "Is the chunk stored? 200 yes, 404 no. Maintainers learn whether the store has it (to skip uploads); readers whether they can download it.", role: roleMaint + "; or " + roleApplyJ, auth: true, handler: s.headChunk, status: 200},
-		{method: "PUT", pattern: stateP + "/chunks/{digest}", op: "putChunk", summary: "Upload a chunk's zstd bytes; verified against the digest (400 and nothing stored on mismatch); idempotent (201 new, 200 already stored).", role: roleMaint, auth: true, handler: s.putChunk, req: "#chunk", status: 201},
-		{method: "GET", pattern: stateP + "/chunks/{digest}", op: "getChunk", summary: "Download a chunk's zstd bytes; supports Range for resuming.", role: roleApplyJ, auth: true, handler: s.getChunk, resp: "#chunk", status: 200},
+		{method: "PUT", pattern: stateP + "/chunks/{digest}", op: "putChunk", summary: "Upload a chunk's zstd bytes; verified against the digest (400 and nothing stored on mismatch); idempotent (201 new, 200 already stored).", role: roleMaint, auth: true, handler: s.putChunk, req: "#chunk", status: 201,
+			query: []param{{"read_back", "boolean", "true: the state's maintainers may download this chunk before a version references it (a capture's component descriptions)"}}},
+		{method: "GET", pattern: stateP + "/chunks/{digest}", op: "getChunk", summary: "Download a chunk's zstd bytes; supports Range for resuming.", role: roleApplyJ + "; a chunk no version references yet: maintainer, if it was uploaded to this state with read_back=true", auth: true, handler: s.getChunk, resp: "#chunk", status: 200},
+
+		{method: "POST", pattern: stateP + "/chunks:batch", op: "getChunkBatch", summary: "Download many chunks in one response (at most 1024 digests). " +
+			"The body streams one frame per requested digest, in request order: `<digest> <n>\\n` then the chunk's n zstd bytes (as getChunk sends them), " +
+			"or `<digest> missing\\n` for a chunk a version references but the blob store lacks. A response cut off before its last frame: request the rest again. " +
+			"404 with `missing` lists requested chunks that are not part of a version the caller may read; nothing is sent then.", role: roleApplyJ, auth: true, handler: s.getChunkBatch, req: "BatchRequest", resp: "#batch", status: 200},
 
 		{method: "GET", pattern: base + "/tokens", op: "listTokens", summary: "List tokens (the admin sees all, ?user= filters; a user sees their own). Secrets are never shown.", role: roleAny, auth: true, handler: s.listTokens, resp: "[]Token", status: 200,
 			query: []param{{"user", "string", "admin only: only this user's tokens"}}},

@@ -133,6 +133,11 @@ func runSuite(t *testing.T, srv *platformtest.Server) {
 		t.Fatal("streamed data differs")
 	}
 
+	// Batch download: exact bytes for every chunk, in the order asked, with
+	// repeats, and a list longer than one request may carry (the client
+	// splits it).
+	checkBatch(t, mia.Chunks("shop", "seed"), mem, m)
+
 	// Candidates: @new-candidate, @candidate, promote, retag, prune.
 	cand, _, err := mia.PushVersion(ctx, "shop", "seed", "@new-candidate", m2, mem2, client.TransferOptions{})
 	if err != nil || !cand.Candidate || !statepkg.IsCandidate(cand.Tag) {
