@@ -53,6 +53,12 @@ func ManifestDigest(encoded []byte) string { return DigestBytes(encoded) }
 func DecodeManifest(b []byte) (*Manifest, error) {
 	// The common case in one pass: a manifest of this schema (a file index
 	// of many thousand entries makes a second parse cost).
+	if fm, ok := fastDecodeManifest(b); ok && fm.SchemaVersion == SchemaVersion {
+		if err := fm.Validate(); err != nil {
+			return nil, err
+		}
+		return fm, nil
+	}
 	var m Manifest
 	if err := json.Unmarshal(b, &m); err == nil && m.SchemaVersion == SchemaVersion {
 		if err := m.Validate(); err != nil {
