@@ -346,7 +346,7 @@ func captureCmd(ctx context.Context, args []string, getenv func(string) string, 
 			return fmt.Errorf("encode component: %w", err)
 		}
 		digest, compressed := statepkg.EncodeChunk(b)
-		if err := cl.Chunks(c.project, c.name).Put(ctx, digest, compressed); err != nil {
+		if err := cl.Chunks(c.project, c.name).PutForReadBack(ctx, digest, compressed); err != nil {
 			return fmt.Errorf("upload the component description: %w", err)
 		}
 		o.line(Line{Type: "result", Component: c.component, ComponentBlob: digest})

@@ -68,5 +68,13 @@ func Run(ctx context.Context, st *store.Store, blobs blob.Store, opts Options) (
 		}
 		return nil
 	})
+	// Read-back uploads older than the grace period may have lost their
+	// chunks now: forget them too (outside the lock, which on SQLite holds
+	// the write transaction).
+	if err == nil && !opts.DryRun {
+		if _, perr := st.PruneUploads(ctx, opts.Now().Add(-opts.Grace)); perr != nil {
+			err = fmt.Errorf("gc: %w", perr)
+		}
+	}
 	return res, err
 }

@@ -123,6 +123,21 @@ var migrations = []migration{
 		)`,
 		`CREATE INDEX script_runs_script ON script_runs (project, script, created_at)`,
 	}},
+	// A capture's agent Jobs upload each component's description as a chunk
+	// the executor reads back before committing; this remembers such uploads
+	// so the state's maintainers (not only the admin) may read them while no
+	// version references them yet.
+	{2, "chunk uploads kept for read-back", []string{
+		`CREATE TABLE chunk_uploads (
+			project TEXT NOT NULL,
+			state TEXT NOT NULL,
+			chunk TEXT NOT NULL,
+			uploaded_at BIGINT NOT NULL,
+			PRIMARY KEY (project, state, chunk),
+			FOREIGN KEY (project, state) REFERENCES states(project, name) ON DELETE CASCADE
+		)`,
+		`CREATE INDEX chunk_uploads_uploaded_at ON chunk_uploads (uploaded_at)`,
+	}},
 }
 
 // migrate applies pending migrations, each in its own transaction. On
