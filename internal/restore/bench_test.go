@@ -308,6 +308,7 @@ type volumeRun struct {
 	full        childRun
 	tarTime     time.Duration // wall time of tar -x
 	tarCPU      time.Duration // CPU time of tar -x
+	work        string        // kept between runs when UNIKUBE_BENCH_WORKDIR is set
 }
 
 // volumeCase captures a tree, then times tar -x of the same stream and a
@@ -328,6 +329,9 @@ func volumeCase(b *testing.B, n, size int) volumeRun {
 		}
 	}
 	v.src = filepath.Join(work, "src")
+	if reuse {
+		v.work = work
+	}
 	var err error
 	if !reuse {
 		os.RemoveAll(work)
@@ -350,6 +354,9 @@ func volumeCase(b *testing.B, n, size int) volumeRun {
 		f.Close()
 		enc, _ := v.m.Encode()
 		os.WriteFile(filepath.Join(work, "manifest.json"), enc, 0o644)
+		if os.Getenv("UNIKUBE_BENCH_WORKDIR") != "" {
+			v.work = work
+		}
 	}
 	// UNIKUBE_BENCH_REPEAT=n alternates n runs of each and keeps the
 	// fastest, the usual way to measure on a machine busy with other work.
@@ -382,6 +389,11 @@ func volumeCase(b *testing.B, n, size int) volumeRun {
 // n times, keeping the fastest run.
 func incremental(b *testing.B, v volumeRun, m2 *statepkg.Manifest) childRun {
 	b.Helper()
+	if v.work != "" {
+		// For profiling single applies by hand (UNIKUBE_BENCH_CHILD=1).
+		enc, _ := m2.Encode()
+		os.WriteFile(filepath.Join(v.work, "manifest2.json"), enc, 0o644)
+	}
 	targets := restore.Targets{"files": {URL: v.target}}
 	inc := applyInChild(b, m2, v.store, targets)
 	n, _ := strconv.Atoi(os.Getenv("UNIKUBE_BENCH_REPEAT"))

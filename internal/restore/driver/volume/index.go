@@ -28,11 +28,9 @@ func validPath(p string) error {
 		return refuse("absolute path %q", p)
 	case path.Clean(p) != p:
 		return refuse("path %q is not clean", p)
-	}
-	for _, el := range strings.Split(p, "/") {
-		if el == ".." {
-			return refuse("path %q leaves the target through ..", p)
-		}
+	case p == ".." || strings.HasPrefix(p, "../"):
+		// A clean path holds ".." only as leading elements.
+		return refuse("path %q leaves the target through ..", p)
 	}
 	if reserved(p) {
 		return refuse("path %q uses a name reserved for unikube's marker or staging directory", p)

@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -154,6 +155,26 @@ type plannedDiff struct {
 	at     time.Time
 	df     diff
 	marker Marker // zero when the target had none
+	// files is the index Plan validated: the same entries handed to
+	// Restore (same backing array and length) need no second check.
+	files  *statepkg.FileEntry
+	nfiles int
+}
+
+func firstFile(c statepkg.Component) *statepkg.FileEntry {
+	if len(c.Files) == 0 {
+		return nil
+	}
+	return &c.Files[0]
+}
+
+// indexChecked reports whether a recent Plan of this component onto this
+// target validated the very index Restore is given.
+func (d *Driver) indexChecked(dir string, c statepkg.Component, o options) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p := d.planned[planKey(dir, c, o)]
+	return p != nil && time.Since(p.at) <= plannedFor && len(c.Files) > 0 && p.files == firstFile(c) && p.nfiles == len(c.Files)
 }
 
 func planKey(dir string, c statepkg.Component, o options) string {
@@ -161,7 +182,7 @@ func planKey(dir string, c statepkg.Component, o options) string {
 }
 
 func (d *Driver) remember(dir string, c statepkg.Component, o options, df diff) {
-	p := &plannedDiff{key: planKey(dir, c, o), at: time.Now(), df: df}
+	p := &plannedDiff{key: planKey(dir, c, o), at: time.Now(), df: df, files: firstFile(c), nfiles: len(c.Files)}
 	if df.marker != nil {
 		p.marker = *df.marker
 	}
@@ -189,7 +210,9 @@ func (d *Driver) takePlanned(root *os.Root, dir string, c statepkg.Component, o 
 	p := d.planned[key]
 	delete(d.planned, key)
 	d.mu.Unlock()
-	if p == nil || time.Since(p.at) > plannedFor {
+	if p == nil || time.Since(p.at) > plannedFor || p.files != firstFile(c) || p.nfiles != len(c.Files) {
+		// The diff's indices are only meaningful for the index it was
+		// computed from.
 		return diff{}, false
 	}
 	var now Marker
@@ -255,7 +278,7 @@ func readMarker(root *os.Root) *Marker {
 		return nil
 	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		m.stamp = time.Unix(int64(st.Ctim.Sec), int64(st.Ctim.Nsec))
+		m.stamp = time.Unix(st.Ctim.Unix())
 	}
 	return &m
 }
@@ -272,10 +295,10 @@ type finfo struct {
 
 func fromStat(st *unix.Stat_t) finfo {
 	return finfo{
-		typ: uint32(st.Mode) & unix.S_IFMT, size: st.Size,
-		mtime: time.Unix(int64(st.Mtim.Sec), int64(st.Mtim.Nsec)),
-		ctime: time.Unix(int64(st.Ctim.Sec), int64(st.Ctim.Nsec)),
-		uid:   int(st.Uid), gid: int(st.Gid), mode: uint32(st.Mode) & 0o7777, ino: uint64(st.Ino),
+		typ: st.Mode & unix.S_IFMT, size: st.Size,
+		mtime: time.Unix(st.Mtim.Unix()),
+		ctime: time.Unix(st.Ctim.Unix()),
+		uid:   int(st.Uid), gid: int(st.Gid), mode: st.Mode & 0o7777, ino: st.Ino,
 	}
 }
 
@@ -315,26 +338,30 @@ func (o options) metaDiffers(e statepkg.FileEntry, fi finfo, withMTime bool) boo
 // sha256 matches. Each target directory is opened once (through the root,
 // so symlinks cannot lead outside), listed once, and its entries examined
 // with one fstatat each.
+//
+// Directories are examined level by level (a level decides which of the
+// next level's directories really are directories in the target), and
+// within a level the fstatat calls, tens of thousands for a volume of small
+// files, are spread over several goroutines in batches.
 func computeDiff(ctx context.Context, root *os.Root, c statepkg.Component, o options) (diff, error) {
 	df := diff{marker: readMarker(root), empty: true}
 	kids := map[string][]int{} // directory -> indices of its entries
-	dirs := []string{"."}
+	levels := [][]string{{"."}}
 	for i, e := range c.Files {
 		parent := path.Dir(e.Path)
 		kids[parent] = append(kids[parent], i)
 		if e.Type == statepkg.FileDir {
-			dirs = append(dirs, e.Path)
+			depth := strings.Count(e.Path, "/") + 1
+			for len(levels) <= depth {
+				levels = append(levels, nil)
+			}
+			levels[depth] = append(levels[depth], e.Path)
 		}
 	}
 	realDir := map[string]bool{".": true} // index dirs that are directories in the target
 	unchanged := map[string]uint64{}      // path -> inode of regular files kept
-	for n, dir := range dirs {
-		if n%64 == 0 {
-			if err := ctx.Err(); err != nil {
-				return df, err
-			}
-		}
-		if err := diffDir(root, c, o, dir, kids[dir], realDir, unchanged, &df); err != nil {
+	for _, level := range levels {
+		if err := diffLevel(ctx, root, c, o, df.marker, level, kids, realDir, unchanged, &df); err != nil {
 			return df, err
 		}
 	}
@@ -351,59 +378,195 @@ func computeDiff(ctx context.Context, root *os.Root, c statepkg.Component, o opt
 	return df, nil
 }
 
-func diffDir(root *os.Root, c statepkg.Component, o options, dir string, ids []int, realDir map[string]bool, unchanged map[string]uint64, df *diff) error {
-	classifyMissing := func(i int) {
+// diffBatch is at most this many entries of one directory examined by one
+// goroutine.
+const diffBatch = 256
+
+// listedDir is a target directory opened and listed for the diff.
+type listedDir struct {
+	dir     string
+	ids     []int // index entries directly inside it
+	f       *os.File
+	present map[string]bool // names in the target (reserved ones left out)
+	deletes []string
+}
+
+// batchDiff is what examining one batch of a directory's entries found.
+type batchDiff struct {
+	dirs, write, hard, meta []int
+	pendingHard             []pendingHard
+	bytes                   int64
+	realDirs                []string
+	unchanged               []keptFile
+}
+
+type keptFile struct {
+	path string
+	ino  uint64
+}
+
+func diffWorkers() int { return min(max(runtime.GOMAXPROCS(0)*2, 2), 8) }
+
+// parallel runs fn(0..n-1) on a few goroutines and returns the first error.
+func parallel(ctx context.Context, n int, fn func(int) error) error {
+	var (
+		next    atomic.Int64
+		mu      sync.Mutex
+		first   error
+		workers sync.WaitGroup
+	)
+	for range min(diffWorkers(), n) {
+		workers.Go(func() {
+			for {
+				k := int(next.Add(1) - 1)
+				if k >= n {
+					return
+				}
+				err := ctx.Err()
+				if err == nil {
+					err = fn(k)
+				}
+				if err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+					next.Store(int64(n)) // stop the others
+					return
+				}
+			}
+		})
+	}
+	workers.Wait()
+	return first
+}
+
+func diffLevel(ctx context.Context, root *os.Root, c statepkg.Component, o options, marker *Marker, level []string, kids map[string][]int, realDir map[string]bool, unchanged map[string]uint64, df *diff) error {
+	classifyMissing := func(b *batchDiff, i int) {
 		e := c.Files[i]
 		switch e.Type {
 		case statepkg.FileDir:
-			df.dirs = append(df.dirs, i)
+			b.dirs = append(b.dirs, i)
 		case statepkg.FileHardlink:
-			df.hard = append(df.hard, i)
+			b.hard = append(b.hard, i)
 		default:
-			df.write = append(df.write, i)
-			df.bytes += e.Size
+			b.write = append(b.write, i)
+			b.bytes += e.Size
 		}
 	}
-	if !realDir[dir] {
-		for _, i := range ids {
-			classifyMissing(i)
+	// Open and list every directory of the level that exists as one.
+	listed := make([]listedDir, len(level))
+	defer func() {
+		for _, l := range listed {
+			if l.f != nil {
+				l.f.Close()
+			}
+		}
+	}()
+	err := parallel(ctx, len(level), func(k int) error {
+		l := &listed[k]
+		l.dir, l.ids = level[k], kids[level[k]]
+		if !realDir[l.dir] {
+			return nil
+		}
+		f, err := root.Open(l.dir)
+		if err != nil {
+			return fmt.Errorf("inspect target directory %s: %w", l.dir, err)
+		}
+		l.f = f
+		names, err := f.Readdirnames(-1)
+		if err != nil {
+			return fmt.Errorf("list target directory %s: %w", l.dir, err)
+		}
+		l.present = make(map[string]bool, len(names))
+		for _, n := range names {
+			if l.dir == "." && reserved(n) {
+				continue
+			}
+			l.present[n] = true
+		}
+		want := make(map[string]bool, len(l.ids))
+		for _, i := range l.ids {
+			want[path.Base(c.Files[i].Path)] = true
+		}
+		for _, n := range names {
+			if !want[n] && (l.dir != "." || !reserved(n)) {
+				l.deletes = append(l.deletes, path.Join(l.dir, n))
+			}
 		}
 		return nil
-	}
-	f, err := root.Open(dir)
+	})
 	if err != nil {
-		return fmt.Errorf("inspect target directory %s: %w", dir, err)
+		return err
 	}
-	defer f.Close()
-	names, err := f.Readdirnames(-1)
-	if err != nil {
-		return fmt.Errorf("list target directory %s: %w", dir, err)
+	// Cut the entries into batches, in index order.
+	type batch struct {
+		l      *listedDir
+		lo, hi int
 	}
-	fd := int(f.Fd())
-	present := make(map[string]bool, len(names))
-	for _, n := range names {
-		if dir == "." && reserved(n) {
-			continue
+	var batches []batch
+	for k := range listed {
+		l := &listed[k]
+		if len(l.present) > 0 {
+			df.empty = false
 		}
-		present[n] = true
-		df.empty = false
+		for lo := 0; lo < len(l.ids); lo += diffBatch {
+			batches = append(batches, batch{l: l, lo: lo, hi: min(lo+diffBatch, len(l.ids))})
+		}
 	}
-	want := make(map[string]bool, len(ids))
+	results := make([]batchDiff, len(batches))
+	err = parallel(ctx, len(batches), func(k int) error {
+		bt, b := batches[k], &results[k]
+		if bt.l.f == nil {
+			for _, i := range bt.l.ids[bt.lo:bt.hi] {
+				classifyMissing(b, i)
+			}
+			return nil
+		}
+		return diffEntries(root, c, o, marker, bt.l, bt.l.ids[bt.lo:bt.hi], b, classifyMissing)
+	})
+	if err != nil {
+		return err
+	}
+	for _, b := range results {
+		df.dirs = append(df.dirs, b.dirs...)
+		df.write = append(df.write, b.write...)
+		df.hard = append(df.hard, b.hard...)
+		df.meta = append(df.meta, b.meta...)
+		df.pendingHard = append(df.pendingHard, b.pendingHard...)
+		df.bytes += b.bytes
+		for _, d := range b.realDirs {
+			realDir[d] = true
+		}
+		for _, u := range b.unchanged {
+			unchanged[u.path] = u.ino
+		}
+	}
+	for _, l := range listed {
+		df.deletes = append(df.deletes, l.deletes...)
+	}
+	return nil
+}
+
+// diffEntries examines entries ids of the listed directory l, one fstatat
+// each.
+func diffEntries(root *os.Root, c statepkg.Component, o options, marker *Marker, l *listedDir, ids []int, b *batchDiff, classifyMissing func(*batchDiff, int)) error {
+	fd := int(l.f.Fd())
 	var linkBuf []byte
 	for _, i := range ids {
 		e := c.Files[i]
 		name := path.Base(e.Path)
-		want[name] = true
-		if !present[name] || o.force {
+		if !l.present[name] || o.force {
 			// Forced: rewrite it. A directory rewritten whole replaces
 			// the old one, so its entries need no diff of their own.
-			classifyMissing(i)
+			classifyMissing(b, i)
 			continue
 		}
 		var st unix.Stat_t
 		if err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			if errors.Is(err, unix.ENOENT) {
-				classifyMissing(i)
+				classifyMissing(b, i)
 				continue
 			}
 			return fmt.Errorf("inspect target %s: %w", e.Path, err)
@@ -413,16 +576,16 @@ func diffDir(root *os.Root, c statepkg.Component, o options, dir string, ids []i
 		case statepkg.FileDir:
 			switch {
 			case !fi.isDir():
-				df.dirs = append(df.dirs, i)
+				b.dirs = append(b.dirs, i)
 			default:
-				realDir[e.Path] = true
+				b.realDirs = append(b.realDirs, e.Path)
 				if o.metaDiffers(e, fi, true) {
-					df.meta = append(df.meta, i)
+					b.meta = append(b.meta, i)
 				}
 			}
 		case statepkg.FileRegular:
 			if fi.isReg() && fi.size == e.Size && fi.mtime.Equal(e.MTime) {
-				same := !o.verify && df.marker != nil && fi.ctime.Before(df.marker.stamp)
+				same := !o.verify && marker != nil && fi.ctime.Before(marker.stamp)
 				if !same {
 					var err error
 					if same, err = hashEquals(root, e); err != nil {
@@ -430,15 +593,15 @@ func diffDir(root *os.Root, c statepkg.Component, o options, dir string, ids []i
 					}
 				}
 				if same {
-					unchanged[e.Path] = fi.ino
+					b.unchanged = append(b.unchanged, keptFile{e.Path, fi.ino})
 					if o.metaDiffers(e, fi, false) {
-						df.meta = append(df.meta, i)
+						b.meta = append(b.meta, i)
 					}
 					continue
 				}
 			}
-			df.write = append(df.write, i)
-			df.bytes += e.Size
+			b.write = append(b.write, i)
+			b.bytes += e.Size
 		case statepkg.FileSymlink:
 			if fi.isSymlink() {
 				if linkBuf == nil {
@@ -446,21 +609,16 @@ func diffDir(root *os.Root, c statepkg.Component, o options, dir string, ids []i
 				}
 				if n, err := unix.Readlinkat(fd, name, linkBuf); err == nil && string(linkBuf[:n]) == e.Linkname {
 					if o.metaDiffers(e, fi, false) {
-						df.meta = append(df.meta, i)
+						b.meta = append(b.meta, i)
 					}
 					continue
 				}
 			}
-			df.write = append(df.write, i)
+			b.write = append(b.write, i)
 		case statepkg.FileHardlink:
 			// Decided once every directory is seen: the link's source may
 			// live in a directory examined later.
-			df.pendingHard = append(df.pendingHard, pendingHard{i: i, ino: fi.ino, reg: fi.isReg()})
-		}
-	}
-	for _, n := range names {
-		if !want[n] && !(dir == "." && reserved(n)) {
-			df.deletes = append(df.deletes, path.Join(dir, n))
+			b.pendingHard = append(b.pendingHard, pendingHard{i: i, ino: fi.ino, reg: fi.isReg()})
 		}
 	}
 	return nil
@@ -492,9 +650,6 @@ func (d *Driver) Restore(ctx context.Context, c statepkg.Component, src driver.C
 	fail := func(err error) (driver.ComponentResult, error) {
 		return res, fmt.Errorf("restore %s: %s: %w", c.Name, phase, err)
 	}
-	if err := validateIndex(c); err != nil {
-		return fail(err)
-	}
 	o, err := parseOptions(t)
 	if err != nil {
 		return fail(err)
@@ -502,6 +657,11 @@ func (d *Driver) Restore(ctx context.Context, c statepkg.Component, src driver.C
 	dir, err := targetDir(t)
 	if err != nil {
 		return fail(err)
+	}
+	if !d.indexChecked(dir, c, o) {
+		if err := validateIndex(c); err != nil {
+			return fail(err)
+		}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fail(err)
@@ -584,6 +744,8 @@ func (d *Driver) Restore(ctx context.Context, c statepkg.Component, src driver.C
 		}
 		return false
 	}
+	rn := &renamer{root: root, st: st}
+	defer rn.close()
 	for _, i := range mergeSorted(df.dirs, df.write) {
 		e := c.Files[i]
 		if under(e.Path) {
@@ -592,16 +754,14 @@ func (d *Driver) Restore(ctx context.Context, c statepkg.Component, src driver.C
 			}
 			continue
 		}
-		if err := clearFor(root, e); err != nil {
-			return fail(err)
-		}
-		if err := root.Rename(staging+"/"+e.Path, e.Path); err != nil {
+		if err := rn.move(e); err != nil {
 			return fail(err)
 		}
 		if e.Type == statepkg.FileDir {
 			moved[e.Path] = true
 		}
 	}
+	rn.close()
 	for _, i := range df.hard {
 		e := c.Files[i]
 		tmp := staging + "/.hardlink-" + strconv.Itoa(i)
@@ -652,6 +812,56 @@ func (d *Driver) Restore(ctx context.Context, c statepkg.Component, src driver.C
 	return res, nil
 }
 
+// renamer moves entries from staging into the target with renameat on
+// directory descriptors opened through the roots (so no path leaves them),
+// keeping the last pair open: entries arrive grouped by directory, and
+// os.Root.Rename would walk both paths component by component each time.
+type renamer struct {
+	root, st     *os.Root
+	dir          string
+	from, to     *os.File
+	fromFd, toFd int
+}
+
+// move puts staging's e.Path in place, first removing a directory that
+// stands there or anything where a directory goes (a rename can replace
+// neither).
+func (r *renamer) move(e statepkg.FileEntry) error {
+	dir, name := path.Dir(e.Path), path.Base(e.Path)
+	if r.from == nil || r.dir != dir {
+		r.close()
+		from, err := r.st.Open(dir)
+		if err != nil {
+			return err
+		}
+		to, err := r.root.Open(dir)
+		if err != nil {
+			from.Close()
+			return err
+		}
+		r.dir, r.from, r.to, r.fromFd, r.toFd = dir, from, to, int(from.Fd()), int(to.Fd())
+	}
+	var st unix.Stat_t
+	if err := unix.Fstatat(r.toFd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err == nil &&
+		(st.Mode&unix.S_IFMT == unix.S_IFDIR || e.Type == statepkg.FileDir) {
+		if err := r.root.RemoveAll(e.Path); err != nil {
+			return err
+		}
+	}
+	if err := unix.Renameat(r.fromFd, name, r.toFd, name); err != nil {
+		return &os.LinkError{Op: "rename", Old: e.Path, New: e.Path, Err: err}
+	}
+	return nil
+}
+
+func (r *renamer) close() {
+	if r.from != nil {
+		r.from.Close()
+		r.to.Close()
+		r.from, r.to = nil, nil
+	}
+}
+
 func mergeSorted(a, b []int) []int {
 	out := make([]int, 0, len(a)+len(b))
 	out = append(out, a...)
@@ -665,7 +875,7 @@ func mergeSorted(a, b []int) []int {
 func clearFor(root *os.Root, e statepkg.FileEntry) error {
 	fi, err := root.Lstat(e.Path)
 	if err != nil {
-		return nil
+		return nil //nolint:nilerr // nothing there: nothing to clear
 	}
 	if fi.IsDir() || e.Type == statepkg.FileDir {
 		return root.RemoveAll(e.Path)
@@ -751,7 +961,6 @@ type stagingWriter struct {
 	st      *os.Root
 	o       options
 	made    map[string]bool
-	buf     []byte
 	dir     *os.File
 	dirName string
 	dirFd   int
