@@ -75,31 +75,49 @@ const (
 	recEnd = 'E'
 )
 
+// frameWriter keeps the first write error and skips every write after it,
+// so a record's pieces need no check each; key and end report it.
 type frameWriter struct {
 	w   *bufio.Writer
 	buf [binary.MaxVarintLen64]byte
 	n   int64
+	err error
+}
+
+func (f *frameWriter) write(p []byte) {
+	if f.err == nil {
+		_, f.err = f.w.Write(p)
+	}
+}
+
+func (f *frameWriter) writeString(s string) {
+	if f.err == nil {
+		_, f.err = f.w.WriteString(s)
+	}
 }
 
 func (f *frameWriter) uvarint(v uint64) {
 	n := binary.PutUvarint(f.buf[:], v)
-	f.w.Write(f.buf[:n])
+	f.write(f.buf[:n])
 }
 
 func (f *frameWriter) key(key string, pttl int64, value string) error {
-	f.w.WriteByte(recKey)
+	f.write([]byte{recKey})
 	f.uvarint(uint64(len(key)))
-	f.w.WriteString(key)
+	f.writeString(key)
 	f.uvarint(uint64(max(pttl, 0)))
 	f.uvarint(uint64(len(value)))
-	_, err := f.w.WriteString(value)
+	f.writeString(value)
 	f.n++
-	return err
+	return f.err
 }
 
 func (f *frameWriter) end() error {
-	f.w.WriteByte(recEnd)
+	f.write([]byte{recEnd})
 	f.uvarint(uint64(f.n))
+	if f.err != nil {
+		return f.err
+	}
 	return f.w.Flush()
 }
 
@@ -128,7 +146,7 @@ func (d *Driver) Capture(ctx context.Context, src driver.Source, w io.Writer, p 
 		meta["redisVersion"] = infoField(info, "redis_version")
 	}
 	fw := &frameWriter{w: bufio.NewWriterSize(w, 1<<20)}
-	fw.w.WriteString(driver.RedisDumpMagic)
+	fw.writeString(driver.RedisDumpMagic)
 	var cursor uint64
 	for {
 		keys, next, err := cli.Scan(ctx, cursor, "*", 1000).Result()
@@ -301,7 +319,9 @@ func readMarker(ctx context.Context, cli *goredis.Client) (*Marker, error) {
 	}
 	var m Marker
 	if json.Unmarshal([]byte(v), &m) != nil {
-		return nil, nil
+		// A marker we cannot parse proves nothing was applied: treat it as
+		// absent so the plan replaces the data instead of skipping it.
+		return nil, nil //nolint:nilerr // unparsable marker = no marker, by design
 	}
 	return &m, nil
 }
