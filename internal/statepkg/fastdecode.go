@@ -350,10 +350,10 @@ func (d *fastDec) component(c *Component) {
 			return 1 << 5
 		case "files":
 			// Sized up front: growing a slice of 50,000 entries by doubling
-			// costs more than parsing them. Every entry Encode writes starts
-			// with its path, so this counts at least this array's entries
-			// (plus those of later components: trimmed below).
-			c.Files = make([]FileEntry, 0, bytes.Count(d.b[d.i:], []byte(`{"path":`)))
+			// costs more than parsing them. Every entry is an object, so
+			// the braces left (a vectorised count) bound this array's
+			// entries; a much larger bound is trimmed below.
+			c.Files = make([]FileEntry, 0, bytes.Count(d.b[d.i:], []byte{'{'}))
 			d.array(func() {
 				c.Files = append(c.Files, FileEntry{})
 				d.file(&c.Files[len(c.Files)-1])

@@ -1,7 +1,9 @@
 package statepkg
 
 import (
+	"bytes"
 	"encoding/json"
+	"math/rand/v2"
 	"reflect"
 	"strconv"
 	"strings"
@@ -81,6 +83,43 @@ func TestDecodeManifest_SameResultThroughEitherDecoder(t *testing.T) {
 	}
 	if !reflect.DeepEqual(fast, slow) {
 		t.Errorf("fast path\n%+v\nfallback\n%+v", fast, slow)
+	}
+}
+
+// TestFastDecodeManifest_MutatedInputs checks the fuzz property on
+// thousands of damaged encodings in every ordinary test run.
+func TestFastDecodeManifest_MutatedInputs(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	alphabet := []byte(`{}[],:"\ 0123456789-.eE+nulltruefalse/aZ` + "\x80\xff\n\x00")
+	for _, base := range fastDecodeCases(t) {
+		for range 3000 {
+			b := bytes.Clone(base)
+			for range 1 + r.IntN(3) {
+				k := r.IntN(len(b))
+				switch c := alphabet[r.IntN(len(alphabet))]; r.IntN(3) {
+				case 0:
+					b[k] = c
+				case 1:
+					b = append(b[:k], b[k+1:]...)
+				default:
+					b = append(b[:k], append([]byte{c}, b[k:]...)...)
+				}
+				if len(b) == 0 {
+					b = []byte("{")
+				}
+			}
+			fast, ok := fastDecodeManifest(b)
+			if !ok {
+				continue
+			}
+			slow, err := slowDecode(b)
+			if err != nil {
+				t.Fatalf("fast decoder accepted %q, encoding/json says %v", b, err)
+			}
+			if !reflect.DeepEqual(fast, slow) {
+				t.Fatalf("%q: fast decoder gives\n%+v\nencoding/json\n%+v", b, fast, slow)
+			}
+		}
 	}
 }
 

@@ -261,7 +261,9 @@ func writeMarker(ctx context.Context, e endpoint, db string, c statepkg.Componen
 	if err != nil {
 		return err
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
+	// After Commit, Rollback is a no-op returning ErrTxClosed; before it, the
+	// error that stopped us is the one worth reporting.
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 	for _, q := range []string{
 		`CREATE TABLE IF NOT EXISTS public.` + MarkerTable + ` (state text, digest text, component text, component_digest text, applied_at timestamptz NOT NULL DEFAULT now())`,
 		`DELETE FROM public.` + MarkerTable,
@@ -532,7 +534,9 @@ func renamePair(ctx context.Context, mc *pgx.Conn, db, prev, staged string) erro
 	if err != nil {
 		return err
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
+	// After Commit, Rollback is a no-op returning ErrTxClosed; before it, the
+	// error that stopped us is the one worth reporting.
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 	if _, err := tx.Exec(ctx, "ALTER DATABASE "+ident(db)+" RENAME TO "+ident(prev)); err != nil {
 		return fmt.Errorf("rename %s to %s: %w", db, prev, err)
 	}
