@@ -11,6 +11,7 @@ package quickstart
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -443,19 +444,34 @@ func (r *run) platform(ctx context.Context) error {
 		return err
 	}
 	pidFile := filepath.Join(r.cfg.Dir, "platform.pid")
+	// A server started from an older build keeps running old code after a
+	// pull and rebuild: restart it when the binary changed.
+	bin := filepath.Join(r.binDir(), "unikube-platform")
+	binFile := filepath.Join(r.cfg.Dir, "platform.binary")
+	sum, err := fileSum(bin)
+	if err != nil {
+		return err
+	}
 	if pid := readPid(pidFile); pid > 0 && alive(pid) {
-		if ready(ctx, endpoint) == nil {
+		prev, _ := os.ReadFile(binFile)
+		if string(prev) == sum && ready(ctx, endpoint) == nil {
 			fmt.Fprintf(r.cfg.Out, "    already running (pid %d) at %s\n", pid, endpoint)
 			return r.devToken(ctx)
 		}
+		if string(prev) != sum {
+			fmt.Fprintf(r.cfg.Out, "    restarting it: unikube-platform was rebuilt\n")
+		}
 		stopPid(pid)
+	}
+	if err := os.WriteFile(binFile, []byte(sum), 0o644); err != nil {
+		return err
 	}
 	logFile, err := os.OpenFile(filepath.Join(r.cfg.Dir, "platform.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
 	}
 	defer logFile.Close()
-	cmd := exec.Command(filepath.Join(r.binDir(), "unikube-platform"), "--listen", listen, "--data-dir", filepath.Join(r.cfg.Dir, "platform"))
+	cmd := exec.Command(bin, "--listen", listen, "--data-dir", filepath.Join(r.cfg.Dir, "platform"))
 	// The token goes in the environment, never on the command line.
 	cmd.Env = append(os.Environ(), "UNIKUBE_ADMIN_TOKEN="+r.token)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
@@ -907,4 +923,18 @@ func Down(ctx context.Context, cfg Config) error {
 func isPlatform(pid int) bool {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 	return err != nil || strings.Contains(string(b), "unikube-platform")
+}
+
+// fileSum is the sha256 of a file, hex.
+func fileSum(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("read %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
