@@ -100,7 +100,6 @@ func BenchmarkRead(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	data = nil
 	b.SetBytes(c.Size)
 	b.ResetTimer()
 	for range b.N {

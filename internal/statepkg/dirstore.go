@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -177,33 +176,6 @@ func (s *DirStore) GetInto(ctx context.Context, digest string, buf []byte) ([]by
 const maxChunkFile = 2 * MaxChunkSize
 
 var errTooLarge = errors.New("file too large for a chunk")
-
-// readFileIntoPortable reads a whole file into buf's capacity when large
-// enough. Chunk files are written whole and renamed into place, so their
-// size does not change under us.
-func readFileIntoPortable(p string, buf []byte) ([]byte, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	n := fi.Size()
-	if n > maxChunkFile {
-		return nil, fmt.Errorf("%w: %d bytes", errTooLarge, n)
-	}
-	if int64(cap(buf)) < n {
-		buf = make([]byte, n)
-	}
-	buf = buf[:n]
-	if _, err := io.ReadFull(f, buf); err != nil {
-		return nil, err
-	}
-	return buf, nil
-}
 
 // Delete removes a chunk; deleting an absent chunk is a no-op.
 func (s *DirStore) Delete(ctx context.Context, digest string) error {

@@ -8,7 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// readFileInto is readFileIntoPortable with raw system calls: open, fstat,
+// readFileInto is readfile_other.go's os.Open version with raw system calls: open, fstat,
 // read, close, without the runtime poller's per-file setup, which counts
 // when a restore reads tens of thousands of chunk files.
 func readFileInto(p string, buf []byte) ([]byte, error) {

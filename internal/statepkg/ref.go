@@ -213,12 +213,15 @@ func ValidateTag(tag string) error {
 		return fmt.Errorf("%w: tag %q is not allowed", ErrInvalidRef, tag)
 	}
 	for i := 0; i < len(body); i++ {
-		c := body[i]
-		if !(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') && !(c >= '0' && c <= '9') && c != '_' && c != '.' && c != '-' {
+		if !isTagByte(body[i]) {
 			return fmt.Errorf("%w: tag %q may contain only A-Z, a-z, 0-9, '_', '.' and '-' (after the optional %q prefix)", ErrInvalidRef, truncate(tag), CandidatePrefix)
 		}
 	}
 	return nil
+}
+
+func isTagByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-'
 }
 
 // PromoteTag returns the tag a candidate gets when promoted: tag without the
