@@ -351,8 +351,6 @@ func writeMarker(ctx context.Context, db *sql.DB, schema string, c statepkg.Comp
 	return nil
 }
 
-type object struct{ kind, name string }
-
 func listNames(ctx context.Context, db *sql.DB, q string, args ...any) ([]string, error) {
 	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
@@ -376,13 +374,17 @@ func listNames(ctx context.Context, db *sql.DB, q string, args ...any) ([]string
 func createStatements(ctx context.Context, db *sql.DB, schema, target string) ([]string, error) {
 	var out []string
 	fix := func(s string) string { return strings.ReplaceAll(s, qi(schema)+".", qi(target)+".") }
-	add := func(kind, q string, col int, names []string) error {
+	add := func(kind string, col int, names []string) error {
 		for _, n := range names {
 			rows, err := db.QueryContext(ctx, "SHOW CREATE "+kind+" "+qi(schema)+"."+qi(n))
 			if err != nil {
 				return err
 			}
-			cols, _ := rows.Columns()
+			cols, err := rows.Columns()
+			if err != nil {
+				rows.Close()
+				return err
+			}
 			vals := make([]sql.NullString, len(cols))
 			ptrs := make([]any, len(cols))
 			for i := range vals {
@@ -416,16 +418,16 @@ func createStatements(ctx context.Context, db *sql.DB, schema, target string) ([
 		return nil, err
 	}
 	// Functions before views (views may call them), triggers last.
-	if err := add("FUNCTION", "", 2, funcs); err != nil {
+	if err := add("FUNCTION", 2, funcs); err != nil {
 		return nil, err
 	}
-	if err := add("PROCEDURE", "", 2, procs); err != nil {
+	if err := add("PROCEDURE", 2, procs); err != nil {
 		return nil, err
 	}
-	if err := add("VIEW", "", 1, views); err != nil {
+	if err := add("VIEW", 1, views); err != nil {
 		return nil, err
 	}
-	if err := add("TRIGGER", "", 2, trigs); err != nil {
+	if err := add("TRIGGER", 2, trigs); err != nil {
 		return nil, err
 	}
 	return out, nil

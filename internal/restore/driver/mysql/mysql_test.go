@@ -66,7 +66,9 @@ func checksums(t testing.TB, m *testenv.MariaDB, db string) map[string]string {
 	var tables []tb
 	for rows.Next() {
 		var x tb
-		rows.Scan(&x.name, &x.typ)
+		if err := rows.Scan(&x.name, &x.typ); err != nil {
+			t.Fatal(err)
+		}
 		tables = append(tables, x)
 	}
 	rows.Close()
@@ -85,14 +87,21 @@ func checksums(t testing.TB, m *testenv.MariaDB, db string) map[string]string {
 			t.Fatal(err)
 		}
 		var n int
-		d.QueryRow("SELECT COUNT(*) FROM `" + x.name + "`").Scan(&n)
+		if err := d.QueryRow("SELECT COUNT(*) FROM `" + x.name + "`").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
 		out[x.name] = fmt.Sprintf("%d rows checksum %d", n, sum.Int64)
 	}
 	var trig []string
-	rows, _ = d.Query("SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? UNION ALL SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? UNION ALL SELECT CONCAT('event ', EVENT_NAME, ' ', STATUS) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?", db, db, db)
+	rows, err = d.Query("SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? UNION ALL SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ? UNION ALL SELECT CONCAT('event ', EVENT_NAME, ' ', STATUS) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?", db, db, db)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for rows.Next() {
 		var s string
-		rows.Scan(&s)
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
 		trig = append(trig, s)
 	}
 	rows.Close()
@@ -111,7 +120,9 @@ func schemas(t testing.TB, m *testenv.MariaDB) string {
 	var out []string
 	for rows.Next() {
 		var s string
-		rows.Scan(&s)
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
 		out = append(out, s)
 	}
 	return strings.Join(out, ",")
