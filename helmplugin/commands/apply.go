@@ -321,7 +321,7 @@ type HistoryEntry struct {
 }
 
 func newHistoryCmd(s *Settings) *cobra.Command {
-	var max int
+	var limit int
 	cmd := &cobra.Command{
 		Use:   "history RELEASE",
 		Short: "Show the applies of states to a release (from its record Secrets)",
@@ -342,8 +342,8 @@ func newHistoryCmd(s *Settings) *cobra.Command {
 					return err
 				}
 			}
-			if max > 0 && len(rs) > max {
-				rs = rs[len(rs)-max:]
+			if limit > 0 && len(rs) > limit {
+				rs = rs[len(rs)-limit:]
 			}
 			out := make([]HistoryEntry, 0, len(rs))
 			for _, r := range rs {
@@ -367,7 +367,7 @@ func newHistoryCmd(s *Settings) *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().IntVar(&max, "max", 0, "show at most the newest N revisions")
+	cmd.Flags().IntVar(&limit, "max", 0, "show at most the newest N revisions")
 	return cmd
 }
 

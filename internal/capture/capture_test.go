@@ -14,8 +14,12 @@ import (
 
 func TestCapture_DirectoryBecomesAVolumeComponentWithIndex(t *testing.T) {
 	dir := t.TempDir()
-	os.MkdirAll(filepath.Join(dir, "a/b"), 0o755)
-	os.WriteFile(filepath.Join(dir, "a/b/file.txt"), []byte(strings.Repeat("data ", 100000)), 0o644)
+	if err := os.MkdirAll(filepath.Join(dir, "a/b"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "a/b/file.txt"), []byte(strings.Repeat("data ", 100000)), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	store := statepkg.NewMemoryStore()
 	var events int
 	m, stats, err := capture.Capture(context.Background(), []capture.Source{{Name: "files", URL: "file://" + dir}}, store,
@@ -46,7 +50,9 @@ func TestCapture_DirectoryBecomesAVolumeComponentWithIndex(t *testing.T) {
 func TestCapture_RejectsBadSources(t *testing.T) {
 	dir := t.TempDir()
 	odd := filepath.Join(dir, "notes.txt")
-	os.WriteFile(odd, []byte("hello"), 0o644)
+	if err := os.WriteFile(odd, []byte("hello"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name    string
 		sources []capture.Source

@@ -24,13 +24,13 @@ type Tail struct {
 func (t *Tail) Write(b []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	max := t.Max
-	if max == 0 {
-		max = 4096
+	limit := t.Max
+	if limit == 0 {
+		limit = 4096
 	}
 	t.buf = append(t.buf, b...)
-	if len(t.buf) > max {
-		t.buf = append([]byte(nil), t.buf[len(t.buf)-max:]...)
+	if len(t.buf) > limit {
+		t.buf = append([]byte(nil), t.buf[len(t.buf)-limit:]...)
 	}
 	return len(b), nil
 }
