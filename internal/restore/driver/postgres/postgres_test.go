@@ -78,7 +78,9 @@ func checksums(t testing.TB, url string) map[string]string {
 		out[tb] = fmt.Sprintf("%d rows %s", n, sum)
 	}
 	var views int
-	c.QueryRow(ctx, `SELECT count(*) FROM pg_views WHERE schemaname='public'`).Scan(&views)
+	if err := c.QueryRow(ctx, `SELECT count(*) FROM pg_views WHERE schemaname='public'`).Scan(&views); err != nil {
+		t.Fatal(err)
+	}
 	out["#views"] = fmt.Sprint(views)
 	return out
 }
