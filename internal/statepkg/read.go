@@ -395,7 +395,9 @@ func fetchBatch(ctx context.Context, bg ChunkBatchGetter, store ChunkStore, code
 	}
 	next := 0
 	var stop error // set by the callback: a damaged chunk or an error of use
-	err := bg.GetBatch(ctx, digests, func(j int, compressed []byte) error {
+	// GetBatch's own error is not returned: the chunks it did not hand over
+	// are fetched one by one below, which names the failing chunk.
+	_ = bg.GetBatch(ctx, digests, func(j int, compressed []byte) error {
 		if j != next {
 			stop = fmt.Errorf("store's GetBatch handed over chunk %d, want %d", j, next)
 			return stop
@@ -415,10 +417,10 @@ func fetchBatch(ctx context.Context, bg ChunkBatchGetter, store ChunkStore, code
 	switch {
 	case stop != nil:
 		return stop
+	case next == len(chunks):
+		return nil // everything handed over; a late error no longer matters
 	case ctx.Err() != nil:
 		return ctx.Err()
-	case err == nil && next == len(chunks):
-		return nil
 	}
 	for j := next; j < len(chunks); j++ {
 		b := bufs(j)
@@ -477,7 +479,7 @@ func readBatches(ctx context.Context, bg ChunkBatchGetter, store ChunkStore, cod
 						sent++
 						return nil
 					})
-				if err != nil {
+				if err != nil && sp.lo+sent < sp.hi {
 					// Every chunk before the failed one was handed over.
 					results[sp.lo+sent] <- fetchResult{err: err}
 				}
