@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -19,78 +18,37 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	k8sresource "k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/httpstream"
-	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/remotecommand"
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/client"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/records"
-	"github.com/unikubehq/terraform-provider-unikube/internal/platform/server"
 	"github.com/unikubehq/terraform-provider-unikube/test/cluster"
+	"github.com/unikubehq/terraform-provider-unikube/test/clusterfixture"
 )
 
 const kubeAccAdminToken = "uks_acc-kubernetes-admin-token-0123456789"
+
+// kubeAccRelease is the Helm release of the Kubernetes acceptance test's app.
+const kubeAccRelease = "shop"
 
 // accKubePlatform starts the real platform server on the cluster node's
 // address, so the agent pods reach it at the same URL as the provider, and
 // points the provider at it and at the cluster (KUBECONFIG).
 func accKubePlatform(t *testing.T, env *cluster.Env) *client.Client {
 	t.Helper()
-	if env.External {
-		t.Skip("needs the local cluster harness: agent pods reach the platform on the node address")
-	}
 	t.Setenv("CHECKPOINT_DISABLE", "1")
-	ctx, cancel := context.WithCancel(context.Background())
-	nodes, err := env.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
-	if err != nil || len(nodes.Items) == 0 {
-		cancel()
-		t.Fatalf("nodes: %v", err)
-	}
-	var ip string
-	for _, a := range nodes.Items[0].Status.Addresses {
-		if a.Type == corev1.NodeInternalIP {
-			ip = a.Address
-		}
-	}
-	srv, err := server.New(ctx, server.Options{DataDir: t.TempDir(), AdminToken: kubeAccAdminToken, Getenv: func(string) string { return "" }})
-	if err != nil {
-		cancel()
-		t.Fatalf("platform: %v", err)
-	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		cancel()
-		t.Fatalf("listen on the node address %s: %v", ip, err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(35 * time.Second):
-			t.Errorf("platform did not stop")
-		}
-		srv.Close()
-	})
-	url := "http://" + ln.Addr().String()
-	t.Setenv(envEndpoint, url)
-	t.Setenv(envToken, kubeAccAdminToken)
+	p := clusterfixture.StartPlatform(t, env, kubeAccAdminToken)
+	t.Setenv(envEndpoint, p.URL)
+	t.Setenv(envToken, p.AdminToken)
 	t.Setenv(envKubeconfig, env.Kubeconfig)
-	admin, err := client.New(client.Config{Endpoint: url, Token: kubeAccAdminToken, Getenv: func(string) string { return "" }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.CreateProject(ctx, testProject, "acceptance tests"); err != nil {
+	if _, err := p.Admin.CreateProject(context.Background(), testProject, "acceptance tests"); err != nil {
 		t.Fatalf("create project %s: %v", testProject, err)
 	}
-	return admin
+	return p.Admin
 }
 
 // kubeApp is the application the test seeds: a PostgreSQL StatefulSet of
@@ -99,102 +57,21 @@ func accKubePlatform(t *testing.T, env *cluster.Env) *client.Client {
 // it is replaced.
 func kubeApp(ctx context.Context, t *testing.T, env *cluster.Env, ns, release string) {
 	t.Helper()
-	cs := env.Client
-	must := func(what string, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatalf("create %s: %v", what, err)
-		}
-	}
-	labels := map[string]string{"app.kubernetes.io/instance": release, "app.kubernetes.io/name": "postgresql"}
-	_, err := cs.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: release + "-postgresql", Labels: labels},
-		StringData: map[string]string{"password": "pw-" + ns}}, metav1.CreateOptions{})
-	must("secret", err)
-	_, err = cs.CoreV1().Services(ns).Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: release + "-postgresql", Labels: labels},
-		Spec: corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{{Port: 5432, TargetPort: intstr.FromInt32(5432)}}}},
-		metav1.CreateOptions{})
-	must("service", err)
-	uid, one, grace := int64(999), int32(1), int64(1)
-	_, err = cs.AppsV1().StatefulSets(ns).Create(ctx, &appsv1.StatefulSet{
-		ObjectMeta: metav1.ObjectMeta{Name: release + "-postgresql", Labels: labels},
-		Spec: appsv1.StatefulSetSpec{
-			Replicas: &one, ServiceName: release + "-postgresql", Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{
-					SecurityContext: &corev1.PodSecurityContext{RunAsUser: &uid, RunAsGroup: &uid, FSGroup: &uid},
-					Containers: []corev1.Container{{
-						Name: "postgresql", Image: env.Image("postgres"), ImagePullPolicy: corev1.PullIfNotPresent,
-						Env: []corev1.EnvVar{
-							{Name: "POSTGRES_PASSWORD", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
-								LocalObjectReference: corev1.LocalObjectReference{Name: release + "-postgresql"}, Key: "password"}}},
-							{Name: "POSTGRES_DB", Value: "app"},
-							{Name: "PGDATA", Value: "/var/lib/postgresql/data/pgdata"},
-						},
-						Ports:        []corev1.ContainerPort{{ContainerPort: 5432}},
-						VolumeMounts: []corev1.VolumeMount{{Name: "data", MountPath: "/var/lib/postgresql/data"}},
-						ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{
-							Command: []string{"pg_isready", "-U", "postgres", "-h", "127.0.0.1"}}},
-							// Generous: on a loaded CI machine a slow probe must not take
-							// the Service's only endpoint away in the middle of a restore.
-							PeriodSeconds: 2, TimeoutSeconds: 10, FailureThreshold: 10},
-					}},
-				},
-			},
-			VolumeClaimTemplates: []corev1.PersistentVolumeClaim{{ObjectMeta: metav1.ObjectMeta{Name: "data"},
-				Spec: corev1.PersistentVolumeClaimSpec{
-					AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-					Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: k8sresource.MustParse("1Gi")}},
-				}}},
-		},
-	}, metav1.CreateOptions{})
-	must("statefulset", err)
-	web := map[string]string{"app": "web"}
-	_, err = cs.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "web", Labels: web},
-		Spec: appsv1.DeploymentSpec{Replicas: &one, Selector: &metav1.LabelSelector{MatchLabels: web},
-			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: web}, Spec: corev1.PodSpec{
-				TerminationGracePeriodSeconds: &grace,
-				SecurityContext:               &corev1.PodSecurityContext{RunAsUser: &uid, RunAsGroup: &uid},
-				Containers: []corev1.Container{{Name: "web", Image: env.Image("busybox"), ImagePullPolicy: corev1.PullIfNotPresent,
-					Command: []string{"sh", "-c", "while true; do sleep 1; done"}}},
-			}}},
-	}, metav1.CreateOptions{})
-	must("deployment web", err)
-	waitReady(ctx, t, env, ns, "app.kubernetes.io/instance="+release)
-	waitReady(ctx, t, env, ns, "app=web")
-}
-
-// waitReady waits until exactly one pod of selector is ready.
-func waitReady(ctx context.Context, t *testing.T, env *cluster.Env, ns, selector string) {
-	t.Helper()
-	var last string
-	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
-		pods, err := env.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
-		if err != nil {
-			last = err.Error()
-			return false, nil
-		}
-		ready := 0
-		for _, p := range pods.Items {
-			for _, c := range p.Status.Conditions {
-				if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue && p.DeletionTimestamp == nil {
-					ready++
-				}
-			}
-		}
-		last = fmt.Sprintf("%d/%d ready", ready, len(pods.Items))
-		return ready == 1 && len(pods.Items) == 1, nil
+	clusterfixture.CreatePostgres(ctx, t, env, ns, clusterfixture.Postgres{
+		Name:      release + "-postgresql",
+		Labels:    map[string]string{"app.kubernetes.io/instance": release, "app.kubernetes.io/name": "postgresql"},
+		Container: "postgresql",
+		Password:  "pw-" + ns,
 	})
-	if err != nil {
-		t.Fatalf("waiting for %s: %v (%s)", selector, err, last)
-	}
+	clusterfixture.CreateDeployment(ctx, t, env, ns, "web", nil, clusterfixture.Busybox(env, "while true; do sleep 1; done"))
+	clusterfixture.WaitReady(ctx, t, env, ns, "app.kubernetes.io/instance="+release, 1)
+	clusterfixture.WaitReady(ctx, t, env, ns, "app=web", 1)
 }
 
 // podSQL runs a query with psql in the database pod (what `kubectl exec`
 // does) and returns its trimmed output.
-func podSQL(ctx context.Context, env *cluster.Env, ns, release, query string) (string, error) {
-	pods, err := env.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=" + release})
+func podSQL(ctx context.Context, env *cluster.Env, ns, query string) (string, error) {
+	pods, err := env.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=" + kubeAccRelease})
 	if err != nil {
 		return "", err
 	}
@@ -234,11 +111,11 @@ func podSQL(ctx context.Context, env *cluster.Env, ns, release, query string) (s
 }
 
 // checkPodRows checks the customers restored into the database pod.
-func checkPodRows(env *cluster.Env, ns, release string, want int) resource.TestCheckFunc {
+func checkPodRows(env *cluster.Env, ns string, want int) resource.TestCheckFunc {
 	return func(*terraform.State) error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		out, err := podSQL(ctx, env, ns, release, "SELECT count(*) FROM customers")
+		out, err := podSQL(ctx, env, ns, "SELECT count(*) FROM customers")
 		if err != nil {
 			return err
 		}
@@ -264,15 +141,16 @@ func checkWebBack(env *cluster.Env, ns string) resource.TestCheckFunc {
 	}
 }
 
-// checkRecord checks the newest record Secret of the release.
-func checkRecord(env *cluster.Env, ns, release string, revision int, status string) resource.TestCheckFunc {
+// checkApplied checks that the newest record Secret of the release says
+// revision was applied by terraform.
+func checkApplied(env *cluster.Env, ns, release string, revision int) resource.TestCheckFunc {
 	return func(*terraform.State) error {
 		rec, err := records.Last(context.Background(), env.Client, ns, release, "")
 		if err != nil {
 			return err
 		}
-		if rec == nil || rec.Revision != revision || rec.Status != status || rec.Actor != "terraform" {
-			return fmt.Errorf("last record %+v, want revision %d %s by terraform", rec, revision, status)
+		if rec == nil || rec.Revision != revision || rec.Status != records.StatusApplied || rec.Actor != "terraform" {
+			return fmt.Errorf("last record %+v, want revision %d applied by terraform", rec, revision)
 		}
 		return nil
 	}
@@ -332,7 +210,7 @@ func TestAccStateApplyResource_Kubernetes(t *testing.T) {
 	env := cluster.Require(t)
 	accKubePlatform(t, env)
 	ns := env.Namespace(t)
-	const release = "shop"
+	const release = kubeAccRelease
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	kubeApp(ctx, t, env, ns, release)
@@ -363,9 +241,9 @@ func TestAccStateApplyResource_Kubernetes(t *testing.T) {
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("results").AtSliceIndex(0).AtMapKey("component"), knownvalue.StringExact("db")),
 				},
 				Check: resource.ComposeAggregateTestCheckFunc(
-					checkPodRows(env, ns, release, 2),
+					checkPodRows(env, ns, 2),
 					checkWebBack(env, ns),
-					checkRecord(env, ns, release, 1, records.StatusApplied),
+					checkApplied(env, ns, release, 1),
 					checkNoSecretInState("pw-"+ns),
 				),
 			},
@@ -390,9 +268,9 @@ func TestAccStateApplyResource_Kubernetes(t *testing.T) {
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("record"), knownvalue.Int64Exact(2)),
 				},
 				Check: resource.ComposeAggregateTestCheckFunc(
-					checkPodRows(env, ns, release, 5),
+					checkPodRows(env, ns, 5),
 					checkWebBack(env, ns),
-					checkRecord(env, ns, release, 2, records.StatusApplied),
+					checkApplied(env, ns, release, 2),
 				),
 			},
 			{
@@ -409,15 +287,15 @@ func TestAccStateApplyResource_Kubernetes(t *testing.T) {
 					PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate)},
 				},
 				Check: resource.ComposeAggregateTestCheckFunc(
-					checkPodRows(env, ns, release, 5),
-					checkRecord(env, ns, release, 2, records.StatusApplied),
+					checkPodRows(env, ns, 5),
+					checkApplied(env, ns, release, 2),
 				),
 			},
 		},
 		// on_destroy = "rollback": the first version is back.
 		CheckDestroy: resource.ComposeAggregateTestCheckFunc(
-			checkPodRows(env, ns, release, 2),
-			checkRecord(env, ns, release, 3, records.StatusApplied),
+			checkPodRows(env, ns, 2),
+			checkApplied(env, ns, release, 3),
 		),
 	})
 }

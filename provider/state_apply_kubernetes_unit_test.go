@@ -1,7 +1,6 @@
 package provider
 
 import (
-	"errors"
 	"strings"
 	"testing"
 
@@ -9,7 +8,6 @@ import (
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/discovery"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/records"
-	"github.com/unikubehq/terraform-provider-unikube/internal/scriptrun"
 	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
 )
 
@@ -121,19 +119,5 @@ func TestConnection_BlockOverridesTheProviderDefaultAsAWhole(t *testing.T) {
 			c := connection(tc.block, tc.def)
 			tc.check(t, c.Host, c.Token, c.Kubeconfig, c.Context)
 		})
-	}
-}
-
-func TestScriptFailure_PutsTheTraceFirst(t *testing.T) {
-	err := &scriptrun.FailedError{Script: "shop/seed-users", RunID: "r1", Namespace: "dev", Job: "job-1", ExitCode: 1,
-		Reason: "exited 1", Trace: "Traceback (most recent call last):\n  File \"x\", line 3\nKeyError: 'COUNT'"}
-	msg := scriptFailure("pre", err)
-	for _, want := range []string{"Traceback", "KeyError: 'COUNT'", "dev/job-1", "r1", "not applied"} {
-		if !strings.Contains(msg, want) {
-			t.Errorf("message lacks %q:\n%s", want, msg)
-		}
-	}
-	if msg := scriptFailure("post", errors.New("api down")); !strings.Contains(msg, "was applied") {
-		t.Errorf("post failure: %s", msg)
 	}
 }

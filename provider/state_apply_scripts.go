@@ -177,26 +177,22 @@ func (r *StateApplyResource) runScripts(ctx context.Context, when string, runs [
 	return diags
 }
 
-// scriptFailure explains a failed run: the trace first (what broke and
-// where), then the log tail and where to look further.
+// scriptFailure explains a failed run: what happened, the trace (what
+// broke and where) once, what became of the state, then where to look
+// further. Terraform prints it under the "<when> script <ref> failed"
+// summary.
 func scriptFailure(when string, err error) string {
 	var b strings.Builder
 	var fe *scriptrun.FailedError
 	var ve *scriptrun.ValidationError
 	switch {
 	case errors.As(err, &fe):
-		fmt.Fprintf(&b, "%s (%s).", fe.Error(), fe.Reason)
-		if fe.Trace != "" {
-			fmt.Fprintf(&b, "\n\nTrace:\n%s", fe.Trace)
-		} else if fe.LogTail != "" {
-			fmt.Fprintf(&b, "\n\nLast log lines:\n%s", fe.LogTail)
-		}
-		if fe.Job != "" {
-			fmt.Fprintf(&b, "\n\nJob %s/%s is kept for inspection", fe.Namespace, fe.Job)
-			if fe.RunID != "" {
-				fmt.Fprintf(&b, "; run %s is recorded on the platform", fe.RunID)
-			}
-			b.WriteString(".")
+		fmt.Fprintf(&b, "The script failed in namespace %s: %s.", fe.Namespace, fe.Reason)
+		switch {
+		case fe.Trace != "":
+			fmt.Fprintf(&b, "\n\n%s", strings.TrimRight(fe.Trace, "\n"))
+		case fe.LogTail != "":
+			fmt.Fprintf(&b, "\n\nLast log lines:\n%s", strings.TrimRight(fe.LogTail, "\n"))
 		}
 	case errors.As(err, &ve):
 		fmt.Fprintf(&b, "%v (nothing was run).", ve)
@@ -207,6 +203,14 @@ func scriptFailure(when string, err error) string {
 		b.WriteString("\n\nThe state was not applied.")
 	} else {
 		b.WriteString("\n\nThe state was applied; run terraform apply again to retry the script.")
+	}
+	if fe != nil {
+		if fe.Job != "" {
+			fmt.Fprintf(&b, "\n\nThe Job is kept for inspection: kubectl -n %s logs job/%s", fe.Namespace, fe.Job)
+		}
+		if fe.RunID != "" {
+			fmt.Fprintf(&b, "\nThe run is recorded on the platform: helm state script logs %s %s", fe.Script, fe.RunID)
+		}
 	}
 	return b.String()
 }

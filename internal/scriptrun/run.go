@@ -94,11 +94,12 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	// report why.
 	wctx, cancel := context.WithTimeout(ctx, timeout+2*time.Minute)
 	defer cancel()
-	w := &watcher{o: o, sc: sc, job: jobName, log: log, rec: &rec, buf: &logBuffer{max: 1 << 20}}
+	redact := newRedactor(vars)
+	w := &watcher{o: o, sc: sc, job: jobName, log: log, rec: &rec, buf: &logBuffer{max: 1 << 20}, redact: redact}
 	out := w.wait(wctx)
 	dur := time.Since(start)
 
-	logText := out.log
+	logText := redact.String(out.log)
 	tail := tailBytes(lastLines(logText, logTailLines), maxLogTail)
 	if out.err == nil {
 		code := 0
@@ -266,6 +267,8 @@ type watcher struct {
 	log *slog.Logger
 	rec *recorder
 	buf *logBuffer
+	// redact masks sensitive values in what is shown live (Follow).
+	redact redactor
 
 	streamed  map[string]bool
 	streamsWG sync.WaitGroup
@@ -422,7 +425,7 @@ func (w *watcher) stream(ctx context.Context, pod string) {
 				_, _ = w.buf.Write(line)
 				if w.o.Follow != nil {
 					w.followMu.Lock()
-					_, _ = w.o.Follow.Write(line)
+					_, _ = io.WriteString(w.o.Follow, w.redact.String(string(line)))
 					w.followMu.Unlock()
 				}
 			}

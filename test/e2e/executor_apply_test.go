@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -15,9 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	goredis "github.com/redis/go-redis/v9"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
@@ -26,10 +23,10 @@ import (
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/discovery"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/executor"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/records"
-	"github.com/unikubehq/terraform-provider-unikube/internal/platform/server"
 	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
 	"github.com/unikubehq/terraform-provider-unikube/internal/testenv"
 	"github.com/unikubehq/terraform-provider-unikube/test/cluster"
+	"github.com/unikubehq/terraform-provider-unikube/test/clusterfixture"
 )
 
 const exAdminToken = "uks_e2e-executor-admin-token-0123456789"
@@ -46,49 +43,8 @@ func exPlatform(t *testing.T, env *cluster.Env) (string, *client.Client) {
 // directory (its blobs are under chunks/sha256/<2 hex>/<hex>).
 func exPlatformDir(t testing.TB, env *cluster.Env) (string, *client.Client, string) {
 	t.Helper()
-	if env.External {
-		t.Skip("executor e2e needs the local harness: pods reach the platform on the node address")
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	nodes, err := env.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
-	if err != nil || len(nodes.Items) == 0 {
-		cancel()
-		t.Fatalf("nodes: %v", err)
-	}
-	var ip string
-	for _, a := range nodes.Items[0].Status.Addresses {
-		if a.Type == corev1.NodeInternalIP {
-			ip = a.Address
-		}
-	}
-	dataDir := t.TempDir()
-	srv, err := server.New(ctx, server.Options{DataDir: dataDir, AdminToken: exAdminToken, Getenv: func(string) string { return "" }})
-	if err != nil {
-		cancel()
-		t.Fatalf("platform: %v", err)
-	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		cancel()
-		t.Fatalf("listen on node address %s: %v", ip, err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(35 * time.Second):
-			t.Errorf("platform did not stop")
-		}
-		srv.Close()
-	})
-	url := "http://" + ln.Addr().String()
-	cl, err := client.New(client.Config{Endpoint: url, Token: exAdminToken, Getenv: func(string) string { return "" }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return url, cl, dataDir
+	p := clusterfixture.StartPlatform(t, env, exAdminToken)
+	return p.URL, p.Admin, p.DataDir
 }
 
 // exApp is the test app: PostgreSQL StatefulSet with a PVC, Redis, and a
@@ -101,114 +57,34 @@ type exApp struct {
 func exCreateApp(ctx context.Context, t *testing.T, env *cluster.Env, ns string) exApp {
 	t.Helper()
 	app := exApp{ns: ns, password: "pw-" + strings.ReplaceAll(ns, "e2e-", "")}
-	cs := env.Client
-	must := func(what string, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatalf("create %s: %v", what, err)
-		}
-	}
-	_, err := cs.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "db"},
-		StringData: map[string]string{"password": app.password}}, metav1.CreateOptions{})
-	must("secret", err)
-	svc := func(name string, port int32) {
-		_, err := cs.CoreV1().Services(ns).Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name},
-			Spec: corev1.ServiceSpec{Selector: map[string]string{"app": name},
-				Ports: []corev1.ServicePort{{Port: port, TargetPort: intstr.FromInt32(port)}}}}, metav1.CreateOptions{})
-		must("service "+name, err)
-	}
-	svc("db", 5432)
-	svc("cache", 6379)
+	clusterfixture.CreatePostgres(ctx, t, env, ns, clusterfixture.Postgres{Name: "db", Password: app.password})
+	clusterfixture.CreateService(ctx, t, env, ns, "cache", map[string]string{"app": "cache"}, 6379)
 	uid := int64(999)
-	one := int32(1)
-	pvc := func() corev1.PersistentVolumeClaimSpec {
-		return corev1.PersistentVolumeClaimSpec{
-			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-			Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
-		}
-	}
-	_, err = cs.AppsV1().StatefulSets(ns).Create(ctx, &appsv1.StatefulSet{
-		ObjectMeta: metav1.ObjectMeta{Name: "db", Labels: map[string]string{"app": "db"}},
-		Spec: appsv1.StatefulSetSpec{
-			Replicas: &one, ServiceName: "db", Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "db"}},
-				Spec: corev1.PodSpec{
-					SecurityContext: &corev1.PodSecurityContext{RunAsUser: &uid, RunAsGroup: &uid, FSGroup: &uid},
-					Containers: []corev1.Container{{
-						Name: "postgres", Image: env.Image("postgres"), ImagePullPolicy: corev1.PullIfNotPresent,
-						Env: []corev1.EnvVar{
-							{Name: "POSTGRES_PASSWORD", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
-								LocalObjectReference: corev1.LocalObjectReference{Name: "db"}, Key: "password"}}},
-							{Name: "POSTGRES_DB", Value: "app"},
-							{Name: "PGDATA", Value: "/var/lib/postgresql/data/pgdata"},
-						},
-						Ports:        []corev1.ContainerPort{{ContainerPort: 5432}},
-						VolumeMounts: []corev1.VolumeMount{{Name: "data", MountPath: "/var/lib/postgresql/data"}},
-						ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{
-							Command: []string{"pg_isready", "-U", "postgres", "-h", "127.0.0.1"}}}, PeriodSeconds: 1,
-							// A loaded CI node answers slowly: a flapping probe would take the
-							// Service's endpoint away (connection refused) in mid-test.
-							TimeoutSeconds: 10, FailureThreshold: 30},
-					}},
-				},
-			},
-			VolumeClaimTemplates: []corev1.PersistentVolumeClaim{{ObjectMeta: metav1.ObjectMeta{Name: "data"}, Spec: pvc()}},
-		},
-	}, metav1.CreateOptions{})
-	must("statefulset db", err)
-	deploy := func(name string, spec corev1.PodSpec) {
-		_, err := cs.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{
-			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app": name}},
-			Spec: appsv1.DeploymentSpec{Replicas: &one, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": name}},
-				Strategy: appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType},
-				Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": name}}, Spec: spec}},
-		}, metav1.CreateOptions{})
-		must("deployment "+name, err)
-	}
-	deploy("cache", corev1.PodSpec{
+	clusterfixture.CreateDeployment(ctx, t, env, ns, "cache", nil, corev1.PodSpec{
 		SecurityContext: &corev1.PodSecurityContext{RunAsUser: &uid, RunAsGroup: &uid},
 		Containers: []corev1.Container{{Name: "redis", Image: env.Image("redis"), ImagePullPolicy: corev1.PullIfNotPresent,
 			Ports: []corev1.ContainerPort{{ContainerPort: 6379}},
 			ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(6379)}},
 				PeriodSeconds: 1}}},
 	})
-	_, err = cs.CoreV1().PersistentVolumeClaims(ns).Create(ctx, &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "uploads"},
-		Spec: pvc()}, metav1.CreateOptions{})
-	must("pvc uploads", err)
-	grace := int64(1)
-	deploy("web", corev1.PodSpec{
-		TerminationGracePeriodSeconds: &grace,
-		SecurityContext:               &corev1.PodSecurityContext{RunAsUser: &uid, RunAsGroup: &uid, FSGroup: &uid},
-		Containers: []corev1.Container{{Name: "web", Image: env.Image("busybox"), ImagePullPolicy: corev1.PullIfNotPresent,
-			Command:      []string{"sh", "-c", "mkdir -p /uploads/live && while true; do date > /uploads/live/heartbeat; sleep 1; done"},
-			VolumeMounts: []corev1.VolumeMount{{Name: "uploads", MountPath: "/uploads"}}}},
-		Volumes: []corev1.Volume{{Name: "uploads", VolumeSource: corev1.VolumeSource{
-			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "uploads"}}}},
-	})
+	clusterfixture.CreatePVC(ctx, t, env, ns, "uploads")
+	web := clusterfixture.Busybox(env, "mkdir -p /uploads/live && while true; do date > /uploads/live/heartbeat; sleep 1; done")
+	web.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "uploads", MountPath: "/uploads"}}
+	web.Volumes = []corev1.Volume{{Name: "uploads", VolumeSource: corev1.VolumeSource{
+		PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "uploads"}}}}
+	clusterfixture.CreateDeployment(ctx, t, env, ns, "web", nil, web)
 	for _, name := range []string{"db", "cache", "web"} {
 		exWaitReady(ctx, t, env, ns, "app="+name, 1)
 	}
 	return app
 }
 
+// exWaitReady waits for n ready pods of selector.
+//
+//nolint:unparam // every caller wants one pod today; n says what is waited for
 func exWaitReady(ctx context.Context, t *testing.T, env *cluster.Env, ns, selector string, n int) {
 	t.Helper()
-	poll(ctx, t, "pods "+selector+" ready", 3*time.Minute, func(ctx context.Context) (bool, string, error) {
-		pods, err := env.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
-		if err != nil {
-			return false, err.Error(), nil //nolint:nilerr // a transient API error: poll again
-		}
-		ready := 0
-		for _, p := range pods.Items {
-			for _, c := range p.Status.Conditions {
-				if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue && p.DeletionTimestamp == nil {
-					ready++
-				}
-			}
-		}
-		return ready == n && len(pods.Items) == n, fmt.Sprintf("%d/%d ready\n%s", ready, len(pods.Items), podDiagnostics(ctx, env, ns)), nil
-	})
+	clusterfixture.WaitReady(ctx, t, env, ns, selector, n)
 }
 
 func exPod(ctx context.Context, t *testing.T, env *cluster.Env, ns, selector string) string {
