@@ -131,7 +131,7 @@ func (d *Driver) Capture(ctx context.Context, src driver.Source, w io.Writer, p 
 			hdr.Typeflag, hdr.Linkname = tar.TypeSymlink, e.Linkname
 		case fi.Mode().IsRegular():
 			if sys != nil && sys.Nlink > 1 {
-				key := devIno{uint64(sys.Dev), uint64(sys.Ino)}
+				key := devIno{uint64(sys.Dev), uint64(sys.Ino)} //nolint:unconvert // Stat_t.Dev/Ino are narrower on some GOARCHes (mips)
 				if first, ok := seen[key]; ok {
 					e.Type, e.Linkname = statepkg.FileHardlink, first
 					hdr.Typeflag, hdr.Linkname = tar.TypeLink, first

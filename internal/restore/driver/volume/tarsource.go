@@ -127,7 +127,7 @@ func captureTar(ctx context.Context, file string, w io.Writer, p driver.Progress
 				continue // already implied by an earlier entry
 			}
 			e.Type, out.Typeflag, out.Name = statepkg.FileDir, tar.TypeDir, p0+"/"
-		case tar.TypeReg, tar.TypeRegA:
+		case tar.TypeReg: // tar.Reader reports old-style TypeRegA entries as TypeReg
 			e.Type, e.Size, out.Typeflag, out.Size = statepkg.FileRegular, hdr.Size, tar.TypeReg, hdr.Size
 		case tar.TypeSymlink:
 			e.Type, e.Linkname, out.Typeflag, out.Linkname = statepkg.FileSymlink, hdr.Linkname, tar.TypeSymlink, hdr.Linkname

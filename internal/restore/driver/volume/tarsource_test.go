@@ -39,7 +39,9 @@ func writeTar(t *testing.T, entries ...tarEntry) string {
 		if err := tw.WriteHeader(&h); err != nil {
 			t.Fatal(err)
 		}
-		io.WriteString(tw, e.data)
+		if _, err := io.WriteString(tw, e.data); err != nil {
+			t.Fatal(err)
+		}
 	}
 	tw.Close()
 	p := filepath.Join(t.TempDir(), "in.tar")
@@ -111,10 +113,17 @@ func TestVolume_RefusesTarSizeClaimBeyondArchive(t *testing.T) {
 	// A header claiming 10 GB followed by a few bytes: a zip-bomb claim.
 	var b bytes.Buffer
 	tw := tar.NewWriter(&b)
-	tw.WriteHeader(&tar.Header{Name: "bomb", Typeflag: tar.TypeReg, Size: 10 << 30, Mode: 0o644, ModTime: time.Now()})
-	tw.Write([]byte("tiny"))
+	if err := tw.WriteHeader(&tar.Header{Name: "bomb", Typeflag: tar.TypeReg, Size: 10 << 30, Mode: 0o644, ModTime: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	// No Close: the entry stays short of its claimed size on purpose.
+	if _, err := tw.Write([]byte("tiny")); err != nil {
+		t.Fatal(err)
+	}
 	p := filepath.Join(t.TempDir(), "bomb.tar")
-	os.WriteFile(p, b.Bytes(), 0o644)
+	if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	_, err := New().Capture(context.Background(), driver.Source{URL: p}, io.Discard, nil)
 	if err == nil || !strings.Contains(err.Error(), "claims 10737418240 bytes") {
 		t.Fatalf("err = %v", err)

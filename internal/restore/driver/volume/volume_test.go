@@ -128,7 +128,10 @@ func snapshot(t testing.TB, dir string) map[string]string {
 		if err != nil {
 			return err
 		}
-		st := fi.Sys().(*syscall.Stat_t)
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok {
+			return fmt.Errorf("%s: no syscall.Stat_t", p)
+		}
 		desc := fmt.Sprintf("%v %o %d:%d", fi.Mode().Type(), st.Mode&0o7777, st.Uid, st.Gid)
 		switch {
 		case fi.Mode().IsRegular():
@@ -308,9 +311,13 @@ func TestVolume_ReplacesDriftAndRemovesExtraFiles(t *testing.T) {
 	// directory where a file was, a changed mode.
 	write(t, filepath.Join(dst, "a.txt"), []byte("HELLO"), 0o640)
 	write(t, filepath.Join(dst, "extra/x"), []byte("x"), 0o644)
-	os.Remove(filepath.Join(dst, "sub/empty"))
+	if err := os.Remove(filepath.Join(dst, "sub/empty")); err != nil {
+		t.Fatal(err)
+	}
 	write(t, filepath.Join(dst, "sub/empty/inner"), []byte("y"), 0o644)
-	os.Chmod(filepath.Join(dst, "sub/exec.sh"), 0o700)
+	if err := os.Chmod(filepath.Join(dst, "sub/exec.sh"), 0o700); err != nil {
+		t.Fatal(err)
+	}
 	pl, err := New().Plan(context.Background(), c, driver.Target{URL: dst})
 	if err != nil || pl.Action != driver.ActionIncremental {
 		t.Fatalf("plan = %+v, %v; want incremental", pl, err)
@@ -449,7 +456,9 @@ func TestVolume_RefusesHostileIndex(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			parent := t.TempDir()
 			dst := filepath.Join(parent, "target")
-			os.Mkdir(dst, 0o755)
+			if err := os.Mkdir(dst, 0o755); err != nil {
+				t.Fatal(err)
+			}
 			write(t, filepath.Join(dst, "keep"), []byte("keep"), 0o644)
 			before := snapshot(t, parent)
 			_, err := New().Restore(context.Background(), tt.c, driver.ReaderAtSource{R: bytes.NewReader(make([]byte, size)), Size: size}, driver.Target{URL: dst}, nil)
@@ -472,15 +481,27 @@ func TestVolume_OwnerOptionMapsEveryEntry(t *testing.T) {
 	if _, err := apply(t, context.Background(), c, store, dst, map[string]string{OptOwner: "4242:4343"}); err != nil {
 		t.Fatal(err)
 	}
-	filepath.WalkDir(dst, func(p string, de fs.DirEntry, err error) error {
+	err := filepath.WalkDir(dst, func(p string, de fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
 		if p == dst || strings.HasSuffix(p, MarkerName) {
 			return nil
 		}
-		fi, _ := os.Lstat(p)
-		st := fi.Sys().(*syscall.Stat_t)
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok {
+			return fmt.Errorf("%s: no syscall.Stat_t", p)
+		}
 		if st.Uid != 4242 || st.Gid != 4343 {
 			t.Errorf("%s owned by %d:%d", p, st.Uid, st.Gid)
 		}
 		return nil
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
