@@ -141,7 +141,7 @@ database workload and one per PVC of the release's other workloads.`,
 			})
 			if err != nil {
 				if strings.Contains(err.Error(), "fetch its description") && errors.Is(err, client.ErrNotFound) {
-					return fmt.Errorf("%w\n(the platform lets only admins read uploaded chunks before they are committed: run capture with an admin UNIKUBE_TOKEN and the uploader in %s)", err, EnvUploadToken)
+					return fmt.Errorf("%w\n(the platform did not let you read back the component descriptions the capture Jobs uploaded: it predates read-back uploads; upgrade unikube-platform, or run capture with the admin UNIKUBE_TOKEN and the uploader in %s)", err, EnvUploadToken)
 				}
 				return err
 			}

@@ -659,7 +659,7 @@ func (r *run) installedPluginDir() (string, error) {
 	}
 	for _, e := range entries {
 		dir := filepath.Join(r.getEnv("HELM_PLUGINS"), e.Name())
-		if real, err := filepath.EvalSymlinks(dir); err == nil && real == want {
+		if resolved, err := filepath.EvalSymlinks(dir); err == nil && resolved == want {
 			return dir, nil
 		}
 	}
