@@ -49,9 +49,13 @@ func benchChild() int {
 	if prof := os.Getenv("UNIKUBE_BENCH_CPUPROFILE"); prof != "" {
 		f, err := os.Create(fmt.Sprintf("%s.%d", prof, os.Getpid()))
 		if err == nil {
-			pprof.StartCPUProfile(f)
-			defer pprof.StopCPUProfile()
+			err = pprof.StartCPUProfile(f)
 		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "cpu profile:", err)
+			return 2
+		}
+		defer pprof.StopCPUProfile()
 	}
 	t0 := time.Now()
 	defer func() {
@@ -93,7 +97,10 @@ func benchChild() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	json.NewEncoder(os.Stdout).Encode(res)
+	if err := json.NewEncoder(os.Stdout).Encode(res); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	return 0
 }
 
@@ -137,11 +144,6 @@ func applyInChild(b *testing.B, m *statepkg.Manifest, store *statepkg.DirStore, 
 		b.Fatalf("child output %q: %v", out.String(), err)
 	}
 	return r
-}
-
-func timed(b *testing.B, name string, args ...string) time.Duration {
-	b.Helper()
-	return timedEnv(b, nil, name, args...)
 }
 
 func timedEnv(b *testing.B, env []string, name string, args ...string) time.Duration {
@@ -293,7 +295,7 @@ func writeTree(b *testing.B, dir string, n, size int) {
 				b.Fatal(err)
 			}
 		}
-		r.Read(buf)
+		_, _ = r.Read(buf) // ChaCha8.Read always fills buf and returns nil
 		if err := os.WriteFile(p, buf, 0o644); err != nil {
 			b.Fatal(err)
 		}
@@ -352,8 +354,13 @@ func volumeCase(b *testing.B, n, size int) volumeRun {
 			b.Fatal(err)
 		}
 		f.Close()
-		enc, _ := v.m.Encode()
-		os.WriteFile(filepath.Join(work, "manifest.json"), enc, 0o644)
+		enc, err := v.m.Encode()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(work, "manifest.json"), enc, 0o644); err != nil {
+			b.Fatal(err)
+		}
 		if os.Getenv("UNIKUBE_BENCH_WORKDIR") != "" {
 			v.work = work
 		}
@@ -368,7 +375,9 @@ func volumeCase(b *testing.B, n, size int) volumeRun {
 	v.target = filepath.Join(work, "applied")
 	for i := range reps {
 		os.RemoveAll(untar)
-		os.Mkdir(untar, 0o755)
+		if err := os.Mkdir(untar, 0o755); err != nil {
+			b.Fatal(err)
+		}
 		wall, cpu := timedCPU(b, nil, "tar", "-xf", tarFile, "-C", untar)
 		os.RemoveAll(untar)
 		os.RemoveAll(v.target)
@@ -391,8 +400,13 @@ func incremental(b *testing.B, v volumeRun, m2 *statepkg.Manifest) childRun {
 	b.Helper()
 	if v.work != "" {
 		// For profiling single applies by hand (UNIKUBE_BENCH_CHILD=1).
-		enc, _ := m2.Encode()
-		os.WriteFile(filepath.Join(v.work, "manifest2.json"), enc, 0o644)
+		enc, err := m2.Encode()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(v.work, "manifest2.json"), enc, 0o644); err != nil {
+			b.Fatal(err)
+		}
 	}
 	targets := restore.Targets{"files": {URL: v.target}}
 	inc := applyInChild(b, m2, v.store, targets)
@@ -416,7 +430,7 @@ func BenchmarkVolumeApplyLargeFiles(b *testing.B) {
 	r := rand.NewChaCha8([32]byte{3})
 	buf := make([]byte, 8<<20)
 	for _, i := range []int{17, 99} {
-		r.Read(buf)
+		_, _ = r.Read(buf) // ChaCha8.Read always fills buf and returns nil
 		if err := os.WriteFile(filepath.Join(src, "d000", fmt.Sprintf("f%05d.bin", i)), buf, 0o644); err != nil {
 			b.Fatal(err)
 		}
@@ -452,7 +466,7 @@ func BenchmarkVolumeApplySmallFiles(b *testing.B) {
 	r := rand.NewChaCha8([32]byte{2})
 	buf := make([]byte, 4<<10)
 	for i := 0; i < n; i += 100 {
-		r.Read(buf)
+		_, _ = r.Read(buf) // ChaCha8.Read always fills buf and returns nil
 		p := filepath.Join(src, fmt.Sprintf("d%03d", i/500), fmt.Sprintf("f%05d.bin", i))
 		if err := os.WriteFile(p, buf, 0o644); err != nil {
 			b.Fatal(err)
