@@ -7,9 +7,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -40,7 +42,59 @@ type Line struct {
 	// ComponentBlob is the chunk digest under which capture --no-commit
 	// stored the captured component's JSON (its chunk list, file index).
 	ComponentBlob string `json:"componentBlob,omitempty"`
-	Error         string `json:"error,omitempty"`
+	// Steps says where the time went, in order (on result and error
+	// lines): the agent's own steps and the driver's phases as progress
+	// reported them (to the progress interval).
+	Steps []Step `json:"steps,omitempty"`
+	Error string `json:"error,omitempty"`
+	// Unchanged on an error line: the agent failed before it started
+	// changing the target (its plan failed), so the target is as it was.
+	Unchanged bool `json:"unchanged,omitempty"`
+}
+
+// unchangedError marks a failure before the target was touched.
+type unchangedError struct{ error }
+
+func (e unchangedError) Unwrap() error { return e.error }
+
+// Step is one timed step of the agent.
+type Step struct {
+	Name    string  `json:"name"`
+	Seconds float64 `json:"seconds"`
+}
+
+// stepClock records how long each step took: a step ends when the next
+// begins. Progress callbacks and the main goroutine both move it on.
+type stepClock struct {
+	mu    sync.Mutex
+	steps []Step
+	cur   string
+	since time.Time
+}
+
+func newStepClock(first string) *stepClock {
+	return &stepClock{cur: first, since: time.Now()}
+}
+
+// enter ends the current step and starts name (nothing when it is the
+// current one already).
+func (c *stepClock) enter(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if name == c.cur || name == "" {
+		return
+	}
+	now := time.Now()
+	c.steps = append(c.steps, Step{Name: c.cur, Seconds: math.Round(now.Sub(c.since).Seconds()*1000) / 1000})
+	c.cur, c.since = name, now
+}
+
+// done ends the current step and returns all of them.
+func (c *stepClock) done() []Step {
+	c.enter("end")
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.steps)
 }
 
 // out writes JSON lines; several goroutines may report.
@@ -91,7 +145,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if errors.Is(err, flag.ErrHelp) {
 			return 2
 		}
-		o.line(Line{Type: "error", Error: err.Error()})
+		var ue unchangedError
+		o.line(Line{Type: "error", Error: err.Error(), Unchanged: errors.As(err, &ue)})
 		return 1
 	}
 	return 0
@@ -229,7 +284,7 @@ func withPassword(raw, password string) (string, error) {
 	return u.String(), nil
 }
 
-func restoreCmd(ctx context.Context, args []string, getenv func(string) string, o *out, stderr io.Writer) error {
+func restoreCmd(ctx context.Context, args []string, getenv func(string) string, o *out, stderr io.Writer) (err error) {
 	fs := flag.NewFlagSet("restore", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var c common
@@ -237,6 +292,7 @@ func restoreCmd(ctx context.Context, args []string, getenv func(string) string, 
 	var digest, target string
 	fs.StringVar(&digest, "version", "", "version digest sha256:<hex> (or a tag)")
 	fs.StringVar(&target, "target", "", "target URL: postgres://, mysql://, redis://, file:///path")
+	readConc := fs.Int("read-concurrency", defaultReadConcurrency, "chunks fetched from the platform at once (many small HTTP requests: latency, not bandwidth, bounds a few)")
 	planOnly := fs.Bool("plan-only", false, "only plan: check the target (reachable, credentials, versions) and say what restore would do")
 	force := fs.Bool("force", false, "re-apply even when the target's marker says it already holds this version")
 	if err := fs.Parse(args); err != nil {
@@ -254,38 +310,59 @@ func restoreCmd(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	// A first line at once: watchers see the agent is up before any work.
 	o.line(Line{Type: "start", Component: c.component})
+	clock := newStepClock("manifest")
+	defer func() {
+		if err != nil {
+			// The error line run writes next is the last; this one keeps
+			// the timings of a failed restore for the log tail.
+			o.line(Line{Type: "steps", Component: c.component, Steps: clock.done()})
+		}
+	}()
 	cl, err := c.client()
 	if err != nil {
 		return err
 	}
 	m, dg, err := cl.GetManifest(ctx, c.project, c.name, digest)
 	if err != nil {
-		return fmt.Errorf("manifest of %s@%s: %w", c.state, digest, err)
+		return unchangedError{fmt.Errorf("manifest of %s@%s: %w", c.state, digest, err)}
 	}
+	clock.enter("plan")
 	plan, err := restore.Plan(ctx, m, dg, restore.Targets{c.component: {URL: targetURL, Options: c.options}},
 		cl.Chunks(c.project, c.name), restore.PlanOptions{SkipUnmapped: true, Force: *force})
 	if err != nil {
-		return err
+		return unchangedError{err}
 	}
 	if len(plan.Components) != 1 {
 		return fmt.Errorf("version %s has no component %q", dg, c.component)
 	}
 	if *planOnly {
-		o.line(Line{Type: "result", Component: c.component, Plan: &plan.Components[0].ComponentPlan})
+		o.line(Line{Type: "result", Component: c.component, Plan: &plan.Components[0].ComponentPlan, Steps: clock.done()})
 		return nil
 	}
-	res, err := restore.Apply(ctx, plan, restore.ApplyOptions{Concurrency: 1, Interval: c.interval,
+	clock.enter("start")
+	res, err := restore.Apply(ctx, plan, restore.ApplyOptions{Concurrency: 1, Interval: c.interval, ReadConcurrency: *readConc,
 		Progress: func(e restore.Event) {
+			for _, p := range e.Components {
+				if p.Phase != "pending" {
+					clock.enter(p.Phase)
+				}
+			}
 			o.line(Line{Type: "progress", Component: c.component, Progress: e.Components})
 		}})
 	if res != nil && len(res.Components) == 1 {
 		r := res.Components[0]
 		if err == nil {
-			o.line(Line{Type: "result", Component: c.component, Result: &r})
+			o.line(Line{Type: "result", Component: c.component, Result: &r, Steps: clock.done()})
 		}
 	}
 	return err
 }
+
+// defaultReadConcurrency is how many chunks a restore fetches at once. The
+// platform serves chunks of ~64 KiB one per request, so throughput is
+// requests in flight ÷ round trip; 2 (the restore core's default on a
+// 2-CPU pod) left most of the link idle.
+const defaultReadConcurrency = 16
 
 func captureCmd(ctx context.Context, args []string, getenv func(string) string, o *out, stderr io.Writer) error {
 	fs := flag.NewFlagSet("capture", flag.ContinueOnError)

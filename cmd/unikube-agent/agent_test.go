@@ -173,8 +173,20 @@ func TestAgent_CaptureThenRestoreWithJobToken(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("restore exit %d: %v %s", code, lines, stderr)
 	}
-	if last := lines[len(lines)-1]; last.Type != "result" || last.Result == nil || last.Result.Error != "" {
+	last = lines[len(lines)-1]
+	if last.Type != "result" || last.Result == nil || last.Result.Error != "" {
 		t.Fatalf("restore last line %+v, want a result", last)
+	}
+	// The result says where the time went, the agent's steps first.
+	var names []string
+	for _, s := range last.Steps {
+		if s.Seconds < 0 {
+			t.Errorf("step %+v has a negative duration", s)
+		}
+		names = append(names, s.Name)
+	}
+	if len(names) < 3 || names[0] != "manifest" || names[1] != "plan" {
+		t.Errorf("result steps %+v, want manifest, plan, then the restore's phases", last.Steps)
 	}
 	if n := pgCount(t, dsn, `SELECT count(*) FROM items`); n != 5000 {
 		t.Fatalf("after restore: %d rows, want 5000", n)
@@ -206,6 +218,10 @@ func TestAgent_FailsWithErrorOnLastLine(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			lines, code, stderr := agent(t, tc.env, tc.args...)
+			if tc.want == "manifest of shop/seed@v1" && (len(lines) == 0 || !lines[len(lines)-1].Unchanged) {
+				// Failed before touching the target: the executor says so.
+				t.Errorf("error line %+v, want unchanged set", lines)
+			}
 			if code != 1 || len(lines) == 0 {
 				t.Fatalf("exit %d, lines %v, stderr %s; want exit 1 with an error line", code, lines, stderr)
 			}

@@ -50,6 +50,7 @@ func Connect(cfg Config) (*Cluster, error) {
 	if ns == "" {
 		ns = "default"
 	}
+	Tune(rc)
 	cs, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client for %s: %w", rc.Host, err)
@@ -87,4 +88,13 @@ func restConfig(cfg Config) (*rest.Config, string, error) {
 		return nil, "", fmt.Errorf("kubeconfig namespace: %w", err)
 	}
 	return rc, ns, nil
+}
+
+// Tune raises client-go's default rate limit (5 requests/s, bursts of 10)
+// unless the config sets one: an apply checks ~40 permissions and polls
+// its Jobs, and at 5/s it waited on its own client for seconds.
+func Tune(rc *rest.Config) {
+	if rc.QPS == 0 && rc.Burst == 0 && rc.RateLimiter == nil {
+		rc.QPS, rc.Burst = 50, 100
+	}
 }

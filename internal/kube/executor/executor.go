@@ -106,6 +106,13 @@ func Apply(ctx context.Context, o Options) (*records.Record, error) {
 		o.PlatformURL = o.Platform.Endpoint()
 	}
 	cs, ns := o.Client, o.Namespace
+	// Where the time goes, step by step (info log): the fixed costs of an
+	// apply are easy to miss next to the data transfer.
+	mark := time.Now()
+	lap := func(step string, args ...any) {
+		log.Info("apply step", append([]any{"step", step, "took", time.Since(mark).Round(time.Millisecond)}, args...)...)
+		mark = time.Now()
+	}
 	if err := validateRules(o.Substitutions); err != nil {
 		return nil, fmt.Errorf("apply %s (nothing was changed): %w", o.Ref.StateName(), err)
 	}
@@ -114,6 +121,7 @@ func Apply(ctx context.Context, o Options) (*records.Record, error) {
 			return nil, err
 		}
 	}
+	lap("access check")
 	v, err := o.Platform.Resolve(ctx, o.Ref)
 	if err != nil {
 		return nil, fmt.Errorf("resolve %s: %w", o.Ref.StateName(), err)
@@ -144,19 +152,22 @@ func Apply(ctx context.Context, o Options) (*records.Record, error) {
 		return nil, err
 	}
 	kd := kubedriver.New(cs, o.Substitutions)
+	lap("resolve and manifest")
 	targets, err := discovery.Resolve(ctx, cs, ns, ms)
 	if err != nil {
 		return nil, err
 	}
+	lap("discovery")
 	jt, err := o.Platform.CreateJobToken(ctx, o.Ref.Project, o.Ref.State, digest, o.Timeout+time.Hour)
 	if err != nil {
 		return nil, fmt.Errorf("mint a job token for %s@%s: %w", o.Ref.StateName(), v.Tag, err)
 	}
 
+	lap("job token")
 	rec := &records.Record{Release: o.Release, State: o.Ref.StateName(), Digest: digest, Tag: v.Tag, Actor: o.Actor, Time: time.Now().UTC()}
 	start := time.Now()
 	var skipped []records.Component
-	if !o.SkipPreflight {
+	if needPreflight(o) {
 		plans, err := preflight(ctx, o, targets, digest, jt.Token, log)
 		if err != nil {
 			return nil, fmt.Errorf("preflight of %s@%s in %s (nothing was changed): %w", o.Ref.StateName(), v.Tag, ns, err)
@@ -172,6 +183,7 @@ func Apply(ctx context.Context, o Options) (*records.Record, error) {
 			todo = append(todo, t)
 		}
 		targets = todo
+		lap("preflight jobs")
 	}
 	// kubernetes components are planned in this process, always: the plan
 	// also checks the substitution rules and the objects' current digests.
@@ -187,8 +199,12 @@ func Apply(ctx context.Context, o Options) (*records.Record, error) {
 		}
 		kubeTodo = append(kubeTodo, kt)
 	}
+	lap("plan kubernetes components")
 	if err := runHooks(ctx, o, o.PreHooks); err != nil {
 		return nil, fmt.Errorf("pre hooks (nothing was changed): %w", err)
+	}
+	if len(o.PreHooks) > 0 {
+		lap("pre hooks")
 	}
 	var quiesced []quiesce.Workload
 	if o.Quiesce {
@@ -212,6 +228,7 @@ func Apply(ctx context.Context, o Options) (*records.Record, error) {
 			uerr := quiesce.Up(context.WithoutCancel(ctx), cs, ns, quiesced, o.QuiesceOptions)
 			return nil, errors.Join(fmt.Errorf("quiesce: %w", err), uerr)
 		}
+		lap("quiesce")
 	}
 
 	rec.Components = make([]records.Component, len(targets)+len(kubeTodo))
@@ -232,7 +249,11 @@ func Apply(ctx context.Context, o Options) (*records.Record, error) {
 		})
 	}
 	applyErr := g.Wait()
+	lap("restore jobs")
 	applyErr = restoreScripts(ctx, o, digest, jt.Token, scriptTs, rec, applyErr, log)
+	if len(scriptTs) > 0 {
+		lap("scripts")
+	}
 	rec.Components = append(rec.Components, skipped...)
 
 	if o.Quiesce {
@@ -242,6 +263,7 @@ func Apply(ctx context.Context, o Options) (*records.Record, error) {
 		if err := quiesce.Up(uctx, cs, ns, quiesced, o.QuiesceOptions); err != nil {
 			applyErr = errors.Join(applyErr, fmt.Errorf("scale workloads back (run recover to retry): %w", err))
 		}
+		lap("scale back")
 	}
 	if applyErr == nil {
 		if err := runHooks(ctx, o, o.PostHooks); err != nil {
@@ -258,10 +280,22 @@ func Apply(ctx context.Context, o Options) (*records.Record, error) {
 	if err := records.Write(wctx, cs, ns, rec); err != nil {
 		applyErr = errors.Join(applyErr, err)
 	}
+	lap("record", "total", time.Since(start).Round(time.Millisecond))
 	if applyErr != nil {
 		return rec, fmt.Errorf("apply %s@%s to %s: %w", o.Ref.StateName(), v.Tag, ns, applyErr)
 	}
 	return rec, nil
+}
+
+// needPreflight says whether plan-only Jobs must check every target before
+// the restore Jobs start. The restore Job plans too (the same checks:
+// reachable, credentials, versions, already applied) before it changes
+// anything, so a separate pod per component (one more pod start, often
+// the largest fixed cost of an apply) only pays off when something happens
+// between the plan and the restore that a failed check must prevent: pre
+// hooks, or quiescing the workloads.
+func needPreflight(o Options) bool {
+	return !o.SkipPreflight && (o.Quiesce || len(o.PreHooks) > 0)
 }
 
 func runHooks(ctx context.Context, o Options, hs []hooks.Hook) error {
@@ -332,6 +366,11 @@ func runOne(ctx context.Context, o Options, t discovery.Target, digest, token st
 		var pe *jobs.PodError
 		if errors.As(err, &pe) {
 			rc.LogTail = pe.LogTail
+			if pe.Unchanged() && !planOnly {
+				// Without a preflight Job the restore Job's own plan is
+				// the check: say that it stopped before changing anything.
+				return rc, res, fmt.Errorf("component %s (its target was not changed): %w", t.Component, err)
+			}
 		}
 		return rc, res, fmt.Errorf("component %s: %w", t.Component, err)
 	}

@@ -7,6 +7,7 @@
 package jobs
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -203,7 +204,24 @@ type AgentLine struct {
 	// Progress of a "progress" line: []restore.ComponentProgress.
 	Progress json.RawMessage `json:"progress,omitempty"`
 	Version  json.RawMessage `json:"version,omitempty"`
-	Error    string          `json:"error,omitempty"`
+	// Steps: where the agent's time went ([{name, seconds}], see
+	// cmd/unikube-agent).
+	Steps json.RawMessage `json:"steps,omitempty"`
+	Error string          `json:"error,omitempty"`
+	// Unchanged: the agent failed before it changed its target.
+	Unchanged bool `json:"unchanged,omitempty"`
+}
+
+// Unchanged says whether the agent's last error line says it failed
+// before changing its target (its plan failed).
+func (e *PodError) Unchanged() bool {
+	for i := len(e.LogTail) - 1; i >= 0; i-- {
+		var l AgentLine
+		if json.Unmarshal([]byte(e.LogTail[i]), &l) == nil && l.Type == "error" {
+			return l.Unchanged
+		}
+	}
+	return false
 }
 
 // Result is a finished agent Job.
@@ -341,8 +359,16 @@ func wait(ctx context.Context, cs kubernetes.Interface, job *batchv1.Job, o RunO
 	// Config errors can be transient right after creation (the Secret's
 	// owner patch races the kubelet); give them a short grace.
 	var configErrSince time.Time
+	created, started := time.Now(), false
 	tick := time.NewTicker(o.Poll)
 	defer tick.Stop()
+	// Once the pod runs, its log is followed: progress lines arrive as
+	// the agent writes them, and its result line ends the wait at once
+	// (the pod's status says Succeeded seconds later on a busy node).
+	// Polling below stays the authority on failures.
+	var followed <-chan AgentLine
+	followCtx, stopFollow := context.WithCancel(ctx)
+	defer stopFollow()
 	fail := func(pod, reason string) (Result, error) {
 		if pod != "" {
 			if t, err := logTail(context.WithoutCancel(ctx), cs, ns, pod, o.LogTail); err == nil && len(t) > 0 {
@@ -356,6 +382,21 @@ func wait(ctx context.Context, cs kubernetes.Interface, job *batchv1.Job, o RunO
 		select {
 		case <-ctx.Done():
 			return fail(seenPod, fmt.Sprintf("cancelled: %v", ctx.Err()))
+		case l, ok := <-followed:
+			if !ok {
+				followed = nil // the stream ended; polling carries on
+				continue
+			}
+			if l.Type == "result" {
+				// The agent writes its result line last, only on success.
+				res.Pod, res.Last = seenPod, l
+				log.Info("agent job complete", "job", name, "after", time.Since(created).Round(time.Millisecond), "steps", string(l.Steps))
+				return res, nil
+			}
+			if o.OnLine != nil && l.Type == "progress" {
+				o.OnLine(l)
+			}
+			continue
 		case <-tick.C:
 		}
 		j, err := cs.BatchV1().Jobs(ns).Get(ctx, name, metav1.GetOptions{})
@@ -369,14 +410,28 @@ func wait(ctx context.Context, cs kubernetes.Interface, job *batchv1.Job, o RunO
 		if err != nil {
 			continue
 		}
-		for _, c := range j.Status.Conditions {
+		// The pod's success is enough: the Job controller marks the Job
+		// complete a moment later (seconds on a busy control plane).
+		succeeded := ""
+		for _, p := range pods.Items {
+			if p.Status.Phase == corev1.PodSucceeded {
+				succeeded = p.Name
+			}
+		}
+		conds := j.Status.Conditions
+		if succeeded != "" {
+			conds = []batchv1.JobCondition{{Type: batchv1.JobComplete, Status: corev1.ConditionTrue}}
+		}
+		for _, c := range conds {
 			if c.Status != corev1.ConditionTrue {
 				continue
 			}
 			switch c.Type {
 			case batchv1.JobComplete:
 				pod := seenPod
-				if len(pods.Items) > 0 {
+				if succeeded != "" {
+					pod = succeeded
+				} else if len(pods.Items) > 0 {
 					pod = pods.Items[0].Name
 				}
 				// The kubelet's log endpoint fails now and then right after a
@@ -394,6 +449,7 @@ func wait(ctx context.Context, cs kubernetes.Interface, job *batchv1.Job, o RunO
 					var l AgentLine
 					if json.Unmarshal([]byte(lines[i]), &l) == nil && l.Type == "result" {
 						res.Last = l
+						log.Info("agent job complete", "job", name, "after", time.Since(created).Round(time.Millisecond), "steps", string(l.Steps))
 						return res, nil
 					}
 				}
@@ -429,12 +485,19 @@ func wait(ctx context.Context, cs kubernetes.Interface, job *batchv1.Job, o RunO
 					return fail(p.Name, fmt.Sprintf("container %s exited %d (%s)", st.Name, t.ExitCode, t.Reason))
 				}
 			}
+			if p.Status.Phase == corev1.PodRunning && !started {
+				// Scheduling, the init container copying the agent in and
+				// the container start: the fixed cost of a Job.
+				started = true
+				log.Info("agent pod running", append([]any{"job", name, "pod", p.Name, "after", time.Since(created).Round(time.Millisecond)}, podTimeline(&p)...)...)
+				followed = follow(followCtx, cs, ns, p.Name)
+			}
 			if p.Status.Phase == corev1.PodRunning && time.Since(lastTailFetch) > 2*time.Second {
 				// Keep a recent tail: a killed pod's log may be gone later.
 				lastTailFetch = time.Now()
 				if t, err := logTail(ctx, cs, ns, p.Name, o.LogTail); err == nil && len(t) > 0 {
 					tail = t
-					if o.OnLine != nil && len(t) != seenLines {
+					if o.OnLine != nil && followed == nil && len(t) != seenLines {
 						seenLines = len(t)
 						var l AgentLine
 						if json.Unmarshal([]byte(t[len(t)-1]), &l) == nil {
@@ -446,6 +509,25 @@ func wait(ctx context.Context, cs kubernetes.Interface, job *batchv1.Job, o RunO
 		}
 		log.Debug("waiting for agent job", "job", name, "pod", seenPod)
 	}
+}
+
+// podTimeline says when (seconds after the pod was created, to the API's
+// one-second resolution) the pod was scheduled and its init containers
+// finished: where a slow start went.
+func podTimeline(p *corev1.Pod) []any {
+	var out []any
+	since := func(t metav1.Time) string { return t.Sub(p.CreationTimestamp.Time).Round(time.Second).String() }
+	for _, c := range p.Status.Conditions {
+		if c.Status == corev1.ConditionTrue && (c.Type == corev1.PodScheduled || c.Type == corev1.PodInitialized) {
+			out = append(out, string(c.Type), since(c.LastTransitionTime))
+		}
+	}
+	for _, st := range p.Status.InitContainerStatuses {
+		if t := st.State.Terminated; t != nil {
+			out = append(out, st.Name+" ran", since(t.StartedAt)+"-"+since(t.FinishedAt))
+		}
+	}
+	return out
 }
 
 func podReason(p *corev1.Pod) string {
@@ -465,6 +547,34 @@ func podReason(p *corev1.Pod) string {
 		return "unknown reason"
 	}
 	return strings.Join(parts, "; ")
+}
+
+// follow streams the agent container's log and sends its JSON lines until
+// the log ends or ctx is done; the channel is closed then.
+func follow(ctx context.Context, cs kubernetes.Interface, ns, pod string) <-chan AgentLine {
+	ch := make(chan AgentLine, 16)
+	go func() {
+		defer close(ch)
+		r, err := cs.CoreV1().Pods(ns).GetLogs(pod, &corev1.PodLogOptions{Container: AgentContainer, Follow: true}).Stream(ctx)
+		if err != nil {
+			return
+		}
+		defer r.Close()
+		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 64<<10), 4<<20)
+		for sc.Scan() {
+			var l AgentLine
+			if json.Unmarshal(sc.Bytes(), &l) != nil {
+				continue
+			}
+			select {
+			case ch <- l:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return ch
 }
 
 // logTail returns the last n lines of the agent container's log.

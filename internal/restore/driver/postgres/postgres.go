@@ -41,7 +41,17 @@ const (
 	OptBinDir        = "pg_bin"         // directory holding pg_dump/pg_restore/psql
 	OptMaintenanceDB = "maintenance_db" // database to connect to for CREATE/RENAME (default postgres)
 	OptTempDir       = "tmpdir"         // where the archive is staged for pg_restore -j
+	// OptSettings are server settings for the sessions restoring into a
+	// fresh database (the swap strategy's staging database, or a database
+	// that did not exist): "name=value name=value", "none" for none.
+	OptSettings = "restore_settings"
 )
+
+// DefaultRestoreSettings speed up a restore into a fresh database. Both are
+// safe there: the database is swapped into place only after the restore
+// succeeded, so a commit lost in a crash only loses a staging database
+// that is dropped anyway, and index builds get memory to sort in.
+const DefaultRestoreSettings = "synchronous_commit=off maintenance_work_mem=256MB"
 
 // Strategies.
 const (
@@ -391,7 +401,7 @@ func (d *Driver) Restore(ctx context.Context, c statepkg.Component, src driver.C
 	// file, and a damaged chunk stops the apply before the database changes.
 	// With one job pg_restore reads the archive sequentially, so it can
 	// stream from the chunks: no temp file, download and restore overlap.
-	streaming := c.Format == FormatCustom && Jobs(t) == 1
+	streaming := c.Format == FormatCustom && streamRestore(t)
 	var archive string
 	if c.Format == FormatCustom && !streaming {
 		phase = driver.PhaseDownload
@@ -448,14 +458,18 @@ func (d *Driver) Restore(ctx context.Context, c statepkg.Component, src driver.C
 	}()
 
 	phase = driver.PhaseRestore
+	env, err := restoreEnv(e, t, strategy == StrategySwap || pl.Action == driver.ActionCreate)
+	if err != nil {
+		return fail(err)
+	}
 	rows := watchRows(ctx, e, into, p, c.Name, time.Second)
 	switch {
 	case streaming:
-		err = d.pgRestoreStream(ctx, e, src, into, strategy, c, t, p, &res)
+		err = d.pgRestoreStream(ctx, env, src, into, strategy, c, t, p, &res)
 	case c.Format == FormatCustom:
-		err = d.pgRestore(ctx, e, archive, into, strategy, t)
+		err = d.pgRestore(ctx, env, archive, into, strategy, t)
 	default:
-		err = d.psql(ctx, e, src, into, strategy, c, t, p, &res)
+		err = d.psql(ctx, env, src, into, strategy, c, t, p, &res)
 	}
 	res.Rows = rows()
 	if err != nil {
@@ -470,6 +484,7 @@ func (d *Driver) Restore(ctx context.Context, c statepkg.Component, src driver.C
 	}
 
 	phase = driver.PhaseSwap
+	p.Emit(driver.Event{Component: c.Name, Phase: driver.PhaseSwap})
 	prev, err := swap(ctx, mc, e.db, into, pl.Action == driver.ActionCreate)
 	if err != nil {
 		return fail(err)
@@ -546,6 +561,28 @@ func renamePair(ctx context.Context, mc *pgx.Conn, db, prev, staged string) erro
 	return tx.Commit(ctx)
 }
 
+// restoreEnv is the environment of pg_restore/psql: the endpoint's, plus
+// PGOPTIONS with the restore settings when restoring into a fresh database.
+func restoreEnv(e endpoint, t driver.Target, fresh bool) ([]string, error) {
+	env := e.env()
+	settings := t.Option(OptSettings, DefaultRestoreSettings)
+	if !fresh || settings == "none" || strings.TrimSpace(settings) == "" {
+		return env, nil
+	}
+	var opts []string
+	for _, kv := range strings.Fields(settings) {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" || v == "" || strings.ContainsAny(kv, `\'"`) {
+			return nil, fmt.Errorf("option %s: %q is not name=value", OptSettings, kv)
+		}
+		opts = append(opts, "-c "+k+"="+v)
+	}
+	if prev := os.Getenv("PGOPTIONS"); prev != "" {
+		opts = append([]string{prev}, opts...)
+	}
+	return append(env, "PGOPTIONS="+strings.Join(opts, " ")), nil
+}
+
 func restoreFlags(t driver.Target) []string {
 	var args []string
 	if t.Option(OptKeepOwner, "") != "true" {
@@ -557,6 +594,18 @@ func restoreFlags(t driver.Target) []string {
 	return args
 }
 
+// streamRestore says whether pg_restore reads the archive as it is
+// downloaded (one job) rather than from a staged file with -j: when option
+// jobs is 1, or unset on a machine with at most 2 CPUs, where parallel
+// loading gains less than overlapping the download with the restore does
+// (and the download's own work competes for the same CPUs).
+func streamRestore(t driver.Target) bool {
+	if n, err := strconv.Atoi(t.Option(OptJobs, "")); err == nil && n > 0 {
+		return n == 1
+	}
+	return runtime.NumCPU() <= 2
+}
+
 // Jobs is the pg_restore parallelism of a target: option jobs, else the
 // CPU count.
 func Jobs(t driver.Target) int {
@@ -566,7 +615,7 @@ func Jobs(t driver.Target) int {
 	return runtime.NumCPU()
 }
 
-func (d *Driver) pgRestore(ctx context.Context, e endpoint, archive, db, strategy string, t driver.Target) error {
+func (d *Driver) pgRestore(ctx context.Context, env []string, archive, db, strategy string, t driver.Target) error {
 	bin, err := tool("pg_restore", t.Options)
 	if err != nil {
 		return err
@@ -580,13 +629,13 @@ func (d *Driver) pgRestore(ctx context.Context, e endpoint, archive, db, strateg
 	}
 	args = append(args, archive)
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = e.env()
+	cmd.Env = env
 	stderr := &driver.Tail{}
 	cmd.Stderr, cmd.Stdout = stderr, stderr
 	return driver.ToolError(ctx, "pg_restore", cmd.Run(), stderr)
 }
 
-func (d *Driver) pgRestoreStream(ctx context.Context, e endpoint, src driver.ChunkSource, db, strategy string, c statepkg.Component, t driver.Target, p driver.Progress, res *driver.ComponentResult) error {
+func (d *Driver) pgRestoreStream(ctx context.Context, env []string, src driver.ChunkSource, db, strategy string, c statepkg.Component, t driver.Target, p driver.Progress, res *driver.ComponentResult) error {
 	bin, err := tool("pg_restore", t.Options)
 	if err != nil {
 		return err
@@ -603,13 +652,13 @@ func (d *Driver) pgRestoreStream(ctx context.Context, e endpoint, src driver.Chu
 	defer r.Close()
 	pr := &driver.ProgressReader{R: r, P: p, Component: c.Name, Phase: driver.PhaseRestore}
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = e.env()
+	cmd.Env = env
 	stderr := &driver.Tail{}
 	cmd.Stderr, cmd.Stdout = stderr, stderr
 	return driver.Feed(ctx, cmd, "pg_restore", pr, pr, c.Size, stderr, res)
 }
 
-func (d *Driver) psql(ctx context.Context, e endpoint, src driver.ChunkSource, db, strategy string, c statepkg.Component, t driver.Target, p driver.Progress, res *driver.ComponentResult) error {
+func (d *Driver) psql(ctx context.Context, env []string, src driver.ChunkSource, db, strategy string, c statepkg.Component, t driver.Target, p driver.Progress, res *driver.ComponentResult) error {
 	bin, err := tool("psql", t.Options)
 	if err != nil {
 		return err
@@ -625,7 +674,7 @@ func (d *Driver) psql(ctx context.Context, e endpoint, src driver.ChunkSource, d
 	defer r.Close()
 	pr := &driver.ProgressReader{R: r, P: p, Component: c.Name, Phase: driver.PhaseRestore}
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = e.env()
+	cmd.Env = env
 	stderr := &driver.Tail{}
 	cmd.Stderr, cmd.Stdout = stderr, io.Discard
 	return driver.Feed(ctx, cmd, "psql", pr, pr, c.Size, stderr, res)

@@ -182,6 +182,25 @@ func TestPostgres_CaptureRestoreSwapAndIdempotency(t *testing.T) {
 		}
 		same(t, "streamed db", want2, checksums(t, target))
 	})
+	t.Run("restore settings reach the restoring sessions", func(t *testing.T) {
+		// A setting the server rejects fails the restore, which shows the
+		// settings are passed; the target keeps its data.
+		before := checksums(t, target)
+		for _, jobs := range []string{"1", "2"} {
+			_, err := drivertest.Restore(ctx, d, c1, store, target, map[string]string{postgres.OptJobs: jobs, postgres.OptSettings: "work_mem=lots"})
+			if err == nil || !strings.Contains(err.Error(), "work_mem") {
+				t.Fatalf("jobs=%s: restore with work_mem=lots: %v, want the server's complaint", jobs, err)
+			}
+		}
+		if _, err := drivertest.Restore(ctx, d, c1, store, target, map[string]string{postgres.OptSettings: "synchronous_commit"}); err == nil || !strings.Contains(err.Error(), "name=value") {
+			t.Fatalf("malformed settings: %v, want an error saying name=value", err)
+		}
+		same(t, "db after failed restores", before, checksums(t, target))
+		if _, err := drivertest.Restore(ctx, d, c1, store, target, map[string]string{postgres.OptSettings: "none"}); err != nil {
+			t.Fatal(err)
+		}
+		same(t, "db restored without settings", want1, checksums(t, target))
+	})
 	t.Run("in-place strategy", func(t *testing.T) {
 		if _, err := drivertest.Restore(ctx, d, c1, store, target, map[string]string{postgres.OptStrategy: postgres.StrategyInPlace}); err != nil {
 			t.Fatal(err)
