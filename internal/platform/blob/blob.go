@@ -42,6 +42,12 @@ type Store interface {
 	String() string
 }
 
+// Sizer is an optional Store extension for stores that tell a chunk's size
+// cheaply (a stat): ErrNotFound when it is not stored.
+type Sizer interface {
+	Size(ctx context.Context, digest string) (int64, error)
+}
+
 // Open returns the store named by spec: "" (filesystem under dataDir/chunks),
 // "file:///path" or a plain path, or "s3://bucket[/prefix]?endpoint=...&region=...".
 // S3 credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY

@@ -53,6 +53,23 @@ func (f *FS) Has(_ context.Context, digest string) (bool, error) {
 	return true, nil
 }
 
+// Size returns a stored chunk's size without opening it (batch downloads
+// add up a response's length first, so they can send files with sendfile).
+func (f *FS) Size(_ context.Context, digest string) (int64, error) {
+	p, err := f.path(digest)
+	if err != nil {
+		return 0, err
+	}
+	st, err := os.Stat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, fmt.Errorf("%s: %w", digest, ErrNotFound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("stat chunk: %w", err)
+	}
+	return st.Size(), nil
+}
+
 // Put writes the chunk atomically; an existing chunk is left as is.
 func (f *FS) Put(ctx context.Context, digest string, data []byte) error {
 	p, err := f.path(digest)
