@@ -191,7 +191,10 @@ func chartInstall(ctx context.Context, t *testing.T, env *cluster.Env, ns, relea
 	if err != nil {
 		t.Fatal(err)
 	}
-	images := vals["images"].(map[string]any)
+	images, ok := vals["images"].(map[string]any)
+	if !ok {
+		t.Fatalf("values-local.yaml: images is %T, want a map", vals["images"])
+	}
 	for name, img := range map[string]string{"postgres": "postgres", "redis": "redis", "web": "busybox"} {
 		ref := env.Image(img)
 		i := strings.LastIndex(ref, ":")

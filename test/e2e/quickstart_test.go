@@ -250,6 +250,9 @@ func readPidFile(t *testing.T, path string) int {
 		return 0
 	}
 	var pid int
-	fmt.Sscan(strings.TrimSpace(string(b)), &pid)
+	if _, err := fmt.Sscan(strings.TrimSpace(string(b)), &pid); err != nil {
+		t.Errorf("platform pid file %s: %v", path, err)
+		return 0
+	}
 	return pid
 }
