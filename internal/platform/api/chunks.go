@@ -59,8 +59,11 @@ func (s *Server) headChunk(w http.ResponseWriter, r *http.Request) {
 }
 
 // readableChunk checks the caller may read the chunk of project/state:
-// applier or higher and the chunk in one of the state's versions, or a job
-// token whose version contains it.
+// applier or higher and the chunk in one of the state's versions, a
+// maintainer and the chunk uploaded to this state with read_back=true (a
+// capture reads its component descriptions back before committing them;
+// whoever may upload to the state may read what was uploaded to it), or a
+// job token whose version contains it.
 func (s *Server) readableChunk(r *http.Request, project, state, digest string) error {
 	isJob, err := s.mayReadChunks(r, project, state)
 	if err != nil {
@@ -75,6 +78,11 @@ func (s *Server) readableChunk(r *http.Request, project, state, digest string) e
 		ok = true
 	default:
 		ok, err = s.st.ChunkInState(r.Context(), project, state, digest)
+		if err == nil && !ok {
+			if _, merr := s.need(r, project, state, auth.RoleMaintainer); merr == nil {
+				ok, err = s.st.ChunkUploadedTo(r.Context(), project, state, digest)
+			}
+		}
 	}
 	if err != nil {
 		return err
@@ -206,6 +214,12 @@ func (s *Server) putChunk(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.fail(w, r, fmt.Errorf("store chunk %s: %w", digest, err))
 		return
+	}
+	if r.URL.Query().Get("read_back") == "true" {
+		if err := s.st.RecordUpload(r.Context(), project, state, digest, s.cfg.Now()); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 	}
 	s.metrics.chunkIn.Add(float64(len(data)))
 	if existed {
