@@ -53,6 +53,10 @@ const (
 // that is dropped anyway, and index builds get memory to sort in.
 const DefaultRestoreSettings = "synchronous_commit=off maintenance_work_mem=256MB"
 
+// PhaseCreateDatabase is the progress phase while the database restored
+// into is created.
+const PhaseCreateDatabase = "create-database"
+
 // Strategies.
 const (
 	StrategySwap    = "swap"
@@ -384,6 +388,9 @@ func (d *Driver) Restore(ctx context.Context, c statepkg.Component, src driver.C
 	fail := func(err error) (driver.ComponentResult, error) {
 		return res, fmt.Errorf("restore %s: %s: %w", c.Name, phase, err)
 	}
+	// Phase events as each step starts, so progress (and the agent's step
+	// timings) show where the time goes.
+	p.Emit(driver.Event{Component: c.Name, Phase: driver.PhasePlan})
 	pl, err := d.Plan(ctx, c, t)
 	if err != nil {
 		return fail(err)
@@ -440,6 +447,7 @@ func (d *Driver) Restore(ctx context.Context, c statepkg.Component, src driver.C
 	createdStaging := false
 	if strategy == StrategySwap || pl.Action == driver.ActionCreate {
 		phase = driver.PhaseRestore
+		p.Emit(driver.Event{Component: c.Name, Phase: PhaseCreateDatabase})
 		q := "CREATE DATABASE " + ident(into) + " TEMPLATE template0"
 		if role := t.Option(OptRole, ""); role != "" {
 			q += " OWNER " + ident(role)
@@ -462,6 +470,7 @@ func (d *Driver) Restore(ctx context.Context, c statepkg.Component, src driver.C
 	if err != nil {
 		return fail(err)
 	}
+	p.Emit(driver.Event{Component: c.Name, Phase: driver.PhaseRestore})
 	rows := watchRows(ctx, e, into, p, c.Name, time.Second)
 	switch {
 	case streaming:
