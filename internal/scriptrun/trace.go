@@ -11,7 +11,10 @@ const trapMarker = "unikube-script: "
 // ERR trap that prints the failing file, line and command, and the call
 // stack. The body is sourced, so LINENO is its own line number. Nothing of
 // the variables is in this text: they are only in the environment.
-const bashWrapper = `set -Eeuo pipefail
+// stderr joins stdout: two pipes reach the pod log in no fixed order, and
+// the trace is cut from the log by position.
+const bashWrapper = `exec 2>&1
+set -Eeuo pipefail
 trap '__uk_rc=$? __uk_line=$LINENO; set +u
 printf '"'"'unikube-script: error: %s line %s: command %s exited %s\n'"'"' "${BASH_SOURCE[0]##*/}" "$__uk_line" "$BASH_COMMAND" "$__uk_rc" >&2
 for ((__uk_i=0; __uk_i+1<${#FUNCNAME[@]}; __uk_i++)); do
