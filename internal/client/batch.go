@@ -117,7 +117,9 @@ func (s *ChunkStore) getBatchOnce(ctx context.Context, digests []string, base in
 	if ct := resp.Header.Get("Content-Type"); ct != batchContentType {
 		return 0, fmt.Errorf("batch download: the server answered %q, want %s", ct, batchContentType)
 	}
-	br := bufio.NewReaderSize(resp.Body, 64<<10)
+	// A large buffer: fewer, larger socket reads (it measured faster than
+	// reading 64 KiB chunks straight into their buffers).
+	br := bufio.NewReaderSize(resp.Body, 1<<20)
 	for i, want := range digests {
 		line, err := br.ReadSlice('\n')
 		if err != nil {
