@@ -2,6 +2,7 @@ package commands
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -207,28 +208,21 @@ func newPromoteCmd(s *Settings) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			pc, err := s.Platform()
-			if err != nil {
-				return err
-			}
-			ctx := s.Context(cmd)
-			if dry {
-				v, err := pc.Resolve(ctx, ref)
-				if err != nil {
-					return platformErr("promote "+a[0], err)
-				}
-				if !v.Candidate {
-					return fmt.Errorf("promote %s: %s is not a candidate", a[0], v.Tag)
-				}
-				v.Tag, _ = statepkg.PromoteTag(v.Tag)
-				v.Candidate = false
-				return printVersion(s, "would promote to", v)
-			}
-			v, err := pc.Promote(ctx, ref.Project, ref.State, refArg(ref))
-			if err != nil {
-				return platformErr("promote "+a[0], err)
-			}
-			return printVersion(s, "promoted", v)
+			return runTagOp(cmd, s, tagOp{
+				what: "promote " + a[0], ref: ref, dryRun: dry,
+				preview: func(v *client.Version) error {
+					if !v.Candidate {
+						return fmt.Errorf("promote %s: %s is not a candidate", a[0], v.Tag)
+					}
+					v.Tag, _ = statepkg.PromoteTag(v.Tag)
+					v.Candidate = false
+					return nil
+				},
+				change: func(ctx context.Context, pc *client.Client) (client.Version, error) {
+					return pc.Promote(ctx, ref.Project, ref.State, refArg(ref))
+				},
+				wouldVerb: "would promote to", verb: "promoted",
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&dry, "dry-run", false, "show what would change, change nothing")
@@ -249,28 +243,56 @@ func newRetagCmd(s *Settings) *cobra.Command {
 			if err := statepkg.ValidateTag(a[1]); err != nil {
 				return &UsageError{Err: fmt.Errorf("new tag: %w", err)}
 			}
-			pc, err := s.Platform()
-			if err != nil {
-				return err
-			}
-			ctx := s.Context(cmd)
-			if dry {
-				v, err := pc.Resolve(ctx, ref)
-				if err != nil {
-					return platformErr("retag "+a[0], err)
-				}
-				v.Tag, v.Candidate = a[1], statepkg.IsCandidate(a[1])
-				return printVersion(s, "would retag to", v)
-			}
-			v, err := pc.Retag(ctx, ref.Project, ref.State, refArg(ref), a[1])
-			if err != nil {
-				return platformErr("retag "+a[0], err)
-			}
-			return printVersion(s, "retagged", v)
+			return runTagOp(cmd, s, tagOp{
+				what: "retag " + a[0], ref: ref, dryRun: dry,
+				preview: func(v *client.Version) error {
+					v.Tag, v.Candidate = a[1], statepkg.IsCandidate(a[1])
+					return nil
+				},
+				change: func(ctx context.Context, pc *client.Client) (client.Version, error) {
+					return pc.Retag(ctx, ref.Project, ref.State, refArg(ref), a[1])
+				},
+				wouldVerb: "would retag to", verb: "retagged",
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&dry, "dry-run", false, "show what would change, change nothing")
 	return cmd
+}
+
+// tagOp is a command that gives a version another tag (promote, retag).
+type tagOp struct {
+	what   string // "promote REF", prefixed to errors
+	ref    statepkg.Ref
+	dryRun bool
+	// preview turns the resolved version into what change would return,
+	// for --dry-run; change asks the platform to do it.
+	preview         func(v *client.Version) error
+	change          func(ctx context.Context, pc *client.Client) (client.Version, error)
+	wouldVerb, verb string
+}
+
+func runTagOp(cmd *cobra.Command, s *Settings, op tagOp) error {
+	pc, err := s.Platform()
+	if err != nil {
+		return err
+	}
+	ctx := s.Context(cmd)
+	if op.dryRun {
+		v, err := pc.Resolve(ctx, op.ref)
+		if err != nil {
+			return platformErr(op.what, err)
+		}
+		if err := op.preview(&v); err != nil {
+			return err
+		}
+		return printVersion(s, op.wouldVerb, v)
+	}
+	v, err := op.change(ctx, pc)
+	if err != nil {
+		return platformErr(op.what, err)
+	}
+	return printVersion(s, op.verb, v)
 }
 
 func newPruneCmd(s *Settings) *cobra.Command {
