@@ -429,7 +429,13 @@ func (d *Driver) Restore(ctx context.Context, c statepkg.Component, src driver.C
 		o.Annotations[AnnotationState], o.Annotations[AnnotationDigest] = t.State, t.Digest
 		prev, err := d.put(ctx, ns, o)
 		if err != nil {
-			rerr := d.rollback(context.WithoutCancel(ctx), ns, done)
+			back := done
+			if prev.cm != nil || prev.secret != nil {
+				// o was there before: put it back too, a failed replace
+				// (delete, then create) may have deleted it.
+				back = append(back, prev)
+			}
+			rerr := d.rollback(context.WithoutCancel(ctx), ns, back)
 			if rerr != nil {
 				return res, errors.Join(fmt.Errorf("kubernetes component %s: write %s in %s: %w", c.Name, o.Ref(), ns, err),
 					fmt.Errorf("put back the objects already written: %w", rerr))
@@ -448,53 +454,19 @@ func (d *Driver) Restore(ctx context.Context, c statepkg.Component, src driver.C
 // and created again) and returns what was there before.
 func (d *Driver) put(ctx context.Context, ns string, o Object) (previous, error) {
 	prev := previous{obj: o}
+	var err error
 	switch o.Kind {
 	case KindConfigMap:
-		api := d.client.CoreV1().ConfigMaps(ns)
-		want := configMap(ns, o)
-		cur, err := api.Get(ctx, o.Name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			prev.createdBy = true
-			_, err = api.Create(ctx, want, metav1.CreateOptions{})
-			return prev, err
-		}
-		if err != nil {
-			return prev, err
-		}
-		prev.cm = cur
-		if cur.Immutable != nil && *cur.Immutable {
-			if err := api.Delete(ctx, o.Name, metav1.DeleteOptions{}); err != nil {
-				return prev, err
-			}
-			_, err = api.Create(ctx, want, metav1.CreateOptions{})
-			return prev, err
-		}
-		want.ResourceVersion = cur.ResourceVersion
-		_, err = api.Update(ctx, want, metav1.UpdateOptions{})
+		prev.cm, prev.createdBy, err = upsert(ctx, d.client.CoreV1().ConfigMaps(ns), configMap(ns, o), func(cur *corev1.ConfigMap) bool {
+			return isTrue(cur.Immutable)
+		})
 		return prev, err
 	case KindSecret:
-		api := d.client.CoreV1().Secrets(ns)
 		want := secret(ns, o)
-		cur, err := api.Get(ctx, o.Name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			prev.createdBy = true
-			_, err = api.Create(ctx, want, metav1.CreateOptions{})
-			return prev, err
-		}
-		if err != nil {
-			return prev, err
-		}
-		prev.secret = cur
-		// The type of a Secret cannot change in place.
-		if (cur.Immutable != nil && *cur.Immutable) || (want.Type != "" && cur.Type != want.Type) {
-			if err := api.Delete(ctx, o.Name, metav1.DeleteOptions{}); err != nil {
-				return prev, err
-			}
-			_, err = api.Create(ctx, want, metav1.CreateOptions{})
-			return prev, err
-		}
-		want.ResourceVersion = cur.ResourceVersion
-		_, err = api.Update(ctx, want, metav1.UpdateOptions{})
+		prev.secret, prev.createdBy, err = upsert(ctx, d.client.CoreV1().Secrets(ns), want, func(cur *corev1.Secret) bool {
+			// The type of a Secret cannot change in place.
+			return isTrue(cur.Immutable) || (want.Type != "" && cur.Type != want.Type)
+		})
 		return prev, err
 	}
 	return prev, fmt.Errorf("kind %q: want ConfigMap or Secret", o.Kind)
@@ -512,9 +484,13 @@ func (d *Driver) rollback(ctx context.Context, ns string, done []previous) error
 		case pv.createdBy:
 			err = d.client.CoreV1().Secrets(ns).Delete(ctx, pv.obj.Name, metav1.DeleteOptions{})
 		case pv.cm != nil:
-			err = d.restoreConfigMap(ctx, ns, pv.cm)
+			_, _, err = upsert(ctx, d.client.CoreV1().ConfigMaps(ns), pv.cm.DeepCopy(), func(cur *corev1.ConfigMap) bool {
+				return isTrue(cur.Immutable)
+			})
 		case pv.secret != nil:
-			err = d.restoreSecret(ctx, ns, pv.secret)
+			_, _, err = upsert(ctx, d.client.CoreV1().Secrets(ns), pv.secret.DeepCopy(), func(cur *corev1.Secret) bool {
+				return isTrue(cur.Immutable) || cur.Type != pv.secret.Type
+			})
 		}
 		if err != nil && !apierrors.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("%s: %w", pv.obj.Ref(), err))
@@ -523,55 +499,45 @@ func (d *Driver) rollback(ctx context.Context, ns string, done []previous) error
 	return errors.Join(errs...)
 }
 
-func (d *Driver) restoreConfigMap(ctx context.Context, ns string, old *corev1.ConfigMap) error {
-	api := d.client.CoreV1().ConfigMaps(ns)
-	old = old.DeepCopy()
-	cur, err := api.Get(ctx, old.Name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		old.ResourceVersion, old.UID = "", ""
-		_, err = api.Create(ctx, old, metav1.CreateOptions{})
-		return err
-	}
-	if err != nil {
-		return err
-	}
-	if cur.Immutable != nil && *cur.Immutable {
-		if err := api.Delete(ctx, old.Name, metav1.DeleteOptions{}); err != nil {
-			return err
-		}
-		old.ResourceVersion, old.UID = "", ""
-		_, err = api.Create(ctx, old, metav1.CreateOptions{})
-		return err
-	}
-	old.ResourceVersion = cur.ResourceVersion
-	_, err = api.Update(ctx, old, metav1.UpdateOptions{})
-	return err
+// objectAPI is what upsert needs of the typed ConfigMap and Secret clients.
+type objectAPI[T any] interface {
+	Get(ctx context.Context, name string, opts metav1.GetOptions) (T, error)
+	Create(ctx context.Context, obj T, opts metav1.CreateOptions) (T, error)
+	Update(ctx context.Context, obj T, opts metav1.UpdateOptions) (T, error)
+	Delete(ctx context.Context, name string, opts metav1.DeleteOptions) error
 }
 
-func (d *Driver) restoreSecret(ctx context.Context, ns string, old *corev1.Secret) error {
-	api := d.client.CoreV1().Secrets(ns)
-	old = old.DeepCopy()
-	cur, err := api.Get(ctx, old.Name, metav1.GetOptions{})
+// upsert writes want: created when absent, deleted and created again when
+// replace says the current object cannot take it in place (immutable, a
+// Secret's type), updated otherwise. It returns the object found before
+// (zero when there was none or the Get failed) and whether it was absent.
+// want's UID and resourceVersion are set here: an object put back may
+// carry those of a version since deleted.
+func upsert[T metav1.Object](ctx context.Context, api objectAPI[T], want T, replace func(cur T) bool) (before T, absent bool, err error) {
+	var none T
+	want.SetUID("")
+	want.SetResourceVersion("")
+	cur, err := api.Get(ctx, want.GetName(), metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		old.ResourceVersion, old.UID = "", ""
-		_, err = api.Create(ctx, old, metav1.CreateOptions{})
-		return err
+		_, err = api.Create(ctx, want, metav1.CreateOptions{})
+		return none, true, err
 	}
 	if err != nil {
-		return err
+		return none, false, err
 	}
-	if (cur.Immutable != nil && *cur.Immutable) || cur.Type != old.Type {
-		if err := api.Delete(ctx, old.Name, metav1.DeleteOptions{}); err != nil {
-			return err
+	if replace(cur) {
+		if err := api.Delete(ctx, want.GetName(), metav1.DeleteOptions{}); err != nil {
+			return cur, false, err
 		}
-		old.ResourceVersion, old.UID = "", ""
-		_, err = api.Create(ctx, old, metav1.CreateOptions{})
-		return err
+		_, err = api.Create(ctx, want, metav1.CreateOptions{})
+		return cur, false, err
 	}
-	old.ResourceVersion = cur.ResourceVersion
-	_, err = api.Update(ctx, old, metav1.UpdateOptions{})
-	return err
+	want.SetResourceVersion(cur.GetResourceVersion())
+	_, err = api.Update(ctx, want, metav1.UpdateOptions{})
+	return cur, false, err
 }
+
+func isTrue(b *bool) bool { return b != nil && *b }
 
 func meta(ns string, o Object) metav1.ObjectMeta {
 	return metav1.ObjectMeta{Name: o.Name, Namespace: ns, Labels: o.Labels, Annotations: o.Annotations}

@@ -123,6 +123,35 @@ func TestRestore_FailureMidwayPutsBackWhatWasWritten(t *testing.T) {
 	}
 }
 
+func TestRestore_FailedReplaceOfAnImmutableObjectPutsItBack(t *testing.T) {
+	ctx := context.Background()
+	c, raw := capture(t, New(fake.NewClientset(objects()...), nil), map[string]string{"selector": "app=shop"})
+	immutable := true
+	cs := fake.NewClientset(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "dev"}, Data: map[string]string{"old": "1"}, Immutable: &immutable})
+	// The replace deletes the immutable ConfigMap, then its create fails;
+	// later creates (the put back) go through.
+	failed := false
+	cs.PrependReactor("create", "configmaps", func(k8stesting.Action) (bool, runtime.Object, error) {
+		if failed {
+			return false, nil, nil
+		}
+		failed = true
+		return true, nil, apierrors.NewForbidden(corev1.Resource("configmaps"), "app", errors.New("denied"))
+	})
+	_, err := New(cs, nil).Restore(ctx, c, driver.ReaderAtSource{R: bytes.NewReader(raw), Size: int64(len(raw))},
+		driver.Target{URL: URL("dev"), Digest: "sha256:abc"}, nil)
+	if err == nil || !strings.Contains(err.Error(), "denied") {
+		t.Fatalf("restore with a forbidden configmap create: %v", err)
+	}
+	cm, err := cs.CoreV1().ConfigMaps("dev").Get(ctx, "app", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("configmap not put back: %v", err)
+	}
+	if cm.Data["old"] != "1" || cm.Immutable == nil || !*cm.Immutable {
+		t.Errorf("configmap put back as %v (immutable %v), want the old immutable one", cm.Data, cm.Immutable)
+	}
+}
+
 func TestRestore_BadStreamOrRuleChangesNothing(t *testing.T) {
 	ctx := context.Background()
 	c, raw := capture(t, New(fake.NewClientset(objects()...), nil), nil)
