@@ -352,11 +352,14 @@ const (
 	batchMaxChunks = 128
 	batchMaxBytes  = 4 << 20
 	// minBatchInflight keeps a few requests in flight even on small
-	// machines: while one batch is decoded, the next is on the wire.
+	// machines: while one batch is decoded, the next is on the wire;
+	// maxBatchInflight bounds a reader's memory (about 2 x 4 MiB a batch)
+	// when callers ask for many chunks ahead.
 	minBatchInflight = 4
+	maxBatchInflight = 8
 )
 
-func batchInflight(conc int) int { return max(conc, minBatchInflight) }
+func batchInflight(conc int) int { return min(max(conc, minBatchInflight), maxBatchInflight) }
 
 // span is the chunk index range [lo, hi) of one batch.
 type span struct{ lo, hi int }
