@@ -159,7 +159,7 @@ func BenchmarkExecutor_ApplyVsKubectlCpAndPgRestore(b *testing.B) {
 	rec, err := executor.Apply(ctx, executor.Options{
 		Client: kc, Namespace: ns, Platform: cl, PlatformURL: platformURL,
 		Ref: statepkg.Ref{Project: "bench", State: "db", Digest: v.Digest}, Release: "bench",
-		Mappings: []discovery.Mapping{{Component: "db", Workload: "StatefulSet/db"}}, AgentImage: env.Image("unikube-agent"),
+		Mappings: []discovery.Mapping{{Component: "db", Workload: "StatefulSet/db", Options: benchDriverOptions()}}, AgentImage: env.Image("unikube-agent"),
 		Timeout: 50 * time.Minute, Logger: benchLogger(t0),
 		OnProgress: func(component string, l jobs.AgentLine) {
 			b.Logf("+%s %s progress %s", time.Since(t0).Round(100*time.Millisecond), component, l.Progress)
@@ -183,6 +183,19 @@ func BenchmarkExecutor_ApplyVsKubectlCpAndPgRestore(b *testing.B) {
 	b.ReportMetric(apply.Seconds(), "apply-s")
 	b.ReportMetric(manual.Seconds(), "manual-s")
 	b.ReportMetric(float64(sizeMB), "size-MB")
+}
+
+// benchDriverOptions are postgres driver options for the apply from
+// UNIKUBE_BENCH_PG_OPTIONS ("jobs=2 restore_settings=none"), to compare
+// restore modes; none by default.
+func benchDriverOptions() map[string]string {
+	opts := map[string]string{}
+	for _, kv := range strings.Fields(os.Getenv("UNIKUBE_BENCH_PG_OPTIONS")) {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			opts[k] = v
+		}
+	}
+	return opts
 }
 
 // benchLogger writes the executor's log to stderr with the time since t0,
