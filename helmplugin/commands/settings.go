@@ -124,6 +124,12 @@ func (s *Settings) Kube() (kubernetes.Interface, *rest.Config, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("kubernetes config (check --kubeconfig/--kube-context): %w", err)
 	}
+	// An apply makes dozens of permission checks and watches; client-go's
+	// default of 5 requests/s cost seconds. Helm's --burst-limit/HELM_QPS win.
+	if rc.QPS == 0 {
+		rc.QPS = 50
+		rc.Burst = max(rc.Burst, 100)
+	}
 	cs, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return nil, nil, fmt.Errorf("kubernetes client: %w", err)
