@@ -153,70 +153,56 @@ func VisitChunks(ctx context.Context, store ChunkStore, component string, chunks
 		}
 		defer codec.Close()
 	}
+	if bg, ok := store.(ChunkBatchGetter); ok {
+		batches := planBatches(chunks)
+		return forEachIndex(ctx, min(batchInflight(conc), len(batches)), len(batches), func(ctx context.Context, buf *chunkBufs, i int) error {
+			part := chunks[batches[i].lo:batches[i].hi]
+			return fetchBatch(ctx, bg, store, codec, component, part,
+				func(int) *chunkBufs { return buf },
+				func(j int, raw []byte) error { return fn(part[j], raw) })
+		})
+	}
+	return forEachIndex(ctx, conc, len(chunks), func(ctx context.Context, buf *chunkBufs, i int) error {
+		ch := chunks[i]
+		if err := fetchChunk(ctx, store, codec, ch, buf); err != nil {
+			if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
+				return ctxErr
+			}
+			return &ChunkError{Component: component, Chunk: ch.Digest, Offset: ch.Offset, Err: err}
+		}
+		return fn(ch, buf.raw)
+	})
+}
+
+// forEachIndex calls do for 0..n-1 on the given number of workers, each with
+// its own reused chunk buffers, and stops all of them at the first error,
+// which it returns (or the context's error).
+func forEachIndex(ctx context.Context, workers, n int, do func(ctx context.Context, buf *chunkBufs, i int) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
 		next     atomic.Int64
 		once     sync.Once
 		firstErr error
-		workers  sync.WaitGroup
+		wg       sync.WaitGroup
 	)
-	fail := func(err error) {
-		once.Do(func() { firstErr = err })
-		cancel()
-	}
-	if bg, ok := store.(ChunkBatchGetter); ok {
-		batches := planBatches(chunks)
-		for range min(batchInflight(conc), len(batches)) {
-			workers.Go(func() {
-				var buf chunkBufs
-				for {
-					i := int(next.Add(1) - 1)
-					if i >= len(batches) || ctx.Err() != nil {
-						return
-					}
-					part := chunks[batches[i].lo:batches[i].hi]
-					err := fetchBatch(ctx, bg, store, codec, component, part,
-						func(int) *chunkBufs { return &buf },
-						func(j int, raw []byte) error { return fn(part[j], raw) })
-					if err != nil {
-						fail(err)
-						return
-					}
-				}
-			})
-		}
-		workers.Wait()
-		if firstErr != nil {
-			return firstErr
-		}
-		return ctx.Err()
-	}
-	for range conc {
-		workers.Go(func() {
+	for range workers {
+		wg.Go(func() {
 			var buf chunkBufs
 			for {
 				i := int(next.Add(1) - 1)
-				if i >= len(chunks) || ctx.Err() != nil {
+				if i >= n || ctx.Err() != nil {
 					return
 				}
-				ch := chunks[i]
-				if err := fetchChunk(ctx, store, codec, ch, &buf); err != nil {
-					if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
-						fail(ctxErr)
-					} else {
-						fail(&ChunkError{Component: component, Chunk: ch.Digest, Offset: ch.Offset, Err: err})
-					}
-					return
-				}
-				if err := fn(ch, buf.raw); err != nil {
-					fail(err)
+				if err := do(ctx, &buf, i); err != nil {
+					once.Do(func() { firstErr = err })
+					cancel()
 					return
 				}
 			}
 		})
 	}
-	workers.Wait()
+	wg.Wait()
 	if firstErr != nil {
 		return firstErr
 	}
