@@ -155,8 +155,12 @@ func captureOne(ctx context.Context, reg *driver.Registry, s Source, store state
 		err error
 	}
 	done := make(chan captured, 1)
+	// Drivers whose streams have records (the volume driver's tar entries)
+	// mark where each starts, and the chunker prefers to cut there.
+	cuts := statepkg.NewCuts()
+	wopts.Cuts = cuts
 	go func() {
-		res, err := d.Capture(ctx, driver.Source{URL: s.URL, Options: opts}, pw, p)
+		res, err := d.Capture(ctx, driver.Source{URL: s.URL, Options: opts}, cutWriter{pw, cuts}, p)
 		pw.CloseWithError(err)
 		done <- captured{res, err}
 	}()
@@ -179,3 +183,12 @@ func captureOne(ctx context.Context, reg *driver.Registry, s Source, store state
 	}
 	return c, ws, nil
 }
+
+// cutWriter is the stream writer handed to a driver: the pipe into the
+// chunker, plus statepkg.CutMarker for the record boundaries.
+type cutWriter struct {
+	*io.PipeWriter
+	cuts *statepkg.Cuts
+}
+
+func (w cutWriter) MarkCut(off int64, key string) { w.cuts.MarkCut(off, key) }

@@ -9,15 +9,7 @@ import (
 	"io"
 	"runtime"
 	"sync"
-
-	chunkers "github.com/PlakarKorp/go-cdc-chunkers"
-	// Registers the FastCDC implementations with the chunkers package.
-	_ "github.com/PlakarKorp/go-cdc-chunkers/chunkers/fastcdc"
 )
-
-// chunkAlgorithm is FastCDC as published (masks derived from AvgSize); the
-// library's plain "fastcdc" keeps masks tuned for 8 KiB whatever AvgSize is.
-const chunkAlgorithm = "fastcdc-v1.0.0"
 
 // Default chunk sizes. DESIGN.md suggests an average of 1-4 MiB; the issue's
 // dedup goal (a 1% change in 20 places of a 256 MiB stream must add at most
@@ -49,6 +41,9 @@ type WriteOptions struct {
 	Progress func(bytes int64)
 	// Codec, if set, is used instead of building one for this call.
 	Codec *Codec
+	// Cuts, if set, receives the stream's record boundaries from its
+	// producer (see Cuts); chunks are then preferably cut there.
+	Cuts *Cuts
 }
 
 func (o *WriteOptions) withDefaults() (WriteOptions, error) {
@@ -123,12 +118,7 @@ func WriteComponent(ctx context.Context, store ChunkStore, spec Component, r io.
 	}
 
 	streamHash := sha256.New()
-	chunker, err := chunkers.NewChunker(chunkAlgorithm, io.TeeReader(r, streamHash), &chunkers.ChunkerOpts{
-		MinSize: o.MinSize, NormalSize: o.AvgSize, MaxSize: o.MaxSize,
-	})
-	if err != nil {
-		return spec, stats, fmt.Errorf("writing component %q: setting up chunker: %w", spec.Name, err)
-	}
+	chunker := newCDCChunker(io.TeeReader(r, streamHash), o)
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -202,7 +192,7 @@ func WriteComponent(ctx context.Context, store ChunkStore, spec Component, r io.
 		defer close(jobs)
 		var off int64
 		for idx := 0; ; idx++ {
-			data, err := chunker.Next()
+			data, err := chunker.next()
 			if err != nil && !errors.Is(err, io.EOF) {
 				return fmt.Errorf("writing component %q: reading stream at offset %d: %w", spec.Name, off, err)
 			}

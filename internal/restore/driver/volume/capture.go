@@ -79,6 +79,7 @@ func (d *Driver) Capture(ctx context.Context, src driver.Source, w io.Writer, p 
 	bw := bufio.NewWriterSize(w, 1<<20)
 	cw := &driver.CountingWriter{W: bw}
 	tw := tar.NewWriter(cw)
+	marker, _ := w.(statepkg.CutMarker)
 	var (
 		files   []statepkg.FileEntry
 		seen    = map[devIno]string{}
@@ -145,6 +146,9 @@ func (d *Driver) Capture(ctx context.Context, src driver.Source, w io.Writer, p 
 			skipped++ // sockets, FIFOs and devices are not data
 			return nil
 		}
+		if err := markEntry(tw, cw, marker, rel); err != nil {
+			return fmt.Errorf("%s: %w", rel, err)
+		}
 		if err := tw.WriteHeader(hdr); err != nil {
 			return fmt.Errorf("%s: %w", rel, err)
 		}
@@ -190,4 +194,21 @@ func (d *Driver) Capture(ctx context.Context, src driver.Source, w io.Writer, p 
 		meta["skippedSpecialFiles"] = strconv.Itoa(skipped)
 	}
 	return driver.CaptureResult{Format: Format, Meta: meta, Files: files}, nil
+}
+
+// markEntry tells the chunker, when it listens (marker not nil), that the
+// tar entry for path starts at the current stream offset, so that chunks
+// end between files rather than inside their neighbours: a changed small
+// file then costs an apply about one small chunk. The previous entry's
+// padding is written first, so the mark lands on the entry's first header
+// byte.
+func markEntry(tw *tar.Writer, cw *driver.CountingWriter, marker statepkg.CutMarker, path string) error {
+	if marker == nil {
+		return nil
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	marker.MarkCut(cw.N, path)
+	return nil
 }

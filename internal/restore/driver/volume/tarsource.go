@@ -70,6 +70,7 @@ func captureTar(ctx context.Context, file string, w io.Writer, p driver.Progress
 	bw := bufio.NewWriterSize(w, 1<<20)
 	cw := &driver.CountingWriter{W: bw}
 	tw := tar.NewWriter(cw)
+	marker, _ := w.(statepkg.CutMarker)
 	var files []statepkg.FileEntry
 	types := map[string]string{}
 	buf := make([]byte, 1<<20)
@@ -87,6 +88,9 @@ func captureTar(ctx context.Context, file string, w io.Writer, p driver.Progress
 		for i := len(missing) - 1; i >= 0; i-- {
 			d := missing[i]
 			e := statepkg.FileEntry{Path: d, Type: statepkg.FileDir, Mode: 0o755, MTime: mtime}
+			if err := markEntry(tw, cw, marker, d); err != nil {
+				return err
+			}
 			if err := tw.WriteHeader(&tar.Header{Name: d + "/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: mtime, Format: tar.FormatPAX}); err != nil {
 				return err
 			}
@@ -152,6 +156,9 @@ func captureTar(ctx context.Context, file string, w io.Writer, p driver.Progress
 			return driver.CaptureResult{}, fmt.Errorf("volume capture %s: %w", file, refuse("tar entry %q appears twice", hdr.Name))
 		}
 		if err := ensureDir(path.Dir(p0), e.MTime); err != nil {
+			return driver.CaptureResult{}, fmt.Errorf("volume capture %s: %w", file, err)
+		}
+		if err := markEntry(tw, cw, marker, p0); err != nil {
 			return driver.CaptureResult{}, fmt.Errorf("volume capture %s: %w", file, err)
 		}
 		if err := tw.WriteHeader(out); err != nil {

@@ -27,13 +27,14 @@ func capture(t testing.TB, dir string, store statepkg.ChunkStore) statepkg.Compo
 	pr, pw := io.Pipe()
 	var res driver.CaptureResult
 	errc := make(chan error, 1)
+	cuts := statepkg.NewCuts()
 	go func() {
 		var err error
-		res, err = New().Capture(ctx, driver.Source{URL: dir}, pw, nil)
+		res, err = New().Capture(ctx, driver.Source{URL: dir}, cutPipe{pw, cuts}, nil)
 		pw.CloseWithError(err)
 		errc <- err
 	}()
-	c, _, err := statepkg.WriteComponent(ctx, store, statepkg.Component{Name: "files", Kind: statepkg.KindVolume}, pr, statepkg.WriteOptions{})
+	c, _, err := statepkg.WriteComponent(ctx, store, statepkg.Component{Name: "files", Kind: statepkg.KindVolume}, pr, statepkg.WriteOptions{Cuts: cuts})
 	if cerr := <-errc; cerr != nil {
 		t.Fatalf("capture: %v", cerr)
 	}
@@ -46,6 +47,15 @@ func capture(t testing.TB, dir string, store statepkg.ChunkStore) statepkg.Compo
 	}
 	return c
 }
+
+// cutPipe passes the driver's entry boundaries to the chunker, as the
+// capture package does.
+type cutPipe struct {
+	*io.PipeWriter
+	cuts *statepkg.Cuts
+}
+
+func (w cutPipe) MarkCut(off int64, key string) { w.cuts.MarkCut(off, key) }
 
 func apply(t testing.TB, ctx context.Context, c statepkg.Component, store statepkg.ChunkStore, dir string, opts map[string]string) (driver.ComponentResult, error) {
 	t.Helper()
@@ -359,6 +369,55 @@ func TestVolume_IncrementalRewritesOnlyChangedFiles(t *testing.T) {
 		t.Errorf("fetched %d of %d chunks", cs.Gets.Load(), len(c2.Chunks))
 	}
 	t.Logf("incremental: %d files written, %d of %d chunks fetched, %d bytes", res.FilesWritten, cs.Gets.Load(), len(c2.Chunks), res.Bytes)
+	diffSnapshots(t, snapshot(t, src), snapshot(t, dst))
+}
+
+// Chunks end between tar entries, so a changed small file is fetched as one
+// or two small chunks, not the dozen files around it.
+func TestVolume_ChangedSmallFileFetchesAtMostTwoChunks(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	const n = 3000
+	body := func(i, version int) []byte {
+		b := make([]byte, 4<<10)
+		for j := range b {
+			b[j] = byte((i*7919 + version*104729 + j*31) ^ (j >> 3))
+		}
+		return b
+	}
+	for i := range n {
+		write(t, filepath.Join(src, fmt.Sprintf("d%02d/f%05d", i/500, i)), body(i, 1), 0o644)
+	}
+	store := newStore(t)
+	c1 := capture(t, src, store)
+	if _, err := apply(t, context.Background(), c1, store, dst, nil); err != nil {
+		t.Fatal(err)
+	}
+	changed := 0
+	for i := 50; i < n; i += 300 {
+		p := filepath.Join(src, fmt.Sprintf("d%02d/f%05d", i/500, i))
+		write(t, p, body(i, 2), 0o644)
+		// Same size: a new mtime is what tells the file changed.
+		if err := os.Chtimes(p, mtime.Add(time.Hour), mtime.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		changed++
+	}
+	c2 := capture(t, src, store)
+	cs := &drivertest.CountingStore{ChunkStore: store}
+	res, err := apply(t, context.Background(), c2, cs, dst, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d of %d files changed: %d written, %d of %d chunks fetched (%d bytes)", changed, n, res.FilesWritten, cs.Gets.Load(), len(c2.Chunks), res.Bytes)
+	if res.FilesWritten != int64(changed) {
+		t.Errorf("files written = %d, want %d", res.FilesWritten, changed)
+	}
+	if got := cs.Gets.Load(); got > int64(2*changed) {
+		t.Errorf("fetched %d chunks for %d changed 4 KiB files, want at most 2 each", got, changed)
+	}
+	if res.Bytes > int64(changed)*64<<10 {
+		t.Errorf("fetched %d bytes for %d changed 4 KiB files, want well under one default chunk each", res.Bytes, changed)
+	}
 	diffSnapshots(t, snapshot(t, src), snapshot(t, dst))
 }
 
