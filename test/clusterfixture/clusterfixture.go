@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -41,6 +42,14 @@ type Platform struct {
 // external cluster (KUBECONFIG_E2E), whose pods cannot reach this machine.
 func StartPlatform(t testing.TB, env *cluster.Env, adminToken string) *Platform {
 	t.Helper()
+	return StartPlatformWrapped(t, env, adminToken, nil)
+}
+
+// StartPlatformWrapped is StartPlatform with the server's handler wrapped
+// by wrap (nil: unwrapped), so a test can act at a known point of a
+// transfer, e.g. while an agent waits for its chunks.
+func StartPlatformWrapped(t testing.TB, env *cluster.Env, adminToken string, wrap func(http.Handler) http.Handler) *Platform {
+	t.Helper()
 	if env.External {
 		t.Skip("needs the local cluster harness: pods reach the platform on the node address")
 	}
@@ -63,7 +72,16 @@ func StartPlatform(t testing.TB, env *cluster.Env, adminToken string) *Platform 
 		t.Fatalf("listen on the node address %s: %v", ip, err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
+	if wrap == nil {
+		go func() { done <- srv.Serve(ctx, ln) }()
+	} else {
+		hs := &http.Server{Handler: wrap(srv.Handler()), ReadHeaderTimeout: 30 * time.Second}
+		go func() { done <- hs.Serve(ln) }()
+		go func() {
+			<-ctx.Done()
+			_ = hs.Close()
+		}()
+	}
 	t.Cleanup(func() {
 		cancel()
 		select {

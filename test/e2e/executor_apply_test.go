@@ -33,18 +33,10 @@ const exAdminToken = "uks_e2e-executor-admin-token-0123456789"
 
 // exPlatform runs the real platform server on the node's address, so agent
 // pods reach it; it returns the URL and an admin client.
-func exPlatform(t *testing.T, env *cluster.Env) (string, *client.Client) {
-	t.Helper()
-	u, cl, _ := exPlatformDir(t, env)
-	return u, cl
-}
-
-// exPlatformDir is exPlatform that also returns the server's data
-// directory (its blobs are under chunks/sha256/<2 hex>/<hex>).
-func exPlatformDir(t testing.TB, env *cluster.Env) (string, *client.Client, string) {
+func exPlatform(t testing.TB, env *cluster.Env) (string, *client.Client) {
 	t.Helper()
 	p := clusterfixture.StartPlatform(t, env, exAdminToken)
-	return p.URL, p.Admin, p.DataDir
+	return p.URL, p.Admin
 }
 
 // exApp is the test app: PostgreSQL StatefulSet with a PVC, Redis, and a

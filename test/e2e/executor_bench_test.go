@@ -52,7 +52,7 @@ func BenchmarkExecutor_ApplyVsKubectlCpAndPgRestore(b *testing.B) {
 		sizeMB = n
 	}
 	env := cluster.Require(b)
-	platformURL, cl, _ := exPlatformDir(b, env)
+	platformURL, cl := exPlatform(b, env)
 	ns := env.Namespace(b)
 	ctx, cancel := context.WithTimeout(context.Background(), 55*time.Minute)
 	defer cancel()

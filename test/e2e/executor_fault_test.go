@@ -1,11 +1,15 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +29,7 @@ import (
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/records"
 	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
 	"github.com/unikubehq/terraform-provider-unikube/test/cluster"
+	"github.com/unikubehq/terraform-provider-unikube/test/clusterfixture"
 )
 
 // exBoundClient returns a client acting as a new ServiceAccount bound only
@@ -82,7 +87,9 @@ func exSAToken(ctx context.Context, env *cluster.Env, ns, sa string) (string, er
 // is named before anything changes.
 func TestExecutor_FaultsUnderTheDocumentedRole(t *testing.T) {
 	env := cluster.Require(t)
-	platformURL, cl, dataDir := exPlatformDir(t, env)
+	gate := &chunkGate{}
+	p := clusterfixture.StartPlatformWrapped(t, env, exAdminToken, gate.wrap)
+	platformURL, cl, dataDir := p.URL, p.Admin, p.DataDir
 	ns := env.Namespace(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
@@ -91,7 +98,7 @@ func TestExecutor_FaultsUnderTheDocumentedRole(t *testing.T) {
 			t.Logf("diagnostics:\n%s", podDiagnostics(context.Background(), env, ns))
 		}
 	})
-	v1, v2 := exSeed(ctx, t, cl)
+	v1, _ := exSeed(ctx, t, cl)
 	app := exCreateApp(ctx, t, env, ns)
 	deployer := exBoundClient(ctx, t, env, ns, "deployer", nil)
 	opts := func(cs kubernetes.Interface, tag string, ms []discovery.Mapping) executor.Options {
@@ -194,32 +201,50 @@ func TestExecutor_FaultsUnderTheDocumentedRole(t *testing.T) {
 	})
 
 	t.Run("agent pod killed mid-restore", func(t *testing.T) {
-		// Delete the db agent's pod as soon as it has written a line.
+		// The agent's chunk downloads are held at the platform, so the pod
+		// is certainly mid-restore (it has planned and started fetching)
+		// when it is deleted, and its process cannot finish the restore
+		// before the kubelet kills it: the downloads are let go only once
+		// the dead process's connections have closed.
+		held := gate.arm(exAdminToken)
+		defer gate.disarm()
 		killed := make(chan string, 1)
 		go func() {
-			for ctx.Err() == nil {
-				time.Sleep(50 * time.Millisecond)
-				pods, err := env.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: jobs.LabelComponent + "=db," + executor.LabelMode + "=" + executor.ModeRestore})
-				if err != nil || len(pods.Items) == 0 || pods.Items[0].Status.Phase != corev1.PodRunning {
-					continue
-				}
-				p := pods.Items[0].Name
-				b, err := env.Client.CoreV1().Pods(ns).GetLogs(p, &corev1.PodLogOptions{Container: jobs.AgentContainer}).DoRaw(ctx)
-				if err != nil || len(b) == 0 {
-					continue
-				}
-				_ = env.Client.CoreV1().Pods(ns).Delete(ctx, p, metav1.DeleteOptions{GracePeriodSeconds: new(int64)})
-				killed <- p
+			defer close(killed)
+			select {
+			case <-held:
+			case <-ctx.Done():
 				return
+			}
+			for ctx.Err() == nil {
+				pods, err := env.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: jobs.LabelComponent + "=db," + executor.LabelMode + "=" + executor.ModeRestore})
+				if err != nil {
+					continue
+				}
+				for _, pod := range pods.Items {
+					if pod.DeletionTimestamp != nil || pod.Status.Phase != corev1.PodRunning {
+						continue
+					}
+					b, err := env.Client.CoreV1().Pods(ns).GetLogs(pod.Name, &corev1.PodLogOptions{Container: jobs.AgentContainer}).DoRaw(ctx)
+					if err != nil || len(b) == 0 {
+						continue
+					}
+					_ = env.Client.CoreV1().Pods(ns).Delete(ctx, pod.Name, metav1.DeleteOptions{GracePeriodSeconds: new(int64)})
+					killed <- pod.Name
+					if !gate.waitClosed(ctx, time.Minute) {
+						t.Errorf("the deleted pod's downloads were still open a minute later")
+					}
+					gate.disarm()
+					return
+				}
+				time.Sleep(100 * time.Millisecond)
 			}
 		}()
 		start := time.Now()
 		rec, err := executor.Apply(ctx, opts(deployer, "v2", dbOnly))
 		took := time.Since(start)
-		var pod string
-		select {
-		case pod = <-killed:
-		default:
+		pod, ok := <-killed
+		if !ok {
 			t.Fatalf("the agent pod was never killed; apply returned %v after %s", err, took)
 		}
 		var pe *jobs.PodError
@@ -236,17 +261,10 @@ func TestExecutor_FaultsUnderTheDocumentedRole(t *testing.T) {
 		if rec == nil || rec.Status != records.StatusFailed || len(rec.Components) != 1 || rec.Components[0].Error == "" {
 			t.Errorf("record %+v, want failed with the component's error", rec)
 		}
-		// The restore is atomic: the database holds exactly the previous
-		// version, or (when the deleted pod's process still reached the
-		// swap before the kubelet killed it) exactly the new one, never a
-		// mix.
-		switch got := exClusterSums(ctx, t, env, app); got.pg {
-		case v1.pg:
-			t.Logf("the kill landed before the swap: previous data kept")
-		case v2.pg:
-			t.Logf("the deleted pod's process finished the swap before it was killed: new data complete")
-		default:
-			t.Errorf("postgres after the killed restore %s, want exactly v1's %s or v2's %s", got.pg, v1.pg, v2.pg)
+		// The killed agent never had v2's data, so the database must hold
+		// exactly the previous version.
+		if got := exClusterSums(ctx, t, env, app); got.pg != v1.pg {
+			t.Errorf("postgres after the killed restore %s, want v1's %s", got.pg, v1.pg)
 		}
 		exReplicasBack(ctx, t, env, ns)
 		// The failed Job is kept for inspection.
@@ -322,4 +340,83 @@ func exReplicasBack(ctx context.Context, t *testing.T, env *cluster.Env, ns stri
 	}
 	exWaitReady(ctx, t, env, ns, "app=db", 1)
 	exWaitReady(ctx, t, env, ns, "app=web", 1)
+}
+
+// chunkGate holds the platform's chunk downloads (single and batched) by
+// anyone but the test's own admin client while armed.
+type chunkGate struct {
+	mu      sync.Mutex
+	admin   string        // the Authorization value never held
+	held    chan struct{} // closed when the first download is held
+	release chan struct{} // closed by disarm
+	open    int           // held requests whose client is still connected
+}
+
+// arm starts holding downloads; the channel closes at the first one.
+func (g *chunkGate) arm(adminToken string) <-chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.admin, g.held, g.release, g.open = "Bearer "+adminToken, make(chan struct{}), make(chan struct{}), 0
+	return g.held
+}
+
+// disarm lets held downloads go on and stops holding new ones.
+func (g *chunkGate) disarm() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.release != nil {
+		close(g.release)
+		g.release = nil
+	}
+}
+
+// waitClosed waits until every held download's client has gone.
+func (g *chunkGate) waitClosed(ctx context.Context, limit time.Duration) bool {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		g.mu.Lock()
+		n := g.open
+		g.mu.Unlock()
+		if n == 0 {
+			return true
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return false
+}
+
+func (g *chunkGate) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		chunkRead := (r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/chunks/")) ||
+			(r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/chunks:batch"))
+		g.mu.Lock()
+		release := g.release
+		hold := chunkRead && release != nil && r.Header.Get("Authorization") != g.admin
+		if hold {
+			select {
+			case <-g.held:
+			default:
+				close(g.held)
+			}
+			g.open++
+		}
+		g.mu.Unlock()
+		if hold {
+			// The server notices a client that went away only once the
+			// request body has been read.
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+			g.mu.Lock()
+			g.open--
+			g.mu.Unlock()
+			if r.Context().Err() != nil {
+				return
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
 }
