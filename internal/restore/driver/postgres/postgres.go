@@ -1,6 +1,16 @@
 // Package postgres captures a PostgreSQL database with pg_dump and restores
 // it with pg_restore, by default into a fresh database that is then swapped
 // into place by renaming, so clients never see a half-restored database.
+//
+// Into a fresh database with more than one job, pg_restore restores the
+// schema and the indexes and constraints, and the driver loads the data
+// in between itself, splitting each table's rows among the jobs'
+// connections (option data_load, see dataload.go): pg_restore -j gives a
+// table one process, and a database is often mostly one big table.
+//
+// Target options: strategy, jobs, role, keep_owner, pg_bin,
+// maintenance_db, tmpdir, restore_settings, data_load (the Opt constants
+// below say what each does).
 package postgres
 
 import (
@@ -45,6 +55,11 @@ const (
 	// fresh database (the swap strategy's staging database, or a database
 	// that did not exist): "name=value name=value", "none" for none.
 	OptSettings = "restore_settings"
+	// OptDataLoad is how the data of an archive restored into a fresh
+	// database (strategy swap) with jobs > 1 is loaded: parallel (the
+	// default: the driver splits each table's rows among jobs connections)
+	// or pg_restore (pg_restore -j, one process per table).
+	OptDataLoad = "data_load"
 )
 
 // DefaultRestoreSettings speed up a restore into a fresh database. Both are
@@ -125,11 +140,20 @@ func (e endpoint) env() []string {
 }
 
 func (e endpoint) connect(ctx context.Context, db string) (*pgx.Conn, error) {
+	return e.connectWith(ctx, db, nil)
+}
+
+// connectWith connects with server settings for the session (sent at
+// startup, like PGOPTIONS).
+func (e endpoint) connectWith(ctx context.Context, db string, params map[string]string) (*pgx.Conn, error) {
 	u := *e.u
 	u.Path = "/" + db
 	cfg, err := pgx.ParseConfig(u.String())
 	if err != nil {
 		return nil, fmt.Errorf("postgres URL: %w", err)
+	}
+	for k, v := range params {
+		cfg.RuntimeParams[k] = v
 	}
 	c, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
@@ -303,6 +327,9 @@ func (d *Driver) Plan(ctx context.Context, c statepkg.Component, t driver.Target
 	if c.Format != FormatCustom && c.Format != FormatSQL {
 		return pl, fmt.Errorf("format %q: the postgres driver restores %s and %s", c.Format, FormatCustom, FormatSQL)
 	}
+	if dl := t.Option(OptDataLoad, DataLoadParallel); dl != DataLoadParallel && dl != DataLoadPgRestore {
+		return pl, fmt.Errorf("option %s=%q: want %s or %s", OptDataLoad, dl, DataLoadParallel, DataLoadPgRestore)
+	}
 	e, err := parseEndpoint(t.URL)
 	if err != nil {
 		return pl, err
@@ -475,6 +502,8 @@ func (d *Driver) Restore(ctx context.Context, c statepkg.Component, src driver.C
 	switch {
 	case streaming:
 		err = d.pgRestoreStream(ctx, env, src, into, strategy, c, t, p, &res)
+	case c.Format == FormatCustom && parallelLoad(t, strategy):
+		err = d.pgRestoreParallel(ctx, env, e, archive, into, t)
 	case c.Format == FormatCustom:
 		err = d.pgRestore(ctx, env, archive, into, strategy, t)
 	default:
@@ -574,22 +603,40 @@ func renamePair(ctx context.Context, mc *pgx.Conn, db, prev, staged string) erro
 // PGOPTIONS with the restore settings when restoring into a fresh database.
 func restoreEnv(e endpoint, t driver.Target, fresh bool) ([]string, error) {
 	env := e.env()
-	settings := t.Option(OptSettings, DefaultRestoreSettings)
-	if !fresh || settings == "none" || strings.TrimSpace(settings) == "" {
+	if !fresh {
 		return env, nil
 	}
+	params, err := restoreParams(t)
+	if err != nil || len(params) == 0 {
+		return env, err
+	}
 	var opts []string
+	for k, v := range params {
+		opts = append(opts, "-c "+k+"="+v)
+	}
+	sort.Strings(opts)
+	if prev := os.Getenv("PGOPTIONS"); prev != "" {
+		opts = append([]string{prev}, opts...)
+	}
+	return append(env, "PGOPTIONS="+strings.Join(opts, " ")), nil
+}
+
+// restoreParams are the restore settings (option restore_settings) of a
+// target, for sessions restoring into a fresh database.
+func restoreParams(t driver.Target) (map[string]string, error) {
+	settings := t.Option(OptSettings, DefaultRestoreSettings)
+	params := map[string]string{}
+	if settings == "none" {
+		return params, nil
+	}
 	for _, kv := range strings.Fields(settings) {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" || v == "" || strings.ContainsAny(kv, `\'"`) {
 			return nil, fmt.Errorf("option %s: %q is not name=value", OptSettings, kv)
 		}
-		opts = append(opts, "-c "+k+"="+v)
+		params[k] = v
 	}
-	if prev := os.Getenv("PGOPTIONS"); prev != "" {
-		opts = append([]string{prev}, opts...)
-	}
-	return append(env, "PGOPTIONS="+strings.Join(opts, " ")), nil
+	return params, nil
 }
 
 func restoreFlags(t driver.Target) []string {
