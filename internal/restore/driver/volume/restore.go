@@ -1,6 +1,7 @@
 package volume
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -359,7 +360,15 @@ func computeDiff(ctx context.Context, root *os.Root, c statepkg.Component, o opt
 		}
 	}
 	realDir := map[string]bool{".": true} // index dirs that are directories in the target
-	unchanged := map[string]uint64{}      // path -> inode of regular files kept
+	// unchanged (path -> inode of regular files kept) only serves to decide
+	// hardlinks; without any it is not built (50,000 map entries otherwise).
+	var unchanged map[string]uint64
+	for _, e := range c.Files {
+		if e.Type == statepkg.FileHardlink {
+			unchanged = map[string]uint64{}
+			break
+		}
+	}
 	for _, level := range levels {
 		if err := diffLevel(ctx, root, c, o, df.marker, level, kids, realDir, unchanged, &df); err != nil {
 			return df, err
@@ -382,13 +391,13 @@ func computeDiff(ctx context.Context, root *os.Root, c statepkg.Component, o opt
 // goroutine.
 const diffBatch = 256
 
-// listedDir is a target directory opened and listed for the diff.
+// listedDir is a target directory opened and counted for the diff.
 type listedDir struct {
-	dir     string
-	ids     []int // index entries directly inside it
-	f       *os.File
-	present map[string]bool // names in the target (reserved ones left out)
-	deletes []string
+	dir   string
+	ids   []int // index entries directly inside it
+	f     *os.File
+	count int // entries in the target directory (reserved ones left out)
+	found int // index entries found in it
 }
 
 // batchDiff is what examining one batch of a directory's entries found.
@@ -398,6 +407,7 @@ type batchDiff struct {
 	bytes                   int64
 	realDirs                []string
 	unchanged               []keptFile
+	found                   int // entries that exist in the target
 }
 
 type keptFile struct {
@@ -475,25 +485,9 @@ func diffLevel(ctx context.Context, root *os.Root, c statepkg.Component, o optio
 			return fmt.Errorf("inspect target directory %s: %w", l.dir, err)
 		}
 		l.f = f
-		names, err := f.Readdirnames(-1)
-		if err != nil {
+		// Only counted here: see deletesOf.
+		if l.count, _, err = listDir(int(f.Fd()), l.dir == ".", false); err != nil {
 			return fmt.Errorf("list target directory %s: %w", l.dir, err)
-		}
-		l.present = make(map[string]bool, len(names))
-		for _, n := range names {
-			if l.dir == "." && reserved(n) {
-				continue
-			}
-			l.present[n] = true
-		}
-		want := make(map[string]bool, len(l.ids))
-		for _, i := range l.ids {
-			want[path.Base(c.Files[i].Path)] = true
-		}
-		for _, n := range names {
-			if !want[n] && (l.dir != "." || !reserved(n)) {
-				l.deletes = append(l.deletes, path.Join(l.dir, n))
-			}
 		}
 		return nil
 	})
@@ -508,7 +502,7 @@ func diffLevel(ctx context.Context, root *os.Root, c statepkg.Component, o optio
 	var batches []batch
 	for k := range listed {
 		l := &listed[k]
-		if len(l.present) > 0 {
+		if l.count > 0 {
 			df.empty = false
 		}
 		for lo := 0; lo < len(l.ids); lo += diffBatch {
@@ -529,7 +523,8 @@ func diffLevel(ctx context.Context, root *os.Root, c statepkg.Component, o optio
 	if err != nil {
 		return err
 	}
-	for _, b := range results {
+	for k, b := range results {
+		batches[k].l.found += b.found
 		df.dirs = append(df.dirs, b.dirs...)
 		df.write = append(df.write, b.write...)
 		df.hard = append(df.hard, b.hard...)
@@ -539,14 +534,94 @@ func diffLevel(ctx context.Context, root *os.Root, c statepkg.Component, o optio
 		for _, d := range b.realDirs {
 			realDir[d] = true
 		}
-		for _, u := range b.unchanged {
-			unchanged[u.path] = u.ino
+		if unchanged != nil {
+			for _, u := range b.unchanged {
+				unchanged[u.path] = u.ino
+			}
 		}
 	}
-	for _, l := range listed {
-		df.deletes = append(df.deletes, l.deletes...)
+	for k := range listed {
+		l := &listed[k]
+		if l.f == nil {
+			continue
+		}
+		del, err := deletesOf(c, l)
+		if err != nil {
+			return err
+		}
+		df.deletes = append(df.deletes, del...)
 	}
 	return nil
+}
+
+// deletesOf returns the entries of a listed target directory that the
+// index does not hold. When every one of the directory's index entries was
+// found in it and it holds no more entries than that, it holds nothing
+// else, and its names need not be read or compared (the common case of a
+// re-apply: no string per entry, no map).
+func deletesOf(c statepkg.Component, l *listedDir) ([]string, error) {
+	if l.found == len(l.ids) && l.count == l.found {
+		return nil, nil
+	}
+	_, names, err := listDir(int(l.f.Fd()), l.dir == ".", true)
+	if err != nil {
+		return nil, fmt.Errorf("list target directory %s: %w", l.dir, err)
+	}
+	want := make(map[string]bool, len(l.ids))
+	for _, i := range l.ids {
+		want[path.Base(c.Files[i].Path)] = true
+	}
+	var out []string
+	for _, n := range names {
+		if !want[n] {
+			out = append(out, path.Join(l.dir, n))
+		}
+	}
+	return out, nil
+}
+
+// listDir reads the directory open as fd from its start with getdents,
+// counting its entries other than . and .. (and, at the top of the target,
+// the reserved marker and staging names) and returning their names when
+// asked.
+func listDir(fd int, top, names bool) (int, []string, error) {
+	if _, err := unix.Seek(fd, 0, io.SeekStart); err != nil {
+		return 0, nil, err
+	}
+	buf := make([]byte, 32<<10)
+	var out []string
+	count := 0
+	for {
+		n, err := unix.Getdents(fd, buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return 0, nil, err
+		}
+		if n <= 0 {
+			return count, out, nil
+		}
+		// struct linux_dirent64: ino u64, off s64, reclen u16, type u8, name.
+		for b := buf[:n]; len(b) >= 19; {
+			reclen := int(b[16]) | int(b[17])<<8
+			if reclen < 19 || reclen > len(b) {
+				return 0, nil, fmt.Errorf("getdents: bad record length %d", reclen)
+			}
+			name := b[19:reclen]
+			if i := bytes.IndexByte(name, 0); i >= 0 {
+				name = name[:i]
+			}
+			b = b[reclen:]
+			if string(name) == "." || string(name) == ".." || (top && reserved(string(name))) {
+				continue
+			}
+			count++
+			if names {
+				out = append(out, string(name))
+			}
+		}
+	}
 }
 
 // diffEntries examines entries ids of the listed directory l, one fstatat
@@ -557,7 +632,7 @@ func diffEntries(root *os.Root, c statepkg.Component, o options, marker *Marker,
 	for _, i := range ids {
 		e := c.Files[i]
 		name := path.Base(e.Path)
-		if !l.present[name] || o.force {
+		if o.force {
 			// Forced: rewrite it. A directory rewritten whole replaces
 			// the old one, so its entries need no diff of their own.
 			classifyMissing(b, i)
@@ -571,6 +646,7 @@ func diffEntries(root *os.Root, c statepkg.Component, o options, marker *Marker,
 			}
 			return fmt.Errorf("inspect target %s: %w", e.Path, err)
 		}
+		b.found++
 		fi := fromStat(&st)
 		switch e.Type {
 		case statepkg.FileDir:
