@@ -108,7 +108,11 @@ type cdcChunker struct {
 func newCDCChunker(r io.Reader, o WriteOptions) *cdcChunker {
 	c := &cdcChunker{r: r, buf: make([]byte, 2*o.MaxSize), min: o.MinSize, avg: o.AvgSize, max: o.MaxSize, cuts: o.Cuts}
 	c.maskS, c.maskL = fastCDCMasks(o.MinSize, o.AvgSize, o.MaxSize)
-	c.boundaryMinSize = o.MinSize
+	// Below half the average, a boundary cut would save an apply little
+	// (a changed small file still costs one chunk) but add chunks, each of
+	// which costs a full apply a store read (about 30 us on a local disk;
+	// a request on a remote store).
+	c.boundaryMinSize = max(o.MinSize, o.AvgSize/2)
 	return c
 }
 

@@ -188,10 +188,10 @@ func TestWriteComponent_CutsAtMarkedFileBoundaries(t *testing.T) {
 		if worst > 2 {
 			t.Errorf("a changed 4 KiB file lies in %d chunks, want at most 2", worst)
 		}
-		if total > 2*len(changed) || fetched > int64(len(changed))*48<<10 {
+		if total > 2*len(changed) || fetched > int64(len(changed))*56<<10 {
 			t.Errorf("fetching %d changed files takes %d chunks, %d KiB; want about one small chunk each", len(changed), total, fetched>>10)
 		}
-		if st.NewBytes > int64(len(changed))*48<<10 {
+		if st.NewBytes > int64(len(changed))*56<<10 {
 			t.Errorf("changing %d files added %d KiB of new chunks, want about one small chunk per file", len(changed), st.NewBytes>>10)
 		}
 		if len(v1.Chunks) > 0 && v1.Chunks[len(v1.Chunks)-1].Size > DefaultMaxSize {
