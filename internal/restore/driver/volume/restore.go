@@ -782,7 +782,7 @@ func (d *Driver) Restore(ctx context.Context, c statepkg.Component, src driver.C
 		return fail(err)
 	}
 	defer st.Close()
-	w := &stagingWriter{st: st, o: o, made: map[string]bool{".": true}}
+	w := &stagingWriter{st: st, o: o, made: map[string]bool{".": true}, flat: flatStaging(c, df)}
 	defer w.close()
 	for _, i := range df.dirs {
 		if err := w.mkdir(c.Files[i].Path); err != nil {
@@ -820,7 +820,7 @@ func (d *Driver) Restore(ctx context.Context, c statepkg.Component, src driver.C
 		}
 		return false
 	}
-	rn := &renamer{root: root, st: st}
+	rn := &renamer{root: root, st: st, w: w}
 	defer rn.close()
 	for _, i := range mergeSorted(df.dirs, df.write) {
 		e := c.Files[i]
@@ -893,10 +893,11 @@ func (d *Driver) Restore(ctx context.Context, c statepkg.Component, src driver.C
 // keeping the last pair open: entries arrive grouped by directory, and
 // os.Root.Rename would walk both paths component by component each time.
 type renamer struct {
-	root, st     *os.Root
-	dir          string
-	from, to     *os.File
-	fromFd, toFd int
+	root, st       *os.Root
+	w              *stagingWriter // where each entry is in staging
+	fromDir, toDir string
+	from, to       *os.File
+	fromFd, toFd   int
 }
 
 // move puts staging's e.Path in place, first removing a directory that
@@ -904,9 +905,10 @@ type renamer struct {
 // neither).
 func (r *renamer) move(e statepkg.FileEntry) error {
 	dir, name := path.Dir(e.Path), path.Base(e.Path)
-	if r.from == nil || r.dir != dir {
+	fromDir, fromName := r.w.loc(e.Path)
+	if r.from == nil || r.fromDir != fromDir || r.toDir != dir {
 		r.close()
-		from, err := r.st.Open(dir)
+		from, err := r.st.Open(fromDir)
 		if err != nil {
 			return err
 		}
@@ -915,7 +917,7 @@ func (r *renamer) move(e statepkg.FileEntry) error {
 			from.Close()
 			return err
 		}
-		r.dir, r.from, r.to, r.fromFd, r.toFd = dir, from, to, int(from.Fd()), int(to.Fd())
+		r.fromDir, r.toDir, r.from, r.to, r.fromFd, r.toFd = fromDir, dir, from, to, int(from.Fd()), int(to.Fd())
 	}
 	var st unix.Stat_t
 	if err := unix.Fstatat(r.toFd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err == nil &&
@@ -924,7 +926,7 @@ func (r *renamer) move(e statepkg.FileEntry) error {
 			return err
 		}
 	}
-	if err := unix.Renameat(r.fromFd, name, r.toFd, name); err != nil {
+	if err := unix.Renameat(r.fromFd, fromName, r.toFd, name); err != nil {
 		return &os.LinkError{Op: "rename", Old: e.Path, New: e.Path, Err: err}
 	}
 	return nil
@@ -1040,6 +1042,48 @@ type stagingWriter struct {
 	dir     *os.File
 	dirName string
 	dirFd   int
+	// flat names the entries created at the top of staging (under a
+	// reserved name) rather than at their path: see flatStaging.
+	flat map[string]string
+}
+
+// flatStaging places the files and symlinks whose directory already exists
+// in the target at the top of staging, each under a reserved name, from
+// where they are renamed into their directory: an incremental apply then
+// creates no mirror directory in staging per directory it touches (a mkdir
+// each, and file creation in a fresh directory, both costly). Entries of
+// directories the apply creates are written at their paths, as the whole
+// directory is renamed into place.
+func flatStaging(c statepkg.Component, df diff) map[string]string {
+	newDir := make(map[string]bool, len(df.dirs))
+	for _, i := range df.dirs {
+		newDir[c.Files[i].Path] = true
+	}
+	flat := map[string]string{}
+	for _, i := range df.write {
+		p := c.Files[i].Path
+		if !newDir[path.Dir(p)] {
+			// Top-level index names never start with stagingPrefix.
+			flat[p] = stagingPrefix + strconv.Itoa(i)
+		}
+	}
+	return flat
+}
+
+// loc returns the staging directory and name of index path p.
+func (w *stagingWriter) loc(p string) (dir, name string) {
+	if n, ok := w.flat[p]; ok {
+		return ".", n
+	}
+	return path.Dir(p), path.Base(p)
+}
+
+// stagePath returns the path inside staging of index path p.
+func (w *stagingWriter) stagePath(p string) string {
+	if n, ok := w.flat[p]; ok {
+		return n
+	}
+	return p
 }
 
 func (w *stagingWriter) mkdir(p string) error {
@@ -1057,15 +1101,17 @@ func (w *stagingWriter) mkdir(p string) error {
 }
 
 func (w *stagingWriter) symlink(e statepkg.FileEntry) error {
-	if err := w.mkdir(path.Dir(e.Path)); err != nil {
+	dir, _ := w.loc(e.Path)
+	if err := w.mkdir(dir); err != nil {
 		return err
 	}
-	if err := w.st.Symlink(e.Linkname, e.Path); err != nil {
+	sp := w.stagePath(e.Path)
+	if err := w.st.Symlink(e.Linkname, sp); err != nil {
 		return err
 	}
 	if w.o.chown {
 		uid, gid := w.o.owner(e)
-		return w.st.Lchown(e.Path, uid, gid)
+		return w.st.Lchown(sp, uid, gid)
 	}
 	return nil
 }
@@ -1117,11 +1163,12 @@ func (f fdWriter) Write(b []byte) (int, error) {
 // open creates one regular file in staging: exclusively, never through a
 // symlink, in a directory we made.
 func (w *stagingWriter) open(e statepkg.FileEntry) (int, error) {
-	dfd, err := w.dirFD(path.Dir(e.Path))
+	dir, name := w.loc(e.Path)
+	dfd, err := w.dirFD(dir)
 	if err != nil {
 		return -1, err
 	}
-	fd, err := unix.Openat(dfd, path.Base(e.Path), unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	fd, err := unix.Openat(dfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return -1, fmt.Errorf("create %s in staging: %w", e.Path, err)
 	}
@@ -1142,7 +1189,9 @@ func (w *stagingWriter) finish(e statepkg.FileEntry, fd int) error {
 	}
 	if err == nil {
 		ts := unix.NsecToTimespec(e.MTime.UnixNano())
-		err = unix.UtimesNanoAt(w.dirFd, path.Base(e.Path), []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW)
+		// w.dirFd is still the directory open created the file in.
+		_, name := w.loc(e.Path)
+		err = unix.UtimesNanoAt(w.dirFd, name, []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW)
 	}
 	if cerr := unix.Close(fd); err == nil {
 		err = cerr
@@ -1414,8 +1463,10 @@ func fetchFilesParallel(ctx context.Context, c statepkg.Component, files []state
 			countFile()
 			continue
 		}
-		if err := w.mkdir(path.Dir(e.Path)); err != nil {
-			return 0, done.Load(), err
+		if dir, _ := w.loc(e.Path); dir != "." {
+			if err := w.mkdir(dir); err != nil {
+				return 0, done.Load(), err
+			}
 		}
 		f := &pfile{e: e}
 		f.left.Store(e.Size)
@@ -1483,7 +1534,7 @@ func fetchFilesParallel(ctx context.Context, c statepkg.Component, files []state
 func (f *pfile) write(w *stagingWriter, b []byte, off int64) error {
 	f.mu.Lock()
 	if f.f == nil {
-		fh, err := w.st.OpenFile(f.e.Path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		fh, err := w.st.OpenFile(w.stagePath(f.e.Path), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if err != nil {
 			f.mu.Unlock()
 			return fmt.Errorf("create %s in staging: %w", f.e.Path, err)
@@ -1521,7 +1572,7 @@ func (f *pfile) finish(w *stagingWriter) error {
 		err = fh.Chmod(fileMode(f.e.Mode))
 	}
 	if err == nil {
-		err = w.st.Chtimes(f.e.Path, f.e.MTime, f.e.MTime)
+		err = w.st.Chtimes(w.stagePath(f.e.Path), f.e.MTime, f.e.MTime)
 	}
 	if cerr := fh.Close(); err == nil {
 		err = cerr

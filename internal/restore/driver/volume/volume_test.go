@@ -424,6 +424,53 @@ func TestVolume_ChangedSmallFileFetchesAtMostTwoChunks(t *testing.T) {
 	diffSnapshots(t, snapshot(t, src), snapshot(t, dst))
 }
 
+// Changed entries of directories the target already has are staged flat
+// (not in a mirror directory) and renamed into place: large files written in
+// parallel, small ones in order, symlinks, at the top and deeper down.
+func TestVolume_IncrementalReplacesEntriesOfExistingDirectories(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	big := func(v byte) []byte { return bytes.Repeat([]byte{v, 1, 2, 3}, 1<<19) } // 2 MiB
+	write(t, filepath.Join(src, "top.bin"), big(1), 0o644)
+	write(t, filepath.Join(src, "a/b/big.bin"), big(2), 0o600)
+	write(t, filepath.Join(src, "a/b/small.txt"), []byte("small"), 0o644)
+	if err := os.Symlink("b/small.txt", filepath.Join(src, "a/link")); err != nil {
+		t.Fatal(err)
+	}
+	store := newStore(t)
+	c1 := capture(t, src, store)
+	if _, err := apply(t, context.Background(), c1, store, dst, nil); err != nil {
+		t.Fatal(err)
+	}
+	later := mtime.Add(time.Hour)
+	for p, data := range map[string][]byte{"top.bin": big(3), "a/b/big.bin": big(4), "a/b/small.txt": []byte("SMALL")} {
+		write(t, filepath.Join(src, p), data, 0o640)
+		if err := os.Chtimes(filepath.Join(src, p), later, later); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Remove(filepath.Join(src, "a/link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("b/big.bin", filepath.Join(src, "a/link")); err != nil {
+		t.Fatal(err)
+	}
+	c2 := capture(t, src, store)
+	for _, opts := range []map[string]string{nil, {OptVerify: "true"}} {
+		res, err := apply(t, context.Background(), c2, store, dst, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if opts == nil && res.FilesWritten != 4 {
+			t.Errorf("files written = %d, want 4", res.FilesWritten)
+		}
+		diffSnapshots(t, snapshot(t, src), snapshot(t, dst))
+		noStaging(t, dst)
+		if _, err := apply(t, context.Background(), c1, store, dst, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func TestVolume_FailureLeavesPreviousDataAndNoStaging(t *testing.T) {
 	src1, src2 := t.TempDir(), t.TempDir()
 	seed(t, src1)
