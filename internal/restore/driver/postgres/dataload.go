@@ -36,6 +36,9 @@ const (
 // memory stays bounded (about 3 batches per connection in flight).
 const copyBatch = 1 << 20
 
+// readBuffer is the buffer pg_restore's output is read through.
+const readBuffer = 1 << 20
+
 // stmtFlush bounds the statements (large-object writes, mostly) held
 // before they are sent.
 const stmtFlush = 4 << 20
@@ -116,7 +119,7 @@ func loadScript(ctx context.Context, cmd *exec.Cmd, conns []*pgx.Conn) error {
 	for i := range conns {
 		workers.Go(func() { l.work(conns[i]) })
 	}
-	perr := l.parse(bufio.NewReaderSize(stdout, 1<<20))
+	perr := l.parse(bufio.NewReaderSize(stdout, readBuffer))
 	if perr != nil {
 		cancel()
 		// Nobody reads its output any more.
@@ -295,19 +298,17 @@ func (l *loader) copyBlock(r *bufio.Reader, sql string) error {
 		table = table[:i]
 	}
 	var ch chan []byte
-	batch := make([]byte, 0, copyBatch+64<<10)
+	batch := make([]byte, 0, copyBatch+readBuffer)
 	for {
-		line, err := readLine(r)
+		var end bool
+		var err error
+		batch, end, err = appendRows(r, batch)
 		if err == io.EOF {
 			// pg_restore ends every block with a line `\.`.
 			return fmt.Errorf("load data: COPY %s: %w", table, errTruncated)
 		}
 		if err != nil {
 			return fmt.Errorf("read pg_restore output: %w", err)
-		}
-		end := bytes.Equal(line, []byte("\\.\n"))
-		if !end {
-			batch = append(batch, line...)
 		}
 		if !end && len(batch) < copyBatch {
 			continue
@@ -339,8 +340,50 @@ func (l *loader) copyBlock(r *bufio.Reader, sql string) error {
 			close(ch)
 			return nil
 		}
-		batch = make([]byte, 0, copyBatch+64<<10)
+		batch = make([]byte, 0, copyBatch+readBuffer)
 	}
+}
+
+var (
+	endOfData = []byte("\\.\n")
+	rowsEnd   = []byte("\n\\.\n")
+)
+
+// appendRows appends to batch the whole rows r holds buffered (reading
+// when it holds none), up to the line `\.` that ends the block. Rows are
+// taken in runs rather than line by line: a line is a row (newlines in
+// values are escaped), and `\.` alone on a line only ever ends the data.
+func appendRows(r *bufio.Reader, batch []byte) ([]byte, bool, error) {
+	if r.Buffered() == 0 {
+		if _, err := r.Peek(1); err != nil {
+			return batch, false, err
+		}
+	}
+	data, _ := r.Peek(r.Buffered())
+	if bytes.HasPrefix(data, endOfData) {
+		_, _ = r.Discard(len(endOfData))
+		return batch, true, nil
+	}
+	if i := bytes.Index(data, rowsEnd); i >= 0 {
+		batch = append(batch, data[:i+1]...)
+		_, _ = r.Discard(i + 1 + len(endOfData))
+		return batch, true, nil
+	}
+	if i := bytes.LastIndexByte(data, '\n'); i >= 0 {
+		batch = append(batch, data[:i+1]...)
+		_, _ = r.Discard(i + 1)
+		return batch, false, nil
+	}
+	// No whole line buffered: a row longer than the buffer, or the rest
+	// of a line still to come.
+	line, err := readLine(r)
+	if err != nil {
+		return batch, false, err
+	}
+	if bytes.Equal(line, endOfData) {
+		return batch, true, nil
+	}
+	return append(batch, line...), false, nil
 }
 
 // readLine returns the next line including its newline (a line longer
