@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -105,13 +106,20 @@ func (d *Driver) pgRestoreParallel(ctx context.Context, env []string, e endpoint
 func loadScript(ctx context.Context, cmd *exec.Cmd, conns []*pgx.Conn) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stdout, err := cmd.StdoutPipe()
+	stdout, w, err := os.Pipe()
 	if err != nil {
 		return err
 	}
+	defer stdout.Close()
+	// pg_restore writes in small pieces; a larger pipe lets each read take
+	// many of them (fewer reads and wake-ups on a busy node). Best effort.
+	growPipe(w, readBuffer)
+	cmd.Stdout = w
 	stderr := &driver.Tail{}
 	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	w.Close()
+	if err != nil {
 		return fmt.Errorf("start pg_restore: %w", err)
 	}
 	l := &loader{ctx: ctx, cancel: cancel, conns: conns, jobs: make(chan copyJob)}
