@@ -20,7 +20,7 @@ import (
 
 // Data loading of a custom archive into a fresh database.
 const (
-	// DataLoadParallel (the default): pg_restore restores the schema
+	// DataLoadParallel: pg_restore restores the schema
 	// (pre-data) and, with -j, indexes and constraints (post-data); the
 	// data section in between is loaded by the driver over Jobs
 	// connections, splitting each table's COPY rows among them. pg_restore
@@ -29,6 +29,12 @@ const (
 	DataLoadParallel = "parallel"
 	// DataLoadPgRestore: pg_restore -j restores everything itself.
 	DataLoadPgRestore = "pg_restore"
+	// DefaultDataLoad stays pg_restore until parallel is measured faster
+	// where it matters: on a 2-CPU machine busy with other work (load 7-19)
+	// it cost ~3.5 s more CPU per GiB (pg_restore's script through a pipe
+	// and this process) and loaded no faster; see
+	// BenchmarkDataLoad.
+	DefaultDataLoad = DataLoadPgRestore
 )
 
 // copyBatch is the size of the runs of whole COPY rows handed to one
@@ -47,7 +53,7 @@ const stmtFlush = 4 << 20
 // parallelLoad says whether the data section is loaded by the driver
 // over several connections (see DataLoadParallel).
 func parallelLoad(t driver.Target, strategy string) bool {
-	return strategy == StrategySwap && Jobs(t) > 1 && t.Option(OptDataLoad, DataLoadParallel) == DataLoadParallel
+	return strategy == StrategySwap && Jobs(t) > 1 && t.Option(OptDataLoad, DefaultDataLoad) == DataLoadParallel
 }
 
 // pgRestoreParallel restores archive into the fresh database db: pg_restore

@@ -109,9 +109,9 @@ func TestPostgres_ParallelDataLoad(t *testing.T) {
 		name string
 		opts map[string]string
 	}{
-		{"parallel load over 3 connections", map[string]string{postgres.OptJobs: "3"}},
-		{"pg_restore loads the data (data_load=pg_restore)", map[string]string{postgres.OptJobs: "3", postgres.OptDataLoad: postgres.DataLoadPgRestore}},
-		{"parallel load with a role and no restore settings", map[string]string{postgres.OptJobs: "2", postgres.OptRole: "loader", postgres.OptSettings: "none"}},
+		{"parallel load over 3 connections", map[string]string{postgres.OptJobs: "3", postgres.OptDataLoad: postgres.DataLoadParallel}},
+		{"pg_restore loads the data (the default)", map[string]string{postgres.OptJobs: "3"}},
+		{"parallel load with a role and no restore settings", map[string]string{postgres.OptJobs: "2", postgres.OptDataLoad: postgres.DataLoadParallel, postgres.OptRole: "loader", postgres.OptSettings: "none"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// Start from another database each time, so each run really replaces.
@@ -130,7 +130,7 @@ func TestPostgres_ParallelDataLoad(t *testing.T) {
 	}
 
 	t.Run("the big table is split among the connections", func(t *testing.T) {
-		if _, err := restoreAgain(ctx, d, c, store, target, map[string]string{postgres.OptJobs: "3"}); err != nil {
+		if _, err := restoreAgain(ctx, d, c, store, target, map[string]string{postgres.OptJobs: "3", postgres.OptDataLoad: postgres.DataLoadParallel}); err != nil {
 			t.Fatal(err)
 		}
 		// Each connection's COPY commits as its own transaction.
@@ -150,7 +150,7 @@ func TestPostgres_ParallelDataLoad(t *testing.T) {
 
 	t.Run("a failure mid-data leaves the target and no staging database", func(t *testing.T) {
 		before, beforeDBs := checksums(t, target), databases(t, dst)
-		_, err := restoreAgain(ctx, d, c, store, target, map[string]string{postgres.OptJobs: "2", postgres.OptSettings: "unikube.fail=yes"})
+		_, err := restoreAgain(ctx, d, c, store, target, map[string]string{postgres.OptJobs: "2", postgres.OptDataLoad: postgres.DataLoadParallel, postgres.OptSettings: "unikube.fail=yes"})
 		if err == nil {
 			t.Fatal("restore succeeded; want the guard's error")
 		}

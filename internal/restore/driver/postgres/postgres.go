@@ -2,11 +2,13 @@
 // it with pg_restore, by default into a fresh database that is then swapped
 // into place by renaming, so clients never see a half-restored database.
 //
-// Into a fresh database with more than one job, pg_restore restores the
-// schema and the indexes and constraints, and the driver loads the data
-// in between itself, splitting each table's rows among the jobs'
-// connections (option data_load, see dataload.go): pg_restore -j gives a
-// table one process, and a database is often mostly one big table.
+// With option data_load=parallel (and more than one job), pg_restore
+// restores the schema and the indexes and constraints into the fresh
+// database, and the driver loads the data in between itself, splitting
+// each table's rows among the jobs' connections (see dataload.go):
+// pg_restore -j gives a table one process, and a database is often mostly
+// one big table. It is not the default yet: it costs more CPU in total
+// and was not faster on a busy 2-CPU machine.
 //
 // Target options: strategy, jobs, role, keep_owner, pg_bin,
 // maintenance_db, tmpdir, restore_settings, data_load (the Opt constants
@@ -56,9 +58,9 @@ const (
 	// that did not exist): "name=value name=value", "none" for none.
 	OptSettings = "restore_settings"
 	// OptDataLoad is how the data of an archive restored into a fresh
-	// database (strategy swap) with jobs > 1 is loaded: parallel (the
-	// default: the driver splits each table's rows among jobs connections)
-	// or pg_restore (pg_restore -j, one process per table).
+	// database (strategy swap) with jobs > 1 is loaded: pg_restore (the
+	// default: pg_restore -j, one process per table) or parallel (the
+	// driver splits each table's rows among jobs connections).
 	OptDataLoad = "data_load"
 )
 
@@ -327,7 +329,7 @@ func (d *Driver) Plan(ctx context.Context, c statepkg.Component, t driver.Target
 	if c.Format != FormatCustom && c.Format != FormatSQL {
 		return pl, fmt.Errorf("format %q: the postgres driver restores %s and %s", c.Format, FormatCustom, FormatSQL)
 	}
-	if dl := t.Option(OptDataLoad, DataLoadParallel); dl != DataLoadParallel && dl != DataLoadPgRestore {
+	if dl := t.Option(OptDataLoad, DefaultDataLoad); dl != DataLoadParallel && dl != DataLoadPgRestore {
 		return pl, fmt.Errorf("option %s=%q: want %s or %s", OptDataLoad, dl, DataLoadParallel, DataLoadPgRestore)
 	}
 	e, err := parseEndpoint(t.URL)
