@@ -114,8 +114,10 @@ func TestTour_READMECommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
-	defer cancel()
+	// The quickstart builds every binary first (minutes on a cold build
+	// cache and a busy machine); the tour gets its own time after it.
+	upCtx, upCancel := context.WithTimeout(context.Background(), 45*time.Minute)
+	defer upCancel()
 
 	// The tour runs in work/, as in the repository root: .quickstart/ is
 	// the test's quickstart, examples/ the repository's.
@@ -125,7 +127,7 @@ func TestTour_READMECommands(t *testing.T) {
 	}
 	suffix := strconv.FormatInt(time.Now().UnixNano()%100000, 10)
 	ns, review := "tour-qs-"+suffix, "tour-review-"+suffix
-	port, err := freeNodePort(ctx, env)
+	port, err := freeNodePort(upCtx, env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,10 +146,12 @@ func TestTour_READMECommands(t *testing.T) {
 		}
 	})
 	start := time.Now()
-	res, err := quickstart.Up(ctx, cfg)
+	res, err := quickstart.Up(upCtx, cfg)
 	if err != nil {
 		t.Fatalf("quickstart: %v\n%s", err, upLog.String())
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
 	for _, st := range res.Steps {
 		t.Logf("quickstart: %s took %s", st.Name, st.Took.Round(100*time.Millisecond))
 	}
