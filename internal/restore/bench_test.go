@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -92,6 +93,20 @@ func benchChild() int {
 	if n, err := strconv.Atoi(os.Getenv("UNIKUBE_BENCH_READ_CONCURRENCY")); err == nil {
 		opts.ReadConcurrency = n
 	}
+	if os.Getenv("UNIKUBE_BENCH_TRACE") != "" {
+		// Print each component's phase changes with their time, to see
+		// where an apply spends it.
+		last := map[string]string{}
+		opts.Interval = 100 * time.Millisecond
+		opts.Progress = func(e restore.Event) {
+			for _, c := range e.Components {
+				if last[c.Component] != c.Phase {
+					last[c.Component] = c.Phase
+					fmt.Fprintf(os.Stderr, "%8s %s %s bytes=%d rows=%d\n", e.Elapsed.Round(time.Millisecond), c.Component, c.Phase, c.Bytes, c.Rows)
+				}
+			}
+		}
+	}
 	res, err := restore.Apply(ctx, plan, opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -133,6 +148,9 @@ func applyInChild(b *testing.B, m *statepkg.Manifest, store *statepkg.DirStore, 
 	wall := time.Since(start)
 	if err != nil {
 		b.Fatalf("child apply: %v: %s", err, errb.String())
+	}
+	if os.Getenv("UNIKUBE_BENCH_TRACE") != "" {
+		fmt.Fprint(os.Stdout, errb.String())
 	}
 	var r childRun
 	r.wall = wall
@@ -228,8 +246,21 @@ func BenchmarkPostgresApply(b *testing.B) {
 		pgExec(b, pg.URL("postgres"), `DROP DATABASE `+db)
 		return d
 	}
+	// UNIKUBE_BENCH_PG_DATA_LOAD=stream,pg_restore,... applies once per
+	// data load (option data_load), in that order; the first is the
+	// headline figure. Default: the driver's default.
+	loads := strings.Split(os.Getenv("UNIKUBE_BENCH_PG_DATA_LOAD"), ",")
+	if loads[0] == "" {
+		loads = []string{postgres.DefaultDataLoad}
+	}
 	base1 := baseline("baseline1")
-	run := applyInChild(b, m, store, restore.Targets{"db": {URL: pg.URL("applied")}})
+	runs := make([]childRun, len(loads))
+	for i, dl := range loads {
+		db := fmt.Sprintf("applied%d", i)
+		runs[i] = applyInChild(b, m, store, restore.Targets{"db": {URL: pg.URL(db), Options: map[string]string{postgres.OptDataLoad: dl}}})
+		pgExec(b, pg.URL("postgres"), `DROP DATABASE `+db)
+	}
+	run := runs[0]
 	base2 := baseline("baseline2")
 	base := (base1 + base2) / 2
 	// Streaming alternative: one pg_restore job reading the archive from a
@@ -246,9 +277,11 @@ func BenchmarkPostgresApply(b *testing.B) {
 		fmt.Sprintf("database %s (pgbench scale %d + 3 indexes, generated in %s), archive %s, stored %s in %d chunks", mib(size), scale, gen.Round(time.Second), mib(fileSize(archive)), mib(storedSize(m)), len(m.Components[0].Chunks)),
 		fmt.Sprintf("pg_restore -j %d from a local archive: %s before, %s after the apply (mean %s)", jobs, base1.Round(time.Millisecond), base2.Round(time.Millisecond), base.Round(time.Millisecond)),
 		fmt.Sprintf("pg_restore single job from a pipe (streaming, no temp file): %s", piped.Round(time.Millisecond)),
-		fmt.Sprintf("unikube apply (download+verify to temp archive, pg_restore -j %d, swap): %s", jobs, run.wall.Round(time.Millisecond)),
-		fmt.Sprintf("ratio apply / pg_restore = %.3f (goal <= 1.15); peak RSS of the applying process %s (goal <= 256 MiB)", ratio, mib(run.maxRSS)),
 	)
+	for i, r := range runs {
+		report(b, fmt.Sprintf("unikube apply, data_load=%s (-j %d, swap): %s, ratio %.3f, CPU of the applying process %s", loads[i], jobs, r.wall.Round(time.Millisecond), r.wall.Seconds()/base.Seconds(), r.cpu.Round(time.Millisecond)))
+	}
+	report(b, fmt.Sprintf("ratio apply / pg_restore = %.3f (goal <= 1.15, data_load=%s); peak RSS of the applying process %s (goal <= 256 MiB)", ratio, loads[0], mib(run.maxRSS)))
 }
 
 func pgConnQuery(b *testing.B, url, q string, dst any) {

@@ -27,14 +27,21 @@ const (
 	// -j loads one table with one process, so a database that is mostly
 	// one big table would load on one core.
 	DataLoadParallel = "parallel"
-	// DataLoadPgRestore: pg_restore -j restores everything itself.
+	// DataLoadPgRestore: the archive is downloaded to a temp file, then
+	// pg_restore -j restores everything from it.
 	DataLoadPgRestore = "pg_restore"
-	// DefaultDataLoad stays pg_restore until parallel is measured faster
-	// where it matters: on a 2-CPU machine busy with other work (load 7-19)
-	// it cost ~3.5 s more CPU per GiB (pg_restore's script through a pipe
-	// and this process) and loaded no faster; see
-	// BenchmarkDataLoad.
-	DefaultDataLoad = DataLoadPgRestore
+	// DataLoadStream: one pg_restore restores the schema and the data
+	// while the archive downloads, then pg_restore -j builds the indexes
+	// and constraints from a copy kept on disk.
+	DataLoadStream = "stream"
+	// DefaultDataLoad is stream: download and restore overlap, and no
+	// time goes to staging the whole archive before pg_restore may start
+	// (~2 s per GiB). Its data load is one process, so a database of many
+	// equally big tables may load faster with pg_restore (-j over tables);
+	// parallel costs more CPU in total (~3.5 s per GiB, pg_restore's
+	// script through a pipe and this process) and was not faster on a
+	// busy 2-CPU machine (BenchmarkDataLoad).
+	DefaultDataLoad = DataLoadStream
 )
 
 // copyBatch is the size of the runs of whole COPY rows handed to one

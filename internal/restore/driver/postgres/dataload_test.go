@@ -110,7 +110,8 @@ func TestPostgres_ParallelDataLoad(t *testing.T) {
 		opts map[string]string
 	}{
 		{"parallel load over 3 connections", map[string]string{postgres.OptJobs: "3", postgres.OptDataLoad: postgres.DataLoadParallel}},
-		{"pg_restore loads the data (the default)", map[string]string{postgres.OptJobs: "3"}},
+		{"pg_restore loads the data as it downloads, then builds indexes with -j (the default)", map[string]string{postgres.OptJobs: "3"}},
+		{"pg_restore -j loads the data from a staged archive", map[string]string{postgres.OptJobs: "3", postgres.OptDataLoad: postgres.DataLoadPgRestore}},
 		{"parallel load with a role and no restore settings", map[string]string{postgres.OptJobs: "2", postgres.OptDataLoad: postgres.DataLoadParallel, postgres.OptRole: "loader", postgres.OptSettings: "none"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -148,23 +149,11 @@ func TestPostgres_ParallelDataLoad(t *testing.T) {
 		}
 	})
 
-	t.Run("a failure mid-data leaves the target and no staging database", func(t *testing.T) {
-		before, beforeDBs := checksums(t, target), databases(t, dst)
-		_, err := restoreAgain(ctx, d, c, store, target, map[string]string{postgres.OptJobs: "2", postgres.OptDataLoad: postgres.DataLoadParallel, postgres.OptSettings: "unikube.fail=yes"})
-		if err == nil {
-			t.Fatal("restore succeeded; want the guard's error")
-		}
-		t.Logf("error: %v", err)
-		for _, part := range []string{"restore db: ", "restore: ", "guarded", "guard rejects row 150000"} {
-			if !strings.Contains(err.Error(), part) {
-				t.Errorf("error %q does not say %q", err, part)
-			}
-		}
-		same(t, "target after failure", before, checksums(t, target))
-		if got := databases(t, dst); fmt.Sprint(got) != fmt.Sprint(beforeDBs) {
-			t.Errorf("databases changed: %v -> %v", beforeDBs, got)
-		}
-	})
+	for _, dl := range []string{postgres.DataLoadParallel, postgres.DataLoadStream} {
+		t.Run("a failure mid-data leaves the target and no staging database: data_load="+dl, func(t *testing.T) {
+			failMidData(ctx, t, d, c, store, dst, target, dl)
+		})
+	}
 
 	t.Run("an unknown data_load is refused", func(t *testing.T) {
 		_, err := restoreAgain(ctx, d, c, store, target, map[string]string{postgres.OptDataLoad: "magic"})
@@ -172,4 +161,24 @@ func TestPostgres_ParallelDataLoad(t *testing.T) {
 			t.Fatalf("restore with data_load=magic: %v, want an error naming the option", err)
 		}
 	})
+}
+
+// failMidData restores c with a setting that makes the guard on table
+// guarded fail half-way through its rows, and checks nothing changed.
+func failMidData(ctx context.Context, t *testing.T, d driver.Driver, c statepkg.Component, store statepkg.ChunkStore, dst *testenv.Postgres, target, dataLoad string) {
+	before, beforeDBs := checksums(t, target), databases(t, dst)
+	_, err := restoreAgain(ctx, d, c, store, target, map[string]string{postgres.OptJobs: "2", postgres.OptDataLoad: dataLoad, postgres.OptSettings: "unikube.fail=yes"})
+	if err == nil {
+		t.Fatal("restore succeeded; want the guard's error")
+	}
+	t.Logf("error: %v", err)
+	for _, part := range []string{"restore db: ", "restore: ", "guarded", "guard rejects row 150000"} {
+		if !strings.Contains(err.Error(), part) {
+			t.Errorf("error %q does not say %q", err, part)
+		}
+	}
+	same(t, "target after failure", before, checksums(t, target))
+	if got := databases(t, dst); fmt.Sprint(got) != fmt.Sprint(beforeDBs) {
+		t.Errorf("databases changed: %v -> %v", beforeDBs, got)
+	}
 }

@@ -2,13 +2,14 @@
 // it with pg_restore, by default into a fresh database that is then swapped
 // into place by renaming, so clients never see a half-restored database.
 //
-// With option data_load=parallel (and more than one job), pg_restore
-// restores the schema and the indexes and constraints into the fresh
-// database, and the driver loads the data in between itself, splitting
-// each table's rows among the jobs' connections (see dataload.go):
+// By default (data_load=stream) one pg_restore restores the schema and the
+// data as the archive downloads, and pg_restore -j then builds indexes and
+// constraints from a copy of the archive kept on disk (overlap.go). With
+// data_load=pg_restore the archive is staged first and pg_restore -j does
+// everything; with data_load=parallel the driver loads the data itself,
+// splitting each table's rows among the jobs' connections (dataload.go):
 // pg_restore -j gives a table one process, and a database is often mostly
-// one big table. It is not the default yet: it costs more CPU in total
-// and was not faster on a busy 2-CPU machine.
+// one big table.
 //
 // Target options: strategy, jobs, role, keep_owner, pg_bin,
 // maintenance_db, tmpdir, restore_settings, data_load (the Opt constants
@@ -57,10 +58,13 @@ const (
 	// fresh database (the swap strategy's staging database, or a database
 	// that did not exist): "name=value name=value", "none" for none.
 	OptSettings = "restore_settings"
-	// OptDataLoad is how the data of an archive restored into a fresh
-	// database (strategy swap) with jobs > 1 is loaded: pg_restore (the
-	// default: pg_restore -j, one process per table) or parallel (the
-	// driver splits each table's rows among jobs connections).
+	// OptDataLoad is how an archive restored into a fresh database
+	// (strategy swap) with jobs > 1 is loaded: stream (the default: one
+	// pg_restore restores schema and data as the archive downloads, then
+	// pg_restore -j the indexes and constraints), pg_restore (the archive
+	// is staged, then pg_restore -j restores it, one process per table) or
+	// parallel (the driver splits each table's rows among jobs
+	// connections).
 	OptDataLoad = "data_load"
 )
 
@@ -70,9 +74,13 @@ const (
 // that is dropped anyway, and index builds get memory to sort in.
 const DefaultRestoreSettings = "synchronous_commit=off maintenance_work_mem=256MB"
 
-// PhaseCreateDatabase is the progress phase while the database restored
-// into is created.
-const PhaseCreateDatabase = "create-database"
+// Progress phases of the postgres driver besides the common ones.
+const (
+	// PhaseCreateDatabase: the database restored into is created.
+	PhaseCreateDatabase = "create-database"
+	// PhasePostData: indexes and constraints are built (data_load=stream).
+	PhasePostData = "post-data"
+)
 
 // Strategies.
 const (
@@ -329,8 +337,8 @@ func (d *Driver) Plan(ctx context.Context, c statepkg.Component, t driver.Target
 	if c.Format != FormatCustom && c.Format != FormatSQL {
 		return pl, fmt.Errorf("format %q: the postgres driver restores %s and %s", c.Format, FormatCustom, FormatSQL)
 	}
-	if dl := t.Option(OptDataLoad, DefaultDataLoad); dl != DataLoadParallel && dl != DataLoadPgRestore {
-		return pl, fmt.Errorf("option %s=%q: want %s or %s", OptDataLoad, dl, DataLoadParallel, DataLoadPgRestore)
+	if dl := t.Option(OptDataLoad, DefaultDataLoad); dl != DataLoadParallel && dl != DataLoadPgRestore && dl != DataLoadStream {
+		return pl, fmt.Errorf("option %s=%q: want %s, %s or %s", OptDataLoad, dl, DataLoadStream, DataLoadPgRestore, DataLoadParallel)
 	}
 	e, err := parseEndpoint(t.URL)
 	if err != nil {
@@ -438,8 +446,9 @@ func (d *Driver) Restore(ctx context.Context, c statepkg.Component, src driver.C
 	// With one job pg_restore reads the archive sequentially, so it can
 	// stream from the chunks: no temp file, download and restore overlap.
 	streaming := c.Format == FormatCustom && streamRestore(t)
+	overlap := c.Format == FormatCustom && !streaming && overlapLoad(t, strategy)
 	var archive string
-	if c.Format == FormatCustom && !streaming {
+	if c.Format == FormatCustom && !streaming && !overlap {
 		phase = driver.PhaseDownload
 		f, err := os.CreateTemp(t.Option(OptTempDir, ""), "unikube-pg-*.dump")
 		if err != nil {
@@ -504,6 +513,8 @@ func (d *Driver) Restore(ctx context.Context, c statepkg.Component, src driver.C
 	switch {
 	case streaming:
 		err = d.pgRestoreStream(ctx, env, src, into, strategy, c, t, p, &res)
+	case overlap:
+		err = d.pgRestoreOverlap(ctx, env, src, into, c, t, p, &res)
 	case c.Format == FormatCustom && parallelLoad(t, strategy):
 		err = d.pgRestoreParallel(ctx, env, e, archive, into, t)
 	case c.Format == FormatCustom:

@@ -217,6 +217,10 @@ func TestPostgres_CaptureRestoreSwapAndIdempotency(t *testing.T) {
 			_, err := drivertest.Restore(ctx, d, c2, drivertest.CorruptStore{ChunkStore: store, Digest: c2.Chunks[len(c2.Chunks)/2].Digest}, target, nil)
 			return err
 		}},
+		{"corrupt chunk, archive staged first (data_load=pg_restore)", func(t *testing.T) error {
+			_, err := drivertest.Restore(ctx, d, c2, drivertest.CorruptStore{ChunkStore: store, Digest: c2.Chunks[len(c2.Chunks)/2].Digest}, target, map[string]string{postgres.OptDataLoad: postgres.DataLoadPgRestore})
+			return err
+		}},
 		{"corrupt chunk while streaming", func(t *testing.T) error {
 			_, err := drivertest.Restore(ctx, d, c2, drivertest.CorruptStore{ChunkStore: store, Digest: c2.Chunks[len(c2.Chunks)/2].Digest}, target, map[string]string{postgres.OptJobs: "1"})
 			return err
