@@ -248,7 +248,8 @@ func BenchmarkPostgresApply(b *testing.B) {
 	}
 	// UNIKUBE_BENCH_PG_DATA_LOAD=stream,pg_restore,... applies once per
 	// data load (option data_load), in that order; the first is the
-	// headline figure. Default: the driver's default.
+	// headline figure. Default: the driver's default. An entry with "="
+	// gives target options instead: jobs=1+data_load=stream.
 	loads := strings.Split(os.Getenv("UNIKUBE_BENCH_PG_DATA_LOAD"), ",")
 	if loads[0] == "" {
 		loads = []string{postgres.DefaultDataLoad}
@@ -257,7 +258,16 @@ func BenchmarkPostgresApply(b *testing.B) {
 	runs := make([]childRun, len(loads))
 	for i, dl := range loads {
 		db := fmt.Sprintf("applied%d", i)
-		runs[i] = applyInChild(b, m, store, restore.Targets{"db": {URL: pg.URL(db), Options: map[string]string{postgres.OptDataLoad: dl}}})
+		opts := map[string]string{postgres.OptDataLoad: dl}
+		if strings.Contains(dl, "=") {
+			// Target options instead: "jobs=1+restore_settings=none".
+			opts = map[string]string{}
+			for _, kv := range strings.Split(dl, "+") {
+				k, v, _ := strings.Cut(kv, "=")
+				opts[k] = v
+			}
+		}
+		runs[i] = applyInChild(b, m, store, restore.Targets{"db": {URL: pg.URL(db), Options: opts}})
 		pgExec(b, pg.URL("postgres"), `DROP DATABASE `+db)
 	}
 	run := runs[0]

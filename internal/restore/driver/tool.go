@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -90,6 +91,12 @@ func (e *errReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
+// Sizes of the pipe into a tool and of the writes into it.
+const (
+	feedPipe   = 1 << 20
+	feedBuffer = 256 << 10
+)
+
 // Feed runs cmd with the component stream on stdin. If the stream fails
 // (bad chunk, cancellation) the tool is killed before its stdin is closed,
 // so it never sees a clean end of a truncated script and commits it.
@@ -97,15 +104,24 @@ func (e *errReader) Read(b []byte) (int, error) {
 // r is what the tool reads: pr itself or a filter over it; pr counts the
 // component's bytes.
 func Feed(ctx context.Context, cmd *exec.Cmd, name string, r io.Reader, pr *ProgressReader, size int64, stderr *Tail, res *ComponentResult) error {
-	stdin, err := cmd.StdinPipe()
+	toolIn, stdin, err := os.Pipe()
 	if err != nil {
 		return err
 	}
-	if err := cmd.Start(); err != nil {
+	// Tools read their input in small pieces (pg_restore: 4 KiB); a large
+	// pipe buffer lets the stream run ahead instead of waking the writer
+	// for every few reads.
+	GrowPipe(stdin, feedPipe)
+	cmd.Stdin = toolIn
+	err = cmd.Start()
+	toolIn.Close()
+	if err != nil {
+		stdin.Close()
 		return fmt.Errorf("start %s: %w", name, err)
 	}
 	er := &errReader{r: r}
-	_, copyErr := io.Copy(stdin, er)
+	// writerOnly: *os.File's ReadFrom would copy in 32 KiB pieces.
+	_, copyErr := io.CopyBuffer(writerOnly{stdin}, er, make([]byte, feedBuffer))
 	pr.Flush()
 	res.Bytes = pr.N
 	if er.err != nil || (copyErr == nil && pr.N != size) {
@@ -120,3 +136,8 @@ func Feed(ctx context.Context, cmd *exec.Cmd, name string, r io.Reader, pr *Prog
 	_ = stdin.Close()
 	return ToolError(ctx, name, cmd.Wait(), stderr)
 }
+
+// writerOnly hides all but Write, so io.CopyBuffer uses its buffer.
+type writerOnly struct{ w io.Writer }
+
+func (w writerOnly) Write(b []byte) (int, error) { return w.w.Write(b) }

@@ -126,7 +126,7 @@ func loadScript(ctx context.Context, cmd *exec.Cmd, conns []*pgx.Conn) error {
 	defer stdout.Close()
 	// pg_restore writes in small pieces; a larger pipe lets each read take
 	// many of them (fewer reads and wake-ups on a busy node). Best effort.
-	growPipe(w, readBuffer)
+	driver.GrowPipe(w, readBuffer)
 	cmd.Stdout = w
 	stderr := &driver.Tail{}
 	cmd.Stderr = stderr

@@ -1,4 +1,4 @@
-package postgres
+package driver
 
 import (
 	"os"
@@ -6,8 +6,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// growPipe asks for a pipe buffer of n bytes; best effort (the kernel caps
+// GrowPipe asks for a pipe buffer of n bytes; best effort (the kernel caps
 // it at /proc/sys/fs/pipe-max-size for unprivileged processes).
-func growPipe(w *os.File, n int) {
+func GrowPipe(w *os.File, n int) {
 	_, _ = unix.FcntlInt(w.Fd(), unix.F_SETPIPE_SZ, n)
 }
