@@ -1034,6 +1034,18 @@ func randHex() string {
 	return hex.EncodeToString(b[:])
 }
 
+// clone returns a writer into the same staging for another goroutine: the
+// directories made so far are copied, the directory descriptor is its own.
+// Its mkdir calls must not race with another writer's on the same path
+// (fetchSegments' writers only reach directories made beforehand).
+func (w *stagingWriter) clone() *stagingWriter {
+	made := make(map[string]bool, len(w.made))
+	for d := range w.made {
+		made[d] = true
+	}
+	return &stagingWriter{st: w.st, o: w.o, made: made, flat: w.flat}
+}
+
 // stagingWriter creates entries inside the staging directory.
 type stagingWriter struct {
 	st      *os.Root
@@ -1386,9 +1398,19 @@ func fetchFiles(ctx context.Context, c statepkg.Component, idx []int, src driver
 	if len(files) == 0 {
 		return 0, 0, nil
 	}
-	if v, ok := src.(driver.ChunkVisitor); ok && useParallel(files, w.o) {
+	v, concurrent := src.(driver.ChunkVisitor)
+	if concurrent && useParallel(files, w.o) {
 		return fetchFilesParallel(ctx, c, files, v, w, p)
 	}
+	if segs := dirSegments(files, w, writerSegments()); concurrent && len(segs) > 1 {
+		return fetchSegments(ctx, c, files, segs, src, w, p)
+	}
+	return demuxFiles(ctx, c, files, src, w, p)
+}
+
+// demuxFiles writes files (in stream order) into staging through one demux
+// fed by one pass over the spans holding them.
+func demuxFiles(ctx context.Context, c statepkg.Component, files []statepkg.FileEntry, src driver.ChunkSource, w *stagingWriter, p driver.Progress) (int64, int64, error) {
 	spans := planSpans(c, files)
 	ranges := make([]driver.Span, len(spans))
 	for i, s := range spans {
@@ -1409,6 +1431,96 @@ func fetchFiles(ctx context.Context, c statepkg.Component, idx []int, src driver
 		err = cerr
 	}
 	return d.pos, d.done, err
+}
+
+// Small files are written by several demuxes at once, each over its own
+// run of whole staging directories: the per-file system calls (create,
+// write, owner, mode, times, close), which dominate an apply of small
+// files, then use every core, and no two writers create files in the same
+// directory (creation holds the directory's lock).
+const (
+	maxWriterSegments = 4
+	// minSegmentFiles keeps small applies (an incremental one touching a
+	// few files) on one writer.
+	minSegmentFiles = 512
+)
+
+func writerSegments() int { return min(runtime.GOMAXPROCS(0), maxWriterSegments) }
+
+// dirSegments cuts files (in stream order) into at most n runs of about
+// equal count, each cut placed at the directory change nearest to its
+// share; it returns the runs' start indices followed by len(files). A
+// staging directory is never split, so files all in one make one run.
+func dirSegments(files []statepkg.FileEntry, w *stagingWriter, n int) []int {
+	n = min(n, len(files)/minSegmentFiles)
+	if n < 2 {
+		return []int{0, len(files)}
+	}
+	// boundary reports whether files i-1 and i lie in different
+	// directories.
+	boundary := func(i int) bool {
+		a, _ := w.loc(files[i-1].Path)
+		b, _ := w.loc(files[i].Path)
+		return a != b
+	}
+	out := []int{0}
+	for k := 1; k < n; k++ {
+		prev, goal := out[len(out)-1], k*len(files)/n
+		if goal <= prev {
+			continue
+		}
+		fwd := goal
+		for fwd < len(files) && !boundary(fwd) {
+			fwd++
+		}
+		back := goal
+		for back > prev && !boundary(back) {
+			back--
+		}
+		switch {
+		case back > prev && (fwd == len(files) || goal-back < fwd-goal):
+			out = append(out, back)
+		case fwd < len(files):
+			out = append(out, fwd)
+		}
+	}
+	return append(out, len(files))
+}
+
+// fetchSegments runs one demux per run of files (see dirSegments)
+// concurrently, each with its own staging writer (directory descriptor),
+// and returns the bytes and files written in all, and the first error. A
+// failing run cancels the others.
+func fetchSegments(ctx context.Context, c statepkg.Component, files []statepkg.FileEntry, segs []int, src driver.ChunkSource, w *stagingWriter, p driver.Progress) (int64, int64, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg           sync.WaitGroup
+		mu           sync.Mutex
+		first        error
+		bytes, count atomic.Int64
+	)
+	for k := 0; k+1 < len(segs); k++ {
+		sw := w.clone()
+		wg.Go(func() {
+			defer sw.close()
+			n, done, err := demuxFiles(ctx, c, files[segs[k]:segs[k+1]], src, sw, p)
+			bytes.Add(n)
+			count.Add(done)
+			if err != nil {
+				mu.Lock()
+				// The first real failure, not the cancellation it caused
+				// in the other runs.
+				if first == nil {
+					first = err
+				}
+				mu.Unlock()
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	return bytes.Load(), count.Load(), first
 }
 
 // parallelMinAvg is the average file size from which files are written in

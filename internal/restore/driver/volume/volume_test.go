@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -612,5 +613,127 @@ func TestVolume_OwnerOptionMapsEveryEntry(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// manySmallFiles builds dirs directories of n small files each, with mixed
+// modes and, as root, mixed owners (some the restoring user's, some not).
+func manySmallFiles(t testing.TB, dir string, dirs, n int) {
+	t.Helper()
+	modes := []os.FileMode{0o644, 0o600, 0o755, 0o640 | os.ModeSetgid, 0o444, 0o666, 0o777, 0o1750, 0o4755, 0o400}
+	for d := range dirs {
+		for i := range n {
+			p := filepath.Join(dir, fmt.Sprintf("d%02d/f%04d", d, i))
+			write(t, p, []byte(fmt.Sprintf("dir %d file %d %s", d, i, strings.Repeat("x", i%97))), modes[(d+i)%len(modes)])
+			if os.Geteuid() == 0 && i%3 == 0 {
+				if err := os.Lchown(p, 1000+i%2, 2000+d%3); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := os.Chtimes(filepath.Join(dir, fmt.Sprintf("d%02d", d)), mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// More files than one writer takes (see dirSegments): several staging
+// writers create them, each in its own directories.
+func TestVolume_ManySmallFilesAcrossDirectories(t *testing.T) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		t.Cleanup(func() { runtime.GOMAXPROCS(runtime.GOMAXPROCS(2)) })
+	}
+	src := t.TempDir()
+	manySmallFiles(t, src, 6, 400)
+	store := newStore(t)
+	c := capture(t, src, store)
+
+	t.Run("full apply", func(t *testing.T) {
+		dst := filepath.Join(t.TempDir(), "target")
+		res, err := apply(t, context.Background(), c, store, dst, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.FilesWritten != 2400 {
+			t.Errorf("files written = %d, want 2400", res.FilesWritten)
+		}
+		diffSnapshots(t, snapshot(t, src), snapshot(t, dst))
+		noStaging(t, dst)
+	})
+	t.Run("owner option", func(t *testing.T) {
+		if os.Geteuid() != 0 {
+			t.Skip("needs root to chown")
+		}
+		dst := filepath.Join(t.TempDir(), "target")
+		if _, err := apply(t, context.Background(), c, store, dst, map[string]string{OptOwner: "0:0"}); err != nil {
+			t.Fatal(err)
+		}
+		want := snapshot(t, src)
+		for k, v := range want {
+			f := strings.Fields(v)
+			f[2] = "0:0"
+			want[k] = strings.Join(f, " ")
+		}
+		diffSnapshots(t, want, snapshot(t, dst))
+	})
+	for _, tt := range []struct {
+		name  string
+		chunk int // index of the chunk that fails
+	}{
+		{"corrupt first chunk", 0},
+		{"corrupt last chunk", len(c.Chunks) - 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dst := t.TempDir()
+			write(t, filepath.Join(dst, "old"), []byte("previous"), 0o644)
+			before := snapshot(t, dst)
+			_, err := apply(t, context.Background(), c, corruptStore{store, c.Chunks[tt.chunk].Digest}, dst, nil)
+			if err == nil || !strings.Contains(err.Error(), "restore files: download:") {
+				t.Fatalf("err = %v; want a download failure", err)
+			}
+			diffSnapshots(t, before, snapshot(t, dst))
+			noStaging(t, dst)
+		})
+	}
+}
+
+func TestVolume_DirSegmentsCutOnlyBetweenDirectories(t *testing.T) {
+	files := func(counts ...int) []statepkg.FileEntry {
+		var out []statepkg.FileEntry
+		for d, n := range counts {
+			for i := range n {
+				out = append(out, statepkg.FileEntry{Path: fmt.Sprintf("d%d/f%d", d, i)})
+			}
+		}
+		return out
+	}
+	w := &stagingWriter{flat: map[string]string{}}
+	tests := []struct {
+		name  string
+		files []statepkg.FileEntry
+		n     int
+		want  []int
+	}{
+		{"too few files", files(300, 300), 4, []int{0, 600}},
+		{"two directories", files(600, 600), 2, []int{0, 600, 1200}},
+		{"cut moves to the next directory", files(700, 500, 100), 2, []int{0, 700, 1300}},
+		{"one directory", files(3000), 4, []int{0, 3000}},
+		{"big directory last", files(600, 3000), 4, []int{0, 600, 3600}},
+		{"four runs", files(600, 600, 600, 600), 4, []int{0, 600, 1200, 1800, 2400}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := dirSegments(tt.files, w, tt.n); fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Errorf("dirSegments = %v, want %v", got, tt.want)
+			}
+		})
+	}
+	flat := &stagingWriter{flat: map[string]string{}}
+	fs := files(600, 600)
+	for i, e := range fs {
+		flat.flat[e.Path] = stagingPrefix + fmt.Sprint(i)
+	}
+	if got := dirSegments(fs, flat, 2); fmt.Sprint(got) != "[0 1200]" {
+		t.Errorf("flat staging: dirSegments = %v, want one run", got)
 	}
 }
