@@ -782,7 +782,7 @@ func (d *Driver) Restore(ctx context.Context, c statepkg.Component, src driver.C
 		return fail(err)
 	}
 	defer st.Close()
-	w := &stagingWriter{st: st, o: o, made: map[string]bool{".": true}, flat: flatStaging(c, df)}
+	w := &stagingWriter{st: st, o: o, made: map[string]bool{".": true}, flat: flatStaging(c, df), umask: readUmask()}
 	defer w.close()
 	for _, i := range df.dirs {
 		if err := w.mkdir(c.Files[i].Path); err != nil {
@@ -1028,6 +1028,24 @@ func removeStaleStaging(root *os.Root) {
 	}
 }
 
+// readUmask returns the process's umask from /proc/self/status (Linux 4.7
+// and later), or -1. Setting it to read it would race with other
+// goroutines creating files.
+func readUmask() int {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return -1
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "Umask:"); ok {
+			if m, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32); err == nil && m <= 0o777 {
+				return int(m)
+			}
+		}
+	}
+	return -1
+}
+
 func randHex() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
@@ -1043,7 +1061,7 @@ func (w *stagingWriter) clone() *stagingWriter {
 	for d := range w.made {
 		made[d] = true
 	}
-	return &stagingWriter{st: w.st, o: w.o, made: made, flat: w.flat}
+	return &stagingWriter{st: w.st, o: w.o, made: made, flat: w.flat, umask: w.umask}
 }
 
 // stagingWriter creates entries inside the staging directory.
@@ -1054,6 +1072,16 @@ type stagingWriter struct {
 	dir     *os.File
 	dirName string
 	dirFd   int
+	// created is the owner (uid, gid) of files this process creates in
+	// dir, once known.
+	created *[2]int
+	// umask is the process's file mode creation mask, -1 when unknown.
+	umask int
+	// plainModes: files created in dir get the mode asked for less the
+	// umask (no default ACL).
+	plainModes bool
+	// modeSet: the file open created last has its final mode.
+	modeSet bool
 	// flat names the entries created at the top of staging (under a
 	// reserved name) rather than at their path: see flatStaging.
 	flat map[string]string
@@ -1143,6 +1171,12 @@ func (w *stagingWriter) dirFD(dir string) (int, error) {
 		return -1, err
 	}
 	w.dir, w.dirName, w.dirFd = f, dir, int(f.Fd())
+	w.created = nil
+	// Without a default ACL on the directory, a new file's mode is the
+	// one asked for less the umask; with one (or when that cannot be
+	// told) the ACL decides, and finish sets the mode.
+	_, err = unix.Fgetxattr(w.dirFd, "system.posix_acl_default", nil)
+	w.plainModes = w.umask >= 0 && (errors.Is(err, unix.ENODATA) || errors.Is(err, unix.EOPNOTSUPP))
 	return w.dirFd, nil
 }
 
@@ -1180,11 +1214,44 @@ func (w *stagingWriter) open(e statepkg.FileEntry) (int, error) {
 	if err != nil {
 		return -1, err
 	}
-	fd, err := unix.Openat(dfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	// A file that gets its owner at creation (see created) is created
+	// with its final mode when that is exact (no umask bits, no ACL, no
+	// setuid/setgid/sticky bits, which open may drop), saving the chmod;
+	// any other file is created private and finish sets owner and mode.
+	mode := uint32(0o600)
+	w.modeSet = false
+	if w.plainModes && e.Mode&^0o777 == 0 && e.Mode&uint32(w.umask) == 0 && w.ownedAtCreation(e) {
+		mode, w.modeSet = e.Mode, true
+	}
+	fd, err := unix.Openat(dfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, mode)
 	if err != nil {
 		return -1, fmt.Errorf("create %s in staging: %w", e.Path, err)
 	}
+	if w.o.chown && w.created == nil {
+		// The owner this process gives a new file in this directory
+		// (its uid; its gid or the directory's), learnt from the first
+		// one: finish leaves out the chown of files that already have
+		// the owner they need, one system call per file of the usual
+		// volume whose files belong to the restoring user.
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			unix.Close(fd)
+			return -1, fmt.Errorf("create %s in staging: %w", e.Path, err)
+		}
+		w.created = &[2]int{int(st.Uid), int(st.Gid)}
+	}
 	return fd, nil
+}
+
+// ownedAtCreation reports whether a file this process creates in the
+// current directory already has the owner e needs (always, when owners are
+// not set).
+func (w *stagingWriter) ownedAtCreation(e statepkg.FileEntry) bool {
+	if !w.o.chown {
+		return true
+	}
+	uid, gid := w.o.owner(e)
+	return w.created != nil && *w.created == [2]int{uid, gid}
 }
 
 // finish sets owner, mode and mtime of a file written through fd and
@@ -1192,10 +1259,16 @@ func (w *stagingWriter) open(e statepkg.FileEntry) (int, error) {
 func (w *stagingWriter) finish(e statepkg.FileEntry, fd int) error {
 	var err error
 	if w.o.chown {
-		uid, gid := w.o.owner(e)
-		err = unix.Fchown(fd, uid, gid)
+		// A file created in w.dir by this process is owned by
+		// w.created (see open); chown to that very owner would change
+		// nothing (the file has no setuid/setgid bits or capabilities
+		// to clear yet).
+		if !w.ownedAtCreation(e) {
+			uid, gid := w.o.owner(e)
+			err = unix.Fchown(fd, uid, gid)
+		}
 	}
-	if err == nil {
+	if err == nil && !w.modeSet {
 		// After chown, which clears setuid/setgid.
 		err = unix.Fchmod(fd, e.Mode&0o7777)
 	}

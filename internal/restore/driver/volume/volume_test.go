@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver"
 	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver/drivertest"
 	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
@@ -695,6 +697,26 @@ func TestVolume_ManySmallFilesAcrossDirectories(t *testing.T) {
 			noStaging(t, dst)
 		})
 	}
+}
+
+// A default ACL on the target decides the mode of new files instead of the
+// umask: files must still end with the index's modes.
+func TestVolume_ModesUnderDefaultACL(t *testing.T) {
+	src := t.TempDir()
+	manySmallFiles(t, src, 2, 100)
+	store := newStore(t)
+	c := capture(t, src, store)
+	dst := t.TempDir()
+	// system.posix_acl_default: version 2, then (tag, perm, id) entries:
+	// user::rwx, group::r-x, other::--- (no mask).
+	acl := []byte{2, 0, 0, 0, 1, 0, 7, 0, 0xff, 0xff, 0xff, 0xff, 4, 0, 5, 0, 0xff, 0xff, 0xff, 0xff, 0x20, 0, 0, 0, 0xff, 0xff, 0xff, 0xff}
+	if err := unix.Setxattr(dst, "system.posix_acl_default", acl, 0); err != nil {
+		t.Skipf("no default ACLs here: %v", err)
+	}
+	if _, err := apply(t, context.Background(), c, store, dst, nil); err != nil {
+		t.Fatal(err)
+	}
+	diffSnapshots(t, snapshot(t, src), snapshot(t, dst))
 }
 
 func TestVolume_DirSegmentsCutOnlyBetweenDirectories(t *testing.T) {
