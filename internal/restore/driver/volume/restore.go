@@ -1475,7 +1475,7 @@ func fetchFiles(ctx context.Context, c statepkg.Component, idx []int, src driver
 	if concurrent && useParallel(files, w.o) {
 		return fetchFilesParallel(ctx, c, files, v, w, p)
 	}
-	if segs := dirSegments(files, w, writerSegments()); concurrent && len(segs) > 1 {
+	if segs := dirSegments(files, w, writerSegments()); concurrent && len(segs) > 2 { // more than one run
 		return fetchSegments(ctx, c, files, segs, src, w, p)
 	}
 	return demuxFiles(ctx, c, files, src, w, p)
