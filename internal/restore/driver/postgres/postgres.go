@@ -808,7 +808,8 @@ func watchRows(ctx context.Context, e endpoint, db string, p driver.Progress, co
 	emit := func(n int64) {
 		if d := n - base - reported; d > 0 {
 			reported += d
-			p.Emit(driver.Event{Component: component, Phase: driver.PhaseRestore, Rows: d})
+			// No phase: rows are counted while indexes are built too.
+			p.Emit(driver.Event{Component: component, Rows: d})
 		}
 	}
 	done := make(chan struct{})
