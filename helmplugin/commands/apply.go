@@ -28,6 +28,7 @@ type applyFlags struct {
 	quiesce       bool
 	maps          []string
 	substitutions []string
+	options       []string
 	strategy      string
 	timeout       time.Duration
 	wait          bool
@@ -40,6 +41,7 @@ func (f *applyFlags) add(cmd *cobra.Command) {
 	fl.BoolVar(&f.quiesce, "quiesce", true, "scale the workloads using the data to zero while it is replaced (--quiesce=false to keep them up)")
 	fl.StringArrayVar(&f.maps, "map", nil, "map a component to a workload or PVC: component=StatefulSet/NAME, component=Deployment/NAME, component=pvc/NAME (repeatable)")
 	fl.StringArrayVar(&f.substitutions, "set-substitution", nil, "OLD=NEW: replace a value in the ConfigMaps/Secrets of kubernetes components (repeatable)")
+	fl.StringArrayVar(&f.options, "option", nil, "component.key=value: a driver option for one component, e.g. db.jobs=4 or db.data_load=pg_restore (repeatable; see docs/drivers.md)")
 	fl.StringVar(&f.strategy, "strategy", "", "restore strategy of database components: swap (default, atomic) or in-place")
 	fl.DurationVar(&f.timeout, "timeout", 30*time.Minute, "time limit per component Job")
 	fl.BoolVar(&f.wait, "wait", false, "after the apply, wait until the release's workloads are ready")
@@ -160,6 +162,9 @@ func runApply(ctx context.Context, s *Settings, ref statepkg.Ref, releaseName st
 	}
 	mappings, err := rel.Map(comps, maps)
 	if err != nil {
+		return err
+	}
+	if err := applyOptions(mappings, f.options); err != nil {
 		return err
 	}
 	if f.strategy != "" {
@@ -445,4 +450,35 @@ func rollbackTarget(rs []records.Record, want int) (records.Record, error) {
 		}
 	}
 	return records.Record{}, errors.New("no earlier applied revision to roll back to (helm state history)")
+}
+
+// applyOptions sets the --option component.key=value flags on the mappings
+// of their components.
+func applyOptions(mappings []discovery.Mapping, options []string) error {
+	for _, o := range options {
+		kv, value, ok := strings.Cut(o, "=")
+		comp, key, ok2 := strings.Cut(kv, ".")
+		if !ok || !ok2 || comp == "" || key == "" {
+			return usageErrorf("--option %q: want component.key=value (e.g. db.jobs=4)", o)
+		}
+		found := false
+		for i := range mappings {
+			if mappings[i].Component != comp {
+				continue
+			}
+			found = true
+			if mappings[i].Options == nil {
+				mappings[i].Options = map[string]string{}
+			}
+			mappings[i].Options[key] = value
+		}
+		if !found {
+			names := make([]string, 0, len(mappings))
+			for _, m := range mappings {
+				names = append(names, m.Component)
+			}
+			return usageErrorf("--option %q: the version has no component %q (it has: %s)", o, comp, strings.Join(names, ", "))
+		}
+	}
+	return nil
 }

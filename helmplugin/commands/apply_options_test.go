@@ -1,0 +1,42 @@
+package commands
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/discovery"
+)
+
+func TestApplyOptions_SetsDriverOptionsPerComponent(t *testing.T) {
+	mappings := []discovery.Mapping{{Component: "db"}, {Component: "uploads", Options: map[string]string{"owner": "1000:1000"}}}
+	if err := applyOptions(mappings, []string{"db.jobs=4", "db.data_load=pg_restore", "uploads.verify=true", "db.restore_settings=work_mem=64MB"}); err != nil {
+		t.Fatal(err)
+	}
+	want := []map[string]string{
+		{"jobs": "4", "data_load": "pg_restore", "restore_settings": "work_mem=64MB"},
+		{"owner": "1000:1000", "verify": "true"},
+	}
+	for i, m := range mappings {
+		if !reflect.DeepEqual(m.Options, want[i]) {
+			t.Errorf("%s options %v, want %v", m.Component, m.Options, want[i])
+		}
+	}
+}
+
+func TestApplyOptions_MistakesAreUsageErrors(t *testing.T) {
+	for _, tc := range []struct{ option, says string }{
+		{"jobs=4", "want component.key=value"},
+		{"db.jobs", "want component.key=value"},
+		{".jobs=4", "want component.key=value"},
+		{"cache.jobs=4", `no component "cache" (it has: db)`},
+	} {
+		err := applyOptions([]discovery.Mapping{{Component: "db"}}, []string{tc.option})
+		if err == nil || !strings.Contains(err.Error(), tc.says) {
+			t.Errorf("--option %s: %v, want an error saying %q", tc.option, err, tc.says)
+		}
+		if ExitCode(err) != ExitUsage {
+			t.Errorf("--option %s: exit code %d, want %d (usage)", tc.option, ExitCode(err), ExitUsage)
+		}
+	}
+}
