@@ -1475,8 +1475,10 @@ func fetchFiles(ctx context.Context, c statepkg.Component, idx []int, src driver
 	if concurrent && useParallel(files, w.o) {
 		return fetchFilesParallel(ctx, c, files, v, w, p)
 	}
-	if segs := dirSegments(files, w, writerSegments()); concurrent && len(segs) > 2 { // more than one run
-		return fetchSegments(ctx, c, files, segs, src, w, p)
+	if concurrent {
+		if segs := dirSegments(files, w, writerSegments(src)); len(segs) > 2 { // more than one run
+			return fetchSegments(ctx, c, files, segs, shareReadAhead(src, len(segs)-1), w, p)
+		}
 	}
 	return demuxFiles(ctx, c, files, src, w, p)
 }
@@ -1518,7 +1520,37 @@ const (
 	minSegmentFiles = 512
 )
 
-func writerSegments() int { return min(runtime.GOMAXPROCS(0), maxWriterSegments) }
+// writerSegments is how many runs of files are written at once: one per
+// CPU, at most maxWriterSegments, and no more than the chunks the source
+// reads ahead (each run reads ahead at least one; see shareReadAhead).
+func writerSegments(src driver.ChunkSource) int {
+	n := min(runtime.GOMAXPROCS(0), maxWriterSegments)
+	if s, ok := src.(driver.StoreSource); ok {
+		n = min(n, readAhead(s))
+	}
+	return n
+}
+
+// readAhead is how many chunks a StoreSource reads ahead (statepkg's
+// default when unset).
+func readAhead(s driver.StoreSource) int {
+	if s.Options.Concurrency > 0 {
+		return s.Options.Concurrency
+	}
+	return max(runtime.GOMAXPROCS(0), 2)
+}
+
+// shareReadAhead returns the source each of runs concurrent readers uses:
+// a StoreSource's read-ahead (chunks fetched and held ahead, the memory
+// bound ApplyOptions.ReadConcurrency sets per component) is shared among
+// them, not multiplied.
+func shareReadAhead(src driver.ChunkSource, runs int) driver.ChunkSource {
+	if s, ok := src.(driver.StoreSource); ok {
+		s.Options.Concurrency = max(readAhead(s)/runs, 1)
+		return s
+	}
+	return src
+}
 
 // dirSegments cuts files (in stream order) into at most n runs of about
 // equal count, each cut placed at the directory change nearest to its

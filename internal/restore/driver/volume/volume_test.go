@@ -645,6 +645,9 @@ func TestVolume_ManySmallFilesAcrossDirectories(t *testing.T) {
 	if runtime.GOMAXPROCS(0) < 2 {
 		t.Cleanup(func() { runtime.GOMAXPROCS(runtime.GOMAXPROCS(2)) })
 	}
+	if n := writerSegments(driver.StoreSource{}); n < 2 {
+		t.Fatalf("writerSegments = %d; the test wants several writers", n)
+	}
 	src := t.TempDir()
 	manySmallFiles(t, src, 6, 400)
 	store := newStore(t)
@@ -757,5 +760,39 @@ func TestVolume_DirSegmentsCutOnlyBetweenDirectories(t *testing.T) {
 	}
 	if got := dirSegments(fs, flat, 2); fmt.Sprint(got) != "[0 1200]" {
 		t.Errorf("flat staging: dirSegments = %v, want one run", got)
+	}
+}
+
+// Several writers share the component's read-ahead rather than each
+// taking all of it.
+func TestVolume_WritersShareTheReadAhead(t *testing.T) {
+	cpus := min(runtime.GOMAXPROCS(0), maxWriterSegments)
+	tests := []struct {
+		name      string
+		readAhead int
+		runs      int
+		wantRuns  int // writerSegments
+		wantEach  int // each run's Concurrency
+	}{
+		{"one chunk ahead: one writer", 1, 1, 1, 1},
+		{"two ahead, two runs", 2, 2, min(cpus, 2), 1},
+		{"eight ahead, two runs", 8, 2, cpus, 4},
+		{"three ahead, two runs", 3, 2, min(cpus, 3), 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := driver.StoreSource{Options: statepkg.ReadOptions{Concurrency: tt.readAhead}}
+			if got := writerSegments(src); got != tt.wantRuns {
+				t.Errorf("writerSegments = %d, want %d", got, tt.wantRuns)
+			}
+			got, ok := shareReadAhead(src, tt.runs).(driver.StoreSource)
+			if !ok || got.Options.Concurrency != tt.wantEach {
+				t.Errorf("shareReadAhead gives %+v, want Concurrency %d", got.Options, tt.wantEach)
+			}
+		})
+	}
+	other := driver.ReaderAtSource{R: bytes.NewReader(nil)}
+	if got := shareReadAhead(other, 2); got != other {
+		t.Errorf("shareReadAhead changed a source it does not know: %#v", got)
 	}
 }
