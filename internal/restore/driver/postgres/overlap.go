@@ -49,7 +49,8 @@ func (d *Driver) pgRestoreOverlap(ctx context.Context, env []string, src driver.
 	bw := bufio.NewWriterSize(f, 1<<20)
 	// A failed write of the copy (a full disk) is a read error of the
 	// stream: Feed then kills pg_restore before it sees the end of input.
-	tee := io.TeeReader(pr, bw)
+	stage := stageWriter{w: bw, what: "keep a copy of the archive for the index build", dir: t.Option(OptTempDir, os.TempDir()), size: c.Size}
+	tee := io.TeeReader(pr, stage)
 	cmd := exec.CommandContext(ctx, bin, append(base, "--section=pre-data", "--section=data", "-d", db)...)
 	cmd.Env = env
 	stderr := &driver.Tail{}
@@ -58,10 +59,10 @@ func (d *Driver) pgRestoreOverlap(ctx context.Context, env []string, src driver.
 		return err
 	}
 	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("stage archive: %w", err)
+		return stage.wrap(err)
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("stage archive: %w", err)
+		return stage.wrap(err)
 	}
 	p.Emit(driver.Event{Component: c.Name, Phase: PhasePostData})
 	post := exec.CommandContext(ctx, bin, append(base, "--section=post-data", "-j", strconv.Itoa(Jobs(t)), "-d", db, archive)...)
@@ -69,4 +70,25 @@ func (d *Driver) pgRestoreOverlap(ctx context.Context, env []string, src driver.
 	stderr = &driver.Tail{}
 	post.Stderr, post.Stdout = stderr, stderr
 	return driver.ToolError(ctx, "pg_restore --section=post-data", post.Run(), stderr)
+}
+
+// stageWriter writes the archive to a temp file and says, when that
+// fails, what the file is for and what to do.
+type stageWriter struct {
+	w    io.Writer
+	what string
+	dir  string
+	size int64
+}
+
+func (s stageWriter) Write(b []byte) (int, error) {
+	n, err := s.w.Write(b)
+	if err != nil {
+		err = s.wrap(err)
+	}
+	return n, err
+}
+
+func (s stageWriter) wrap(err error) error {
+	return fmt.Errorf("%s in %s (it needs %d MB free; set option %s to another directory): %w", s.what, s.dir, s.size>>20, OptTempDir, err)
 }

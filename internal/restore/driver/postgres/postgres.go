@@ -457,15 +457,18 @@ func (d *Driver) Restore(ctx context.Context, c statepkg.Component, src driver.C
 		archive = f.Name()
 		defer os.Remove(archive)
 		bw := bufio.NewWriterSize(f, 1<<20)
-		pw := &progressWriter{w: bw, p: p, name: c.Name}
+		stage := stageWriter{w: bw, what: "stage the archive for pg_restore -j", dir: t.Option(OptTempDir, os.TempDir()), size: c.Size}
+		pw := &progressWriter{w: stage, p: p, name: c.Name}
 		err = src.ReadRange(ctx, 0, c.Size, pw)
 		pw.flush()
 		res.Bytes = pw.n
 		if err == nil {
-			err = bw.Flush()
+			if err = bw.Flush(); err != nil {
+				err = stage.wrap(err)
+			}
 		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
+		if cerr := f.Close(); err == nil && cerr != nil {
+			err = stage.wrap(cerr)
 		}
 		if err != nil {
 			return fail(err)

@@ -225,6 +225,20 @@ func TestPostgres_CaptureRestoreSwapAndIdempotency(t *testing.T) {
 			_, err := drivertest.Restore(ctx, d, c2, drivertest.CorruptStore{ChunkStore: store, Digest: c2.Chunks[len(c2.Chunks)/2].Digest}, target, map[string]string{postgres.OptJobs: "1"})
 			return err
 		}},
+		{"the disk holding the archive's copy fills up", func(t *testing.T) error {
+			_, err := drivertest.Restore(ctx, d, c2, store, target, map[string]string{postgres.OptTempDir: drivertest.SmallDisk(t, 1<<20)})
+			if err != nil && (!strings.Contains(err.Error(), "no space left on device") || !strings.Contains(err.Error(), "set option tmpdir")) {
+				t.Errorf("error does not say the disk is full and what to do: %v", err)
+			}
+			return err
+		}},
+		{"the disk fills up while the archive is staged (data_load=pg_restore)", func(t *testing.T) error {
+			_, err := drivertest.Restore(ctx, d, c2, store, target, map[string]string{postgres.OptTempDir: drivertest.SmallDisk(t, 1<<20), postgres.OptDataLoad: postgres.DataLoadPgRestore})
+			if err != nil && (!strings.Contains(err.Error(), "no space left on device") || !strings.Contains(err.Error(), "set option tmpdir")) {
+				t.Errorf("error does not say the disk is full and what to do: %v", err)
+			}
+			return err
+		}},
 		{"cancelled mid-download", func(t *testing.T) error {
 			cctx, cancel := context.WithCancel(ctx)
 			defer cancel()
