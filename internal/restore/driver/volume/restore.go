@@ -1082,6 +1082,9 @@ type stagingWriter struct {
 	plainModes bool
 	// modeSet: the file open created last has its final mode.
 	modeSet bool
+	// modeChecked: a file created in dir with its final mode was seen
+	// to have it.
+	modeChecked bool
 	// flat names the entries created at the top of staging (under a
 	// reserved name) rather than at their path: see flatStaging.
 	flat map[string]string
@@ -1172,11 +1175,13 @@ func (w *stagingWriter) dirFD(dir string) (int, error) {
 	}
 	w.dir, w.dirName, w.dirFd = f, dir, int(f.Fd())
 	w.created = nil
-	// Without a default ACL on the directory, a new file's mode is the
-	// one asked for less the umask; with one (or when that cannot be
-	// told) the ACL decides, and finish sets the mode.
+	// Without a default ACL on the directory (on a filesystem that has
+	// POSIX ACLs), a new file's mode is the one asked for less the
+	// umask; with one, or on other filesystems (NFS, FUSE, ...), the
+	// mode a file gets is not foreseen and finish sets it.
 	_, err = unix.Fgetxattr(w.dirFd, "system.posix_acl_default", nil)
-	w.plainModes = w.umask >= 0 && (errors.Is(err, unix.ENODATA) || errors.Is(err, unix.EOPNOTSUPP))
+	w.plainModes = w.umask >= 0 && errors.Is(err, unix.ENODATA)
+	w.modeChecked = false
 	return w.dirFd, nil
 }
 
@@ -1226,6 +1231,20 @@ func (w *stagingWriter) open(e statepkg.FileEntry) (int, error) {
 	fd, err := unix.Openat(dfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, mode)
 	if err != nil {
 		return -1, fmt.Errorf("create %s in staging: %w", e.Path, err)
+	}
+	if w.modeSet && !w.modeChecked {
+		// The first file created with its final mode in this directory
+		// is checked: should anything else shape new files' modes here,
+		// finish sets them as for any other file.
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			unix.Close(fd)
+			return -1, fmt.Errorf("create %s in staging: %w", e.Path, err)
+		}
+		w.modeChecked = true
+		if st.Mode&0o7777 != e.Mode {
+			w.plainModes, w.modeSet = false, false
+		}
 	}
 	if w.o.chown && w.created == nil {
 		// The owner this process gives a new file in this directory

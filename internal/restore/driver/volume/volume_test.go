@@ -796,3 +796,38 @@ func TestVolume_WritersShareTheReadAhead(t *testing.T) {
 		t.Errorf("shareReadAhead changed a source it does not know: %#v", got)
 	}
 }
+
+// A staging writer that foresees a new file's mode wrongly (here: it is
+// told the umask is 0 when it is 022) notices on the first such file and
+// sets modes itself from then on.
+func TestVolume_StagingWriterChecksTheModeItForesees(t *testing.T) {
+	old := syscall.Umask(0o022)
+	t.Cleanup(func() { syscall.Umask(old) })
+	st, err := os.OpenRoot(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	w := &stagingWriter{st: st, made: map[string]bool{".": true}, flat: map[string]string{}, umask: 0}
+	defer w.close()
+	for _, e := range []statepkg.FileEntry{
+		{Path: "d/a", Mode: 0o666, MTime: mtime},
+		{Path: "d/b", Mode: 0o646, MTime: mtime},
+		{Path: "d/c", Mode: 0o644, MTime: mtime},
+	} {
+		fd, err := w.open(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.finish(e, fd); err != nil {
+			t.Fatal(err)
+		}
+		fi, err := st.Lstat(e.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := uint32(fi.Mode().Perm()); got != e.Mode {
+			t.Errorf("%s: mode %o, want %o", e.Path, got, e.Mode)
+		}
+	}
+}
