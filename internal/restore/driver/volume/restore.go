@@ -133,6 +133,9 @@ func (d *Driver) Plan(ctx context.Context, c statepkg.Component, t driver.Target
 	var df diff
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 		df = fullDiff(c)
+		// Only the index check is kept for Restore: it diffs whatever
+		// the directory holds by then.
+		d.remember(dir, c, o, diff{}, false)
 	} else {
 		root, err := os.OpenRoot(dir)
 		if err != nil {
@@ -142,7 +145,7 @@ func (d *Driver) Plan(ctx context.Context, c statepkg.Component, t driver.Target
 		if df, err = computeDiff(ctx, root, c, o); err != nil {
 			return pl, err
 		}
-		d.remember(dir, c, o, df)
+		d.remember(dir, c, o, df, true)
 	}
 	fillPlan(&pl, c, df, o)
 	return pl, nil
@@ -160,6 +163,8 @@ type plannedDiff struct {
 	// Restore (same backing array and length) need no second check.
 	files  *statepkg.FileEntry
 	nfiles int
+	// reusable: df may stand in for Restore's own diff (see takePlanned).
+	reusable bool
 }
 
 func firstFile(c statepkg.Component) *statepkg.FileEntry {
@@ -182,8 +187,8 @@ func planKey(dir string, c statepkg.Component, o options) string {
 	return fmt.Sprintf("%s\x00%s\x00%s\x00%+v", dir, c.Name, c.Digest, o)
 }
 
-func (d *Driver) remember(dir string, c statepkg.Component, o options, df diff) {
-	p := &plannedDiff{key: planKey(dir, c, o), at: time.Now(), df: df, files: firstFile(c), nfiles: len(c.Files)}
+func (d *Driver) remember(dir string, c statepkg.Component, o options, df diff, reusable bool) {
+	p := &plannedDiff{key: planKey(dir, c, o), at: time.Now(), df: df, files: firstFile(c), nfiles: len(c.Files), reusable: reusable}
 	if df.marker != nil {
 		p.marker = *df.marker
 	}
@@ -211,7 +216,7 @@ func (d *Driver) takePlanned(root *os.Root, dir string, c statepkg.Component, o 
 	p := d.planned[key]
 	delete(d.planned, key)
 	d.mu.Unlock()
-	if p == nil || time.Since(p.at) > plannedFor || p.files != firstFile(c) || p.nfiles != len(c.Files) {
+	if p == nil || !p.reusable || time.Since(p.at) > plannedFor || p.files != firstFile(c) || p.nfiles != len(c.Files) {
 		// The diff's indices are only meaningful for the index it was
 		// computed from.
 		return diff{}, false

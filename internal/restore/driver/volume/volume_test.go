@@ -831,3 +831,27 @@ func TestVolume_StagingWriterChecksTheModeItForesees(t *testing.T) {
 		}
 	}
 }
+
+// A plan made while the target did not exist lets Restore skip a second
+// index check, but not its own diff: what appeared in between is seen.
+func TestVolume_PlanOfAMissingTargetIsNotReusedAsItsDiff(t *testing.T) {
+	src := t.TempDir()
+	seed(t, src)
+	store := newStore(t)
+	c := capture(t, src, store)
+	dst := filepath.Join(t.TempDir(), "target")
+	d := New()
+	ctx := context.Background()
+	if pl, err := d.Plan(ctx, c, driver.Target{URL: dst}); err != nil || pl.Action != driver.ActionCreate {
+		t.Fatalf("plan = %+v, %v; want create", pl, err)
+	}
+	if !d.indexChecked(dst, c, options{uid: -1, gid: -1, chown: os.Geteuid() == 0}) {
+		t.Error("the plan's index check is not remembered")
+	}
+	write(t, filepath.Join(dst, "stray/x"), []byte("x"), 0o644)
+	if _, err := d.Restore(ctx, c, driver.StoreSource{Store: store, Component: c}, driver.Target{URL: dst}, nil); err != nil {
+		t.Fatal(err)
+	}
+	diffSnapshots(t, snapshot(t, src), snapshot(t, dst))
+	noStaging(t, dst)
+}
