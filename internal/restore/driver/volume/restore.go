@@ -945,12 +945,23 @@ func (r *renamer) close() {
 	}
 }
 
+// mergeSorted merges two ascending lists (the diff keeps its lists
+// sorted) in one pass.
 func mergeSorted(a, b []int) []int {
+	if !sort.IntsAreSorted(a) || !sort.IntsAreSorted(b) {
+		out := append(append(make([]int, 0, len(a)+len(b)), a...), b...)
+		sort.Ints(out)
+		return out
+	}
 	out := make([]int, 0, len(a)+len(b))
-	out = append(out, a...)
-	out = append(out, b...)
-	sort.Ints(out)
-	return out
+	for len(a) > 0 && len(b) > 0 {
+		if a[0] <= b[0] {
+			out, a = append(out, a[0]), a[1:]
+		} else {
+			out, b = append(out, b[0]), b[1:]
+		}
+	}
+	return append(append(out, a...), b...)
 }
 
 // clearFor removes whatever stands at e's path in the target when its type

@@ -855,3 +855,21 @@ func TestVolume_PlanOfAMissingTargetIsNotReusedAsItsDiff(t *testing.T) {
 	diffSnapshots(t, snapshot(t, src), snapshot(t, dst))
 	noStaging(t, dst)
 }
+
+func TestVolume_MergeSorted(t *testing.T) {
+	tests := []struct {
+		a, b []int
+		want string
+	}{
+		{nil, nil, "[]"},
+		{[]int{1, 4, 9}, nil, "[1 4 9]"},
+		{nil, []int{2, 3}, "[2 3]"},
+		{[]int{0, 5, 6, 10}, []int{1, 2, 7, 11, 12}, "[0 1 2 5 6 7 10 11 12]"},
+		{[]int{3, 1}, []int{2}, "[1 2 3]"}, // unsorted input is sorted
+	}
+	for _, tt := range tests {
+		if got := fmt.Sprint(mergeSorted(tt.a, tt.b)); got != tt.want {
+			t.Errorf("mergeSorted(%v, %v) = %s, want %s", tt.a, tt.b, got, tt.want)
+		}
+	}
+}
