@@ -643,7 +643,8 @@ func manySmallFiles(t testing.TB, dir string, dirs, n int) {
 // writers create them, each in its own directories.
 func TestVolume_ManySmallFilesAcrossDirectories(t *testing.T) {
 	if runtime.GOMAXPROCS(0) < 2 {
-		t.Cleanup(func() { runtime.GOMAXPROCS(runtime.GOMAXPROCS(2)) })
+		prev := runtime.GOMAXPROCS(2)
+		t.Cleanup(func() { runtime.GOMAXPROCS(prev) })
 	}
 	if n := writerSegments(driver.StoreSource{}); n < 2 {
 		t.Fatalf("writerSegments = %d; the test wants several writers", n)
