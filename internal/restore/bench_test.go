@@ -414,16 +414,36 @@ func volumeCase(b *testing.B, n, size int) volumeRun {
 	if n, err := strconv.Atoi(os.Getenv("UNIKUBE_BENCH_REPEAT")); err == nil && n > 1 {
 		reps = n
 	}
-	untar := filepath.Join(work, "untar")
-	v.target = filepath.Join(work, "applied")
+	// Every run extracts and applies into new directories, and the trees
+	// are removed only after the timed runs: on ext4 without a journal
+	// (this machine's disk) creating files shortly after many were deleted
+	// checks each recently freed inode before reusing it, which made
+	// whichever side ran right after a removal several times slower.
+	var trees []string
+	b.Cleanup(func() {
+		// After the incremental runs too, which create files.
+		for _, d := range trees {
+			if d != v.target {
+				os.RemoveAll(d)
+			}
+		}
+	})
+	if reuse {
+		// Leftovers of an earlier run, removed before anything is timed.
+		old, _ := filepath.Glob(filepath.Join(work, "untar*"))
+		more, _ := filepath.Glob(filepath.Join(work, "applied*"))
+		for _, d := range append(old, more...) {
+			os.RemoveAll(d)
+		}
+	}
 	for i := range reps {
-		os.RemoveAll(untar)
+		untar := filepath.Join(work, fmt.Sprintf("untar-%d", i))
+		v.target = filepath.Join(work, fmt.Sprintf("applied-%d", i))
+		trees = append(trees, untar, v.target)
 		if err := os.Mkdir(untar, 0o755); err != nil {
 			b.Fatal(err)
 		}
 		wall, cpu := timedCPU(b, nil, "tar", "-xf", tarFile, "-C", untar)
-		os.RemoveAll(untar)
-		os.RemoveAll(v.target)
 		full := applyInChild(b, v.m, v.store, restore.Targets{"files": {URL: v.target}})
 		if i == 0 {
 			v.tarTime, v.tarCPU, v.full = wall, cpu, full
