@@ -15,6 +15,7 @@ import (
 	"os"
 	"path"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -71,9 +72,56 @@ func parseOptions(t driver.Target) (options, error) {
 		if !ok || err1 != nil || err2 != nil || uid < 0 || gid < 0 {
 			return o, fmt.Errorf("owner option %q: want numeric uid:gid, e.g. 1000:1000", own)
 		}
+		if err := currentIdentity().mayGiveTo(uid, gid); err != nil {
+			return o, fmt.Errorf("owner option %q: %w", own, err)
+		}
 		o.chown, o.uid, o.gid = true, uid, gid
 	}
 	return o, nil
+}
+
+// identity is who this process is, as far as giving files away goes.
+type identity struct {
+	euid     int
+	groups   []int // effective and supplementary groups
+	capChown bool
+}
+
+func currentIdentity() identity {
+	groups, _ := os.Getgroups()
+	return identity{euid: os.Geteuid(), groups: append(groups, os.Getegid()), capChown: hasCapChown()}
+}
+
+// mayGiveTo says why files cannot be made owned by uid:gid, or nil when
+// they can: root or CAP_CHOWN may give files to anyone; others only keep
+// their own uid and choose among their own groups. Checked before anything
+// is written, so an apply fails at once rather than on the first file.
+func (id identity) mayGiveTo(uid, gid int) error {
+	switch {
+	case id.euid == 0 || id.capChown:
+		return nil
+	case uid != id.euid:
+		return fmt.Errorf("this restore runs as uid %d without the right to change owners, so files cannot be given to uid %d; leave the option out (files then belong to uid %d: in a cluster, the workload's user) or run the restore as root", id.euid, uid, id.euid)
+	case !slices.Contains(id.groups, gid):
+		return fmt.Errorf("this restore runs as uid %d, which is not in group %d and cannot give files to it; use one of its groups %v or leave the option out", id.euid, gid, id.groups)
+	}
+	return nil
+}
+
+// hasCapChown reads CAP_CHOWN (bit 0) from the effective capabilities in
+// /proc/self/status; false where that cannot be read.
+func hasCapChown() bool {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return false
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "CapEff:"); ok {
+			caps, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			return err == nil && caps&1 != 0
+		}
+	}
+	return false
 }
 
 func (o options) owner(e statepkg.FileEntry) (int, int) {
