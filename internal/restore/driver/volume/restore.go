@@ -24,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver"
@@ -1680,35 +1681,22 @@ func dirSegments(files []statepkg.FileEntry, w *stagingWriter, n int) []int {
 // and returns the bytes and files written in all, and the first error. A
 // failing run cancels the others.
 func fetchSegments(ctx context.Context, c statepkg.Component, files []statepkg.FileEntry, segs []int, src driver.ChunkSource, w *stagingWriter, p driver.Progress) (int64, int64, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		wg           sync.WaitGroup
-		mu           sync.Mutex
-		first        error
-		bytes, count atomic.Int64
-	)
+	// errgroup keeps the first real failure, not the cancellation it
+	// causes in the other runs.
+	g, ctx := errgroup.WithContext(ctx)
+	var bytes, count atomic.Int64
 	for k := 0; k+1 < len(segs); k++ {
 		sw := w.clone()
-		wg.Go(func() {
+		g.Go(func() error {
 			defer sw.close()
 			n, done, err := demuxFiles(ctx, c, files[segs[k]:segs[k+1]], src, sw, p)
 			bytes.Add(n)
 			count.Add(done)
-			if err != nil {
-				mu.Lock()
-				// The first real failure, not the cancellation it caused
-				// in the other runs.
-				if first == nil {
-					first = err
-				}
-				mu.Unlock()
-				cancel()
-			}
+			return err
 		})
 	}
-	wg.Wait()
-	return bytes.Load(), count.Load(), first
+	err := g.Wait()
+	return bytes.Load(), count.Load(), err
 }
 
 // parallelMinAvg is the average file size from which files are written in
