@@ -124,6 +124,9 @@ func Plan(ctx context.Context, m *statepkg.Manifest, digest string, targets Targ
 		if err != nil {
 			return nil, fmt.Errorf("plan %s: component %q: %w", m.State, c.Name, err)
 		}
+		if err := driver.CheckOptions(d, t.Options); err != nil {
+			return nil, fmt.Errorf("plan %s: component %q: %w", m.State, c.Name, err)
+		}
 		t.State, t.Digest = m.State, digest
 		t.Force = t.Force || opts.Force
 		cp, err := exec.Plan(ctx, d, c, t)

@@ -157,6 +157,9 @@ func Apply(ctx context.Context, o Options) (*records.Record, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkOptions(targets); err != nil {
+		return nil, err
+	}
 	lap("discovery")
 	jt, err := o.Platform.CreateJobToken(ctx, o.Ref.Project, o.Ref.State, digest, o.Timeout+time.Hour)
 	if err != nil {
@@ -382,3 +385,19 @@ func runOne(ctx context.Context, o Options, t discovery.Target, digest, token st
 }
 
 func ns(o Options) string { return o.Namespace }
+
+// checkOptions refuses driver options the components' drivers do not take
+// here, before any Job runs or anything is quiesced.
+func checkOptions(targets []discovery.Target) error {
+	reg := restore.DefaultRegistry()
+	for _, t := range targets {
+		d, err := reg.Get(t.Kind)
+		if err != nil {
+			continue // the agent says so, with its own registry
+		}
+		if err := driver.CheckOptions(d, t.Options); err != nil {
+			return fmt.Errorf("component %q: %w (nothing was changed)", t.Component, err)
+		}
+	}
+	return nil
+}

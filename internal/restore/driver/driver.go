@@ -12,7 +12,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -157,6 +159,48 @@ func (p Progress) Emit(e Event) {
 	if p != nil {
 		p(e)
 	}
+}
+
+// OptStrategy is the one target option every driver accepts.
+const OptStrategy = "strategy"
+
+// OptionLister is implemented by drivers that know every target option
+// they take: CheckOptions then refuses any other, so a misspelt option
+// (db.job=4) fails the plan instead of being ignored.
+type OptionLister interface {
+	TargetOptions() []string
+}
+
+// CheckOptions returns an error naming the target options d does not
+// take, or nil (always nil for a driver that lists none).
+func CheckOptions(d Driver, opts map[string]string) error {
+	ol, ok := d.(OptionLister)
+	if !ok {
+		return nil
+	}
+	known := ol.TargetOptions()
+	var bad []string
+	for k := range opts {
+		// The Terraform resource's and the Helm plugin's strategy is
+		// given to every component; drivers without strategies ignore it.
+		if k != OptStrategy && !slices.Contains(known, k) {
+			bad = append(bad, k)
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	sort.Strings(bad)
+	sorted := slices.Sorted(slices.Values(known))
+	return fmt.Errorf("unknown %s option %s (the %s driver takes: %s)", d.Kind(), strings.Join(quoteAll(bad), ", "), d.Kind(), strings.Join(sorted, ", "))
+}
+
+func quoteAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = strconv.Quote(s)
+	}
+	return out
 }
 
 // Registry maps component kinds to drivers. It is built explicitly by the

@@ -53,6 +53,9 @@ func New() *Driver { return &Driver{} }
 // Kind implements driver.Driver.
 func (*Driver) Kind() statepkg.Kind { return statepkg.KindMySQL }
 
+// TargetOptions implements driver.OptionLister.
+func (*Driver) TargetOptions() []string { return []string{OptBinDir} }
+
 type endpoint struct {
 	user, password, host, port, db string
 }

@@ -105,6 +105,11 @@ func New() *Driver { return &Driver{} }
 // Kind implements driver.Driver.
 func (*Driver) Kind() statepkg.Kind { return statepkg.KindPostgres }
 
+// TargetOptions implements driver.OptionLister.
+func (*Driver) TargetOptions() []string {
+	return []string{OptStrategy, OptJobs, OptRole, OptKeepOwner, OptBinDir, OptMaintenanceDB, OptTempDir, OptSettings, OptDataLoad}
+}
+
 // endpoint is a parsed postgres:// URL.
 type endpoint struct {
 	u  *url.URL

@@ -60,6 +60,9 @@ func New() *Driver { return &Driver{} }
 // Kind implements driver.Driver.
 func (*Driver) Kind() statepkg.Kind { return statepkg.KindRedis }
 
+// TargetOptions implements driver.OptionLister.
+func (*Driver) TargetOptions() []string { return []string{OptSpareDB} }
+
 func client(raw string) (*goredis.Client, *goredis.Options, error) {
 	opts, err := goredis.ParseURL(raw)
 	if err != nil {

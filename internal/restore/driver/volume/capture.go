@@ -50,6 +50,9 @@ func New() *Driver { return &Driver{} }
 // Kind implements driver.Driver.
 func (*Driver) Kind() statepkg.Kind { return statepkg.KindVolume }
 
+// TargetOptions implements driver.OptionLister.
+func (*Driver) TargetOptions() []string { return []string{OptOwner, OptVerify} }
+
 func reserved(rel string) bool {
 	first, _, _ := strings.Cut(rel, "/")
 	return first == MarkerName || strings.HasPrefix(first, stagingPrefix)
