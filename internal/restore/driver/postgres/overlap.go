@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver"
@@ -51,7 +52,7 @@ func (d *Driver) pgRestoreOverlap(ctx context.Context, env []string, src driver.
 	// stream: Feed then kills pg_restore before it sees the end of input.
 	stage := stageWriter{w: bw, what: "keep a copy of the archive for the index build", dir: t.Option(OptTempDir, os.TempDir()), size: c.Size}
 	tee := io.TeeReader(pr, stage)
-	cmd := exec.CommandContext(ctx, bin, append(base, "--section=pre-data", "--section=data", "-d", db)...)
+	cmd := exec.CommandContext(ctx, bin, slices.Concat(base, []string{"--section=pre-data", "--section=data", "-d", db})...)
 	cmd.Env = env
 	stderr := &driver.Tail{}
 	cmd.Stderr, cmd.Stdout = stderr, stderr
@@ -65,7 +66,7 @@ func (d *Driver) pgRestoreOverlap(ctx context.Context, env []string, src driver.
 		return stage.wrap(err)
 	}
 	p.Emit(driver.Event{Component: c.Name, Phase: PhasePostData})
-	post := exec.CommandContext(ctx, bin, append(base, "--section=post-data", "-j", strconv.Itoa(Jobs(t)), "-d", db, archive)...)
+	post := exec.CommandContext(ctx, bin, slices.Concat(base, []string{"--section=post-data", "-j", strconv.Itoa(Jobs(t)), "-d", db, archive})...)
 	post.Env = env
 	stderr = &driver.Tail{}
 	post.Stderr, post.Stdout = stderr, stderr
