@@ -109,20 +109,29 @@ func (id identity) mayGiveTo(uid, gid int) error {
 	return nil
 }
 
-// hasCapChown reads CAP_CHOWN (bit 0) from the effective capabilities in
-// /proc/self/status; false where that cannot be read.
+// hasCapChown reads CAP_CHOWN (bit 0) from the effective capabilities;
+// false where they cannot be read.
 func hasCapChown() bool {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
+	v, ok := procStatus("CapEff")
+	if !ok {
 		return false
 	}
+	caps, err := strconv.ParseUint(v, 16, 64)
+	return err == nil && caps&1 != 0
+}
+
+// procStatus returns a field of /proc/self/status, trimmed.
+func procStatus(name string) (string, bool) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return "", false
+	}
 	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(line, "CapEff:"); ok {
-			caps, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-			return err == nil && caps&1 != 0
+		if v, ok := strings.CutPrefix(line, name+":"); ok {
+			return strings.TrimSpace(v), true
 		}
 	}
-	return false
+	return "", false
 }
 
 func (o options) owner(e statepkg.FileEntry) (int, int) {
@@ -1097,16 +1106,12 @@ func removeStaleStaging(root *os.Root) {
 // and later), or -1. Setting it to read it would race with other
 // goroutines creating files.
 func readUmask() int {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
+	v, ok := procStatus("Umask")
+	if !ok {
 		return -1
 	}
-	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(line, "Umask:"); ok {
-			if m, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32); err == nil && m <= 0o777 {
-				return int(m)
-			}
-		}
+	if m, err := strconv.ParseUint(v, 8, 32); err == nil && m <= 0o777 {
+		return int(m)
 	}
 	return -1
 }
