@@ -6,7 +6,7 @@
 //
 // Every flag has an environment variable (UNIKUBE_LISTEN, UNIKUBE_DATA_DIR,
 // UNIKUBE_DATABASE, UNIKUBE_BLOB_STORE, UNIKUBE_TLS_CERT, UNIKUBE_TLS_KEY,
-// UNIKUBE_ADMIN_TOKEN, UNIKUBE_MAX_BODY_BYTES, ...). Prefer the environment for
+// UNIKUBE_ADMIN_TOKEN, UNIKUBE_MAX_BODY_BYTES, UNIKUBE_PROJECT_UPLOAD_QUOTA, ...). Prefer the environment for
 // secrets: a database password belongs in PGPASSWORD, S3 keys in
 // AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.
 package main
@@ -76,6 +76,10 @@ func parse(name string, args []string, getenv func(string) string, stderr io.Wri
 	if err != nil {
 		return nil, fmt.Errorf("UNIKUBE_GC_GRACE: %w", err)
 	}
+	quota, err := strconv.ParseInt(envOr(getenv, "UNIKUBE_PROJECT_UPLOAD_QUOTA", "0"), 10, 64)
+	if err != nil || quota < 0 {
+		return nil, fmt.Errorf("UNIKUBE_PROJECT_UPLOAD_QUOTA: want a number of bytes >= 0 (0: no quota), got %q", getenv("UNIKUBE_PROJECT_UPLOAD_QUOTA"))
+	}
 	fs.StringVar(&c.listen, "listen", envOr(getenv, "UNIKUBE_LISTEN", "127.0.0.1:8080"), "address to listen on (UNIKUBE_LISTEN)")
 	fs.StringVar(&c.opts.DataDir, "data-dir", envOr(getenv, "UNIKUBE_DATA_DIR", "unikube-data"), "directory of the embedded database and chunk store (UNIKUBE_DATA_DIR)")
 	fs.StringVar(&c.opts.Database, "database", envOr(getenv, "UNIKUBE_DATABASE", ""), "metadata database: empty for SQLite in --data-dir, or postgres://user@host/db (password in PGPASSWORD) (UNIKUBE_DATABASE)")
@@ -87,6 +91,7 @@ func parse(name string, args []string, getenv func(string) string, stderr io.Wri
 	fs.Int64Var(&c.opts.MaxBodyBytes, "max-body-bytes", maxBody, "largest request body accepted: chunks, manifests, JSON (UNIKUBE_MAX_BODY_BYTES)")
 	fs.DurationVar(&c.opts.JobTokenTTL, "job-token-ttl", jobTTL, "default lifetime of job tokens (UNIKUBE_JOB_TOKEN_TTL)")
 	fs.DurationVar(&c.opts.GCGrace, "gc-grace", grace, "garbage collection spares unreferenced chunks younger than this (in-flight uploads) (UNIKUBE_GC_GRACE)")
+	fs.Int64Var(&c.opts.ProjectUploadQuota, "project-upload-quota", quota, "bytes of uploaded chunks (compressed) each project may hold; an upload past it answers 507; 0: no quota (UNIKUBE_PROJECT_UPLOAD_QUOTA)")
 	fs.BoolVar(&c.logJSON, "log-json", envOr(getenv, "UNIKUBE_LOG_FORMAT", "text") == "json", "log JSON lines instead of text (UNIKUBE_LOG_FORMAT=json)")
 	fs.StringVar(&c.logLevel, "log-level", envOr(getenv, "UNIKUBE_LOG_LEVEL", "info"), "debug, info, warn or error (UNIKUBE_LOG_LEVEL)")
 	if gcMode {
@@ -107,6 +112,9 @@ func parse(name string, args []string, getenv func(string) string, stderr io.Wri
 			return nil, fmt.Errorf("read --admin-token-file: %w", err)
 		}
 		c.opts.AdminToken = strings.TrimSpace(string(b))
+	}
+	if c.opts.ProjectUploadQuota < 0 {
+		return nil, errors.New("--project-upload-quota must be >= 0 (0: no quota)")
 	}
 	if (c.opts.TLSCert == "") != (c.opts.TLSKey == "") {
 		return nil, errors.New("--tls-cert and --tls-key go together")
@@ -183,6 +191,8 @@ func runGC(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	c.opts.Logger = log
+	// A server may be running on the same stores: leave its writes alone.
+	c.opts.Offline = true
 	srv, err := server.New(ctx, c.opts)
 	if err != nil {
 		return err

@@ -44,6 +44,10 @@ type Config struct {
 	// GCGrace protects chunks younger than this from garbage collection, so
 	// uploads whose version is not committed yet keep their chunks.
 	GCGrace time.Duration
+	// ProjectUploadQuota bounds the compressed bytes of chunks a project
+	// holds from uploads (store.ProjectUsage); 0 means no quota. An upload
+	// past it answers 507 Insufficient Storage.
+	ProjectUploadQuota int64
 	// Now is the clock (tests shorten token lifetimes with it).
 	Now func() time.Time
 }

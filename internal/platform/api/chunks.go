@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/auth"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/blob"
+	"github.com/unikubehq/terraform-provider-unikube/internal/platform/store"
 	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
 )
 
@@ -21,9 +23,12 @@ func chunkDigest(r *http.Request) (string, error) {
 	return d, nil
 }
 
-// headChunk answers "is this chunk stored?". Uploaders (maintainers) learn
-// whether the blob store has it, so they skip it; readers (appliers, job
-// tokens) learn whether it is readable, under the same rules as GET.
+// headChunk answers "may I use this stored chunk here?" with 200, else 404,
+// never saying more. Uploaders (maintainers) learn whether a commit to this
+// state may name it without uploading it (the state holds it, or a version
+// they may read references it) and it is stored, so they skip the upload;
+// whether another project stores it stays hidden. Readers (appliers, job
+// tokens) learn whether they can download it, under the same rules as GET.
 func (s *Server) headChunk(w http.ResponseWriter, r *http.Request) {
 	project, state, err := names(r)
 	var digest string
@@ -34,7 +39,8 @@ func (s *Server) headChunk(w http.ResponseWriter, r *http.Request) {
 		s.failHead(w, r, err)
 		return
 	}
-	if _, err := s.need(r, project, state, auth.RoleMaintainer); err != nil {
+	p, err := s.need(r, project, state, auth.RoleMaintainer)
+	if err != nil {
 		var he *httpError
 		if !errors.As(err, &he) || he.status != http.StatusForbidden {
 			s.failHead(w, r, err)
@@ -43,6 +49,16 @@ func (s *Server) headChunk(w http.ResponseWriter, r *http.Request) {
 		// Not an uploader: answer as a reader would see it.
 		if err := s.readableChunk(r, project, state, digest); err != nil {
 			s.failHead(w, r, err)
+			return
+		}
+	} else {
+		held, err := s.committable(r.Context(), p, project, state, []string{digest})
+		if err != nil {
+			s.failHead(w, r, err)
+			return
+		}
+		if !held[digest] {
+			w.WriteHeader(http.StatusNotFound)
 			return
 		}
 	}
@@ -56,6 +72,58 @@ func (s *Server) headChunk(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// committable returns which of chunks a commit to project/state by p may
+// name without uploading them: chunks the state holds (uploaded to it, or
+// referenced by one of its versions) and chunks referenced by a version the
+// caller may read (applier or higher on that version's state, in any
+// project). Anything else must be uploaded, proving the caller has its
+// bytes: knowing a digest grants nothing. The admin may name any chunk.
+func (s *Server) committable(ctx context.Context, p auth.Principal, project, state string, chunks []string) (map[string]bool, error) {
+	if p.IsAdmin() {
+		ok := make(map[string]bool, len(chunks))
+		for _, c := range chunks {
+			ok[c] = true
+		}
+		return ok, nil
+	}
+	ok, err := s.st.ChunksHeldBy(ctx, project, state, chunks)
+	if err != nil {
+		return nil, err
+	}
+	var rest []string
+	for _, c := range chunks {
+		if !ok[c] {
+			rest = append(rest, c)
+		}
+	}
+	if len(rest) == 0 {
+		return ok, nil
+	}
+	holders, err := s.st.ChunkHolders(ctx, rest)
+	if err != nil {
+		return nil, err
+	}
+	readable := map[store.StateRef]bool{}
+	for _, c := range rest {
+		for _, h := range holders[c] {
+			may, seen := readable[h]
+			if !seen {
+				role, err := s.authn.RoleOn(ctx, p, h.Project, h.State)
+				if err != nil {
+					return nil, err
+				}
+				may = role >= auth.RoleApplier
+				readable[h] = may
+			}
+			if may {
+				ok[c] = true
+				break
+			}
+		}
+	}
+	return ok, nil
 }
 
 // readableChunk checks the caller may read the chunk of project/state:
@@ -120,6 +188,23 @@ func (s *Server) readableChunks(r *http.Request, project, state string, digests 
 			missing = append(missing, d)
 		}
 	}
+	if len(missing) > 0 && !isJob {
+		// As for GET: the state's maintainers may read back what was
+		// uploaded to it with read_back=true.
+		if _, merr := s.need(r, project, state, auth.RoleMaintainer); merr == nil {
+			back, err := s.st.ChunksUploadedForReadBack(r.Context(), project, state, missing)
+			if err != nil {
+				return err
+			}
+			rest := missing[:0]
+			for _, d := range missing {
+				if !back[d] {
+					rest = append(rest, d)
+				}
+			}
+			missing = rest
+		}
+	}
 	if len(missing) == 0 {
 		return nil
 	}
@@ -168,7 +253,11 @@ func (s *Server) failHead(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // putChunk stores a chunk after checking its bytes decompress to data whose
-// sha256 is the digest. Storing a chunk that is already there succeeds.
+// sha256 is the digest, and records the upload for this state: that is how
+// a state proves it holds a chunk (see committable). Bytes the blob store
+// already has are verified and recorded all the same, not stored twice.
+// 201 means the chunk is new to this state, 200 that it was uploaded to it
+// before; whether another project stores it is never said.
 func (s *Server) putChunk(w http.ResponseWriter, r *http.Request) {
 	project, state, err := names(r)
 	var digest string
@@ -207,22 +296,30 @@ func (s *Server) putChunk(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errf(http.StatusBadRequest, "chunk rejected, nothing stored: %v", err))
 		return
 	}
-	existed, err := s.blobs.Has(r.Context(), digest)
-	if err == nil && !existed {
+	// Record first, then store: a garbage collection running meanwhile
+	// either sees the record and spares the chunk, or deleted it before and
+	// the check below stores it again (store.RecordUpload).
+	again, err := s.st.RecordUpload(r.Context(), store.Upload{Project: project, State: state, Chunk: digest, Size: int64(len(data)),
+		ReadBack: r.URL.Query().Get("read_back") == "true", At: s.cfg.Now()}, s.cfg.ProjectUploadQuota)
+	var qe *store.QuotaError
+	if errors.As(err, &qe) {
+		s.fail(w, r, errf(http.StatusInsufficientStorage, "chunk %s not stored: %v", digest, qe))
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	stored, err := s.blobs.Has(r.Context(), digest)
+	if err == nil && !stored {
 		err = s.blobs.Put(r.Context(), digest, data)
 	}
 	if err != nil {
 		s.fail(w, r, fmt.Errorf("store chunk %s: %w", digest, err))
 		return
 	}
-	if r.URL.Query().Get("read_back") == "true" {
-		if err := s.st.RecordUpload(r.Context(), project, state, digest, s.cfg.Now()); err != nil {
-			s.fail(w, r, err)
-			return
-		}
-	}
 	s.metrics.chunkIn.Add(float64(len(data)))
-	if existed {
+	if again {
 		w.WriteHeader(http.StatusOK)
 		return
 	}

@@ -177,9 +177,10 @@ func (s *Server) createVersion(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, v)
 }
 
-// commit validates the manifest, checks every chunk is stored, and records
-// the version. Committing the same manifest under the same tag again returns
-// the existing version (a retried commit is harmless).
+// commit validates the manifest, checks every chunk is stored and may be
+// named by the caller (committable), and records the version. Committing the
+// same manifest under the same tag again returns the existing version (a
+// retried commit is harmless).
 func (s *Server) commit(ctx context.Context, p auth.Principal, project, state string, req CreateVersionRequest) (store.Version, bool, error) {
 	if len(req.Manifest) == 0 {
 		return store.Version{}, false, errf(http.StatusBadRequest, "manifest is required")
@@ -220,14 +221,33 @@ func (s *Server) commit(ctx context.Context, p auth.Principal, project, state st
 	now := s.cfg.Now().UTC()
 	v := store.Version{Project: project, State: state, Digest: digest, Revision: m.Revision, Message: m.Message,
 		CreatedAt: now, TaggedAt: now, CreatedBy: p.Name(), Size: size, Components: comps}
+	// A chunk this state does not hold, and no version the caller may read
+	// references, is missing as much as one the blob store lacks: the
+	// caller uploads it, proving they have its bytes. One message for both,
+	// so a commit never tells whether another project stores a chunk.
 	check := func(ctx context.Context) error {
-		missing, err := s.missingChunks(ctx, chunks)
+		held, err := s.committable(ctx, p, project, state, chunks)
 		if err != nil {
 			return err
 		}
+		missing := []string{}
+		stored := make([]string, 0, len(chunks))
+		for _, c := range chunks {
+			if held[c] {
+				stored = append(stored, c)
+			} else {
+				missing = append(missing, c)
+			}
+		}
+		lost, err := s.missingChunks(ctx, stored)
+		if err != nil {
+			return err
+		}
+		missing = append(missing, lost...)
 		if len(missing) > 0 {
+			sort.Strings(missing)
 			return &httpError{status: http.StatusConflict, missing: missing,
-				msg: fmt.Sprintf("%d of %d chunks named by the manifest are not uploaded: upload them and commit again", len(missing), len(chunks))}
+				msg: fmt.Sprintf("%d of %d chunks named by the manifest are not uploaded to %s/%s: upload them and commit again", len(missing), len(chunks), project, state)}
 		}
 		return nil
 	}

@@ -28,8 +28,10 @@ type Options struct {
 	MaxBodyBytes int64
 	JobTokenTTL  time.Duration
 	GCGrace      time.Duration
-	Logger       *slog.Logger
-	DataDir      string // default t.TempDir()
+	// ProjectUploadQuota: see server.Options.
+	ProjectUploadQuota int64
+	Logger             *slog.Logger
+	DataDir            string // default t.TempDir()
 }
 
 // Option changes Options.
@@ -80,7 +82,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := server.New(ctx, server.Options{
 		DataDir: o.DataDir, Database: o.Database, BlobStore: o.BlobStore, AdminToken: AdminToken,
-		MaxBodyBytes: o.MaxBodyBytes, JobTokenTTL: o.JobTokenTTL, GCGrace: o.GCGrace, Logger: o.Logger, Now: o.Now,
+		MaxBodyBytes: o.MaxBodyBytes, JobTokenTTL: o.JobTokenTTL, GCGrace: o.GCGrace, ProjectUploadQuota: o.ProjectUploadQuota, Logger: o.Logger, Now: o.Now,
 		Getenv: func(k string) string { return env[k] },
 	})
 	if err != nil {

@@ -31,9 +31,16 @@ type Options struct {
 	MaxBodyBytes int64
 	JobTokenTTL  time.Duration
 	GCGrace      time.Duration
-	Logger       *slog.Logger
-	Getenv       func(string) string
-	Now          func() time.Time
+	// ProjectUploadQuota bounds each project's uploaded chunk bytes
+	// (api.Config.ProjectUploadQuota); 0 means none.
+	ProjectUploadQuota int64
+	// Offline is set by tools that open the stores next to a running
+	// server (`unikube-platform gc`): they must not clean up the server's
+	// in-flight writes.
+	Offline bool
+	Logger  *slog.Logger
+	Getenv  func(string) string
+	Now     func() time.Time
 }
 
 // Server is an assembled platform server.
@@ -74,9 +81,10 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
-	if fs, ok := blobs.(*blob.FS); ok {
+	if fs, ok := blobs.(*blob.FS); ok && !opts.Offline {
 		// Leftovers of writes a crash interrupted; the filesystem store is
-		// single-server, so nothing else is writing them now.
+		// single-server, so nothing else is writing them now (unless this
+		// is a tool running next to the server: Offline).
 		_ = fs.CleanTemp()
 	}
 	s := &Server{Store: st, Blobs: blobs, opts: opts, log: opts.Logger}
@@ -85,7 +93,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.API, err = api.New(api.Config{Store: st, Blobs: blobs, Logger: opts.Logger, MaxBodyBytes: opts.MaxBodyBytes,
-		JobTokenTTL: opts.JobTokenTTL, GCGrace: opts.GCGrace, Now: opts.Now})
+		JobTokenTTL: opts.JobTokenTTL, GCGrace: opts.GCGrace, ProjectUploadQuota: opts.ProjectUploadQuota, Now: opts.Now})
 	if err != nil {
 		st.Close()
 		return nil, err

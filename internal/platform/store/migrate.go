@@ -138,6 +138,18 @@ var migrations = []migration{
 		)`,
 		`CREATE INDEX chunk_uploads_uploaded_at ON chunk_uploads (uploaded_at)`,
 	}},
+	// Every chunk upload is recorded, not only read-back ones: an upload is
+	// how a state proves it holds a chunk's bytes (a commit may name only
+	// chunks its state uploaded or the caller can already read), its size
+	// counts towards the project's upload quota, and garbage collection
+	// spares chunks uploaded within its grace period even when their blob
+	// is older (a re-upload of bytes the store already had).
+	{3, "chunk uploads prove possession and count towards quotas", []string{
+		`ALTER TABLE chunk_uploads ADD COLUMN size BIGINT NOT NULL DEFAULT 0`,
+		// Rows from before this step were all read-back uploads.
+		`ALTER TABLE chunk_uploads ADD COLUMN read_back INTEGER NOT NULL DEFAULT 1`,
+		`CREATE INDEX chunk_uploads_chunk ON chunk_uploads (chunk, uploaded_at)`,
+	}},
 }
 
 // migrate applies pending migrations, each in its own transaction. On

@@ -34,7 +34,7 @@ func TestOpen_MigratesOnceOnBothEngines(t *testing.T) {
 					t.Fatalf("open %d: %v", i, err)
 				}
 				v, err := s.SchemaVersion(ctx)
-				if err != nil || v != 2 {
+				if err != nil || v != 3 {
 					t.Fatalf("schema version %d, %v", v, err)
 				}
 				if i == 0 {

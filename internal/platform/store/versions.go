@@ -111,38 +111,87 @@ func (s *Store) withCommitLock(ctx context.Context, fn func(*sql.Tx) error) erro
 	})
 }
 
-// WithGCLock computes the set of chunks live versions reference and runs fn
-// with it while no version can be committed, on every server sharing the
-// database: PostgreSQL through an advisory lock, SQLite by holding the write
-// lock (an IMMEDIATE transaction, which also stops a server in another
-// process) plus an in-process mutex. Manifests no version uses any more are
-// dropped on the way.
-func (s *Store) WithGCLock(ctx context.Context, fn func(ctx context.Context, referenced map[string]struct{}) error) error {
+// withGCLock runs fn in a short transaction holding the exclusive side of
+// the GC lock: no version is committed and no upload recorded meanwhile, on
+// any server sharing the database. PostgreSQL takes a transaction-scoped
+// advisory lock; SQLite holds the write lock (an IMMEDIATE transaction,
+// which also stops a server in another process) plus an in-process mutex.
+// Callers keep fn short: on SQLite every writer waits for it.
+func (s *Store) withGCLock(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if s.dialect == SQLite {
 		s.gcMu.Lock()
 		defer s.gcMu.Unlock()
-		return s.tx(ctx, func(tx *sql.Tx) error {
-			refs, err := referencedChunks(ctx, tx)
-			if err != nil {
-				return err
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if s.dialect == Postgres {
+			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7357002)`); err != nil {
+				return fmt.Errorf("take gc lock: %w", err)
 			}
-			return fn(ctx, refs)
-		})
-	}
-	conn, err := s.db.Conn(ctx)
+		}
+		return fn(tx)
+	})
+}
+
+// DropUnusedManifests deletes manifests (and their chunk lists) no version
+// uses any more, so their chunks become garbage. It takes the GC lock for
+// two statements: a commit reusing a manifest must not lose it halfway.
+func (s *Store) DropUnusedManifests(ctx context.Context) error {
+	return s.withGCLock(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM manifest_chunks WHERE NOT EXISTS (SELECT 1 FROM versions v WHERE v.digest = manifest_chunks.manifest)`); err != nil {
+			return fmt.Errorf("drop unused manifest chunks: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM manifests WHERE NOT EXISTS (SELECT 1 FROM versions v WHERE v.digest = manifests.digest)`); err != nil {
+			return fmt.Errorf("drop unused manifests: %w", err)
+		}
+		return nil
+	})
+}
+
+// ReferencedChunks returns every chunk a live version references. It takes
+// no lock: garbage collection uses it to pick candidates and checks each
+// batch of them again under the lock (WithGCBatch).
+func (s *Store) ReferencedChunks(ctx context.Context) (map[string]struct{}, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT c.chunk FROM manifest_chunks c JOIN versions v ON v.digest = c.manifest`)
 	if err != nil {
-		return fmt.Errorf("gc lock: %w", err)
+		return nil, fmt.Errorf("list referenced chunks: %w", err)
 	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(7357002)`); err != nil {
-		return fmt.Errorf("gc lock: %w", err)
+	defer rows.Close()
+	out := map[string]struct{}{}
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			return nil, fmt.Errorf("list referenced chunks: %w", err)
+		}
+		out[c] = struct{}{}
 	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(7357002)`) //nolint:errcheck // released with the session anyway
-	refs, err := referencedChunks(ctx, conn)
-	if err != nil {
-		return err
-	}
-	return fn(ctx, refs)
+	return out, rows.Err()
+}
+
+// WithGCBatch runs fn, under the exclusive GC lock, with those of
+// candidates that are still garbage: no live version references them and
+// no upload of them was recorded after uploadedAfter. Whatever fn deletes
+// cannot be in use: a commit naming a chunk either finished before (the
+// chunk is referenced, so not passed to fn) or runs after and finds it
+// gone (409, the client uploads it again); an upload either recorded itself
+// before (spared) or checks for the blob after (and stores it again).
+func (s *Store) WithGCBatch(ctx context.Context, candidates []string, uploadedAfter time.Time, fn func(ctx context.Context, garbage []string) error) error {
+	return s.withGCLock(ctx, func(tx *sql.Tx) error {
+		live, err := s.chunksIn(ctx, tx, `SELECT DISTINCT c.chunk FROM manifest_chunks c JOIN versions v ON v.digest = c.manifest WHERE c.chunk IN (%s)`, nil, candidates)
+		if err != nil {
+			return err
+		}
+		recent, err := s.chunksIn(ctx, tx, `SELECT chunk FROM chunk_uploads WHERE uploaded_at > $1 AND chunk IN (%s)`, []any{nanos(uploadedAfter)}, candidates)
+		if err != nil {
+			return err
+		}
+		garbage := make([]string, 0, len(candidates))
+		for _, c := range candidates {
+			if !live[c] && !recent[c] {
+				garbage = append(garbage, c)
+			}
+		}
+		return fn(ctx, garbage)
+	})
 }
 
 // GetVersion returns the version with the given tag.
@@ -336,29 +385,4 @@ func (s *Store) ChunkInManifest(ctx context.Context, manifest, chunk string) (bo
 type execQuerier interface {
 	ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)
 	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
-}
-
-// referencedChunks returns every chunk a live version references, after
-// dropping manifests no version uses.
-func referencedChunks(ctx context.Context, db execQuerier) (map[string]struct{}, error) {
-	if _, err := db.ExecContext(ctx, `DELETE FROM manifest_chunks WHERE NOT EXISTS (SELECT 1 FROM versions v WHERE v.digest = manifest_chunks.manifest)`); err != nil {
-		return nil, fmt.Errorf("drop unused manifest chunks: %w", err)
-	}
-	if _, err := db.ExecContext(ctx, `DELETE FROM manifests WHERE NOT EXISTS (SELECT 1 FROM versions v WHERE v.digest = manifests.digest)`); err != nil {
-		return nil, fmt.Errorf("drop unused manifests: %w", err)
-	}
-	rows, err := db.QueryContext(ctx, `SELECT DISTINCT chunk FROM manifest_chunks`)
-	if err != nil {
-		return nil, fmt.Errorf("list referenced chunks: %w", err)
-	}
-	defer rows.Close()
-	out := map[string]struct{}{}
-	for rows.Next() {
-		var c string
-		if err := rows.Scan(&c); err != nil {
-			return nil, fmt.Errorf("list referenced chunks: %w", err)
-		}
-		out[c] = struct{}{}
-	}
-	return out, rows.Err()
 }
