@@ -158,6 +158,8 @@ func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, erro
 		return true, nil
 	case resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "":
 		return true, nil // the server says it did not process the request
+	case resp.StatusCode == http.StatusInsufficientStorage:
+		return false, nil // a project's upload quota: asking again will not help
 	case resp.StatusCode >= 500 && resp.StatusCode != http.StatusNotImplemented:
 		return idempotent, nil
 	}

@@ -29,9 +29,14 @@ type Result struct {
 	DryRun       bool  `json:"dry_run"`
 }
 
-// batchSize is how many candidates one locked step checks and deletes: on
-// SQLite every writer waits while a step runs, so steps stay short.
-const batchSize = 256
+// One locked step checks up to batchSize candidates and deletes them until
+// stepBudget has passed (deletes on S3 are round trips); what it did not
+// get to goes into the next step. On SQLite every writer waits while a step
+// runs, so steps stay well under its busy timeout.
+const (
+	batchSize  = 256
+	stepBudget = 200 * time.Millisecond
+)
 
 // Run collects garbage without holding the store's GC lock for the walk:
 // it lists the blob store against the referenced set read up front, then
@@ -73,19 +78,31 @@ func Run(ctx context.Context, st *store.Store, blobs blob.Store, opts Options) (
 	if err != nil {
 		return res, fmt.Errorf("gc: list chunks: %w", err)
 	}
-	for len(candidates) > 0 {
-		batch := candidates[:min(batchSize, len(candidates))]
-		candidates = candidates[len(batch):]
-		digests := make([]string, len(batch))
-		size := make(map[string]int64, len(batch))
-		for i, in := range batch {
-			digests[i] = in.Digest
-			size[in.Digest] = in.Size
-		}
-		err := st.WithGCBatch(ctx, digests, cutoff, func(ctx context.Context, garbage []string) error {
-			// Committed or uploaded since the walk: in use, or about to be.
-			res.Young += len(digests) - len(garbage)
+	size := make(map[string]int64, len(candidates))
+	queue := make([]string, len(candidates))
+	for i, in := range candidates {
+		queue[i] = in.Digest
+		size[in.Digest] = in.Size
+	}
+	for len(queue) > 0 {
+		batch := queue[:min(batchSize, len(queue))]
+		left := 0 // unchecked tail of batch, for the next step
+		err := st.WithGCBatch(ctx, batch, cutoff, func(ctx context.Context, garbage []string) error {
+			deadline := time.Now().Add(stepBudget)
+			isGarbage := make(map[string]bool, len(garbage))
 			for _, d := range garbage {
+				isGarbage[d] = true
+			}
+			for i, d := range batch {
+				if i > 0 && time.Now().After(deadline) {
+					left = len(batch) - i
+					return nil
+				}
+				if !isGarbage[d] {
+					// Committed or uploaded since the walk: in use, or about to be.
+					res.Young++
+					continue
+				}
 				if !opts.DryRun {
 					if err := blobs.Delete(ctx, d); err != nil {
 						return err
@@ -99,6 +116,7 @@ func Run(ctx context.Context, st *store.Store, blobs blob.Store, opts Options) (
 		if err != nil {
 			return res, fmt.Errorf("gc: %w", err)
 		}
+		queue = queue[len(batch)-left:]
 	}
 	// Uploads older than the grace period that no version of their state
 	// references may have lost their chunks now: forget them too.
