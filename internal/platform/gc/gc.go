@@ -33,9 +33,16 @@ type Result struct {
 // stepBudget has passed (deletes on S3 are round trips); what it did not
 // get to goes into the next step. On SQLite every writer waits while a step
 // runs, so steps stay well under its busy timeout.
+//
+// Between steps the collection pauses as long as the step took (at least
+// minPause, at most maxPause): SQLite lets a waiting writer in only when
+// its busy handler next polls, and a collection taking the lock again at
+// once would starve it.
 const (
 	batchSize  = 256
-	stepBudget = 200 * time.Millisecond
+	stepBudget = 100 * time.Millisecond
+	minPause   = 10 * time.Millisecond
+	maxPause   = 150 * time.Millisecond
 )
 
 // Run collects garbage without holding the store's GC lock for the walk:
@@ -85,6 +92,7 @@ func Run(ctx context.Context, st *store.Store, blobs blob.Store, opts Options) (
 		size[in.Digest] = in.Size
 	}
 	for len(queue) > 0 {
+		stepStart := time.Now()
 		batch := queue[:min(batchSize, len(queue))]
 		left := 0 // unchecked tail of batch, for the next step
 		err := st.WithGCBatch(ctx, batch, cutoff, func(ctx context.Context, garbage []string) error {
@@ -117,6 +125,14 @@ func Run(ctx context.Context, st *store.Store, blobs blob.Store, opts Options) (
 			return res, fmt.Errorf("gc: %w", err)
 		}
 		queue = queue[len(batch)-left:]
+		if len(queue) > 0 {
+			pause := min(max(time.Since(stepStart), minPause), maxPause)
+			select {
+			case <-ctx.Done():
+				return res, fmt.Errorf("gc: %w", ctx.Err())
+			case <-time.After(pause):
+			}
+		}
 	}
 	// Uploads older than the grace period that no version of their state
 	// references may have lost their chunks now: forget them too.
