@@ -365,6 +365,83 @@ func TestBinary_GCSubcommand(t *testing.T) {
 	verify(t, c, "keep", keep)
 }
 
+// TestBinary_GCLeavesInFlightUploadsAlone runs `unikube-platform gc` (the
+// default grace period) next to a live server, another process, in the
+// middle of an upload: chunks uploaded but not yet committed survive even
+// when their blobs are old (their bytes were stored long ago for a state
+// since deleted, so the re-upload did not rewrite them), and so does a chunk
+// write the server has not renamed into place yet (its temp file).
+func TestBinary_GCLeavesInFlightUploadsAlone(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	addr := freePort(t)
+	data := filepath.Join(dir, "data")
+	env := []string{"UNIKUBE_ADMIN_TOKEN=" + adminToken, "UNIKUBE_LISTEN=" + addr, "UNIKUBE_DATA_DIR=" + data}
+	start(t, dir, addr, env)
+	c := newClient(t, addr)
+	if _, err := c.CreateProject(ctx, "p", ""); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"old", "s"} {
+		if _, err := c.CreateState(ctx, "p", s, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	content := randomBytes(2<<20, 7)
+	m, mem := makeVersion(t, content)
+	if _, _, err := c.PushVersion(ctx, "p", "old", "gone", m, mem, client.TransferOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeleteState(ctx, "p", "old"); err != nil {
+		t.Fatal(err)
+	}
+	// Its chunks are garbage from long ago now.
+	longAgo := time.Now().Add(-2 * time.Hour)
+	for _, ch := range m.Components[0].Chunks {
+		hex := strings.TrimPrefix(ch.Digest, "sha256:")
+		if err := os.Chtimes(filepath.Join(data, "chunks", "sha256", hex[:2], hex), longAgo, longAgo); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// In flight: the same bytes uploaded again (a capture reading its
+	// chunks back before committing), and a write not renamed into place.
+	for _, ch := range m.Components[0].Chunks {
+		z, err := mem.Get(ctx, ch.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Chunks("p", "s").PutForReadBack(ctx, ch.Digest, z); err != nil {
+			t.Fatalf("upload: %v", err)
+		}
+	}
+	writing := filepath.Join(data, "chunks", "tmp", "put-in-flight")
+	if err := os.WriteFile(writing, []byte("half a chunk"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	out, err := exec.Command(binary(t), "gc", "--data-dir", data).CombinedOutput()
+	if err != nil {
+		t.Fatalf("gc: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "deleted 0 chunks") {
+		t.Fatalf("gc deleted chunks of an upload in flight:\n%s", out)
+	}
+	if _, err := os.Stat(writing); err != nil {
+		t.Fatalf("gc removed the server's chunk write in progress: %v", err)
+	}
+	for _, ch := range m.Components[0].Chunks {
+		if _, err := c.Chunks("p", "s").Get(ctx, ch.Digest); err != nil {
+			t.Fatalf("read back after gc: %v", err)
+		}
+	}
+	_, stats, err := c.PushVersion(ctx, "p", "s", "v1", m, mem, client.TransferOptions{})
+	if err != nil || stats.Transferred != 0 {
+		t.Fatalf("commit after gc: %v, sent %d chunks again, want none", err, stats.Transferred)
+	}
+	verify(t, c, "v1", content)
+}
+
 // TestBinary_ServesTLS: with --tls-cert/--tls-key the server speaks HTTPS
 // and the client talks to it with a custom trust pool.
 func TestBinary_ServesTLS(t *testing.T) {
