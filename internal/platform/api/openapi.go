@@ -100,7 +100,7 @@ func buildOpenAPI(routes []route) obj {
 		}
 		resps := obj{strconv.Itoa(rt.status): ok}
 		if rt.op == "putChunk" {
-			resps["200"] = obj{"description": "Already stored"}
+			resps["200"] = obj{"description": "Already uploaded to this state before"}
 		}
 		if rt.op == "createVersion" {
 			resps["200"] = obj{"description": "The same manifest is already committed under this tag", "content": content("Version")}
@@ -122,9 +122,11 @@ func buildOpenAPI(routes []route) obj {
 		}
 		switch rt.op {
 		case "createVersion":
-			resps["409"] = errResp("Chunks missing (listed in `missing`) or the tag names another version")
+			resps["409"] = errResp("Chunks missing (listed in `missing`: not uploaded to this state, not in a version the caller may read, or not stored) or the tag names another version")
 		case "createProject", "createState", "createToken", "retagVersion", "promoteVersion":
 			resps["409"] = errResp("Name or tag already taken")
+		case "putChunk":
+			resps["507"] = errResp("The upload would take the project past its upload quota (--project-upload-quota); nothing stored")
 		case "readyz":
 			resps["503"] = errResp("Not ready")
 		}
