@@ -34,7 +34,10 @@ func (s *ChunkStore) path(digest string) string {
 	return pathf("/api/v1/projects/%s/states/%s/chunks/%s", s.project, s.state, digest)
 }
 
-// Has asks the server whether it stores the chunk.
+// Has asks the server whether this state may use the chunk without
+// uploading it: it is stored, and was uploaded to this state or is part of
+// a version the caller may read (for readers: whether they may download
+// it). A chunk only another project holds answers false: upload it.
 func (s *ChunkStore) Has(ctx context.Context, digest string) (bool, error) {
 	if _, err := statepkg.ParseDigest(digest); err != nil {
 		return false, err
