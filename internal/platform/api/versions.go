@@ -225,25 +225,28 @@ func (s *Server) commit(ctx context.Context, p auth.Principal, project, state st
 	// references, is missing as much as one the blob store lacks: the
 	// caller uploads it, proving they have its bytes. One message for both,
 	// so a commit never tells whether another project stores a chunk.
+	// Which chunks the caller may name is decided before taking the commit
+	// lock (it needs database connections of its own, which on SQLite would
+	// wait behind writers waiting for the lock); that they are stored is
+	// checked under it, so garbage collection cannot delete them meanwhile.
+	held, err := s.committable(ctx, p, project, state, chunks)
+	if err != nil {
+		return store.Version{}, false, err
+	}
+	var unheld, stored []string
+	for _, c := range chunks {
+		if held[c] {
+			stored = append(stored, c)
+		} else {
+			unheld = append(unheld, c)
+		}
+	}
 	check := func(ctx context.Context) error {
-		held, err := s.committable(ctx, p, project, state, chunks)
-		if err != nil {
-			return err
-		}
-		missing := []string{}
-		stored := make([]string, 0, len(chunks))
-		for _, c := range chunks {
-			if held[c] {
-				stored = append(stored, c)
-			} else {
-				missing = append(missing, c)
-			}
-		}
 		lost, err := s.missingChunks(ctx, stored)
 		if err != nil {
 			return err
 		}
-		missing = append(missing, lost...)
+		missing := append(append([]string{}, unheld...), lost...)
 		if len(missing) > 0 {
 			sort.Strings(missing)
 			return &httpError{status: http.StatusConflict, missing: missing,
