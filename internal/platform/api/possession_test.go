@@ -104,6 +104,15 @@ func TestChunks_KnowingADigestGrantsNothing(t *testing.T) {
 			t.Errorf("batch in ann's state: %d, want 403", code)
 		}
 
+		// Uploading other bytes under Ann's digest proves nothing: refused,
+		// and the commit still lists the chunk.
+		if err := bob.Chunks("bob", "db").Put(ctx, stolen[0], describedZ); status(err) != http.StatusBadRequest {
+			t.Errorf("upload of other bytes under a foreign digest: want 400, got %v", err)
+		}
+		if _, err := bob.CommitVersion(ctx, "bob", "db", "stolen", &bm); !errors.As(err, &apiErr) || !slices.Contains(apiErr.Missing, stolen[0]) {
+			t.Errorf("commit after a refused upload: want 409 listing the chunk, got %v", err)
+		}
+
 		// With the bytes in hand Bob may store the same content: he uploads
 		// every chunk (proving he has them), the store keeps one copy.
 		_, stats, err := bob.PushVersion(ctx, "bob", "db", "own", &bm, mem, client.TransferOptions{})
