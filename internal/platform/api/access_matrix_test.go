@@ -27,10 +27,12 @@ import (
 // who may call it.
 //
 // To change who may call an operation, change its row in matrixRows (min,
-// state, job, also, deny); the expectation of every principal follows from
-// it in allowed. Insecure behaviour the server still has is listed in
-// knownBugs, printed rather than failed, and fails once fixed so the entry
-// is removed.
+// state, also, deny); the expectation of every principal follows from it in
+// allowed. A new kind of caller goes into the principals of newWorld; a
+// token limited to a few operations (scoped, like the job token) is let
+// through only on the rows naming it in also. Insecure behaviour the server
+// still has is listed in knownBugs, printed rather than failed, and fails
+// once fixed so the entry is removed.
 
 // level is the least a caller needs for a row: a role on the project (or
 // on the state, for state routes), or one of the specials around them.
@@ -74,7 +76,9 @@ type principal struct {
 	user   string // the user the token acts as
 	grants []grant
 	unauth bool // every authenticated route must answer 401
-	job    bool // the job token for the target state's version v1
+	// scoped: a token limited to the rows that name it in also, whatever
+	// their level (the job token; an upload token would be another).
+	scoped bool
 	admin  bool
 }
 
@@ -112,8 +116,7 @@ type row struct {
 	op, variant string
 	min         level
 	state       bool     // a state route: a grant on the target state counts
-	job         bool     // the job token (for v1 of the target state) may call it
-	also        []string // principals allowed besides the role rule
+	also        []string // principals allowed besides the role rule; the only rows scoped tokens may call
 	deny        []int    // refusal statuses besides 403 and 404 (e.g. 409 for a commit)
 	prepare     func(w *world, p *principal) call
 	check       func(w *world, p *principal, status int, body []byte) error
@@ -137,13 +140,16 @@ func allowed(r row, p *principal) bool {
 		return r.min != lvNobody
 	case slices.Contains(r.also, p.name):
 		return true
-	case p.job:
-		return r.job
+	case p.scoped:
+		return false
 	case r.min == lvToken:
 		return true
 	}
 	return p.role(r.state) >= r.min
 }
+
+// jobToken is also for the rows the job token (for v1 of the target state) may call.
+var jobToken = []string{"job"}
 
 // extraRoutes are served but not in the OpenAPI document.
 var extraRoutes = map[string][2]string{
@@ -171,10 +177,10 @@ func matrixRows() []row {
 		{op: "openapi", min: lvPublic},
 		// /metrics is outside the document; if it comes to need the admin token, make min lvAdmin.
 		{op: "metrics", min: lvPublic},
-		{op: "whoami", min: lvToken, job: true},
+		{op: "whoami", min: lvToken, also: jobToken},
 
 		// Projects.
-		{op: "listProjects", min: lvToken, job: true, check: checkListProjects},
+		{op: "listProjects", min: lvToken, also: jobToken, check: checkListProjects},
 		{op: "createProject", min: lvToken, prepare: func(w *world, _ *principal) call {
 			return call{body: jsonBody(map[string]string{"name": w.uniq("mx-new")})}
 		}},
@@ -240,7 +246,7 @@ func matrixRows() []row {
 				tg.state = w.freshState()
 				return call{tg: tg, body: w.commitBody(w.uniq("cv"), w.freshManifest(w.foreign))}
 			}},
-		{op: "getVersion", min: lvViewer, state: true, job: true},
+		{op: "getVersion", min: lvViewer, state: true, also: jobToken},
 		{op: "getVersion", variant: "other-version", min: lvViewer, state: true, prepare: func(w *world, _ *principal) call {
 			tg := w.base()
 			tg.ref = "v2"
@@ -257,7 +263,7 @@ func matrixRows() []row {
 			tg.ref = w.freshVersion(tg.state, w.uniq("dv"))
 			return call{tg: tg}
 		}},
-		{op: "getManifest", min: lvApplier, state: true, job: true},
+		{op: "getManifest", min: lvApplier, state: true, also: jobToken},
 		{op: "getManifest", variant: "other-version", min: lvApplier, state: true, prepare: func(w *world, _ *principal) call {
 			tg := w.base()
 			tg.ref = "v2"
@@ -289,7 +295,7 @@ func matrixRows() []row {
 
 		// Chunks. Maintainers learn by HEAD whether a chunk is stored (to skip
 		// uploads); readers whether they may download it.
-		{op: "headChunk", min: lvApplier, state: true, job: true},
+		{op: "headChunk", min: lvApplier, state: true, also: jobToken},
 		{op: "headChunk", variant: "other-version", min: lvApplier, state: true, prepare: func(w *world, _ *principal) call {
 			tg := w.base()
 			tg.digest = w.v2Chunks[0]
@@ -307,7 +313,7 @@ func matrixRows() []row {
 		{op: "putChunk", variant: "read-back", min: lvMaintainer, state: true, prepare: func(w *world, _ *principal) call {
 			return call{tg: w.base(), query: "read_back=true", body: w.chunkBytes, ctype: "application/zstd"}
 		}},
-		{op: "getChunk", min: lvApplier, state: true, job: true},
+		{op: "getChunk", min: lvApplier, state: true, also: jobToken},
 		{op: "getChunk", variant: "other-version", min: lvApplier, state: true, prepare: func(w *world, _ *principal) call {
 			tg := w.base()
 			tg.digest = w.v2Chunks[0]
@@ -318,7 +324,7 @@ func matrixRows() []row {
 			tg.digest = w.foreignChunks[0]
 			return call{tg: tg}
 		}},
-		{op: "getChunkBatch", min: lvApplier, state: true, job: true, prepare: func(w *world, _ *principal) call {
+		{op: "getChunkBatch", min: lvApplier, state: true, also: jobToken, prepare: func(w *world, _ *principal) call {
 			return call{tg: w.base(), body: jsonBody(map[string][]string{"digests": w.v1Chunks})}
 		}},
 		{op: "getChunkBatch", variant: "other-version", min: lvApplier, state: true, prepare: func(w *world, _ *principal) call {
@@ -570,7 +576,7 @@ func newWorld(t *testing.T, srv *platformtest.Server) *world {
 	// The job token for v1, minted by the applier as an apply would.
 	jt := must(srv.Client(t, applier.token).CreateJobToken(ctx, w.project, targetState, "v1", time.Hour))
 	job := w.principals[slices.IndexFunc(w.principals, func(p *principal) bool { return p.name == "job" })]
-	job.token, job.job, job.user = jt.Token, true, applier.user
+	job.token, job.scoped, job.user = jt.Token, true, applier.user
 
 	// Project Q, created and filled by its owner: its chunks are stored only there.
 	qc := srv.Client(t, crossProject.token)
