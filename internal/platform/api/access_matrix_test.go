@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/client"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/platformtest"
@@ -324,6 +325,32 @@ func matrixRows() []row {
 			tg.digest = w.foreignChunks[0]
 			return call{tg: tg}
 		}},
+		// v1 is in the other state too: a grant there (cross-state) reads it, a
+		// grant on the target state or the job token for the target's v1 do not.
+		{op: "getManifest", variant: "other-state", min: lvApplier, also: []string{"cross-state"}, prepare: func(w *world, _ *principal) call {
+			tg := w.base()
+			tg.state = otherState
+			return call{tg: tg}
+		}},
+		{op: "headChunk", variant: "other-state", min: lvApplier, also: []string{"cross-state"}, prepare: func(w *world, _ *principal) call {
+			tg := w.base()
+			tg.state = otherState
+			return call{tg: tg}
+		}},
+		{op: "getChunk", variant: "other-state", min: lvApplier, also: []string{"cross-state"}, prepare: func(w *world, _ *principal) call {
+			tg := w.base()
+			tg.state = otherState
+			return call{tg: tg}
+		}},
+		// A chunk uploaded for read-back to a project that was deleted, under a
+		// project since created again with the same name: the new project's
+		// maintainers never uploaded it and must not read it.
+		{op: "getChunk", variant: "read-back-of-deleted-project", min: lvAdmin, state: true, prepare: func(w *world, _ *principal) call {
+			tg := w.base()
+			tg.project = w.reusedProjectName()
+			tg.digest = w.readBackDigest
+			return call{tg: tg}
+		}},
 		{op: "getChunkBatch", min: lvApplier, state: true, also: jobToken, prepare: func(w *world, _ *principal) call {
 			return call{tg: w.base(), body: jsonBody(map[string][]string{"digests": w.v1Chunks})}
 		}},
@@ -516,6 +543,8 @@ type world struct {
 	chunkBytes            []byte // v1's first chunk, compressed
 	v1Chunks, v2Chunks    []string
 	foreignChunks         []string
+	readBackDigest        string // a chunk no version names
+	readBackBytes         []byte
 	foreignVersion        string // Q's version digest
 	foreignRun            string // a run of Q's script
 }
@@ -537,6 +566,10 @@ func newWorld(t *testing.T, srv *platformtest.Server) *world {
 	must3(admin.PushVersion(ctx, w.project, targetState, "v2", m2, mem2, client.TransferOptions{}))
 	w.m, w.v1Chunks, w.v2Chunks = m1, digestsOf(m1), digestsOf(m2)
 	w.chunkBytes = must(mem1.Get(ctx, w.v1Chunks[0]))
+	must(admin.CommitVersion(ctx, w.project, otherState, "v1", m1))
+	mr, memr := makeVersion(t, "", "r", randomBytes(8<<10, 34))
+	w.readBackDigest = digestsOf(mr)[0]
+	w.readBackBytes = must(memr.Get(ctx, w.readBackDigest))
 	must(admin.PutScript(ctx, w.project, w.script, client.ScriptSpec{Interpreter: "sh", Body: "echo hi"}))
 	w.run = must(admin.CreateRun(ctx, w.project, w.script, nil, "")).ID
 
@@ -702,6 +735,29 @@ func (w *world) base() target {
 // principal's grants) for a row that deletes it.
 func (w *world) freshProject() string {
 	name := w.uniq("mx-p")
+	w.shapeProject(name)
+	return name
+}
+
+// reusedProjectName creates a project whose target state received a chunk
+// for read-back, deletes it, and creates a project shaped like P under
+// the same name.
+func (w *world) reusedProjectName() string {
+	name := w.uniq("mx-reused")
+	must(w.admin.CreateProject(w.ctx, name, ""))
+	must(w.admin.CreateState(w.ctx, name, targetState, ""))
+	if err := w.admin.Chunks(name, targetState).PutForReadBack(w.ctx, w.readBackDigest, w.readBackBytes); err != nil {
+		w.t.Fatalf("upload for read-back: %v", err)
+	}
+	if err := w.admin.DeleteProject(w.ctx, name); err != nil {
+		w.t.Fatalf("delete project: %v", err)
+	}
+	w.shapeProject(name)
+	return name
+}
+
+// shapeProject creates project name like P: states s and other, every principal's grants.
+func (w *world) shapeProject(name string) {
 	must(w.admin.CreateProject(w.ctx, name, ""))
 	for _, s := range []string{targetState, otherState} {
 		must(w.admin.CreateState(w.ctx, name, s, ""))
@@ -711,7 +767,6 @@ func (w *world) freshProject() string {
 			must(w.admin.PutGrant(w.ctx, name, g.state, "user:"+p.user, g.role))
 		}
 	}
-	return name
 }
 
 // freshState creates a state in P carrying the principals' grants on the
@@ -790,6 +845,9 @@ func jsonBody(v any) []byte {
 }
 
 func snippet(b []byte) string {
+	if !utf8.Valid(b) {
+		return fmt.Sprintf("(%d bytes, not text)", len(b))
+	}
 	if len(b) > 300 {
 		b = b[:300]
 	}
