@@ -28,8 +28,10 @@ import (
 const (
 	DefaultMaxBodyBytes = 64 << 20
 	DefaultJobTokenTTL  = time.Hour
-	MaxJobTokenTTL      = 24 * time.Hour
-	DefaultGCGrace      = time.Hour
+	// MaxJobTokenTTL bounds job and upload tokens: an apply or capture
+	// needs no more, and a leaked token must not stay useful for a day.
+	MaxJobTokenTTL = 6 * time.Hour
+	DefaultGCGrace = time.Hour
 )
 
 // Config wires the API to its stores.
@@ -107,11 +109,26 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.mux.Handle(rt.method+" "+rt.pattern, h)
 	}
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no route for %s %s: see /api/v1/openapi.json", r.Method, r.URL.Path))
 	})
 	return s, nil
+}
+
+// MetricsHandler serves the Prometheus metrics without a token, for a
+// separate listener (--metrics-listen) only scrapers can reach.
+func (s *Server) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})
+}
+
+// serveMetrics serves the metrics on the API listener, to the admin only:
+// route names, counts and timings describe who uses the server how.
+func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
+	if _, err := needAdmin(r); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.MetricsHandler().ServeHTTP(w, r)
 }
 
 // Close releases the server's codec.
