@@ -58,8 +58,8 @@ type Config struct {
 	// blocking it forever (default DefaultResponseHeaderTimeout; bodies
 	// may take longer). Not applied to a caller's HTTPClient.
 	ResponseHeaderTimeout time.Duration
-	UserAgent   string
-	Getenv      func(string) string
+	UserAgent             string
+	Getenv                func(string) string
 }
 
 // Client talks to one platform server with one token. It is safe for

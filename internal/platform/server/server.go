@@ -38,8 +38,8 @@ type Options struct {
 	// address /metrics needs the admin token either way.
 	MetricsListen string
 	Logger        *slog.Logger
-	Getenv       func(string) string
-	Now          func() time.Time
+	Getenv        func(string) string
+	Now           func() time.Time
 }
 
 // Timeouts bound how long a client may hold a connection.
