@@ -34,7 +34,7 @@ func (s *Server) headChunk(w http.ResponseWriter, r *http.Request) {
 		s.failHead(w, r, err)
 		return
 	}
-	if _, err := s.need(r, project, state, auth.RoleMaintainer); err != nil {
+	if _, err := s.needUploader(r, project, state); err != nil {
 		var he *httpError
 		if !errors.As(err, &he) || he.status != http.StatusForbidden {
 			s.failHead(w, r, err)
@@ -176,7 +176,7 @@ func (s *Server) putChunk(w http.ResponseWriter, r *http.Request) {
 		digest, err = chunkDigest(r)
 	}
 	if err == nil {
-		_, err = s.need(r, project, state, auth.RoleMaintainer)
+		_, err = s.needUploader(r, project, state)
 	}
 	if err == nil {
 		err = s.stateExists(r.Context(), project, state)

@@ -37,7 +37,8 @@ const (
 func (s *Server) routes() []route {
 	return []route{
 		{method: "GET", pattern: "/healthz", op: "healthz", summary: "Liveness: the process serves HTTP.", role: roleNone, handler: s.healthz, resp: "Status", status: 200},
-		{method: "GET", pattern: "/readyz", op: "readyz", summary: "Readiness: the database and blob store answer.", role: roleNone, handler: s.readyz, resp: "Status", status: 200},
+		{method: "GET", pattern: "/readyz", op: "readyz", summary: "Readiness: the database and blob store answer (details only in the server log).", role: roleNone, handler: s.readyz, resp: "Status", status: 200},
+		{method: "GET", pattern: "/metrics", op: "metrics", summary: "Prometheus metrics (also served without a token on --metrics-listen when set).", role: roleAdmin, auth: true, handler: s.serveMetrics, resp: "#metrics", status: 200},
 		{method: "GET", pattern: base + "/openapi.json", op: "openapi", summary: "This OpenAPI document.", role: roleNone, handler: s.serveOpenAPI, resp: "Object", status: 200},
 		{method: "GET", pattern: base + "/whoami", op: "whoami", summary: "Describe the caller's token.", role: roleAny, auth: true, handler: s.whoami, resp: "Whoami", status: 200},
 
@@ -61,17 +62,18 @@ func (s *Server) routes() []route {
 
 		{method: "GET", pattern: stateP + "/versions", op: "listVersions", summary: "List a state's versions, newest first.", role: roleView, auth: true, handler: s.listVersions, resp: "[]Version", status: 200,
 			query: []param{{"candidates", "string", "only|exclude: filter candidates"}}},
-		{method: "POST", pattern: stateP + "/versions", op: "createVersion", summary: "Commit a version. 409 with `missing` lists chunks to upload first; the same manifest under the same tag again returns the existing version (200).", role: roleMaint, auth: true, handler: s.createVersion, req: "CreateVersionRequest", resp: "Version", status: 201},
+		{method: "POST", pattern: stateP + "/versions", op: "createVersion", summary: "Commit a version. 409 with `missing` lists chunks to upload first; the same manifest under the same tag again returns the existing version (200).", role: roleMaint + ", or an upload token for this state", auth: true, handler: s.createVersion, req: "CreateVersionRequest", resp: "Version", status: 201},
 		{method: "GET", pattern: versionP, op: "getVersion", summary: "Resolve a tag expression (@latest, @candidate, a tag, sha256:...) to a version.", role: roleView + "; or a job token for its version", auth: true, handler: s.getVersion, resp: "Version", status: 200},
 		{method: "DELETE", pattern: versionP, op: "deleteVersion", summary: "Delete a version (its chunks go at the next garbage collection).", role: roleOwner, auth: true, handler: s.deleteVersion, status: 204},
 		{method: "GET", pattern: versionP + "/manifest", op: "getManifest", summary: "Download a version's canonical manifest (its sha256 is the version digest).", role: roleApplyJ, auth: true, handler: s.getManifest, resp: "Manifest", status: 200},
 		{method: "POST", pattern: versionP + "/promote", op: "promoteVersion", summary: "Promote a candidate: drop the [cand]- prefix; it becomes @latest.", role: roleMaint, auth: true, handler: s.promoteVersion, resp: "Version", status: 200},
 		{method: "POST", pattern: versionP + "/retag", op: "retagVersion", summary: "Rename a version's tag.", role: roleMaint, auth: true, handler: s.retagVersion, req: "RetagRequest", resp: "Version", status: 200},
-		{method: "POST", pattern: versionP + "/job-tokens", op: "createJobToken", summary: "Mint a short-lived, download-only token for this version (for in-cluster agents).", role: roleApply, auth: true, handler: s.createJobToken, req: "JobTokenRequest", resp: "JobTokenResponse", status: 201},
+		{method: "POST", pattern: versionP + "/job-tokens", op: "createJobToken", summary: "Mint a short-lived (default 1 h, at most 6 h), download-only token for this version (for in-cluster agents). It stops working when the minting token is revoked or expires, loses applier here, or the version is deleted.", role: roleApply, auth: true, handler: s.createJobToken, req: "JobTokenRequest", resp: "JobTokenResponse", status: 201},
+		{method: "POST", pattern: stateP + "/upload-tokens", op: "createUploadToken", summary: "Mint a short-lived (default 1 h, at most 6 h) upload token for this state (for capture agents): it may only HEAD and PUT chunks and commit versions here; it cannot download, read other states or mint tokens. It stops working when the minting token is revoked or expires or loses maintainer here.", role: roleMaint, auth: true, handler: s.createUploadToken, req: "JobTokenRequest", resp: "UploadTokenResponse", status: 201},
 		{method: "POST", pattern: stateP + "/prune-candidates", op: "pruneCandidates", summary: "Delete candidate versions except the newest `keep`.", role: roleMaint, auth: true, handler: s.pruneCandidates, req: "PruneRequest", resp: "PruneResponse", status: 200},
 
-		{method: "HEAD", pattern: stateP + "/chunks/{digest}", op: "headChunk", summary: "Is the chunk stored? 200 yes, 404 no. Maintainers learn whether the store has it (to skip uploads); readers whether they can download it.", role: roleMaint + "; or " + roleApplyJ, auth: true, handler: s.headChunk, status: 200},
-		{method: "PUT", pattern: stateP + "/chunks/{digest}", op: "putChunk", summary: "Upload a chunk's zstd bytes; verified against the digest (400 and nothing stored on mismatch); idempotent (201 new, 200 already stored).", role: roleMaint, auth: true, handler: s.putChunk, req: "#chunk", status: 201,
+		{method: "HEAD", pattern: stateP + "/chunks/{digest}", op: "headChunk", summary: "Is the chunk stored? 200 yes, 404 no. Maintainers learn whether the store has it (to skip uploads); readers whether they can download it.", role: roleMaint + " or an upload token for this state; or " + roleApplyJ, auth: true, handler: s.headChunk, status: 200},
+		{method: "PUT", pattern: stateP + "/chunks/{digest}", op: "putChunk", summary: "Upload a chunk's zstd bytes; verified against the digest (400 and nothing stored on mismatch); idempotent (201 new, 200 already stored).", role: roleMaint + ", or an upload token for this state", auth: true, handler: s.putChunk, req: "#chunk", status: 201,
 			query: []param{{"read_back", "boolean", "true: the state's maintainers may download this chunk before a version references it (a capture's component descriptions)"}}},
 		{method: "GET", pattern: stateP + "/chunks/{digest}", op: "getChunk", summary: "Download a chunk's zstd bytes; supports Range for resuming.", role: roleApplyJ + "; a chunk no version references yet: maintainer, if it was uploaded to this state with read_back=true", auth: true, handler: s.getChunk, resp: "#chunk", status: 200},
 
@@ -82,8 +84,9 @@ func (s *Server) routes() []route {
 
 		{method: "GET", pattern: base + "/tokens", op: "listTokens", summary: "List tokens (the admin sees all, ?user= filters; a user sees their own). Secrets are never shown.", role: roleAny, auth: true, handler: s.listTokens, resp: "[]Token", status: 200,
 			query: []param{{"user", "string", "admin only: only this user's tokens"}}},
-		{method: "POST", pattern: base + "/tokens", op: "createToken", summary: "Create a user token; the secret is in this response only.", role: roleAny + " (own user and groups; the admin for anyone)", auth: true, handler: s.createToken, req: "CreateTokenRequest", resp: "CreateTokenResponse", status: 201},
-		{method: "DELETE", pattern: base + "/tokens/{name}", op: "revokeToken", summary: "Revoke a token; it stops working at once.", role: "the token's user, or the admin", auth: true, handler: s.revokeToken, status: 204},
+		{method: "POST", pattern: base + "/tokens", op: "createToken", summary: "Create a user token; the secret is in this response only. Names are unique per user. The new token expires no later than the token creating it and is revoked with it.", role: roleAny + " (own user and groups; the admin for anyone)", auth: true, handler: s.createToken, req: "CreateTokenRequest", resp: "CreateTokenResponse", status: 201},
+		{method: "DELETE", pattern: base + "/tokens/{name}", op: "revokeToken", summary: "Revoke one of your tokens; it and every token it minted (recursively) stop working at once. The last admin token cannot be revoked (409).", role: "the token's user, or the admin", auth: true, handler: s.revokeToken, status: 204,
+			query: []param{{"user", "string", "admin only: whose token of that name (needed when several users have one)"}}},
 
 		{method: "GET", pattern: projectP + "/scripts", op: "listScripts", summary: "List a project's cluster scripts.", role: roleView, auth: true, handler: s.listScripts, resp: "[]Script", status: 200},
 		{method: "GET", pattern: scriptP, op: "getScript", summary: "Show a script.", role: roleView, auth: true, handler: s.getScript, resp: "Script", status: 200},
