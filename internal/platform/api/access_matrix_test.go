@@ -152,10 +152,15 @@ func allowed(r row, p *principal) bool {
 // jobToken is also for the rows the job token (for v1 of the target state) may call.
 var jobToken = []string{"job"}
 
+// uploader is also for the rows the upload token (for the target state, as
+// a capture Job gets it) may call; jobAndUploader for rows both may call.
+var (
+	uploader       = []string{"upload"}
+	jobAndUploader = []string{"job", "upload"}
+)
+
 // extraRoutes are served but not in the OpenAPI document.
-var extraRoutes = map[string][2]string{
-	"metrics": {"GET", "/metrics"},
-}
+var extraRoutes = map[string][2]string{}
 
 // knownBugs are "row as principal" cases where today's server allows what the
 // matrix says it must refuse. The test prints them instead of failing; when
@@ -164,6 +169,7 @@ var knownBugs = map[string]string{
 	"headChunk/foreign as maintainer":             "issue 16 #1: HEAD answers 200 for a chunk only another project stored (an existence oracle for any digest)",
 	"headChunk/foreign as owner":                  "issue 16 #1: HEAD answers 200 for a chunk only another project stored (an existence oracle for any digest)",
 	"headChunk/foreign as state-owner":            "issue 16 #1: HEAD answers 200 for a chunk only another project stored (an existence oracle for any digest)",
+	"headChunk/foreign as upload":                 "issue 16 #1: HEAD answers 200 for a chunk only another project stored (an existence oracle for any digest)",
 	"createVersion/foreign-chunks as maintainer":  "issue 16 #1: a commit naming chunks only another project stored succeeds (201), after which GET serves them",
 	"createVersion/foreign-chunks as owner":       "issue 16 #1: a commit naming chunks only another project stored succeeds (201), after which GET serves them",
 	"createVersion/foreign-chunks as state-owner": "issue 16 #1: a commit naming chunks only another project stored succeeds (201), after which GET serves them",
@@ -176,12 +182,12 @@ func matrixRows() []row {
 		{op: "healthz", min: lvPublic},
 		{op: "readyz", min: lvPublic},
 		{op: "openapi", min: lvPublic},
-		// /metrics is outside the document; if it comes to need the admin token, make min lvAdmin.
-		{op: "metrics", min: lvPublic},
-		{op: "whoami", min: lvToken, also: jobToken},
+		// Metrics tell who uses the server and how: the admin's (or a separate listener's).
+		{op: "metrics", min: lvAdmin},
+		{op: "whoami", min: lvToken, also: jobAndUploader},
 
 		// Projects.
-		{op: "listProjects", min: lvToken, also: jobToken, check: checkListProjects},
+		{op: "listProjects", min: lvToken, also: jobAndUploader, check: checkListProjects},
 		{op: "createProject", min: lvToken, prepare: func(w *world, _ *principal) call {
 			return call{body: jsonBody(map[string]string{"name": w.uniq("mx-new")})}
 		}},
@@ -234,7 +240,7 @@ func matrixRows() []row {
 
 		// Versions. The job token reads only its own version (v1).
 		{op: "listVersions", min: lvViewer, state: true},
-		{op: "createVersion", min: lvMaintainer, state: true, prepare: func(w *world, _ *principal) call {
+		{op: "createVersion", min: lvMaintainer, state: true, also: uploader, prepare: func(w *world, _ *principal) call {
 			return call{tg: w.base(), body: w.commitBody(w.uniq("cv"), w.freshManifest(w.m))}
 		}},
 		// The cross-project commit of issue 16 #1: a manifest naming chunks only
@@ -288,6 +294,9 @@ func matrixRows() []row {
 		{op: "createJobToken", min: lvApplier, state: true, prepare: func(w *world, _ *principal) call {
 			return call{tg: w.base(), body: jsonBody(map[string]int{"ttl_seconds": 600})}
 		}},
+		{op: "createUploadToken", min: lvMaintainer, state: true, prepare: func(w *world, _ *principal) call {
+			return call{tg: w.base(), body: jsonBody(map[string]int{"ttl_seconds": 600})}
+		}},
 		{op: "pruneCandidates", min: lvMaintainer, state: true, prepare: func(w *world, _ *principal) call {
 			tg := w.base()
 			w.freshVersion(tg.state, "[cand]-"+w.uniq("pc"))
@@ -296,8 +305,8 @@ func matrixRows() []row {
 
 		// Chunks. Maintainers learn by HEAD whether a chunk is stored (to skip
 		// uploads); readers whether they may download it.
-		{op: "headChunk", min: lvApplier, state: true, also: jobToken},
-		{op: "headChunk", variant: "other-version", min: lvApplier, state: true, prepare: func(w *world, _ *principal) call {
+		{op: "headChunk", min: lvApplier, state: true, also: jobAndUploader},
+		{op: "headChunk", variant: "other-version", min: lvApplier, state: true, also: uploader, prepare: func(w *world, _ *principal) call {
 			tg := w.base()
 			tg.digest = w.v2Chunks[0]
 			return call{tg: tg}
@@ -308,10 +317,10 @@ func matrixRows() []row {
 			tg.digest = w.foreignChunks[0]
 			return call{tg: tg}
 		}},
-		{op: "putChunk", min: lvMaintainer, state: true, prepare: func(w *world, _ *principal) call {
+		{op: "putChunk", min: lvMaintainer, state: true, also: uploader, prepare: func(w *world, _ *principal) call {
 			return call{tg: w.base(), body: w.chunkBytes, ctype: "application/zstd"}
 		}},
-		{op: "putChunk", variant: "read-back", min: lvMaintainer, state: true, prepare: func(w *world, _ *principal) call {
+		{op: "putChunk", variant: "read-back", min: lvMaintainer, state: true, also: uploader, prepare: func(w *world, _ *principal) call {
 			return call{tg: w.base(), query: "read_back=true", body: w.chunkBytes, ctype: "application/zstd"}
 		}},
 		{op: "getChunk", min: lvApplier, state: true, also: jobToken},
@@ -594,6 +603,7 @@ func newWorld(t *testing.T, srv *platformtest.Server) *world {
 	revoked.unauth = true
 	crossProject := user("cross-project")
 	applier := user("applier", grant{"", client.RoleApplier})
+	maintainer := user("maintainer", grant{"", client.RoleMaintainer})
 	w.principals = []*principal{
 		{name: "no-token", unauth: true},
 		{name: "bad-token", token: "uks_not-a-real-token", unauth: true},
@@ -601,12 +611,13 @@ func newWorld(t *testing.T, srv *platformtest.Server) *world {
 		user("no-grant"),
 		user("viewer", grant{"", client.RoleViewer}),
 		applier,
-		user("maintainer", grant{"", client.RoleMaintainer}),
+		maintainer,
 		user("owner", grant{"", client.RoleOwner}),
 		user("state-owner", grant{targetState, client.RoleOwner}),
 		user("cross-state", grant{otherState, client.RoleOwner}),
 		crossProject,
 		{name: "job"},
+		{name: "upload"},
 		{name: "admin", token: srv.AdminToken, admin: true},
 	}
 	for _, p := range w.principals {
@@ -622,6 +633,10 @@ func newWorld(t *testing.T, srv *platformtest.Server) *world {
 	jt := must(srv.Client(t, applier.token).CreateJobToken(ctx, w.project, targetState, "v1", time.Hour))
 	job := w.principals[slices.IndexFunc(w.principals, func(p *principal) bool { return p.name == "job" })]
 	job.token, job.scoped, job.user = jt.Token, true, applier.user
+	// The upload token for the target state, minted by a maintainer as a capture would.
+	ut := must(srv.Client(t, maintainer.token).CreateUploadToken(ctx, w.project, targetState, time.Hour))
+	up := w.principals[slices.IndexFunc(w.principals, func(p *principal) bool { return p.name == "upload" })]
+	up.token, up.scoped, up.user = ut.Token, true, maintainer.user
 
 	// Project Q, created and filled by its owner: its chunks are stored only there.
 	qc := srv.Client(t, crossProject.token)
