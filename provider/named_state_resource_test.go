@@ -74,7 +74,7 @@ func TestAccNamedStateResource_Lifecycle(t *testing.T) {
 	ctx := context.Background()
 	const addr = "unikube_named_state.test"
 	first := map[string]string{"group:shop-devs": "applier", "user:alice": "maintainer"}
-	second := map[string]string{"group:shop-devs": "viewer", "token:ci": "applier"}
+	second := map[string]string{"group:shop-devs": "viewer", "token:ci-bot:ci": "applier"}
 
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,

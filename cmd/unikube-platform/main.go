@@ -6,8 +6,9 @@
 //
 // Every flag has an environment variable (UNIKUBE_LISTEN, UNIKUBE_DATA_DIR,
 // UNIKUBE_DATABASE, UNIKUBE_BLOB_STORE, UNIKUBE_TLS_CERT, UNIKUBE_TLS_KEY,
-// UNIKUBE_ADMIN_TOKEN, UNIKUBE_MAX_BODY_BYTES, UNIKUBE_PROJECT_UPLOAD_QUOTA, ...). Prefer the environment for
-// secrets: a database password belongs in PGPASSWORD, S3 keys in
+// UNIKUBE_ADMIN_TOKEN, UNIKUBE_MAX_BODY_BYTES, UNIKUBE_METRICS_LISTEN,
+// UNIKUBE_READ_TIMEOUT, UNIKUBE_PROJECT_UPLOAD_QUOTA, ...). Prefer the
+// environment for secrets: a database password belongs in PGPASSWORD, S3 keys in
 // AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.
 package main
 
@@ -80,6 +81,27 @@ func parse(name string, args []string, getenv func(string) string, stderr io.Wri
 	if err != nil || quota < 0 {
 		return nil, fmt.Errorf("UNIKUBE_PROJECT_UPLOAD_QUOTA: want a number of bytes >= 0 (0: no quota), got %q", getenv("UNIKUBE_PROJECT_UPLOAD_QUOTA"))
 	}
+	durations := []struct {
+		dst       *time.Duration
+		flag, env string
+		def       time.Duration
+		help      string
+	}{
+		{&c.opts.Timeouts.ReadHeader, "read-header-timeout", "UNIKUBE_READ_HEADER_TIMEOUT", server.DefaultReadHeaderTimeout, "time a client has to send a request's headers"},
+		{&c.opts.Timeouts.Read, "read-timeout", "UNIKUBE_READ_TIMEOUT", server.DefaultReadTimeout, "time a client has to send a whole request, body included (a chunk upload of up to 64 MiB)"},
+		{&c.opts.Timeouts.Write, "write-timeout", "UNIKUBE_WRITE_TIMEOUT", server.DefaultWriteTimeout, "how long one write of a response may stall (each write extends it, so long downloads that keep flowing are not cut off)"},
+		{&c.opts.Timeouts.Idle, "idle-timeout", "UNIKUBE_IDLE_TIMEOUT", server.DefaultIdleTimeout, "how long a kept-alive connection may wait for its next request"},
+	}
+	for _, d := range durations {
+		v := d.def
+		if e := getenv(d.env); e != "" {
+			if v, err = time.ParseDuration(e); err != nil || v <= 0 {
+				return nil, fmt.Errorf("%s=%q: want a positive duration such as 30s or 10m", d.env, e)
+			}
+		}
+		fs.DurationVar(d.dst, d.flag, v, d.help+" ("+d.env+")")
+	}
+	fs.StringVar(&c.opts.MetricsListen, "metrics-listen", envOr(getenv, "UNIKUBE_METRICS_LISTEN", ""), "also serve /metrics without a token on this address, e.g. 127.0.0.1:9090 or :9090 inside a cluster (on --listen, /metrics needs the admin token) (UNIKUBE_METRICS_LISTEN)")
 	fs.StringVar(&c.listen, "listen", envOr(getenv, "UNIKUBE_LISTEN", "127.0.0.1:8080"), "address to listen on (UNIKUBE_LISTEN)")
 	fs.StringVar(&c.opts.DataDir, "data-dir", envOr(getenv, "UNIKUBE_DATA_DIR", "unikube-data"), "directory of the embedded database and chunk store (UNIKUBE_DATA_DIR)")
 	fs.StringVar(&c.opts.Database, "database", envOr(getenv, "UNIKUBE_DATABASE", ""), "metadata database: empty for SQLite in --data-dir, or postgres://user@host/db (password in PGPASSWORD) (UNIKUBE_DATABASE)")
@@ -89,7 +111,7 @@ func parse(name string, args []string, getenv func(string) string, stderr io.Wri
 	fs.StringVar(&c.opts.AdminToken, "admin-token", "", "admin token to bootstrap or rotate; prefer UNIKUBE_ADMIN_TOKEN or --admin-token-file, a flag shows in ps")
 	adminFile := fs.String("admin-token-file", envOr(getenv, "UNIKUBE_ADMIN_TOKEN_FILE", ""), "file holding the admin token (UNIKUBE_ADMIN_TOKEN_FILE)")
 	fs.Int64Var(&c.opts.MaxBodyBytes, "max-body-bytes", maxBody, "largest request body accepted: chunks, manifests, JSON (UNIKUBE_MAX_BODY_BYTES)")
-	fs.DurationVar(&c.opts.JobTokenTTL, "job-token-ttl", jobTTL, "default lifetime of job tokens (UNIKUBE_JOB_TOKEN_TTL)")
+	fs.DurationVar(&c.opts.JobTokenTTL, "job-token-ttl", jobTTL, "default lifetime of job and upload tokens, at most 6h (UNIKUBE_JOB_TOKEN_TTL)")
 	fs.DurationVar(&c.opts.GCGrace, "gc-grace", grace, "garbage collection spares unreferenced chunks younger than this (in-flight uploads) (UNIKUBE_GC_GRACE)")
 	fs.Int64Var(&c.opts.ProjectUploadQuota, "project-upload-quota", quota, "bytes of uploaded chunks (compressed) each project may hold; an upload past it answers 507; 0: no quota (UNIKUBE_PROJECT_UPLOAD_QUOTA)")
 	fs.BoolVar(&c.logJSON, "log-json", envOr(getenv, "UNIKUBE_LOG_FORMAT", "text") == "json", "log JSON lines instead of text (UNIKUBE_LOG_FORMAT=json)")
@@ -115,6 +137,11 @@ func parse(name string, args []string, getenv func(string) string, stderr io.Wri
 	}
 	if c.opts.ProjectUploadQuota < 0 {
 		return nil, errors.New("--project-upload-quota must be >= 0 (0: no quota)")
+	}
+	for _, d := range durations {
+		if *d.dst <= 0 {
+			return nil, fmt.Errorf("--%s must be a positive duration such as 30s or 10m", d.flag)
+		}
 	}
 	if (c.opts.TLSCert == "") != (c.opts.TLSKey == "") {
 		return nil, errors.New("--tls-cert and --tls-key go together")

@@ -2,8 +2,6 @@ package commands
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -19,9 +17,11 @@ import (
 	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
 )
 
-// EnvUploadToken is a token the capture Jobs upload with (e.g. a CI
-// maintainer token). Without it, capture mints a short-lived token of the
-// caller's own user and revokes it afterwards.
+// EnvUploadToken is a token the capture Jobs upload with (e.g. one from
+// the platform's upload-tokens route). Without it, capture mints a
+// short-lived upload token for the one state (it may only upload chunks to
+// and commit versions of that state) and revokes it afterwards: the Secret
+// in the namespace never holds a token that can read or manage anything.
 const EnvUploadToken = "UNIKUBE_UPLOAD_TOKEN"
 
 func newCaptureCmd(s *Settings) *cobra.Command {
@@ -126,7 +126,7 @@ database workload and one per PVC of the release's other workloads.`,
 			} else if err != nil {
 				return platformErr("state "+ref.StateName(), err)
 			}
-			upload, revoke, err := uploadToken(ctx, s, pc, timeout)
+			upload, revoke, err := uploadToken(ctx, s, pc, ref, captureTokenTTL(timeout, len(mappings)))
 			if err != nil {
 				return err
 			}
@@ -201,31 +201,32 @@ func mappingNames(ms []discovery.Mapping) string {
 	return strings.Join(n, ", ")
 }
 
+// maxUploadTokenTTL is the platform's limit on upload token lifetimes.
+const maxUploadTokenTTL = 6 * time.Hour
+
+// captureTokenTTL is how long the capture Jobs may need their token: n
+// components, two Jobs at a time, each within timeout, plus slack; at most
+// what the platform grants.
+func captureTokenTTL(timeout time.Duration, n int) time.Duration {
+	rounds := time.Duration(max(1, (n+1)/2))
+	return min(maxUploadTokenTTL, timeout*rounds+10*time.Minute)
+}
+
 // uploadToken returns the token the capture Jobs upload with and a func
-// revoking it when it was minted here.
-func uploadToken(ctx context.Context, s *Settings, pc *client.Client, timeout time.Duration) (string, func(), error) {
+// revoking it when it was minted here: an upload token for the one state.
+func uploadToken(ctx context.Context, s *Settings, pc *client.Client, ref statepkg.Ref, ttl time.Duration) (string, func(), error) {
 	if t := s.Getenv(EnvUploadToken); t != "" {
 		return t, func() {}, nil
 	}
-	who, err := pc.Whoami(ctx)
-	if err != nil {
-		return "", nil, platformErr("whoami", err)
-	}
-	if who.User == "" {
-		return "", nil, usageErrorf("the capture Jobs need a token to upload with: set %s to a maintainer token (your token is not a user token)", EnvUploadToken)
-	}
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	name := "helm-state-capture-" + hex.EncodeToString(b[:])
-	ct, err := pc.CreateToken(ctx, client.TokenRequest{Name: name, User: who.User, Groups: who.Groups, TTLSeconds: int64((timeout + 10*time.Minute) / time.Second)})
+	ut, err := pc.CreateUploadToken(ctx, ref.Project, ref.State, ttl)
 	if err != nil {
 		return "", nil, platformErr("mint a short-lived upload token for the capture Jobs (or set "+EnvUploadToken+")", err)
 	}
-	return ct.Secret, func() {
+	return ut.Token, func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 		defer cancel()
-		if err := pc.RevokeToken(rctx, name); err != nil {
-			s.Logger().Warn("could not revoke the capture token; it expires by itself", "token", name, "err", err)
+		if err := pc.RevokeToken(rctx, ut.Name); err != nil {
+			s.Logger().Warn("could not revoke the capture upload token; it expires by itself", "token", ut.Name, "err", err)
 		}
 	}, nil
 }

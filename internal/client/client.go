@@ -33,6 +33,10 @@ const (
 	EnvToken    = "UNIKUBE_TOKEN"
 )
 
+// DefaultResponseHeaderTimeout is generous: a garbage collection answers
+// only when it is done; every other call answers in seconds.
+const DefaultResponseHeaderTimeout = 10 * time.Minute
+
 // Config configures a Client. Empty Endpoint and Token are taken from
 // UNIKUBE_ENDPOINT and UNIKUBE_TOKEN (through Getenv, default os.Getenv).
 type Config struct {
@@ -49,8 +53,13 @@ type Config struct {
 	RetryWaitMin, RetryWaitMax time.Duration
 	// Parallelism of chunk uploads and downloads (default 8).
 	Parallelism int
-	UserAgent   string
-	Getenv      func(string) string
+	// ResponseHeaderTimeout bounds the wait for a response's headers after
+	// the request was sent, so a hung server fails the call instead of
+	// blocking it forever (default DefaultResponseHeaderTimeout; bodies
+	// may take longer). Not applied to a caller's HTTPClient.
+	ResponseHeaderTimeout time.Duration
+	UserAgent             string
+	Getenv                func(string) string
 }
 
 // Client talks to one platform server with one token. It is safe for
@@ -94,6 +103,10 @@ func New(cfg Config) (*Client, error) {
 	} else {
 		tr := cleanhttp.DefaultPooledTransport()
 		tr.MaxIdleConnsPerHost = 4 * cfg.Parallelism
+		tr.ResponseHeaderTimeout = cfg.ResponseHeaderTimeout
+		if tr.ResponseHeaderTimeout <= 0 {
+			tr.ResponseHeaderTimeout = DefaultResponseHeaderTimeout
+		}
 		rc.HTTPClient = &http.Client{Transport: tr}
 	}
 	logger := cfg.Logger

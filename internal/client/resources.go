@@ -120,7 +120,7 @@ func (c *Client) ListGrants(ctx context.Context, project, state string) ([]Grant
 	return out, c.doJSON(ctx, request{method: http.MethodGet, path: grantsPath(project, state)}, &out)
 }
 
-// PutGrant gives subject (user:NAME, group:NAME, token:NAME) a role on a
+// PutGrant gives subject (user:NAME, group:NAME, token:USER:NAME or token:NAME) a role on a
 // project (state "") or a state, replacing its previous grant there.
 func (c *Client) PutGrant(ctx context.Context, project, state, subject, role string) (Grant, error) {
 	var out Grant
@@ -253,6 +253,19 @@ func (c *Client) CreateJobToken(ctx context.Context, project, state, ref string,
 		body: body}, &out)
 }
 
+// CreateUploadToken mints a token that may only upload chunks to and commit
+// versions of project/state (for capture agents); ttl 0 means the server's
+// default (1 h), at most 6 h.
+func (c *Client) CreateUploadToken(ctx context.Context, project, state string, ttl time.Duration) (UploadToken, error) {
+	var out UploadToken
+	body := map[string]int{}
+	if ttl > 0 {
+		body["ttl_seconds"] = int((ttl + time.Second - 1) / time.Second)
+	}
+	return out, c.doJSON(ctx, request{method: http.MethodPost, path: pathf("/api/v1/projects/%s/states/%s/upload-tokens", project, state),
+		body: body}, &out)
+}
+
 // ---- tokens
 
 // ListTokens lists tokens (the admin: all, or one user's with user != "").
@@ -271,9 +284,18 @@ func (c *Client) CreateToken(ctx context.Context, req TokenRequest) (CreatedToke
 	return out, c.doJSON(ctx, request{method: http.MethodPost, path: "/api/v1/tokens", body: req}, &out)
 }
 
-// RevokeToken revokes a token by name.
+// RevokeToken revokes one of the caller's tokens by name (the admin: the
+// only token of that name), and with it every token it minted.
 func (c *Client) RevokeToken(ctx context.Context, name string) error {
 	return c.doJSON(ctx, request{method: http.MethodDelete, path: pathf("/api/v1/tokens/%s", name)}, nil)
+}
+
+// RevokeUserToken revokes user's token named name (the admin's call when
+// several users have a token of that name).
+func (c *Client) RevokeUserToken(ctx context.Context, user, name string) error {
+	q := url.Values{}
+	q.Set("user", user)
+	return c.doJSON(ctx, request{method: http.MethodDelete, path: pathf("/api/v1/tokens/%s", name), query: q}, nil)
 }
 
 // ---- scripts

@@ -23,10 +23,12 @@ type State struct {
 
 // Grant gives a subject a role on a project or state.
 type Grant struct {
-	Project   string    `json:"project"`
-	State     string    `json:"state,omitempty"`
-	Subject   string    `json:"subject"`
-	Role      string    `json:"role"`
+	Project string `json:"project"`
+	State   string `json:"state,omitempty"`
+	Subject string `json:"subject"`
+	Role    string `json:"role"`
+	// TokenUser: for a token grant, the user owning the token it binds to.
+	TokenUser string    `json:"token_user,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	CreatedBy string    `json:"created_by"`
 }
@@ -79,6 +81,8 @@ type Token struct {
 	CreatedBy     string     `json:"created_by"`
 	ExpiresAt     *time.Time `json:"expires_at,omitempty"`
 	RevokedAt     *time.Time `json:"revoked_at,omitempty"`
+	// ParentID is the token that created this one; revoking it revokes this.
+	ParentID string `json:"parent_id,omitempty"`
 }
 
 // TokenRequest creates a user token.
@@ -103,6 +107,16 @@ type JobToken struct {
 	State     string    `json:"state"`
 	Tag       string    `json:"tag"`
 	Digest    string    `json:"digest"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// UploadToken may upload chunks to and commit versions of one state, and
+// nothing else (capture agents).
+type UploadToken struct {
+	Token     string    `json:"token"`
+	Name      string    `json:"name"`
+	Project   string    `json:"project"`
+	State     string    `json:"state"`
 	ExpiresAt time.Time `json:"expires_at"`
 }
 

@@ -121,7 +121,7 @@ resource "unikube_named_state" "seed" {
   }
 
   access {
-    subject = "token:ci"
+    subject = "token:ci-bot:ci" # the token "ci" of user ci-bot
     role    = "maintainer"
   }
 }

@@ -30,7 +30,7 @@ flags ` + "`--namespace`, `--kube-context`, `--kubeconfig`, `--debug`" + `), and
 ` + "`UNIKUBE_ENDPOINT`, `UNIKUBE_TOKEN`" + ` or the login file written by ` + "`helm state login`" + `
 (` + "`$HELM_CONFIG_HOME/state/login.json`" + `, mode 0600; ` + "`UNIKUBE_CONFIG`" + ` overrides the path).
 ` + "`UNIKUBE_CLUSTER_ENDPOINT`" + ` is the platform as pods reach it, ` + "`UNIKUBE_AGENT_IMAGE`" + ` the agent image,
-` + "`UNIKUBE_UPLOAD_TOKEN`" + ` the token capture Jobs upload with (default: a short-lived token of your user).
+` + "`UNIKUBE_UPLOAD_TOKEN`" + ` the token capture Jobs upload with (default: a short-lived upload token that may only upload to and commit versions of the one state, revoked afterwards).
 
 Exit codes: 0 success, 1 failure, 2 usage error.
 

@@ -27,9 +27,11 @@ type CaptureOptions struct {
 	// Platform commits the version (with the caller's token).
 	Platform    *client.Client
 	PlatformURL string // as pods reach it (default: the client's)
-	// UploadToken goes into the agent Jobs' Secret: a token that may upload
-	// chunks to the state (e.g. a maintainer token made for this), never
-	// the caller's own.
+	// UploadToken goes into the agent Jobs' Secret: an upload token for the
+	// state (client.CreateUploadToken), which may only upload chunks to and
+	// commit versions of it; never the caller's own. The agents need no
+	// more: they upload chunks and their component description, and the
+	// caller reads the descriptions back and commits.
 	UploadToken string
 	Project     string
 	State       string

@@ -52,12 +52,16 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
+	// The errors stay in the server log: they can name hosts, users and
+	// paths, and /readyz answers anyone.
 	if err := s.st.Ping(ctx); err != nil {
-		writeError(w, http.StatusServiceUnavailable, "database not ready: "+err.Error())
+		s.log.Error("readiness: database does not answer", "error", err.Error())
+		writeError(w, http.StatusServiceUnavailable, "database not ready: see the server log")
 		return
 	}
 	if err := s.blobs.Ping(ctx); err != nil {
-		writeError(w, http.StatusServiceUnavailable, "blob store not ready: "+err.Error())
+		s.log.Error("readiness: blob store does not answer", "error", err.Error())
+		writeError(w, http.StatusServiceUnavailable, "blob store not ready: see the server log")
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})

@@ -28,8 +28,10 @@ import (
 const (
 	DefaultMaxBodyBytes = 64 << 20
 	DefaultJobTokenTTL  = time.Hour
-	MaxJobTokenTTL      = 24 * time.Hour
-	DefaultGCGrace      = time.Hour
+	// MaxJobTokenTTL bounds job and upload tokens: an apply or capture
+	// needs no more, and a leaked token must not stay useful for a day.
+	MaxJobTokenTTL = 6 * time.Hour
+	DefaultGCGrace = time.Hour
 )
 
 // Config wires the API to its stores.
@@ -50,6 +52,12 @@ type Config struct {
 	ProjectUploadQuota int64
 	// Now is the clock (tests shorten token lifetimes with it).
 	Now func() time.Time
+	// WriteTimeout, when set, is how long one write of a response may
+	// stall: each write pushes the connection's write deadline this far
+	// ahead, so a slow or stalled reader is cut off while a long chunk
+	// batch that keeps flowing is not (the http.Server's own WriteTimeout
+	// would bound the whole response).
+	WriteTimeout time.Duration
 }
 
 // Server serves the API.
@@ -79,6 +87,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.JobTokenTTL <= 0 {
 		cfg.JobTokenTTL = DefaultJobTokenTTL
+	}
+	if cfg.JobTokenTTL > MaxJobTokenTTL {
+		return nil, fmt.Errorf("api: the default job token lifetime %s is longer than the maximum %s: lower --job-token-ttl", cfg.JobTokenTTL, MaxJobTokenTTL)
 	}
 	if cfg.GCGrace <= 0 {
 		cfg.GCGrace = DefaultGCGrace
@@ -111,11 +122,26 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.mux.Handle(rt.method+" "+rt.pattern, h)
 	}
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no route for %s %s: see /api/v1/openapi.json", r.Method, r.URL.Path))
 	})
 	return s, nil
+}
+
+// MetricsHandler serves the Prometheus metrics without a token, for a
+// separate listener (--metrics-listen) only scrapers can reach.
+func (s *Server) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})
+}
+
+// serveMetrics serves the metrics on the API listener, to the admin only:
+// route names, counts and timings describe who uses the server how.
+func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
+	if _, err := needAdmin(r); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.MetricsHandler().ServeHTTP(w, r)
 }
 
 // Close releases the server's codec.
@@ -125,7 +151,10 @@ func (s *Server) Close() { s.codec.Close() }
 func (s *Server) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK, stall: s.cfg.WriteTimeout}
+		if rec.stall > 0 {
+			rec.rc = http.NewResponseController(w)
+		}
 		r = r.WithContext(context.WithValue(r.Context(), holderKey{}, &principalHolder{}))
 		defer func() {
 			if v := recover(); v != nil {
@@ -164,9 +193,28 @@ type statusRecorder struct {
 	status int
 	bytes  int64
 	wrote  bool
+	// stall > 0: each write moves the write deadline to now+stall (rc).
+	stall    time.Duration
+	rc       *http.ResponseController
+	deadline time.Time
+}
+
+// extend moves the connection's write deadline ahead before a write, at
+// most once per stall/4 to keep the syscalls rare.
+func (r *statusRecorder) extend() {
+	if r.rc == nil {
+		return
+	}
+	now := time.Now()
+	if r.deadline.Sub(now) > r.stall*3/4 {
+		return
+	}
+	r.deadline = now.Add(r.stall)
+	_ = r.rc.SetWriteDeadline(r.deadline) // not supported: the server's WriteTimeout applies
 }
 
 func (r *statusRecorder) WriteHeader(code int) {
+	r.extend()
 	if !r.wrote {
 		r.status, r.wrote = code, true
 	}
@@ -174,6 +222,7 @@ func (r *statusRecorder) WriteHeader(code int) {
 }
 
 func (r *statusRecorder) Write(b []byte) (int, error) {
+	r.extend()
 	r.wrote = true
 	n, err := r.ResponseWriter.Write(b)
 	r.bytes += int64(n)
@@ -183,6 +232,7 @@ func (r *statusRecorder) Write(b []byte) (int, error) {
 // ReadFrom keeps the connection's ReadFrom reachable, so serving a chunk
 // file uses sendfile instead of copying through user space.
 func (r *statusRecorder) ReadFrom(src io.Reader) (int64, error) {
+	r.extend()
 	r.wrote = true
 	var n int64
 	var err error

@@ -17,6 +17,9 @@ func (s *Server) need(r *http.Request, project, state string, want auth.Role) (a
 	if p.IsJob() {
 		return p, errf(http.StatusForbidden, "forbidden: a job token may only download the version it was issued for")
 	}
+	if p.IsUpload() {
+		return p, errf(http.StatusForbidden, "forbidden: an upload token may only upload chunks to and commit versions of %s/%s", p.Token.Project, p.Token.State)
+	}
 	role, err := s.authn.RoleOn(r.Context(), p, project, state)
 	if err != nil {
 		return p, err
@@ -29,6 +32,16 @@ func (s *Server) need(r *http.Request, project, state string, want auth.Role) (a
 		return p, errf(http.StatusForbidden, "forbidden: this needs role %s on %s; %s has %s: ask an owner for a grant", want, scope, p.Name(), role)
 	}
 	return p, nil
+}
+
+// needUploader checks the caller may upload chunks to and commit versions
+// of the state: a maintainer, or an upload token issued for this state.
+func (s *Server) needUploader(r *http.Request, project, state string) (auth.Principal, error) {
+	p := principalFrom(r.Context())
+	if p.IsUpload() && p.Token.Project == project && p.Token.State == state {
+		return p, nil
+	}
+	return s.need(r, project, state, auth.RoleMaintainer)
 }
 
 // needAdmin checks the caller is the admin.

@@ -39,7 +39,7 @@ func (s *Server) headChunk(w http.ResponseWriter, r *http.Request) {
 		s.failHead(w, r, err)
 		return
 	}
-	p, err := s.need(r, project, state, auth.RoleMaintainer)
+	p, err := s.needUploader(r, project, state)
 	if err != nil {
 		var he *httpError
 		if !errors.As(err, &he) || he.status != http.StatusForbidden {
@@ -265,7 +265,7 @@ func (s *Server) putChunk(w http.ResponseWriter, r *http.Request) {
 		digest, err = chunkDigest(r)
 	}
 	if err == nil {
-		_, err = s.need(r, project, state, auth.RoleMaintainer)
+		_, err = s.needUploader(r, project, state)
 	}
 	if err == nil {
 		err = s.stateExists(r.Context(), project, state)

@@ -34,7 +34,7 @@ var paramDocs = map[string]obj{
 	"state":   {"description": "State name: a lowercase DNS label.", "schema": obj{"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"}},
 	"ref":     {"description": "A read tag expression: @latest, @candidate, a literal tag (URL-escaped, e.g. %5Bcand%5D-x), or sha256:<hex>.", "schema": obj{"type": "string"}},
 	"digest":  {"description": "Chunk digest: sha256 of the uncompressed bytes, sha256:<64 lowercase hex>.", "schema": obj{"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"}},
-	"subject": {"description": "user:NAME, group:NAME or token:NAME.", "schema": obj{"type": "string"}},
+	"subject": {"description": "user:NAME, group:NAME, token:USER:NAME (USER's token NAME) or token:NAME (the granter's own token NAME; for the admin, the one user token of that name).", "schema": obj{"type": "string"}},
 	"name":    {"description": "Token name.", "schema": obj{"type": "string"}},
 	"script":  {"description": "Script name: a lowercase DNS label.", "schema": obj{"type": "string"}},
 	"run":     {"description": "Run id.", "schema": obj{"type": "string"}},
@@ -51,6 +51,8 @@ func schemaFor(name string) obj {
 
 func content(name string) obj {
 	switch name {
+	case "#metrics":
+		return obj{"text/plain": obj{"schema": obj{"type": "string", "description": "Prometheus text exposition format."}}}
 	case "#chunk":
 		return obj{"application/zstd": obj{"schema": obj{"type": "string", "format": "binary"}}}
 	case "#batch":
@@ -113,7 +115,7 @@ func buildOpenAPI(routes []route) obj {
 			resps["401"] = errResp("Missing, unknown, revoked or expired token")
 			resps["403"] = errResp("The caller lacks the role this needs")
 		}
-		if rt.pattern != "/healthz" && rt.pattern != "/readyz" && rt.op != "openapi" && rt.op != "whoami" {
+		if rt.pattern != "/healthz" && rt.pattern != "/readyz" && rt.op != "openapi" && rt.op != "whoami" && rt.op != "metrics" {
 			resps["400"] = errResp("Invalid name, tag, digest or body")
 			resps["404"] = errResp("No such project, state, version, chunk, script, run or token")
 		}
@@ -127,6 +129,8 @@ func buildOpenAPI(routes []route) obj {
 			resps["409"] = errResp("Name or tag already taken")
 		case "putChunk":
 			resps["507"] = errResp("The upload would take the project past its upload quota (--project-upload-quota); nothing stored")
+		case "revokeToken":
+			resps["409"] = errResp("The last admin token (rotate it instead), or several users' tokens have this name (add ?user=)")
 		case "readyz":
 			resps["503"] = errResp("Not ready")
 		}
@@ -200,8 +204,8 @@ func schemas() obj {
 		"Project":           object([]string{"name"}, obj{"name": str(""), "description": str(""), "created_at": ts(""), "created_by": str("")}),
 		"State":             object([]string{"project", "name"}, obj{"project": str(""), "name": str(""), "description": str(""), "created_at": ts(""), "created_by": str("")}),
 		"GrantRequest":      object([]string{"role"}, obj{"role": role}),
-		"Grant": object([]string{"project", "subject", "role"}, obj{"project": str(""), "state": str("Empty for a project grant."), "subject": str("user:NAME, group:NAME or token:NAME"),
-			"role": role, "created_at": ts(""), "created_by": str("")}),
+		"Grant": object([]string{"project", "subject", "role"}, obj{"project": str(""), "state": str("Empty for a project grant."), "subject": str("user:NAME, group:NAME, token:NAME or token:USER:NAME"),
+			"role": role, "token_user": str("Token grants: the user owning the token; only that user's token of that name matches."), "created_at": ts(""), "created_by": str("")}),
 		"ComponentSummary": object([]string{"name", "kind"}, obj{"name": str(""), "kind": obj{"type": "string", "enum": []string{"postgres", "mysql", "redis", "volume", "kubernetes", "script"}},
 			"format": str(""), "size": i64("Uncompressed bytes."), "chunks": obj{"type": "integer"}, "files": obj{"type": "integer"}}),
 		"Version": object([]string{"project", "state", "tag", "digest"}, obj{"project": str(""), "state": str(""), "tag": str("Unique within the state; [cand]- prefix marks a candidate."),
@@ -217,15 +221,18 @@ func schemas() obj {
 		"RetagRequest":    object([]string{"tag"}, obj{"tag": str("The new literal tag.")}),
 		"PruneRequest":    object(nil, obj{"keep": obj{"type": "integer", "minimum": 0, "description": "Newest candidates to keep (default 0)."}}),
 		"PruneResponse":   object([]string{"deleted"}, obj{"deleted": obj{"type": "array", "items": ref("Version")}}),
-		"JobTokenRequest": object(nil, obj{"ttl_seconds": obj{"type": "integer", "minimum": 1, "maximum": 86400, "description": "Lifetime (default 3600)."}}),
+		"JobTokenRequest": object(nil, obj{"ttl_seconds": obj{"type": "integer", "minimum": 1, "maximum": 21600, "description": "Lifetime (default 3600); capped at the minting token's expiry."}}),
+		"UploadTokenResponse": object([]string{"token", "name", "project", "state", "expires_at"}, obj{"token": str("The secret, shown once."), "name": str(""), "project": str(""), "state": str(""),
+			"expires_at": ts("")}),
 		"JobTokenResponse": object([]string{"token", "name", "digest", "expires_at"}, obj{"token": str("The secret, shown once."), "name": str(""), "project": str(""), "state": str(""),
 			"tag": str(""), "digest": str(""), "expires_at": ts("")}),
-		"Token": object([]string{"id", "name", "kind"}, obj{"id": str(""), "name": str("Unique; the subject token:NAME."), "kind": obj{"type": "string", "enum": []string{"admin", "user", "job"}},
+		"Token": object([]string{"id", "name", "kind"}, obj{"id": str(""), "name": str("Unique per user; the subject token:USER:NAME."), "kind": obj{"type": "string", "enum": []string{"admin", "user", "job", "upload"}},
 			"user": str("The user the token acts as (subject user:NAME)."), "groups": strs("Groups the token acts in (subjects group:NAME)."),
-			"project": str("Job tokens: scope."), "state": str("Job tokens: scope."), "version_digest": str("Job tokens: the one version they may download."),
-			"created_at": ts(""), "created_by": str(""), "expires_at": ts(""), "revoked_at": ts("")}),
-		"CreateTokenRequest": object([]string{"name"}, obj{"name": str("Unique token name."), "user": str("Admin: any user; others: themselves (default)."), "groups": strs(""),
-			"ttl_seconds": obj{"type": "integer", "minimum": 0, "description": "0 = no expiry."}}),
+			"project": str("Job and upload tokens: scope."), "state": str("Job and upload tokens: scope."), "version_digest": str("Job tokens: the one version they may download."),
+			"created_at": ts(""), "created_by": str(""), "expires_at": ts("Never later than the parent's."), "revoked_at": ts(""),
+			"parent_id": str("The token that created this one; revoking it revokes this one.")}),
+		"CreateTokenRequest": object([]string{"name"}, obj{"name": str("Token name, unique per user."), "user": str("Admin: any user; others: themselves (default)."), "groups": strs(""),
+			"ttl_seconds": obj{"type": "integer", "minimum": 0, "description": "0 = no expiry of its own; never later than the creating token's expiry."}}),
 		"CreateTokenResponse": obj{"allOf": []any{ref("Token"), object([]string{"token"}, obj{"token": str("The secret, shown only here.")})}},
 		"Variable":            object([]string{"name"}, obj{"name": str("Environment variable name."), "default": str(""), "required": boolean(""), "sensitive": boolean("Values are never stored in run records.")}),
 		"Credential":          object([]string{"secret"}, obj{"secret": str("Kubernetes Secret name in the target namespace."), "keys": strs("Keys exposed to the script.")}),

@@ -3,7 +3,6 @@ package api_test
 import (
 	"bytes"
 	"context"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -84,8 +83,9 @@ func TestScaleOut_TwoReplicasShareState(t *testing.T) {
 	}
 }
 
-// TestOps_MetricsAndLogsWithoutSecrets: /metrics exposes request counters;
-// request logs name routes and principals but never a token.
+// TestOps_MetricsAndLogsWithoutSecrets: /metrics exposes request counters
+// to the admin token only; request logs name routes and principals but
+// never a token.
 func TestOps_MetricsAndLogsWithoutSecrets(t *testing.T) {
 	ctx := context.Background()
 	var logs syncBuf
@@ -98,14 +98,18 @@ func TestOps_MetricsAndLogsWithoutSecrets(t *testing.T) {
 	_, _ = srv.Client(t, secret).GetProject(ctx, "p")
 	_, _ = srv.Client(t, "uks_wrong-token-value-xyz").GetProject(ctx, "p")
 
-	resp, err := http.Get(srv.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
+	for name, token := range map[string]string{"no token": "", "a user token": secret} {
+		status, body := getWithToken(t, srv.URL+"/metrics", token)
+		if status == http.StatusOK || strings.Contains(body, "unikube_http_requests_total") {
+			t.Fatalf("/metrics with %s: %d %.200s, want it refused", name, status, body)
+		}
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	for _, want := range []string{`unikube_http_requests_total{code="201",method="POST",route="POST /api/v1/projects"} 1`, "unikube_auth_failures_total 1", "go_goroutines"} {
-		if !strings.Contains(string(body), want) {
+	status, body := getWithToken(t, srv.URL+"/metrics", srv.AdminToken)
+	if status != http.StatusOK {
+		t.Fatalf("/metrics with the admin token: %d %s", status, body)
+	}
+	for _, want := range []string{`unikube_http_requests_total{code="201",method="POST",route="POST /api/v1/projects"} 1`, "unikube_auth_failures_total 2", "go_goroutines"} {
+		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}

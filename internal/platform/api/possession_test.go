@@ -25,6 +25,18 @@ func onBothBackends(t *testing.T, fn func(t *testing.T, srv *platformtest.Server
 	})
 }
 
+// statusOf turns a client result into the HTTP status it came from.
+func statusOf(err error) int {
+	var e *client.Error
+	switch {
+	case err == nil:
+		return http.StatusOK
+	case errors.As(err, &e):
+		return e.Status
+	}
+	return -1
+}
+
 // headAs sends HEAD .../chunks/{digest} with token and returns the status.
 func headAs(t *testing.T, srv *platformtest.Server, token, project, state, digest string) int {
 	t.Helper()
@@ -106,7 +118,7 @@ func TestChunks_KnowingADigestGrantsNothing(t *testing.T) {
 
 		// Uploading other bytes under Ann's digest proves nothing: refused,
 		// and the commit still lists the chunk.
-		if err := bob.Chunks("bob", "db").Put(ctx, stolen[0], describedZ); status(err) != http.StatusBadRequest {
+		if err := bob.Chunks("bob", "db").Put(ctx, stolen[0], describedZ); statusOf(err) != http.StatusBadRequest {
 			t.Errorf("upload of other bytes under a foreign digest: want 400, got %v", err)
 		}
 		if _, err := bob.CommitVersion(ctx, "bob", "db", "stolen", &bm); !errors.As(err, &apiErr) || !slices.Contains(apiErr.Missing, stolen[0]) {

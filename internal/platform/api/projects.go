@@ -54,7 +54,7 @@ func (s *Server) listProjects(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, all)
 		return
 	}
-	visible, err := s.st.ProjectsVisibleTo(r.Context(), p.Subjects())
+	visible, err := s.st.ProjectsVisibleTo(r.Context(), p.Subjects(), p.Token.User)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -70,8 +70,12 @@ func (s *Server) listProjects(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) createProject(w http.ResponseWriter, r *http.Request) {
 	p := principalFrom(r.Context())
-	if p.IsJob() {
-		s.fail(w, r, errf(http.StatusForbidden, "forbidden: a job token cannot create projects"))
+	if p.IsScoped() {
+		s.fail(w, r, errf(http.StatusForbidden, "forbidden: a %s token cannot create projects", p.Token.Kind))
+		return
+	}
+	if !p.IsAdmin() && p.Token.User == "" {
+		s.fail(w, r, errf(http.StatusForbidden, "forbidden: a token without a user cannot own a project; create a token for a user"))
 		return
 	}
 	var req NameDescription
@@ -87,10 +91,7 @@ func (s *Server) createProject(w http.ResponseWriter, r *http.Request) {
 	// The creator owns the project; the admin needs no grant.
 	owner := ""
 	if !p.IsAdmin() {
-		owner = p.Subjects()[0]
-		if p.Token.User != "" {
-			owner = "user:" + p.Token.User
-		}
+		owner = "user:" + p.Token.User
 	}
 	if err := s.st.CreateProject(r.Context(), pr, owner); err != nil {
 		s.fail(w, r, err)
@@ -324,6 +325,9 @@ func (s *Server) putGrant(w http.ResponseWriter, r *http.Request) {
 	}
 	g := store.Grant{Project: project, State: state, Subject: subject, Role: req.Role, CreatedAt: s.cfg.Now(), CreatedBy: p.Name()}
 	if err == nil {
+		g.TokenUser, err = s.tokenGrantOwner(r, p, subject)
+	}
+	if err == nil {
 		err = s.st.PutGrant(r.Context(), g)
 		s.authn.ForgetRoles()
 	}
@@ -352,4 +356,38 @@ func (s *Server) deleteGrant(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// tokenGrantOwner binds a token grant to the user owning the token, so no
+// other user can claim it by creating a token of the same name (names are
+// unique per user, and only a user or the admin creates a user's tokens).
+// token:USER:NAME names the owner; token:NAME means the granter's own token,
+// or, for the admin, the one user token of that name. Other subjects: "".
+func (s *Server) tokenGrantOwner(r *http.Request, p auth.Principal, subject string) (string, error) {
+	user, name, ok := auth.TokenSubject(subject)
+	switch {
+	case !ok:
+		return "", nil
+	case user != "":
+		return user, nil
+	case !p.IsAdmin():
+		if p.Token.User == "" {
+			return "", errf(http.StatusBadRequest, "subject %s: name the token's user as token:USER:%s", subject, name)
+		}
+		return p.Token.User, nil
+	}
+	ts, err := s.st.TokensNamed(r.Context(), name)
+	if err != nil {
+		return "", err
+	}
+	var owners []string
+	for _, t := range ts {
+		if t.Kind == store.TokenUser && t.User != "" && t.RevokedAt == nil {
+			owners = append(owners, t.User)
+		}
+	}
+	if len(owners) != 1 {
+		return "", errf(http.StatusBadRequest, "subject %s: %d users have a live token named %q: name the token's user as token:USER:%s", subject, len(owners), name, name)
+	}
+	return owners[0], nil
 }

@@ -1,8 +1,11 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/auth"
@@ -11,6 +14,8 @@ import (
 
 // CreateTokenRequest creates a user token. The admin may name any user and
 // groups; a user creates tokens for themself with a subset of their groups.
+// The new token never outlives the token creating it (its expiry is capped
+// at the creator's) and is revoked with it.
 type CreateTokenRequest struct {
 	Name       string   `json:"name"`
 	User       string   `json:"user,omitempty"`
@@ -26,8 +31,8 @@ type CreateTokenResponse struct {
 
 func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) {
 	p := principalFrom(r.Context())
-	if p.IsJob() {
-		s.fail(w, r, errf(http.StatusForbidden, "forbidden: a job token cannot list tokens"))
+	if p.IsScoped() {
+		s.fail(w, r, errf(http.StatusForbidden, "forbidden: a %s token cannot list tokens", p.Token.Kind))
 		return
 	}
 	user := p.Token.User
@@ -47,8 +52,8 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 	p := principalFrom(r.Context())
-	if p.IsJob() {
-		s.fail(w, r, errf(http.StatusForbidden, "forbidden: a job token cannot create tokens"))
+	if p.IsScoped() {
+		s.fail(w, r, errf(http.StatusForbidden, "forbidden: a %s token cannot create tokens", p.Token.Kind))
 		return
 	}
 	var req CreateTokenRequest
@@ -100,16 +105,31 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 	}
 	now := s.cfg.Now().UTC()
 	t := store.Token{ID: auth.NewID(), Name: req.Name, Hash: hash, Kind: store.TokenUser, User: req.User, Groups: req.Groups,
-		CreatedAt: now, CreatedBy: p.Name()}
+		CreatedAt: now, CreatedBy: p.Name(), ParentID: p.Token.ID}
 	if req.TTLSeconds > 0 {
 		exp := now.Add(time.Duration(req.TTLSeconds) * time.Second)
 		t.ExpiresAt = &exp
 	}
-	if err := s.st.CreateToken(r.Context(), t); err != nil {
+	t.ExpiresAt = capExpiry(t.ExpiresAt, p.Token.ExpiresAt)
+	if err := s.st.CreateToken(r.Context(), t); errors.Is(err, store.ErrExists) {
+		// Names are unique per user: this tells only about req.User's own tokens.
+		s.fail(w, r, errf(http.StatusConflict, "user %s already has a token named %q: pick another name or revoke that one", req.User, req.Name))
+		return
+	} else if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, CreateTokenResponse{Token: t, Secret: secret})
+}
+
+// capExpiry returns the earlier of a child token's expiry and its parent's
+// (nil: no expiry), so a token never mints one that outlives it.
+func capExpiry(child, parent *time.Time) *time.Time {
+	if parent == nil || (child != nil && child.Before(*parent)) {
+		return child
+	}
+	p := *parent
+	return &p
 }
 
 func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
@@ -119,11 +139,11 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errf(http.StatusBadRequest, "token name: %v", err))
 		return
 	}
-	if p.IsJob() {
-		s.fail(w, r, errf(http.StatusForbidden, "forbidden: a job token cannot revoke tokens"))
+	if p.IsScoped() {
+		s.fail(w, r, errf(http.StatusForbidden, "forbidden: a %s token cannot revoke tokens", p.Token.Kind))
 		return
 	}
-	t, err := s.st.TokenByName(r.Context(), name)
+	t, err := s.tokenToRevoke(r, p, name)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -132,10 +152,100 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errf(http.StatusForbidden, "forbidden: you may revoke only your own tokens"))
 		return
 	}
-	if err := s.st.RevokeToken(r.Context(), name, s.cfg.Now()); err != nil {
+	// Revokes the tokens it minted too, recursively.
+	_, err = s.st.RevokeToken(r.Context(), t.ID, s.cfg.Now())
+	s.authn.ForgetTokens()
+	if errors.Is(err, store.ErrLastAdmin) {
+		s.fail(w, r, errf(http.StatusConflict, "%v", err))
+		return
+	}
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	s.authn.Forget(t.Hash)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// tokenToRevoke finds the token {name} names: the caller's own user's token
+// of that name (or the caller itself); for the admin the token of ?user=,
+// or the only token of that name.
+func (s *Server) tokenToRevoke(r *http.Request, p auth.Principal, name string) (store.Token, error) {
+	if !p.IsAdmin() {
+		if p.Token.User == "" && p.Token.Name == name {
+			return p.Token, nil
+		}
+		return s.st.TokenByName(r.Context(), p.Token.User, name)
+	}
+	if user, ok := r.URL.Query()["user"]; ok {
+		return s.st.TokenByName(r.Context(), strings.Join(user, ""), name)
+	}
+	ts, err := s.st.TokensNamed(r.Context(), name)
+	if err != nil {
+		return store.Token{}, err
+	}
+	switch len(ts) {
+	case 0:
+		return store.Token{}, errf(http.StatusNotFound, "no token named %q", name)
+	case 1:
+		return ts[0], nil
+	}
+	users := make([]string, len(ts))
+	for i, t := range ts {
+		users[i] = strconv.Quote(t.User)
+	}
+	return store.Token{}, errf(http.StatusConflict, "several users have a token named %q (%s): add ?user=USER", name, strings.Join(users, ", "))
+}
+
+// UploadTokenResponse carries an upload token's secret, shown once.
+type UploadTokenResponse struct {
+	Token     string    `json:"token"`
+	Name      string    `json:"name"`
+	Project   string    `json:"project"`
+	State     string    `json:"state"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// createUploadToken mints a token for a capture's agent Jobs: it may upload
+// chunks to and commit versions of this one state and nothing else (no
+// downloads, no other state, no tokens). Like a job token it works only
+// while its minter is live and a maintainer here, and never outlives it.
+func (s *Server) createUploadToken(w http.ResponseWriter, r *http.Request) {
+	project, state, err := names(r)
+	var p auth.Principal
+	if err == nil {
+		p, err = s.need(r, project, state, auth.RoleMaintainer)
+	}
+	var req JobTokenRequest
+	if err == nil && r.ContentLength != 0 {
+		err = s.decodeJSON(w, r, &req)
+	}
+	ttl := s.cfg.JobTokenTTL
+	if err == nil && req.TTLSeconds != 0 {
+		ttl = time.Duration(req.TTLSeconds) * time.Second
+		if req.TTLSeconds < 0 || ttl > MaxJobTokenTTL {
+			err = errf(http.StatusBadRequest, "ttl_seconds must be between 1 and %d", int(MaxJobTokenTTL.Seconds()))
+		}
+	}
+	if err == nil {
+		err = s.stateExists(r.Context(), project, state)
+	}
+	var secret, hash string
+	if err == nil {
+		secret, hash, err = auth.NewSecret()
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	now := s.cfg.Now().UTC()
+	exp := now.Add(ttl)
+	t := store.Token{ID: auth.NewID(), Kind: store.TokenUpload, Hash: hash, User: p.Token.User, Project: project, State: state,
+		CreatedAt: now, CreatedBy: p.Name(), ExpiresAt: capExpiry(&exp, p.Token.ExpiresAt), ParentID: p.Token.ID}
+	t.Name = "upload-" + t.ID
+	if err := s.st.CreateToken(r.Context(), t); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	_, _ = s.st.DeleteExpiredJobTokens(r.Context(), now.Add(-24*time.Hour))
+	writeJSON(w, http.StatusCreated, UploadTokenResponse{Token: secret, Name: t.Name, Project: project, State: state, ExpiresAt: *t.ExpiresAt})
 }

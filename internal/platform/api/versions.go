@@ -39,7 +39,8 @@ type PruneResponse struct {
 	Deleted []store.Version `json:"deleted"`
 }
 
-// JobTokenRequest asks for a job token; TTLSeconds 0 means the default (1 h).
+// JobTokenRequest asks for a job or upload token; TTLSeconds 0 means the
+// default (1 h), at most 6 h.
 type JobTokenRequest struct {
 	TTLSeconds int `json:"ttl_seconds"`
 }
@@ -151,7 +152,7 @@ func (s *Server) createVersion(w http.ResponseWriter, r *http.Request) {
 	project, state, err := names(r)
 	var p auth.Principal
 	if err == nil {
-		p, err = s.need(r, project, state, auth.RoleMaintainer)
+		p, err = s.needUploader(r, project, state)
 	}
 	var req CreateVersionRequest
 	if err == nil {
@@ -330,6 +331,7 @@ func (s *Server) deleteVersion(w http.ResponseWriter, r *http.Request) {
 	}
 	if err == nil {
 		err = s.st.DeleteVersion(r.Context(), project, state, v.Tag)
+		s.authn.ForgetRoles() // job tokens of the version end with it
 	}
 	if err != nil {
 		s.fail(w, r, err)
@@ -410,6 +412,7 @@ func (s *Server) pruneCandidates(w http.ResponseWriter, r *http.Request) {
 	var deleted []store.Version
 	if err == nil {
 		deleted, err = s.st.PruneCandidates(r.Context(), project, state, req.Keep)
+		s.authn.ForgetRoles() // job tokens of the pruned versions end with them
 	}
 	if err != nil {
 		s.fail(w, r, err)
@@ -449,8 +452,10 @@ func (s *Server) createJobToken(w http.ResponseWriter, r *http.Request) {
 	}
 	now := s.cfg.Now().UTC()
 	exp := now.Add(ttl)
+	// The minter is recorded: the job token works only while the minter is
+	// live and an applier here, and never outlives it.
 	t := store.Token{ID: auth.NewID(), Kind: store.TokenJob, Hash: hash, User: p.Token.User, Project: project, State: state,
-		VersionDigest: v.Digest, CreatedAt: now, CreatedBy: p.Name(), ExpiresAt: &exp}
+		VersionDigest: v.Digest, CreatedAt: now, CreatedBy: p.Name(), ExpiresAt: capExpiry(&exp, p.Token.ExpiresAt), ParentID: p.Token.ID}
 	t.Name = "job-" + t.ID
 	if err := s.st.CreateToken(r.Context(), t); err != nil {
 		s.fail(w, r, err)
@@ -458,5 +463,5 @@ func (s *Server) createJobToken(w http.ResponseWriter, r *http.Request) {
 	}
 	// Expired job tokens are useless; drop old ones so the table stays small.
 	_, _ = s.st.DeleteExpiredJobTokens(r.Context(), now.Add(-24*time.Hour))
-	writeJSON(w, http.StatusCreated, JobTokenResponse{Token: secret, Name: t.Name, Project: project, State: state, Tag: v.Tag, Digest: v.Digest, ExpiresAt: exp})
+	writeJSON(w, http.StatusCreated, JobTokenResponse{Token: secret, Name: t.Name, Project: project, State: state, Tag: v.Tag, Digest: v.Digest, ExpiresAt: *t.ExpiresAt})
 }

@@ -1,6 +1,9 @@
 // Package auth turns bearer tokens into principals and decides what a
 // principal may do: roles per project and per state, the admin superuser,
-// and download-only job tokens scoped to one version.
+// download-only job tokens scoped to one version and upload tokens scoped to
+// one state. A job or upload token lives only while the token that minted
+// it is live and still holds the role it needed to mint it (and, for a job
+// token, while its version exists).
 package auth
 
 import (
@@ -56,17 +59,37 @@ func ParseRole(s string) (Role, error) {
 	return RoleNone, fmt.Errorf("%w %q: use owner, maintainer, applier or viewer", ErrInvalidRole, s)
 }
 
-// ValidateSubject checks "user:NAME", "group:NAME" or "token:NAME" where NAME
-// is 1-128 characters of [A-Za-z0-9_.@+-].
+// ValidateSubject checks "user:NAME", "group:NAME", "token:NAME" or
+// "token:USER:NAME" (the token NAME of USER) where each name is 1-128
+// characters of [A-Za-z0-9_.@+-].
 func ValidateSubject(s string) error {
 	kind, name, ok := strings.Cut(s, ":")
 	if !ok || (kind != "user" && kind != "group" && kind != "token") {
-		return fmt.Errorf("%w %q: want user:NAME, group:NAME or token:NAME", ErrInvalidSubject, s)
+		return fmt.Errorf("%w %q: want user:NAME, group:NAME, token:NAME or token:USER:NAME", ErrInvalidSubject, s)
+	}
+	if user, tok, ok := strings.Cut(name, ":"); ok && kind == "token" {
+		if err := ValidatePrincipalName(user); err != nil {
+			return fmt.Errorf("%w %q: user: %v", ErrInvalidSubject, s, err)
+		}
+		name = tok
 	}
 	if err := ValidatePrincipalName(name); err != nil {
 		return fmt.Errorf("%w %q: %v", ErrInvalidSubject, s, err)
 	}
 	return nil
+}
+
+// TokenSubject splits a token grant subject into the owning user it names
+// ("" for token:NAME) and the token name; ok is false for other subjects.
+func TokenSubject(s string) (user, name string, ok bool) {
+	rest, ok := strings.CutPrefix(s, "token:")
+	if !ok {
+		return "", "", false
+	}
+	if u, n, two := strings.Cut(rest, ":"); two {
+		return u, n, true
+	}
+	return "", rest, true
 }
 
 // ValidatePrincipalName checks a user, group or token name.
@@ -125,6 +148,13 @@ func (p Principal) IsAdmin() bool { return p.Token.Kind == store.TokenAdmin }
 // IsJob reports whether the principal is a version-scoped job token.
 func (p Principal) IsJob() bool { return p.Token.Kind == store.TokenJob }
 
+// IsUpload reports whether the principal is a state-scoped upload token.
+func (p Principal) IsUpload() bool { return p.Token.Kind == store.TokenUpload }
+
+// IsScoped reports whether the principal is a job or upload token: it holds
+// no roles and may not manage tokens, projects or grants.
+func (p Principal) IsScoped() bool { return p.IsJob() || p.IsUpload() }
+
 // Name is how the principal appears in created_by fields and logs.
 func (p Principal) Name() string {
 	switch {
@@ -132,20 +162,23 @@ func (p Principal) Name() string {
 		return "admin"
 	case p.IsJob():
 		return "job:" + p.Token.Name
+	case p.IsUpload():
+		return "upload:" + p.Token.Name
 	case p.Token.User != "":
 		return "user:" + p.Token.User
 	}
 	return "token:" + p.Token.Name
 }
 
-// Subjects lists the grant subjects the principal matches.
+// Subjects lists the grant subjects the principal matches. Token subjects
+// match only grants bound to the token's user (see store.RolesFor).
 func (p Principal) Subjects() []string {
-	if p.IsJob() {
+	if p.IsScoped() {
 		return nil
 	}
 	out := []string{"token:" + p.Token.Name}
 	if p.Token.User != "" {
-		out = append(out, "user:"+p.Token.User)
+		out = append(out, "token:"+p.Token.User+":"+p.Token.Name, "user:"+p.Token.User)
 	}
 	for _, g := range p.Token.Groups {
 		out = append(out, "group:"+g)
@@ -157,9 +190,10 @@ func (p Principal) Subjects() []string {
 type Authenticator struct {
 	Store *store.Store
 	Now   func() time.Time
-	// CacheTTL keeps looked-up tokens and roles in memory this long (0: no
-	// cache). A revocation or grant change on this server takes effect at
-	// once (Forget, ForgetRoles); on other replicas after at most CacheTTL.
+	// CacheTTL keeps validated tokens and roles in memory this long (0: no
+	// cache). A revocation, grant change or version deletion on this server
+	// takes effect at once (ForgetTokens, ForgetRoles); on other replicas
+	// after at most CacheTTL.
 	CacheTTL time.Duration
 
 	mu    sync.Mutex
@@ -174,11 +208,13 @@ type cachedRole struct {
 	fetched time.Time
 }
 
-// ForgetRoles drops every cached role (after a grant changed on this
-// server; other replicas see it after at most CacheTTL).
+// ForgetRoles drops every cached role and validated token (after a grant
+// changed or a version was deleted on this server: both can end a job or
+// upload token; other replicas see it after at most CacheTTL).
 func (a *Authenticator) ForgetRoles() {
 	a.mu.Lock()
 	a.roles = nil
+	a.cache = nil
 	a.mu.Unlock()
 }
 
@@ -187,53 +223,115 @@ type cachedToken struct {
 	fetched time.Time
 }
 
-// Forget drops a token from the cache (after a revocation).
-func (a *Authenticator) Forget(hash string) {
+// ForgetTokens drops every cached token (after a revocation, which also
+// ends the tokens the revoked one minted).
+func (a *Authenticator) ForgetTokens() {
 	a.mu.Lock()
-	delete(a.cache, hash)
+	a.cache = nil
 	a.mu.Unlock()
 }
 
-func (a *Authenticator) lookup(ctx context.Context, hash string) (store.Token, error) {
+// BearerSecret returns the credentials of an "Authorization: Bearer X"
+// header; the scheme is case-insensitive (RFC 7235), so "bearer X" works.
+func BearerSecret(header string) (string, bool) {
+	scheme, secret, ok := strings.Cut(strings.TrimSpace(header), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	secret = strings.TrimSpace(secret)
+	return secret, secret != ""
+}
+
+// Authenticate resolves an Authorization header value.
+func (a *Authenticator) Authenticate(ctx context.Context, header string) (Principal, error) {
+	secret, ok := BearerSecret(header)
+	if !ok {
+		return Principal{}, ErrUnauthenticated
+	}
+	hash := HashSecret(secret)
 	now := a.Now()
 	if a.CacheTTL > 0 {
 		a.mu.Lock()
 		c, ok := a.cache[hash]
 		a.mu.Unlock()
-		if ok && now.Sub(c.fetched) < a.CacheTTL {
-			return c.t, nil
+		if ok && now.Sub(c.fetched) < a.CacheTTL && live(c.t, now) {
+			return Principal{Token: c.t}, nil
 		}
 	}
 	t, err := a.Store.TokenByHash(ctx, hash)
-	if err != nil || a.CacheTTL <= 0 {
-		return t, err
-	}
-	a.mu.Lock()
-	if a.cache == nil || len(a.cache) > 10000 { // bound memory; refill from the database
-		a.cache = map[string]cachedToken{}
-	}
-	a.cache[hash] = cachedToken{t: t, fetched: now}
-	a.mu.Unlock()
-	return t, nil
-}
-
-// Authenticate resolves an Authorization header value.
-func (a *Authenticator) Authenticate(ctx context.Context, header string) (Principal, error) {
-	secret, ok := strings.CutPrefix(header, "Bearer ")
-	if !ok || secret == "" {
-		return Principal{}, ErrUnauthenticated
-	}
-	t, err := a.lookup(ctx, HashSecret(strings.TrimSpace(secret)))
 	if errors.Is(err, store.ErrNotFound) {
 		return Principal{}, ErrUnauthenticated
 	}
 	if err != nil {
 		return Principal{}, err
 	}
-	if t.RevokedAt != nil || (t.ExpiresAt != nil && !a.Now().Before(*t.ExpiresAt)) {
+	if !live(t, now) {
 		return Principal{}, ErrUnauthenticated
 	}
+	if err := a.checkScoped(ctx, t, now); err != nil {
+		return Principal{}, err
+	}
+	if a.CacheTTL > 0 {
+		a.mu.Lock()
+		if a.cache == nil || len(a.cache) > 10000 { // bound memory; refill from the database
+			a.cache = map[string]cachedToken{}
+		}
+		a.cache[hash] = cachedToken{t: t, fetched: now}
+		a.mu.Unlock()
+	}
 	return Principal{Token: t}, nil
+}
+
+// live reports whether a token is neither revoked nor expired at now.
+func live(t store.Token, now time.Time) bool {
+	return t.RevokedAt == nil && (t.ExpiresAt == nil || now.Before(*t.ExpiresAt))
+}
+
+// checkScoped ends a job or upload token whose minter is gone, revoked or
+// expired, or no longer holds the role minting needed on the token's state
+// (applier for a job token, maintainer for an upload token), and a job
+// token whose version was deleted. Checked on every lookup, so removing a
+// grant takes effect without finding and revoking the tokens it allowed.
+func (a *Authenticator) checkScoped(ctx context.Context, t store.Token, now time.Time) error {
+	var want Role
+	switch t.Kind {
+	case store.TokenJob:
+		want = RoleApplier
+	case store.TokenUpload:
+		want = RoleMaintainer
+	default:
+		return nil
+	}
+	if t.ParentID == "" {
+		return fmt.Errorf("%w: minted before minters were recorded; mint a new one", ErrUnauthenticated)
+	}
+	minter, err := a.Store.TokenByID(ctx, t.ParentID)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%w: the token that minted it is gone", ErrUnauthenticated)
+	}
+	if err != nil {
+		return err
+	}
+	if !live(minter, now) || minter.Kind == store.TokenJob || minter.Kind == store.TokenUpload {
+		return fmt.Errorf("%w: the token that minted it is revoked or expired", ErrUnauthenticated)
+	}
+	role, err := a.RoleOn(ctx, Principal{Token: minter}, t.Project, t.State)
+	if err != nil {
+		return err
+	}
+	if role < want {
+		return fmt.Errorf("%w: its minter no longer holds %s on %s/%s", ErrUnauthenticated, want, t.Project, t.State)
+	}
+	if t.Kind == store.TokenJob {
+		_, err := a.Store.GetVersionByDigest(ctx, t.Project, t.State, t.VersionDigest)
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("%w: its version was deleted", ErrUnauthenticated)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // RoleOn returns the principal's effective role on a project, or on a state
@@ -243,7 +341,7 @@ func (a *Authenticator) RoleOn(ctx context.Context, p Principal, project, state 
 	if p.IsAdmin() {
 		return RoleOwner, nil
 	}
-	if p.IsJob() {
+	if p.IsScoped() {
 		return RoleNone, nil
 	}
 	key := roleKey{p.Token.ID, project, state}
@@ -256,7 +354,7 @@ func (a *Authenticator) RoleOn(ctx context.Context, p Principal, project, state 
 			return c.r, nil
 		}
 	}
-	names, err := a.Store.RolesFor(ctx, project, state, p.Subjects())
+	names, err := a.Store.RolesFor(ctx, project, state, p.Subjects(), p.Token.User)
 	if err != nil {
 		return RoleNone, err
 	}

@@ -25,12 +25,12 @@ func TestParseRole_OrdersRoles(t *testing.T) {
 }
 
 func TestValidateSubject_AcceptsKnownKinds(t *testing.T) {
-	for _, ok := range []string{"user:alice", "group:devs", "token:ci-bot", "user:a.b@example.com"} {
+	for _, ok := range []string{"user:alice", "group:devs", "token:ci-bot", "token:robot:ci-bot", "user:a.b@example.com"} {
 		if err := ValidateSubject(ok); err != nil {
 			t.Fatalf("%q: %v", ok, err)
 		}
 	}
-	for _, bad := range []string{"alice", "role:x", "user:", "user:a b", "user:../x", "group:" + strings.Repeat("a", 129), "user:.."} {
+	for _, bad := range []string{"alice", "role:x", "user:", "user:a b", "user:../x", "group:" + strings.Repeat("a", 129), "user:..", "token::x", "token:a:", "token:a:b:c", "user:a:b"} {
 		if err := ValidateSubject(bad); err == nil {
 			t.Fatalf("%q accepted", bad)
 		}
@@ -39,13 +39,17 @@ func TestValidateSubject_AcceptsKnownKinds(t *testing.T) {
 
 func TestPrincipal_SubjectsAndNames(t *testing.T) {
 	p := Principal{Token: store.Token{Name: "laptop", Kind: store.TokenUser, User: "mia", Groups: []string{"devs", "ops"}}}
-	want := []string{"token:laptop", "user:mia", "group:devs", "group:ops"}
+	want := []string{"token:laptop", "token:mia:laptop", "user:mia", "group:devs", "group:ops"}
 	if got := p.Subjects(); !slices.Equal(got, want) || p.Name() != "user:mia" || p.IsAdmin() || p.IsJob() {
 		t.Fatalf("user: %v %s", got, p.Name())
 	}
 	job := Principal{Token: store.Token{Name: "job-1", Kind: store.TokenJob, User: "mia"}}
 	if job.Subjects() != nil || !job.IsJob() {
 		t.Fatal("a job token must match no grant subject")
+	}
+	upload := Principal{Token: store.Token{Name: "upload-1", Kind: store.TokenUpload, User: "mia"}}
+	if upload.Subjects() != nil || !upload.IsScoped() || upload.Name() != "upload:upload-1" {
+		t.Fatal("an upload token must match no grant subject")
 	}
 	if (Principal{Token: store.Token{Kind: store.TokenAdmin}}).Name() != "admin" {
 		t.Fatal("admin name")

@@ -32,6 +32,10 @@ type Options struct {
 	ProjectUploadQuota int64
 	Logger             *slog.Logger
 	DataDir            string // default t.TempDir()
+	// Timeouts of the HTTP server (zero: the defaults).
+	Timeouts server.Timeouts
+	// MetricsListen also serves /metrics without a token there.
+	MetricsListen string
 }
 
 // Option changes Options.
@@ -83,6 +87,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 	srv, err := server.New(ctx, server.Options{
 		DataDir: o.DataDir, Database: o.Database, BlobStore: o.BlobStore, AdminToken: AdminToken,
 		MaxBodyBytes: o.MaxBodyBytes, JobTokenTTL: o.JobTokenTTL, GCGrace: o.GCGrace, ProjectUploadQuota: o.ProjectUploadQuota, Logger: o.Logger, Now: o.Now,
+		Timeouts: o.Timeouts, MetricsListen: o.MetricsListen,
 		Getenv: func(k string) string { return env[k] },
 	})
 	if err != nil {

@@ -38,9 +38,51 @@ type Options struct {
 	// server (`unikube-platform gc`): they must not clean up the server's
 	// in-flight writes.
 	Offline bool
-	Logger  *slog.Logger
-	Getenv  func(string) string
-	Now     func() time.Time
+	// Timeouts of the HTTP server; zero values take the defaults below.
+	Timeouts Timeouts
+	// MetricsListen, when set, serves /metrics without a token on this
+	// address (for a scraper; keep it off the public network). On the API
+	// address /metrics needs the admin token either way.
+	MetricsListen string
+	Logger        *slog.Logger
+	Getenv        func(string) string
+	Now           func() time.Time
+}
+
+// Timeouts bound how long a client may hold a connection.
+type Timeouts struct {
+	// ReadHeader: sending the request line and headers.
+	ReadHeader time.Duration
+	// Read: the whole request including its body (a chunk of up to
+	// 64 MiB must arrive within it).
+	Read time.Duration
+	// Write: how long one write of a response may stall. Every write
+	// pushes the deadline ahead, so a long chunk batch that keeps flowing
+	// is not cut off; a reader that stops reading is.
+	Write time.Duration
+	// Idle: a kept-alive connection waiting for its next request.
+	Idle time.Duration
+}
+
+// Default timeouts.
+const (
+	DefaultReadHeaderTimeout = 30 * time.Second
+	DefaultReadTimeout       = 10 * time.Minute
+	DefaultWriteTimeout      = 10 * time.Minute
+	DefaultIdleTimeout       = 2 * time.Minute
+)
+
+func (t Timeouts) withDefaults() Timeouts {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&t.ReadHeader, DefaultReadHeaderTimeout)
+	def(&t.Read, DefaultReadTimeout)
+	def(&t.Write, DefaultWriteTimeout)
+	def(&t.Idle, DefaultIdleTimeout)
+	return t
 }
 
 // Server is an assembled platform server.
@@ -69,6 +111,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	opts.Timeouts = opts.Timeouts.withDefaults()
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory %s: %w", opts.DataDir, err)
 	}
@@ -93,7 +136,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.API, err = api.New(api.Config{Store: st, Blobs: blobs, Logger: opts.Logger, MaxBodyBytes: opts.MaxBodyBytes,
-		JobTokenTTL: opts.JobTokenTTL, GCGrace: opts.GCGrace, ProjectUploadQuota: opts.ProjectUploadQuota, Now: opts.Now})
+		JobTokenTTL: opts.JobTokenTTL, GCGrace: opts.GCGrace, ProjectUploadQuota: opts.ProjectUploadQuota, Now: opts.Now, WriteTimeout: opts.Timeouts.Write})
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -143,14 +186,27 @@ func (s *Server) bootstrapAdmin(ctx context.Context) error {
 func (s *Server) Handler() http.Handler { return s.API.Handler() }
 
 // Serve serves on ln until ctx is cancelled, then shuts down gracefully:
-// in-flight requests get up to 30 s to finish.
+// in-flight requests get up to 30 s to finish. With MetricsListen set it
+// also serves the metrics there.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	t := s.opts.Timeouts
 	hs := &http.Server{
 		Handler:           s.Handler(),
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		ReadHeaderTimeout: t.ReadHeader,
+		ReadTimeout:       t.Read,
+		// The deadline each response write pushes ahead (api.Config.WriteTimeout)
+		// starts here, for handlers that write nothing.
+		WriteTimeout: t.Write,
+		IdleTimeout:  t.Idle,
+		ErrorLog:     slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:  func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	if s.opts.MetricsListen != "" {
+		stop, err := s.serveMetrics(ctx)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	if s.opts.TLSCert != "" || s.opts.TLSKey != "" {
 		cert, err := tls.LoadX509KeyPair(s.opts.TLSCert, s.opts.TLSKey)
@@ -176,6 +232,28 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	return nil
+}
+
+// serveMetrics serves /metrics without a token on MetricsListen; stop
+// shuts it down.
+func (s *Server) serveMetrics(ctx context.Context) (stop func(), err error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", s.opts.MetricsListen)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s for metrics: %w (use --metrics-listen to choose another address)", s.opts.MetricsListen, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.API.MetricsHandler())
+	t := s.opts.Timeouts
+	ms := &http.Server{Handler: mux, ReadHeaderTimeout: t.ReadHeader, ReadTimeout: time.Minute, WriteTimeout: time.Minute, IdleTimeout: t.Idle,
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	s.log.Info("serving metrics", "url", "http://"+ln.Addr().String()+"/metrics")
+	go func() { _ = ms.Serve(ln) }()
+	return func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = ms.Shutdown(sctx)
+	}, nil
 }
 
 // Close releases the stores.

@@ -11,19 +11,23 @@ import (
 
 // Grant gives a subject a role on a project (State empty) or on one state.
 type Grant struct {
-	Project   string    `json:"project"`
-	State     string    `json:"state,omitempty"`
-	Subject   string    `json:"subject"`
-	Role      string    `json:"role"`
+	Project string `json:"project"`
+	State   string `json:"state,omitempty"`
+	Subject string `json:"subject"`
+	Role    string `json:"role"`
+	// TokenUser binds a token:NAME (or token:USER:NAME) grant to the user
+	// owning the token: only that user's token of that name matches it.
+	TokenUser string    `json:"token_user,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	CreatedBy string    `json:"created_by"`
 }
 
 // PutGrant creates or replaces the subject's grant at the scope.
 func (s *Store) PutGrant(ctx context.Context, g Grant) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO grants (project, state, subject, role, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6)
-		ON CONFLICT (project, state, subject) DO UPDATE SET role = excluded.role, created_at = excluded.created_at, created_by = excluded.created_by`,
-		g.Project, g.State, g.Subject, g.Role, nanos(g.CreatedAt), g.CreatedBy)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO grants (project, state, subject, role, created_at, created_by, token_user) VALUES ($1, $2, $3, $4, $5, $6, $7)
+		ON CONFLICT (project, state, subject) DO UPDATE SET role = excluded.role, created_at = excluded.created_at, created_by = excluded.created_by,
+			token_user = excluded.token_user`,
+		g.Project, g.State, g.Subject, g.Role, nanos(g.CreatedAt), g.CreatedBy, g.TokenUser)
 	if err != nil {
 		return fmt.Errorf("put grant: %w", err)
 	}
@@ -38,7 +42,7 @@ func (s *Store) DeleteGrant(ctx context.Context, project, state, subject string)
 
 // ListGrants returns the grants at exactly one scope (state "" = project).
 func (s *Store) ListGrants(ctx context.Context, project, state string) ([]Grant, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT project, state, subject, role, created_at, created_by FROM grants
+	rows, err := s.db.QueryContext(ctx, `SELECT project, state, subject, role, created_at, created_by, token_user FROM grants
 		WHERE project = $1 AND state = $2 ORDER BY subject`, project, state)
 	if err != nil {
 		return nil, fmt.Errorf("list grants: %w", err)
@@ -48,7 +52,7 @@ func (s *Store) ListGrants(ctx context.Context, project, state string) ([]Grant,
 	for rows.Next() {
 		var g Grant
 		var created int64
-		if err := rows.Scan(&g.Project, &g.State, &g.Subject, &g.Role, &created, &g.CreatedBy); err != nil {
+		if err := rows.Scan(&g.Project, &g.State, &g.Subject, &g.Role, &created, &g.CreatedBy, &g.TokenUser); err != nil {
 			return nil, fmt.Errorf("list grants: %w", err)
 		}
 		g.CreatedAt = fromNanos(created)
@@ -59,21 +63,26 @@ func (s *Store) ListGrants(ctx context.Context, project, state string) ([]Grant,
 
 // RolesFor returns the roles any of the subjects holds on the project and, if
 // state is not empty, on that state: a state grant adds to the project grant.
+// A token grant matches only when it is bound to tokenUser, the user owning
+// the caller's token (a token name alone is claimable by anyone).
 // One fixed statement (subjects are filtered here) so it stays prepared.
-func (s *Store) RolesFor(ctx context.Context, project, state string, subjects []string) ([]string, error) {
+func (s *Store) RolesFor(ctx context.Context, project, state string, subjects []string, tokenUser string) ([]string, error) {
 	if len(subjects) == 0 {
 		return nil, nil
 	}
-	rows, err := s.query(ctx, `SELECT subject, role FROM grants WHERE project = $1 AND (state = '' OR state = $2)`, project, state)
+	rows, err := s.query(ctx, `SELECT subject, role, token_user FROM grants WHERE project = $1 AND (state = '' OR state = $2)`, project, state)
 	if err != nil {
 		return nil, fmt.Errorf("look up grants: %w", err)
 	}
 	defer rows.Close()
 	var out []string
 	for rows.Next() {
-		var sub, r string
-		if err := rows.Scan(&sub, &r); err != nil {
+		var sub, r, owner string
+		if err := rows.Scan(&sub, &r, &owner); err != nil {
 			return nil, fmt.Errorf("look up grants: %w", err)
+		}
+		if strings.HasPrefix(sub, "token:") && (owner == "" || owner != tokenUser) {
+			continue
 		}
 		for _, want := range subjects {
 			if sub == want {
@@ -86,8 +95,9 @@ func (s *Store) RolesFor(ctx context.Context, project, state string, subjects []
 }
 
 // ProjectsVisibleTo returns the names of projects where any subject holds a
-// grant on the project or on one of its states.
-func (s *Store) ProjectsVisibleTo(ctx context.Context, subjects []string) (map[string]bool, error) {
+// grant on the project or on one of its states (token grants: bound to
+// tokenUser, as in RolesFor).
+func (s *Store) ProjectsVisibleTo(ctx context.Context, subjects []string, tokenUser string) (map[string]bool, error) {
 	out := map[string]bool{}
 	if len(subjects) == 0 {
 		return out, nil
@@ -98,7 +108,9 @@ func (s *Store) ProjectsVisibleTo(ctx context.Context, subjects []string) (map[s
 		args[i] = sub
 		ph[i] = fmt.Sprintf("$%d", i+1)
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT project FROM grants WHERE subject IN (`+strings.Join(ph, ", ")+`)`, args...)
+	args = append(args, tokenUser)
+	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT project FROM grants WHERE subject IN (`+strings.Join(ph, ", ")+`)
+		AND (subject NOT LIKE 'token:%' OR (token_user <> '' AND token_user = $`+fmt.Sprint(len(args))+`))`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list visible projects: %w", err)
 	}
@@ -118,6 +130,9 @@ const (
 	TokenAdmin = "admin" // superuser, bootstrap
 	TokenUser  = "user"  // acts as a user with groups
 	TokenJob   = "job"   // download-only, one version, short-lived
+	// TokenUpload may upload chunks to and commit versions of one state
+	// (capture agents), nothing else; short-lived.
+	TokenUpload = "upload"
 )
 
 // Token is an API token. Only the sha256 of its secret is stored.
@@ -135,16 +150,19 @@ type Token struct {
 	CreatedBy     string     `json:"created_by"`
 	ExpiresAt     *time.Time `json:"expires_at,omitempty"`
 	RevokedAt     *time.Time `json:"revoked_at,omitempty"`
+	// ParentID is the token that minted this one ("" for the bootstrap admin
+	// token and tokens older than this field): revoking it revokes this one.
+	ParentID string `json:"parent_id,omitempty"`
 }
 
-const tokenCols = `id, name, hash, kind, username, groups_csv, project, state, version_digest, created_at, created_by, expires_at, revoked_at`
+const tokenCols = `id, name, hash, kind, username, groups_csv, project, state, version_digest, created_at, created_by, expires_at, revoked_at, parent_id`
 
 func scanToken(sc interface{ Scan(...any) error }) (Token, error) {
 	var t Token
 	var groups string
 	var created int64
 	var expires, revoked sql.NullInt64
-	if err := sc.Scan(&t.ID, &t.Name, &t.Hash, &t.Kind, &t.User, &groups, &t.Project, &t.State, &t.VersionDigest, &created, &t.CreatedBy, &expires, &revoked); err != nil {
+	if err := sc.Scan(&t.ID, &t.Name, &t.Hash, &t.Kind, &t.User, &groups, &t.Project, &t.State, &t.VersionDigest, &created, &t.CreatedBy, &expires, &revoked, &t.ParentID); err != nil {
 		return t, err
 	}
 	if groups != "" {
@@ -154,11 +172,13 @@ func scanToken(sc interface{ Scan(...any) error }) (Token, error) {
 	return t, nil
 }
 
-// CreateToken inserts a token; ErrExists when the name is taken.
+// CreateToken inserts a token; ErrExists when its user already has a token
+// of that name (names are unique per user, so this reveals only the
+// caller's own names).
 func (s *Store) CreateToken(ctx context.Context, t Token) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO tokens (`+tokenCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+	_, err := s.db.ExecContext(ctx, `INSERT INTO tokens (`+tokenCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 		t.ID, t.Name, t.Hash, t.Kind, t.User, strings.Join(t.Groups, ","), t.Project, t.State, t.VersionDigest,
-		nanos(t.CreatedAt), t.CreatedBy, nullNanos(t.ExpiresAt), nullNanos(t.RevokedAt))
+		nanos(t.CreatedAt), t.CreatedBy, nullNanos(t.ExpiresAt), nullNanos(t.RevokedAt), t.ParentID)
 	if isUnique(err) {
 		return fmt.Errorf("token %q: %w", t.Name, ErrExists)
 	}
@@ -180,9 +200,10 @@ func (s *Store) TokenByHash(ctx context.Context, hash string) (Token, error) {
 	return t, nil
 }
 
-// TokenByName finds a token by name.
-func (s *Store) TokenByName(ctx context.Context, name string) (Token, error) {
-	t, err := scanToken(s.db.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM tokens WHERE name = $1`, name))
+// TokenByName finds user's token named name (user "" for tokens without a
+// user, like the admin token).
+func (s *Store) TokenByName(ctx context.Context, user, name string) (Token, error) {
+	t, err := scanToken(s.db.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM tokens WHERE username = $1 AND name = $2`, user, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return t, fmt.Errorf("token %q: %w", name, ErrNotFound)
 	}
@@ -192,10 +213,40 @@ func (s *Store) TokenByName(ctx context.Context, name string) (Token, error) {
 	return t, nil
 }
 
-// ListTokens returns the user and admin tokens (job tokens are not listed),
+// TokensNamed returns every token named name, of any user.
+func (s *Store) TokensNamed(ctx context.Context, name string) ([]Token, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+tokenCols+` FROM tokens WHERE name = $1 ORDER BY username`, name)
+	if err != nil {
+		return nil, fmt.Errorf("look up tokens: %w", err)
+	}
+	defer rows.Close()
+	var out []Token
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return nil, fmt.Errorf("look up tokens: %w", err)
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// TokenByID finds a token by its id.
+func (s *Store) TokenByID(ctx context.Context, id string) (Token, error) {
+	t, err := scanToken(s.queryRow(ctx, `SELECT `+tokenCols+` FROM tokens WHERE id = $1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return t, fmt.Errorf("token %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return t, fmt.Errorf("look up token: %w", err)
+	}
+	return t, nil
+}
+
+// ListTokens returns the user and admin tokens (job and upload tokens are not listed),
 // for one user or, with user "", for everyone.
 func (s *Store) ListTokens(ctx context.Context, user string) ([]Token, error) {
-	q := `SELECT ` + tokenCols + ` FROM tokens WHERE kind <> 'job'`
+	q := `SELECT ` + tokenCols + ` FROM tokens WHERE kind <> 'job' AND kind <> 'upload'`
 	args := []any{}
 	if user != "" {
 		q += ` AND username = $1`
@@ -217,10 +268,46 @@ func (s *Store) ListTokens(ctx context.Context, user string) ([]Token, error) {
 	return out, rows.Err()
 }
 
-// RevokeToken marks a token revoked.
-func (s *Store) RevokeToken(ctx context.Context, name string, at time.Time) error {
-	return s.execOne(ctx, fmt.Sprintf("token %q", name),
-		`UPDATE tokens SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL`, name, nanos(at))
+// ErrLastAdmin refuses to revoke the only live admin token: nobody could
+// administer the server afterwards (rotate it with --admin-token instead).
+var ErrLastAdmin = errors.New("the last admin token cannot be revoked: rotate it by restarting the server with --admin-token/UNIKUBE_ADMIN_TOKEN instead")
+
+// RevokeToken marks the token with id revoked, and with it every live token
+// it minted, recursively. It returns how many tokens were revoked;
+// ErrNotFound when the token is unknown or already revoked, ErrLastAdmin
+// for the only live admin token.
+func (s *Store) RevokeToken(ctx context.Context, id string, at time.Time) (int64, error) {
+	var n int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var kind string
+		var revoked sql.NullInt64
+		err := tx.QueryRowContext(ctx, `SELECT kind, revoked_at FROM tokens WHERE id = $1`, id).Scan(&kind, &revoked)
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && revoked.Valid) {
+			return fmt.Errorf("token %s: %w", id, ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("revoke token: %w", err)
+		}
+		if kind == TokenAdmin {
+			var admins int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM tokens WHERE kind = 'admin' AND revoked_at IS NULL`).Scan(&admins); err != nil {
+				return fmt.Errorf("revoke token: count admin tokens: %w", err)
+			}
+			if admins <= 1 {
+				return ErrLastAdmin
+			}
+		}
+		// UNION (not UNION ALL) stops at a cycle, should one ever exist.
+		res, err := tx.ExecContext(ctx, `UPDATE tokens SET revoked_at = $2 WHERE revoked_at IS NULL AND id IN (
+			WITH RECURSIVE tree(id) AS (SELECT CAST($1 AS TEXT) UNION SELECT t.id FROM tokens t JOIN tree ON t.parent_id = tree.id)
+			SELECT id FROM tree)`, id, nanos(at))
+		if err != nil {
+			return fmt.Errorf("revoke token: %w", err)
+		}
+		n, _ = res.RowsAffected()
+		return nil
+	})
+	return n, err
 }
 
 // ReplaceAdminToken makes hash the only live admin token named name.
@@ -244,12 +331,12 @@ func (s *Store) ReplaceAdminToken(ctx context.Context, t Token) error {
 
 func (s *Store) replaceAdminToken(ctx context.Context, t Token) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM tokens WHERE name = $1`, t.Name); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM tokens WHERE kind = 'admin' AND username = '' AND name = $1`, t.Name); err != nil {
 			return fmt.Errorf("replace admin token: %w", err)
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO tokens (`+tokenCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		_, err := tx.ExecContext(ctx, `INSERT INTO tokens (`+tokenCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 			t.ID, t.Name, t.Hash, t.Kind, t.User, strings.Join(t.Groups, ","), t.Project, t.State, t.VersionDigest,
-			nanos(t.CreatedAt), t.CreatedBy, nullNanos(t.ExpiresAt), nullNanos(t.RevokedAt))
+			nanos(t.CreatedAt), t.CreatedBy, nullNanos(t.ExpiresAt), nullNanos(t.RevokedAt), t.ParentID)
 		if err != nil {
 			return fmt.Errorf("replace admin token: %w", err)
 		}
@@ -267,9 +354,9 @@ func (s *Store) CountAdminTokens(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// DeleteExpiredJobTokens drops job tokens that expired before the cutoff.
+// DeleteExpiredJobTokens drops job and upload tokens that expired before the cutoff.
 func (s *Store) DeleteExpiredJobTokens(ctx context.Context, before time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM tokens WHERE kind = 'job' AND expires_at < $1`, nanos(before))
+	res, err := s.db.ExecContext(ctx, `DELETE FROM tokens WHERE (kind = 'job' OR kind = 'upload') AND expires_at < $1`, nanos(before))
 	if err != nil {
 		return 0, fmt.Errorf("delete expired job tokens: %w", err)
 	}

@@ -150,6 +150,40 @@ var migrations = []migration{
 		`ALTER TABLE chunk_uploads ADD COLUMN read_back INTEGER NOT NULL DEFAULT 1`,
 		`CREATE INDEX chunk_uploads_chunk ON chunk_uploads (chunk, uploaded_at)`,
 	}},
+	// Tokens record the token that minted them (a child never outlives its
+	// parent and is revoked with it), and names are unique per user, not
+	// globally: creating a token must not reveal another user's token names.
+	// A token:NAME grant is bound to the token's owner (token_user), so no
+	// other user can claim it by creating a token of that name; existing
+	// grants bind to the owner of the token that has the name today, grants
+	// naming no existing token stay unbound and match nothing.
+	{4, "token parents, per-user token names, owner-bound token grants", []string{
+		`CREATE TABLE tokens_v4 (
+			id TEXT PRIMARY KEY,
+			name TEXT NOT NULL,
+			hash TEXT NOT NULL UNIQUE,
+			kind TEXT NOT NULL,
+			username TEXT NOT NULL DEFAULT '',
+			groups_csv TEXT NOT NULL DEFAULT '',
+			project TEXT NOT NULL DEFAULT '',
+			state TEXT NOT NULL DEFAULT '',
+			version_digest TEXT NOT NULL DEFAULT '',
+			created_at BIGINT NOT NULL,
+			created_by TEXT NOT NULL DEFAULT '',
+			expires_at BIGINT,
+			revoked_at BIGINT,
+			parent_id TEXT NOT NULL DEFAULT '',
+			UNIQUE (username, name)
+		)`,
+		`INSERT INTO tokens_v4 (id, name, hash, kind, username, groups_csv, project, state, version_digest, created_at, created_by, expires_at, revoked_at)
+			SELECT id, name, hash, kind, username, groups_csv, project, state, version_digest, created_at, created_by, expires_at, revoked_at FROM tokens`,
+		`ALTER TABLE grants ADD COLUMN token_user TEXT NOT NULL DEFAULT ''`,
+		`UPDATE grants SET token_user = (SELECT t.username FROM tokens t WHERE t.name = substr(grants.subject, 7))
+			WHERE subject LIKE 'token:%' AND EXISTS (SELECT 1 FROM tokens t WHERE t.name = substr(grants.subject, 7) AND t.username <> '')`,
+		`DROP TABLE tokens`,
+		`ALTER TABLE tokens_v4 RENAME TO tokens`,
+		`CREATE INDEX tokens_parent ON tokens (parent_id)`,
+	}},
 }
 
 // migrate applies pending migrations, each in its own transaction. On

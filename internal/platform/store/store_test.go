@@ -34,7 +34,7 @@ func TestOpen_MigratesOnceOnBothEngines(t *testing.T) {
 					t.Fatalf("open %d: %v", i, err)
 				}
 				v, err := s.SchemaVersion(ctx)
-				if err != nil || v != 3 {
+				if err != nil || v != 4 {
 					t.Fatalf("schema version %d, %v", v, err)
 				}
 				if i == 0 {
@@ -62,7 +62,7 @@ func TestOpen_MigratesOnceOnBothEngines(t *testing.T) {
 				if err != nil || cand.Tag != "[cand]-c" {
 					t.Fatalf("candidate: %+v %v", cand, err)
 				}
-				roles, err := s.RolesFor(ctx, "p", "s", []string{"user:a", "group:x"})
+				roles, err := s.RolesFor(ctx, "p", "s", []string{"user:a", "group:x"}, "a")
 				if err != nil || len(roles) != 1 || roles[0] != "owner" {
 					t.Fatalf("roles: %v %v", roles, err)
 				}
