@@ -204,15 +204,33 @@ func (s *Store) migrate(ctx context.Context) error {
 		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`); err != nil {
 		return fmt.Errorf("migrate: create schema_migrations: %w", err)
 	}
-	var current int
-	if err := conn.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+	// Every step not applied yet runs, not only those above the highest
+	// applied: steps merged from parallel branches may land with a lower
+	// number than one a development database already has.
+	applied := map[int]bool{}
+	current := 0
+	rows, err := conn.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return fmt.Errorf("migrate: read version: %w", err)
+	}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return fmt.Errorf("migrate: read version: %w", err)
+		}
+		applied[v] = true
+		current = max(current, v)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
 		return fmt.Errorf("migrate: read version: %w", err)
 	}
 	if n := migrations[len(migrations)-1].version; current > n {
 		return fmt.Errorf("database schema version %d is newer than this server understands (%d): upgrade unikube-platform", current, n)
 	}
 	for _, m := range migrations {
-		if m.version <= current {
+		if applied[m.version] {
 			continue
 		}
 		tx, err := conn.BeginTx(ctx, nil)

@@ -2,6 +2,9 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,5 +72,48 @@ func TestOpen_MigratesOnceOnBothEngines(t *testing.T) {
 				s.Close()
 			}
 		})
+	}
+}
+
+// TestOpen_AppliesAStepNumberedBelowTheCurrentVersion: a database that has
+// steps 1, 2 and 4 (step 3 merged later from a parallel branch) gets step 3
+// on the next start instead of skipping it.
+func TestOpen_AppliesAStepNumberedBelowTheCurrentVersion(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := store.Open(ctx, "", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "unikube.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`DROP INDEX chunk_uploads_chunk`, `ALTER TABLE chunk_uploads DROP COLUMN size`,
+		`ALTER TABLE chunk_uploads DROP COLUMN read_back`, `DELETE FROM schema_migrations WHERE version = 3`} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+
+	s, err = store.Open(ctx, "", dir)
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer s.Close()
+	now := time.Now()
+	if err := s.CreateProject(ctx, store.Project{Name: "p", CreatedAt: now}, "user:a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateState(ctx, store.State{Project: "p", Name: "s", CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RecordUpload(ctx, store.Upload{Project: "p", State: "s", Chunk: "sha256:" + strings.Repeat("a", 64), Size: 7, At: now}, 100); err != nil {
+		t.Fatalf("step 3 not applied: %v", err)
+	}
+	if n, err := s.ProjectUsage(ctx, "p"); err != nil || n != 7 {
+		t.Fatalf("usage %d, %v", n, err)
 	}
 }
