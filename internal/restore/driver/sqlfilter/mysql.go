@@ -45,14 +45,14 @@ func CheckMySQL(r io.Reader, o MySQLOptions) error { return check(MySQL(r, o)) }
 type myState int
 
 const (
-	myNormal   myState = iota
-	myLineCmt          // # or -- to end of line
-	myDashDash         // after "--": a comment if whitespace follows
-	myBlockCmt         // /* */
-	mySlashStar        // after "/*": "!" or "M!" makes it executable
-	myVersion          // digits after "/*!" or "/*M!"
-	myString           // '...' or "..." (quote in q)
-	myBacktick         // `...`
+	myNormal    myState = iota
+	myLineCmt           // # or -- to end of line
+	myDashDash          // after "--": a comment if whitespace follows
+	myBlockCmt          // /* */
+	mySlashStar         // after "/*": "!" or "M!" makes it executable
+	myVersion           // digits after "/*!" or "/*M!"
+	myString            // '...' or "..." (quote in q)
+	myBacktick          // `...`
 )
 
 type myToken struct {
@@ -475,7 +475,9 @@ func (l *myLexer) checkSet(lineNo int) error {
 		return &Error{Line: l.startLine, Construct: "SET ...", Reason: "a SET statement too long to check"}
 	}
 	toks := l.set[1:]
-	refuse := func(why string) error { return &Error{Line: l.startLine, Construct: "SET " + describe(toks), Reason: why} }
+	refuse := func(why string) error {
+		return &Error{Line: l.startLine, Construct: "SET " + describe(toks), Reason: why}
+	}
 	for _, a := range splitTokens(toks, ',') {
 		// SET NAMES x / SET CHARACTER SET x / SET CHARSET x
 		var cs []myToken

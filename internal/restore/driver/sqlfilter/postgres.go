@@ -23,16 +23,16 @@ func CheckPostgres(r io.Reader) error { return check(Postgres(r)) }
 type pgState int
 
 const (
-	pgNormal     pgState = iota
-	pgLineCmt            // -- to end of line
-	pgBlockCmt           // /* */, nesting
-	pgString             // '...' (standard-conforming or not: see odd)
-	pgEString            // E'...' with backslash escapes
-	pgIdent              // "..."
-	pgDollarTag          // after a $ that may open a dollar quote
-	pgDollar             // inside $tag$ ... $tag$
-	pgAfterCopy          // rest of the line after COPY ... FROM stdin;
-	pgCopyData           // COPY data lines up to \.
+	pgNormal    pgState = iota
+	pgLineCmt           // -- to end of line
+	pgBlockCmt          // /* */, nesting
+	pgString            // '...' (standard-conforming or not: see odd)
+	pgEString           // E'...' with backslash escapes
+	pgIdent             // "..."
+	pgDollarTag         // after a $ that may open a dollar quote
+	pgDollar            // inside $tag$ ... $tag$
+	pgAfterCopy         // rest of the line after COPY ... FROM stdin;
+	pgCopyData          // COPY data lines up to \.
 )
 
 type pgLexer struct {
@@ -54,19 +54,19 @@ type pgLexer struct {
 	match     int    // bytes of tag matched so far
 
 	// statement, as psql splits them
-	words      int      // words of the statement so far
-	tokens     int      // tokens of the statement so far
-	first      [4]byte  // psql's CREATE [OR REPLACE] FUNCTION|PROCEDURE tracking
-	paren      int      // parentheses depth
-	begin      int      // BEGIN ... END depth inside CREATE FUNCTION bodies
-	hadBegin   bool     // this statement used BEGIN tracking
-	prevBegin  bool     // the previous statement did
-	copyStmt   bool     // statement starts with COPY
-	copyDir    string   // "from"/"to" seen at depth 0, awaiting its source
-	copyStdin  bool     // FROM stdin seen
-	copyBad    string   // why this COPY is refused
-	copyLine   int      // line of the COPY
-	empty      bool     // nothing but whitespace/comments since the last statement
+	words      int     // words of the statement so far
+	tokens     int     // tokens of the statement so far
+	first      [4]byte // psql's CREATE [OR REPLACE] FUNCTION|PROCEDURE tracking
+	paren      int     // parentheses depth
+	begin      int     // BEGIN ... END depth inside CREATE FUNCTION bodies
+	hadBegin   bool    // this statement used BEGIN tracking
+	prevBegin  bool    // the previous statement did
+	copyStmt   bool    // statement starts with COPY
+	copyDir    string  // "from"/"to" seen at depth 0, awaiting its source
+	copyStdin  bool    // FROM stdin seen
+	copyBad    string  // why this COPY is refused
+	copyLine   int     // line of the COPY
+	empty      bool    // nothing but whitespace/comments since the last statement
 	started    bool
 	restricted []string // keys of pg_dump's \restrict lines
 }
