@@ -67,6 +67,8 @@ func FuzzPostgres(f *testing.F) {
 	})
 }
 
+var dollarTag = regexp.MustCompile(`^\$([A-Za-z_\x80-\xff][A-Za-z_0-9\x80-\xff]*)?\$`)
+
 var copyFromStdin = regexp.MustCompile(`(?is)^\s*copy\b.*\bfrom\s+stdin\b[^;]*$`)
 
 // pgCodeBackslash returns the offset of the first backslash psql would read
@@ -127,7 +129,7 @@ func pgCodeBackslash(s string) int {
 			}
 			i += j + 1
 		case rest[0] == '$' && (i == 0 || !isWord(s[i-1])):
-			m := regexp.MustCompile(`^\$([A-Za-z_\x80-\xff][A-Za-z_0-9\x80-\xff]*)?\$`).FindString(rest)
+			m := dollarTag.FindString(rest)
 			if m == "" {
 				i++
 				continue
@@ -200,6 +202,8 @@ func FuzzMySQL(f *testing.F) {
 	})
 }
 
+var delimiterLine = regexp.MustCompile(`(?i)^\s*delimiter[^\n]*\n?`)
+
 var myCommandWord = regexp.MustCompile(`(?i)^\s*(use|connect|system|source|tee|pager|charset)\b`)
 
 // myCodeCommand names the first client command or escape in s, or "".
@@ -211,7 +215,7 @@ func myCodeCommand(s string) string {
 			if m := myCommandWord.FindString(rest); m != "" {
 				return fmt.Sprintf("client command %q at byte %d", m, i)
 			}
-			if m := regexp.MustCompile(`(?i)^\s*delimiter[^\n]*\n?`).FindString(rest); m != "" {
+			if m := delimiterLine.FindString(rest); m != "" {
 				i += len(m)
 				continue
 			}
