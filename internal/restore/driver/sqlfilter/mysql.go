@@ -446,6 +446,13 @@ func (l *myLexer) endStatement(lineNo int, b []byte, i int) error {
 }
 
 func (l *myLexer) end(lineNo int) error {
+	inside := map[myState]string{myString: "a string", myBacktick: "a quoted identifier", myBlockCmt: "a comment", mySlashStar: "a comment", myVersion: "an executable comment"}
+	if what, ok := inside[l.st]; ok && !l.quoteSeen || l.inExec {
+		if !ok {
+			what = "an executable comment"
+		}
+		return &Error{Line: lineNo, Construct: "end of script", Reason: "the script ends inside " + what + ": it is truncated"}
+	}
 	if l.st == myNormal && l.inWord {
 		l.inWord = false
 		if err := l.endWord(lineNo, nil, 0); err != nil {

@@ -444,10 +444,13 @@ func (l *pgLexer) endStatement(lineNo int, b []byte, i int) error {
 }
 
 func (l *pgLexer) end(lineNo int) error {
-	switch l.st {
-	case pgCopyData, pgAfterCopy:
-		// psql ends COPY data at the end of input too.
-		return nil
+	// A script that stops inside a string, a comment or COPY data was cut
+	// short (pg_dump ends COPY data with "\."): refuse it rather than
+	// restore part of it.
+	inside := map[pgState]string{pgString: "a string", pgEString: "a string", pgIdent: "a quoted identifier",
+		pgDollar: "a dollar-quoted string", pgBlockCmt: "a comment", pgCopyData: `COPY data (no "\." line)`, pgAfterCopy: `COPY data (no "\." line)`}
+	if what, ok := inside[l.st]; ok && !l.quoteSeen {
+		return &Error{Line: lineNo, Construct: "end of script", Reason: "the script ends inside " + what + ": it is truncated"}
 	}
 	if l.inWord {
 		l.inWord = false

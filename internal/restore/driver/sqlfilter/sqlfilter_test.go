@@ -243,3 +243,26 @@ func ExampleCheckPostgres() {
 	fmt.Println(err)
 	// Output: line 2: psql meta-command: "\\! rm -rf ~" is refused (a package is data: it may not run client commands or touch other databases)
 }
+
+func TestFilters_RefuseAScriptCutShort(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		check func(string) error
+		cut   string
+		whole string
+	}{
+		{"postgres in COPY data", func(s string) error { return sqlfilter.CheckPostgres(strings.NewReader(s)) }, "COPY t FROM stdin;\n1\tx\n2\t", "SELECT 'a'"},
+		{"postgres in a string", func(s string) error { return sqlfilter.CheckPostgres(strings.NewReader(s)) }, "INSERT INTO t VALUES ('abc", "SELECT $$a$$"},
+		{"mysql in a string", func(s string) error { return sqlfilter.CheckMySQL(strings.NewReader(s), sqlfilter.MySQLOptions{}) }, "INSERT INTO t VALUES ('abc", "INSERT INTO t VALUES ('a')"},
+		{"mysql in a comment", func(s string) error { return sqlfilter.CheckMySQL(strings.NewReader(s), sqlfilter.MySQLOptions{}) }, "/*!40101 SET NAMES utf8", "/*!40101 SET NAMES utf8 */"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.check(tc.cut); !sqlfilter.IsRefused(err) || !strings.Contains(err.Error(), "truncated") {
+				t.Errorf("%q: %v; want it refused as truncated", tc.cut, err)
+			}
+			if err := tc.check(tc.whole); err != nil {
+				t.Errorf("%q: %v", tc.whole, err)
+			}
+		})
+	}
+}
