@@ -143,10 +143,15 @@ func (d *Driver) Capture(ctx context.Context, src driver.Source, w io.Writer, p 
 			return driver.CaptureResult{}, fmt.Errorf("mysql capture: %w", err)
 		}
 		defer f.Close()
+		// A script is packaged only if a restore would run it (the same
+		// filter), so hostile or truncated SQL is never captured.
 		pr := &driver.ProgressReader{R: f, P: p, Component: name, Phase: driver.PhaseCapture}
-		_, err = io.CopyBuffer(w, pr, make([]byte, 1<<20))
+		_, err = io.CopyBuffer(w, sqlfilter.MySQL(pr, sqlfilter.MySQLOptions{}), make([]byte, 1<<20))
 		pr.Flush()
 		if err != nil {
+			if sqlfilter.IsRefused(err) {
+				return driver.CaptureResult{}, fmt.Errorf("mysql capture of %s: the SQL script is refused: %w", path, err)
+			}
 			return driver.CaptureResult{}, fmt.Errorf("mysql capture: %w", err)
 		}
 		return driver.CaptureResult{Format: Format, Meta: map[string]string{"source": "file"}}, nil
@@ -179,9 +184,28 @@ func (d *Driver) Capture(ctx context.Context, src driver.Source, w io.Writer, p 
 	cmd := exec.CommandContext(ctx, bin, args...)
 	stderr := &driver.Tail{}
 	pw := &driver.CountingWriter{W: w}
-	cmd.Stdout, cmd.Stderr = pw, stderr
-	err = cmd.Run()
+	cmd.Stderr = stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return driver.CaptureResult{}, err
+	}
+	if err := cmd.Start(); err != nil {
+		return driver.CaptureResult{}, fmt.Errorf("start %s: %w", filepath.Base(bin), err)
+	}
+	// The dump passes the restore's filter as it is written, so a source
+	// whose definitions a restore would refuse fails here, not at apply.
+	_, ferr := io.CopyBuffer(pw, sqlfilter.MySQL(out, sqlfilter.MySQLOptions{}), make([]byte, 1<<20))
+	if ferr != nil {
+		_ = cmd.Process.Kill()
+	}
+	err = cmd.Wait()
 	p.Emit(driver.Event{Component: name, Phase: driver.PhaseCapture, Bytes: pw.N})
+	if ferr != nil {
+		if sqlfilter.IsRefused(ferr) {
+			return driver.CaptureResult{}, fmt.Errorf("mysql capture: the dump of %s would be refused at restore: %w", e.db, ferr)
+		}
+		return driver.CaptureResult{}, fmt.Errorf("mysql capture: %w", ferr)
+	}
 	if err := driver.ToolError(ctx, filepath.Base(bin), err, stderr); err != nil {
 		return driver.CaptureResult{}, err
 	}

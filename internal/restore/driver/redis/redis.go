@@ -242,7 +242,7 @@ func serveRDB(ctx context.Context, path string, src driver.Source) (string, func
 	}
 	sock := filepath.Join(dir, "redis.sock")
 	cmd := exec.CommandContext(ctx, bin, "--port", "0", "--unixsocket", sock, "--dir", dir, "--dbfilename", "dump.rdb",
-		"--save", "", "--appendonly", "no", "--databases", "64")
+		"--save", "", "--appendonly", "no", "--databases", "64", "--"+sanitizeConfig, "yes")
 	stderr := &driver.Tail{}
 	cmd.Stdout, cmd.Stderr = stderr, stderr
 	if err := cmd.Start(); err != nil {

@@ -451,7 +451,7 @@ func (l *myLexer) end(lineNo int) error {
 		if !ok {
 			what = "an executable comment"
 		}
-		return &Error{Line: lineNo, Construct: "end of script", Reason: "the script ends inside " + what + ": it is truncated"}
+		return &Error{Line: lineNo, Reason: "the script ends inside " + what + ": it is truncated (dump it again)"}
 	}
 	if l.st == myNormal && l.inWord {
 		l.inWord = false

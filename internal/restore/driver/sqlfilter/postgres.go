@@ -450,7 +450,7 @@ func (l *pgLexer) end(lineNo int) error {
 	inside := map[pgState]string{pgString: "a string", pgEString: "a string", pgIdent: "a quoted identifier",
 		pgDollar: "a dollar-quoted string", pgBlockCmt: "a comment", pgCopyData: `COPY data (no "\." line)`, pgAfterCopy: `COPY data (no "\." line)`}
 	if what, ok := inside[l.st]; ok && !l.quoteSeen {
-		return &Error{Line: lineNo, Construct: "end of script", Reason: "the script ends inside " + what + ": it is truncated"}
+		return &Error{Line: lineNo, Reason: "the script ends inside " + what + ": it is truncated (dump it again)"}
 	}
 	if l.inWord {
 		l.inWord = false

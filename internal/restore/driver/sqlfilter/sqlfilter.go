@@ -32,6 +32,9 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
+	if e.Construct == "" {
+		return fmt.Sprintf("line %d: %s", e.Line, e.Reason)
+	}
 	return fmt.Sprintf("line %d: %s: %q is refused (a package is data: it may not run client commands or touch other databases)", e.Line, e.Reason, e.Construct)
 }
 
