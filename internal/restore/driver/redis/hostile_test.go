@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -133,4 +135,30 @@ func TestRedis_RestoreSanitisesPayloads(t *testing.T) {
 	if v := cli.ConfigGet(ctx, "sanitize-dump-payload").Val()["sanitize-dump-payload"]; v != "no" {
 		t.Errorf("sanitize-dump-payload left at %q, want it put back to no", v)
 	}
+}
+
+// A truncated .rdb file is not captured: the redis-server that reads it
+// refuses it, and the capture says so.
+func TestRedis_CaptureRefusesATruncatedRDBFile(t *testing.T) {
+	src := testenv.StartRedis(t)
+	seed(t, src.URL(0), 1)
+	ctx := context.Background()
+	c := connect(t, src.URL(0))
+	if err := c.Save(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	dir, _ := c.ConfigGet(ctx, "dir").Result()
+	whole, err := os.ReadFile(filepath.Join(dir["dir"], "dump.rdb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := filepath.Join(t.TempDir(), "cut.rdb")
+	if err := os.WriteFile(cut, whole[:len(whole)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = drivertest.CaptureErr(ctx, redis.New(), driver.Source{URL: cut}, drivertest.NewStore(t), "cache")
+	if err == nil || !strings.Contains(err.Error(), "could not load") {
+		t.Fatalf("capture of a truncated .rdb: %v; want redis-server's refusal", err)
+	}
+	t.Log(err)
 }

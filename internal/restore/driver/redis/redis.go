@@ -249,9 +249,16 @@ func serveRDB(ctx context.Context, path string, src driver.Source) (string, func
 		cleanup()
 		return "", nil, fmt.Errorf("start redis-server for %s: %w", path, err)
 	}
+	// A server that cannot load the file (damaged, truncated) exits at
+	// once; waiting on it tells that without sitting out the deadline.
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
 	stop := func() {
 		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		<-exited
 		cleanup()
 	}
 	db := src.Option(OptDB, "0")
@@ -267,11 +274,16 @@ func serveRDB(ctx context.Context, path string, src driver.Source) (string, func
 		if err == nil {
 			break
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil || cmd.ProcessState != nil {
+		if time.Now().After(deadline) || ctx.Err() != nil {
 			stop()
 			return "", nil, fmt.Errorf("redis-server could not load %s: %v: %s", path, err, stderr.String())
 		}
-		time.Sleep(50 * time.Millisecond)
+		select {
+		case <-exited:
+			stop()
+			return "", nil, fmt.Errorf("redis-server could not load %s (damaged or truncated? dump it again): %s", path, stderr.String())
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 	return u, stop, nil
 }
