@@ -182,6 +182,20 @@ func (l *myLexer) lex(b []byte, lineNo int, start bool) error {
 				i--
 			}
 		case myString:
+			if !l.esc && !l.quoteSeen {
+				// Fast path: the run up to the next backslash or quote.
+				j := i
+				for j < len(b) && b[j] != '\\' && b[j] != l.q {
+					j++
+				}
+				if j > i {
+					if room := 1024 - len(l.buf); room > 0 {
+						l.buf = append(l.buf, b[i:min(j, i+room)]...)
+					}
+					i = j - 1
+					continue
+				}
+			}
 			switch {
 			case l.esc:
 				l.esc = false
@@ -324,6 +338,9 @@ func (l *myLexer) normal(b []byte, i, lineNo int) error {
 }
 
 func (l *myLexer) endWord(lineNo int, b []byte, i int) error {
+	if isNumber(l.word) {
+		return l.token(myToken{kind: 'n'}, lineNo, b, i-len(l.word))
+	}
 	return l.token(myToken{kind: 'w', text: strings.ToLower(string(l.word))}, lineNo, b, i-len(l.word))
 }
 
@@ -419,6 +436,21 @@ func (l *myLexer) token(t myToken, lineNo int, b []byte, i int) error {
 		}
 	}
 	return nil
+}
+
+// isNumber says whether a word is a decimal or 0x hex number (never a name).
+func isNumber(w []byte) bool {
+	digits := w
+	hex := len(w) > 2 && w[0] == '0' && (w[1] == 'x' || w[1] == 'X')
+	if hex {
+		digits = w[2:]
+	}
+	for _, c := range digits {
+		if !isDigit(c) && !(hex && (c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F')) {
+			return false
+		}
+	}
+	return len(digits) > 0
 }
 
 func allDigits(s string) bool {
