@@ -57,3 +57,33 @@ func TestPostgres_CaptureRefusesDamagedArchivesAndHostileScripts(t *testing.T) {
 	// The whole archive still captures.
 	drivertest.Capture(t, postgres.New(), driver.Source{URL: dump}, store, "db")
 }
+
+// A plain pg_dump of objects whose text looks like psql commands (in
+// strings, dollar quotes, comments, identifiers and COPY data) passes the
+// script filter and restores as it was.
+func TestPostgres_PlainDumpOfLookalikesRestores(t *testing.T) {
+	src, dst := testenv.StartPostgres(t), testenv.StartPostgres(t)
+	src.CreateDatabase(t, "shop")
+	exec1(t, src.URL("shop"),
+		`CREATE TABLE items (id serial PRIMARY KEY, name text NOT NULL CHECK (name !~ '^\d+\\$'), "odd ""col""" text, "a$b" int, tags text[], created timestamptz DEFAULT '2024-01-01')`,
+		`COMMENT ON TABLE items IS E'it''s \\! not a command; \\\\ and ''quotes'''`,
+		`CREATE FUNCTION f(x int) RETURNS int LANGUAGE plpgsql AS $fn$ DECLARE s text := '\! nope'; BEGIN /* \o |x */ RETURN x + 1; END $fn$`,
+		`CREATE FUNCTION g() RETURNS text LANGUAGE sql BEGIN ATOMIC SELECT CASE WHEN true THEN 'a;b' ELSE '\c' END; END`,
+		`CREATE VIEW v AS SELECT id, tags[1:2] AS t, name || $$ \! $$ AS n FROM items`,
+		`INSERT INTO items (name, "odd ""col""", "a$b", tags) SELECT 'x\! ' || g || E'\ttab\nnewline\\', '\.' , g, ARRAY['\i', 'b''c'] FROM generate_series(1, 500) g`,
+		`INSERT INTO items (name) VALUES ('\.'), (E'\\.'), ('COPY x FROM stdin;')`,
+	)
+	want := checksums(t, src.URL("shop"))
+	file := filepath.Join(t.TempDir(), "shop.sql")
+	cmd := exec.Command(filepath.Join(src.BinDir, "pg_dump"), "-Fp", "-f", file, "shop")
+	cmd.Env = append(os.Environ(), src.Env()...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("pg_dump: %v %s", err, out)
+	}
+	store := drivertest.NewStore(t)
+	c := drivertest.Capture(t, postgres.New(), driver.Source{URL: file}, store, "db")
+	if _, err := drivertest.Restore(context.Background(), postgres.New(), c, store, dst.URL("app"), nil); err != nil {
+		t.Fatal(err)
+	}
+	same(t, "restored from a plain dump", want, checksums(t, dst.URL("app")))
+}

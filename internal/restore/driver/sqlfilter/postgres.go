@@ -288,7 +288,9 @@ func (l *pgLexer) normal(b []byte, i, lineNo int) error {
 			return err
 		}
 	}
-	if l.colon > 0 && (c == '\'' || c == '"') && l.colon == 1 {
+	// :name, :'name', :"name": psql pastes a variable's value in and
+	// lexes it, backslash commands included.
+	if l.colon == 1 && (c == '\'' || c == '"' || isIdentStart(c)) {
 		return l.refuse(lineNo, b, i-1, "psql variable interpolation")
 	}
 	if c == ':' {

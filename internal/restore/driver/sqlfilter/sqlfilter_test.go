@@ -33,6 +33,8 @@ var PostgresAttacks = map[string]string{
 	"setenv":                       "\\setenv PAGER 'touch /tmp/pwned'\n",
 	"unrestrict without restrict":  "\\unrestrict abc\n",
 	"variable":                     "SELECT :'HOME';\n",
+	"variable unquoted":            "SELECT :VERSION;\n",
+	"variable identifier":          "SELECT :\"DBNAME\";\n",
 	"shell after a string":         "SELECT 'a''b'; \\! id\n",
 	"shell after E string":         "SELECT E'a\\'b'; \\! id\n",
 	"shell after dollar quote":     "SELECT $x$ ' $x$; \\! id\n",
