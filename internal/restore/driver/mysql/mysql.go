@@ -8,11 +8,8 @@
 package mysql
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -26,6 +23,7 @@ import (
 	gomysql "github.com/go-sql-driver/mysql"
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver"
+	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver/sqlfilter"
 	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
 )
 
@@ -145,10 +143,15 @@ func (d *Driver) Capture(ctx context.Context, src driver.Source, w io.Writer, p 
 			return driver.CaptureResult{}, fmt.Errorf("mysql capture: %w", err)
 		}
 		defer f.Close()
+		// A script is packaged only if a restore would run it (the same
+		// filter), so hostile or truncated SQL is never captured.
 		pr := &driver.ProgressReader{R: f, P: p, Component: name, Phase: driver.PhaseCapture}
-		_, err = io.CopyBuffer(w, pr, make([]byte, 1<<20))
+		_, err = io.CopyBuffer(w, sqlfilter.MySQL(pr, sqlfilter.MySQLOptions{}), make([]byte, 1<<20))
 		pr.Flush()
 		if err != nil {
+			if sqlfilter.IsRefused(err) {
+				return driver.CaptureResult{}, fmt.Errorf("mysql capture of %s: the SQL script is refused: %w", path, err)
+			}
 			return driver.CaptureResult{}, fmt.Errorf("mysql capture: %w", err)
 		}
 		return driver.CaptureResult{Format: Format, Meta: map[string]string{"source": "file"}}, nil
@@ -181,9 +184,28 @@ func (d *Driver) Capture(ctx context.Context, src driver.Source, w io.Writer, p 
 	cmd := exec.CommandContext(ctx, bin, args...)
 	stderr := &driver.Tail{}
 	pw := &driver.CountingWriter{W: w}
-	cmd.Stdout, cmd.Stderr = pw, stderr
-	err = cmd.Run()
+	cmd.Stderr = stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return driver.CaptureResult{}, err
+	}
+	if err := cmd.Start(); err != nil {
+		return driver.CaptureResult{}, fmt.Errorf("start %s: %w", filepath.Base(bin), err)
+	}
+	// The dump passes the restore's filter as it is written, so a source
+	// whose definitions a restore would refuse fails here, not at apply.
+	_, ferr := io.CopyBuffer(pw, sqlfilter.MySQL(out, sqlfilter.MySQLOptions{}), make([]byte, 1<<20))
+	if ferr != nil {
+		_ = cmd.Process.Kill()
+	}
+	err = cmd.Wait()
 	p.Emit(driver.Event{Component: name, Phase: driver.PhaseCapture, Bytes: pw.N})
+	if ferr != nil {
+		if sqlfilter.IsRefused(ferr) {
+			return driver.CaptureResult{}, fmt.Errorf("mysql capture: the dump of %s would be refused at restore: %w", e.db, ferr)
+		}
+		return driver.CaptureResult{}, fmt.Errorf("mysql capture: %w", ferr)
+	}
 	if err := driver.ToolError(ctx, filepath.Base(bin), err, stderr); err != nil {
 		return driver.CaptureResult{}, err
 	}
@@ -315,12 +337,26 @@ func (d *Driver) Restore(ctx context.Context, c statepkg.Component, src driver.C
 	}
 	defer r.Close()
 	pr := &driver.ProgressReader{R: r, P: p, Component: c.Name, Phase: driver.PhaseRestore}
-	cmd := exec.CommandContext(ctx, bin, "--defaults-extra-file="+cnf, "--batch", "--database="+staged)
+	// A package is data: the script reaches the client only through the
+	// filter (no client commands, nothing naming another database of the
+	// server), and the client itself reads it without client commands
+	// (--binary-mode), without local files and, where it can, sandboxed.
+	others, err := listNames(ctx, db, "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME <> ?", staged)
+	if err != nil {
+		return fail(fmt.Errorf("list the server's databases: %w", err))
+	}
+	args, err := clientArgs(ctx, db, bin, cnf, staged)
+	if err != nil {
+		return fail(err)
+	}
+	cmd := exec.CommandContext(ctx, bin, args...)
 	stderr := &driver.Tail{}
 	cmd.Stdout, cmd.Stderr = io.Discard, stderr
-	filtered := newSchemaFilter(pr)
-	defer filtered.Close()
+	filtered := sqlfilter.MySQL(pr, sqlfilter.MySQLOptions{Databases: append(others, e.db)})
 	if err := driver.Feed(ctx, cmd, filepath.Base(bin), filtered, pr, c.Size, stderr, &res); err != nil {
+		if sqlfilter.IsRefused(err) {
+			return fail(fmt.Errorf("the package's SQL script: %w", err))
+		}
 		return fail(err)
 	}
 	if err := writeMarker(ctx, db, staged, c, t); err != nil {
@@ -606,38 +642,35 @@ func recreate(ctx context.Context, db *sql.DB, schema string, defs []string) err
 	return nil
 }
 
-// newSchemaFilter drops top-level `CREATE DATABASE` and `USE` lines (from
-// dumps made with --databases) so a script restores into the staging schema,
-// not over the live one.
-func newSchemaFilter(r io.Reader) io.ReadCloser {
-	pr, pw := io.Pipe()
-	go func() {
-		br := bufio.NewReaderSize(r, 1<<20)
-		bw := bufio.NewWriterSize(pw, 1<<20)
-		atStart := true
-		for {
-			line, err := br.ReadSlice('\n')
-			if len(line) > 0 {
-				drop := atStart && (bytes.HasPrefix(line, []byte("USE `")) || bytes.HasPrefix(line, []byte("CREATE DATABASE ")))
-				if !drop {
-					if _, werr := bw.Write(line); werr != nil {
-						pw.CloseWithError(werr)
-						return
-					}
-				}
-				atStart = line[len(line)-1] == '\n'
-			}
-			if errors.Is(err, bufio.ErrBufferFull) {
-				continue
-			}
-			if err != nil {
-				if err == io.EOF {
-					err = bw.Flush()
-				}
-				pw.CloseWithError(err)
-				return
+// clientArgs are the arguments of the mariadb/mysql client restoring a
+// script into schema staged.
+func clientArgs(ctx context.Context, db *sql.DB, bin, cnf, staged string) ([]string, error) {
+	args := []string{"--defaults-extra-file=" + cnf, "--batch", "--binary-mode", "--local-infile=0",
+		"--default-character-set=utf8mb4", "--database=" + staged}
+	if help, err := exec.CommandContext(ctx, bin, "--help").Output(); err == nil && strings.Contains(string(help), "--sandbox") {
+		args = append(args, "--sandbox") // MariaDB 10.5.25+: no \! system, tee, source, pager
+	}
+	// The filter reads strings with backslash escapes and "..." as
+	// strings; a server whose default sql_mode says otherwise would read
+	// the script differently, so the session starts without those modes.
+	var mode string
+	if err := db.QueryRowContext(ctx, "SELECT @@GLOBAL.sql_mode").Scan(&mode); err != nil {
+		return nil, fmt.Errorf("read the server's sql_mode: %w", err)
+	}
+	var keep []string
+	changed := false
+	for _, m := range strings.Split(mode, ",") {
+		switch strings.ToUpper(m) {
+		case "NO_BACKSLASH_ESCAPES", "ANSI_QUOTES", "ANSI", "DB2", "MAXDB", "MSSQL", "ORACLE", "POSTGRESQL":
+			changed = true
+		default:
+			if m != "" {
+				keep = append(keep, m)
 			}
 		}
-	}()
-	return pr
+	}
+	if changed {
+		args = append(args, "--init-command=SET SESSION sql_mode='"+strings.Join(keep, ",")+"'")
+	}
+	return args, nil
 }

@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver"
+	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver/sqlfilter"
 )
 
 // Capture implements driver.Driver. A live database is dumped with
@@ -20,7 +22,7 @@ import (
 func (d *Driver) Capture(ctx context.Context, src driver.Source, w io.Writer, p driver.Progress) (driver.CaptureResult, error) {
 	name := src.Option("component", "postgres")
 	if path, ok := driver.LocalPath(src.URL); ok {
-		return captureFile(ctx, path, w, p, name)
+		return captureFile(ctx, path, w, p, name, src.Options)
 	}
 	e, err := parseEndpoint(src.URL)
 	if err != nil {
@@ -71,7 +73,7 @@ func (d *Driver) Capture(ctx context.Context, src driver.Source, w io.Writer, p 
 	}}, nil
 }
 
-func captureFile(ctx context.Context, path string, w io.Writer, p driver.Progress, name string) (driver.CaptureResult, error) {
+func captureFile(ctx context.Context, path string, w io.Writer, p driver.Progress, name string, opts map[string]string) (driver.CaptureResult, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return driver.CaptureResult{}, fmt.Errorf("postgres capture: %w", err)
@@ -81,16 +83,45 @@ func captureFile(ctx context.Context, path string, w io.Writer, p driver.Progres
 	head, _ := br.Peek(5)
 	format := FormatSQL
 	meta := map[string]string{"source": "file"}
+	var in io.Reader = br
 	if bytes.Equal(head, []byte("PGDMP")) {
 		format = FormatCustom
 		if v := archiveDumpVersion(ctx, path); v != "" {
 			meta["pgDumpVersion"] = v
 		}
+		// A damaged or truncated archive must not become a version that
+		// every apply then fails on.
+		if err := validateArchive(ctx, path, opts); err != nil {
+			return driver.CaptureResult{}, err
+		}
+	} else {
+		// An SQL script is packaged only if a restore would run it: the
+		// same filter, so hostile or truncated SQL is never captured.
+		in = sqlfilter.Postgres(br)
 	}
-	if err := copyWithProgress(ctx, w, br, p, name); err != nil {
+	if err := copyWithProgress(ctx, w, in, p, name); err != nil {
+		if fe := (*sqlfilter.Error)(nil); errors.As(err, &fe) {
+			return driver.CaptureResult{}, fmt.Errorf("postgres capture of %s: the SQL script is refused: %w", path, fe)
+		}
 		return driver.CaptureResult{}, err
 	}
 	return driver.CaptureResult{Format: format, Meta: meta}, nil
+}
+
+// validateArchive reads the whole custom-format archive at path as a
+// restore would, every data block included (pg_restore to /dev/null).
+func validateArchive(ctx context.Context, path string, opts map[string]string) error {
+	bin, err := tool("pg_restore", opts)
+	if err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, bin, "-f", os.DevNull, path)
+	stderr := &driver.Tail{}
+	cmd.Stdout, cmd.Stderr = stderr, stderr
+	if err := driver.ToolError(ctx, "pg_restore", cmd.Run(), stderr); err != nil {
+		return fmt.Errorf("postgres capture: %s is damaged or truncated (pg_restore cannot read it; dump it again): %w", path, err)
+	}
+	return nil
 }
 
 // archiveDumpVersion reads "Dumped by pg_dump version" from the archive's TOC.

@@ -19,6 +19,8 @@ package postgres
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -36,6 +38,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver"
+	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver/sqlfilter"
 	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
 )
 
@@ -742,6 +745,18 @@ func (d *Driver) psql(ctx context.Context, env []string, src driver.ChunkSource,
 	if strategy == StrategyInPlace {
 		args = append(args, "--single-transaction")
 	}
+	// A package is data: the script reaches psql only through the filter
+	// (no meta-commands, no COPY ... PROGRAM), and psql is put in
+	// restricted mode with a key the script cannot know, so a
+	// meta-command the filter missed is still refused by psql itself.
+	var prefix string
+	if psqlRestricts(ctx, bin) {
+		key, err := restrictKey()
+		if err != nil {
+			return err
+		}
+		prefix = "\\restrict " + key + "\n"
+	}
 	r, err := src.Open(ctx)
 	if err != nil {
 		return err
@@ -752,7 +767,30 @@ func (d *Driver) psql(ctx context.Context, env []string, src driver.ChunkSource,
 	cmd.Env = env
 	stderr := &driver.Tail{}
 	cmd.Stderr, cmd.Stdout = stderr, io.Discard
-	return driver.Feed(ctx, cmd, "psql", pr, pr, c.Size, stderr, res)
+	script := io.MultiReader(strings.NewReader(prefix), sqlfilter.Postgres(pr))
+	if err := driver.Feed(ctx, cmd, "psql", script, pr, c.Size, stderr, res); err != nil {
+		if sqlfilter.IsRefused(err) {
+			return fmt.Errorf("the package's SQL script: %w", err)
+		}
+		return err
+	}
+	return nil
+}
+
+// psqlRestricts says whether psql has \restrict (17.6, 16.10, 15.14,
+// 14.19, 13.22 and later).
+func psqlRestricts(ctx context.Context, bin string) bool {
+	out, err := exec.CommandContext(ctx, bin, "--help=commands").Output()
+	return err == nil && strings.Contains(string(out), "\\restrict")
+}
+
+// restrictKey is a random key for psql's \restrict.
+func restrictKey() (string, error) {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("restrict key: %w", err)
+	}
+	return hex.EncodeToString(b), nil
 }
 
 type progressWriter struct {

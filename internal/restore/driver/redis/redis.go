@@ -242,16 +242,23 @@ func serveRDB(ctx context.Context, path string, src driver.Source) (string, func
 	}
 	sock := filepath.Join(dir, "redis.sock")
 	cmd := exec.CommandContext(ctx, bin, "--port", "0", "--unixsocket", sock, "--dir", dir, "--dbfilename", "dump.rdb",
-		"--save", "", "--appendonly", "no", "--databases", "64")
+		"--save", "", "--appendonly", "no", "--databases", "64", "--"+sanitizeConfig, "yes")
 	stderr := &driver.Tail{}
 	cmd.Stdout, cmd.Stderr = stderr, stderr
 	if err := cmd.Start(); err != nil {
 		cleanup()
 		return "", nil, fmt.Errorf("start redis-server for %s: %w", path, err)
 	}
+	// A server that cannot load the file (damaged, truncated) exits at
+	// once; waiting on it tells that without sitting out the deadline.
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
 	stop := func() {
 		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		<-exited
 		cleanup()
 	}
 	db := src.Option(OptDB, "0")
@@ -267,11 +274,16 @@ func serveRDB(ctx context.Context, path string, src driver.Source) (string, func
 		if err == nil {
 			break
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil || cmd.ProcessState != nil {
+		if time.Now().After(deadline) || ctx.Err() != nil {
 			stop()
 			return "", nil, fmt.Errorf("redis-server could not load %s: %v: %s", path, err, stderr.String())
 		}
-		time.Sleep(50 * time.Millisecond)
+		select {
+		case <-exited:
+			stop()
+			return "", nil, fmt.Errorf("redis-server could not load %s (damaged or truncated? dump it again): %s", path, stderr.String())
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 	return u, stop, nil
 }
@@ -387,6 +399,9 @@ func (d *Driver) Plan(ctx context.Context, c statepkg.Component, t driver.Target
 			pl.Current = m.ComponentDigest
 		}
 	}
+	if w := sanitizeSupport(ctx, cli); w != "" && pl.Action != driver.ActionSkip {
+		pl.Warnings = append(pl.Warnings, w)
+	}
 	pl.Reason = strings.TrimSpace(pl.Reason + fmt.Sprintf(" (via spare db %d)", spare))
 	return pl, nil
 }
@@ -443,6 +458,13 @@ func (d *Driver) Restore(ctx context.Context, c statepkg.Component, src driver.C
 	defer spare.Close()
 
 	phase = driver.PhaseRestore
+	// RESTORE checks a payload's checksum only; with sanitize-dump-payload
+	// the server also checks its structure, so a crafted payload cannot
+	// corrupt server memory. Turned on for the restore where CONFIG is
+	// allowed (the plan warns where it is not), then set back.
+	if prev, ok := sanitizePayloads(ctx, main); ok {
+		defer func() { _ = main.ConfigSet(context.WithoutCancel(ctx), sanitizeConfig, prev).Err() }()
+	}
 	if err := spare.FlushDB(ctx).Err(); err != nil {
 		return fail(fmt.Errorf("flush spare db %d: %w", spareN, err))
 	}
@@ -479,6 +501,37 @@ func (d *Driver) Restore(ctx context.Context, c statepkg.Component, src driver.C
 	_ = spare.Set(context.WithoutCancel(ctx), PreviousKey, time.Now().UTC().Format(time.RFC3339), 0).Err()
 	p.Emit(driver.Event{Component: c.Name, Phase: driver.PhaseDone})
 	return res, nil
+}
+
+// sanitizeConfig is the Redis 6.2+ setting that makes RESTORE check the
+// structure of payloads ("yes"), not only their checksum.
+const sanitizeConfig = "sanitize-dump-payload"
+
+// sanitizeSupport says whether payloads will be sanitised: "" when they
+// will, else why not.
+func sanitizeSupport(ctx context.Context, cli *goredis.Client) string {
+	v, err := cli.ConfigGet(ctx, sanitizeConfig).Result()
+	if err != nil {
+		return fmt.Sprintf("cannot read %s (%v): RESTORE payloads are checked by their checksum only", sanitizeConfig, err)
+	}
+	if _, ok := v[sanitizeConfig]; !ok {
+		return fmt.Sprintf("the server has no %s (Redis before 6.2): RESTORE payloads are checked by their checksum only", sanitizeConfig)
+	}
+	return ""
+}
+
+// sanitizePayloads turns sanitize-dump-payload on and returns its previous
+// value and true when it changed it.
+func sanitizePayloads(ctx context.Context, cli *goredis.Client) (string, bool) {
+	v, err := cli.ConfigGet(ctx, sanitizeConfig).Result()
+	prev, ok := v[sanitizeConfig]
+	if err != nil || !ok || prev == "yes" {
+		return "", false
+	}
+	if err := cli.ConfigSet(ctx, sanitizeConfig, "yes").Err(); err != nil {
+		return "", false
+	}
+	return prev, true
 }
 
 // restoreStream reads the framed stream and RESTOREs keys in pipelined
@@ -571,9 +624,24 @@ func readString(r *bufio.Reader) (string, error) {
 	if l > maxString {
 		return "", fmt.Errorf("record claims a %d-byte string, beyond Redis's 512 MiB limit", l)
 	}
-	b := make([]byte, l)
-	if _, err := io.ReadFull(r, b); err != nil {
-		return "", noEOF(err)
+	if l <= readStep {
+		b := make([]byte, l)
+		if _, err := io.ReadFull(r, b); err != nil {
+			return "", noEOF(err)
+		}
+		return string(b), nil
 	}
-	return string(b), nil
+	// A record's length is only a claim: memory grows with the bytes that
+	// actually arrive, so a damaged or hostile stream claiming 512 MiB
+	// costs no more than what it holds.
+	var sb strings.Builder
+	sb.Grow(readStep)
+	n, err := io.CopyN(&sb, r, int64(l))
+	if err != nil {
+		return "", fmt.Errorf("record claims a %d-byte string, the stream holds %d: %w", l, n, noEOF(err))
+	}
+	return sb.String(), nil
 }
+
+// readStep is the largest string read at its claimed length at once.
+const readStep = 1 << 20

@@ -66,7 +66,11 @@ func captureTar(ctx context.Context, file string, w io.Writer, p driver.Progress
 	if err != nil {
 		return driver.CaptureResult{}, fmt.Errorf("volume capture: %w", err)
 	}
-	tr := tar.NewReader(bufio.NewReaderSize(f, 1<<20))
+	// Counted, so the end can be told from a cut: tar.Reader reports an
+	// archive that stops between entries, without its end-of-archive
+	// blocks, as a clean io.EOF.
+	in := &driver.ProgressReader{R: bufio.NewReaderSize(f, 1<<20)}
+	tr := tar.NewReader(in)
 	bw := bufio.NewWriterSize(w, 1<<20)
 	cw := &driver.CountingWriter{W: bw}
 	tw := tar.NewWriter(cw)
@@ -103,8 +107,15 @@ func captureTar(ctx context.Context, file string, w io.Writer, p driver.Progress
 		if err := ctx.Err(); err != nil {
 			return driver.CaptureResult{}, err
 		}
+		before := in.N
 		hdr, err := tr.Next()
 		if err == io.EOF {
+			// Next read the last entry's padding (< 512 bytes), then the
+			// zero block(s) marking the end; without them the archive was
+			// cut short.
+			if in.N-before < 512 {
+				return driver.CaptureResult{}, fmt.Errorf("volume capture %s: the archive ends without its end-of-archive blocks: it is truncated (make it again)", file)
+			}
 			break
 		}
 		if err != nil {
