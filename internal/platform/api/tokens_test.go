@@ -506,3 +506,25 @@ func TestTokens_ChildMintedByARevokedParentDoesNotWork(t *testing.T) {
 		})
 	}
 }
+
+// TestTokens_AdminTokenGrantMustNameTheUser: the admin has no tokens of its
+// own to mean by token:NAME, and guessing the owner from today's token of
+// that name hands the grant to whoever created the name first.
+func TestTokens_AdminTokenGrantMustNameTheUser(t *testing.T) {
+	ctx := context.Background()
+	srv := platformtest.Start(t)
+	admin := srv.Admin(t)
+	must(admin.CreateProject(ctx, "p", ""))
+	// Mallory guesses the name the admin will grant to olga's future token.
+	mallory := srv.Client(t, must(srv.Client(t, srv.UserToken(t, "mallory", "mallory")).CreateToken(ctx, client.TokenRequest{Name: "deploy"})).Secret)
+	if g, err := admin.PutGrant(ctx, "p", "", "token:deploy", client.RoleMaintainer); !errors.Is(err, client.ErrBadRequest) {
+		t.Errorf("admin grant to token:deploy: want 400 asking for token:USER:deploy, got %+v, %v", g, err)
+	}
+	if _, err := mallory.GetProject(ctx, "p"); !errors.Is(err, client.ErrForbidden) {
+		t.Fatalf("mallory's token named deploy on p: want 403, got %v", err)
+	}
+	g := must(admin.PutGrant(ctx, "p", "", "token:olga:deploy", client.RoleMaintainer))
+	if g.TokenUser != "olga" {
+		t.Fatalf("grant %+v, want bound to olga", g)
+	}
+}
