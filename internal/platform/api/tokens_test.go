@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -526,5 +527,43 @@ func TestTokens_AdminTokenGrantMustNameTheUser(t *testing.T) {
 	g := must(admin.PutGrant(ctx, "p", "", "token:olga:deploy", client.RoleMaintainer))
 	if g.TokenUser != "olga" {
 		t.Fatalf("grant %+v, want bound to olga", g)
+	}
+}
+
+// TestOps_MetricsLabelsStayBounded: anyone may send any method to any path,
+// without a token; the metrics must not grow a series per made-up method
+// (an unauthenticated caller could fill the server's memory).
+func TestOps_MetricsLabelsStayBounded(t *testing.T) {
+	srv := platformtest.Start(t)
+	for i := range 20 {
+		for _, path := range []string{"/", "/api/v1/whoami", "/no/such/route"} {
+			req, err := http.NewRequest(fmt.Sprintf("MADEUP%d", i), srv.URL+path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+		}
+	}
+	status, body := getWithToken(t, srv.URL+"/metrics", srv.AdminToken)
+	if status != http.StatusOK {
+		t.Fatalf("/metrics: %d", status)
+	}
+	var madeUp, other int
+	for _, line := range strings.Split(body, "\n") {
+		if strings.HasPrefix(line, "unikube_http_requests_total{") {
+			if strings.Contains(line, "MADEUP") {
+				madeUp++
+			}
+			if strings.Contains(line, `method="other"`) {
+				other++
+			}
+		}
+	}
+	if madeUp > 0 || other == 0 {
+		t.Fatalf("%d request series name a made-up method, %d count them as method=\"other\"", madeUp, other)
 	}
 }
