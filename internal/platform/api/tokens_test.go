@@ -14,8 +14,10 @@ import (
 	"time"
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/client"
+	"github.com/unikubehq/terraform-provider-unikube/internal/platform/auth"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/platformtest"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/server"
+	"github.com/unikubehq/terraform-provider-unikube/internal/platform/store"
 	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
 )
 
@@ -565,5 +567,37 @@ func TestOps_MetricsLabelsStayBounded(t *testing.T) {
 	}
 	if madeUp > 0 || other == 0 {
 		t.Fatalf("%d request series name a made-up method, %d count them as method=\"other\"", madeUp, other)
+	}
+}
+
+// TestTokens_AdminRotationKeepsTheTokensItCreated: rotating the admin token
+// (a restart with another --admin-token) replaces its row; the user tokens
+// the old one created have no live minter chain to check any more and keep
+// working, while a revoked one stays revoked.
+func TestTokens_AdminRotationKeepsTheTokensItCreated(t *testing.T) {
+	ctx := context.Background()
+	srv := platformtest.Start(t)
+	admin := srv.Admin(t)
+	alice := srv.Client(t, srv.UserToken(t, "laptop", "alice"))
+	child := srv.Client(t, must(alice.CreateToken(ctx, client.TokenRequest{Name: "child"})).Secret)
+	bob := srv.Client(t, srv.UserToken(t, "laptop", "bob"))
+	if err := admin.RevokeUserToken(ctx, "bob", "laptop"); err != nil {
+		t.Fatal(err)
+	}
+	rotated := "rotated-admin-token-0123456789"
+	if err := srv.Platform.Store.ReplaceAdminToken(ctx, store.Token{ID: auth.NewID(), Name: "admin", Kind: store.TokenAdmin,
+		Hash: auth.HashSecret(rotated), CreatedAt: time.Now(), CreatedBy: "bootstrap"}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond) // past the auth cache
+	for name, c := range map[string]*client.Client{"alice": alice, "alice's child": child, "new admin": srv.Client(t, rotated)} {
+		if _, err := c.Whoami(ctx); err != nil {
+			t.Errorf("%s after the admin token was rotated: %v", name, err)
+		}
+	}
+	for name, c := range map[string]*client.Client{"old admin": admin, "bob (revoked)": bob} {
+		if _, err := c.Whoami(ctx); !errors.Is(err, client.ErrUnauthorized) {
+			t.Errorf("%s after the rotation: want 401, got %v", name, err)
+		}
 	}
 }
