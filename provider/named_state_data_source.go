@@ -115,7 +115,7 @@ func (d *NamedStateDataSource) Schema(ctx context.Context, req datasource.Schema
 				MarkdownDescription: "Grants on this state (grants on the whole project are not listed).",
 				Computed:            true,
 				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
-					"subject": schema.StringAttribute{MarkdownDescription: "Grantee: `user:NAME`, `group:NAME`, `token:USER:NAME` (the token NAME of USER) or `token:NAME` (a token of your own user; as the admin, the one user token of that name).", Computed: true},
+					"subject": schema.StringAttribute{MarkdownDescription: "Grantee: `user:NAME`, `group:NAME`, `token:USER:NAME` (the token NAME of USER) or `token:NAME` (a token of your own user; the admin must name the user).", Computed: true},
 					"role":    schema.StringAttribute{MarkdownDescription: "Role: `owner`, `maintainer`, `applier` or `viewer`.", Computed: true},
 				}},
 			},

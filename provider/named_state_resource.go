@@ -225,7 +225,7 @@ func (r *NamedStateResource) Schema(ctx context.Context, req resource.SchemaRequ
 				NestedObject: schema.NestedBlockObject{
 					Attributes: map[string]schema.Attribute{
 						"subject": schema.StringAttribute{
-							MarkdownDescription: "Grantee: `user:NAME`, `group:NAME`, `token:USER:NAME` (the token NAME of USER) or `token:NAME` (a token of your own user; as the admin, the one user token of that name).",
+							MarkdownDescription: "Grantee: `user:NAME`, `group:NAME`, `token:USER:NAME` (the token NAME of USER) or `token:NAME` (a token of your own user; the admin must name the user).",
 							Required:            true,
 							Validators:          []validator.String{validators.Subject()},
 						},

@@ -172,8 +172,9 @@ func (s *Server) Handler() http.Handler {
 			}
 			d := time.Since(start)
 			code := strconv.Itoa(rec.status)
-			s.metrics.requests.WithLabelValues(r.Method, route, code).Inc()
-			s.metrics.duration.WithLabelValues(r.Method, route).Observe(d.Seconds())
+			method := metricMethod(r.Method)
+			s.metrics.requests.WithLabelValues(method, route, code).Inc()
+			s.metrics.duration.WithLabelValues(method, route).Observe(d.Seconds())
 			// The path never carries a token; the Authorization header is not logged.
 			lvl := slog.LevelInfo
 			if rec.status >= 500 {
@@ -186,6 +187,17 @@ func (s *Server) Handler() http.Handler {
 		}()
 		s.mux.ServeHTTP(rec, r)
 	})
+}
+
+// metricMethod is the method label of a request: a client may send any
+// method, even without a token, and a series per made-up method would let
+// it grow the server's memory without bound.
+func metricMethod(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:
+		return m
+	}
+	return "other"
 }
 
 type statusRecorder struct {

@@ -34,7 +34,7 @@ var paramDocs = map[string]obj{
 	"state":   {"description": "State name: a lowercase DNS label.", "schema": obj{"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"}},
 	"ref":     {"description": "A read tag expression: @latest, @candidate, a literal tag (URL-escaped, e.g. %5Bcand%5D-x), or sha256:<hex>.", "schema": obj{"type": "string"}},
 	"digest":  {"description": "Chunk digest: sha256 of the uncompressed bytes, sha256:<64 lowercase hex>.", "schema": obj{"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"}},
-	"subject": {"description": "user:NAME, group:NAME, token:USER:NAME (USER's token NAME) or token:NAME (the granter's own token NAME; for the admin, the one user token of that name).", "schema": obj{"type": "string"}},
+	"subject": {"description": "user:NAME, group:NAME, token:USER:NAME (USER's token NAME) or token:NAME (the granter's own token NAME; the admin must name the user).", "schema": obj{"type": "string"}},
 	"name":    {"description": "Token name.", "schema": obj{"type": "string"}},
 	"script":  {"description": "Script name: a lowercase DNS label.", "schema": obj{"type": "string"}},
 	"run":     {"description": "Run id.", "schema": obj{"type": "string"}},

@@ -325,7 +325,7 @@ func (s *Server) putGrant(w http.ResponseWriter, r *http.Request) {
 	}
 	g := store.Grant{Project: project, State: state, Subject: subject, Role: req.Role, CreatedAt: s.cfg.Now(), CreatedBy: p.Name()}
 	if err == nil {
-		g.TokenUser, err = s.tokenGrantOwner(r, p, subject)
+		g.TokenUser, err = tokenGrantOwner(p, subject)
 	}
 	if err == nil {
 		err = s.st.PutGrant(r.Context(), g)
@@ -361,33 +361,19 @@ func (s *Server) deleteGrant(w http.ResponseWriter, r *http.Request) {
 // tokenGrantOwner binds a token grant to the user owning the token, so no
 // other user can claim it by creating a token of the same name (names are
 // unique per user, and only a user or the admin creates a user's tokens).
-// token:USER:NAME names the owner; token:NAME means the granter's own token,
-// or, for the admin, the one user token of that name. Other subjects: "".
-func (s *Server) tokenGrantOwner(r *http.Request, p auth.Principal, subject string) (string, error) {
+// token:USER:NAME names the owner; token:NAME means the granter's own token.
+// The admin and tokens without a user own no such token and must name the
+// user: guessing it from whoever holds the name today would hand the grant
+// to the first user to create it. Other subjects: "".
+func tokenGrantOwner(p auth.Principal, subject string) (string, error) {
 	user, name, ok := auth.TokenSubject(subject)
 	switch {
 	case !ok:
 		return "", nil
 	case user != "":
 		return user, nil
-	case !p.IsAdmin():
-		if p.Token.User == "" {
-			return "", errf(http.StatusBadRequest, "subject %s: name the token's user as token:USER:%s", subject, name)
-		}
-		return p.Token.User, nil
+	case p.IsAdmin() || p.Token.User == "":
+		return "", errf(http.StatusBadRequest, "subject %s: name the token's user as token:USER:%s", subject, name)
 	}
-	ts, err := s.st.TokensNamed(r.Context(), name)
-	if err != nil {
-		return "", err
-	}
-	var owners []string
-	for _, t := range ts {
-		if t.Kind == store.TokenUser && t.User != "" && t.RevokedAt == nil {
-			owners = append(owners, t.User)
-		}
-	}
-	if len(owners) != 1 {
-		return "", errf(http.StatusBadRequest, "subject %s: %d users have a live token named %q: name the token's user as token:USER:%s", subject, len(owners), name, name)
-	}
-	return owners[0], nil
+	return p.Token.User, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -13,8 +14,10 @@ import (
 	"time"
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/client"
+	"github.com/unikubehq/terraform-provider-unikube/internal/platform/auth"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/platformtest"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/server"
+	"github.com/unikubehq/terraform-provider-unikube/internal/platform/store"
 	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
 )
 
@@ -467,5 +470,134 @@ func TestClient_ResponseHeaderTimeout(t *testing.T) {
 	start := time.Now()
 	if _, err := c.Whoami(ctx); err == nil || ctx.Err() != nil {
 		t.Fatalf("want a timeout error before the context ends, got %v after %s", err, time.Since(start))
+	}
+}
+
+// TestTokens_ChildMintedByARevokedParentDoesNotWork: a replica that still
+// holds a revoked token in its auth cache (up to a second; here frozen) may
+// let it create a token, but that child must not work: the revocation's
+// cascade ran before the child existed, so a token is live only while every
+// token up its chain of minters is.
+func TestTokens_ChildMintedByARevokedParentDoesNotWork(t *testing.T) {
+	backends := map[string][]platformtest.Option{"sqlite": nil, "postgres": {platformtest.WithPostgresS3()}}
+	for name, opts := range backends {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			one := platformtest.Start(t, opts...)
+			frozen := time.Now()
+			two := platformtest.Start(t, platformtest.WithOptions(func(o *platformtest.Options) {
+				*o = one.Options                           // a second replica of the same database and blob store
+				o.Now = func() time.Time { return frozen } // its auth cache never goes stale
+			}))
+			stolen := must(one.Admin(t).CreateToken(ctx, client.TokenRequest{Name: "laptop", User: "alice"}))
+			onTwo := two.Client(t, stolen.Secret)
+			if _, err := onTwo.Whoami(ctx); err != nil { // now cached on two
+				t.Fatal(err)
+			}
+			if err := one.Admin(t).RevokeUserToken(ctx, "alice", "laptop"); err != nil {
+				t.Fatal(err)
+			}
+			escaped, err := onTwo.CreateToken(ctx, client.TokenRequest{Name: "escape"})
+			if err != nil {
+				t.Skipf("the replica no longer accepts the revoked token (nothing to check): %v", err)
+			}
+			for name, srv := range map[string]*platformtest.Server{"one": one, "two": two} {
+				if _, err := srv.Client(t, escaped.Secret).Whoami(ctx); !errors.Is(err, client.ErrUnauthorized) {
+					t.Errorf("a child of a revoked token on %s: want 401, got %v", name, err)
+				}
+			}
+		})
+	}
+}
+
+// TestTokens_AdminTokenGrantMustNameTheUser: the admin has no tokens of its
+// own to mean by token:NAME, and guessing the owner from today's token of
+// that name hands the grant to whoever created the name first.
+func TestTokens_AdminTokenGrantMustNameTheUser(t *testing.T) {
+	ctx := context.Background()
+	srv := platformtest.Start(t)
+	admin := srv.Admin(t)
+	must(admin.CreateProject(ctx, "p", ""))
+	// Mallory guesses the name the admin will grant to olga's future token.
+	mallory := srv.Client(t, must(srv.Client(t, srv.UserToken(t, "mallory", "mallory")).CreateToken(ctx, client.TokenRequest{Name: "deploy"})).Secret)
+	if g, err := admin.PutGrant(ctx, "p", "", "token:deploy", client.RoleMaintainer); !errors.Is(err, client.ErrBadRequest) {
+		t.Errorf("admin grant to token:deploy: want 400 asking for token:USER:deploy, got %+v, %v", g, err)
+	}
+	if _, err := mallory.GetProject(ctx, "p"); !errors.Is(err, client.ErrForbidden) {
+		t.Fatalf("mallory's token named deploy on p: want 403, got %v", err)
+	}
+	g := must(admin.PutGrant(ctx, "p", "", "token:olga:deploy", client.RoleMaintainer))
+	if g.TokenUser != "olga" {
+		t.Fatalf("grant %+v, want bound to olga", g)
+	}
+}
+
+// TestOps_MetricsLabelsStayBounded: anyone may send any method to any path,
+// without a token; the metrics must not grow a series per made-up method
+// (an unauthenticated caller could fill the server's memory).
+func TestOps_MetricsLabelsStayBounded(t *testing.T) {
+	srv := platformtest.Start(t)
+	for i := range 20 {
+		for _, path := range []string{"/", "/api/v1/whoami", "/no/such/route"} {
+			req, err := http.NewRequest(fmt.Sprintf("MADEUP%d", i), srv.URL+path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+		}
+	}
+	status, body := getWithToken(t, srv.URL+"/metrics", srv.AdminToken)
+	if status != http.StatusOK {
+		t.Fatalf("/metrics: %d", status)
+	}
+	var madeUp, other int
+	for _, line := range strings.Split(body, "\n") {
+		if strings.HasPrefix(line, "unikube_http_requests_total{") {
+			if strings.Contains(line, "MADEUP") {
+				madeUp++
+			}
+			if strings.Contains(line, `method="other"`) {
+				other++
+			}
+		}
+	}
+	if madeUp > 0 || other == 0 {
+		t.Fatalf("%d request series name a made-up method, %d count them as method=\"other\"", madeUp, other)
+	}
+}
+
+// TestTokens_AdminRotationKeepsTheTokensItCreated: rotating the admin token
+// (a restart with another --admin-token) replaces its row; the user tokens
+// the old one created have no live minter chain to check any more and keep
+// working, while a revoked one stays revoked.
+func TestTokens_AdminRotationKeepsTheTokensItCreated(t *testing.T) {
+	ctx := context.Background()
+	srv := platformtest.Start(t)
+	admin := srv.Admin(t)
+	alice := srv.Client(t, srv.UserToken(t, "laptop", "alice"))
+	child := srv.Client(t, must(alice.CreateToken(ctx, client.TokenRequest{Name: "child"})).Secret)
+	bob := srv.Client(t, srv.UserToken(t, "laptop", "bob"))
+	if err := admin.RevokeUserToken(ctx, "bob", "laptop"); err != nil {
+		t.Fatal(err)
+	}
+	rotated := "rotated-admin-token-0123456789"
+	if err := srv.Platform.Store.ReplaceAdminToken(ctx, store.Token{ID: auth.NewID(), Name: "admin", Kind: store.TokenAdmin,
+		Hash: auth.HashSecret(rotated), CreatedAt: time.Now(), CreatedBy: "bootstrap"}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond) // past the auth cache
+	for name, c := range map[string]*client.Client{"alice": alice, "alice's child": child, "new admin": srv.Client(t, rotated)} {
+		if _, err := c.Whoami(ctx); err != nil {
+			t.Errorf("%s after the admin token was rotated: %v", name, err)
+		}
+	}
+	for name, c := range map[string]*client.Client{"old admin": admin, "bob (revoked)": bob} {
+		if _, err := c.Whoami(ctx); !errors.Is(err, client.ErrUnauthorized) {
+			t.Errorf("%s after the rotation: want 401, got %v", name, err)
+		}
 	}
 }

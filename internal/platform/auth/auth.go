@@ -268,6 +268,17 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (Princi
 	if !live(t, now) {
 		return Principal{}, ErrUnauthenticated
 	}
+	if t.ParentID != "" {
+		// The revocation cascade misses a child minted while it ran or by
+		// a replica still trusting its cached parent: check the chain.
+		ok, err := a.Store.MintersLive(ctx, t.ParentID, now)
+		if err != nil {
+			return Principal{}, err
+		}
+		if !ok {
+			return Principal{}, fmt.Errorf("%w: a token up its chain of minters is revoked or expired", ErrUnauthenticated)
+		}
+	}
 	if err := a.checkScoped(ctx, t, now); err != nil {
 		return Principal{}, err
 	}

@@ -231,6 +231,24 @@ func (s *Store) TokensNamed(ctx context.Context, name string) ([]Token, error) {
 	return out, rows.Err()
 }
 
+// MintersLive reports whether the token with id parentID and every token
+// up its chain of minters is neither revoked nor expired at now (the walk
+// stops at a token no longer stored, like a rotated admin token). Revoking a
+// token revokes its children too, but a child created while the revocation
+// ran (or on a replica still trusting its cached parent) would escape that:
+// checking the chain at use closes the gap.
+func (s *Store) MintersLive(ctx context.Context, parentID string, now time.Time) (bool, error) {
+	var dead int
+	err := s.queryRow(ctx, `WITH RECURSIVE chain(id, parent_id, revoked_at, expires_at) AS (
+			SELECT id, parent_id, revoked_at, expires_at FROM tokens WHERE id = $1
+			UNION SELECT t.id, t.parent_id, t.revoked_at, t.expires_at FROM tokens t JOIN chain c ON t.id = c.parent_id)
+		SELECT COUNT(*) FROM chain WHERE revoked_at IS NOT NULL OR expires_at <= $2`, parentID, nanos(now)).Scan(&dead)
+	if err != nil {
+		return false, fmt.Errorf("check the tokens that minted a token: %w", err)
+	}
+	return dead == 0, nil
+}
+
 // TokenByID finds a token by its id.
 func (s *Store) TokenByID(ctx context.Context, id string) (Token, error) {
 	t, err := scanToken(s.queryRow(ctx, `SELECT `+tokenCols+` FROM tokens WHERE id = $1`, id))
