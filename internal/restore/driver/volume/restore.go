@@ -40,11 +40,13 @@ const (
 	// size+mtime of files unchanged since the last apply, and checks each
 	// written file against the index's sha256.
 	OptVerify = "verify"
-	// OptKeepSetID set to "true" restores the setuid and setgid bits the
-	// index holds. By default they are cleared: a package must not plant a
-	// setuid-root program (or a setgid one) in a volume that a workload
-	// might run. The sticky bit is kept: it only restricts who may delete
-	// in a directory.
+	// OptKeepSetID set to "true" restores the setuid and setgid bits of
+	// files the index holds. By default they are cleared: a package must
+	// not plant a setuid-root program (or a setgid one) in a volume that a
+	// workload might run. Directories keep setgid (new entries inherit
+	// the directory's group, as Kubernetes' fsGroup relies on; it runs
+	// nothing) and lose setuid (meaningless there); the sticky bit is
+	// kept: it only restricts who may delete in a directory.
 	OptKeepSetID = "keep_setid"
 )
 
@@ -150,10 +152,14 @@ func procStatus(name string) (string, bool) {
 }
 
 // mode is the permission bits an entry gets: the index's, less setuid and
-// setgid unless they are kept.
+// (but on directories) setgid unless they are kept.
 func (o options) mode(e statepkg.FileEntry) uint32 {
 	m := e.Mode & 0o7777
-	if !o.keepSetID {
+	switch {
+	case o.keepSetID:
+	case e.Type == statepkg.FileDir:
+		m &^= syscall.S_ISUID
+	default:
 		m &^= syscall.S_ISUID | syscall.S_ISGID
 	}
 	return m

@@ -716,8 +716,9 @@ func TestVolume_WritesNeverLeaveTheTarget(t *testing.T) {
 	})
 }
 
-// Setuid and setgid bits of the state are cleared unless keep_setid=true;
-// the sticky bit is kept either way, and a re-apply sees nothing to change.
+// Setuid and setgid bits of the state's files are cleared unless
+// keep_setid=true; directories keep setgid (fsGroup's group inheritance)
+// and the sticky bit either way, and a re-apply sees nothing to change.
 func TestVolume_ClearsSetIDBitsUnlessKept(t *testing.T) {
 	src := t.TempDir()
 	write(t, filepath.Join(src, "bin/suid"), []byte("#!/bin/sh\n"), os.ModeSetuid|0o755)
@@ -737,7 +738,7 @@ func TestVolume_ClearsSetIDBitsUnlessKept(t *testing.T) {
 		opts map[string]string
 		want map[string]os.FileMode
 	}{
-		{nil, map[string]os.FileMode{"bin/suid": 0o755, "bin/sgid": 0o711, "big/suid": 0o755, "shared": os.ModeDir | 0o775, "tmp": os.ModeDir | os.ModeSticky | 0o777}},
+		{nil, map[string]os.FileMode{"bin/suid": 0o755, "bin/sgid": 0o711, "big/suid": 0o755, "shared": os.ModeDir | os.ModeSetgid | 0o775, "tmp": os.ModeDir | os.ModeSticky | 0o777}},
 		{map[string]string{OptKeepSetID: "true"}, map[string]os.FileMode{"bin/suid": os.ModeSetuid | 0o755, "bin/sgid": os.ModeSetgid | 0o711,
 			"big/suid": os.ModeSetuid | os.ModeSetgid | 0o755, "shared": os.ModeDir | os.ModeSetgid | 0o775, "tmp": os.ModeDir | os.ModeSticky | 0o777}},
 	}
