@@ -40,9 +40,11 @@ func validPath(p string) error {
 }
 
 // validateIndex checks a volume component's file index before anything is
-// written: clean relative paths in walk order, no device files, symlinks that
-// stay inside, hardlinks to earlier files, and content ranges that lie inside
-// the stream, in order and without overlap.
+// written: clean relative paths in walk order, each under a directory of the
+// index (never under a symlink), no device files, symlinks that stay inside
+// when resolved through the index's other symlinks, hardlinks to earlier
+// regular files, and content ranges that lie inside the stream, in order and
+// without overlap.
 func validateIndex(c statepkg.Component) error {
 	seen := make(map[string]string, len(c.Files))
 	var end int64
