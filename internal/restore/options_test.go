@@ -36,7 +36,7 @@ func TestPlan_RefusesOptionsTheDriverDoesNotTake(t *testing.T) {
 	}{
 		{map[string]string{"verify": "true", "owner": "0:0"}, ""},
 		{map[string]string{"strategy": "in-place"}, ""},
-		{map[string]string{"verfy": "true"}, `unknown volume option "verfy" (the volume driver takes: owner, verify)`},
+		{map[string]string{"verfy": "true"}, `unknown volume option "verfy" (the volume driver takes: keep_setid, owner, verify)`},
 		{map[string]string{"jobs": "4", "zz": "1"}, `unknown volume option "jobs", "zz"`},
 	} {
 		_, err := restore.Plan(ctx, m, "sha256:"+strings.Repeat("a", 64), restore.Targets{"files": {URL: target, Options: tc.opts}}, store, restore.PlanOptions{})

@@ -89,6 +89,9 @@ func Up(ctx context.Context, cfg Config) (*Info, error) {
 		if err := cfg.importImages(ctx, imgs); err != nil {
 			return nil, err
 		}
+		if err := cfg.ownerOnlyKubeconfig(); err != nil {
+			return nil, err
+		}
 		return &Info{Kubeconfig: cfg.KubeconfigPath(), Server: cfg.apiURL(), Version: cfg.KubernetesVersion, Reused: true, Took: time.Since(start)}, nil
 	}
 	cfg.down(ctx)

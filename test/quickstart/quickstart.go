@@ -228,7 +228,7 @@ func Up(ctx context.Context, cfg Config) (*Result, error) {
 	r := newRun(cfg)
 	cfg = r.cfg
 	total := time.Now()
-	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+	if err := privateDir(cfg.Dir); err != nil {
 		return nil, err
 	}
 	steps := []struct {
@@ -423,13 +423,16 @@ func (r *run) platform(ctx context.Context) error {
 	tokenFile := filepath.Join(r.cfg.Dir, "admin-token")
 	if b, err := os.ReadFile(tokenFile); err == nil {
 		r.token = strings.TrimSpace(string(b))
+		if err := ownerOnly(tokenFile); err != nil {
+			return err
+		}
 	} else {
 		buf := make([]byte, 24)
 		if _, err := rand.Read(buf); err != nil {
 			return err
 		}
 		r.token = "uks_quickstart-" + hex.EncodeToString(buf)
-		if err := os.WriteFile(tokenFile, []byte(r.token+"\n"), 0o600); err != nil {
+		if err := writePrivate(tokenFile, []byte(r.token+"\n")); err != nil {
 			return err
 		}
 	}
@@ -506,7 +509,7 @@ func (r *run) platform(ctx context.Context) error {
 func (r *run) devToken(ctx context.Context) error {
 	path := filepath.Join(r.cfg.Dir, "dev-token")
 	if _, err := os.Stat(path); err == nil {
-		return nil
+		return ownerOnly(path)
 	}
 	admin, err := client.New(client.Config{Endpoint: r.st.Endpoint, Token: r.token, Getenv: func(string) string { return "" }})
 	if err != nil {
@@ -518,7 +521,7 @@ func (r *run) devToken(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("create the tour's token: %w", err)
 	}
-	return os.WriteFile(path, []byte(t.Secret+"\n"), 0o600)
+	return writePrivate(path, []byte(t.Secret+"\n"))
 }
 
 // writeEnvFile writes the variables the README's tour uses; the token is
@@ -534,7 +537,7 @@ export PATH=%q:"$PATH"
 export QUICKSTART_PLATFORM_URL_IN_CLUSTER=%q
 `, r.st.Endpoint, filepath.Join(r.cfg.Dir, "dev-token"), r.st.Kubeconfig, r.getEnv("HELM_PLUGINS"),
 		r.cfg.Namespace, r.binDir()+string(os.PathListSeparator)+r.toolsBin(), inCluster)
-	return os.WriteFile(filepath.Join(r.cfg.Dir, "env"), []byte(s), 0o644)
+	return writePrivate(filepath.Join(r.cfg.Dir, "env"), []byte(s))
 }
 
 func ready(ctx context.Context, endpoint string) error {

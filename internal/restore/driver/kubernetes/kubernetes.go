@@ -157,19 +157,33 @@ func (s selection) wantsName(kind, name string) bool {
 	return slices.Contains(s.names, name) || slices.Contains(s.names, kind+"/"+name)
 }
 
-// skipped are objects never captured unless named: they belong to
-// Kubernetes, Helm or unikube-state itself.
+// skipped are objects a capture leaves out unless named: they belong to
+// Kubernetes, Helm or unikube-state itself. Named, the protected ones
+// fail the capture.
 func skipped(kind, name, typ string, labels map[string]string) bool {
-	if labels["app.kubernetes.io/managed-by"] == "unikube-state" || labels["owner"] == "unikube-state" || labels["owner"] == "helm" {
-		return true
-	}
+	return protected(kind, name, typ, labels) != "" || (kind == KindConfigMap && name == "kube-root-ca.crt")
+}
+
+// helmReleasePrefix starts the name of every Helm 3 release record
+// ("sh.helm.release.v1.NAME.vN").
+const helmReleasePrefix = "sh.helm.release.v1."
+
+// protected says why an object is never captured or restored, or "": Helm
+// release records (a restored one would rewrite a release's history and
+// what `helm upgrade` and rollback act on), service-account token Secrets
+// (credentials the cluster mints; a restored one would bind a token of the
+// package's choosing to an account), and unikube-state's own apply
+// records and Job credentials.
+func protected(kind, name, typ string, labels map[string]string) string {
 	switch {
-	case kind == KindConfigMap && name == "kube-root-ca.crt":
-		return true
-	case kind == KindSecret && (typ == string(corev1.SecretTypeServiceAccountToken) || strings.HasPrefix(typ, "helm.sh/")):
-		return true
+	case strings.HasPrefix(name, helmReleasePrefix) || strings.HasPrefix(typ, "helm.sh/") || labels["owner"] == "helm":
+		return "a Helm release record"
+	case kind == KindSecret && typ == string(corev1.SecretTypeServiceAccountToken):
+		return "a service-account token Secret"
+	case labels["app.kubernetes.io/managed-by"] == "unikube-state" || labels["owner"] == "unikube-state":
+		return "an object of unikube-state itself (an apply record or Job credentials)"
 	}
-	return false
+	return ""
 }
 
 // cleanAnnotations drops annotations that describe an earlier apply rather
@@ -236,6 +250,9 @@ func (d *Driver) list(ctx context.Context, ns string, sel selection) ([]Object, 
 			if !sel.wantsName(KindConfigMap, cm.Name) || (!named && skipped(KindConfigMap, cm.Name, "", cm.Labels)) {
 				continue
 			}
+			if why := protected(KindConfigMap, cm.Name, "", cm.Labels); why != "" {
+				return nil, fmt.Errorf("kubernetes component: ConfigMap/%s in %s is %s, which is never captured or restored", cm.Name, ns, why)
+			}
 			o := Object{Kind: KindConfigMap, Name: cm.Name, Labels: cm.Labels, Annotations: cleanAnnotations(cm.Annotations),
 				Immutable: cm.Immutable != nil && *cm.Immutable, BinaryData: cm.BinaryData}
 			if len(cm.Data) > 0 {
@@ -257,6 +274,9 @@ func (d *Driver) list(ctx context.Context, ns string, sel selection) ([]Object, 
 			named := len(sel.names) > 0 && sel.wantsName(KindSecret, s.Name)
 			if !sel.wantsName(KindSecret, s.Name) || (!named && skipped(KindSecret, s.Name, string(s.Type), s.Labels)) {
 				continue
+			}
+			if why := protected(KindSecret, s.Name, string(s.Type), s.Labels); why != "" {
+				return nil, fmt.Errorf("kubernetes component: Secret/%s in %s is %s, which is never captured or restored", s.Name, ns, why)
 			}
 			objs = append(objs, Object{Kind: KindSecret, Name: s.Name, Labels: s.Labels, Annotations: cleanAnnotations(s.Annotations),
 				Type: string(s.Type), Immutable: s.Immutable != nil && *s.Immutable, Data: s.Data})
@@ -290,15 +310,20 @@ func (d *Driver) Plan(ctx context.Context, c statepkg.Component, t driver.Target
 	}
 	cp := driver.ComponentPlan{Component: c.Name, Kind: c.Kind, Target: t.URL, Action: driver.ActionReplace,
 		Strategy: "update", Bytes: c.Size}
-	var refs []string
-	if v := c.Meta[MetaObjects]; v != "" {
-		refs = strings.Split(v, ",")
+	refs, err := manifestRefs(c)
+	if err != nil {
+		return cp, fmt.Errorf("kubernetes component %s: %w", c.Name, err)
 	}
 	cp.Files = int64(len(refs))
 	missing, current := 0, 0
 	for _, ref := range refs {
 		kind, name, _ := strings.Cut(ref, "/")
 		m, err := d.getMeta(ctx, ns, kind, name)
+		if err == nil {
+			if why := protected(kind, name, "", m.Labels); why != "" {
+				return cp, fmt.Errorf("kubernetes component %s: %w: %s in %s is %s, which a state never overwrites", c.Name, ErrObjectsRefused, ref, ns, why)
+			}
+		}
 		switch {
 		case apierrors.IsNotFound(err):
 			missing++
@@ -344,6 +369,9 @@ func (d *Driver) getMeta(ctx context.Context, ns, kind, name string) (metav1.Obj
 func Decode(r io.Reader) ([]Object, error) {
 	br := bufio.NewReader(io.LimitReader(r, maxStream+1))
 	dec := json.NewDecoder(br)
+	// A field Object lacks ("namespace", "metadata", ...) would be dropped
+	// silently: refuse it, the object is not what capture writes.
+	dec.DisallowUnknownFields()
 	var objs []Object
 	for {
 		var o Object
@@ -416,8 +444,14 @@ func (d *Driver) Restore(ctx context.Context, c statepkg.Component, src driver.C
 	if err != nil {
 		return res, fmt.Errorf("kubernetes component %s (nothing was changed): %w", c.Name, err)
 	}
+	if err := checkObjects(c, objs); err != nil {
+		return res, fmt.Errorf("kubernetes component %s (nothing was changed): %w", c.Name, err)
+	}
 	if _, err := Substitute(d.rules, objs); err != nil {
 		return res, fmt.Errorf("kubernetes component %s: substitution (nothing was changed): %w", c.Name, err)
+	}
+	if err := d.checkTargets(ctx, ns, objs); err != nil {
+		return res, fmt.Errorf("kubernetes component %s (nothing was changed): %w", c.Name, err)
 	}
 	var done []previous
 	for _, o := range objs {
@@ -448,6 +482,103 @@ func (d *Driver) Restore(ctx context.Context, c statepkg.Component, src driver.C
 	}
 	res.FilesWritten = res.Rows
 	return res, nil
+}
+
+// ErrObjectsRefused marks a component stream whose objects a restore
+// refuses: not the manifest's list, or objects never restored.
+var ErrObjectsRefused = errors.New("refusing kubernetes objects")
+
+// manifestRefs returns the manifest's list of objects ("Kind/name"), each
+// a ConfigMap or Secret, once, and none a protected name.
+func manifestRefs(c statepkg.Component) ([]string, error) {
+	v := c.Meta[MetaObjects]
+	if v == "" {
+		return nil, fmt.Errorf("%w: the manifest lists no objects (meta %q)", ErrObjectsRefused, MetaObjects)
+	}
+	refs := strings.Split(v, ",")
+	seen := make(map[string]bool, len(refs))
+	for _, ref := range refs {
+		kind, name, _ := strings.Cut(ref, "/")
+		switch {
+		case kind != KindConfigMap && kind != KindSecret || name == "":
+			return nil, fmt.Errorf("%w: the manifest lists %q: want ConfigMap/NAME or Secret/NAME", ErrObjectsRefused, ref)
+		case seen[ref]:
+			return nil, fmt.Errorf("%w: the manifest lists %s twice", ErrObjectsRefused, ref)
+		}
+		if why := protected(kind, name, "", nil); why != "" {
+			return nil, fmt.Errorf("%w: the manifest lists %s, %s, which is never restored", ErrObjectsRefused, ref, why)
+		}
+		seen[ref] = true
+	}
+	return refs, nil
+}
+
+// checkObjects refuses a stream that is not exactly the objects the
+// manifest lists (what the plan showed), or that holds an object never
+// restored.
+func checkObjects(c statepkg.Component, objs []Object) error {
+	refs, err := manifestRefs(c)
+	if err != nil {
+		return err
+	}
+	listed := make(map[string]bool, len(refs))
+	for _, r := range refs {
+		listed[r] = true
+	}
+	seen := make(map[string]bool, len(objs))
+	for i, o := range objs {
+		ref := o.Ref()
+		switch {
+		case seen[ref]:
+			return fmt.Errorf("%w: object %d (%s) appears twice in the data", ErrObjectsRefused, i+1, ref)
+		case !listed[ref]:
+			return fmt.Errorf("%w: object %d (%s) is in the data but not in the manifest's list %s", ErrObjectsRefused, i+1, ref, c.Meta[MetaObjects])
+		}
+		if why := protected(o.Kind, o.Name, o.Type, o.Labels); why != "" {
+			return fmt.Errorf("%w: object %d (%s) is %s, which is never restored", ErrObjectsRefused, i+1, ref, why)
+		}
+		seen[ref] = true
+	}
+	for _, r := range refs {
+		if !seen[r] {
+			return fmt.Errorf("%w: the manifest lists %s but the data does not hold it", ErrObjectsRefused, r)
+		}
+	}
+	return nil
+}
+
+// checkTargets refuses to overwrite, before anything is written, an
+// object of the target namespace that is protected: an ordinary Secret of
+// the package must not replace a Helm release record or a token Secret
+// of the same name.
+func (d *Driver) checkTargets(ctx context.Context, ns string, objs []Object) error {
+	for _, o := range objs {
+		var why string
+		switch o.Kind {
+		case KindConfigMap:
+			cur, err := d.client.CoreV1().ConfigMaps(ns).Get(ctx, o.Name, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("get %s in %s: %w", o.Ref(), ns, err)
+			}
+			why = protected(KindConfigMap, cur.Name, "", cur.Labels)
+		case KindSecret:
+			cur, err := d.client.CoreV1().Secrets(ns).Get(ctx, o.Name, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("get %s in %s: %w", o.Ref(), ns, err)
+			}
+			why = protected(KindSecret, cur.Name, string(cur.Type), cur.Labels)
+		}
+		if why != "" {
+			return fmt.Errorf("%w: %s in %s is %s, which a state never overwrites", ErrObjectsRefused, o.Ref(), ns, why)
+		}
+	}
+	return nil
 }
 
 // put creates or updates o (an immutable object that differs is deleted

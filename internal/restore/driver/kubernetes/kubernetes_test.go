@@ -3,7 +3,9 @@ package kubernetes
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -175,5 +177,114 @@ func TestRestore_BadStreamOrRuleChangesNothing(t *testing.T) {
 				t.Errorf("API calls made: %v", cs.Actions())
 			}
 		})
+	}
+}
+
+// A package restores exactly the objects its manifest lists, and never a
+// Helm release record, a service-account token Secret, unikube-state's own
+// objects, another kind or another namespace: each hostile package is
+// refused before anything is written, naming the object and the reason.
+func TestRestore_RefusesObjectsTheManifestDoesNotListOrThatAreProtected(t *testing.T) {
+	ctx := context.Background()
+	line := func(o Object) string {
+		b, err := json.Marshal(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b) + "\n"
+	}
+	app := line(Object{Kind: KindConfigMap, Name: "app", Data: map[string][]byte{"k": []byte("v")}})
+	tests := []struct {
+		name    string
+		listed  string // the manifest's list
+		stream  string
+		want    string
+		refused bool // wraps ErrObjectsRefused
+	}{
+		{"an object the manifest does not list", "ConfigMap/app", app + line(Object{Kind: KindSecret, Name: "extra", Data: map[string][]byte{"x": []byte("y")}}),
+			"object 2 (Secret/extra) is in the data but not in the manifest's list ConfigMap/app", true},
+		{"an object listed but missing", "ConfigMap/app,Secret/db", app, "the manifest lists Secret/db but the data does not hold it", true},
+		{"an object twice", "ConfigMap/app", app + app, "object 2 (ConfigMap/app) appears twice", true},
+		{"no list", "", app, "the manifest lists no objects", true},
+		{"another kind listed", "ConfigMap/app,Pod/x", app, `the manifest lists "Pod/x"`, true},
+		{"another kind in the data", "ConfigMap/app", app + `{"kind":"Pod","name":"x"}` + "\n", `kind "Pod": want ConfigMap or Secret`, false},
+		{"another namespace", "ConfigMap/app", `{"kind":"ConfigMap","name":"app","namespace":"kube-system"}` + "\n", `unknown field "namespace"`, false},
+		{"a helm release record", "Secret/sh.helm.release.v1.shop.v1",
+			line(Object{Kind: KindSecret, Name: "sh.helm.release.v1.shop.v1", Type: "helm.sh/release.v1", Labels: map[string]string{"owner": "helm"}}),
+			"the manifest lists Secret/sh.helm.release.v1.shop.v1, a Helm release record, which is never restored", true},
+		{"a helm release record by type", "Secret/innocent",
+			line(Object{Kind: KindSecret, Name: "innocent", Type: "helm.sh/release.v1"}),
+			"object 1 (Secret/innocent) is a Helm release record, which is never restored", true},
+		{"a helm release record by label (configmap storage)", "ConfigMap/innocent",
+			line(Object{Kind: KindConfigMap, Name: "innocent", Labels: map[string]string{"owner": "helm", "name": "shop"}}),
+			"object 1 (ConfigMap/innocent) is a Helm release record", true},
+		{"a service-account token", "Secret/default-token",
+			line(Object{Kind: KindSecret, Name: "default-token", Type: string(corev1.SecretTypeServiceAccountToken),
+				Annotations: map[string]string{corev1.ServiceAccountNameKey: "default"}, Data: map[string][]byte{"token": []byte("t")}}),
+			"object 1 (Secret/default-token) is a service-account token Secret, which is never restored", true},
+		{"an apply record of unikube-state", "ConfigMap/rec",
+			line(Object{Kind: KindConfigMap, Name: "rec", Labels: map[string]string{"owner": "unikube-state"}}),
+			"object 1 (ConfigMap/rec) is an object of unikube-state itself", true},
+		{"over a token Secret of the target", "Secret/builder-token",
+			line(Object{Kind: KindSecret, Name: "builder-token", Type: string(corev1.SecretTypeOpaque), Data: map[string][]byte{"token": []byte("mine")}}),
+			"Secret/builder-token in dev is a service-account token Secret, which a state never overwrites", true},
+		{"over a helm release record of the target", "ConfigMap/shop.v3",
+			line(Object{Kind: KindConfigMap, Name: "shop.v3", Data: map[string][]byte{"release": []byte("forged")}}),
+			"ConfigMap/shop.v3 in dev is a Helm release record, which a state never overwrites", true},
+	}
+	existing := func() []runtime.Object {
+		return []runtime.Object{
+			&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "dev"}, Data: map[string]string{"old": "1"}},
+			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "builder-token", Namespace: "dev",
+				Annotations: map[string]string{corev1.ServiceAccountNameKey: "builder"}},
+				Type: corev1.SecretTypeServiceAccountToken, Data: map[string][]byte{"token": []byte("cluster-minted")}},
+			&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "shop.v3", Namespace: "dev", Labels: map[string]string{"owner": "helm", "name": "shop"}},
+				Data: map[string]string{"release": "real"}},
+		}
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cs := fake.NewClientset(existing()...)
+			c := statepkg.Component{Name: "config", Kind: statepkg.KindKubernetes, Format: Format, Size: int64(len(tt.stream)),
+				Meta: map[string]string{MetaObjects: tt.listed}}
+			if tt.listed == "" {
+				c.Meta = nil
+			}
+			_, err := New(cs, nil).Restore(ctx, c, driver.ReaderAtSource{R: strings.NewReader(tt.stream), Size: int64(len(tt.stream))},
+				driver.Target{URL: URL("dev"), Digest: "sha256:abc"}, nil)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "nothing was changed") {
+				t.Fatalf("restore: %v; want a refusal saying %q", err, tt.want)
+			}
+			if tt.refused != errors.Is(err, ErrObjectsRefused) {
+				t.Errorf("errors.Is(err, ErrObjectsRefused) = %v, want %v", !tt.refused, tt.refused)
+			}
+			for _, a := range cs.Actions() {
+				if a.GetVerb() != "get" {
+					t.Errorf("API call %s %s made", a.GetVerb(), a.GetResource().Resource)
+				}
+			}
+			for _, o := range existing() {
+				var got runtime.Object
+				switch o := o.(type) {
+				case *corev1.ConfigMap:
+					got, err = cs.CoreV1().ConfigMaps("dev").Get(ctx, o.Name, metav1.GetOptions{})
+				case *corev1.Secret:
+					got, err = cs.CoreV1().Secrets("dev").Get(ctx, o.Name, metav1.GetOptions{})
+				}
+				if err != nil || !reflect.DeepEqual(got, o) {
+					t.Errorf("target object changed: %+v (%v), want %+v", got, err, o)
+				}
+			}
+		})
+	}
+}
+
+// A capture that names a protected object fails rather than writing a
+// state no restore takes; left unnamed, such objects are skipped.
+func TestCapture_RefusesANamedProtectedObject(t *testing.T) {
+	_, err := New(fake.NewClientset(objects()...), nil).Capture(context.Background(),
+		driver.Source{URL: URL("staging"), Options: map[string]string{"names": "sh.helm.release.v1.shop.v1"}}, &bytes.Buffer{}, nil)
+	if err == nil || !strings.Contains(err.Error(), "Secret/sh.helm.release.v1.shop.v1 in staging is a Helm release record, which is never captured or restored") {
+		t.Errorf("capture of a named Helm release record: %v", err)
 	}
 }

@@ -51,7 +51,7 @@ func New() *Driver { return &Driver{} }
 func (*Driver) Kind() statepkg.Kind { return statepkg.KindVolume }
 
 // TargetOptions implements driver.OptionLister.
-func (*Driver) TargetOptions() []string { return []string{OptOwner, OptVerify} }
+func (*Driver) TargetOptions() []string { return []string{OptOwner, OptVerify, OptKeepSetID} }
 
 func reserved(rel string) bool {
 	first, _, _ := strings.Cut(rel, "/")

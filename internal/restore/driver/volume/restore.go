@@ -40,6 +40,14 @@ const (
 	// size+mtime of files unchanged since the last apply, and checks each
 	// written file against the index's sha256.
 	OptVerify = "verify"
+	// OptKeepSetID set to "true" restores the setuid and setgid bits of
+	// files the index holds. By default they are cleared: a package must
+	// not plant a setuid-root program (or a setgid one) in a volume that a
+	// workload might run. Directories keep setgid (new entries inherit
+	// the directory's group, as Kubernetes' fsGroup relies on; it runs
+	// nothing) and lose setuid (meaningless there); the sticky bit is
+	// kept: it only restricts who may delete in a directory.
+	OptKeepSetID = "keep_setid"
 )
 
 // Marker is the content of .unikube-state.json at the top of a target.
@@ -60,12 +68,21 @@ type options struct {
 	chown    bool
 	uid, gid int // -1: from the index
 	verify   bool
+	// keepSetID keeps setuid/setgid bits (see OptKeepSetID).
+	keepSetID bool
 	// force rewrites every entry, as if the target held none of them.
 	force bool
 }
 
 func parseOptions(t driver.Target) (options, error) {
 	o := options{chown: os.Geteuid() == 0, uid: -1, gid: -1, verify: t.Option(OptVerify, "") == "true", force: t.Force}
+	switch v := t.Option(OptKeepSetID, ""); v {
+	case "", "false":
+	case "true":
+		o.keepSetID = true
+	default:
+		return o, fmt.Errorf("%s option %q: want true or false", OptKeepSetID, v)
+	}
 	if own := t.Option(OptOwner, ""); own != "" {
 		u, g, ok := strings.Cut(own, ":")
 		uid, err1 := strconv.Atoi(u)
@@ -132,6 +149,20 @@ func procStatus(name string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// mode is the permission bits an entry gets: the index's, less setuid and
+// (but on directories) setgid unless they are kept.
+func (o options) mode(e statepkg.FileEntry) uint32 {
+	m := e.Mode & 0o7777
+	switch {
+	case o.keepSetID:
+	case e.Type == statepkg.FileDir:
+		m &^= syscall.S_ISUID
+	default:
+		m &^= syscall.S_ISUID | syscall.S_ISGID
+	}
+	return m
 }
 
 func (o options) owner(e statepkg.FileEntry) (int, int) {
@@ -390,7 +421,7 @@ func (o options) metaDiffers(e statepkg.FileEntry, fi finfo, withMTime bool) boo
 			return true
 		}
 	}
-	if e.Type != statepkg.FileSymlink && fi.mode != e.Mode {
+	if e.Type != statepkg.FileSymlink && fi.mode != o.mode(e) {
 		return true
 	}
 	return withMTime && !fi.mtime.Equal(e.MTime)
@@ -1045,7 +1076,7 @@ func setMeta(root *os.Root, o options, e statepkg.FileEntry) error {
 	if e.Type == statepkg.FileSymlink {
 		return nil
 	}
-	if err := root.Chmod(e.Path, fileMode(e.Mode)); err != nil {
+	if err := root.Chmod(e.Path, fileMode(o.mode(e))); err != nil {
 		return err
 	}
 	return root.Chtimes(e.Path, e.MTime, e.MTime)
@@ -1293,10 +1324,10 @@ func (w *stagingWriter) open(e statepkg.FileEntry) (int, error) {
 	// with its final mode when that is exact (no umask bits, no ACL, no
 	// setuid/setgid/sticky bits, which open may drop), saving the chmod;
 	// any other file is created private and finish sets owner and mode.
-	mode := uint32(0o600)
+	mode, want := uint32(0o600), w.o.mode(e)
 	w.modeSet = false
-	if w.plainModes && e.Mode&^0o777 == 0 && e.Mode&uint32(w.umask) == 0 && w.ownedAtCreation(e) {
-		mode, w.modeSet = e.Mode, true
+	if w.plainModes && want&^0o777 == 0 && want&uint32(w.umask) == 0 && w.ownedAtCreation(e) {
+		mode, w.modeSet = want, true
 	}
 	fd, err := unix.Openat(dfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, mode)
 	if err != nil {
@@ -1312,7 +1343,7 @@ func (w *stagingWriter) open(e statepkg.FileEntry) (int, error) {
 			return -1, fmt.Errorf("create %s in staging: %w", e.Path, err)
 		}
 		w.modeChecked = true
-		if st.Mode&0o7777 != e.Mode {
+		if st.Mode&0o7777 != want {
 			w.plainModes, w.modeSet = false, false
 		}
 	}
@@ -1359,7 +1390,7 @@ func (w *stagingWriter) finish(e statepkg.FileEntry, fd int) error {
 	}
 	if err == nil && !w.modeSet {
 		// After chown, which clears setuid/setgid.
-		err = unix.Fchmod(fd, e.Mode&0o7777)
+		err = unix.Fchmod(fd, w.o.mode(e))
 	}
 	if err == nil {
 		ts := unix.NsecToTimespec(e.MTime.UnixNano())
@@ -1862,7 +1893,7 @@ func (f *pfile) finish(w *stagingWriter) error {
 	}
 	if err == nil {
 		// After chown, which clears setuid/setgid.
-		err = fh.Chmod(fileMode(f.e.Mode))
+		err = fh.Chmod(fileMode(w.o.mode(f.e)))
 	}
 	if err == nil {
 		err = w.st.Chtimes(w.stagePath(f.e.Path), f.e.MTime, f.e.MTime)

@@ -3,10 +3,13 @@ package volume
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -60,9 +63,19 @@ type cutPipe struct {
 
 func (w cutPipe) MarkCut(off int64, key string) { w.cuts.MarkCut(off, key) }
 
+// apply restores c into dir. The tests comparing a restore with its source
+// keep setuid/setgid bits (seed and manySmallFiles hold some);
+// TestVolume_ClearsSetIDBitsUnlessKept checks the default.
 func apply(t testing.TB, ctx context.Context, c statepkg.Component, store statepkg.ChunkStore, dir string, opts map[string]string) (driver.ComponentResult, error) {
 	t.Helper()
-	return New().Restore(ctx, c, driver.StoreSource{Store: store, Component: c}, driver.Target{URL: dir, Options: opts, Digest: "sha256:" + strings.Repeat("a", 64)}, nil)
+	return New().Restore(ctx, c, driver.StoreSource{Store: store, Component: c}, driver.Target{URL: dir, Options: faithful(opts), Digest: "sha256:" + strings.Repeat("a", 64)}, nil)
+}
+
+// faithful adds keep_setid=true to opts unless they set it.
+func faithful(opts map[string]string) map[string]string {
+	out := map[string]string{OptKeepSetID: "true"}
+	maps.Copy(out, opts)
+	return out
 }
 
 func newStore(t testing.TB) *statepkg.DirStore {
@@ -97,7 +110,7 @@ func seed(t testing.TB, dir string) {
 	t.Helper()
 	write(t, filepath.Join(dir, "a.txt"), []byte("hello"), 0o640)
 	write(t, filepath.Join(dir, "sub/deep/big.bin"), bytes.Repeat([]byte("0123456789abcdef"), 300000), 0o600)
-	write(t, filepath.Join(dir, "sub/exec.sh"), []byte("#!/bin/sh\necho hi\n"), 0o4755)
+	write(t, filepath.Join(dir, "sub/exec.sh"), []byte("#!/bin/sh\necho hi\n"), os.ModeSetuid|0o755)
 	write(t, filepath.Join(dir, "sub/empty"), nil, 0o644)
 	if err := os.MkdirAll(filepath.Join(dir, "emptydir"), 0o711); err != nil {
 		t.Fatal(err)
@@ -200,7 +213,7 @@ func TestVolume_RoundTripPreservesContentModeOwnerMTimeLinks(t *testing.T) {
 	seed(t, src)
 	store := newStore(t)
 	c := capture(t, src, store)
-	pl, err := New().Plan(context.Background(), c, driver.Target{URL: dst})
+	pl, err := New().Plan(context.Background(), c, driver.Target{URL: dst, Options: faithful(nil)})
 	if err != nil || pl.Action != driver.ActionCreate {
 		t.Fatalf("plan = %+v, %v; want create", pl, err)
 	}
@@ -227,7 +240,7 @@ func TestVolume_ReapplySameDigestFetchesAndWritesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	cs := &drivertest.CountingStore{ChunkStore: store}
-	pl, err := New().Plan(context.Background(), c, driver.Target{URL: dst})
+	pl, err := New().Plan(context.Background(), c, driver.Target{URL: dst, Options: faithful(nil)})
 	if err != nil || pl.Action != driver.ActionSkip {
 		t.Fatalf("plan = %+v, %v; want skip", pl, err)
 	}
@@ -249,7 +262,7 @@ func TestVolume_ForceRewritesEveryEntryOfAnAppliedDigest(t *testing.T) {
 		t.Fatal(err)
 	}
 	write(t, filepath.Join(dst, "extra/x"), []byte("x"), 0o644)
-	forced := driver.Target{URL: dst, Force: true}
+	forced := driver.Target{URL: dst, Force: true, Options: faithful(nil)}
 	pl, err := New().Plan(context.Background(), c, forced)
 	if err != nil || pl.Action != driver.ActionReplace || pl.Current != c.Digest {
 		t.Fatalf("forced plan = %+v, %v; want replace of the current digest", pl, err)
@@ -288,7 +301,7 @@ func TestVolume_PlanDiffIsReusedOnlyWhileTheTargetHoldsWhatWasPlanned(t *testing
 	ctx := context.Background()
 	restoreWith := func(d *Driver, c statepkg.Component) {
 		t.Helper()
-		if _, err := d.Restore(ctx, c, driver.StoreSource{Store: store, Component: c}, driver.Target{URL: dst, Digest: c.Digest}, nil); err != nil {
+		if _, err := d.Restore(ctx, c, driver.StoreSource{Store: store, Component: c}, driver.Target{URL: dst, Digest: c.Digest, Options: faithful(nil)}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -296,7 +309,7 @@ func TestVolume_PlanDiffIsReusedOnlyWhileTheTargetHoldsWhatWasPlanned(t *testing
 	restoreWith(d, c1)
 
 	// Plan then apply: the apply reuses the plan's diff.
-	if pl, err := d.Plan(ctx, c2, driver.Target{URL: dst}); err != nil || pl.Action != driver.ActionIncremental {
+	if pl, err := d.Plan(ctx, c2, driver.Target{URL: dst, Options: faithful(nil)}); err != nil || pl.Action != driver.ActionIncremental {
 		t.Fatalf("plan = %+v, %v", pl, err)
 	}
 	restoreWith(d, c2)
@@ -304,7 +317,7 @@ func TestVolume_PlanDiffIsReusedOnlyWhileTheTargetHoldsWhatWasPlanned(t *testing
 
 	// Plan, then another apply changes the target: the plan's diff is
 	// stale and must not be used.
-	if _, err := d.Plan(ctx, c1, driver.Target{URL: dst}); err != nil {
+	if _, err := d.Plan(ctx, c1, driver.Target{URL: dst, Options: faithful(nil)}); err != nil {
 		t.Fatal(err)
 	}
 	restoreWith(New(), c3)
@@ -334,7 +347,7 @@ func TestVolume_ReplacesDriftAndRemovesExtraFiles(t *testing.T) {
 	if err := os.Chmod(filepath.Join(dst, "sub/exec.sh"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	pl, err := New().Plan(context.Background(), c, driver.Target{URL: dst})
+	pl, err := New().Plan(context.Background(), c, driver.Target{URL: dst, Options: faithful(nil)})
 	if err != nil || pl.Action != driver.ActionIncremental {
 		t.Fatalf("plan = %+v, %v; want incremental", pl, err)
 	}
@@ -539,32 +552,67 @@ func (s corruptStore) Get(ctx context.Context, d string) ([]byte, error) {
 	return b, err
 }
 
+// hostileIndexes are indexes no restore may write, each with what its
+// refusal says. FuzzValidateIndex's corpus holds the same attacks.
+func hostileIndexes(size int64) []struct {
+	name  string
+	files []statepkg.FileEntry
+	want  string
+} {
+	sha := strings.Repeat("ab", 32)
+	reg := func(p string) statepkg.FileEntry {
+		return statepkg.FileEntry{Path: p, Type: statepkg.FileRegular, Size: 1, SHA256: sha, Mode: 0o644}
+	}
+	dir := func(p string) statepkg.FileEntry {
+		return statepkg.FileEntry{Path: p, Type: statepkg.FileDir, Mode: 0o755}
+	}
+	sym := func(p, to string) statepkg.FileEntry {
+		return statepkg.FileEntry{Path: p, Type: statepkg.FileSymlink, Linkname: to}
+	}
+	hard := func(p, to string) statepkg.FileEntry {
+		return statepkg.FileEntry{Path: p, Type: statepkg.FileHardlink, Linkname: to}
+	}
+	return []struct {
+		name  string
+		files []statepkg.FileEntry
+		want  string
+	}{
+		{"dotdot", []statepkg.FileEntry{reg("../evil")}, `path "../evil" leaves the target`},
+		{"dotdot inside", []statepkg.FileEntry{reg("a/../../evil")}, `path "a/../../evil" is not clean`},
+		{"absolute", []statepkg.FileEntry{reg("/etc/passwd")}, `absolute path "/etc/passwd"`},
+		{"symlink outside", []statepkg.FileEntry{sym("l", "../../etc")}, `symlink "l" -> "../../etc" points outside the target: it climbs out through ..`},
+		{"absolute symlink", []statepkg.FileEntry{sym("l", "/etc")}, `symlink "l" -> "/etc" points outside`},
+		{"symlink to dotdot", []statepkg.FileEntry{sym("a", "..")}, `symlink "a" -> ".." points outside`},
+		{"write through symlink", []statepkg.FileEntry{sym("l", "d"), reg("l/x")}, `entry "l/x": its parent "l" is not a directory listed before it`},
+		{"write through symlink to root", []statepkg.FileEntry{sym("a", "."), reg("a/x")}, `entry "a/x": its parent "a" is not a directory`},
+		{"climb through a link to the top", []statepkg.FileEntry{sym("a", "."), sym("b", "a/..")},
+			`symlink "b" -> "a/.." points outside the target: it climbs out through .. after the symlink "a" -> "."`},
+		{"climb through a link to its parent", []statepkg.FileEntry{dir("d"), sym("d/l", ".."), sym("m", "d/l/..")},
+			`symlink "m" -> "d/l/.." points outside the target: it climbs out through .. after the symlink "d/l" -> ".."`},
+		{"climb through a link listed later", []statepkg.FileEntry{sym("b", "a/../.."), dir("a"), dir("a/x"), sym("a/y", "x/..")},
+			`symlink "b" -> "a/../.." points outside`},
+		{"climb through a chain of links", []statepkg.FileEntry{dir("d"), dir("d/e"), sym("d/e/up", ".."), sym("d/up2", "e/up/.."), sym("top", "d/up2/..")},
+			`symlink "top" -> "d/up2/.." points outside the target: it climbs out through .. after the symlink "d/up2" -> "e/up/.."`},
+		{"climb in a link's own directory", []statepkg.FileEntry{dir("d"), sym("d/self", "."), sym("d/out", "self/../..")},
+			`symlink "d/out" -> "self/../.." points outside`},
+		{"symlink loop", []statepkg.FileEntry{sym("a", "b"), sym("b", "a/x")}, `symlink "a" -> "b": does not resolve: more than 40 symlinks`},
+		{"device file", []statepkg.FileEntry{{Path: "dev", Type: "char"}}, "device files"},
+		{"zip bomb claim", []statepkg.FileEntry{{Path: "bomb", Type: statepkg.FileRegular, Size: 10 << 30, SHA256: sha}}, fmt.Sprintf("stream holds only %d bytes", size)},
+		{"reserved name", []statepkg.FileEntry{reg(MarkerName)}, "reserved"},
+		{"staging name", []statepkg.FileEntry{dir(stagingPrefix + "x")}, "reserved"},
+		{"hardlink to outside", []statepkg.FileEntry{hard("h", "/etc/shadow")}, `hardlink "h" -> "/etc/shadow" does not name a regular file listed before it`},
+		{"hardlink up", []statepkg.FileEntry{hard("h", "../outside/canary")}, "does not name a regular file"},
+		{"hardlink through a symlink", []statepkg.FileEntry{sym("l", ".."), hard("h", "l/outside/canary")}, `hardlink "h" -> "l/outside/canary" does not name a regular file`},
+		{"hardlink through a symlink to a file", []statepkg.FileEntry{dir("d"), reg("d/f"), sym("l", "d"), hard("h", "l/f")}, `hardlink "h" -> "l/f" does not name a regular file`},
+		{"hardlink to a symlink", []statepkg.FileEntry{sym("l", "."), hard("h", "l")}, "does not name a regular file"},
+	}
+}
+
+// A hostile index is refused before anything is written: the target and a
+// canary file next to it are unchanged.
 func TestVolume_RefusesHostileIndex(t *testing.T) {
 	const size = 4096
-	base := func(files ...statepkg.FileEntry) statepkg.Component {
-		return statepkg.Component{Name: "files", Kind: statepkg.KindVolume, Format: Format, Size: size, Files: files,
-			Digest: "sha256:" + strings.Repeat("0", 64)}
-	}
-	sha := strings.Repeat("ab", 32)
-	tests := []struct {
-		name string
-		c    statepkg.Component
-		want string
-	}{
-		{"dotdot", base(statepkg.FileEntry{Path: "../evil", Type: statepkg.FileRegular, Size: 1, SHA256: sha}), "leaves the target"},
-		{"dotdot inside", base(statepkg.FileEntry{Path: "a/../../evil", Type: statepkg.FileRegular, Size: 1, SHA256: sha}), "not clean"},
-		{"absolute", base(statepkg.FileEntry{Path: "/etc/passwd", Type: statepkg.FileRegular, Size: 1, SHA256: sha}), "absolute path"},
-		{"symlink outside", base(statepkg.FileEntry{Path: "l", Type: statepkg.FileSymlink, Linkname: "../../etc"}), "points outside"},
-		{"absolute symlink", base(statepkg.FileEntry{Path: "l", Type: statepkg.FileSymlink, Linkname: "/etc"}), "points outside"},
-		{"write through symlink", base(
-			statepkg.FileEntry{Path: "l", Type: statepkg.FileSymlink, Linkname: "d"},
-			statepkg.FileEntry{Path: "l/x", Type: statepkg.FileRegular, Size: 1, SHA256: sha}), "not a directory listed before"},
-		{"device file", base(statepkg.FileEntry{Path: "dev", Type: "char"}), "device files"},
-		{"zip bomb claim", base(statepkg.FileEntry{Path: "bomb", Type: statepkg.FileRegular, Size: 10 << 30, SHA256: sha}), "stream holds only 4096 bytes"},
-		{"reserved name", base(statepkg.FileEntry{Path: MarkerName, Type: statepkg.FileRegular, Size: 1, SHA256: sha}), "reserved"},
-		{"hardlink to outside", base(statepkg.FileEntry{Path: "h", Type: statepkg.FileHardlink, Linkname: "/etc/shadow"}), "does not name a regular file"},
-	}
-	for _, tt := range tests {
+	for _, tt := range hostileIndexes(size) {
 		t.Run(tt.name, func(t *testing.T) {
 			parent := t.TempDir()
 			dst := filepath.Join(parent, "target")
@@ -572,13 +620,153 @@ func TestVolume_RefusesHostileIndex(t *testing.T) {
 				t.Fatal(err)
 			}
 			write(t, filepath.Join(dst, "keep"), []byte("keep"), 0o644)
+			write(t, filepath.Join(parent, "outside/canary"), []byte("canary"), 0o644)
 			before := snapshot(t, parent)
-			_, err := New().Restore(context.Background(), tt.c, driver.ReaderAtSource{R: bytes.NewReader(make([]byte, size)), Size: size}, driver.Target{URL: dst}, nil)
-			if err == nil || !errors.Is(err, ErrHostileIndex) || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("err = %v; want a refusal mentioning %q", err, tt.want)
+			c := statepkg.Component{Name: "files", Kind: statepkg.KindVolume, Format: Format, Size: size, Files: tt.files,
+				Digest: "sha256:" + strings.Repeat("0", 64)}
+			src := driver.ReaderAtSource{R: bytes.NewReader(make([]byte, size)), Size: size}
+			_, perr := New().Plan(context.Background(), c, driver.Target{URL: dst})
+			_, err := New().Restore(context.Background(), c, src, driver.Target{URL: dst}, nil)
+			for _, err := range []error{perr, err} {
+				if err == nil || !errors.Is(err, ErrHostileIndex) || !strings.Contains(err.Error(), tt.want) {
+					t.Fatalf("err = %v; want a refusal saying %q", err, tt.want)
+				}
 			}
 			diffSnapshots(t, before, snapshot(t, parent))
 		})
+	}
+}
+
+// The restore writes only beneath the target even where the index check
+// cannot help: symlinks that already stand in the target where the state
+// has a directory or a file, and an index changed after its check (as a
+// bug in the check would let through).
+func TestVolume_WritesNeverLeaveTheTarget(t *testing.T) {
+	const size = 2
+	data := driver.ReaderAtSource{R: bytes.NewReader([]byte("xy")), Size: size}
+	sha := func(b string) string { h := sha256.Sum256([]byte(b)); return hex.EncodeToString(h[:]) }
+	setup := func(t *testing.T) (parent, dst string, before map[string]string) {
+		parent = t.TempDir()
+		dst = filepath.Join(parent, "target")
+		write(t, filepath.Join(parent, "outside/canary"), []byte("canary"), 0o644)
+		if err := os.MkdirAll(dst, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return parent, dst, snapshot(t, filepath.Join(parent, "outside"))
+	}
+	t.Run("symlinks already in the target", func(t *testing.T) {
+		parent, dst, before := setup(t)
+		for name, to := range map[string]string{"sub": "../outside", "canary": "../outside/canary", "gone": ".."} {
+			if err := os.Symlink(to, filepath.Join(dst, name)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c := statepkg.Component{Name: "files", Kind: statepkg.KindVolume, Format: Format, Size: size, Digest: "sha256:" + strings.Repeat("1", 64),
+			Files: []statepkg.FileEntry{
+				{Path: "canary", Type: statepkg.FileRegular, Size: 1, SHA256: sha("x"), Mode: 0o644, MTime: mtime},
+				{Path: "sub", Type: statepkg.FileDir, Mode: 0o755, MTime: mtime},
+				{Path: "sub/canary", Type: statepkg.FileRegular, Size: 1, DataOffset: 1, SHA256: sha("y"), Mode: 0o644, MTime: mtime},
+			}}
+		if _, err := New().Restore(context.Background(), c, data, driver.Target{URL: dst}, nil); err != nil {
+			t.Fatal(err)
+		}
+		diffSnapshots(t, before, snapshot(t, filepath.Join(parent, "outside")))
+		for p, want := range map[string]string{"canary": "x", "sub/canary": "y"} {
+			fi, err := os.Lstat(filepath.Join(dst, p))
+			if err != nil || !fi.Mode().IsRegular() {
+				t.Fatalf("%s: %v, %v; want a regular file", p, fi, err)
+			}
+			if b, _ := os.ReadFile(filepath.Join(dst, p)); string(b) != want {
+				t.Errorf("%s holds %q, want %q", p, b, want)
+			}
+		}
+		if _, err := os.Lstat(filepath.Join(dst, "gone")); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("the target's symlink not in the state was not removed: %v", err)
+		}
+	})
+	t.Run("a hardlink through an escaping symlink the check let pass", func(t *testing.T) {
+		parent, dst, before := setup(t)
+		// A Plan onto a missing target checks the index and Restore
+		// trusts that check for this very index; the entries are then
+		// changed in place into what a flawed check would let through.
+		dst = filepath.Join(dst, "new")
+		c := statepkg.Component{Name: "files", Kind: statepkg.KindVolume, Format: Format, Size: size, Digest: "sha256:" + strings.Repeat("2", 64),
+			Files: []statepkg.FileEntry{
+				{Path: "l", Type: statepkg.FileSymlink, Linkname: "x", MTime: mtime},
+				{Path: "x", Type: statepkg.FileRegular, Size: 1, SHA256: sha("x"), Mode: 0o644, MTime: mtime},
+			}}
+		d := New()
+		if _, err := d.Plan(context.Background(), c, driver.Target{URL: dst}); err != nil {
+			t.Fatal(err)
+		}
+		c.Files[0].Linkname = "../../"
+		c.Files[1] = statepkg.FileEntry{Path: "h", Type: statepkg.FileHardlink, Linkname: "l/outside/canary", MTime: mtime}
+		_, err := d.Restore(context.Background(), c, data, driver.Target{URL: dst}, nil)
+		if err == nil || !strings.Contains(err.Error(), "escapes") {
+			t.Errorf("restore of a hardlink through a symlink out of the target: %v; want os.Root's refusal of a path that escapes", err)
+		}
+		diffSnapshots(t, before, snapshot(t, filepath.Join(parent, "outside")))
+		fi, err := os.Stat(filepath.Join(parent, "outside/canary"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); !ok || st.Nlink != 1 {
+			t.Errorf("the canary outside the target has another link: %+v", fi.Sys())
+		}
+	})
+}
+
+// Setuid and setgid bits of the state's files are cleared unless
+// keep_setid=true; directories keep setgid (fsGroup's group inheritance)
+// and the sticky bit either way, and a re-apply sees nothing to change.
+func TestVolume_ClearsSetIDBitsUnlessKept(t *testing.T) {
+	src := t.TempDir()
+	write(t, filepath.Join(src, "bin/suid"), []byte("#!/bin/sh\n"), os.ModeSetuid|0o755)
+	write(t, filepath.Join(src, "bin/sgid"), []byte("#!/bin/sh\n"), os.ModeSetgid|0o711)
+	write(t, filepath.Join(src, "big/suid"), bytes.Repeat([]byte("x"), 3<<20), os.ModeSetuid|os.ModeSetgid|0o755) // written by the parallel writer
+	for d, m := range map[string]os.FileMode{"shared": 0o775 | os.ModeSetgid, "tmp": 0o777 | os.ModeSticky} {
+		if err := os.Mkdir(filepath.Join(src, d), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(filepath.Join(src, d), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store := newStore(t)
+	c := capture(t, src, store)
+	tests := []struct {
+		opts map[string]string
+		want map[string]os.FileMode
+	}{
+		{nil, map[string]os.FileMode{"bin/suid": 0o755, "bin/sgid": 0o711, "big/suid": 0o755, "shared": os.ModeDir | os.ModeSetgid | 0o775, "tmp": os.ModeDir | os.ModeSticky | 0o777}},
+		{map[string]string{OptKeepSetID: "true"}, map[string]os.FileMode{"bin/suid": os.ModeSetuid | 0o755, "bin/sgid": os.ModeSetgid | 0o711,
+			"big/suid": os.ModeSetuid | os.ModeSetgid | 0o755, "shared": os.ModeDir | os.ModeSetgid | 0o775, "tmp": os.ModeDir | os.ModeSticky | 0o777}},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.opts), func(t *testing.T) {
+			dst := filepath.Join(t.TempDir(), "target")
+			target := driver.Target{URL: dst, Options: tt.opts, Digest: "sha256:" + strings.Repeat("3", 64)}
+			if _, err := New().Restore(context.Background(), c, driver.StoreSource{Store: store, Component: c}, target, nil); err != nil {
+				t.Fatal(err)
+			}
+			for p, want := range tt.want {
+				fi, err := os.Lstat(filepath.Join(dst, p))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if fi.Mode() != want {
+					t.Errorf("%s: mode %v, want %v", p, fi.Mode(), want)
+				}
+			}
+			pl, err := New().Plan(context.Background(), c, target)
+			if err != nil || pl.Action != driver.ActionSkip {
+				t.Errorf("re-plan = %+v, %v; want skip", pl, err)
+			}
+		})
+	}
+	_, err := New().Plan(context.Background(), c, driver.Target{URL: t.TempDir(), Options: map[string]string{OptKeepSetID: "yes"}})
+	if err == nil || !strings.Contains(err.Error(), `keep_setid option "yes": want true or false`) {
+		t.Errorf("plan with keep_setid=yes: %v", err)
 	}
 }
 
@@ -843,14 +1031,14 @@ func TestVolume_PlanOfAMissingTargetIsNotReusedAsItsDiff(t *testing.T) {
 	dst := filepath.Join(t.TempDir(), "target")
 	d := New()
 	ctx := context.Background()
-	if pl, err := d.Plan(ctx, c, driver.Target{URL: dst}); err != nil || pl.Action != driver.ActionCreate {
+	if pl, err := d.Plan(ctx, c, driver.Target{URL: dst, Options: faithful(nil)}); err != nil || pl.Action != driver.ActionCreate {
 		t.Fatalf("plan = %+v, %v; want create", pl, err)
 	}
-	if !d.indexChecked(dst, c, options{uid: -1, gid: -1, chown: os.Geteuid() == 0}) {
+	if !d.indexChecked(dst, c, options{uid: -1, gid: -1, chown: os.Geteuid() == 0, keepSetID: true}) {
 		t.Error("the plan's index check is not remembered")
 	}
 	write(t, filepath.Join(dst, "stray/x"), []byte("x"), 0o644)
-	if _, err := d.Restore(ctx, c, driver.StoreSource{Store: store, Component: c}, driver.Target{URL: dst}, nil); err != nil {
+	if _, err := d.Restore(ctx, c, driver.StoreSource{Store: store, Component: c}, driver.Target{URL: dst, Options: faithful(nil)}, nil); err != nil {
 		t.Fatal(err)
 	}
 	diffSnapshots(t, snapshot(t, src), snapshot(t, dst))
