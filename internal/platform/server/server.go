@@ -17,6 +17,7 @@ import (
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/api"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/auth"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/blob"
+	"github.com/unikubehq/terraform-provider-unikube/internal/platform/secretbox"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/store"
 )
 
@@ -34,6 +35,9 @@ type Options struct {
 	Logger       *slog.Logger
 	Getenv       func(string) string
 	Now          func() time.Time
+	// SecretKey seals sensitive script variable defaults at rest (32 bytes,
+	// base64 or hex); "" = UNIKUBE_SECRET_KEY from Getenv.
+	SecretKey string
 }
 
 // Server is an assembled platform server.
@@ -62,6 +66,13 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.SecretKey == "" {
+		opts.SecretKey = opts.Getenv(secretbox.KeyEnv)
+	}
+	secrets, err := secretbox.ParseKey(opts.SecretKey)
+	if err != nil {
+		return nil, fmt.Errorf("%s / --secret-key-file: %w", secretbox.KeyEnv, err)
+	}
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory %s: %w", opts.DataDir, err)
 	}
@@ -85,7 +96,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.API, err = api.New(api.Config{Store: st, Blobs: blobs, Logger: opts.Logger, MaxBodyBytes: opts.MaxBodyBytes,
-		JobTokenTTL: opts.JobTokenTTL, GCGrace: opts.GCGrace, Now: opts.Now})
+		JobTokenTTL: opts.JobTokenTTL, GCGrace: opts.GCGrace, Now: opts.Now, Secrets: secrets})
 	if err != nil {
 		st.Close()
 		return nil, err
