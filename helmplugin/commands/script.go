@@ -230,6 +230,7 @@ func newScriptShowCmd(s *Settings) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			sc = hideSensitiveDefaults(sc)
 			return s.Print(sc, func(w io.Writer) error {
 				row(w, "Script:", sc.Project+"/"+sc.Name)
 				row(w, "Description:", sc.Description)
@@ -251,8 +252,11 @@ func newScriptShowCmd(s *Settings) *cobra.Command {
 					if v.Sensitive {
 						attrs = append(attrs, "sensitive")
 					}
-					if v.Default != "" {
+					switch {
+					case v.Default != "":
 						attrs = append(attrs, "default "+v.Default)
+					case v.DefaultSet:
+						attrs = append(attrs, "default set (hidden)")
 					}
 					row(w, "Variable:", v.Name+" "+strings.Join(attrs, ", "))
 				}
@@ -263,6 +267,20 @@ func newScriptShowCmd(s *Settings) *cobra.Command {
 			})
 		},
 	}
+}
+
+// hideSensitiveDefaults drops the default of every sensitive variable, in
+// text and JSON/YAML output alike, even if an older platform returned one.
+func hideSensitiveDefaults(sc client.Script) client.Script {
+	vars := make([]client.Variable, len(sc.Variables))
+	for i, v := range sc.Variables {
+		if v.Sensitive && v.Default != "" {
+			v.Default, v.DefaultSet = "", true
+		}
+		vars[i] = v
+	}
+	sc.Variables = vars
+	return sc
 }
 
 func newScriptRunsCmd(s *Settings) *cobra.Command {
