@@ -167,6 +167,15 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		code = *out.exitCode
 	}
 	rec.finish(ctx, client.RunFailed, out.exitCode, out.started, tail, tailBytes(trace, maxLogTail))
+	if jobName != "" && objs.Secret != nil {
+		// Reported: the kept Job needs its log, not the sensitive values
+		// and data token it ran with.
+		dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer dcancel()
+		if err := o.Client.CoreV1().Secrets(o.Namespace).Delete(dctx, objs.Secret.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			log.Warn("could not delete the failed script job's secret", "job", jobName, "err", err)
+		}
+	}
 	return nil, &FailedError{Script: ref, RunID: runID, Namespace: o.Namespace, Job: jobName, Pod: out.pod,
 		ExitCode: code, Reason: out.err.Error(), Trace: trace, LogTail: tail}
 }
