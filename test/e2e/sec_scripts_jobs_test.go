@@ -9,12 +9,19 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/client"
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/executor"
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/hooks"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/jobs"
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/rbac"
 	"github.com/unikubehq/terraform-provider-unikube/internal/scriptrun"
+	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
 	"github.com/unikubehq/terraform-provider-unikube/test/cluster"
 )
 
@@ -141,4 +148,90 @@ func jobState(succeeded, failed int32) string {
 		return "failed"
 	}
 	return "running"
+}
+
+// boundTo returns a client acting as a new ServiceAccount bound only to
+// the documented Role of op.
+func boundTo(ctx context.Context, t *testing.T, env *cluster.Env, ns, sa string, op rbac.Operation) kubernetes.Interface {
+	t.Helper()
+	role, err := rbac.RoleFor(op)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := env.Client
+	if _, err := cs.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: sa}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.RbacV1().Roles(ns).Create(ctx, role, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	if _, err := cs.RbacV1().RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: sa},
+		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: role.Name},
+		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: sa, Namespace: ns}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := exSAToken(ctx, env, ns, sa)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := rest.AnonymousClientConfig(env.RESTConfig)
+	rc.BearerToken = tok
+	bound, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bound
+}
+
+// TestRBAC_ApplyWithoutExecAndEachOperationNamesWhatItMisses binds
+// ServiceAccounts to single Roles on a real API server: the restore Role
+// (no pods/exec) passes an apply's access check, and an apply with hooks
+// is refused naming pods/exec and the hooks Role before anything runs; the
+// capture Role passes a capture's check and is refused a restore's,
+// naming the verbs it lacks.
+func TestRBAC_ApplyWithoutExecAndEachOperationNamesWhatItMisses(t *testing.T) {
+	env := cluster.Require(t)
+	ns := env.Namespace(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	url, cl := exPlatform(t, env)
+	deployer := boundTo(ctx, t, env, ns, "deployer", rbac.OpRestore)
+	capturer := boundTo(ctx, t, env, ns, "capturer", rbac.OpCapture)
+	opts := executor.Options{Client: deployer, Namespace: ns, Platform: cl, PlatformURL: url, Release: "shop",
+		Ref: statepkg.Ref{Project: "shop", State: "seed", Tag: "v1"}, AgentImage: env.Image("unikube-agent"), Actor: "e2e"}
+
+	// No hooks: the access check passes; the apply then fails only
+	// because the platform has no such state.
+	_, err := executor.Apply(ctx, opts)
+	if err == nil || errors.Is(err, rbac.ErrMissing) {
+		t.Fatalf("apply without hooks under the restore Role: %v, want past the access check", err)
+	}
+	withHooks := opts
+	withHooks.RESTConfig = env.RESTConfig
+	withHooks.PreHooks = []hooks.Hook{{Name: "flush", Selector: "app=web", Command: []string{"true"}}}
+	_, err = executor.Apply(ctx, withHooks)
+	if !errors.Is(err, rbac.ErrMissing) || !strings.Contains(err.Error(), "cannot create pods/exec (Role unikube-state-hooks)") ||
+		!strings.Contains(err.Error(), "nothing was changed") {
+		t.Fatalf("apply with hooks under the restore Role: %v, want pods/exec and its Role named", err)
+	}
+	if strings.Count(err.Error(), "cannot ") != 1 {
+		t.Errorf("only pods/exec is missing: %v", err)
+	}
+
+	capture, err := rbac.Needed(rbac.OpCapture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rbac.Check(ctx, capturer, ns, capture); err != nil {
+		t.Fatalf("capture Role fails its own check: %v", err)
+	}
+	restore, err := rbac.Needed(rbac.OpRestore)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = rbac.Check(ctx, capturer, ns, restore)
+	if !errors.Is(err, rbac.ErrMissing) || !strings.Contains(err.Error(), "cannot update configmaps (Role unikube-state-restore)") ||
+		strings.Contains(err.Error(), "pods/exec") {
+		t.Fatalf("restore under the capture Role: %v, want the ConfigMap writes named", err)
+	}
 }
