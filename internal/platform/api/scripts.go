@@ -152,8 +152,8 @@ func publicScript(sc store.Script) store.Script {
 	return sc
 }
 
-// sealContext binds a sealed default to its script and variable.
-func sealContext(project, script, variable string) string {
+// SealContext binds a sealed default to its script and variable.
+func SealContext(project, script, variable string) string {
 	return project + "/" + script + "/" + variable
 }
 
@@ -174,7 +174,7 @@ func (s *Server) sealDefaults(r *http.Request, project, name string, vars []stor
 				return nil, errf(http.StatusBadRequest, "variable %s is sensitive and has a default, but this platform keeps no secrets in plain text and has no key to seal it with: "+
 					"start the server with UNIKUBE_SECRET_KEY or --secret-key-file, or drop the default and pass %s when the script runs", v.Name, v.Name)
 			}
-			sealed, err := s.cfg.Secrets.Seal(v.Default, sealContext(project, name, v.Name))
+			sealed, err := s.cfg.Secrets.Seal(v.Default, SealContext(project, name, v.Name))
 			if err != nil {
 				return nil, fmt.Errorf("seal the default of %s: %w", v.Name, err)
 			}
@@ -328,7 +328,7 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request) {
 		declared[v.Name] = v
 		val, ok := req.Variables[v.Name]
 		if !ok && v.Sensitive && v.SealedDefault != "" {
-			plain, err := s.cfg.Secrets.Open(v.SealedDefault, sealContext(project, name, v.Name))
+			plain, err := s.cfg.Secrets.Open(v.SealedDefault, SealContext(project, name, v.Name))
 			if err != nil {
 				s.fail(w, r, errf(http.StatusConflict, "the default of sensitive variable %s of script %s cannot be opened: %v; "+
 					"restore the server's secret key, or pass %s when running, or put the script again with its default", v.Name, name, err, v.Name))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/client"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/platformtest"
+	"github.com/unikubehq/terraform-provider-unikube/internal/platform/store"
 )
 
 const (
@@ -192,4 +193,42 @@ func TestRuns_LogTailsAreForAppliersAndAbove(t *testing.T) {
 	if got.Status != client.RunFailed || got.ExitCode == nil || *got.ExitCode != 1 {
 		t.Fatalf("viewer does not see how the run ended: %+v", got)
 	}
+}
+
+// TestScripts_PlainDefaultsOfAnOlderPlatformAreHiddenAndSealedOnceAKeyIsSet:
+// a sensitive default an older platform stored in plain text is hidden at
+// once and sealed at the first start with a key.
+func TestScripts_PlainDefaultsOfAnOlderPlatformAreHiddenAndSealedOnceAKeyIsSet(t *testing.T) {
+	dataDir := t.TempDir()
+	ctx := context.Background()
+	const legacy = "legacy-pl41n-default"
+	t.Run("no key", func(t *testing.T) {
+		srv := platformtest.Start(t, platformtest.WithOptions(func(o *platformtest.Options) { o.DataDir = dataDir }))
+		admin := srv.Admin(t)
+		must(admin.CreateProject(ctx, "shop", ""))
+		// As an older platform stored it.
+		if _, err := srv.Platform.Store.PutScript(ctx, store.Script{Project: "shop", Name: "seed", Interpreter: "sh", Body: "true",
+			Variables: []store.Variable{{Name: "PASSWORD", Sensitive: true, Default: legacy}}}); err != nil {
+			t.Fatal(err)
+		}
+		if body := rawGet(t, srv, srv.AdminToken, "/api/v1/projects/shop/scripts/seed"); strings.Contains(body, legacy) || !strings.Contains(body, `"default_set":true`) {
+			t.Fatalf("legacy default shown: %s", body)
+		}
+		if run := must(admin.CreateRun(ctx, "shop", "seed", nil, "")); run.SensitiveDefaults["PASSWORD"] != legacy {
+			t.Fatalf("a run does not get the legacy default: %+v", run.SensitiveDefaults)
+		}
+	})
+	t.Run("key set", func(t *testing.T) {
+		srv := platformtest.Start(t, withKey(sealKey), platformtest.WithOptions(func(o *platformtest.Options) { o.DataDir = dataDir }))
+		sc, err := srv.Platform.Store.GetScript(ctx, "shop", "seed")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v := sc.Variables[0]; v.Default != "" || v.SealedDefault == "" || strings.Contains(v.SealedDefault, legacy) {
+			t.Fatalf("not sealed at start: %+v", v)
+		}
+		if run := must(srv.Admin(t).CreateRun(ctx, "shop", "seed", nil, "")); run.SensitiveDefaults["PASSWORD"] != legacy {
+			t.Fatalf("a run does not get the sealed default: %+v", run.SensitiveDefaults)
+		}
+	})
 }

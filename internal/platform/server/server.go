@@ -95,6 +95,10 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
+	if err := s.sealLegacyDefaults(ctx, secrets); err != nil {
+		st.Close()
+		return nil, err
+	}
 	s.API, err = api.New(api.Config{Store: st, Blobs: blobs, Logger: opts.Logger, MaxBodyBytes: opts.MaxBodyBytes,
 		JobTokenTTL: opts.JobTokenTTL, GCGrace: opts.GCGrace, Now: opts.Now, Secrets: secrets})
 	if err != nil {
@@ -102,6 +106,28 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// sealLegacyDefaults seals sensitive script defaults an older platform
+// stored in plain text; without a key it warns that they are there.
+func (s *Server) sealLegacyDefaults(ctx context.Context, secrets *secretbox.Box) error {
+	var seal func(project, script, variable, plain string) (string, error)
+	if secrets.HasKey() {
+		seal = func(project, script, variable, plain string) (string, error) {
+			return secrets.Seal(plain, api.SealContext(project, script, variable))
+		}
+	}
+	n, err := s.Store.SealPlainSensitiveDefaults(ctx, seal)
+	if err != nil {
+		return fmt.Errorf("seal stored sensitive script defaults: %w", err)
+	}
+	switch {
+	case n > 0 && seal != nil:
+		s.log.Info("sealed sensitive script defaults stored in plain text", "count", n)
+	case n > 0:
+		s.log.Warn("sensitive script defaults are stored in plain text: set "+secretbox.KeyEnv+" or --secret-key-file to seal them", "count", n)
+	}
+	return nil
 }
 
 // bootstrapAdmin makes the --admin-token the admin token, or creates one on

@@ -301,3 +301,64 @@ func (s *Store) ListRuns(ctx context.Context, project, script string, limit int)
 	}
 	return out, rows.Err()
 }
+
+// SealPlainSensitiveDefaults seals the defaults of sensitive variables
+// stored in plain text (by a platform from before defaults were sealed)
+// with seal, and reports how many it sealed. Without a key (seal nil) it
+// only counts them. Each script is rewritten only if unchanged since it
+// was read, so a concurrent PUT or another replica doing the same wins.
+func (s *Store) SealPlainSensitiveDefaults(ctx context.Context, seal func(project, script, variable, plain string) (string, error)) (int, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT project, name, variables FROM scripts`)
+	if err != nil {
+		return 0, fmt.Errorf("list scripts: %w", err)
+	}
+	type row struct{ project, name, vars string }
+	var plain []row
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.project, &r.name, &r.vars); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("list scripts: %w", err)
+		}
+		plain = append(plain, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("list scripts: %w", err)
+	}
+	n := 0
+	for _, r := range plain {
+		vars, err := decodeVariables(r.vars)
+		if err != nil {
+			return n, fmt.Errorf("script %s/%s: decode variables: %w", r.project, r.name, err)
+		}
+		changed := false
+		for i, v := range vars {
+			if !v.Sensitive || v.Default == "" {
+				continue
+			}
+			n++
+			if seal == nil {
+				continue
+			}
+			sealed, err := seal(r.project, r.name, v.Name, v.Default)
+			if err != nil {
+				return n, fmt.Errorf("script %s/%s: seal the default of %s: %w", r.project, r.name, v.Name, err)
+			}
+			vars[i].Default, vars[i].SealedDefault, vars[i].DefaultSet = "", sealed, true
+			changed = true
+		}
+		if !changed {
+			continue
+		}
+		enc, err := encodeVariables(vars)
+		if err != nil {
+			return n, fmt.Errorf("script %s/%s: encode variables: %w", r.project, r.name, err)
+		}
+		if _, err := s.db.ExecContext(ctx, `UPDATE scripts SET variables = $1 WHERE project = $2 AND name = $3 AND variables = $4`,
+			enc, r.project, r.name, r.vars); err != nil {
+			return n, fmt.Errorf("script %s/%s: store sealed defaults: %w", r.project, r.name, err)
+		}
+	}
+	return n, nil
+}
