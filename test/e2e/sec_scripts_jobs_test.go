@@ -42,10 +42,11 @@ func TestScript_SecretsNeverLeaveTheClusterInItsLog(t *testing.T) {
 	)
 	s.secret(ctx, t, "api-creds", map[string]string{"api-key": apiKey, "tls.key": pemKey})
 	s.put(ctx, t, "leaky", client.ScriptSpec{Interpreter: "bash", Image: s.env.Image("python"),
-		Body: `echo "key=$API_KEY"
+		Body: `key=$(cat /unikube/credentials/api-creds/api-key)
+echo "key=$key"
 cat /unikube/credentials/api-creds/tls.key
 echo "pass=$DB_PASSWORD len=${#DB_PASSWORD}"
-echo "b64=$(printf %s "$API_KEY" | base64)"
+echo "b64=$(printf %s "$key" | base64)"
 false "$DB_PASSWORD"
 `,
 		Variables:   []client.Variable{{Name: "DB_PASSWORD", Sensitive: true, Default: dbPass}},
@@ -58,6 +59,7 @@ false "$DB_PASSWORD"
 		t.Fatalf("want the script to fail, got %v\n%s", err, follow.String())
 	}
 	run := s.onlyRun(ctx, t, "leaky")
+	t.Logf("recorded log tail:\n%s\nstack trace:\n%s", run.LogTail, run.StackTrace)
 	seen := map[string]string{"streamed": follow.String(), "log tail": run.LogTail, "stack trace": run.StackTrace, "error": err.Error()}
 	for where, text := range seen {
 		for _, secret := range []string{apiKey, dbPass, "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcw", "ggSjAgEAAoIBAQC7VJTUt9Us8cKjMzEfYyji"} {
