@@ -37,7 +37,10 @@ func accPlatform(t *testing.T) *client.Client {
 	}
 	// No update checks or telemetry from the terraform CLI in tests.
 	t.Setenv("CHECKPOINT_DISABLE", "1")
-	srv := platformtest.Start(t)
+	// A secret key, so sensitive script defaults (default_wo) can be sealed.
+	srv := platformtest.Start(t, platformtest.WithOptions(func(o *platformtest.Options) {
+		o.Env = map[string]string{"UNIKUBE_SECRET_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}
+	}))
 	t.Setenv(envEndpoint, srv.URL)
 	t.Setenv(envToken, srv.AdminToken)
 	admin := srv.Admin(t)

@@ -164,6 +164,7 @@ func (r *ScriptResource) Schema(ctx context.Context, req resource.SchemaRequest,
 						},
 						"default_wo": schema.StringAttribute{
 							MarkdownDescription: "Write-only default of a sensitive variable: sent to the platform, never stored in the Terraform state. " +
+								"The platform keeps it encrypted (it needs a secret key, `UNIKUBE_SECRET_KEY`) and never returns it. " +
 								"Requires Terraform 1.11 or later. Change `default_wo_version` to send a new value.",
 							Optional:  true,
 							Sensitive: true,

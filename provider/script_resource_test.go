@@ -90,8 +90,17 @@ func TestAccScriptResource_Lifecycle(t *testing.T) {
 						if err != nil {
 							return err
 						}
-						if len(s.Variables) != 3 || s.Variables[2].Default != scriptSecret || !s.Variables[2].Sensitive {
-							return fmt.Errorf("platform has variables %+v, want the sensitive default sent", s.Variables)
+						// The platform keeps it sealed: shown as set, handed
+						// only to the applier starting a run.
+						if len(s.Variables) != 3 || s.Variables[2].Default != "" || !s.Variables[2].DefaultSet || !s.Variables[2].Sensitive {
+							return fmt.Errorf("platform shows variables %+v, want the sensitive default set and hidden", s.Variables)
+						}
+						run, err := admin.CreateRun(ctx, testProject, "anonymize", map[string]string{"DATABASE_URL": "postgres://db"}, "acc")
+						if err != nil {
+							return err
+						}
+						if run.SensitiveDefaults["SMTP_PASSWORD"] != scriptSecret {
+							return fmt.Errorf("a run gets sensitive defaults %v, want the default_wo sent", run.SensitiveDefaults)
 						}
 						if s.Body != "echo one" || s.Credentials[0].Secret != "shop-db" {
 							return fmt.Errorf("platform has %+v", s)

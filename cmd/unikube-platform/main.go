@@ -110,6 +110,7 @@ func parse(name string, args []string, getenv func(string) string, stderr io.Wri
 	fs.StringVar(&c.opts.TLSKey, "tls-key", envOr(getenv, "UNIKUBE_TLS_KEY", ""), "TLS private key file (UNIKUBE_TLS_KEY)")
 	fs.StringVar(&c.opts.AdminToken, "admin-token", "", "admin token to bootstrap or rotate; prefer UNIKUBE_ADMIN_TOKEN or --admin-token-file, a flag shows in ps")
 	adminFile := fs.String("admin-token-file", envOr(getenv, "UNIKUBE_ADMIN_TOKEN_FILE", ""), "file holding the admin token (UNIKUBE_ADMIN_TOKEN_FILE)")
+	secretKeyFile := fs.String("secret-key-file", envOr(getenv, "UNIKUBE_SECRET_KEY_FILE", ""), "file holding the key that seals sensitive script variable defaults at rest: 32 random bytes, base64 (UNIKUBE_SECRET_KEY_FILE; or the key itself in UNIKUBE_SECRET_KEY)")
 	fs.Int64Var(&c.opts.MaxBodyBytes, "max-body-bytes", maxBody, "largest request body accepted: chunks, manifests, JSON (UNIKUBE_MAX_BODY_BYTES)")
 	fs.DurationVar(&c.opts.JobTokenTTL, "job-token-ttl", jobTTL, "default lifetime of job and upload tokens, at most 6h (UNIKUBE_JOB_TOKEN_TTL)")
 	fs.DurationVar(&c.opts.GCGrace, "gc-grace", grace, "garbage collection spares unreferenced chunks younger than this (in-flight uploads) (UNIKUBE_GC_GRACE)")
@@ -134,6 +135,13 @@ func parse(name string, args []string, getenv func(string) string, stderr io.Wri
 			return nil, fmt.Errorf("read --admin-token-file: %w", err)
 		}
 		c.opts.AdminToken = strings.TrimSpace(string(b))
+	}
+	if *secretKeyFile != "" {
+		b, err := os.ReadFile(*secretKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("read --secret-key-file: %w", err)
+		}
+		c.opts.SecretKey = strings.TrimSpace(string(b))
 	}
 	if c.opts.ProjectUploadQuota < 0 {
 		return nil, errors.New("--project-upload-quota must be >= 0 (0: no quota)")

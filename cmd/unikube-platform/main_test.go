@@ -500,3 +500,34 @@ func selfSigned(t *testing.T) (certPEM, keyPEM []byte) {
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})
 }
+
+// TestBinary_SecretKeyFileSealsSensitiveDefaultsAndABadKeyStopsTheStart:
+// the key comes from a file (never the command line); a key that is not 32
+// bytes stops the server with a message saying how to make one.
+func TestBinary_SecretKeyFileSealsSensitiveDefaultsAndABadKeyStopsTheStart(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "secret-key")
+	if err := os.WriteFile(keyFile, []byte("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := freePort(t)
+	start(t, dir, addr, []string{"UNIKUBE_ADMIN_TOKEN=" + adminToken, "UNIKUBE_LISTEN=" + addr, "UNIKUBE_DATA_DIR=" + filepath.Join(dir, "data"),
+		"UNIKUBE_SECRET_KEY_FILE=" + keyFile})
+	c := newClient(t, addr)
+	if _, err := c.CreateProject(ctx, "p", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutScript(ctx, "p", "s", client.ScriptSpec{Interpreter: "sh", Body: "true",
+		Variables: []client.Variable{{Name: "PW", Sensitive: true, Default: "binary-s3cret"}}}); err != nil {
+		t.Fatalf("put a sensitive default with a key file: %v", err)
+	}
+
+	cmd := exec.Command(binary(t))
+	cmd.Dir = t.TempDir()
+	cmd.Env = append(os.Environ(), "UNIKUBE_ADMIN_TOKEN="+adminToken, "UNIKUBE_LISTEN="+freePort(t), "UNIKUBE_SECRET_KEY=c2hvcnQ=")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "UNIKUBE_SECRET_KEY") || !strings.Contains(string(out), "openssl rand -base64 32") || strings.Contains(string(out), "c2hvcnQ=") {
+		t.Fatalf("bad key: %v\n%s", err, out)
+	}
+}

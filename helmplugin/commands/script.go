@@ -24,7 +24,11 @@ func newScriptCmd(s *Settings) *cobra.Command {
 		Long: `Cluster scripts are sh, bash or python scripts kept on the platform with an
 image, variables, a service account and credentials (Kubernetes Secrets).
 "helm state script run" runs one as a Job in the namespace, streams its log,
-and records the run (status, exit code, log tail, stack trace) on the platform.`,
+and records the run (status, exit code, log tail, stack trace) on the platform.
+The values of sensitive variables and of the mounted credentials are masked
+as (sensitive) in the streamed log, the log tail and the stack trace; log
+tails and stack traces are shown to appliers and above only. The default of
+a sensitive variable is never shown ("default set (hidden)").`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
@@ -230,6 +234,7 @@ func newScriptShowCmd(s *Settings) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			sc = hideSensitiveDefaults(sc)
 			return s.Print(sc, func(w io.Writer) error {
 				row(w, "Script:", sc.Project+"/"+sc.Name)
 				row(w, "Description:", sc.Description)
@@ -251,8 +256,11 @@ func newScriptShowCmd(s *Settings) *cobra.Command {
 					if v.Sensitive {
 						attrs = append(attrs, "sensitive")
 					}
-					if v.Default != "" {
+					switch {
+					case v.Default != "":
 						attrs = append(attrs, "default "+v.Default)
+					case v.DefaultSet:
+						attrs = append(attrs, "default set (hidden)")
 					}
 					row(w, "Variable:", v.Name+" "+strings.Join(attrs, ", "))
 				}
@@ -263,6 +271,20 @@ func newScriptShowCmd(s *Settings) *cobra.Command {
 			})
 		},
 	}
+}
+
+// hideSensitiveDefaults drops the default of every sensitive variable, in
+// text and JSON/YAML output alike, even if an older platform returned one.
+func hideSensitiveDefaults(sc client.Script) client.Script {
+	vars := make([]client.Variable, len(sc.Variables))
+	for i, v := range sc.Variables {
+		if v.Sensitive && v.Default != "" {
+			v.Default, v.DefaultSet = "", true
+		}
+		vars[i] = v
+	}
+	sc.Variables = vars
+	return sc
 }
 
 func newScriptRunsCmd(s *Settings) *cobra.Command {
@@ -306,7 +328,7 @@ func newScriptRunsCmd(s *Settings) *cobra.Command {
 func newScriptLogsCmd(s *Settings) *cobra.Command {
 	return &cobra.Command{
 		Use:   "logs PROJECT/SCRIPT [RUN_ID]",
-		Short: "Show the log tail and stack trace kept for a run (default: the newest)",
+		Short: "Show the log tail and stack trace kept for a run (default: the newest; appliers and above)",
 		Args:  args(cobra.RangeArgs(1, 2)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			pc, sc, err := getScript(cmd, s, a[0])

@@ -130,12 +130,15 @@ type Whoami struct {
 	Subjects []string `json:"subjects"`
 }
 
-// Variable is a script input.
+// Variable is a script input. The platform never returns a sensitive
+// variable's default, only DefaultSet; sending DefaultSet without a
+// Default keeps the stored one.
 type Variable struct {
-	Name      string `json:"name"`
-	Default   string `json:"default,omitempty"`
-	Required  bool   `json:"required,omitempty"`
-	Sensitive bool   `json:"sensitive,omitempty"`
+	Name       string `json:"name"`
+	Default    string `json:"default,omitempty"`
+	Required   bool   `json:"required,omitempty"`
+	Sensitive  bool   `json:"sensitive,omitempty"`
+	DefaultSet bool   `json:"default_set,omitempty"`
 }
 
 // Credential references a Kubernetes Secret and keys.
@@ -194,6 +197,10 @@ type Run struct {
 	ExitCode   *int              `json:"exit_code,omitempty"`
 	LogTail    string            `json:"log_tail,omitempty"`
 	StackTrace string            `json:"stack_trace,omitempty"`
+	// SensitiveDefaults is set only in the answer to CreateRun: the
+	// defaults of sensitive variables the run did not set, which the Job
+	// needs. The run record never holds them.
+	SensitiveDefaults map[string]string `json:"sensitive_defaults,omitempty"`
 }
 
 // RunUpdate reports a run's progress; nil fields are left unchanged.

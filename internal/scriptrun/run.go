@@ -59,7 +59,22 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, &ValidationError{Script: ref, Msg: "data to fetch needs the agent image, the platform URL and a job token"}
 	}
 
+	if o.Platform == nil {
+		for _, v := range vars {
+			if v.FromPlatform {
+				return nil, &ValidationError{Script: ref, Msg: fmt.Sprintf("sensitive variable %s is not set and %v: pass %s", v.Name, errNoPlatformDefault, v.Name)}
+			}
+		}
+	}
+	// What the script can see and might print: masked before its log is
+	// shown, recorded or returned. Read before anything is created.
+	secrets, credErr := credentialValues(ctx, o.Client, o.Namespace, sc.Credentials)
+	if o.Data != nil {
+		secrets = append(secrets, o.Data.Token)
+	}
+
 	var runID string
+	var platformDefaults map[string]string
 	if o.Platform != nil {
 		target := o.Target
 		if target == "" {
@@ -74,8 +89,29 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			return nil, fmt.Errorf("record the run of %s on the platform (nothing was created in the cluster): %w", ref, err)
 		}
 		runID = run.ID
+		platformDefaults = run.SensitiveDefaults
 	}
 	rec := recorder{o: o, sc: sc, runID: runID, log: log}
+	for i, v := range vars {
+		if !v.FromPlatform {
+			continue
+		}
+		val, ok := platformDefaults[v.Name]
+		if !ok || strings.ContainsRune(val, 0) {
+			msg := fmt.Sprintf("the platform did not hand out the default of sensitive variable %s (an older platform, or a default it cannot open): pass %s", v.Name, v.Name)
+			rec.finish(ctx, client.RunFailed, nil, time.Time{}, "", msg)
+			return nil, &ValidationError{Script: ref, Msg: msg}
+		}
+		vars[i].Value = val
+	}
+	secrets = append(secrets, sensitiveValues(vars)...)
+	redact := newRedactor(secrets)
+	if credErr != nil {
+		// Without the credentials' values nothing can be masked: the log
+		// is kept in the cluster only.
+		log.Warn("script log withheld", "script", ref, "err", credErr)
+		redact = withheld(credErr)
+	}
 
 	objs := Build(o, sc, vars, runID)
 	start := time.Now()
@@ -94,7 +130,6 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	// report why.
 	wctx, cancel := context.WithTimeout(ctx, timeout+2*time.Minute)
 	defer cancel()
-	redact := newRedactor(vars)
 	w := &watcher{o: o, sc: sc, job: jobName, log: log, rec: &rec, buf: &logBuffer{max: 1 << 20}, redact: redact}
 	out := w.wait(wctx)
 	dur := time.Since(start)
@@ -125,13 +160,22 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	trace := ExtractTrace(sc.Interpreter, logText)
 	if out.exitCode == nil && out.initFailed != "" {
-		trace = out.initFailed
+		trace = redact.String(out.initFailed)
 	}
 	code := -1
 	if out.exitCode != nil {
 		code = *out.exitCode
 	}
 	rec.finish(ctx, client.RunFailed, out.exitCode, out.started, tail, tailBytes(trace, maxLogTail))
+	if jobName != "" && objs.Secret != nil {
+		// Reported: the kept Job needs its log, not the sensitive values
+		// and data token it ran with.
+		dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer dcancel()
+		if err := o.Client.CoreV1().Secrets(o.Namespace).Delete(dctx, objs.Secret.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			log.Warn("could not delete the failed script job's secret", "job", jobName, "err", err)
+		}
+	}
 	return nil, &FailedError{Script: ref, RunID: runID, Namespace: o.Namespace, Job: jobName, Pod: out.pod,
 		ExitCode: code, Reason: out.err.Error(), Trace: trace, LogTail: tail}
 }
@@ -418,12 +462,17 @@ func (w *watcher) stream(ctx context.Context, pod string) {
 			return
 		}
 		defer rc.Close()
+		if w.redact.withheld != "" && w.o.Follow != nil {
+			w.followMu.Lock()
+			_, _ = io.WriteString(w.o.Follow, w.redact.withheld)
+			w.followMu.Unlock()
+		}
 		r := bufio.NewReader(rc)
 		for {
 			line, err := r.ReadBytes('\n')
 			if len(line) > 0 {
 				_, _ = w.buf.Write(line)
-				if w.o.Follow != nil {
+				if w.o.Follow != nil && w.redact.withheld == "" {
 					w.followMu.Lock()
 					_, _ = io.WriteString(w.o.Follow, w.redact.String(string(line)))
 					w.followMu.Unlock()

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 
@@ -88,12 +89,73 @@ func TestRun_RecordsTheResultOnThePlatform(t *testing.T) {
 			if run.Status != client.RunFailed {
 				t.Errorf("run %+v", run)
 			}
-			// The failed Job is kept, its Secret (sensitive values) and
-			// ConfigMap owned by it.
-			sec, err := cs.CoreV1().Secrets("ns").Get(ctx, fe.Job, metav1.GetOptions{})
-			if err != nil || len(sec.OwnerReferences) != 1 || sec.OwnerReferences[0].Kind != "Job" || string(sec.Data["var.TOKEN"]) != "t0p" {
-				t.Errorf("secret %+v %v", sec, err)
+			// The failed Job is kept with its ConfigMap; its Secret
+			// (sensitive values) goes once the run is recorded.
+			if _, err := cs.BatchV1().Jobs("ns").Get(ctx, fe.Job, metav1.GetOptions{}); err != nil {
+				t.Errorf("failed job not kept: %v", err)
+			}
+			if cm, err := cs.CoreV1().ConfigMaps("ns").Get(ctx, fe.Job, metav1.GetOptions{}); err != nil || len(cm.OwnerReferences) != 1 {
+				t.Errorf("configmap %+v %v", cm, err)
+			}
+			if _, err := cs.CoreV1().Secrets("ns").Get(ctx, fe.Job, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+				t.Errorf("the failed job's secret with the sensitive value is still there: %v", err)
 			}
 		})
+	}
+}
+
+// TestRun_SensitiveDefaultComesFromTheRecordedRun: the platform never shows
+// a sensitive default; the runner gets it in the answer to recording the
+// run and puts it only into the Job's Secret.
+func TestRun_SensitiveDefaultComesFromTheRecordedRun(t *testing.T) {
+	srv := platformtest.Start(t, platformtest.WithOptions(func(o *platformtest.Options) {
+		o.Env = map[string]string{"UNIKUBE_SECRET_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}
+	}))
+	pc := srv.Admin(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := pc.CreateProject(ctx, "p", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pc.PutScript(ctx, "p", "s", client.ScriptSpec{Interpreter: "sh", Body: "true",
+		Variables: []client.Variable{{Name: "PASSWORD", Sensitive: true, Default: "d3fault-secret"}}}); err != nil {
+		t.Fatal(err)
+	}
+	cs := fake.NewClientset()
+	kctx, kcancel := context.WithCancel(ctx)
+	defer kcancel()
+	kubelet(kctx, t, cs, "ns", corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0}})
+	res, err := Run(ctx, Options{Client: cs, Platform: pc, Namespace: "ns", Script: "p/s", KeepJob: true, Poll: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec, err := cs.CoreV1().Secrets("ns").Get(ctx, res.Job, metav1.GetOptions{})
+	if err != nil || string(sec.Data["var.PASSWORD"]) != "d3fault-secret" {
+		t.Fatalf("the Job's Secret does not carry the default: %+v %v", sec, err)
+	}
+	job, err := cs.BatchV1().Jobs("ns").Get(ctx, res.Job, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range job.Spec.Template.Spec.Containers[0].Env {
+		if e.Value == "d3fault-secret" {
+			t.Fatalf("the default is in the Job spec in plain text: %s", e.Name)
+		}
+	}
+
+	// Without the platform recording the run there is no way to the
+	// default: a clear error, nothing created.
+	sc, err := pc.GetScript(ctx, "p", "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs2 := fake.NewClientset()
+	_, err = Run(ctx, Options{Client: cs2, Namespace: "ns", Fetched: &sc})
+	var ve *ValidationError
+	if !errors.As(err, &ve) || !strings.Contains(err.Error(), "PASSWORD") {
+		t.Fatalf("want a ValidationError naming PASSWORD, got %v", err)
+	}
+	if jobs, _ := cs2.BatchV1().Jobs("ns").List(ctx, metav1.ListOptions{}); len(jobs.Items) != 0 {
+		t.Fatalf("a job was created: %+v", jobs.Items)
 	}
 }

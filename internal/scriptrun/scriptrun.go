@@ -214,6 +214,9 @@ type variable struct {
 	Name      string
 	Value     string
 	Sensitive bool
+	// FromPlatform: a sensitive default the platform keeps sealed; Value
+	// is filled from the answer to recording the run.
+	FromPlatform bool
 }
 
 // ParseRef splits "project/name".
@@ -246,6 +249,10 @@ func Resolve(sc *client.Script, vars map[string]string) ([]variable, error) {
 		val, ok := vars[v.Name]
 		if !ok && v.Default != "" {
 			val, ok = v.Default, true
+		}
+		if !ok && v.Sensitive && v.DefaultSet {
+			out = append(out, variable{Name: v.Name, Sensitive: true, FromPlatform: true})
+			continue
 		}
 		if !ok {
 			if v.Required {

@@ -27,6 +27,10 @@ import (
 	"github.com/unikubehq/terraform-provider-unikube/test/cluster"
 )
 
+// SecretKey seals sensitive script variable defaults on the test platform
+// (a fixed test key: the data dir is temporary).
+const SecretKey = "dGVzdC1vbmx5LXNlY3JldC1rZXktMzItYnl0ZXMhISE="
+
 // Platform is a running platform server the cluster's pods can reach.
 type Platform struct {
 	URL        string
@@ -60,7 +64,7 @@ func StartPlatformWrapped(t testing.TB, env *cluster.Env, adminToken string, wra
 		t.Fatal(err)
 	}
 	dataDir := t.TempDir()
-	srv, err := server.New(ctx, server.Options{DataDir: dataDir, AdminToken: adminToken, Getenv: func(string) string { return "" }})
+	srv, err := server.New(ctx, server.Options{DataDir: dataDir, AdminToken: adminToken, SecretKey: SecretKey, Getenv: func(string) string { return "" }})
 	if err != nil {
 		cancel()
 		t.Fatalf("platform: %v", err)

@@ -172,14 +172,16 @@ echo "release=${UNIKUBE_RELEASE}"
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
-	for _, want := range []string{"greeting=hello world count=3", "token-env=tok-123 token-file=tok-123", "item 1\nitem 2\nitem 3\n", "release=my-shop", "succeeded"} {
+	// The credential reaches the script, and its value is masked in what
+	// the script printed.
+	for _, want := range []string{"greeting=hello world count=3", "token-env=(sensitive) token-file=(sensitive)", "item 1\nitem 2\nitem 3\n", "release=my-shop", "succeeded"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("streamed output lacks %q:\n%s", want, out)
 		}
 	}
 	run := s.onlyRun(ctx, t, "hello")
 	if run.Status != client.RunSucceeded || run.ExitCode == nil || *run.ExitCode != 0 || run.StartedAt == nil || run.FinishedAt == nil ||
-		!strings.Contains(run.LogTail, "item 3") || run.Variables["GREETING"] != "hello world" || !strings.Contains(run.Target, "my-shop") {
+		!strings.Contains(run.LogTail, "item 3") || strings.Contains(run.LogTail, "tok-123") || run.Variables["GREETING"] != "hello world" || !strings.Contains(run.Target, "my-shop") {
 		t.Errorf("recorded run: %+v", run)
 	}
 	// A succeeded Job goes, with its ConfigMap (owned by it).

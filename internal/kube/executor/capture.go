@@ -75,8 +75,12 @@ func Capture(ctx context.Context, o CaptureOptions) (client.Version, error) {
 	}
 	cs, ns := o.Client, o.Namespace
 	if !o.SkipRBACCheck {
-		if err := rbac.Check(ctx, cs, ns, nil); err != nil {
+		want, err := rbac.Needed(rbac.OpCapture)
+		if err != nil {
 			return client.Version{}, err
+		}
+		if err := rbac.Check(ctx, cs, ns, want); err != nil {
+			return client.Version{}, fmt.Errorf("capture (nothing was changed): %w", err)
 		}
 	}
 	for _, m := range o.Mappings {

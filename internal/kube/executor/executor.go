@@ -117,8 +117,12 @@ func Apply(ctx context.Context, o Options) (*records.Record, error) {
 		return nil, fmt.Errorf("apply %s (nothing was changed): %w", o.Ref.StateName(), err)
 	}
 	if !o.SkipRBACCheck {
-		if err := rbac.Check(ctx, cs, ns, nil); err != nil {
+		want, err := rbac.Needed(applyOperations(o)...)
+		if err != nil {
 			return nil, err
+		}
+		if err := rbac.Check(ctx, cs, ns, want); err != nil {
+			return nil, fmt.Errorf("apply %s (nothing was changed): %w", o.Ref.StateName(), err)
 		}
 	}
 	lap("access check")
@@ -288,6 +292,16 @@ func Apply(ctx context.Context, o Options) (*records.Record, error) {
 		return rec, fmt.Errorf("apply %s@%s to %s: %w", o.Ref.StateName(), v.Tag, ns, applyErr)
 	}
 	return rec, nil
+}
+
+// applyOperations are the operations an apply asks rights for: exec into
+// the app's pods only when hooks run.
+func applyOperations(o Options) []rbac.Operation {
+	ops := []rbac.Operation{rbac.OpRestore}
+	if len(o.PreHooks)+len(o.PostHooks) > 0 {
+		ops = append(ops, rbac.OpHooks)
+	}
+	return ops
 }
 
 // needPreflight says whether plan-only Jobs must check every target before

@@ -1,6 +1,7 @@
 package executor
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/hooks"
@@ -26,5 +27,28 @@ func TestNeedPreflight_OnlyWhenSomethingHappensBeforeTheRestore(t *testing.T) {
 				t.Errorf("needPreflight = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// Exec into the app's pods is asked for only when hooks run.
+func TestApplyOperations_ExecOnlyWithHooks(t *testing.T) {
+	cases := []struct {
+		name string
+		o    Options
+		want string
+	}{
+		{"plain apply", Options{}, "restore"},
+		{"quiesce", Options{Quiesce: true}, "restore"},
+		{"pre hook", Options{PreHooks: []hooks.Hook{{}}}, "restore,hooks"},
+		{"post hook", Options{PostHooks: []hooks.Hook{{}}}, "restore,hooks"},
+	}
+	for _, tc := range cases {
+		var got []string
+		for _, op := range applyOperations(tc.o) {
+			got = append(got, string(op))
+		}
+		if strings.Join(got, ",") != tc.want {
+			t.Errorf("%s: operations %v, want %s", tc.name, got, tc.want)
+		}
 	}
 }

@@ -45,6 +45,10 @@ const (
 	secretPasswordKey = "password"
 )
 
+// DefaultTTLAfterFinished is how long a finished Job lingers when its
+// runner went away before deleting it.
+const DefaultTTLAfterFinished = 10 * time.Minute
+
 // Spec describes one agent Job.
 type Spec struct {
 	Namespace string
@@ -74,6 +78,13 @@ type Spec struct {
 	// Deadline bounds the Job (activeDeadlineSeconds); default 1h.
 	Deadline        time.Duration
 	ImagePullPolicy corev1.PullPolicy // default IfNotPresent
+
+	// TTLAfterFinished (ttlSecondsAfterFinished, default
+	// DefaultTTLAfterFinished) removes a finished Job with its pod and
+	// Secret even when no runner is left to delete it. Run deletes a
+	// succeeded Job at once and lifts the TTL of a failed one, which it
+	// keeps for inspection without its Secret.
+	TTLAfterFinished time.Duration
 }
 
 func randSuffix() string {
@@ -127,6 +138,10 @@ func Build(s Spec) (*batchv1.Job, *corev1.Secret) {
 	if deadline <= 0 {
 		deadline = time.Hour
 	}
+	ttl := s.TTLAfterFinished
+	if ttl <= 0 {
+		ttl = DefaultTTLAfterFinished
+	}
 	restricted := &corev1.SecurityContext{
 		AllowPrivilegeEscalation: ptr(false),
 		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
@@ -158,8 +173,9 @@ func Build(s Spec) (*batchv1.Job, *corev1.Secret) {
 	job := &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{Name: s.Name, Namespace: s.Namespace, Labels: labels},
 		Spec: batchv1.JobSpec{
-			BackoffLimit:          ptr(int32(0)),
-			ActiveDeadlineSeconds: ptr(int64(deadline / time.Second)),
+			BackoffLimit:            ptr(int32(0)),
+			ActiveDeadlineSeconds:   ptr(int64(deadline / time.Second)),
+			TTLSecondsAfterFinished: ptr(int32(max(ttl/time.Second, 1))),
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
 				Spec: corev1.PodSpec{
@@ -238,6 +254,9 @@ type PodError struct {
 	Namespace, Job, Pod string
 	Reason              string
 	LogTail             []string
+	// Kept: the failed Job and its pod stay for inspection (their
+	// credentials Secret is deleted).
+	Kept bool
 }
 
 func (e *PodError) Error() string {
@@ -258,7 +277,9 @@ func (e *PodError) Error() string {
 	if len(e.LogTail) > 0 {
 		fmt.Fprintf(&b, "\nlast %d log lines:\n%s", len(e.LogTail), strings.Join(e.LogTail, "\n"))
 	}
-	fmt.Fprintf(&b, "\n(the Job and its pod are kept for inspection: kubectl -n %s describe job %s)", e.Namespace, e.Job)
+	if e.Kept {
+		fmt.Fprintf(&b, "\n(the Job and its pod are kept for inspection, without their credentials Secret: kubectl -n %s logs job/%s)", e.Namespace, e.Job)
+	}
 	return b.String()
 }
 
@@ -298,15 +319,41 @@ func Run(ctx context.Context, cs kubernetes.Interface, s Spec, o RunOptions) (Re
 	log.Info("agent job created", "job", created.Name, "component", s.Component)
 	res, err := wait(ctx, cs, created, o, log)
 	res.Job, res.Duration = created.Name, time.Since(start)
+	// A fresh context: clean-up must happen even when ctx was cancelled.
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
 	if err == nil || o.DeleteOnFailure {
-		// A fresh context: clean-up must happen even when ctx was cancelled.
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
 		if derr := Delete(dctx, cs, created.Namespace, created.Name); derr != nil {
 			log.Warn("could not delete agent job", "job", created.Name, "err", derr)
 		}
+		return res, err
+	}
+	// The failure and its log tail are in hand: keep the Job and pod for
+	// inspection, but not the token and password they no longer need.
+	if kerr := KeepFailed(dctx, cs, created.Namespace, created.Name); kerr != nil {
+		log.Warn("could not strip the failed agent job of its credentials", "job", created.Name, "err", kerr)
+	}
+	var pe *PodError
+	if errors.As(err, &pe) {
+		pe.Kept = true
 	}
 	return res, err
+}
+
+// KeepFailed keeps a failed Job and its pod (their logs) for inspection:
+// it lifts the Job's ttlSecondsAfterFinished and deletes the Secret holding
+// its platform token and target password. Call it once the failure has
+// been reported: nothing can rerun the Job after that.
+func KeepFailed(ctx context.Context, cs kubernetes.Interface, ns, name string) error {
+	patch := []byte(`{"spec":{"ttlSecondsAfterFinished":null}}`)
+	var errs []error
+	if _, err := cs.BatchV1().Jobs(ns).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		errs = append(errs, fmt.Errorf("keep job %s: %w", name, err))
+	}
+	if err := cs.CoreV1().Secrets(ns).Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		errs = append(errs, fmt.Errorf("delete the credentials secret %s of the failed job: %w", name, err))
+	}
+	return errors.Join(errs...)
 }
 
 // Delete removes a Job with its pods and (owned) Secret.

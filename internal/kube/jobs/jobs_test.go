@@ -48,6 +48,10 @@ func TestBuild_DatabaseJobRunsDBImageWithAgentCopiedIn(t *testing.T) {
 			t.Fatalf("container %s security context %+v, want restricted", c.Name, sc)
 		}
 	}
+	// A finished Job goes by itself even when no runner is left to delete it.
+	if ttl := job.Spec.TTLSecondsAfterFinished; ttl == nil || *ttl != int32(DefaultTTLAfterFinished.Seconds()) {
+		t.Fatalf("ttlSecondsAfterFinished %v, want %v", ttl, DefaultTTLAfterFinished)
+	}
 	if *pod.SecurityContext.RunAsUser != 999 || *job.Spec.BackoffLimit != 0 || job.Labels[LabelManagedBy] != ManagedBy {
 		t.Fatalf("job %+v", job)
 	}

@@ -1,6 +1,8 @@
-// Package rbac holds the namespaced Role the Kubernetes executor needs and
-// checks, with SelfSubjectAccessReviews, that the caller has it before
-// anything changes, naming each missing verb and resource.
+// Package rbac holds the namespaced Roles the Kubernetes executor needs,
+// one per operation (restore, capture, hooks with pods/exec), and checks
+// with SelfSubjectAccessReviews that the caller has those of the
+// operation asked before anything changes, naming each missing verb and
+// the Role that grants it.
 package rbac
 
 import (
@@ -9,6 +11,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 
@@ -19,23 +22,65 @@ import (
 	"k8s.io/client-go/kubernetes"
 )
 
-// RoleYAML is the documented Role (role.yaml next to this file).
+// RoleYAML is the documented Roles (role.yaml next to this file).
 //
 //go:embed role.yaml
 var RoleYAML []byte
 
-// Role parses RoleYAML.
-func Role() (*rbacv1.Role, error) {
-	var r rbacv1.Role
-	if err := yaml.NewYAMLOrJSONDecoder(bytes.NewReader(RoleYAML), 4096).Decode(&r); err != nil {
-		return nil, fmt.Errorf("embedded role.yaml: %w", err)
+// Operation is what the caller asks the executor to do; each has its Role.
+type Operation string
+
+// Operations and the Roles granting them.
+const (
+	// OpRestore: apply a version (agent Jobs, records, quiesce).
+	OpRestore Operation = "restore"
+	// OpCapture: capture a namespace into a version.
+	OpCapture Operation = "capture"
+	// OpHooks: run pre/post hook commands in the app's pods (pods/exec).
+	OpHooks Operation = "hooks"
+)
+
+// RoleName is the name of op's Role in role.yaml.
+func RoleName(op Operation) string { return "unikube-state-" + string(op) }
+
+// Roles parses RoleYAML: one Role per operation.
+func Roles() ([]*rbacv1.Role, error) {
+	dec := yaml.NewYAMLOrJSONDecoder(bytes.NewReader(RoleYAML), 4096)
+	var out []*rbacv1.Role
+	for {
+		var r rbacv1.Role
+		err := dec.Decode(&r)
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("embedded role.yaml: %w", err)
+		}
+		out = append(out, &r)
 	}
-	return &r, nil
 }
 
-// Access is one verb on one resource.
+// RoleFor returns the Role of op.
+func RoleFor(op Operation) (*rbacv1.Role, error) {
+	rs, err := Roles()
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rs {
+		if r.Name == RoleName(op) {
+			return r, nil
+		}
+	}
+	return nil, fmt.Errorf("embedded role.yaml has no Role %s", RoleName(op))
+}
+
+// Role is the Role an apply needs: restore, without exec.
+func Role() (*rbacv1.Role, error) { return RoleFor(OpRestore) }
+
+// Access is one verb on one resource; Role names the Role granting it.
 type Access struct {
 	Verb, Group, Resource, Subresource string
+	Role                               string
 }
 
 func (a Access) String() string {
@@ -49,19 +94,30 @@ func (a Access) String() string {
 	return fmt.Sprintf("%s %s", a.Verb, res)
 }
 
-// Needed lists every verb/resource of the Role.
-func Needed() ([]Access, error) {
-	r, err := Role()
-	if err != nil {
-		return nil, err
+// Needed lists every verb/resource the Roles of ops grant (default:
+// restore), each once, with the first of ops' Roles granting it.
+func Needed(ops ...Operation) ([]Access, error) {
+	if len(ops) == 0 {
+		ops = []Operation{OpRestore}
 	}
+	seen := map[string]bool{}
 	var out []Access
-	for _, rule := range r.Rules {
-		for _, g := range rule.APIGroups {
-			for _, res := range rule.Resources {
-				name, sub, _ := strings.Cut(res, "/")
-				for _, v := range rule.Verbs {
-					out = append(out, Access{Verb: v, Group: g, Resource: name, Subresource: sub})
+	for _, op := range ops {
+		r, err := RoleFor(op)
+		if err != nil {
+			return nil, err
+		}
+		for _, rule := range r.Rules {
+			for _, g := range rule.APIGroups {
+				for _, res := range rule.Resources {
+					name, sub, _ := strings.Cut(res, "/")
+					for _, v := range rule.Verbs {
+						a := Access{Verb: v, Group: g, Resource: name, Subresource: sub, Role: r.Name}
+						if !seen[a.String()] {
+							seen[a.String()] = true
+							out = append(out, a)
+						}
+					}
 				}
 			}
 		}
@@ -77,12 +133,26 @@ type MissingError struct {
 
 func (e *MissingError) Error() string {
 	names := make([]string, len(e.Missing))
+	roles := map[string]bool{}
 	for i, a := range e.Missing {
 		names[i] = a.String()
+		if a.Role != "" {
+			names[i] += " (Role " + a.Role + ")"
+			roles[a.Role] = true
+		}
 	}
 	sort.Strings(names)
-	return fmt.Sprintf("missing Kubernetes permissions in namespace %s: cannot %s; bind the unikube-state Role (internal/kube/rbac/role.yaml) to the caller in that namespace",
-		e.Namespace, strings.Join(names, ", cannot "))
+	bind := "the executor's Roles"
+	if len(roles) > 0 {
+		rs := make([]string, 0, len(roles))
+		for r := range roles {
+			rs = append(rs, r)
+		}
+		sort.Strings(rs)
+		bind = "the Role " + strings.Join(rs, " and the Role ")
+	}
+	return fmt.Sprintf("missing Kubernetes permissions in namespace %s: cannot %s; bind %s (internal/kube/rbac/role.yaml) to the caller in that namespace",
+		e.Namespace, strings.Join(names, ", cannot "), bind)
 }
 
 // ErrMissing is matched by errors.Is for a *MissingError.
@@ -91,7 +161,8 @@ var ErrMissing = errors.New("missing Kubernetes permissions")
 // Is makes errors.Is(err, ErrMissing) work.
 func (e *MissingError) Is(target error) bool { return target == ErrMissing }
 
-// Check asks the API server, for each access in want (default: Needed()),
+// Check asks the API server, for each access in want (default: Needed()
+// of a restore),
 // whether the caller may do it in ns; it returns a *MissingError naming
 // everything denied.
 func Check(ctx context.Context, cs kubernetes.Interface, ns string, want []Access) error {

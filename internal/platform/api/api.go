@@ -20,6 +20,7 @@ import (
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/auth"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/blob"
+	"github.com/unikubehq/terraform-provider-unikube/internal/platform/secretbox"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/store"
 	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
 )
@@ -58,6 +59,9 @@ type Config struct {
 	// batch that keeps flowing is not (the http.Server's own WriteTimeout
 	// would bound the whole response).
 	WriteTimeout time.Duration
+	// Secrets seals the defaults of sensitive script variables at rest;
+	// without a key such defaults are refused.
+	Secrets *secretbox.Box
 }
 
 // Server serves the API.
@@ -96,6 +100,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Secrets == nil {
+		cfg.Secrets = &secretbox.Box{}
 	}
 	codec, err := statepkg.NewCodec(0)
 	if err != nil {

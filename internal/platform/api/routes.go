@@ -94,8 +94,8 @@ func (s *Server) routes() []route {
 		{method: "DELETE", pattern: scriptP, op: "deleteScript", summary: "Delete a script and its runs.", role: roleOwner, auth: true, handler: s.deleteScript, status: 204},
 		{method: "GET", pattern: scriptP + "/runs", op: "listRuns", summary: "List a script's runs, newest first.", role: roleView, auth: true, handler: s.listRuns, resp: "[]Run", status: 200,
 			query: []param{{"limit", "integer", "at most this many (1-1000, default 50)"}}},
-		{method: "POST", pattern: scriptP + "/runs", op: "createRun", summary: "Record the start of a run (sensitive variable values are not stored).", role: roleApply, auth: true, handler: s.createRun, req: "CreateRunRequest", resp: "Run", status: 201},
-		{method: "GET", pattern: scriptP + "/runs/{run}", op: "getRun", summary: "Show a run: status, times, exit code, log tail, stack trace.", role: roleView, auth: true, handler: s.getRun, resp: "Run", status: 200},
+		{method: "POST", pattern: scriptP + "/runs", op: "createRun", summary: "Record the start of a run (sensitive variable values are not stored); the answer carries the sensitive defaults the Job needs.", role: roleApply, auth: true, handler: s.createRun, req: "CreateRunRequest", resp: "CreatedRun", status: 201},
+		{method: "GET", pattern: scriptP + "/runs/{run}", op: "getRun", summary: "Show a run: status, times, exit code; log tail and stack trace for appliers and above.", role: roleView, auth: true, handler: s.getRun, resp: "Run", status: 200},
 		{method: "PATCH", pattern: scriptP + "/runs/{run}", op: "updateRun", summary: "Report a run's progress or result.", role: roleApply, auth: true, handler: s.updateRun, req: "UpdateRunRequest", resp: "Run", status: 200},
 
 		{method: "POST", pattern: base + "/admin/gc", op: "collectGarbage", summary: "Delete chunks no version references. Chunks stored or uploaded (by the time recorded in the database) within the grace period are kept for in-flight uploads. Works in short locked steps: commits and uploads go on meanwhile.", role: roleAdmin, auth: true, handler: s.runGC, req: "GCRequest", resp: "GCResult", status: 200},

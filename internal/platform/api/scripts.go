@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -113,6 +114,9 @@ func (s *Server) listScripts(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	for i := range out {
+		out[i] = publicScript(out[i])
+	}
 	writeJSON(w, http.StatusOK, out)
 }
 
@@ -129,7 +133,72 @@ func (s *Server) getScript(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, sc)
+	writeJSON(w, http.StatusOK, publicScript(sc))
+}
+
+// publicScript is a script as the API shows it: a sensitive variable's
+// default is never shown, only that one is set.
+func publicScript(sc store.Script) store.Script {
+	vars := make([]store.Variable, len(sc.Variables))
+	for i, v := range sc.Variables {
+		v.DefaultSet = v.Default != "" || v.SealedDefault != ""
+		if v.Sensitive {
+			v.Default = ""
+		}
+		v.SealedDefault = ""
+		vars[i] = v
+	}
+	sc.Variables = vars
+	return sc
+}
+
+// SealContext binds a sealed default to its script and variable.
+func SealContext(project, script, variable string) string {
+	return project + "/" + script + "/" + variable
+}
+
+// sealDefaults turns the request's variables into what is stored: the
+// default of a sensitive variable is sealed with the server's key (refused
+// without one), and default_set without a default keeps the stored one, so
+// a script shown and put back keeps its secret.
+func (s *Server) sealDefaults(r *http.Request, project, name string, vars []store.Variable) ([]store.Variable, error) {
+	var old map[string]store.Variable
+	out := make([]store.Variable, 0, len(vars))
+	for _, v := range vars {
+		v.SealedDefault = ""
+		switch {
+		case !v.Sensitive:
+			v.DefaultSet = v.Default != ""
+		case v.Default != "":
+			if !s.cfg.Secrets.HasKey() {
+				return nil, errf(http.StatusBadRequest, "variable %s is sensitive and has a default, but this platform keeps no secrets in plain text and has no key to seal it with: "+
+					"start the server with UNIKUBE_SECRET_KEY or --secret-key-file, or drop the default and pass %s when the script runs", v.Name, v.Name)
+			}
+			sealed, err := s.cfg.Secrets.Seal(v.Default, SealContext(project, name, v.Name))
+			if err != nil {
+				return nil, fmt.Errorf("seal the default of %s: %w", v.Name, err)
+			}
+			v.Default, v.SealedDefault, v.DefaultSet = "", sealed, true
+		case v.DefaultSet:
+			if old == nil {
+				old = map[string]store.Variable{}
+				prev, err := s.st.GetScript(r.Context(), project, name)
+				if err != nil && !errors.Is(err, store.ErrNotFound) {
+					return nil, err
+				}
+				for _, pv := range prev.Variables {
+					old[pv.Name] = pv
+				}
+			}
+			pv, ok := old[v.Name]
+			if !ok || !pv.Sensitive || (pv.SealedDefault == "" && pv.Default == "") {
+				return nil, errf(http.StatusBadRequest, "variable %s: default_set without a default keeps the stored default, but script %s has none for it: give the default", v.Name, name)
+			}
+			v.Default, v.SealedDefault = pv.Default, pv.SealedDefault
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }
 
 func (s *Server) putScript(w http.ResponseWriter, r *http.Request) {
@@ -148,13 +217,17 @@ func (s *Server) putScript(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		_, err = s.st.GetProject(r.Context(), project)
 	}
+	var vars []store.Variable
+	if err == nil {
+		vars, err = s.sealDefaults(r, project, name, req.Variables)
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	now := s.cfg.Now().UTC()
 	sc := store.Script{Project: project, Name: name, Description: req.Description, Image: req.Image, Interpreter: req.Interpreter,
-		Body: req.Body, Variables: req.Variables, ServiceAccount: req.ServiceAccount, Credentials: req.Credentials,
+		Body: req.Body, Variables: vars, ServiceAccount: req.ServiceAccount, Credentials: req.Credentials,
 		Author: p.Name(), CreatedAt: now, ModifiedAt: now}
 	created, err := s.st.PutScript(r.Context(), sc)
 	if err == nil {
@@ -168,7 +241,7 @@ func (s *Server) putScript(w http.ResponseWriter, r *http.Request) {
 	if created {
 		status = http.StatusCreated
 	}
-	writeJSON(w, status, sc)
+	writeJSON(w, status, publicScript(sc))
 }
 
 func (s *Server) deleteScript(w http.ResponseWriter, r *http.Request) {
@@ -206,11 +279,26 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		out, err = s.st.ListRuns(r.Context(), project, name, limit)
 	}
+	var logs bool
+	if err == nil {
+		logs, err = s.mayReadRunLogs(r, project)
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	for i := range out {
+		out[i] = runFor(out[i], logs)
+	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// CreatedRun answers createRun: the run, and for the applier starting it
+// the defaults of the sensitive variables the request did not set (the
+// Job needs them; the run record never holds them).
+type CreatedRun struct {
+	store.Run
+	SensitiveDefaults map[string]string `json:"sensitive_defaults,omitempty"`
 }
 
 // createRun records that the caller starts the script; the values of
@@ -234,12 +322,26 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	vars := map[string]string{}
+	secrets := map[string]string{}
 	declared := map[string]store.Variable{}
 	for _, v := range sc.Variables {
 		declared[v.Name] = v
 		val, ok := req.Variables[v.Name]
-		if !ok {
+		if !ok && v.Sensitive && v.SealedDefault != "" {
+			plain, err := s.cfg.Secrets.Open(v.SealedDefault, SealContext(project, name, v.Name))
+			if err != nil {
+				s.fail(w, r, errf(http.StatusConflict, "the default of sensitive variable %s of script %s cannot be opened: %v; "+
+					"restore the server's secret key, or pass %s when running, or put the script again with its default", v.Name, name, err, v.Name))
+				return
+			}
+			val, ok = plain, true
+			secrets[v.Name] = plain
+		} else if !ok {
 			val, ok = v.Default, v.Default != ""
+			if ok && v.Sensitive {
+				// Stored in plain text before defaults were sealed.
+				secrets[v.Name] = val
+			}
 		}
 		if !ok && v.Required {
 			s.fail(w, r, errf(http.StatusBadRequest, "variable %s is required by script %s", v.Name, name))
@@ -264,7 +366,11 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, run)
+	out := CreatedRun{Run: run}
+	if len(secrets) > 0 {
+		out.SensitiveDefaults = secrets
+	}
+	writeJSON(w, http.StatusCreated, out)
 }
 
 func (s *Server) getRun(w http.ResponseWriter, r *http.Request) {
@@ -276,11 +382,34 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		run, err = s.st.GetRun(r.Context(), project, name, r.PathValue("run"))
 	}
+	var logs bool
+	if err == nil {
+		logs, err = s.mayReadRunLogs(r, project)
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, run)
+	writeJSON(w, http.StatusOK, runFor(run, logs))
+}
+
+// mayReadRunLogs reports whether the caller may read runs' log tails and
+// stack traces: appliers and above. What a script printed can hold what it
+// worked on; viewers see that a run happened and how it ended.
+func (s *Server) mayReadRunLogs(r *http.Request, project string) (bool, error) {
+	role, err := s.authn.RoleOn(r.Context(), principalFrom(r.Context()), project, "")
+	if err != nil {
+		return false, err
+	}
+	return role >= auth.RoleApplier, nil
+}
+
+// runFor strips the log tail and stack trace unless logs.
+func runFor(run store.Run, logs bool) store.Run {
+	if !logs {
+		run.LogTail, run.StackTrace = "", ""
+	}
+	return run
 }
 
 func (s *Server) updateRun(w http.ResponseWriter, r *http.Request) {

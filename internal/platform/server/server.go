@@ -17,6 +17,7 @@ import (
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/api"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/auth"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/blob"
+	"github.com/unikubehq/terraform-provider-unikube/internal/platform/secretbox"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/store"
 )
 
@@ -44,9 +45,12 @@ type Options struct {
 	// address (for a scraper; keep it off the public network). On the API
 	// address /metrics needs the admin token either way.
 	MetricsListen string
-	Logger        *slog.Logger
-	Getenv        func(string) string
-	Now           func() time.Time
+	// SecretKey seals sensitive script variable defaults at rest (32 bytes,
+	// base64 or hex); "" = UNIKUBE_SECRET_KEY from Getenv.
+	SecretKey string
+	Logger    *slog.Logger
+	Getenv    func(string) string
+	Now       func() time.Time
 }
 
 // Timeouts bound how long a client may hold a connection.
@@ -112,6 +116,13 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		opts.Now = time.Now
 	}
 	opts.Timeouts = opts.Timeouts.withDefaults()
+	if opts.SecretKey == "" {
+		opts.SecretKey = opts.Getenv(secretbox.KeyEnv)
+	}
+	secrets, err := secretbox.ParseKey(opts.SecretKey)
+	if err != nil {
+		return nil, fmt.Errorf("%s / --secret-key-file: %w", secretbox.KeyEnv, err)
+	}
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory %s: %w", opts.DataDir, err)
 	}
@@ -135,13 +146,39 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
+	if err := s.sealLegacyDefaults(ctx, secrets); err != nil {
+		st.Close()
+		return nil, err
+	}
 	s.API, err = api.New(api.Config{Store: st, Blobs: blobs, Logger: opts.Logger, MaxBodyBytes: opts.MaxBodyBytes,
-		JobTokenTTL: opts.JobTokenTTL, GCGrace: opts.GCGrace, ProjectUploadQuota: opts.ProjectUploadQuota, Now: opts.Now, WriteTimeout: opts.Timeouts.Write})
+		JobTokenTTL: opts.JobTokenTTL, GCGrace: opts.GCGrace, ProjectUploadQuota: opts.ProjectUploadQuota, Now: opts.Now, WriteTimeout: opts.Timeouts.Write, Secrets: secrets})
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// sealLegacyDefaults seals sensitive script defaults an older platform
+// stored in plain text; without a key it warns that they are there.
+func (s *Server) sealLegacyDefaults(ctx context.Context, secrets *secretbox.Box) error {
+	var seal func(project, script, variable, plain string) (string, error)
+	if secrets.HasKey() {
+		seal = func(project, script, variable, plain string) (string, error) {
+			return secrets.Seal(plain, api.SealContext(project, script, variable))
+		}
+	}
+	n, err := s.Store.SealPlainSensitiveDefaults(ctx, seal)
+	if err != nil {
+		return fmt.Errorf("seal stored sensitive script defaults: %w", err)
+	}
+	switch {
+	case n > 0 && seal != nil:
+		s.log.Info("sealed sensitive script defaults stored in plain text", "count", n)
+	case n > 0:
+		s.log.Warn("sensitive script defaults are stored in plain text: set "+secretbox.KeyEnv+" or --secret-key-file to seal them", "count", n)
+	}
+	return nil
 }
 
 // bootstrapAdmin makes the --admin-token the admin token, or creates one on

@@ -9,12 +9,48 @@ import (
 	"time"
 )
 
-// Variable is a script input.
+// Variable is a script input. A sensitive variable's default is kept only
+// sealed (SealedDefault, AES-GCM under the server's secret key); the API
+// never answers with it, only with DefaultSet.
 type Variable struct {
 	Name      string `json:"name"`
 	Default   string `json:"default,omitempty"`
 	Required  bool   `json:"required,omitempty"`
 	Sensitive bool   `json:"sensitive,omitempty"`
+	// DefaultSet says a sensitive variable has a default without showing
+	// it. In a PUT, DefaultSet without a default keeps the stored one.
+	DefaultSet bool `json:"default_set,omitempty"`
+	// SealedDefault is the sealed default of a sensitive variable: stored
+	// (see storedVariable), never part of the API's JSON.
+	SealedDefault string `json:"-"`
+}
+
+// storedVariable is a Variable as the variables column holds it.
+type storedVariable struct {
+	Variable
+	SealedDefault string `json:"sealed_default,omitempty"`
+}
+
+func encodeVariables(vs []Variable) (string, error) {
+	out := make([]storedVariable, 0, len(vs))
+	for _, v := range vs {
+		out = append(out, storedVariable{Variable: v, SealedDefault: v.SealedDefault})
+	}
+	b, err := json.Marshal(out)
+	return string(b), err
+}
+
+func decodeVariables(s string) ([]Variable, error) {
+	var in []storedVariable
+	if err := json.Unmarshal([]byte(s), &in); err != nil {
+		return nil, err
+	}
+	out := make([]Variable, 0, len(in))
+	for _, v := range in {
+		v.Variable.SealedDefault = v.SealedDefault
+		out = append(out, v.Variable)
+	}
+	return out, nil
 }
 
 // Credential references a Kubernetes Secret and the keys the script gets
@@ -49,7 +85,8 @@ func scanScript(sc interface{ Scan(...any) error }) (Script, error) {
 	if err := sc.Scan(&s.Project, &s.Name, &s.Description, &s.Image, &s.Interpreter, &s.Body, &vars, &s.ServiceAccount, &creds, &s.Author, &created, &modified); err != nil {
 		return s, err
 	}
-	if err := json.Unmarshal([]byte(vars), &s.Variables); err != nil {
+	var err error
+	if s.Variables, err = decodeVariables(vars); err != nil {
 		return s, fmt.Errorf("decode variables: %w", err)
 	}
 	if err := json.Unmarshal([]byte(creds), &s.Credentials); err != nil {
@@ -68,7 +105,7 @@ func scanScript(sc interface{ Scan(...any) error }) (Script, error) {
 // PutScript creates a script or replaces its content, keeping created_at.
 // It reports whether the script was created.
 func (s *Store) PutScript(ctx context.Context, sc Script) (bool, error) {
-	vars, err := json.Marshal(nonNil(sc.Variables))
+	vars, err := encodeVariables(sc.Variables)
 	if err != nil {
 		return false, fmt.Errorf("encode variables: %w", err)
 	}
@@ -80,7 +117,7 @@ func (s *Store) PutScript(ctx context.Context, sc Script) (bool, error) {
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE scripts SET description = $3, image = $4, interpreter = $5, body = $6, variables = $7,
 			service_account = $8, credentials = $9, author = $10, modified_at = $11 WHERE project = $1 AND name = $2`,
-			sc.Project, sc.Name, sc.Description, sc.Image, sc.Interpreter, sc.Body, string(vars), sc.ServiceAccount, string(creds), sc.Author, nanos(sc.ModifiedAt))
+			sc.Project, sc.Name, sc.Description, sc.Image, sc.Interpreter, sc.Body, vars, sc.ServiceAccount, string(creds), sc.Author, nanos(sc.ModifiedAt))
 		if err != nil {
 			return fmt.Errorf("update script: %w", err)
 		}
@@ -89,7 +126,7 @@ func (s *Store) PutScript(ctx context.Context, sc Script) (bool, error) {
 		}
 		created = true
 		_, err = tx.ExecContext(ctx, `INSERT INTO scripts (`+scriptCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-			sc.Project, sc.Name, sc.Description, sc.Image, sc.Interpreter, sc.Body, string(vars), sc.ServiceAccount, string(creds), sc.Author,
+			sc.Project, sc.Name, sc.Description, sc.Image, sc.Interpreter, sc.Body, vars, sc.ServiceAccount, string(creds), sc.Author,
 			nanos(sc.CreatedAt), nanos(sc.ModifiedAt))
 		if err != nil {
 			return fmt.Errorf("create script: %w", err)
@@ -263,4 +300,65 @@ func (s *Store) ListRuns(ctx context.Context, project, script string, limit int)
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// SealPlainSensitiveDefaults seals the defaults of sensitive variables
+// stored in plain text (by a platform from before defaults were sealed)
+// with seal, and reports how many it sealed. Without a key (seal nil) it
+// only counts them. Each script is rewritten only if unchanged since it
+// was read, so a concurrent PUT or another replica doing the same wins.
+func (s *Store) SealPlainSensitiveDefaults(ctx context.Context, seal func(project, script, variable, plain string) (string, error)) (int, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT project, name, variables FROM scripts`)
+	if err != nil {
+		return 0, fmt.Errorf("list scripts: %w", err)
+	}
+	type row struct{ project, name, vars string }
+	var plain []row
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.project, &r.name, &r.vars); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("list scripts: %w", err)
+		}
+		plain = append(plain, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("list scripts: %w", err)
+	}
+	n := 0
+	for _, r := range plain {
+		vars, err := decodeVariables(r.vars)
+		if err != nil {
+			return n, fmt.Errorf("script %s/%s: decode variables: %w", r.project, r.name, err)
+		}
+		changed := false
+		for i, v := range vars {
+			if !v.Sensitive || v.Default == "" {
+				continue
+			}
+			n++
+			if seal == nil {
+				continue
+			}
+			sealed, err := seal(r.project, r.name, v.Name, v.Default)
+			if err != nil {
+				return n, fmt.Errorf("script %s/%s: seal the default of %s: %w", r.project, r.name, v.Name, err)
+			}
+			vars[i].Default, vars[i].SealedDefault, vars[i].DefaultSet = "", sealed, true
+			changed = true
+		}
+		if !changed {
+			continue
+		}
+		enc, err := encodeVariables(vars)
+		if err != nil {
+			return n, fmt.Errorf("script %s/%s: encode variables: %w", r.project, r.name, err)
+		}
+		if _, err := s.db.ExecContext(ctx, `UPDATE scripts SET variables = $1 WHERE project = $2 AND name = $3 AND variables = $4`,
+			enc, r.project, r.name, r.vars); err != nil {
+			return n, fmt.Errorf("script %s/%s: store sealed defaults: %w", r.project, r.name, err)
+		}
+	}
+	return n, nil
 }
