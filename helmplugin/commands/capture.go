@@ -208,8 +208,8 @@ const maxUploadTokenTTL = 6 * time.Hour
 // components, two Jobs at a time, each within timeout, plus slack; at most
 // what the platform grants.
 func captureTokenTTL(timeout time.Duration, n int) time.Duration {
-	rounds := time.Duration(max(1, (n+1)/2))
-	return min(maxUploadTokenTTL, timeout*rounds+10*time.Minute)
+	rounds := int64(max(1, (n+1)/2))
+	return min(maxUploadTokenTTL, time.Duration(rounds*int64(timeout))+10*time.Minute)
 }
 
 // uploadToken returns the token the capture Jobs upload with and a func

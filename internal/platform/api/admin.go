@@ -16,7 +16,7 @@ type GCRequest struct {
 }
 
 func (s *Server) runGC(w http.ResponseWriter, r *http.Request) {
-	if _, err := needAdmin(r); err != nil {
+	if err := needAdmin(r); err != nil {
 		s.fail(w, r, err)
 		return
 	}

@@ -144,7 +144,7 @@ func (s *Server) MetricsHandler() http.Handler {
 // serveMetrics serves the metrics on the API listener, to the admin only:
 // route names, counts and timings describe who uses the server how.
 func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
-	if _, err := needAdmin(r); err != nil {
+	if err := needAdmin(r); err != nil {
 		s.fail(w, r, err)
 		return
 	}

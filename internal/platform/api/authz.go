@@ -45,12 +45,11 @@ func (s *Server) needUploader(r *http.Request, project, state string) (auth.Prin
 }
 
 // needAdmin checks the caller is the admin.
-func needAdmin(r *http.Request) (auth.Principal, error) {
-	p := principalFrom(r.Context())
-	if !p.IsAdmin() {
-		return p, errf(http.StatusForbidden, "forbidden: only the admin token may do this")
+func needAdmin(r *http.Request) error {
+	if !principalFrom(r.Context()).IsAdmin() {
+		return errf(http.StatusForbidden, "forbidden: only the admin token may do this")
 	}
-	return p, nil
+	return nil
 }
 
 // jobScope checks a job token is used on its own state; it reports whether

@@ -102,10 +102,10 @@ func (s *Store) ProjectsVisibleTo(ctx context.Context, subjects []string, tokenU
 	if len(subjects) == 0 {
 		return out, nil
 	}
-	args := make([]any, len(subjects))
+	args := make([]any, 0, len(subjects)+1)
 	ph := make([]string, len(subjects))
 	for i, sub := range subjects {
-		args[i] = sub
+		args = append(args, sub)
 		ph[i] = fmt.Sprintf("$%d", i+1)
 	}
 	args = append(args, tokenUser)

@@ -446,7 +446,8 @@ func isNumber(w []byte) bool {
 		digits = w[2:]
 	}
 	for _, c := range digits {
-		if !isDigit(c) && !(hex && (c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F')) {
+		hexDigit := hex && (c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F')
+		if !isDigit(c) && !hexDigit {
 			return false
 		}
 	}
@@ -471,7 +472,7 @@ func (l *myLexer) endStatement(lineNo int, b []byte, i int) error {
 	}
 	var err error
 	if l.first == "set" {
-		err = l.checkSet(lineNo)
+		err = l.checkSet()
 	}
 	l.tokens, l.first, l.last, l.set, l.setTooBig, l.at = 0, "", [3]myToken{}, l.set[:0], false, 0
 	return err
@@ -492,7 +493,7 @@ func (l *myLexer) end(lineNo int) error {
 		}
 	}
 	if l.first == "set" {
-		return l.checkSet(lineNo)
+		return l.checkSet()
 	}
 	return nil
 }
@@ -509,7 +510,7 @@ var mySafeCharsets = []string{"utf8", "utf8mb3", "utf8mb4", "latin1", "latin2", 
 
 // checkSet checks the assignments of a SET statement that change how the
 // rest of the script is lexed: sql_mode and the client character set.
-func (l *myLexer) checkSet(lineNo int) error {
+func (l *myLexer) checkSet() error {
 	if l.setTooBig {
 		return &Error{Line: l.startLine, Construct: "SET ...", Reason: "a SET statement too long to check"}
 	}
@@ -564,7 +565,8 @@ func (l *myLexer) checkSet(lineNo int) error {
 			}
 			return refuse(name.text + " set from a variable that does not hold its earlier value")
 		}
-		if len(rhs) != 1 || rhs[0].kind != 's' && !(rhs[0].kind == 'w' && name.text == "character_set_client") {
+		charsetWord := len(rhs) == 1 && rhs[0].kind == 'w' && name.text == "character_set_client"
+		if len(rhs) != 1 || rhs[0].kind != 's' && !charsetWord {
 			return refuse(name.text + " set to anything but a literal")
 		}
 		if name.text == "character_set_client" {

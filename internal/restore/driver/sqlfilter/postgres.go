@@ -232,14 +232,14 @@ func (l *pgLexer) lex(b []byte, lineNo int, start bool) error {
 		case pgDollar:
 			// The delimiter holds "$" only at its ends, so matching can
 			// restart at any "$".
-			switch {
-			case c == l.tag[l.match]:
+			switch c {
+			case l.tag[l.match]:
 				l.match++
 				if l.match == len(l.tag) {
 					l.st = pgNormal
 					l.endToken()
 				}
-			case c == '$':
+			case '$':
 				l.match = 1
 			default:
 				l.match = 0

@@ -70,7 +70,6 @@ type reader struct {
 	start  bool // next byte starts a line
 	out    []byte
 	err    error
-	eof    bool
 }
 
 func newReader(r io.Reader, lx lexer) *reader {

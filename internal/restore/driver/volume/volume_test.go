@@ -569,8 +569,8 @@ func hostileIndexes(size int64) []struct {
 	sym := func(p, to string) statepkg.FileEntry {
 		return statepkg.FileEntry{Path: p, Type: statepkg.FileSymlink, Linkname: to}
 	}
-	hard := func(p, to string) statepkg.FileEntry {
-		return statepkg.FileEntry{Path: p, Type: statepkg.FileHardlink, Linkname: to}
+	hard := func(to string) statepkg.FileEntry { // always "h": one hardlink per case
+		return statepkg.FileEntry{Path: "h", Type: statepkg.FileHardlink, Linkname: to}
 	}
 	return []struct {
 		name  string
@@ -600,11 +600,11 @@ func hostileIndexes(size int64) []struct {
 		{"zip bomb claim", []statepkg.FileEntry{{Path: "bomb", Type: statepkg.FileRegular, Size: 10 << 30, SHA256: sha}}, fmt.Sprintf("stream holds only %d bytes", size)},
 		{"reserved name", []statepkg.FileEntry{reg(MarkerName)}, "reserved"},
 		{"staging name", []statepkg.FileEntry{dir(stagingPrefix + "x")}, "reserved"},
-		{"hardlink to outside", []statepkg.FileEntry{hard("h", "/etc/shadow")}, `hardlink "h" -> "/etc/shadow" does not name a regular file listed before it`},
-		{"hardlink up", []statepkg.FileEntry{hard("h", "../outside/canary")}, "does not name a regular file"},
-		{"hardlink through a symlink", []statepkg.FileEntry{sym("l", ".."), hard("h", "l/outside/canary")}, `hardlink "h" -> "l/outside/canary" does not name a regular file`},
-		{"hardlink through a symlink to a file", []statepkg.FileEntry{dir("d"), reg("d/f"), sym("l", "d"), hard("h", "l/f")}, `hardlink "h" -> "l/f" does not name a regular file`},
-		{"hardlink to a symlink", []statepkg.FileEntry{sym("l", "."), hard("h", "l")}, "does not name a regular file"},
+		{"hardlink to outside", []statepkg.FileEntry{hard("/etc/shadow")}, `hardlink "h" -> "/etc/shadow" does not name a regular file listed before it`},
+		{"hardlink up", []statepkg.FileEntry{hard("../outside/canary")}, "does not name a regular file"},
+		{"hardlink through a symlink", []statepkg.FileEntry{sym("l", ".."), hard("l/outside/canary")}, `hardlink "h" -> "l/outside/canary" does not name a regular file`},
+		{"hardlink through a symlink to a file", []statepkg.FileEntry{dir("d"), reg("d/f"), sym("l", "d"), hard("l/f")}, `hardlink "h" -> "l/f" does not name a regular file`},
+		{"hardlink to a symlink", []statepkg.FileEntry{sym("l", "."), hard("l")}, "does not name a regular file"},
 	}
 }
 
