@@ -143,7 +143,7 @@ func (s *Server) deleteProject(w http.ResponseWriter, r *http.Request) {
 		_, err = s.need(r, project, "", auth.RoleOwner)
 	}
 	if err == nil {
-		err = s.st.DeleteProject(r.Context(), project)
+		err = s.st.DeleteProject(r.Context(), project, s.cfg.Now())
 		s.authn.ForgetRoles()
 	}
 	if err != nil {
@@ -263,7 +263,7 @@ func (s *Server) deleteState(w http.ResponseWriter, r *http.Request) {
 		_, err = s.need(r, project, state, auth.RoleOwner)
 	}
 	if err == nil {
-		err = s.st.DeleteState(r.Context(), project, state)
+		err = s.st.DeleteState(r.Context(), project, state, s.cfg.Now())
 		s.authn.ForgetRoles()
 	}
 	if err != nil {

@@ -177,7 +177,8 @@ func TestTokens_UploadTokenOnlyUploadsToItsState(t *testing.T) {
 
 // TestTokens_JobTokenEndsWithMinterGrantOrVersion: a job token stops
 // working when the token that minted it is revoked, when the grant that
-// made the minter an applier is removed, and when its version is deleted.
+// made the minter an applier is removed, and when its version is deleted,
+// for good: the same manifest or state committed again does not revive it.
 func TestTokens_JobTokenEndsWithMinterGrantOrVersion(t *testing.T) {
 	ctx := context.Background()
 	srv := platformtest.Start(t)
@@ -236,6 +237,30 @@ func TestTokens_JobTokenEndsWithMinterGrantOrVersion(t *testing.T) {
 	}
 	if _, err := j2.Whoami(ctx); !errors.Is(err, client.ErrUnauthorized) {
 		t.Fatalf("job token of a deleted version: want 401, got %v", err)
+	}
+
+	// Committing the same manifest again makes a new version: the tokens of
+	// the deleted one stay dead.
+	must(admin.CommitVersion(ctx, "p", "s", "v1", m))
+	dead("after the same manifest was committed again", j1, "v1")
+
+	// A deleted state takes its job and upload tokens along, also when a
+	// state of the same name and content comes back.
+	must(admin.CreateState(ctx, "p", "t", ""))
+	must(admin.CommitVersion(ctx, "p", "t", "v1", m))
+	must(admin.PutGrant(ctx, "p", "t", "group:deployers", client.RoleMaintainer))
+	jt := srv.Client(t, must(ann.CreateJobToken(ctx, "p", "t", "v1", 0)).Token)
+	ut := srv.Client(t, must(ann.CreateUploadToken(ctx, "p", "t", 0)).Token)
+	if err := admin.DeleteState(ctx, "p", "t"); err != nil {
+		t.Fatal(err)
+	}
+	must(admin.CreateState(ctx, "p", "t", ""))
+	must(admin.CommitVersion(ctx, "p", "t", "v1", m))
+	must(admin.PutGrant(ctx, "p", "t", "group:deployers", client.RoleMaintainer))
+	for name, c := range map[string]*client.Client{"job": jt, "upload": ut} {
+		if _, err := c.Whoami(ctx); !errors.Is(err, client.ErrUnauthorized) {
+			t.Fatalf("%s token of a deleted and re-created state: want 401, got %v", name, err)
+		}
 	}
 }
 

@@ -330,7 +330,7 @@ func (s *Server) deleteVersion(w http.ResponseWriter, r *http.Request) {
 		v, err = s.resolve(r.Context(), project, state, r.PathValue("ref"))
 	}
 	if err == nil {
-		err = s.st.DeleteVersion(r.Context(), project, state, v.Tag)
+		err = s.st.DeleteVersion(r.Context(), project, state, v.Tag, s.cfg.Now())
 		s.authn.ForgetRoles() // job tokens of the version end with it
 	}
 	if err != nil {
@@ -411,7 +411,7 @@ func (s *Server) pruneCandidates(w http.ResponseWriter, r *http.Request) {
 	}
 	var deleted []store.Version
 	if err == nil {
-		deleted, err = s.st.PruneCandidates(r.Context(), project, state, req.Keep)
+		deleted, err = s.st.PruneCandidates(r.Context(), project, state, req.Keep, s.cfg.Now())
 		s.authn.ForgetRoles() // job tokens of the pruned versions end with them
 	}
 	if err != nil {

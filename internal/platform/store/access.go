@@ -290,6 +290,23 @@ func (s *Store) ListTokens(ctx context.Context, user string) ([]Token, error) {
 // administer the server afterwards (rotate it with --admin-token instead).
 var ErrLastAdmin = errors.New("the last admin token cannot be revoked: rotate it by restarting the server with --admin-token/UNIKUBE_ADMIN_TOKEN instead")
 
+// revokeOrphanedScopedTokens revokes, for good, the job tokens of project
+// (one state, or all with state "") whose version is gone from their state
+// and the upload tokens whose state is gone. Checking on use alone would let
+// a token work again once the same manifest or state name comes back.
+func revokeOrphanedScopedTokens(ctx context.Context, tx *sql.Tx, project, state string, at time.Time) error {
+	_, err := tx.ExecContext(ctx, `UPDATE tokens SET revoked_at = $3
+		WHERE revoked_at IS NULL AND project = $1 AND ($2 = '' OR state = $2) AND (
+			(kind = '`+TokenJob+`' AND NOT EXISTS (SELECT 1 FROM versions v
+				WHERE v.project = tokens.project AND v.state = tokens.state AND v.digest = tokens.version_digest))
+			OR (kind = '`+TokenUpload+`' AND NOT EXISTS (SELECT 1 FROM states st
+				WHERE st.project = tokens.project AND st.name = tokens.state)))`, project, state, nanos(at))
+	if err != nil {
+		return fmt.Errorf("revoke the job and upload tokens of deleted versions of %s: %w", project, err)
+	}
+	return nil
+}
+
 // RevokeToken marks the token with id revoked, and with it every live token
 // it minted, recursively. It returns how many tokens were revoked;
 // ErrNotFound when the token is unknown or already revoked, ErrLastAdmin

@@ -90,7 +90,7 @@ func (s *Store) UpdateProject(ctx context.Context, name, description string) err
 
 // DeleteProject removes a project with its states, versions, grants, scripts
 // and runs. Chunks are left for garbage collection.
-func (s *Store) DeleteProject(ctx context.Context, name string) error {
+func (s *Store) DeleteProject(ctx context.Context, name string, at time.Time) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		for _, q := range []string{
 			`DELETE FROM script_runs WHERE project = $1`,
@@ -110,7 +110,7 @@ func (s *Store) DeleteProject(ctx context.Context, name string) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return fmt.Errorf("project %q: %w", name, ErrNotFound)
 		}
-		return nil
+		return revokeOrphanedScopedTokens(ctx, tx, name, "", at)
 	})
 }
 
@@ -170,7 +170,7 @@ func (s *Store) UpdateState(ctx context.Context, project, name, description stri
 }
 
 // DeleteState removes a state with its versions and grants.
-func (s *Store) DeleteState(ctx context.Context, project, name string) error {
+func (s *Store) DeleteState(ctx context.Context, project, name string, at time.Time) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		for _, q := range []string{
 			`DELETE FROM versions WHERE project = $1 AND state = $2`,
@@ -187,7 +187,7 @@ func (s *Store) DeleteState(ctx context.Context, project, name string) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return fmt.Errorf("state %s/%s: %w", project, name, ErrNotFound)
 		}
-		return nil
+		return revokeOrphanedScopedTokens(ctx, tx, project, name, at)
 	})
 }
 

@@ -298,14 +298,22 @@ func (s *Store) Retag(ctx context.Context, project, state, from, to string, cand
 }
 
 // DeleteVersion removes a tag. Its chunks are left for garbage collection.
-func (s *Store) DeleteVersion(ctx context.Context, project, state, tag string) error {
-	return s.execOne(ctx, fmt.Sprintf("version %s/%s:%s", project, state, tag),
-		`DELETE FROM versions WHERE project = $1 AND state = $2 AND tag = $3`, project, state, tag)
+func (s *Store) DeleteVersion(ctx context.Context, project, state, tag string, at time.Time) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM versions WHERE project = $1 AND state = $2 AND tag = $3`, project, state, tag)
+		if err != nil {
+			return fmt.Errorf("delete version %s/%s:%s: %w", project, state, tag, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("version %s/%s:%s: %w", project, state, tag, ErrNotFound)
+		}
+		return revokeOrphanedScopedTokens(ctx, tx, project, state, at)
+	})
 }
 
 // PruneCandidates deletes all candidate versions of a state except the keep
 // newest, returning the deleted ones.
-func (s *Store) PruneCandidates(ctx context.Context, project, state string, keep int) ([]Version, error) {
+func (s *Store) PruneCandidates(ctx context.Context, project, state string, keep int, at time.Time) ([]Version, error) {
 	var deleted []Version
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT `+versionCols+` FROM versions WHERE project = $1 AND state = $2 AND candidate = 1
@@ -334,7 +342,7 @@ func (s *Store) PruneCandidates(ctx context.Context, project, state string, keep
 				return fmt.Errorf("prune candidates: %w", err)
 			}
 		}
-		return nil
+		return revokeOrphanedScopedTokens(ctx, tx, project, state, at)
 	})
 	if deleted == nil {
 		deleted = []Version{}
