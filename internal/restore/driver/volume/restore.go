@@ -1756,10 +1756,13 @@ func useParallel(files []statepkg.FileEntry, o options) bool {
 
 // pfile is a file being written by several workers.
 type pfile struct {
-	e    statepkg.FileEntry
-	mu   sync.Mutex
-	f    *os.File
-	left atomic.Int64 // bytes not yet written
+	e  statepkg.FileEntry
+	mu sync.Mutex
+	f  *os.File
+	// failed is why creating the file failed: the other pieces of the file
+	// report it too, rather than a second create's "file exists".
+	failed error
+	left   atomic.Int64 // bytes not yet written
 }
 
 // fetchFilesParallel writes the regular files (in stream order) into
@@ -1857,18 +1860,24 @@ func fetchFilesParallel(ctx context.Context, c statepkg.Component, files []state
 // staging directory we made (os.Root keeps the path inside staging).
 func (f *pfile) write(w *stagingWriter, b []byte, off int64) error {
 	f.mu.Lock()
+	if f.failed != nil {
+		f.mu.Unlock()
+		return f.failed
+	}
 	if f.f == nil {
 		fh, err := w.st.OpenFile(w.stagePath(f.e.Path), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if err != nil {
+			f.failed = fmt.Errorf("create %s in staging: %w", f.e.Path, err)
 			f.mu.Unlock()
-			return fmt.Errorf("create %s in staging: %w", f.e.Path, err)
+			return f.failed
 		}
 		// Reserve the space at once: writes arrive out of order, and a
 		// full disk fails here rather than halfway.
 		if err := fallocate(fh, f.e.Size); err != nil && errors.Is(err, unix.ENOSPC) {
 			fh.Close()
+			f.failed = fmt.Errorf("create %s in staging: %w", f.e.Path, err)
 			f.mu.Unlock()
-			return fmt.Errorf("create %s in staging: %w", f.e.Path, err)
+			return f.failed
 		}
 		f.f = fh
 	}
