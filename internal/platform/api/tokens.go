@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"slices"
@@ -215,37 +216,61 @@ func (s *Server) createUploadToken(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		p, err = s.need(r, project, state, auth.RoleMaintainer)
 	}
-	var req JobTokenRequest
-	if err == nil && r.ContentLength != 0 {
-		err = s.decodeJSON(w, r, &req)
-	}
-	ttl := s.cfg.JobTokenTTL
-	if err == nil && req.TTLSeconds != 0 {
-		ttl = time.Duration(req.TTLSeconds) * time.Second
-		if req.TTLSeconds < 0 || ttl > MaxJobTokenTTL {
-			err = errf(http.StatusBadRequest, "ttl_seconds must be between 1 and %d", int(MaxJobTokenTTL.Seconds()))
-		}
+	var ttl time.Duration
+	if err == nil {
+		ttl, err = s.scopedTokenTTL(w, r)
 	}
 	if err == nil {
 		err = s.stateExists(r.Context(), project, state)
 	}
-	var secret, hash string
+	var secret string
+	var t store.Token
 	if err == nil {
-		secret, hash, err = auth.NewSecret()
+		secret, t, err = s.mintScopedToken(r.Context(), p, store.Token{Kind: store.TokenUpload, Project: project, State: state}, ttl)
 	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	writeJSON(w, http.StatusCreated, UploadTokenResponse{Token: secret, Name: t.Name, Project: project, State: state, ExpiresAt: *t.ExpiresAt})
+}
+
+// scopedTokenTTL reads the lifetime a job or upload token request asks for
+// (none: the configured default).
+func (s *Server) scopedTokenTTL(w http.ResponseWriter, r *http.Request) (time.Duration, error) {
+	var req JobTokenRequest
+	if r.ContentLength != 0 {
+		if err := s.decodeJSON(w, r, &req); err != nil {
+			return 0, err
+		}
+	}
+	if req.TTLSeconds == 0 {
+		return s.cfg.JobTokenTTL, nil
+	}
+	ttl := time.Duration(req.TTLSeconds) * time.Second
+	if req.TTLSeconds < 0 || ttl > MaxJobTokenTTL {
+		return 0, errf(http.StatusBadRequest, "ttl_seconds must be between 1 and %d", int(MaxJobTokenTTL.Seconds()))
+	}
+	return ttl, nil
+}
+
+// mintScopedToken stores t (a job or upload token) as minted by p for ttl
+// and returns its secret. The minter is recorded: the token works only
+// while the minter is live and keeps its role, and never outlives it.
+func (s *Server) mintScopedToken(ctx context.Context, p auth.Principal, t store.Token, ttl time.Duration) (string, store.Token, error) {
+	secret, hash, err := auth.NewSecret()
+	if err != nil {
+		return "", t, err
+	}
 	now := s.cfg.Now().UTC()
 	exp := now.Add(ttl)
-	t := store.Token{ID: auth.NewID(), Kind: store.TokenUpload, Hash: hash, User: p.Token.User, Project: project, State: state,
-		CreatedAt: now, CreatedBy: p.Name(), ExpiresAt: capExpiry(&exp, p.Token.ExpiresAt), ParentID: p.Token.ID}
-	t.Name = "upload-" + t.ID
-	if err := s.st.CreateToken(r.Context(), t); err != nil {
-		s.fail(w, r, err)
-		return
+	t.ID, t.Hash, t.User, t.CreatedAt, t.CreatedBy = auth.NewID(), hash, p.Token.User, now, p.Name()
+	t.ExpiresAt, t.ParentID = capExpiry(&exp, p.Token.ExpiresAt), p.Token.ID
+	t.Name = t.Kind + "-" + t.ID
+	if err := s.st.CreateToken(ctx, t); err != nil {
+		return "", t, err
 	}
-	_, _ = s.st.DeleteExpiredJobTokens(r.Context(), now.Add(-24*time.Hour))
-	writeJSON(w, http.StatusCreated, UploadTokenResponse{Token: secret, Name: t.Name, Project: project, State: state, ExpiresAt: *t.ExpiresAt})
+	// Expired scoped tokens are useless; drop old ones so the table stays small.
+	_, _ = s.st.DeleteExpiredJobTokens(ctx, now.Add(-24*time.Hour))
+	return secret, t, nil
 }

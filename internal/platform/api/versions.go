@@ -427,41 +427,22 @@ func (s *Server) createJobToken(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		p, err = s.need(r, project, state, auth.RoleApplier)
 	}
-	var req JobTokenRequest
-	if err == nil && r.ContentLength != 0 {
-		err = s.decodeJSON(w, r, &req)
-	}
-	ttl := s.cfg.JobTokenTTL
-	if err == nil && req.TTLSeconds != 0 {
-		ttl = time.Duration(req.TTLSeconds) * time.Second
-		if req.TTLSeconds < 0 || ttl > MaxJobTokenTTL {
-			err = errf(http.StatusBadRequest, "ttl_seconds must be between 1 and %d", int(MaxJobTokenTTL.Seconds()))
-		}
+	var ttl time.Duration
+	if err == nil {
+		ttl, err = s.scopedTokenTTL(w, r)
 	}
 	var v store.Version
 	if err == nil {
 		v, err = s.resolve(r.Context(), project, state, r.PathValue("ref"))
 	}
-	var secret, hash string
+	var secret string
+	var t store.Token
 	if err == nil {
-		secret, hash, err = auth.NewSecret()
+		secret, t, err = s.mintScopedToken(r.Context(), p, store.Token{Kind: store.TokenJob, Project: project, State: state, VersionDigest: v.Digest}, ttl)
 	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	now := s.cfg.Now().UTC()
-	exp := now.Add(ttl)
-	// The minter is recorded: the job token works only while the minter is
-	// live and an applier here, and never outlives it.
-	t := store.Token{ID: auth.NewID(), Kind: store.TokenJob, Hash: hash, User: p.Token.User, Project: project, State: state,
-		VersionDigest: v.Digest, CreatedAt: now, CreatedBy: p.Name(), ExpiresAt: capExpiry(&exp, p.Token.ExpiresAt), ParentID: p.Token.ID}
-	t.Name = "job-" + t.ID
-	if err := s.st.CreateToken(r.Context(), t); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	// Expired job tokens are useless; drop old ones so the table stays small.
-	_, _ = s.st.DeleteExpiredJobTokens(r.Context(), now.Add(-24*time.Hour))
 	writeJSON(w, http.StatusCreated, JobTokenResponse{Token: secret, Name: t.Name, Project: project, State: state, Tag: v.Tag, Digest: v.Digest, ExpiresAt: *t.ExpiresAt})
 }
