@@ -59,8 +59,8 @@ type AuthError struct {
 }
 
 func (e *AuthError) Error() string {
-	return fmt.Sprintf("registry refused to let %s push %s: check the credentials (set %s and %s, or `docker login` / the Docker config file for this registry): %v",
-		e.Via, e.Ref, EnvRegistryUser, EnvRegistryPassword, e.Err)
+	return fmt.Sprintf("push %s: the registry refused the credentials (%s); check them, set %s and %s, or log in to the registry in the Docker config file (docker login): %v",
+		e.Ref, e.Via, EnvRegistryUser, EnvRegistryPassword, e.Err)
 }
 
 func (e *AuthError) Unwrap() error { return e.Err }
