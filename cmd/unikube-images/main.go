@@ -129,6 +129,9 @@ func push(ctx context.Context, args []string, getenv func(string) string, stdout
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if *registry == "" {
+		return errors.New("no registry: give -registry HOST[:PORT]/PATH (make push-images REGISTRY=...)")
+	}
 	names := fs.Args()
 	if len(names) == 0 {
 		names = images.Names()
