@@ -73,5 +73,7 @@ go_tool() { # name module@version
   fi
 }
 go_tool versitygw github.com/versity/versitygw/cmd/versitygw@v1.8.0
+# The CNCF distribution registry: internal/testenv.StartRegistry (image push tests).
+go_tool registry github.com/distribution/distribution/v3/cmd/registry@v3.1.2
 # The real helm CLI for the `helm state` plugin's e2e tests (latest v3).
 go_tool helm helm.sh/helm/v3/cmd/helm@v3.22.0

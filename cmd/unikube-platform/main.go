@@ -31,6 +31,9 @@ import (
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/server"
 )
 
+// version is set at build time with -ldflags "-X main.version=..." (make images).
+var version = "dev"
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
@@ -177,7 +180,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		case "gc":
 			return runGC(ctx, args[1:], getenv, stdout, stderr)
 		case "version":
-			fmt.Fprintln(stdout, "unikube-platform (API v1)")
+			fmt.Fprintf(stdout, "unikube-platform %s (API v1)\n", version)
 			return nil
 		case "serve":
 			args = args[1:]

@@ -1,5 +1,6 @@
-// Package testenv starts REAL services for tests: PostgreSQL, MariaDB, Redis
-// and an S3-compatible server (versitygw), each on a free loopback port, in
+// Package testenv starts REAL services for tests: PostgreSQL, MariaDB, Redis,
+// an S3-compatible server (versitygw) and an OCI registry (the CNCF
+// distribution registry, basic auth), each on a free loopback port, in
 // its own temporary directory, with a random password, torn down at the end.
 //
 // In a test, one call each:
@@ -8,6 +9,7 @@
 //	my := testenv.StartMariaDB(t)    // my.DSN("db") for go-sql-driver/mysql
 //	rd := testenv.StartRedis(t)      // rd.Addr(), rd.Password, rd.URL(0)
 //	s3 := testenv.StartS3(t)         // s3.Endpoint, s3.AccessKey, s3.SecretKey, s3.Client()
+//	reg := testenv.StartRegistry(t)  // reg.Host (127.0.0.1:PORT), reg.User, reg.Password (basic auth)
 //
 // Start* helpers stop the server with t.Cleanup. They skip the test only when
 // the server binary is not installed (run `make tools`); with

@@ -1,7 +1,8 @@
 // Package images builds the test cluster's container images without a
 // registry or Docker: docker-archive tars written with go-containerregistry
 // from the files of installed Debian packages (plus their shared-library
-// closure) or from the project's own static binaries. The tars import into
+// closure); the agent image is the release image (internal/release/images,
+// `make images`) for this machine's platform. The tars import into
 // containerd (`ctr -n k8s.io images import`) or a kind node (`kind load
 // image-archive`).
 package images
@@ -29,6 +30,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	release "github.com/unikubehq/terraform-provider-unikube/internal/release/images"
 )
 
 // formatVersion changes whenever the image recipes change, so cached tars
@@ -81,7 +84,7 @@ type recipe struct {
 	packages []string // Debian packages whose files go in
 	exclude  []string // path prefixes left out
 	extra    []string // host files or directories added as they are
-	agent    bool     // the project's agent binary
+	agent    bool     // the release image of the project's agent (internal/release/images)
 	busybox  bool     // /usr/bin/busybox with applet links
 	files    map[string]file
 	config   v1.Config
@@ -127,8 +130,8 @@ var recipes = map[string]recipe{
 	"busybox": {ref: "localhost/busybox:latest", busybox: true,
 		files:  passwd("app", "/tmp"),
 		config: v1.Config{Cmd: []string{"sh"}, Env: []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}}},
-	"unikube-agent": {ref: "localhost/unikube-agent:dev", agent: true,
-		config: v1.Config{Entrypoint: []string{"/unikube-agent"}, User: "65532:65532"}},
+	// Built by internal/release/images, as `make images` builds it.
+	"unikube-agent": {ref: "localhost/unikube-agent:dev", agent: true},
 	"postgres": {ref: "localhost/postgres:15", busybox: true,
 		packages: []string{"postgresql-15", "postgresql-client-15", "libpq5"},
 		exclude:  []string{"/etc/postgresql", "/usr/lib/postgresql/15/lib/bitcode", "/usr/lib/postgresql/15/lib/llvmjit"},
@@ -189,21 +192,11 @@ func (b *Builder) build(ctx context.Context, n string, r recipe) (Image, error) 
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return Image{}, fmt.Errorf("create image dir: %w", err)
 	}
-	var agentBin string
+	if r.agent {
+		return b.buildRelease(ctx, dir, n, r)
+	}
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\n%s\n%s\n", formatVersion, n, r.ref)
-	if r.agent {
-		agentBin = filepath.Join(dir, "build", "unikube-agent")
-		if err := b.buildAgent(ctx, agentBin); err != nil {
-			return Image{}, err
-		}
-		f, err := os.Open(agentBin)
-		if err != nil {
-			return Image{}, fmt.Errorf("open agent binary: %w", err)
-		}
-		_, _ = io.Copy(h, f)
-		f.Close()
-	}
 	pkgs := append([]string(nil), r.packages...)
 	if r.busybox {
 		pkgs = append(pkgs, "busybox-static")
@@ -221,7 +214,7 @@ func (b *Builder) build(ctx context.Context, n string, r recipe) (Image, error) 
 		return img, nil
 	}
 	start := time.Now()
-	files, err := b.collect(ctx, r, agentBin)
+	files, err := b.collect(ctx, r)
 	if err != nil {
 		return Image{}, err
 	}
@@ -267,17 +260,65 @@ func (b *Builder) build(ctx context.Context, n string, r recipe) (Image, error) 
 	return img, nil
 }
 
-func (b *Builder) buildAgent(ctx context.Context, out string) error {
+// agentCreated stamps the harness's agent image (version "dev"), so equal
+// sources give equal digests and the import is skipped.
+var agentCreated = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// buildRelease builds the agent image with the release code (`make
+// images`), for this machine's platform only, so the tests run exactly the
+// image users run. Its digest is the cache key.
+func (b *Builder) buildRelease(ctx context.Context, dir, n string, r recipe) (Image, error) {
 	if b.RepoRoot == "" {
-		return fmt.Errorf("agent image: repository root unknown")
+		return Image{}, fmt.Errorf("agent image: repository root unknown")
 	}
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", out, "./cmd/unikube-agent")
-	cmd.Dir = b.RepoRoot
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if o, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("build agent: %w\n%s", err, o)
+	start := time.Now()
+	platform := v1.Platform{OS: "linux", Architecture: runtime.GOARCH}
+	rb := &release.Builder{
+		RepoRoot:  b.RepoRoot,
+		WorkDir:   filepath.Join(dir, "build"),
+		Platforms: []v1.Platform{platform},
+		Meta:      release.Meta{Version: "dev", Created: agentCreated, Source: release.DefaultSource},
 	}
-	return nil
+	built, err := rb.Build(ctx, n)
+	if err != nil {
+		return Image{}, err
+	}
+	im, err := built[0].Index.IndexManifest()
+	if err != nil || len(im.Manifests) != 1 {
+		return Image{}, fmt.Errorf("agent image index: %d manifests, %v", len(im.Manifests), err)
+	}
+	img, err := built[0].Index.Image(im.Manifests[0].Digest)
+	if err != nil {
+		return Image{}, fmt.Errorf("agent image: %w", err)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		return Image{}, fmt.Errorf("agent image digest: %w", err)
+	}
+	key := fmt.Sprintf("%s-%s", formatVersion, d.Hex[:16])
+	out := Image{Ref: r.ref, Key: key, Tar: filepath.Join(dir, fmt.Sprintf("%s-%s.tar", n, key))}
+	if _, err := os.Stat(out.Tar); err == nil {
+		return out, nil
+	}
+	tag, err := name.NewTag(r.ref)
+	if err != nil {
+		return Image{}, fmt.Errorf("tag %s: %w", r.ref, err)
+	}
+	tmp := out.Tar + ".tmp"
+	if err := tarball.WriteToFile(tmp, tag, img); err != nil {
+		return Image{}, fmt.Errorf("write %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, out.Tar); err != nil {
+		return Image{}, fmt.Errorf("store image tar: %w", err)
+	}
+	old, _ := filepath.Glob(filepath.Join(dir, n+"-*.tar"))
+	for _, o := range old {
+		if o != out.Tar {
+			_ = os.Remove(o)
+		}
+	}
+	b.Log.Info("built image", "ref", r.ref, "tar", out.Tar, "digest", d.String(), "took", time.Since(start).Round(time.Millisecond))
+	return out, nil
 }
 
 // entry is one file of a layer: where it goes and where it comes from.
@@ -287,7 +328,7 @@ type entry struct {
 	f    file
 }
 
-func (b *Builder) collect(ctx context.Context, r recipe, agentBin string) (map[string]entry, error) {
+func (b *Builder) collect(ctx context.Context, r recipe) (map[string]entry, error) {
 	files := map[string]entry{}
 	var hostPaths []string
 	if len(r.packages) > 0 {
@@ -334,9 +375,6 @@ func (b *Builder) collect(ctx context.Context, r recipe, agentBin string) (map[s
 		}
 	}
 	addClosure(ctx, files, elfs)
-	if agentBin != "" {
-		files["/unikube-agent"] = entry{path: "/unikube-agent", src: agentBin, f: file{mode: 0o755}}
-	}
 	for p, f := range r.files {
 		files[p] = entry{path: p, f: f}
 	}
