@@ -93,6 +93,25 @@ Rules across several values, which the schema cannot say clearly. Each
 failure names the values to set.
 */}}
 {{- define "unikube-platform.validate" -}}
+{{- /* These checks never print the value: it is a secret. */}}
+{{- if and .Values.adminToken.value (lt (len .Values.adminToken.value) 16) }}
+{{- fail "adminToken.value is shorter than 16 characters, which the server refuses: use a longer token, or leave it empty to have one generated" }}
+{{- end }}
+{{- with .Values.secretKey.value }}
+{{- if not (or (regexMatch "^[A-Za-z0-9+/_-]{43}=?$" (trim .)) (regexMatch "^[0-9a-fA-F]{64}$" (trim .))) }}
+{{- fail "secretKey.value is not 32 bytes as base64 (`openssl rand -base64 32`) or 64 hex digits: set such a key, or leave it empty to have one generated" }}
+{{- end }}
+{{- end }}
+{{- with .Values.storage.shared.database.url }}
+{{- if not (regexMatch "^postgres(ql)?://" .) }}
+{{- fail "storage.shared.database.url must be a PostgreSQL URL, postgres://user@host:5432/db?sslmode=require (the value is not shown: it may hold a password)" }}
+{{- end }}
+{{- end }}
+{{- with .Values.storage.shared.blobStore.url }}
+{{- if not (regexMatch "^s3://[^/?]+" .) }}
+{{- fail "storage.shared.blobStore.url must be an S3 bucket URL, s3://bucket[/prefix]?endpoint=https://host&region=...: every replica must see the same chunks" }}
+{{- end }}
+{{- end }}
 {{- if eq .Values.storage.mode "shared" }}
 {{- if not .Values.storage.shared.existingSecret }}
 {{- if not .Values.storage.shared.database.url }}
