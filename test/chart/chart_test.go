@@ -530,24 +530,27 @@ func TestChart_VersionTracksTheAppVersion(t *testing.T) {
 	if err := yaml.Unmarshal(raw, &meta); err != nil {
 		t.Fatal(err)
 	}
-	if meta.Version == "" || meta.Version != meta.AppVersion {
+	if meta.Version == "" || meta.Version != strings.TrimPrefix(meta.AppVersion, "v") {
 		t.Errorf("Chart.yaml version %q and appVersion %q differ; the release sets both to the platform's version", meta.Version, meta.AppVersion)
 	}
 	if got := render(t).container(t).Image; got != "ghcr.io/unikubehq/unikube-platform:"+meta.AppVersion {
 		t.Errorf("default image = %q, want the appVersion tag", got)
 	}
-	// What the release does: package the chart at the platform's version.
+	// What the release does (make chart): package the chart at the
+	// platform's version, the tag the images are pushed with.
 	dir := t.TempDir()
-	if out, err := helm(t, "package", chartDir, "--version", "1.4.0", "--app-version", "1.4.0", "--destination", dir); err != nil {
-		t.Fatalf("helm package: %v\n%s", err, out)
+	pack := exec.CommandContext(t.Context(), "bash", "../../scripts/package-chart.sh", "v1.4.0", dir)
+	pack.Env = append(os.Environ(), "HELM_BIN="+helmBin(t), "HELM_CONFIG_HOME="+dir, "HELM_CACHE_HOME="+dir, "HELM_DATA_HOME="+dir)
+	if out, err := pack.CombinedOutput(); err != nil {
+		t.Fatalf("scripts/package-chart.sh v1.4.0: %v\n%s", err, out)
 	}
 	pkg := filepath.Join(dir, "unikube-platform-1.4.0.tgz")
 	out, err := helm(t, "template", "rel", pkg)
 	if err != nil {
 		t.Fatalf("helm template of the package: %v", err)
 	}
-	if !strings.Contains(out, `image: "ghcr.io/unikubehq/unikube-platform:1.4.0"`) {
-		t.Error("the chart packaged at 1.4.0 does not default to image tag 1.4.0")
+	if !strings.Contains(out, `image: "ghcr.io/unikubehq/unikube-platform:v1.4.0"`) {
+		t.Error("the chart packaged for v1.4.0 does not default to image tag v1.4.0")
 	}
 	pinned := render(t, "--set", "image.digest=sha256:"+strings.Repeat("ab", 32)).container(t).Image
 	if pinned != "ghcr.io/unikubehq/unikube-platform@sha256:"+strings.Repeat("ab", 32) {
