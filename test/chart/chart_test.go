@@ -23,6 +23,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/testenv"
@@ -96,6 +97,7 @@ type rendered struct {
 	pvcs        []corev1.PersistentVolumeClaim
 	ingresses   []networkingv1.Ingress
 	serviceAcct []corev1.ServiceAccount
+	pdbs        []policyv1.PodDisruptionBudget
 	docs        map[string]string // kind/name -> YAML
 }
 
@@ -141,6 +143,10 @@ func render(t *testing.T, args ...string) *rendered {
 			var i networkingv1.Ingress
 			unmarshal(t, doc, &i)
 			r.ingresses = append(r.ingresses, i)
+		case "PodDisruptionBudget":
+			var p policyv1.PodDisruptionBudget
+			unmarshal(t, doc, &p)
+			r.pdbs = append(r.pdbs, p)
 		case "ServiceAccount":
 			var s corev1.ServiceAccount
 			unmarshal(t, doc, &s)
@@ -329,6 +335,9 @@ func TestChart_EmbeddedModeRunsOneReplicaOnAVolume(t *testing.T) {
 	if len(r.pvcs) != 1 {
 		t.Fatalf("want one PersistentVolumeClaim, got %d", len(r.pvcs))
 	}
+	if len(r.pdbs) != 0 {
+		t.Error("embedded mode renders a PodDisruptionBudget; its single pod could never be drained")
+	}
 	if r.pvcs[0].Annotations["helm.sh/resource-policy"] != "keep" {
 		t.Error("the data claim is not kept on uninstall; every state lives on it")
 	}
@@ -368,6 +377,9 @@ func TestChart_SharedModeRollsSeveralReplicasWithCredentialsFromSecrets(t *testi
 	}
 	if len(r.pvcs) != 0 {
 		t.Errorf("shared mode creates %d PersistentVolumeClaims; it keeps nothing on disk", len(r.pvcs))
+	}
+	if len(r.pdbs) != 1 || r.pdbs[0].Spec.MaxUnavailable == nil || r.pdbs[0].Spec.MaxUnavailable.IntValue() != 1 {
+		t.Errorf("shared mode with 3 replicas: want a PodDisruptionBudget with maxUnavailable 1, got %+v", r.pdbs)
 	}
 	storage := r.secrets["rel-unikube-platform-storage"]
 	env := envByName(r.container(t))
