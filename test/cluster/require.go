@@ -166,7 +166,8 @@ func (e *Env) Image(name string) string {
 	}
 	refs := map[string]string{
 		"pause": "localhost/pause:latest", "busybox": "localhost/busybox:latest", "unikube-agent": "localhost/unikube-agent:dev",
-		"postgres": "localhost/postgres:15", "mariadb": "localhost/mariadb:10.11", "redis": "localhost/redis:7",
+		"unikube-platform": "localhost/unikube-platform:dev",
+		"postgres":         "localhost/postgres:15", "mariadb": "localhost/mariadb:10.11", "redis": "localhost/redis:7",
 		"python": "localhost/python:3",
 	}
 	return refs[name]

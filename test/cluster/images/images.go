@@ -1,7 +1,7 @@
 // Package images builds the test cluster's container images without a
 // registry or Docker: docker-archive tars written with go-containerregistry
 // from the files of installed Debian packages (plus their shared-library
-// closure); the agent image is the release image (internal/release/images,
+// closure); the agent and platform images are the release images (internal/release/images,
 // `make images`) for this machine's platform. The tars import into
 // containerd (`ctr -n k8s.io images import`) or a kind node (`kind load
 // image-archive`).
@@ -48,12 +48,12 @@ type Image struct {
 // Builder makes image tars under ToolsDir/images.
 type Builder struct {
 	ToolsDir string
-	RepoRoot string // for the agent image
+	RepoRoot string // for the release images
 	Log      *slog.Logger
 }
 
 // Names of the images the builder knows, in build order.
-var Names = []string{"pause", "busybox", "unikube-agent", "postgres", "mariadb", "redis", "python"}
+var Names = []string{"pause", "busybox", "unikube-agent", "unikube-platform", "postgres", "mariadb", "redis", "python"}
 
 // Build makes (or reuses) the named images; all of them when names is empty.
 func (b *Builder) Build(ctx context.Context, names ...string) ([]Image, error) {
@@ -84,7 +84,7 @@ type recipe struct {
 	packages []string // Debian packages whose files go in
 	exclude  []string // path prefixes left out
 	extra    []string // host files or directories added as they are
-	agent    bool     // the release image of the project's agent (internal/release/images)
+	release  bool     // a release image of the project (internal/release/images)
 	busybox  bool     // /usr/bin/busybox with applet links
 	files    map[string]file
 	config   v1.Config
@@ -130,8 +130,9 @@ var recipes = map[string]recipe{
 	"busybox": {ref: "localhost/busybox:latest", busybox: true,
 		files:  passwd("app", "/tmp"),
 		config: v1.Config{Cmd: []string{"sh"}, Env: []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}}},
-	// Built by internal/release/images, as `make images` builds it.
-	"unikube-agent": {ref: "localhost/unikube-agent:dev", agent: true},
+	// Built by internal/release/images, as `make images` builds them.
+	"unikube-agent":    {ref: "localhost/unikube-agent:dev", release: true},
+	"unikube-platform": {ref: "localhost/unikube-platform:dev", release: true},
 	"postgres": {ref: "localhost/postgres:15", busybox: true,
 		packages: []string{"postgresql-15", "postgresql-client-15", "libpq5"},
 		exclude:  []string{"/etc/postgresql", "/usr/lib/postgresql/15/lib/bitcode", "/usr/lib/postgresql/15/lib/llvmjit"},
@@ -192,7 +193,7 @@ func (b *Builder) build(ctx context.Context, n string, r recipe) (Image, error) 
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return Image{}, fmt.Errorf("create image dir: %w", err)
 	}
-	if r.agent {
+	if r.release {
 		return b.buildRelease(ctx, dir, n, r)
 	}
 	h := sha256.New()
@@ -264,12 +265,12 @@ func (b *Builder) build(ctx context.Context, n string, r recipe) (Image, error) 
 // sources give equal digests and the import is skipped.
 var agentCreated = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// buildRelease builds the agent image with the release code (`make
+// buildRelease builds a release image (agent, platform) with the release code (`make
 // images`), for this machine's platform only, so the tests run exactly the
 // image users run. Its digest is the cache key.
 func (b *Builder) buildRelease(ctx context.Context, dir, n string, r recipe) (Image, error) {
 	if b.RepoRoot == "" {
-		return Image{}, fmt.Errorf("agent image: repository root unknown")
+		return Image{}, fmt.Errorf("%s image: repository root unknown", n)
 	}
 	start := time.Now()
 	platform := v1.Platform{OS: "linux", Architecture: runtime.GOARCH}
@@ -285,15 +286,15 @@ func (b *Builder) buildRelease(ctx context.Context, dir, n string, r recipe) (Im
 	}
 	im, err := built[0].Index.IndexManifest()
 	if err != nil || len(im.Manifests) != 1 {
-		return Image{}, fmt.Errorf("agent image index: %d manifests, %v", len(im.Manifests), err)
+		return Image{}, fmt.Errorf("%s image index: %d manifests, %v", n, len(im.Manifests), err)
 	}
 	img, err := built[0].Index.Image(im.Manifests[0].Digest)
 	if err != nil {
-		return Image{}, fmt.Errorf("agent image: %w", err)
+		return Image{}, fmt.Errorf("%s image: %w", n, err)
 	}
 	d, err := img.Digest()
 	if err != nil {
-		return Image{}, fmt.Errorf("agent image digest: %w", err)
+		return Image{}, fmt.Errorf("%s image digest: %w", n, err)
 	}
 	key := fmt.Sprintf("%s-%s", formatVersion, d.Hex[:16])
 	out := Image{Ref: r.ref, Key: key, Tar: filepath.Join(dir, fmt.Sprintf("%s-%s.tar", n, key))}
