@@ -178,7 +178,7 @@ func postRender(ctx context.Context, s *Settings, o postRenderOptions, in []byte
 			Namespace: ns, Name: seedJobName(o.release, t.Component, digest), Component: t.Component, Image: t.Image,
 			AgentImage: firstNonEmpty(s.AgentImage, executor.DefaultAgentImage), Args: args, Token: jt.Token,
 			Password: t.Password, PasswordRef: t.PasswordRef, PVC: t.PVC, RunAsUser: t.RunAsUser, RunAsGroup: t.RunAsGroup,
-			FSGroup: t.FSGroup, Deadline: o.timeout,
+			FSGroup: t.FSGroup, Fit: t.Fit, Resources: t.Resources, Deadline: o.timeout,
 			Labels: map[string]string{LabelRelease: o.release, LabelHook: "true", executor.LabelMode: executor.ModeRestore},
 		})
 		// Helm 3 runs no hooks a post-renderer adds (hooks are split off
@@ -188,6 +188,8 @@ func postRender(ctx context.Context, s *Settings, o postRenderOptions, in []byte
 		// one fails. Each waits for its service first (the database starts
 		// at the same time).
 		if w := waitContainer(t, job.Spec.Template.Spec.Containers[0].SecurityContext); w != nil {
+			// The agent's resources: a namespace quota demands them of every container.
+			w.Resources = *job.Spec.Template.Spec.Containers[0].Resources.DeepCopy()
 			job.Spec.Template.Spec.InitContainers = append([]corev1.Container{*w}, job.Spec.Template.Spec.InitContainers...)
 		}
 		// A couple of retries absorb a database that restarts right after
