@@ -2,6 +2,7 @@ package discovery
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -73,5 +74,30 @@ func TestResolve_UIDTheNamespaceGaveTheRunningPod(t *testing.T) {
 	tg = resolveFiles(t, filesWorkload(corev1.PodSpec{}), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ns"}})
 	if tg.Fit.NamespaceAssignsUID {
 		t.Fatal("a plain namespace taken for one that assigns uids")
+	}
+}
+
+// TestSetAgentResources_PerComponentAndForAll: a component's own spec wins
+// over "*" in either order; mistakes name what is wrong.
+func TestSetAgentResources_PerComponentAndForAll(t *testing.T) {
+	ms := []Mapping{{Component: "db"}, {Component: "files"}}
+	if err := SetAgentResources(ms, []string{"db=memory=2Gi", "*=cpu=200m"}); err != nil {
+		t.Fatal(err)
+	}
+	if q := ms[0].Resources.Limits[corev1.ResourceMemory]; q.String() != "2Gi" || ms[0].Resources.Requests.Cpu().String() != "0" {
+		t.Errorf("db: %+v, want its own memory only", ms[0].Resources)
+	}
+	if q := ms[1].Resources.Requests[corev1.ResourceCPU]; q.String() != "200m" {
+		t.Errorf("files: %+v, want the * spec", ms[1].Resources)
+	}
+	for _, tc := range []struct{ spec, says string }{
+		{"cpu=1", "want COMPONENT=cpu=250m"},
+		{"db", "want COMPONENT="},
+		{"db=cpu=many", "not a quantity"},
+		{"cache=cpu=1", "there are: db, files"},
+	} {
+		if err := SetAgentResources([]Mapping{{Component: "db"}, {Component: "files"}}, []string{tc.spec}); err == nil || !strings.Contains(err.Error(), tc.says) {
+			t.Errorf("%s: %v, want an error saying %q", tc.spec, err, tc.says)
+		}
 	}
 }
