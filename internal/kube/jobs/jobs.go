@@ -436,6 +436,10 @@ func wait(ctx context.Context, cs kubernetes.Interface, job *batchv1.Job, o RunO
 	// Config errors can be transient right after creation (the Secret's
 	// owner patch races the kubelet); give them a short grace.
 	var configErrSince time.Time
+	// A pod the namespace refuses (quota, LimitRange, Pod Security) is
+	// never created: the Job's events say why.
+	var lastEventCheck time.Time
+	var lastRefusal string
 	created, started := time.Now(), false
 	tick := time.NewTicker(o.Poll)
 	defer tick.Stop()
@@ -538,6 +542,18 @@ func wait(ctx context.Context, cs kubernetes.Interface, job *batchv1.Job, o RunO
 		if seenPod != "" && len(pods.Items) == 0 {
 			return fail(seenPod, "the agent pod disappeared (deleted or evicted)")
 		}
+		if seenPod == "" && len(pods.Items) == 0 && time.Since(created) > 20*o.Poll && time.Since(lastEventCheck) > 4*o.Poll {
+			lastEventCheck = time.Now()
+			if reason, permanent := refusedPod(ctx, cs, ns, name); reason != "" {
+				if permanent {
+					return fail("", "the namespace refuses its pod: "+reason)
+				}
+				if reason != lastRefusal {
+					lastRefusal = reason
+					log.Warn("the agent pod waits for the namespace's quota", "job", name, "reason", reason)
+				}
+			}
+		}
 		for _, p := range pods.Items {
 			seenPod = p.Name
 			if p.DeletionTimestamp != nil {
@@ -586,6 +602,30 @@ func wait(ctx context.Context, cs kubernetes.Interface, job *batchv1.Job, o RunO
 		}
 		log.Debug("waiting for agent job", "job", name, "pod", seenPod)
 	}
+}
+
+// refusedPod returns why the Job controller could not create the pod of
+// job, from its latest FailedCreate event, and whether that lasts: a pod
+// over the quota's remaining room waits for other pods to finish, one the
+// namespace forbids otherwise (no limits where the quota demands them,
+// beyond a LimitRange, against the Pod Security level) never starts. Best
+// effort: without the right to list events it returns nothing.
+func refusedPod(ctx context.Context, cs kubernetes.Interface, ns, job string) (string, bool) {
+	evs, err := cs.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.kind=Job,involvedObject.name=" + job})
+	if err != nil {
+		return "", false
+	}
+	var last *corev1.Event
+	for i := range evs.Items {
+		e := &evs.Items[i]
+		if e.Reason == "FailedCreate" && (last == nil || e.LastTimestamp.After(last.LastTimestamp.Time)) {
+			last = e
+		}
+	}
+	if last == nil || !strings.Contains(last.Message, "forbidden") {
+		return "", false
+	}
+	return last.Message, !strings.Contains(last.Message, "exceeded quota")
 }
 
 // podTimeline says when (seconds after the pod was created, to the API's

@@ -1,12 +1,17 @@
 package jobs
 
 import (
+	"context"
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
 )
 
 // workloadPod is a workload's pod spec with every field an agent pod
@@ -160,5 +165,34 @@ func TestParseResources_RefusesWhatIsNotAResource(t *testing.T) {
 	}
 	if q := r.Limits[corev1.ResourceMemory]; q.Cmp(resource.MustParse("512Mi")) != 0 {
 		t.Errorf("limits.memory %s", q.String())
+	}
+}
+
+func failedCreate(job, msg string) *corev1.Event {
+	return &corev1.Event{ObjectMeta: metav1.ObjectMeta{Name: job + ".1", Namespace: "ns"}, Reason: "FailedCreate", Message: msg,
+		InvolvedObject: corev1.ObjectReference{Kind: "Job", Name: job, Namespace: "ns"}}
+}
+
+// TestRun_FailsFastWhenTheNamespaceRefusesThePod: a pod the namespace
+// forbids (here: no limits where the quota demands them) is never
+// created; Run says why at once instead of waiting for the deadline. A pod
+// only waiting for room in the quota is waited for.
+func TestRun_FailsFastWhenTheNamespaceRefusesThePod(t *testing.T) {
+	const refused = `Error creating: pods "unikube-files-x" is forbidden: failed quota: quota: must specify limits.cpu for: agent`
+	cs := fake.NewClientset(failedCreate("unikube-files-1", refused))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := Run(ctx, cs, Spec{Namespace: "ns", Name: "unikube-files-1", Component: "files", AgentImage: "a", PVC: "d"}, RunOptions{Poll: 5 * time.Millisecond})
+	var pe *PodError
+	if !errors.As(err, &pe) || !strings.Contains(pe.Reason, "must specify limits.cpu") || ctx.Err() != nil {
+		t.Fatalf("got %v, want a fast PodError saying the quota's demand", err)
+	}
+
+	cs = fake.NewClientset(failedCreate("unikube-files-2", `Error creating: pods "unikube-files-y" is forbidden: exceeded quota: quota, requested: limits.cpu=1, used: limits.cpu=4, limited: limits.cpu=4`))
+	ctx, cancel = context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	_, err = Run(ctx, cs, Spec{Namespace: "ns", Name: "unikube-files-2", Component: "files", AgentImage: "a", PVC: "d"}, RunOptions{Poll: 5 * time.Millisecond})
+	if !errors.As(err, &pe) || !strings.Contains(pe.Reason, "cancelled") {
+		t.Fatalf("got %v, want Run to wait for room in the quota until cancelled", err)
 	}
 }
