@@ -108,10 +108,17 @@ postgres/mysql/redis components into the StatefulSet or Deployment running that
 database, volume components into the release's PVCs. Components that map to
 nothing or to several workloads need --map component=Kind/NAME.
 
+Each component is restored by an agent Job that runs where its workload may
+run: it takes the workload pod's imagePullSecrets, nodeSelector, tolerations,
+node affinity, priorityClassName and user/group ids (none where the namespace
+assigns them, as OpenShift does), and cpu/memory requests and limits
+(--agent-resources, or defaults a ResourceQuota demanding them admits).
+
 It prints the plan, then the progress of each component, then a summary, and
 records the apply in a Secret (helm state history).`,
 		Example: `  helm state apply shop/seed my-shop
-  helm state apply shop/seed:v2 my-shop --map uploads=pvc/my-shop-uploads --dry-run`,
+  helm state apply shop/seed:v2 my-shop --map uploads=pvc/my-shop-uploads --dry-run
+  helm state apply shop/seed my-shop --agent-resources db=cpu=500m,memory=1Gi --agent-resources '*=memory=512Mi'`,
 		Args: args(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			ref, err := parseRef(a[0])
