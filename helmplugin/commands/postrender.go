@@ -36,6 +36,7 @@ const (
 type postRenderOptions struct {
 	state, release, namespace string
 	maps                      []string
+	resources                 []string
 	onUpgrade                 bool
 	timeout                   time.Duration
 }
@@ -65,6 +66,7 @@ func newPostRenderCmd(s *Settings) *cobra.Command {
 	fl.StringVar(&o.release, "release", "", "release name")
 	fl.StringVar(&o.namespace, "release-namespace", "", "release namespace")
 	fl.StringArrayVar(&o.maps, "map", nil, "component=Kind/NAME")
+	fl.StringArrayVar(&o.resources, "agent-resources", nil, agentResourcesUsage)
 	fl.BoolVar(&o.onUpgrade, "on-upgrade", false, "also run the seed as a post-upgrade hook")
 	fl.DurationVar(&o.timeout, "seed-timeout", 30*time.Minute, "time limit per seed Job")
 	return cmd
@@ -146,6 +148,9 @@ func postRender(ctx context.Context, s *Settings, o postRenderOptions, in []byte
 	rel := discovery.ReleaseFromObjects(o.release, ns, sts, deps)
 	mappings, err := rel.Map(comps, explicit)
 	if err != nil {
+		return nil, err
+	}
+	if err := agentResources(mappings, o.resources); err != nil {
 		return nil, err
 	}
 	// Discovery runs against the rendered objects, as they will be.
