@@ -26,6 +26,7 @@ import (
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/discovery"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/executor"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/hooks"
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/jobs"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/records"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/substitution"
 	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
@@ -67,6 +68,7 @@ type mappingModel struct {
 	PVC       types.String `tfsdk:"pvc"`
 	Quiesce   types.List   `tfsdk:"quiesce"`
 	Options   types.Map    `tfsdk:"options"`
+	Resources types.Map    `tfsdk:"agent_resources"`
 }
 
 type hooksModel struct {
@@ -229,6 +231,16 @@ func kubernetesBlock() schema.SingleNestedBlock {
 						ElementType:         types.StringType,
 						Optional:            true,
 					},
+					"agent_resources": schema.MapAttribute{
+						MarkdownDescription: "CPU and memory of this component's agent Job, e.g. `{ cpu = \"500m\", memory = \"1Gi\" }`. " +
+							"Keys: `cpu` and `memory` (request and limit), `requests.cpu`, `requests.memory`, `limits.cpu`, `limits.memory`. " +
+							"What is not set keeps the defaults (requests `cpu=100m`, `memory=128Mi`; limits `cpu=1`, `memory=1Gi`), " +
+							"which a namespace `ResourceQuota` demanding requests and limits admits. " +
+							"The Job also takes the workload pod's `imagePullSecrets`, `nodeSelector`, tolerations, node affinity, " +
+							"`priorityClassName` and user/group ids.",
+						ElementType: types.StringType,
+						Optional:    true,
+					},
 				}},
 			},
 			"hooks": schema.SingleNestedBlock{
@@ -311,6 +323,15 @@ func decodeKubernetes(ctx context.Context, obj types.Object, def KubernetesConfi
 		diags.Append(mm.Quiesce.ElementsAs(ctx, &dm.Quiesce, false)...)
 		if !mm.Options.IsNull() {
 			diags.Append(mm.Options.ElementsAs(ctx, &dm.Options, false)...)
+		}
+		if !mm.Resources.IsNull() {
+			var rm map[string]string
+			diags.Append(mm.Resources.ElementsAs(ctx, &rm, false)...)
+			r, err := jobs.ResourcesFromMap(rm)
+			if err != nil {
+				diags.AddAttributeError(p.AtName("agent_resources"), "Invalid agent resources", err.Error())
+			}
+			dm.Resources = r
 		}
 		if _, dup := t.Mappings[dm.Component]; dup {
 			diags.AddAttributeError(p.AtName("component"), "Duplicate mapping",
@@ -427,6 +448,12 @@ func validateKubernetes(ctx context.Context, obj types.Object, onDestroy types.S
 		}
 		if !mm.Kind.IsNull() && !mm.Selector.IsNull() {
 			diags.AddAttributeError(p.AtName("selector"), "Conflicting workload selection", "Name the workload (kind, name) or select it (selector), not both.")
+		}
+		var rm map[string]string
+		if !mm.Resources.IsNull() && !mm.Resources.IsUnknown() && !mm.Resources.ElementsAs(ctx, &rm, false).HasError() {
+			if _, err := jobs.ResourcesFromMap(rm); err != nil {
+				diags.AddAttributeError(p.AtName("agent_resources"), "Invalid agent resources", err.Error())
+			}
 		}
 		var qs []string
 		if !mm.Quiesce.IsUnknown() && !mm.Quiesce.ElementsAs(ctx, &qs, false).HasError() {

@@ -182,8 +182,9 @@ resource "unikube_state_apply" "dev" {
     quiesce   = true
 
     mapping {
-      component = "db"
-      quiesce   = ["Deployment/web"]
+      component       = "db"
+      quiesce         = ["Deployment/web"]
+      agent_resources = { cpu = "250m", "limits.memory" = "512Mi" }
     }
 
     hooks {
@@ -355,6 +356,15 @@ resource "unikube_state_apply" "test" {
       quiesce   = ["web"]
     }
   }`), `(?s)Invalid workload.*quiesce   = \["web"\]`},
+		{"invalid agent resources", apply(`
+  kubernetes {
+    namespace = "dev"
+    release   = "shop"
+    mapping {
+      component       = "db"
+      agent_resources = { cpu = "fast" }
+    }
+  }`), `(?s)Invalid agent resources.*not a quantity`},
 		{"hook timeout", apply(`
   kubernetes {
     namespace = "dev"

@@ -29,6 +29,7 @@ type applyFlags struct {
 	maps          []string
 	substitutions []string
 	options       []string
+	resources     []string
 	strategy      string
 	timeout       time.Duration
 	wait          bool
@@ -42,6 +43,7 @@ func (f *applyFlags) add(cmd *cobra.Command) {
 	fl.StringArrayVar(&f.maps, "map", nil, "map a component to a workload or PVC: component=StatefulSet/NAME, component=Deployment/NAME, component=pvc/NAME (repeatable)")
 	fl.StringArrayVar(&f.substitutions, "set-substitution", nil, "OLD=NEW: replace a value in the ConfigMaps/Secrets of kubernetes components (repeatable)")
 	fl.StringArrayVar(&f.options, "option", nil, "component.key=value: a driver option for one component, e.g. db.jobs=4 or db.data_load=pg_restore (repeatable; see docs/drivers.md)")
+	fl.StringArrayVar(&f.resources, "agent-resources", nil, agentResourcesUsage)
 	fl.StringVar(&f.strategy, "strategy", "", "restore strategy of database components: swap (default, atomic) or in-place")
 	fl.DurationVar(&f.timeout, "timeout", 30*time.Minute, "time limit per component Job")
 	fl.BoolVar(&f.wait, "wait", false, "after the apply, wait until the release's workloads are ready")
@@ -106,10 +108,17 @@ postgres/mysql/redis components into the StatefulSet or Deployment running that
 database, volume components into the release's PVCs. Components that map to
 nothing or to several workloads need --map component=Kind/NAME.
 
+Each component is restored by an agent Job that runs where its workload may
+run: it takes the workload pod's imagePullSecrets, nodeSelector, tolerations,
+node affinity, priorityClassName and user/group ids (none where the namespace
+assigns them, as OpenShift does), and cpu/memory requests and limits
+(--agent-resources, or defaults a ResourceQuota demanding them admits).
+
 It prints the plan, then the progress of each component, then a summary, and
 records the apply in a Secret (helm state history).`,
 		Example: `  helm state apply shop/seed my-shop
-  helm state apply shop/seed:v2 my-shop --map uploads=pvc/my-shop-uploads --dry-run`,
+  helm state apply shop/seed:v2 my-shop --map uploads=pvc/my-shop-uploads --dry-run
+  helm state apply shop/seed my-shop --agent-resources db=cpu=500m,memory=1Gi --agent-resources '*=memory=512Mi'`,
 		Args: args(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			ref, err := parseRef(a[0])
@@ -165,6 +174,9 @@ func runApply(ctx context.Context, s *Settings, ref statepkg.Ref, releaseName st
 		return err
 	}
 	if err := applyOptions(mappings, f.options); err != nil {
+		return err
+	}
+	if err := agentResources(mappings, f.resources); err != nil {
 		return err
 	}
 	if f.strategy != "" {
@@ -450,6 +462,20 @@ func rollbackTarget(rs []records.Record, want int) (records.Record, error) {
 		}
 	}
 	return records.Record{}, errors.New("no earlier applied revision to roll back to (helm state history)")
+}
+
+// agentResourcesUsage documents --agent-resources of apply and capture.
+const agentResourcesUsage = "COMPONENT=cpu=250m,memory=512Mi: cpu/memory requests and limits of a component's agent Job " +
+	"(cpu, memory set both; requests.cpu, requests.memory, limits.cpu, limits.memory one; COMPONENT * for every component; " +
+	"default requests cpu=100m,memory=128Mi, limits cpu=1,memory=1Gi) (repeatable)"
+
+// agentResources sets the --agent-resources flags on the mappings of
+// their components.
+func agentResources(mappings []discovery.Mapping, specs []string) error {
+	if err := discovery.SetAgentResources(mappings, specs); err != nil {
+		return usageErrorf("--agent-resources: %v", err)
+	}
+	return nil
 }
 
 // applyOptions sets the --option component.key=value flags on the mappings

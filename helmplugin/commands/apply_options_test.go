@@ -40,3 +40,21 @@ func TestApplyOptions_MistakesAreUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestAgentResourcesFlag: --agent-resources sets the resources of the
+// named component's agent Job; a mistake is a usage error (exit 2).
+func TestAgentResourcesFlag(t *testing.T) {
+	mappings := []discovery.Mapping{{Component: "db"}, {Component: "uploads"}}
+	if err := agentResources(mappings, []string{"db=cpu=500m,memory=1Gi"}); err != nil {
+		t.Fatal(err)
+	}
+	if mappings[0].Resources == nil || mappings[0].Resources.Limits.Memory().String() != "1Gi" || mappings[1].Resources != nil {
+		t.Fatalf("resources %+v / %+v, want db's only", mappings[0].Resources, mappings[1].Resources)
+	}
+	for _, spec := range []string{"cpu=1", "cache=cpu=1", "db=cpu=fast", "db=gpu=1"} {
+		err := agentResources([]discovery.Mapping{{Component: "db"}}, []string{spec})
+		if err == nil || !strings.Contains(err.Error(), "--agent-resources") || ExitCode(err) != ExitUsage {
+			t.Errorf("--agent-resources %s: %v (exit %d), want a usage error", spec, err, ExitCode(err))
+		}
+	}
+}

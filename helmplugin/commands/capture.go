@@ -28,6 +28,7 @@ func newCaptureCmd(s *Settings) *cobra.Command {
 	var (
 		to, message, revision string
 		components, maps      []string
+		resources             []string
 		quiesceOn, dryRun     bool
 		timeout               time.Duration
 	)
@@ -97,6 +98,9 @@ database workload and one per PVC of the release's other workloads.`,
 				}
 				mappings = keep
 			}
+			if err := agentResources(mappings, resources); err != nil {
+				return err
+			}
 			if len(mappings) == 0 {
 				return fmt.Errorf("release %s has nothing to capture (no database workloads or PVCs): pass --map", a[0])
 			}
@@ -158,6 +162,7 @@ database workload and one per PVC of the release's other workloads.`,
 	fl.StringVar(&to, "to", "", "state (and tag) to capture into: PROJECT/STATE[:TAG] (default tag @new-candidate)")
 	fl.StringSliceVar(&components, "component", nil, "capture only these components (repeatable)")
 	fl.StringArrayVar(&maps, "map", nil, "component=StatefulSet/NAME|Deployment/NAME|pvc/NAME (repeatable)")
+	fl.StringArrayVar(&resources, "agent-resources", nil, agentResourcesUsage)
 	fl.StringVar(&message, "message", "", "message of the new version")
 	fl.StringVar(&revision, "revision", "", "revision label of the new version (e.g. the app version)")
 	fl.BoolVar(&quiesceOn, "quiesce", false, "scale the workloads down while their data is dumped (a consistent copy of volumes)")

@@ -24,13 +24,14 @@ import (
 type seedFlags struct {
 	state     string
 	maps      []string
+	resources []string
 	onUpgrade bool
 	timeout   time.Duration
 	namespace string
 	rest      []string
 }
 
-// parseSeedFlags takes --state, --map, --seed-on-upgrade, --seed-timeout
+// parseSeedFlags takes --state, --map, --agent-resources, --seed-on-upgrade, --seed-timeout
 // out of args and leaves the rest (helm's flags and arguments) in rest.
 func parseSeedFlags(a []string, upgrade bool) (seedFlags, error) {
 	f := seedFlags{timeout: 30 * time.Minute, onUpgrade: upgrade}
@@ -56,6 +57,10 @@ func parseSeedFlags(a []string, upgrade bool) (seedFlags, error) {
 			var v string
 			v, err = value(&i, name)
 			f.maps = append(f.maps, v)
+		case "--agent-resources":
+			var v string
+			v, err = value(&i, name)
+			f.resources = append(f.resources, v)
 		case "--seed-timeout":
 			var v string
 			if v, err = value(&i, name); err == nil {
@@ -108,7 +113,8 @@ returns when the release is seeded, and a failed seed fails the release; the
 agent's error and log tail are printed. A Job is named after the version, so an
 upgrade with the same state keeps it and another version seeds again.
 
-Own flags: --state REF (required), --map component=Kind/NAME, --seed-timeout,
+Own flags: --state REF (required), --map component=Kind/NAME,
+--agent-resources COMPONENT=cpu=250m,memory=512Mi (as for apply), --seed-timeout,
 Every other flag goes to helm ` + verb + `.`,
 		Example:            "  helm state " + verb + " shop ./chart --state shop/seed --wait -f values.yaml",
 		DisableFlagParsing: true,
@@ -144,6 +150,9 @@ Every other flag goes to helm ` + verb + `.`,
 			}
 			for _, m := range f.maps {
 				prArgs = append(prArgs, "--map="+m)
+			}
+			for _, r := range f.resources {
+				prArgs = append(prArgs, "--agent-resources="+r)
 			}
 			if s.PlatformURL != "" {
 				prArgs = append(prArgs, "--platform-url="+s.PlatformURL)

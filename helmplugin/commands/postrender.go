@@ -36,6 +36,7 @@ const (
 type postRenderOptions struct {
 	state, release, namespace string
 	maps                      []string
+	resources                 []string
 	onUpgrade                 bool
 	timeout                   time.Duration
 }
@@ -65,6 +66,7 @@ func newPostRenderCmd(s *Settings) *cobra.Command {
 	fl.StringVar(&o.release, "release", "", "release name")
 	fl.StringVar(&o.namespace, "release-namespace", "", "release namespace")
 	fl.StringArrayVar(&o.maps, "map", nil, "component=Kind/NAME")
+	fl.StringArrayVar(&o.resources, "agent-resources", nil, agentResourcesUsage)
 	fl.BoolVar(&o.onUpgrade, "on-upgrade", false, "also run the seed as a post-upgrade hook")
 	fl.DurationVar(&o.timeout, "seed-timeout", 30*time.Minute, "time limit per seed Job")
 	return cmd
@@ -148,6 +150,9 @@ func postRender(ctx context.Context, s *Settings, o postRenderOptions, in []byte
 	if err != nil {
 		return nil, err
 	}
+	if err := agentResources(mappings, o.resources); err != nil {
+		return nil, err
+	}
 	// Discovery runs against the rendered objects, as they will be.
 	targets, err := discovery.Resolve(ctx, fake.NewSimpleClientset(objs...), ns, mappings)
 	if err != nil {
@@ -178,7 +183,7 @@ func postRender(ctx context.Context, s *Settings, o postRenderOptions, in []byte
 			Namespace: ns, Name: seedJobName(o.release, t.Component, digest), Component: t.Component, Image: t.Image,
 			AgentImage: firstNonEmpty(s.AgentImage, executor.DefaultAgentImage), Args: args, Token: jt.Token,
 			Password: t.Password, PasswordRef: t.PasswordRef, PVC: t.PVC, RunAsUser: t.RunAsUser, RunAsGroup: t.RunAsGroup,
-			FSGroup: t.FSGroup, Deadline: o.timeout,
+			FSGroup: t.FSGroup, Fit: t.Fit, Resources: t.Resources, Deadline: o.timeout,
 			Labels: map[string]string{LabelRelease: o.release, LabelHook: "true", executor.LabelMode: executor.ModeRestore},
 		})
 		// Helm 3 runs no hooks a post-renderer adds (hooks are split off
@@ -188,6 +193,8 @@ func postRender(ctx context.Context, s *Settings, o postRenderOptions, in []byte
 		// one fails. Each waits for its service first (the database starts
 		// at the same time).
 		if w := waitContainer(t, job.Spec.Template.Spec.Containers[0].SecurityContext); w != nil {
+			// The agent's resources: a namespace quota demands them of every container.
+			w.Resources = *job.Spec.Template.Spec.Containers[0].Resources.DeepCopy()
 			job.Spec.Template.Spec.InitContainers = append([]corev1.Container{*w}, job.Spec.Template.Spec.InitContainers...)
 		}
 		// A couple of retries absorb a database that restarts right after

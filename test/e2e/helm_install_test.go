@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/unikubehq/terraform-provider-unikube/internal/capture"
 	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
 	"github.com/unikubehq/terraform-provider-unikube/test/cluster"
@@ -71,8 +73,20 @@ INSERT INTO items SELECT g, 'seeded-' || g FROM generate_series(1, 300) g;`)
 	values := w.valuesFile(t)
 
 	start := time.Now()
-	out := w.ok(ctx, t, "state", "install", "seeded", chart, "--state", "shop/seed:v1", "-f", values, "--wait", "--timeout", "5m")
+	out := w.ok(ctx, t, "state", "install", "seeded", chart, "--state", "shop/seed:v1", "-f", values, "--wait", "--timeout", "5m",
+		"--agent-resources", "*=memory=384Mi")
 	t.Logf("helm state install --state: %s\n%s", time.Since(start).Round(100*time.Millisecond), out)
+	seeds, err := w.env.Client.BatchV1().Jobs(w.ns).List(ctx, metav1.ListOptions{LabelSelector: "unikube.dev/hook=true"})
+	if err != nil || len(seeds.Items) == 0 {
+		t.Fatalf("seed Jobs of the release: %v (%d)", err, len(seeds.Items))
+	}
+	for _, j := range seeds.Items {
+		for _, c := range append(j.Spec.Template.Spec.InitContainers, j.Spec.Template.Spec.Containers...) {
+			if got := c.Resources.Limits.Memory().String(); got != "384Mi" {
+				t.Errorf("seed Job %s container %s memory limit %s, want the --agent-resources 384Mi", j.Name, c.Name, got)
+			}
+		}
+	}
 	d := shopData{w: w, release: "seeded"}
 	// Seeded when helm returned: no waiting here.
 	if got := exPgSum(ctx, t, d.dsn(ctx, t)); !strings.HasPrefix(got, "300:") {

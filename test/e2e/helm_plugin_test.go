@@ -319,7 +319,7 @@ func TestHelmPlugin_CaptureApplyHistoryRollbackThroughHelm(t *testing.T) {
 	}
 
 	// apply v2 under a pseudo-terminal: live bars.
-	tty := w.runPTY(ctx, t, "state", "apply", "shop/seed:v2", "shop")
+	tty := w.runPTY(ctx, t, "state", "apply", "shop/seed:v2", "shop", "--agent-resources", "db=cpu=300m,memory=512Mi", "--agent-resources", "*=memory=256Mi")
 	if !strings.Contains(tty, "\x1b[") || !strings.Contains(tty, "uploads") {
 		t.Errorf("apply on a TTY drew no progress bars:\n%q", tty)
 	}
@@ -377,6 +377,7 @@ func TestHelmPlugin_CaptureApplyHistoryRollbackThroughHelm(t *testing.T) {
 		{"viewer token", viewer.Secret, []string{"state", "apply", "shop/seed", "shop"}, 1, "access denied"},
 		{"bad flag", "", []string{"state", "apply", "shop/seed", "shop", "--bogus"}, 2, "unknown flag"},
 		{"missing args", "", []string{"state", "apply", "shop/seed"}, 2, "accepts 2 arg"},
+		{"bad agent resources", "", []string{"state", "apply", "shop/seed", "shop", "--agent-resources", "db=cpu=fast"}, 2, "not a quantity"},
 		{"bad reference", "", []string{"state", "show", "noslash"}, 2, "project/state"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/jobs"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/quiesce"
 	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
 )
@@ -52,6 +53,9 @@ type Mapping struct {
 	Quiesce []string
 	// Options are passed to the driver (--option k=v).
 	Options map[string]string
+	// Resources of the component's agent Job (jobs.ParseResources);
+	// nil: jobs.DefaultResources.
+	Resources *corev1.ResourceRequirements
 }
 
 // Target is a resolved component target.
@@ -74,7 +78,14 @@ type Target struct {
 	FSGroup     *int64
 	Quiesce     []quiesce.Workload
 	Options     map[string]string
+	// Fit and Resources go to the agent Job (jobs.Spec).
+	Fit       jobs.PodFit
+	Resources *corev1.ResourceRequirements
 }
+
+// UIDRangeAnnotation is set on the namespaces of OpenShift, whose
+// restricted SCC gives each pod a uid from that range.
+const UIDRangeAnnotation = "openshift.io/sa.scc.uid-range"
 
 // ParseWorkload parses "Kind/name" (kind case-insensitive, sts/deploy ok).
 func ParseWorkload(s string) (quiesce.Workload, error) {
@@ -130,6 +141,10 @@ func resolve(ctx context.Context, cs kubernetes.Interface, ns string, m Mapping)
 	if c.SecurityContext != nil && c.SecurityContext.RunAsUser != nil {
 		t.RunAsUser = c.SecurityContext.RunAsUser
 	}
+	t.Fit, t.Resources = jobs.FitFrom(p.template.Spec), m.Resources
+	if t.RunAsUser == nil {
+		assignedIDs(ctx, cs, ns, p, c.Name, &t)
+	}
 	for _, q := range m.Quiesce {
 		w, err := ParseWorkload(q)
 		if err != nil {
@@ -177,6 +192,51 @@ func resolve(ctx context.Context, cs kubernetes.Interface, ns string, m Mapping)
 		}
 	}
 	return t, nil
+}
+
+// assignedIDs fills in the uid (and fsGroup) the namespace gave the
+// workload's running pods when its template names none (OpenShift's SCC
+// sets them at admission), so the agent writes files as the app does; with
+// no such pod, it notes whether the namespace assigns uids, so that the Job
+// sets none. Both are best effort: without the rights to look, the Job
+// gets the default uid as before.
+func assignedIDs(ctx context.Context, cs kubernetes.Interface, ns string, p pod, container string, t *Target) {
+	if len(p.template.Labels) > 0 {
+		pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: labels.SelectorFromSet(p.template.Labels).String()})
+		if err == nil {
+			for _, po := range pods.Items {
+				if po.DeletionTimestamp != nil {
+					continue
+				}
+				uid := podUID(po.Spec, container)
+				if uid == nil || *uid == 0 {
+					continue
+				}
+				t.RunAsUser = uid
+				if sc := po.Spec.SecurityContext; sc != nil && t.FSGroup == nil {
+					t.FSGroup = sc.FSGroup
+				}
+				return
+			}
+		}
+	}
+	n, err := cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+	if err == nil && n.Annotations[UIDRangeAnnotation] != "" {
+		t.Fit.NamespaceAssignsUID = true
+	}
+}
+
+// podUID is the uid container runs as in an admitted pod spec.
+func podUID(spec corev1.PodSpec, container string) *int64 {
+	for _, c := range spec.Containers {
+		if c.Name == container && c.SecurityContext != nil && c.SecurityContext.RunAsUser != nil {
+			return c.SecurityContext.RunAsUser
+		}
+	}
+	if spec.SecurityContext != nil {
+		return spec.SecurityContext.RunAsUser
+	}
+	return nil
 }
 
 func resolveVolume(ctx context.Context, cs kubernetes.Interface, ns string, m Mapping, p pod, t Target) (Target, error) {

@@ -123,7 +123,7 @@ func Capture(ctx context.Context, o CaptureOptions) (client.Version, error) {
 			res, err := jobs.Run(gctx, cs, jobs.Spec{
 				Namespace: ns, Component: t.Component, Image: t.Image, AgentImage: o.AgentImage, Args: args,
 				Token: o.UploadToken, Password: t.Password, PasswordRef: t.PasswordRef, PVC: t.PVC, NodeName: t.Node,
-				RunAsUser: t.RunAsUser, RunAsGroup: t.RunAsGroup, FSGroup: t.FSGroup, Deadline: o.Timeout,
+				RunAsUser: t.RunAsUser, RunAsGroup: t.RunAsGroup, FSGroup: t.FSGroup, Fit: t.Fit, Resources: t.Resources, Deadline: o.Timeout,
 				Labels: map[string]string{LabelMode: ModeCapture},
 			}, jobs.RunOptions{DeleteOnFailure: o.DeleteFailedJobs, Logger: log})
 			if err != nil {

@@ -368,7 +368,7 @@ func runOne(ctx context.Context, o Options, t discovery.Target, digest, token st
 	spec := jobs.Spec{
 		Namespace: ns(o), Component: t.Component, Image: t.Image, AgentImage: o.AgentImage, Args: args,
 		Token: token, Password: t.Password, PasswordRef: t.PasswordRef, PVC: t.PVC, NodeName: t.Node,
-		RunAsUser: t.RunAsUser, RunAsGroup: t.RunAsGroup, FSGroup: t.FSGroup, Deadline: o.Timeout,
+		RunAsUser: t.RunAsUser, RunAsGroup: t.RunAsGroup, FSGroup: t.FSGroup, Fit: t.Fit, Resources: t.Resources, Deadline: o.Timeout,
 		Labels: map[string]string{"unikube.dev/release": o.Release, LabelMode: mode},
 	}
 	start := time.Now()

@@ -15,6 +15,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -72,12 +74,19 @@ type Spec struct {
 	// NodeName pins the pod (a ReadWriteOnce volume attached there).
 	NodeName string
 	// RunAsUser/RunAsGroup/FSGroup: the workload's, so restored files get
-	// its ownership without a privileged pod (default 65532).
+	// its ownership without a privileged pod (default 65532, or none when
+	// Fit.NamespaceAssignsUID: the namespace assigns one).
 	RunAsUser, RunAsGroup, FSGroup *int64
 	Labels                         map[string]string
 	// Deadline bounds the Job (activeDeadlineSeconds); default 1h.
 	Deadline        time.Duration
 	ImagePullPolicy corev1.PullPolicy // default IfNotPresent
+	// Fit: pull secrets, node placement and priority of the workload's
+	// pod (see PodFit).
+	Fit PodFit
+	// Resources of the agent's containers; what it leaves out is taken
+	// from DefaultResources.
+	Resources *corev1.ResourceRequirements
 
 	// TTLAfterFinished (ttlSecondsAfterFinished, default
 	// DefaultTTLAfterFinished) removes a finished Job with its pod and
@@ -122,14 +131,22 @@ func Build(s Spec) (*batchv1.Job, *corev1.Secret) {
 		env = append(env, corev1.EnvVar{Name: EnvTargetPassword, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
 			LocalObjectReference: corev1.LocalObjectReference{Name: s.Name}, Key: secretPasswordKey}}})
 	}
-	uid := int64(defaultUID)
-	if s.RunAsUser != nil && *s.RunAsUser != 0 {
-		uid = *s.RunAsUser
+	// No uid when the namespace assigns one: any fixed default would be
+	// outside its range and the pod rejected.
+	var uid, gid *int64
+	switch {
+	case s.RunAsUser != nil && *s.RunAsUser != 0:
+		uid = ptr(*s.RunAsUser)
+	case !s.Fit.NamespaceAssignsUID:
+		uid = ptr(int64(defaultUID))
 	}
-	gid := uid
-	if s.RunAsGroup != nil {
-		gid = *s.RunAsGroup
+	switch {
+	case s.RunAsGroup != nil:
+		gid = ptr(*s.RunAsGroup)
+	case uid != nil:
+		gid = ptr(*uid)
 	}
+	res := resources(s.Resources)
 	pull := s.ImagePullPolicy
 	if pull == "" {
 		pull = corev1.PullIfNotPresent
@@ -167,7 +184,7 @@ func Build(s Spec) (*batchv1.Job, *corev1.Secret) {
 			Name: InstallContainer, Image: s.AgentImage, ImagePullPolicy: pull,
 			Command:         []string{"/unikube-agent", "install", AgentPath},
 			VolumeMounts:    []corev1.VolumeMount{{Name: "agent-bin", MountPath: agentBinDir}},
-			SecurityContext: restricted,
+			SecurityContext: restricted, Resources: *res.DeepCopy(),
 		}}
 	}
 	job := &batchv1.Job{
@@ -182,15 +199,21 @@ func Build(s Spec) (*batchv1.Job, *corev1.Secret) {
 					RestartPolicy:                corev1.RestartPolicyNever,
 					AutomountServiceAccountToken: ptr(false),
 					NodeName:                     s.NodeName,
+					NodeSelector:                 maps.Clone(s.Fit.NodeSelector),
+					Tolerations:                  slices.Clone(s.Fit.Tolerations),
+					Affinity:                     affinity(s.Fit.NodeAffinity),
+					PriorityClassName:            s.Fit.PriorityClassName,
+					ImagePullSecrets:             slices.Clone(s.Fit.ImagePullSecrets),
 					SecurityContext: &corev1.PodSecurityContext{
-						RunAsUser: &uid, RunAsGroup: &gid, FSGroup: s.FSGroup, RunAsNonRoot: ptr(true),
-						SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+						RunAsUser: uid, RunAsGroup: gid, FSGroup: s.FSGroup, RunAsNonRoot: ptr(true),
+						SupplementalGroups: slices.Clone(s.Fit.SupplementalGroups),
+						SeccompProfile:     &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 					},
 					InitContainers: inits,
 					Containers: []corev1.Container{{
 						Name: AgentContainer, Image: image, ImagePullPolicy: pull,
 						Command: command, Args: s.Args, Env: env, VolumeMounts: mounts,
-						SecurityContext: restricted,
+						SecurityContext: restricted, Resources: res,
 					}},
 					Volumes: volumes,
 				},
@@ -201,6 +224,13 @@ func Build(s Spec) (*batchv1.Job, *corev1.Secret) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func affinity(na *corev1.NodeAffinity) *corev1.Affinity {
+	if na == nil {
+		return nil
+	}
+	return &corev1.Affinity{NodeAffinity: na.DeepCopy()}
+}
 
 func truncate(s string, n int) string {
 	if len(s) > n {
@@ -406,6 +436,10 @@ func wait(ctx context.Context, cs kubernetes.Interface, job *batchv1.Job, o RunO
 	// Config errors can be transient right after creation (the Secret's
 	// owner patch races the kubelet); give them a short grace.
 	var configErrSince time.Time
+	// A pod the namespace refuses (quota, LimitRange, Pod Security) is
+	// never created: the Job's events say why.
+	var lastEventCheck time.Time
+	var lastRefusal string
 	created, started := time.Now(), false
 	tick := time.NewTicker(o.Poll)
 	defer tick.Stop()
@@ -508,6 +542,18 @@ func wait(ctx context.Context, cs kubernetes.Interface, job *batchv1.Job, o RunO
 		if seenPod != "" && len(pods.Items) == 0 {
 			return fail(seenPod, "the agent pod disappeared (deleted or evicted)")
 		}
+		if seenPod == "" && len(pods.Items) == 0 && time.Since(created) > 20*o.Poll && time.Since(lastEventCheck) > 4*o.Poll {
+			lastEventCheck = time.Now()
+			if reason, permanent := refusedPod(ctx, cs, ns, name); reason != "" {
+				if permanent {
+					return fail("", "the namespace refuses its pod: "+reason)
+				}
+				if reason != lastRefusal {
+					lastRefusal = reason
+					log.Warn("the agent pod waits for the namespace's quota", "job", name, "reason", reason)
+				}
+			}
+		}
 		for _, p := range pods.Items {
 			seenPod = p.Name
 			if p.DeletionTimestamp != nil {
@@ -556,6 +602,30 @@ func wait(ctx context.Context, cs kubernetes.Interface, job *batchv1.Job, o RunO
 		}
 		log.Debug("waiting for agent job", "job", name, "pod", seenPod)
 	}
+}
+
+// refusedPod returns why the Job controller could not create the pod of
+// job, from its latest FailedCreate event, and whether that lasts: a pod
+// over the quota's remaining room waits for other pods to finish, one the
+// namespace forbids otherwise (no limits where the quota demands them,
+// beyond a LimitRange, against the Pod Security level) never starts. Best
+// effort: without the right to list events it returns nothing.
+func refusedPod(ctx context.Context, cs kubernetes.Interface, ns, job string) (string, bool) {
+	evs, err := cs.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.kind=Job,involvedObject.name=" + job})
+	if err != nil {
+		return "", false
+	}
+	var last *corev1.Event
+	for i := range evs.Items {
+		e := &evs.Items[i]
+		if e.Reason == "FailedCreate" && (last == nil || e.LastTimestamp.After(last.LastTimestamp.Time)) {
+			last = e
+		}
+	}
+	if last == nil || !strings.Contains(last.Message, "forbidden") {
+		return "", false
+	}
+	return last.Message, !strings.Contains(last.Message, "exceeded quota")
 }
 
 // podTimeline says when (seconds after the pod was created, to the API's
