@@ -50,6 +50,9 @@ type pgLexer struct {
 	bslash    int    // run of backslashes inside a '...' string
 	escNext   bool   // E'...': the next byte is escaped
 	quoteSeen bool   // '...' or "...": a quote that may close or double
+	prevHigh  bool   // inside a string: the previous byte is >= 0x80
+	inBslash  bool   // inside a string: the previous byte is a backslash
+	hiRun     bool   // inside a string: the backslash run began after such a byte
 	tag       []byte // dollar quote delimiter "$tag$"
 	match     int    // bytes of tag matched so far
 
@@ -154,6 +157,9 @@ func (l *pgLexer) lex(b []byte, lineNo int, start bool) error {
 				l.prev = c
 			}
 		case pgString:
+			if err := l.highBackslash(b, i, lineNo); err != nil {
+				return err
+			}
 			// Standard-conforming or not, the string must end at the same
 			// quote: refuse a quote after an odd run of backslashes, where
 			// the two readings part.
@@ -180,6 +186,9 @@ func (l *pgLexer) lex(b []byte, lineNo int, start bool) error {
 				l.bslash = 0
 			}
 		case pgEString:
+			if err := l.highBackslash(b, i, lineNo); err != nil {
+				return err
+			}
 			if l.escNext {
 				l.escNext = false
 				continue
@@ -253,6 +262,33 @@ func (l *pgLexer) lex(b []byte, lineNo int, start bool) error {
 	return nil
 }
 
+// highBackslash tracks, inside '...' and E'...' strings, backslash runs
+// that follow a byte >= 0x80, and refuses a quote after one. In the
+// client encodings psql lexes as "unsafe" (SJIS, BIG5, GBK, UHC,
+// GB18030, JOHAB; a script switches with SET client_encoding or
+// set_config) such a backslash is the second byte of a character
+// (SJIS "\x83\x5c"), not an escape, so psql and the server would end the
+// string at a quote this filter reads as escaped (or the other way), and
+// read the rest of the line as commands.
+func (l *pgLexer) highBackslash(b []byte, i, lineNo int) error {
+	c := b[i]
+	hi := l.prevHigh
+	l.prevHigh = c >= 0x80
+	if c == '\\' {
+		if !l.inBslash {
+			l.hiRun = hi
+		}
+		l.inBslash = true
+		return nil
+	}
+	run := l.inBslash && l.hiRun
+	l.inBslash, l.hiRun = false, false
+	if c == '\'' && run {
+		return l.refuse(lineNo, b, i, "a quote after backslashes that follow a non-ASCII byte in a string (in client encodings such as SJIS the backslash is part of a character)")
+	}
+	return nil
+}
+
 // endToken returns to normal state after a quoted token.
 func (l *pgLexer) endToken() {
 	l.st = pgNormal
@@ -280,6 +316,7 @@ func (l *pgLexer) normal(b []byte, i, lineNo int) error {
 		case c == '\'' && l.escWord:
 			l.inWord = false
 			l.st, l.quoteSeen, l.escNext = pgEString, false, false
+			l.prevHigh, l.inBslash, l.hiRun = false, false, false
 			l.note("")
 			return nil
 		}
@@ -316,6 +353,7 @@ func (l *pgLexer) normal(b []byte, i, lineNo int) error {
 		return nil
 	case c == '\'':
 		l.st, l.bslash, l.quoteSeen = pgString, 0, false
+		l.prevHigh, l.inBslash, l.hiRun = false, false, false
 		l.note("")
 	case c == '"':
 		l.st, l.quoteSeen = pgIdent, false

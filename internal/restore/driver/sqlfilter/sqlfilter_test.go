@@ -47,6 +47,11 @@ var PostgresAttacks = map[string]string{
 	"copy inside function body":    "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END;\nCOPY t FROM stdin;\n\\! id\n\\.\n",
 	"shell in atomic body":         "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; \\! id\nEND;\n",
 	"restrict inside a statement":  "SELECT\n\\restrict abc\n1;\n",
+	// In SJIS (GBK, BIG5, ...) "\x83\x5c" is one character: psql and the
+	// server end the string at the quote after it.
+	"sjis backslash in E string": "SET client_encoding = 'SJIS';\nSELECT E'\x83\\' ; COPY t FROM PROGRAM $$touch /tmp/pwned$$ ; -- ';\n",
+	"sjis backslash in string":   "SET client_encoding = 'SJIS';\nSET standard_conforming_strings = off;\nSELECT '\x83\\\\' , ' ; COPY t FROM PROGRAM $$touch /tmp/pwned$$ ; -- ';\n",
+	"sjis escaped high byte":     "SET client_encoding = 'SJIS';\nSELECT E'\\\x83\\'' , ' ; COPY t FROM PROGRAM $$touch /tmp/pwned$$ ; -- ';\n",
 }
 
 func TestPostgres_RefusesEveryMetaCommandAndEscapeWithItsLine(t *testing.T) {
