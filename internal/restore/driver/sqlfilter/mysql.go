@@ -189,7 +189,7 @@ func (l *myLexer) lex(b []byte, lineNo int, start bool) error {
 					j++
 				}
 				if j > i {
-					if room := 1024 - len(l.buf); room > 0 {
+					if room := myStrCap - len(l.buf); room > 0 {
 						l.buf = append(l.buf, b[i:min(j, i+room)]...)
 					}
 					i = j - 1
@@ -246,8 +246,11 @@ func (l *myLexer) lex(b []byte, lineNo int, start bool) error {
 	return nil
 }
 
+// myStrCap caps what is kept of a string or quoted identifier's text.
+const myStrCap = 1024
+
 func (l *myLexer) add(c byte) {
-	if len(l.buf) < 1024 {
+	if len(l.buf) < myStrCap {
 		l.buf = append(l.buf, c)
 	}
 }
@@ -575,9 +578,17 @@ func (l *myLexer) checkSet() error {
 			}
 			continue
 		}
+		// The decoded text is capped, and the server decodes \t, \n, \0
+		// to bytes this lexer reads as letters: refuse a value it cannot
+		// have read whole, and a bad mode anywhere inside a part.
+		if len(rhs[0].text) >= myStrCap {
+			return refuse(name.text + " set to a value too long to check")
+		}
 		for _, m := range strings.Split(strings.ToUpper(rhs[0].text), ",") {
-			if slices.Contains(myBadModes, strings.TrimSpace(m)) {
-				return refuse("sql_mode " + m + " (changes how the script is read)")
+			for _, bad := range myBadModes {
+				if strings.Contains(m, bad) {
+					return refuse("sql_mode " + strings.TrimSpace(m) + " (changes how the script is read)")
+				}
 			}
 		}
 	}

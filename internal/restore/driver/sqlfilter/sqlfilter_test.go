@@ -174,6 +174,10 @@ var MySQLAttacks = map[string]string{
 	"install plugin":         "INSTALL PLUGIN x SONAME 'x.so';\n",
 	"udf":                    "CREATE FUNCTION sys_exec RETURNS int SONAME 'lib.so';\n",
 	"delimiter then shell":   "DELIMITER //\nCREATE PROCEDURE p() BEGIN SELECT 1; END //\n\\! id\n",
+	// The mode named past what the filter keeps of a string.
+	"sql_mode after a long prefix": "SET sql_mode = '" + strings.Repeat("REAL_AS_FLOAT,", 80) + "NO_BACKSLASH_ESCAPES';\nINSERT INTO t VALUES ('a\\'); USE other; -- ');\n",
+	// The server reads \t as a tab where the filter reads "t".
+	"sql_mode with an escaped tab": "SET sql_mode = 'NO_BACKSLASH_ESCAPES\\t';\nINSERT INTO t VALUES ('a\\'); USE other; -- ');\n",
 }
 
 func TestMySQL_RefusesEveryClientCommandAndEscapeWithItsLine(t *testing.T) {
