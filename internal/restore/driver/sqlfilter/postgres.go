@@ -84,6 +84,9 @@ func (l *pgLexer) init() {
 
 func (l *pgLexer) line(b []byte, lineNo int) ([]byte, bool, error) {
 	l.init()
+	if err := refuseNUL(b, lineNo); err != nil {
+		return nil, false, err
+	}
 	switch l.st {
 	case pgCopyData:
 		if isCopyEnd(b) {
@@ -121,8 +124,22 @@ func (l *pgLexer) refuse(lineNo int, b []byte, i int, reason string) error {
 	return &Error{Line: lineNo, Construct: shorten(b[max(i, 0):]), Reason: reason}
 }
 
+// refuseNUL refuses a NUL byte anywhere, COPY data included: psql reads
+// a line only up to it (C strings), so what follows on that line, a
+// closing quote or the rest of "\.", is seen here but not by psql, and
+// the two readings part. No valid script or COPY text holds one.
+func refuseNUL(b []byte, lineNo int) error {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		return &Error{Line: lineNo, Construct: shorten(b[:i]), Reason: "a NUL byte (psql ignores the rest of its line)"}
+	}
+	return nil
+}
+
 func (l *pgLexer) lex(b []byte, lineNo int, start bool) error {
 	l.init()
+	if err := refuseNUL(b, lineNo); err != nil {
+		return err
+	}
 	for i := 0; i < len(b); i++ {
 		c := b[i]
 		switch l.st {

@@ -47,6 +47,9 @@ var PostgresAttacks = map[string]string{
 	"copy inside function body":    "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END;\nCOPY t FROM stdin;\n\\! id\n\\.\n",
 	"shell in atomic body":         "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; \\! id\nEND;\n",
 	"restrict inside a statement":  "SELECT\n\\restrict abc\n1;\n",
+	// psql reads a line only up to a NUL byte.
+	"NUL hides an opening quote": "SELECT 1 \x00 '\n\\! touch /tmp/pwned\n';\n",
+	"NUL after copy end":         "COPY t FROM stdin;\n\\.\x00x\n\\! touch /tmp/pwned\n\\.\n",
 	// In SJIS (GBK, BIG5, ...) "\x83\x5c" is one character: psql and the
 	// server end the string at the quote after it.
 	"sjis backslash in E string": "SET client_encoding = 'SJIS';\nSELECT E'\x83\\' ; COPY t FROM PROGRAM $$touch /tmp/pwned$$ ; -- ';\n",
