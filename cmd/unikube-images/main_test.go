@@ -20,7 +20,7 @@ import (
 // with basic auth from the environment as REGISTRY/NAME:VERSION.
 func TestBuildThenPush_LikeMakeImagesAndPushImages(t *testing.T) {
 	if _, err := os.Stat(images.DefaultCABundle); err != nil {
-		t.Skipf("no CA bundle at %s (install ca-certificates)", images.DefaultCABundle)
+		testenv.Missing(t, "no CA bundle at %s (install ca-certificates)", images.DefaultCABundle)
 	}
 	reg := testenv.StartRegistry(t)
 	root, err := filepath.Abs("../..")

@@ -333,6 +333,17 @@ func startWithPortRetry[T any](start func(port int) (T, error)) (T, error) {
 	return zero, err
 }
 
+// Missing skips the test for a dependency that is not installed, naming
+// it, or fails it under UNIKUBE_TESTENV_REQUIRE=1 (`make test`, which
+// installs everything first), so a missing part never passes as a skip.
+func Missing(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("UNIKUBE_TESTENV_REQUIRE") == "1" {
+		t.Fatalf(format, args...)
+	}
+	t.Skipf(format, args...)
+}
+
 // handle turns a Run* result into the Start* behaviour: skip when the binary
 // is missing (unless UNIKUBE_TESTENV_REQUIRE=1), fail on any other error,
 // stop at cleanup.
@@ -340,8 +351,8 @@ func handle(t testing.TB, what string, stop func() error, err error) {
 	t.Helper()
 	if err != nil {
 		var ni *NotInstalledError
-		if errors.As(err, &ni) && os.Getenv("UNIKUBE_TESTENV_REQUIRE") != "1" {
-			t.Skipf("testenv: skipping, %s is not installed: %v", what, err)
+		if errors.As(err, &ni) {
+			Missing(t, "testenv: %s is not installed: %v", what, err)
 		}
 		t.Fatalf("testenv: start %s: %v", what, err)
 	}

@@ -62,10 +62,7 @@ func helmBin(t *testing.T) string {
 	if p, err := exec.LookPath("helm"); err == nil {
 		return p
 	}
-	if os.Getenv("UNIKUBE_TESTENV_REQUIRE") == "1" {
-		t.Fatalf("no helm CLI in %s/bin or on PATH: run make tools", testenv.ToolsDir())
-	}
-	t.Skipf("no helm CLI in %s/bin or on PATH: run make tools", testenv.ToolsDir())
+	testenv.Missing(t, "no helm CLI in %s/bin or on PATH: run make tools", testenv.ToolsDir())
 	return ""
 }
 

@@ -46,7 +46,7 @@ func repoRoot(t *testing.T) string {
 func newBuilder(t *testing.T) *images.Builder {
 	t.Helper()
 	if _, err := os.Stat(images.DefaultCABundle); err != nil {
-		t.Skipf("no CA bundle at %s (install ca-certificates)", images.DefaultCABundle)
+		testenv.Missing(t, "no CA bundle at %s (install ca-certificates)", images.DefaultCABundle)
 	}
 	return &images.Builder{RepoRoot: repoRoot(t), WorkDir: t.TempDir(), Meta: testMeta}
 }

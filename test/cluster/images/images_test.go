@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	release "github.com/unikubehq/terraform-provider-unikube/internal/release/images"
+	"github.com/unikubehq/terraform-provider-unikube/internal/testenv"
 )
 
 func TestBuild_BusyboxImageIsCachedAndRunnableLayout(t *testing.T) {
@@ -60,7 +61,7 @@ func TestBuild_UnknownImageIsAnError(t *testing.T) {
 
 func TestBuild_AgentImageIsTheReleaseImage(t *testing.T) {
 	if _, err := os.Stat(release.DefaultCABundle); err != nil {
-		t.Skipf("no CA bundle at %s (install ca-certificates)", release.DefaultCABundle)
+		testenv.Missing(t, "no CA bundle at %s (install ca-certificates)", release.DefaultCABundle)
 	}
 	root, err := filepath.Abs("../../..")
 	if err != nil {
