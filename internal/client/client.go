@@ -8,6 +8,8 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,6 +33,11 @@ import (
 const (
 	EnvEndpoint = "UNIKUBE_ENDPOINT"
 	EnvToken    = "UNIKUBE_TOKEN"
+	// EnvCACertificate holds PEM certificates to trust besides the
+	// system's; EnvCAFile names a file of them (read when the first is
+	// empty).
+	EnvCACertificate = "UNIKUBE_CA_CERTIFICATE"
+	EnvCAFile        = "UNIKUBE_CA_FILE"
 )
 
 // DefaultResponseHeaderTimeout is generous: a garbage collection answers
@@ -47,6 +54,13 @@ type Config struct {
 	Logger *slog.Logger
 	// HTTPClient replaces the default pooled transport (e.g. custom TLS).
 	HTTPClient *http.Client
+	// CACertificate is PEM: certificates of a private CA that signed the
+	// platform's certificate. They are trusted in addition to the
+	// system's roots, not instead of them, so a bundle that adds one CA
+	// cannot break a platform behind a public certificate. Empty: taken
+	// from UNIKUBE_CA_CERTIFICATE, else the file UNIKUBE_CA_FILE names.
+	// Not applied to a caller's HTTPClient.
+	CACertificate []byte
 	// RetryMax is the number of retries after the first attempt (default 4).
 	RetryMax int
 	// RetryWaitMin/Max bound the backoff between attempts (default 200ms/10s).
@@ -67,6 +81,7 @@ type Config struct {
 type Client struct {
 	base        *url.URL
 	token       string
+	ca          []byte
 	http        *retryablehttp.Client
 	ua          string
 	parallelism int
@@ -97,12 +112,31 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Parallelism <= 0 {
 		cfg.Parallelism = 8
 	}
+	if len(cfg.CACertificate) == 0 {
+		cfg.CACertificate = []byte(getenv(EnvCACertificate))
+	}
+	if f := getenv(EnvCAFile); len(cfg.CACertificate) == 0 && f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("CA certificate file of %s: %w", EnvCAFile, err)
+		}
+		cfg.CACertificate = b
+	}
+	var roots *x509.CertPool
+	if len(cfg.CACertificate) > 0 {
+		if roots, err = CertPool(cfg.CACertificate); err != nil {
+			return nil, err
+		}
+	}
 	rc := retryablehttp.NewClient()
 	if cfg.HTTPClient != nil {
 		rc.HTTPClient = cfg.HTTPClient
 	} else {
 		tr := cleanhttp.DefaultPooledTransport()
 		tr.MaxIdleConnsPerHost = 4 * cfg.Parallelism
+		if roots != nil {
+			tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+		}
 		tr.ResponseHeaderTimeout = cfg.ResponseHeaderTimeout
 		if tr.ResponseHeaderTimeout <= 0 {
 			tr.ResponseHeaderTimeout = DefaultResponseHeaderTimeout
@@ -134,11 +168,30 @@ func New(cfg Config) (*Client, error) {
 	if ua == "" {
 		ua = "unikube-state-client/1"
 	}
-	return &Client{base: u, token: cfg.Token, http: rc, ua: ua, parallelism: cfg.Parallelism, noBatch: new(atomic.Bool)}, nil
+	return &Client{base: u, token: cfg.Token, ca: cfg.CACertificate, http: rc, ua: ua, parallelism: cfg.Parallelism, noBatch: new(atomic.Bool)}, nil
 }
 
 // Endpoint returns the server's base URL.
 func (c *Client) Endpoint() string { return c.base.String() }
+
+// CACertificate returns the PEM certificates the client trusts besides
+// the system's (nil when none): the executor hands the same bundle to the
+// agents it starts.
+func (c *Client) CACertificate() []byte { return c.ca }
+
+// CertPool returns the system's roots plus the certificates in pem (a
+// bundle may hold several). It fails when pem holds no certificate, so a
+// wrong file (a key, a path instead of content) is reported, not ignored.
+func CertPool(pem []byte) (*x509.CertPool, error) {
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool() // no system roots here: the bundle alone
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, errors.New("CA certificate: no PEM certificate found (want the CA's certificate, -----BEGIN CERTIFICATE-----)")
+	}
+	return pool, nil
+}
 
 // WithToken returns a client sharing the connection pool that uses another
 // token (e.g. a job token).
@@ -279,6 +332,9 @@ func (c *Client) do(ctx context.Context, r request) (*http.Response, error) {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return nil, ctxErr
 		}
+		if te := untrusted(c.base, err); te != nil {
+			return nil, te
+		}
 		return nil, fmt.Errorf("%s %s: %w", r.method, u.Path, err)
 	}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
@@ -316,6 +372,48 @@ var (
 	ErrTooLarge     = errors.New("request too large")
 	ErrServer       = errors.New("server error")
 )
+
+// ErrUntrustedCertificate: the platform's TLS certificate did not verify
+// (unknown authority, wrong host name, expired); the concrete error is a
+// *TLSError.
+var ErrUntrustedCertificate = errors.New("platform certificate not trusted")
+
+// TLSError is a platform whose certificate did not verify. Nothing was
+// sent: the handshake failed before the request.
+type TLSError struct {
+	URL string
+	Err error // the x509 reason
+}
+
+func (e *TLSError) Error() string {
+	return fmt.Sprintf("the TLS certificate of the platform at %s is not trusted: %v; if a private CA signed it, "+
+		"give that CA's certificate (Terraform: the provider's ca_certificate; helm state: --ca-file or %s; "+
+		"agents get it from the apply). Verification is never turned off", e.URL, e.Err, EnvCAFile)
+}
+
+func (e *TLSError) Unwrap() []error { return []error{ErrUntrustedCertificate, e.Err} }
+
+// untrusted returns a *TLSError when err is a failed certificate check.
+func untrusted(base *url.URL, err error) *TLSError {
+	var cv *tls.CertificateVerificationError
+	var ua x509.UnknownAuthorityError
+	var he x509.HostnameError
+	var ci x509.CertificateInvalidError
+	var reason error
+	switch {
+	case errors.As(err, &cv):
+		reason = cv.Err
+	case errors.As(err, &ua):
+		reason = ua
+	case errors.As(err, &he):
+		reason = he
+	case errors.As(err, &ci):
+		reason = ci
+	default:
+		return nil
+	}
+	return &TLSError{URL: base.String(), Err: reason}
+}
 
 // Error is a non-2xx answer of the server.
 type Error struct {
