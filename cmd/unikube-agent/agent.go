@@ -27,6 +27,9 @@ import (
 const (
 	EnvToken          = "UNIKUBE_TOKEN"
 	EnvTargetPassword = "UNIKUBE_TARGET_PASSWORD"
+	// EnvCAFile names a PEM file of CA certificates to trust besides the
+	// system's (the Job mounts the apply's bundle and sets it).
+	EnvCAFile = client.EnvCAFile
 )
 
 // Line is one JSON line on stdout. The Kubernetes executor parses the
@@ -185,6 +188,8 @@ func install(args []string) error {
 type common struct {
 	platform, state, component string
 	tokenFile, passwordFile    string
+	caFile                     string
+	ca                         []byte
 	options                    optionFlags
 	interval                   time.Duration
 	project, name              string
@@ -211,6 +216,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.component, "component", "", "component name")
 	fs.StringVar(&c.tokenFile, "token-file", "", "file holding the platform token (default: $"+EnvToken+")")
 	fs.StringVar(&c.passwordFile, "password-file", "", "file holding the target's password (default: $"+EnvTargetPassword+")")
+	fs.StringVar(&c.caFile, "ca-file", "", "PEM file of CA certificates the platform's certificate may chain to, besides the system's (default: $"+EnvCAFile+")")
 	fs.Var(c.options, "option", "driver option key=value (repeatable)")
 	fs.DurationVar(&c.interval, "interval", 2*time.Second, "progress interval")
 	fs.IntVar(&c.retryMax, "retries", 0, "HTTP retries (default: the client's)")
@@ -238,11 +244,19 @@ func (c *common) complete(getenv func(string) string) error {
 	if c.password, err = secret(c.passwordFile, getenv(EnvTargetPassword)); err != nil {
 		return fmt.Errorf("target password: %w", err)
 	}
+	if c.caFile == "" {
+		c.caFile = getenv(EnvCAFile)
+	}
+	if c.caFile != "" {
+		if c.ca, err = os.ReadFile(c.caFile); err != nil {
+			return fmt.Errorf("CA certificate file (--ca-file, %s): %w", EnvCAFile, err)
+		}
+	}
 	return nil
 }
 
 func (c *common) client() (*client.Client, error) {
-	return client.New(client.Config{Endpoint: c.platform, Token: c.token, RetryMax: c.retryMax,
+	return client.New(client.Config{Endpoint: c.platform, Token: c.token, RetryMax: c.retryMax, CACertificate: c.ca,
 		UserAgent: "unikube-agent/" + version, Getenv: func(string) string { return "" }})
 }
 

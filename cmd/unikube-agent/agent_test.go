@@ -247,3 +247,51 @@ func TestAgent_InstallCopiesItself(t *testing.T) {
 		t.Fatalf("installed binary: %v %v", st, err)
 	}
 }
+
+// TestAgent_VerifiesAPlatformWithAPrivateCA: the agent trusts the bundle
+// UNIKUBE_CA_FILE (or --ca-file) names; without it the restore stops at its
+// first call, before the target is touched, saying what to do.
+func TestAgent_VerifiesAPlatformWithAPrivateCA(t *testing.T) {
+	ca := testenv.NewCA(t)
+	plat := platformtest.Start(t, platformtest.WithPrivateCA(ca))
+	ctx := context.Background()
+	admin := plat.Admin(t)
+	if _, err := admin.CreateProject(ctx, "shop", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.CreateState(ctx, "shop", "files", ""); err != nil {
+		t.Fatal(err)
+	}
+	src, dst := t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(src, "a.txt"), []byte("from the state"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dst, "a.txt"), []byte("before"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	common := []string{"--platform", plat.URL, "--state", "shop/files", "--interval", "10ms", "--component", "files"}
+	tokenEnv := "UNIKUBE_TOKEN=" + plat.AdminToken
+	lines, code, stderr := agent(t, []string{tokenEnv}, append([]string{"capture", "--source", "file://" + src, "--tag", "v1", "--ca-file", ca.CertFile}, common...)...)
+	if code != 0 || lines[len(lines)-1].Version == nil {
+		t.Fatalf("capture with --ca-file: exit %d %+v %s", code, lines, stderr)
+	}
+	restore := append([]string{"restore", "--version", "v1", "--target", "file://" + dst}, common...)
+
+	lines, code, _ = agent(t, []string{tokenEnv}, restore...)
+	last := lines[len(lines)-1]
+	if code != 1 || last.Type != "error" || !last.Unchanged ||
+		!strings.Contains(last.Error, "certificate signed by unknown authority") || !strings.Contains(last.Error, plat.URL) || !strings.Contains(last.Error, "UNIKUBE_CA_FILE") {
+		t.Fatalf("without the CA: exit %d, last line %+v; want an unchanged error naming the URL, the x509 reason and UNIKUBE_CA_FILE", code, last)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dst, "a.txt")); string(b) != "before" {
+		t.Fatalf("the failed restore changed the target: %q", b)
+	}
+
+	lines, code, stderr = agent(t, []string{tokenEnv, "UNIKUBE_CA_FILE=" + ca.CertFile}, restore...)
+	if code != 0 || lines[len(lines)-1].Type != "result" {
+		t.Fatalf("with UNIKUBE_CA_FILE: exit %d %+v %s", code, lines, stderr)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dst, "a.txt")); string(b) != "from the state" {
+		t.Fatalf("after restore: %q", b)
+	}
+}

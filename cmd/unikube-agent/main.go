@@ -9,7 +9,10 @@
 //
 // The platform token comes from UNIKUBE_TOKEN or --token-file, the
 // target's password from UNIKUBE_TARGET_PASSWORD or --password-file: never
-// from the command line. Progress is written as JSON lines on stdout; on
+// from the command line. A platform whose certificate a private CA signed
+// is verified against the PEM bundle UNIKUBE_CA_FILE or --ca-file names
+// (trusted besides the system's roots; verification is never turned off).
+// Progress is written as JSON lines on stdout; on
 // failure the last line is {"type":"error","error":"..."} and the exit
 // status is 1.
 package main

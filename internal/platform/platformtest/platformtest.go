@@ -36,6 +36,10 @@ type Options struct {
 	Timeouts server.Timeouts
 	// MetricsListen also serves /metrics without a token there.
 	MetricsListen string
+	// TLSCert/TLSKey serve HTTPS (see WithPrivateCA); CACertificate is
+	// what Client trusts then.
+	TLSCert, TLSKey string
+	CACertificate   []byte
 }
 
 // Option changes Options.
@@ -63,6 +67,15 @@ func WithPostgresS3() Option {
 	}
 }
 
+// WithPrivateCA serves HTTPS with a certificate for 127.0.0.1 signed by
+// ca, a CA no system trusts: clients must be given ca.CertPEM.
+func WithPrivateCA(ca *testenv.CA) Option {
+	return func(t testing.TB, o *Options) {
+		o.TLSCert, o.TLSKey = ca.Issue(t, "127.0.0.1")
+		o.CACertificate = ca.CertPEM
+	}
+}
+
 // Server is a running test platform.
 type Server struct {
 	URL        string
@@ -87,7 +100,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 	srv, err := server.New(ctx, server.Options{
 		DataDir: o.DataDir, Database: o.Database, BlobStore: o.BlobStore, AdminToken: AdminToken,
 		MaxBodyBytes: o.MaxBodyBytes, JobTokenTTL: o.JobTokenTTL, GCGrace: o.GCGrace, ProjectUploadQuota: o.ProjectUploadQuota, Logger: o.Logger, Now: o.Now,
-		Timeouts: o.Timeouts, MetricsListen: o.MetricsListen,
+		Timeouts: o.Timeouts, MetricsListen: o.MetricsListen, TLSCert: o.TLSCert, TLSKey: o.TLSKey,
 		Getenv: func(k string) string { return env[k] },
 	})
 	if err != nil {
@@ -114,14 +127,18 @@ func Start(t testing.TB, opts ...Option) *Server {
 		}
 		srv.Close()
 	})
-	return &Server{URL: "http://" + ln.Addr().String(), AdminToken: AdminToken, DataDir: o.DataDir, Platform: srv, Options: o}
+	scheme := "http://"
+	if o.TLSCert != "" {
+		scheme = "https://"
+	}
+	return &Server{URL: scheme + ln.Addr().String(), AdminToken: AdminToken, DataDir: o.DataDir, Platform: srv, Options: o}
 }
 
 // Client returns a client of the server using token (fast retries, so
 // tests of failures stay quick).
 func (s *Server) Client(t testing.TB, token string) *client.Client {
 	t.Helper()
-	c, err := client.New(client.Config{Endpoint: s.URL, Token: token, RetryWaitMin: 20 * time.Millisecond, RetryWaitMax: 200 * time.Millisecond,
+	c, err := client.New(client.Config{Endpoint: s.URL, Token: token, CACertificate: s.Options.CACertificate, RetryWaitMin: 20 * time.Millisecond, RetryWaitMax: 200 * time.Millisecond,
 		Getenv: func(string) string { return "" }})
 	if err != nil {
 		t.Fatalf("platformtest: client: %v", err)
