@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/client"
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/jobs"
 )
 
 // Objects are what one run creates: the Job owns the other two.
@@ -175,12 +176,17 @@ func Build(o Options, sc *client.Script, vars []variable, runID string) Objects 
 		volumes = append(volumes, corev1.Volume{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
 		mounts = append(mounts, corev1.VolumeMount{Name: "data", MountPath: DataDir, ReadOnly: true})
 		env = append(env, corev1.EnvVar{Name: "UNIKUBE_DATA", Value: DataDir})
+		// Only the fetching agent talks to the platform: it alone gets the CA.
+		fetchMounts, fetchVolumes, fetchEnv := jobs.WithCA(d.CAConfigMap,
+			[]corev1.VolumeMount{{Name: "data", MountPath: DataDir}, {Name: "tmp", MountPath: TmpDir}}, nil,
+			[]corev1.EnvVar{{Name: "UNIKUBE_TOKEN", ValueFrom: secretRef(tokenKey)}, {Name: "HOME", Value: TmpDir}, {Name: "TMPDIR", Value: TmpDir}})
+		volumes = append(volumes, fetchVolumes...)
 		inits = append(inits, corev1.Container{
 			Name: FetchContainer, Image: d.AgentImage, ImagePullPolicy: corev1.PullIfNotPresent,
 			Command: []string{"/unikube-agent", "fetch", "--platform", d.PlatformURL, "--state", d.State,
 				"--version", d.Digest, "--component", d.Component, "--dest", DataDir},
-			Env:             []corev1.EnvVar{{Name: "UNIKUBE_TOKEN", ValueFrom: secretRef(tokenKey)}, {Name: "HOME", Value: TmpDir}, {Name: "TMPDIR", Value: TmpDir}},
-			VolumeMounts:    []corev1.VolumeMount{{Name: "data", MountPath: DataDir}, {Name: "tmp", MountPath: TmpDir}},
+			Env:             fetchEnv,
+			VolumeMounts:    fetchMounts,
 			SecurityContext: restricted,
 		})
 	}

@@ -148,6 +148,8 @@ type Data struct {
 	State       string // project/name
 	Digest      string // sha256:<hex>
 	Component   string
+	// CAConfigMap: see jobs.Spec.CAConfigMap (the fetching agent's CA).
+	CAConfigMap string
 }
 
 // Result is a finished, succeeded run.

@@ -41,8 +41,11 @@ type CaptureOptions struct {
 	Mappings []discovery.Mapping
 	// Quiesce stops the workloads using each component while it is dumped
 	// (a consistent copy of volumes).
-	Quiesce          bool
-	AgentImage       string
+	Quiesce    bool
+	AgentImage string
+	// CABundle and CAConfigMap: see Options.
+	CABundle         []byte
+	CAConfigMap      string
 	Concurrency      int
 	DeleteFailedJobs bool
 	SkipRBACCheck    bool
@@ -94,6 +97,9 @@ func Capture(ctx context.Context, o CaptureOptions) (client.Version, error) {
 		return client.Version{}, err
 	}
 	state := o.Project + "/" + o.State
+	if o.CAConfigMap, err = caConfigMap(ctx, cs, ns, o.CAConfigMap, o.CABundle, o.Platform); err != nil {
+		return client.Version{}, fmt.Errorf("capture %s (nothing was changed): %w", state, err)
+	}
 	var quiesced []quiesce.Workload
 	if o.Quiesce {
 		for _, t := range targets {
@@ -122,7 +128,7 @@ func Capture(ctx context.Context, o CaptureOptions) (client.Version, error) {
 			}
 			res, err := jobs.Run(gctx, cs, jobs.Spec{
 				Namespace: ns, Component: t.Component, Image: t.Image, AgentImage: o.AgentImage, Args: args,
-				Token: o.UploadToken, Password: t.Password, PasswordRef: t.PasswordRef, PVC: t.PVC, NodeName: t.Node,
+				Token: o.UploadToken, Password: t.Password, PasswordRef: t.PasswordRef, PVC: t.PVC, NodeName: t.Node, CAConfigMap: o.CAConfigMap,
 				RunAsUser: t.RunAsUser, RunAsGroup: t.RunAsGroup, FSGroup: t.FSGroup, Fit: t.Fit, Resources: t.Resources, Deadline: o.Timeout,
 				Labels: map[string]string{LabelMode: ModeCapture},
 			}, jobs.RunOptions{DeleteOnFailure: o.DeleteFailedJobs, Logger: log})

@@ -60,6 +60,16 @@ type Options struct {
 	// replaced.
 	Quiesce    bool
 	AgentImage string
+	// CABundle is PEM: the CA certificates the agents verify the
+	// platform's certificate with, besides the system's (a private CA).
+	// The apply puts it in a ConfigMap named after its content in the
+	// namespace and mounts it into every agent Job. Default: the bundle
+	// Platform trusts (client.Config.CACertificate).
+	CABundle []byte
+	// CAConfigMap names an existing ConfigMap in the namespace whose key
+	// ca.crt holds the bundle instead (e.g. one a trust manager keeps);
+	// it wins over CABundle.
+	CAConfigMap string
 	// Concurrency is how many agent Jobs run at once (default 2).
 	Concurrency int
 	Actor       string
@@ -171,6 +181,9 @@ func Apply(ctx context.Context, o Options) (*records.Record, error) {
 	}
 
 	lap("job token")
+	if o.CAConfigMap, err = caConfigMap(ctx, cs, ns, o.CAConfigMap, o.CABundle, o.Platform); err != nil {
+		return nil, fmt.Errorf("apply %s (nothing was changed): %w", o.Ref.StateName(), err)
+	}
 	rec := &records.Record{Release: o.Release, State: o.Ref.StateName(), Digest: digest, Tag: v.Tag, Actor: o.Actor, Time: time.Now().UTC()}
 	start := time.Now()
 	var skipped []records.Component
@@ -367,7 +380,7 @@ func runOne(ctx context.Context, o Options, t discovery.Target, digest, token st
 	}
 	spec := jobs.Spec{
 		Namespace: ns(o), Component: t.Component, Image: t.Image, AgentImage: o.AgentImage, Args: args,
-		Token: token, Password: t.Password, PasswordRef: t.PasswordRef, PVC: t.PVC, NodeName: t.Node,
+		Token: token, Password: t.Password, PasswordRef: t.PasswordRef, PVC: t.PVC, NodeName: t.Node, CAConfigMap: o.CAConfigMap,
 		RunAsUser: t.RunAsUser, RunAsGroup: t.RunAsGroup, FSGroup: t.FSGroup, Fit: t.Fit, Resources: t.Resources, Deadline: o.Timeout,
 		Labels: map[string]string{"unikube.dev/release": o.Release, LabelMode: mode},
 	}
@@ -399,6 +412,27 @@ func runOne(ctx context.Context, o Options, t discovery.Target, digest, token st
 }
 
 func ns(o Options) string { return o.Namespace }
+
+// caConfigMap returns the ConfigMap the agent Jobs read their CA bundle
+// from: the one the user named (checked: it exists and holds a
+// certificate), else one made from bundle or, without one, from the
+// bundle the caller's client trusts; "" when there is none (the system's
+// roots only).
+func caConfigMap(ctx context.Context, cs kubernetes.Interface, ns, named string, bundle []byte, pc *client.Client) (string, error) {
+	if named != "" {
+		return named, jobs.CheckCAConfigMap(ctx, cs, ns, named)
+	}
+	if len(bundle) == 0 && pc != nil {
+		bundle = pc.CACertificate()
+	}
+	if len(bundle) == 0 {
+		return "", nil
+	}
+	if err := jobs.ParsePEM(bundle); err != nil {
+		return "", fmt.Errorf("CA bundle for the agents: %w", err)
+	}
+	return jobs.EnsureCABundle(ctx, cs, ns, bundle)
+}
 
 // checkOptions refuses driver options the components' drivers do not take
 // here, before any Job runs or anything is quiesced.

@@ -42,6 +42,13 @@ const (
 	EnvToken          = "UNIKUBE_TOKEN"
 	EnvTargetPassword = "UNIKUBE_TARGET_PASSWORD"
 	DataMountPath     = "/data"
+	// CAKey is the key of the CA bundle in its ConfigMap (as in
+	// kube-root-ca.crt); CAFile is where the agent finds it, named by
+	// EnvCAFile.
+	CAKey     = "ca.crt"
+	caDir     = "/unikube/ca"
+	CAFile    = caDir + "/" + CAKey
+	EnvCAFile = "UNIKUBE_CA_FILE"
 	defaultUID        = 65532
 	secretTokenKey    = "token"
 	secretPasswordKey = "password"
@@ -81,6 +88,10 @@ type Spec struct {
 	// Deadline bounds the Job (activeDeadlineSeconds); default 1h.
 	Deadline        time.Duration
 	ImagePullPolicy corev1.PullPolicy // default IfNotPresent
+	// CAConfigMap names a ConfigMap in Namespace whose key ca.crt holds
+	// the PEM bundle the agent verifies the platform with (a private CA),
+	// mounted at CAFile. Empty: the system's roots only.
+	CAConfigMap string
 	// Fit: pull secrets, node placement and priority of the workload's
 	// pod (see PodFit).
 	Fit PodFit
@@ -174,6 +185,7 @@ func Build(s Spec) (*batchv1.Job, *corev1.Secret) {
 		volumes = append(volumes, corev1.Volume{Name: "data", VolumeSource: corev1.VolumeSource{
 			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: s.PVC}}})
 	}
+	mounts, volumes, env = WithCA(s.CAConfigMap, mounts, volumes, env)
 	image, command := s.Image, []string{AgentPath}
 	var inits []corev1.Container
 	if image == "" {
@@ -224,6 +236,20 @@ func Build(s Spec) (*batchv1.Job, *corev1.Secret) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// WithCA adds the CA bundle of ConfigMap cm (nothing when cm is empty): a
+// read-only volume at CAFile and UNIKUBE_CA_FILE naming it. A missing
+// ConfigMap keeps the pod from starting, never from verifying.
+func WithCA(cm string, mounts []corev1.VolumeMount, volumes []corev1.Volume, env []corev1.EnvVar) ([]corev1.VolumeMount, []corev1.Volume, []corev1.EnvVar) {
+	if cm == "" {
+		return mounts, volumes, env
+	}
+	volumes = append(volumes, corev1.Volume{Name: "unikube-ca", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+		LocalObjectReference: corev1.LocalObjectReference{Name: cm}, Items: []corev1.KeyToPath{{Key: CAKey, Path: CAKey}}, DefaultMode: ptr(int32(0o444))}}})
+	mounts = append(mounts, corev1.VolumeMount{Name: "unikube-ca", MountPath: caDir, ReadOnly: true})
+	env = append(env, corev1.EnvVar{Name: EnvCAFile, Value: CAFile})
+	return mounts, volumes, env
+}
 
 func affinity(na *corev1.NodeAffinity) *corev1.Affinity {
 	if na == nil {

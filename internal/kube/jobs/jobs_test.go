@@ -87,3 +87,38 @@ func TestPodError_ShowsAgentErrorAndTail(t *testing.T) {
 		}
 	}
 }
+
+// TestBuild_CABundleMountedForTheAgent: with a CA ConfigMap the agent
+// container reads the bundle from a read-only mount UNIKUBE_CA_FILE names.
+func TestBuild_CABundleMountedForTheAgent(t *testing.T) {
+	job, _ := Build(Spec{Namespace: "ns", Component: "db", Image: "localhost/postgres:15", AgentImage: "a", CAConfigMap: "unikube-ca-0123"})
+	pod := job.Spec.Template.Spec
+	main := pod.Containers[0]
+	var env, mount bool
+	for _, e := range main.Env {
+		env = env || (e.Name == EnvCAFile && e.Value == CAFile)
+	}
+	for _, m := range main.VolumeMounts {
+		mount = mount || (m.MountPath+"/"+CAKey == CAFile && m.ReadOnly)
+	}
+	var vol bool
+	for _, v := range pod.Volumes {
+		vol = vol || (v.ConfigMap != nil && v.ConfigMap.Name == "unikube-ca-0123")
+	}
+	if !env || !mount || !vol {
+		t.Fatalf("env %v mount %v volume %v: want the bundle mounted read-only and named by %s", env, mount, vol, EnvCAFile)
+	}
+	job, _ = Build(Spec{Namespace: "ns", Component: "db", AgentImage: "a"})
+	for _, e := range job.Spec.Template.Spec.Containers[0].Env {
+		if e.Name == EnvCAFile {
+			t.Fatal("no CA ConfigMap: the agent must use the system's roots only")
+		}
+	}
+}
+
+func TestCABundleConfigMap_NamedByContent(t *testing.T) {
+	a, b := CABundleConfigMap("ns", []byte("x")), CABundleConfigMap("ns", []byte("y"))
+	if a.Name == b.Name || a.Name != CABundleConfigMap("other", []byte("x")).Name || a.Labels[LabelManagedBy] != ManagedBy {
+		t.Fatalf("%s %s", a.Name, b.Name)
+	}
+}

@@ -44,7 +44,7 @@ func TestRoles_EachOperationHasItsOwnRightsAndOnlyHooksExec(t *testing.T) {
 	}
 	capture, _ := Needed(OpCapture)
 	if _, ok := names(capture)["update configmaps"]; ok {
-		t.Errorf("capture can rewrite ConfigMaps: it only reads them")
+		t.Errorf("capture can rewrite ConfigMaps: it only reads them (and creates the CA bundle's)")
 	}
 	both, err := Needed(OpRestore, OpHooks)
 	if err != nil {
