@@ -388,7 +388,7 @@ type TLSError struct {
 func (e *TLSError) Error() string {
 	return fmt.Sprintf("the TLS certificate of the platform at %s is not trusted: %v; if a private CA signed it, "+
 		"give that CA's certificate (Terraform: the provider's ca_certificate; helm state: --ca-file or %s; "+
-		"agents get it from the apply). Verification is never turned off", e.URL, e.Err, EnvCAFile)
+		"agent Jobs get the same bundle, or the ConfigMap ca_configmap/--ca-configmap names)", e.URL, e.Err, EnvCAFile)
 }
 
 func (e *TLSError) Unwrap() []error { return []error{ErrUntrustedCertificate, e.Err} }

@@ -34,9 +34,10 @@ func NewCA(t testing.TB) *CA {
 	if err != nil {
 		t.Fatalf("testenv: CA key: %v", err)
 	}
+	sn := serial(t)
 	tmpl := &x509.Certificate{
-		SerialNumber:          serial(t),
-		Subject:               pkix.Name{CommonName: "unikube test CA " + t.Name()},
+		SerialNumber:          sn,
+		Subject:               pkix.Name{CommonName: "unikube test CA " + t.Name() + " " + sn.Text(16)},
 		NotBefore:             time.Now().Add(-time.Hour),
 		NotAfter:              time.Now().Add(24 * time.Hour),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,

@@ -24,6 +24,7 @@ import (
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/client"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/server"
+	"github.com/unikubehq/terraform-provider-unikube/internal/testenv"
 	"github.com/unikubehq/terraform-provider-unikube/test/cluster"
 )
 
@@ -39,6 +40,9 @@ type Platform struct {
 	// chunks/sha256/<2 hex>/<hex>.
 	DataDir string
 	Admin   *client.Client
+	// CACertificate is the PEM of the private CA that signed the
+	// platform's certificate (StartPlatformTLS), nil over plain HTTP.
+	CACertificate []byte
 }
 
 // StartPlatform runs the real platform server until the test ends,
@@ -54,6 +58,19 @@ func StartPlatform(t testing.TB, env *cluster.Env, adminToken string) *Platform 
 // transfer, e.g. while an agent waits for its chunks.
 func StartPlatformWrapped(t testing.TB, env *cluster.Env, adminToken string, wrap func(http.Handler) http.Handler) *Platform {
 	t.Helper()
+	return startPlatform(t, env, adminToken, wrap, nil)
+}
+
+// StartPlatformTLS is StartPlatform serving HTTPS with a certificate for
+// the node's address signed by ca, a private CA no system trusts: agents
+// reach it only when given ca's certificate. Admin trusts ca.
+func StartPlatformTLS(t testing.TB, env *cluster.Env, adminToken string, ca *testenv.CA) *Platform {
+	t.Helper()
+	return startPlatform(t, env, adminToken, nil, ca)
+}
+
+func startPlatform(t testing.TB, env *cluster.Env, adminToken string, wrap func(http.Handler) http.Handler, ca *testenv.CA) *Platform {
+	t.Helper()
 	if env.External {
 		t.Skip("needs the local cluster harness: pods reach the platform on the node address")
 	}
@@ -64,7 +81,14 @@ func StartPlatformWrapped(t testing.TB, env *cluster.Env, adminToken string, wra
 		t.Fatal(err)
 	}
 	dataDir := t.TempDir()
-	srv, err := server.New(ctx, server.Options{DataDir: dataDir, AdminToken: adminToken, SecretKey: SecretKey, Getenv: func(string) string { return "" }})
+	so := server.Options{DataDir: dataDir, AdminToken: adminToken, SecretKey: SecretKey, Getenv: func(string) string { return "" }}
+	scheme := "http://"
+	var caPEM []byte
+	if ca != nil {
+		so.TLSCert, so.TLSKey = ca.Issue(t, ip)
+		scheme, caPEM = "https://", ca.CertPEM
+	}
+	srv, err := server.New(ctx, so)
 	if err != nil {
 		cancel()
 		t.Fatalf("platform: %v", err)
@@ -95,12 +119,12 @@ func StartPlatformWrapped(t testing.TB, env *cluster.Env, adminToken string, wra
 		}
 		srv.Close()
 	})
-	url := "http://" + ln.Addr().String()
-	admin, err := client.New(client.Config{Endpoint: url, Token: adminToken, Getenv: func(string) string { return "" }})
+	url := scheme + ln.Addr().String()
+	admin, err := client.New(client.Config{Endpoint: url, Token: adminToken, CACertificate: caPEM, Getenv: func(string) string { return "" }})
 	if err != nil {
 		t.Fatalf("platform client: %v", err)
 	}
-	return &Platform{URL: url, AdminToken: adminToken, DataDir: dataDir, Admin: admin}
+	return &Platform{URL: url, AdminToken: adminToken, DataDir: dataDir, Admin: admin, CACertificate: caPEM}
 }
 
 // NodeIP is the first node's InternalIP: the address on this machine that
