@@ -45,10 +45,10 @@ const (
 	// CAKey is the key of the CA bundle in its ConfigMap (as in
 	// kube-root-ca.crt); CAFile is where the agent finds it, named by
 	// EnvCAFile.
-	CAKey     = "ca.crt"
-	caDir     = "/unikube/ca"
-	CAFile    = caDir + "/" + CAKey
-	EnvCAFile = "UNIKUBE_CA_FILE"
+	CAKey             = "ca.crt"
+	caDir             = "/unikube/ca"
+	CAFile            = caDir + "/" + CAKey
+	EnvCAFile         = "UNIKUBE_CA_FILE"
 	defaultUID        = 65532
 	secretTokenKey    = "token"
 	secretPasswordKey = "password"
