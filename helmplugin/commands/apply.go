@@ -217,7 +217,7 @@ func runApply(ctx context.Context, s *Settings, ref statepkg.Ref, releaseName st
 		Client: cs, Namespace: ns, Platform: pc, PlatformURL: s.PlatformURL, Ref: statepkg.Ref{Project: ref.Project, State: ref.State, Digest: digest},
 		Release: releaseName, Mappings: mappings, Quiesce: f.quiesce, AgentImage: s.AgentImage, Concurrency: f.concurrency,
 		Actor: "helm-state", RESTConfig: rc, Substitutions: rules, Timeout: f.timeout, Logger: s.Logger(),
-		OnProgress: prog.Line,
+		OnProgress: prog.Line, CAConfigMap: s.CAConfigMap,
 	}
 	if who, err := pc.Whoami(ctx); err == nil {
 		opts.Actor = who.Name

@@ -142,6 +142,7 @@ database workload and one per PVC of the release's other workloads.`,
 				Client: cs, Namespace: ns, Platform: pc, PlatformURL: s.PlatformURL, UploadToken: upload,
 				Project: ref.Project, State: ref.State, Tag: tag, Revision: revision, Message: message,
 				Mappings: mappings, Quiesce: quiesceOn, AgentImage: s.AgentImage, Timeout: timeout, Logger: s.Logger(),
+				CAConfigMap: s.CAConfigMap,
 			})
 			if err != nil {
 				if strings.Contains(err.Error(), "fetch its description") && errors.Is(err, client.ErrNotFound) {

@@ -160,6 +160,13 @@ Every other flag goes to helm ` + verb + `.`,
 			if s.AgentImage != "" {
 				prArgs = append(prArgs, "--agent-image="+s.AgentImage)
 			}
+			// A path and a name, never the certificates themselves.
+			if s.CAFile != "" {
+				prArgs = append(prArgs, "--ca-file="+s.CAFile)
+			}
+			if s.CAConfigMap != "" {
+				prArgs = append(prArgs, "--ca-configmap="+s.CAConfigMap)
+			}
 			hargs := append([]string{verb}, f.rest...)
 			// The seed Jobs are ordinary resources of the release (Helm 3
 			// runs no hooks from post-renderers): --wait must wait for them.

@@ -170,6 +170,23 @@ func postRender(ctx context.Context, s *Settings, o postRenderOptions, in []byte
 	var buf bytes.Buffer
 	buf.Write(bytes.TrimRight(in, "\n"))
 	buf.WriteString("\n")
+	// The seed Jobs verify the platform with the plugin's CA bundle: a
+	// ConfigMap of the release (removed with it), named after the release
+	// so that a new bundle changes no Job template.
+	caConfigMap := s.CAConfigMap
+	if ca := pc.CACertificate(); caConfigMap == "" && len(ca) > 0 {
+		cm := jobs.CABundleConfigMap(ns, ca)
+		cm.Name = strings.TrimRight(truncateName(o.release, 52), "-.") + "-unikube-ca"
+		cm.Labels[LabelRelease] = o.release
+		cm.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"}
+		b, err := yaml.Marshal(cm)
+		if err != nil {
+			return nil, err
+		}
+		buf.WriteString("---\n# Source: helm-state/ca-bundle\n")
+		buf.Write(b)
+		caConfigMap = cm.Name
+	}
 	for i, t := range targets {
 		args := []string{"restore", "--platform", platformURL, "--state", ref.StateName(), "--version", digest,
 			"--component", t.Component, "--target", t.URL, "--interval", "1s"}
@@ -183,7 +200,7 @@ func postRender(ctx context.Context, s *Settings, o postRenderOptions, in []byte
 			Namespace: ns, Name: seedJobName(o.release, t.Component, digest), Component: t.Component, Image: t.Image,
 			AgentImage: firstNonEmpty(s.AgentImage, executor.DefaultAgentImage), Args: args, Token: jt.Token,
 			Password: t.Password, PasswordRef: t.PasswordRef, PVC: t.PVC, RunAsUser: t.RunAsUser, RunAsGroup: t.RunAsGroup,
-			FSGroup: t.FSGroup, Fit: t.Fit, Resources: t.Resources, Deadline: o.timeout,
+			FSGroup: t.FSGroup, Fit: t.Fit, Resources: t.Resources, Deadline: o.timeout, CAConfigMap: caConfigMap,
 			Labels: map[string]string{LabelRelease: o.release, LabelHook: "true", executor.LabelMode: executor.ModeRestore},
 		})
 		// Helm 3 runs no hooks a post-renderer adds (hooks are split off
@@ -259,3 +276,10 @@ func waitContainer(t discovery.Target, sc *corev1.SecurityContext) *corev1.Conta
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+func truncateName(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

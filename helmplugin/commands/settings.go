@@ -37,6 +37,12 @@ type Settings struct {
 	Endpoint    string
 	PlatformURL string
 	AgentImage  string
+	// CAFile (--ca-file, UNIKUBE_CA_FILE): PEM certificates of a private
+	// CA the platform's certificate chains to, trusted besides the
+	// system's; the agent Jobs get the same bundle, or the ConfigMap
+	// CAConfigMap (--ca-configmap) names.
+	CAFile      string
+	CAConfigMap string
 	// errTTY says whether Err is a terminal (progress bars there).
 	errTTY bool
 }
@@ -113,8 +119,28 @@ func (s *Settings) Platform() (*client.Client, error) {
 	if s.Helm != nil && s.Helm.Debug {
 		logger = s.Logger()
 	}
+	ca, err := s.caCertificate()
+	if err != nil {
+		return nil, err
+	}
 	return client.New(client.Config{Endpoint: endpoint, Token: token, Logger: logger, UserAgent: "helm-state/" + Version,
-		Getenv: func(string) string { return "" }})
+		CACertificate: ca, Getenv: func(string) string { return "" }})
+}
+
+// caCertificate reads --ca-file (default UNIKUBE_CA_FILE), else takes the
+// PEM in UNIKUBE_CA_CERTIFICATE; nil when neither is set.
+func (s *Settings) caCertificate() ([]byte, error) {
+	if s.CAFile == "" {
+		if pem := s.Getenv(client.EnvCACertificate); pem != "" {
+			return []byte(pem), nil
+		}
+		return nil, nil
+	}
+	b, err := os.ReadFile(s.CAFile)
+	if err != nil {
+		return nil, usageErrorf("--ca-file (%s): %v", client.EnvCAFile, err)
+	}
+	return b, nil
 }
 
 // Kube returns a clientset and REST config for Helm's current context and

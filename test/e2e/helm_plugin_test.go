@@ -65,6 +65,12 @@ func newHelmWorld(ctx context.Context, t *testing.T) *helmWorld {
 	t.Helper()
 	env := cluster.Require(t)
 	url, admin := exPlatform(t, env)
+	return newHelmWorldAt(ctx, t, env, url, admin)
+}
+
+// newHelmWorldAt is newHelmWorld against a platform already started.
+func newHelmWorldAt(ctx context.Context, t *testing.T, env *cluster.Env, url string, admin *client.Client) *helmWorld {
+	t.Helper()
 	w := &helmWorld{env: env, ns: env.Namespace(t), url: url, admin: admin, helm: helmBinary(t), token: exAdminToken}
 	tmp := t.TempDir()
 	bin := filepath.Join(tmp, "helm-state")
