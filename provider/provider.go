@@ -6,16 +6,20 @@ package provider
 
 import (
 	"context"
+	"fmt"
 	"os"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/providervalidator"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
+
+	"github.com/unikubehq/terraform-provider-unikube/internal/client"
 )
 
 var (
@@ -28,6 +32,9 @@ const (
 	envEndpoint   = "UNIKUBE_ENDPOINT"
 	envToken      = "UNIKUBE_TOKEN"
 	envKubeconfig = "KUBECONFIG"
+	// A private CA: PEM content, else a file holding it.
+	envCACertificate = "UNIKUBE_CA_CERTIFICATE"
+	envCAFile        = "UNIKUBE_CA_FILE"
 )
 
 // UnikubeProvider is the `unikube` provider.
@@ -41,6 +48,9 @@ type UnikubeProviderModel struct {
 	Endpoint   types.String     `tfsdk:"endpoint"`
 	Token      types.String     `tfsdk:"token"`
 	Kubernetes *KubernetesModel `tfsdk:"kubernetes"`
+	// CACertificate and CAConfigMap: a private CA (see the schema).
+	CACertificate types.String `tfsdk:"ca_certificate"`
+	CAConfigMap   types.String `tfsdk:"ca_configmap"`
 }
 
 // KubernetesModel is the provider's default cluster connection, used by
@@ -81,6 +91,20 @@ func (p *UnikubeProvider) Schema(ctx context.Context, req provider.SchemaRequest
 					"Prefer the environment variable so the token stays out of configuration files.",
 				Optional:  true,
 				Sensitive: true,
+			},
+			"ca_certificate": schema.StringAttribute{
+				MarkdownDescription: "PEM-encoded certificate(s) of a private CA that signed the platform's TLS certificate, " +
+					"trusted in addition to the system's roots (verification is never turned off). " +
+					"The agent Jobs of in-cluster applies get the same bundle, from a ConfigMap the apply creates in the target namespace " +
+					"(`unikube-ca-<hash of the content>`, kept for later applies). " +
+					"Defaults to the `" + envCACertificate + "` environment variable, else the content of the file `" + envCAFile + "` names.",
+				Optional: true,
+			},
+			"ca_configmap": schema.StringAttribute{
+				MarkdownDescription: "Name of a ConfigMap in the target namespace whose key `ca.crt` holds the CA bundle the agent Jobs " +
+					"of in-cluster applies trust instead of `ca_certificate` (e.g. one kept by a trust manager). " +
+					"Checked before anything is changed.",
+				Optional: true,
 			},
 		},
 		Blocks: map[string]schema.Block{
@@ -159,6 +183,7 @@ func (p *UnikubeProvider) Configure(ctx context.Context, req provider.ConfigureR
 			"Set the provider's token attribute or the "+envToken+" environment variable to an API token of the platform server.")
 	}
 	kube := resolveKubernetes(cfg.Kubernetes)
+	ca := caCertificate(cfg.CACertificate, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -166,7 +191,7 @@ func (p *UnikubeProvider) Configure(ctx context.Context, req provider.ConfigureR
 	ctx = tflog.SetField(ctx, "unikube_endpoint", endpoint)
 	tflog.Debug(ctx, "configuring Unikube client")
 
-	data, diags := newProviderData(ctx, endpoint, token, kube, p.version)
+	data, diags := newProviderData(ctx, endpoint, token, kube, p.version, ca, cfg.CAConfigMap.ValueString())
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return
@@ -197,6 +222,33 @@ func stringOrEnv(v types.String, env string) string {
 		return v.ValueString()
 	}
 	return os.Getenv(env)
+}
+
+// caCertificate is ca_certificate, else UNIKUBE_CA_CERTIFICATE, else the
+// content of the file UNIKUBE_CA_FILE names (nil: the system's roots).
+func caCertificate(v types.String, diags *diag.Diagnostics) []byte {
+	if v.IsUnknown() {
+		diags.AddAttributeError(path.Root("ca_certificate"), "Unknown CA certificate",
+			"ca_certificate depends on a value that is only known after apply. Set it to a static value (e.g. file(\"ca.crt\")) or use the "+envCAFile+" environment variable.")
+		return nil
+	}
+	b := []byte(stringOrEnv(v, envCACertificate))
+	if f := os.Getenv(envCAFile); len(b) == 0 && f != "" {
+		var err error
+		if b, err = os.ReadFile(f); err != nil {
+			diags.AddAttributeError(path.Root("ca_certificate"), "Cannot read the CA certificate file",
+				fmt.Sprintf("%s names %s: %v", envCAFile, f, err))
+			return nil
+		}
+	}
+	if len(b) == 0 {
+		return nil
+	}
+	if _, err := client.CertPool(b); err != nil {
+		diags.AddAttributeError(path.Root("ca_certificate"), "Invalid CA certificate", err.Error())
+		return nil
+	}
+	return b
 }
 
 // resolveKubernetes fills the defaults of the kubernetes block. The cluster

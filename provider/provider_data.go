@@ -29,18 +29,21 @@ type KubernetesConfig struct {
 type providerData struct {
 	client     *client.Client
 	kubernetes KubernetesConfig
+	// caConfigMap: the provider's ca_configmap.
+	caConfigMap string
 }
 
 // newProviderData builds the one platform client and checks that the
 // platform answers and accepts the token, so a wrong endpoint or token fails
 // the plan with a clear message instead of every resource failing later.
-func newProviderData(ctx context.Context, endpoint, token string, kube KubernetesConfig, version string) (*providerData, diag.Diagnostics) {
+func newProviderData(ctx context.Context, endpoint, token string, kube KubernetesConfig, version string, ca []byte, caConfigMap string) (*providerData, diag.Diagnostics) {
 	var diags diag.Diagnostics
 	c, err := client.New(client.Config{
-		Endpoint:  endpoint,
-		Token:     token,
-		Logger:    slog.New(tflogHandler{ctx: ctx}),
-		UserAgent: "terraform-provider-unikube/" + version,
+		Endpoint:      endpoint,
+		Token:         token,
+		CACertificate: ca,
+		Logger:        slog.New(tflogHandler{ctx: ctx}),
+		UserAgent:     "terraform-provider-unikube/" + version,
 		// Never fall back to the process environment behind the provider's
 		// back: Configure already applied the documented fallbacks.
 		Getenv: func(string) string { return "" },
@@ -51,6 +54,10 @@ func newProviderData(ctx context.Context, endpoint, token string, kube Kubernete
 	}
 	who, err := c.Whoami(ctx)
 	switch {
+	case errors.Is(err, client.ErrUntrustedCertificate):
+		diags.AddAttributeError(path.Root("ca_certificate"), "Unikube platform certificate not trusted",
+			err.Error())
+		return nil, diags
 	case errors.Is(err, client.ErrUnauthorized):
 		diags.AddAttributeError(path.Root("token"), "Unikube token rejected",
 			fmt.Sprintf("The platform at %s does not accept the token (unknown, revoked or expired). Check the provider's token or %s.", endpoint, envToken))
@@ -61,7 +68,7 @@ func newProviderData(ctx context.Context, endpoint, token string, kube Kubernete
 		return nil, diags
 	}
 	tflog.Debug(ctx, "connected to the Unikube platform", map[string]any{"subject": who.Name, "admin": who.Admin})
-	return &providerData{client: c, kubernetes: kube}, diags
+	return &providerData{client: c, kubernetes: kube, caConfigMap: caConfigMap}, diags
 }
 
 // configureData extracts the provider data in a resource's or data source's

@@ -732,7 +732,7 @@ func (r *StateApplyResource) applyKubernetes(ctx context.Context, t *kubernetesT
 		Client: cl.Client, RESTConfig: cl.REST, Namespace: t.Namespace,
 		Platform: r.client, PlatformURL: t.PlatformURL,
 		Ref: ref, Release: t.Release, Mappings: ms, Quiesce: t.Quiesce,
-		AgentImage: t.AgentImage, Actor: "terraform",
+		AgentImage: t.AgentImage, Actor: "terraform", CAConfigMap: r.caConfigMap,
 		PreHooks: t.Pre, PostHooks: t.Post, Substitutions: t.Substitution,
 		Timeout: timeout,
 		Logger:  slog.New(tflogHandler{ctx: ctx}),

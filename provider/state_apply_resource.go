@@ -46,8 +46,9 @@ func NewStateApplyResource() resource.Resource { return &StateApplyResource{} }
 // StateApplyResource applies a version of a named state to endpoints the
 // provider can reach (the local executor).
 type StateApplyResource struct {
-	client *client.Client
-	kube   KubernetesConfig
+	client      *client.Client
+	kube        KubernetesConfig
+	caConfigMap string
 }
 
 // stateApplyResourceModel is the state and plan of `unikube_state_apply`.
@@ -244,7 +245,7 @@ func (r *StateApplyResource) Schema(ctx context.Context, req resource.SchemaRequ
 
 func (r *StateApplyResource) Configure(ctx context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
 	if pd := configureData(req.ProviderData, &resp.Diagnostics); pd != nil {
-		r.client, r.kube = pd.client, pd.kubernetes
+		r.client, r.kube, r.caConfigMap = pd.client, pd.kubernetes, pd.caConfigMap
 	}
 }
 
