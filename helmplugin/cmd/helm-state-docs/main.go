@@ -32,6 +32,13 @@ flags ` + "`--namespace`, `--kube-context`, `--kubeconfig`, `--debug`" + `), and
 ` + "`UNIKUBE_CLUSTER_ENDPOINT`" + ` is the platform as pods reach it, ` + "`UNIKUBE_AGENT_IMAGE`" + ` the agent image,
 ` + "`UNIKUBE_UPLOAD_TOKEN`" + ` the token capture Jobs upload with (default: a short-lived upload token that may only upload to and commit versions of the one state, revoked afterwards).
 
+A platform whose TLS certificate a private CA signed: ` + "`--ca-file PATH`" + ` or ` + "`UNIKUBE_CA_FILE`" + ` (the CA's PEM
+certificate, trusted besides the system's roots; verification is never turned off). Agent Jobs get the
+same bundle from a ConfigMap ` + "`unikube-ca-<hash>`" + ` the command creates in the namespace, or from the ConfigMap
+` + "`--ca-configmap NAME`" + ` / ` + "`UNIKUBE_CA_CONFIGMAP`" + ` names (key ` + "`ca.crt`" + `). For ` + "`helm state install|upgrade`" + ` set
+` + "`UNIKUBE_CA_FILE`" + `: after ` + "`install`" + `, ` + "`--ca-file`" + ` is Helm's own flag (a chart repository's CA); the seed Jobs
+get the bundle from a ConfigMap ` + "`<release>-unikube-ca`" + ` of the release.
+
 Exit codes: 0 success, 1 failure, 2 usage error.
 
 `
