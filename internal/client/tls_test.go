@@ -135,7 +135,7 @@ func TestClient_RefusesACABundleWithoutCertificates(t *testing.T) {
 				cfg.Getenv = func(string) string { return "" }
 			}
 			_, err := New(cfg)
-			if err == nil || !(strings.Contains(err.Error(), "no PEM certificate") || errors.Is(err, os.ErrNotExist)) {
+			if err == nil || (!strings.Contains(err.Error(), "no PEM certificate") && !errors.Is(err, os.ErrNotExist)) {
 				t.Fatalf("got %v", err)
 			}
 		})

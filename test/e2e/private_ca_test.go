@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/client"
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/discovery"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/executor"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/jobs"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/records"
@@ -128,8 +129,8 @@ func TestExecutor_PrivateCA(t *testing.T) {
 		t.Fatal(err)
 	}
 	o = opts(p.Admin, "v2")
-	o.CAConfigMap = "compnay-ca"
-	if _, err := executor.Apply(ctx, o); err == nil || !strings.Contains(err.Error(), "compnay-ca") || !strings.Contains(err.Error(), "nothing was changed") {
+	o.CAConfigMap = "no-such-ca"
+	if _, err := executor.Apply(ctx, o); err == nil || !strings.Contains(err.Error(), "no-such-ca") || !strings.Contains(err.Error(), "nothing was changed") {
 		t.Fatalf("apply naming a missing ConfigMap: %v", err)
 	}
 	o.CAConfigMap = "company-ca"
@@ -139,4 +140,28 @@ func TestExecutor_PrivateCA(t *testing.T) {
 	if got := exClusterSums(ctx, t, env, app); got != v2 {
 		t.Fatalf("after apply v2: %+v, want %+v", got, v2)
 	}
+
+	// 5. A capture quiesces before its agents run: agents that cannot
+	// verify the platform fail after the quiesce, and the workloads are
+	// scaled back; no version is made and the data stays.
+	before, err := p.Admin.ListVersions(ctx, "shop", "seed", client.ListVersionsOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = executor.Capture(ctx, executor.CaptureOptions{
+		Client: env.Client, Namespace: ns, Platform: p.Admin, UploadToken: exAdminToken, Project: "shop", State: "seed",
+		Mappings: []discovery.Mapping{
+			{Component: "db", Kind: statepkg.KindPostgres, Workload: "StatefulSet/db", Quiesce: []string{"Deployment/web"}},
+			{Component: "files", Kind: statepkg.KindVolume, Workload: "Deployment/web"},
+		},
+		Quiesce: true, AgentImage: env.Image("unikube-agent"), CABundle: other.CertPEM, DeleteFailedJobs: true,
+	})
+	if err == nil || !strings.Contains(err.Error(), "certificate signed by unknown authority") {
+		t.Fatalf("capture with agents given another CA: %v; want the x509 reason", err)
+	}
+	after, err := p.Admin.ListVersions(ctx, "shop", "seed", client.ListVersionsOptions{})
+	if err != nil || len(after) != len(before) {
+		t.Errorf("versions after the failed capture: %d (%v), want %d", len(after), err, len(before))
+	}
+	untouched("capture with agents given another CA", &v2, 2)
 }
