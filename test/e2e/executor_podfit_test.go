@@ -233,7 +233,7 @@ func TestExecutor_ApplyInANamespaceWhoseQuotaDemandsRequestsAndLimits(t *testing
 }
 
 // TestExecutor_AgentPodFollowsTheWorkloadsPlacement: a workload with image
-// pull secrets, a node selector and node affinity (matching the node), a
+// pull secrets (its own and its ServiceAccount's), a node selector and node affinity (matching the node), a
 // toleration and a priority class: the agent pod carries them all, and the
 // apply works. (That the pull secret authenticates a pull is proven
 // against the authenticated in-cluster registry elsewhere.)
@@ -257,12 +257,21 @@ func TestExecutor_AgentPodFollowsTheWorkloadsPlacement(t *testing.T) {
 	t.Cleanup(func() {
 		_ = env.Client.SchedulingV1().PriorityClasses().Delete(context.Background(), pc, metav1.DeleteOptions{})
 	})
-	if _, err := env.Client.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "regcred"},
-		Type:       corev1.SecretTypeDockerConfigJson,
-		StringData: map[string]string{corev1.DockerConfigJsonKey: `{"auths":{"registry.invalid":{"auth":"ZTJlOmUyZQ=="}}}`}}, metav1.CreateOptions{}); err != nil {
+	for _, name := range []string{"regcred", "sa-regcred"} {
+		if _, err := env.Client.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name},
+			Type:       corev1.SecretTypeDockerConfigJson,
+			StringData: map[string]string{corev1.DockerConfigJsonKey: `{"auths":{"registry.invalid":{"auth":"ZTJlOmUyZQ=="}}}`}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The workload's ServiceAccount carries a pull secret of its own, which
+	// admission adds to the workload's pods but not to the agent's.
+	if _, err := env.Client.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "web"},
+		ImagePullSecrets: []corev1.LocalObjectReference{{Name: "sa-regcred"}}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	web := restrictedWeb(env, 999)
+	web.ServiceAccountName = "web"
 	web.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "regcred"}}
 	web.NodeSelector = map[string]string{"kubernetes.io/hostname": host}
 	web.Tolerations = []corev1.Toleration{{Key: "unikube.dev/dedicated", Operator: corev1.TolerationOpEqual, Value: "data", Effect: corev1.TaintEffectNoSchedule}}
@@ -286,8 +295,8 @@ func TestExecutor_AgentPodFollowsTheWorkloadsPlacement(t *testing.T) {
 	}
 	for _, p := range ps {
 		s := p.Spec
-		if len(s.ImagePullSecrets) != 1 || s.ImagePullSecrets[0].Name != "regcred" {
-			t.Errorf("pod %s imagePullSecrets %v, want regcred", p.Name, s.ImagePullSecrets)
+		if len(s.ImagePullSecrets) != 2 || s.ImagePullSecrets[0].Name != "regcred" || s.ImagePullSecrets[1].Name != "sa-regcred" {
+			t.Errorf("pod %s imagePullSecrets %v, want regcred (the workload's) and sa-regcred (its ServiceAccount's)", p.Name, s.ImagePullSecrets)
 		}
 		if s.NodeSelector["kubernetes.io/hostname"] != host {
 			t.Errorf("pod %s nodeSelector %v", p.Name, s.NodeSelector)

@@ -47,6 +47,18 @@ func FitFrom(spec corev1.PodSpec) PodFit {
 	return f
 }
 
+// AddPullSecrets appends the pull secrets of refs that f lacks: those of
+// the workload's ServiceAccount, which admission adds to the workload's
+// pods but not to a Job running under another account (nor to any pod
+// that names pull secrets of its own).
+func (f *PodFit) AddPullSecrets(refs ...corev1.LocalObjectReference) {
+	for _, r := range refs {
+		if r.Name != "" && !slices.Contains(f.ImagePullSecrets, r) {
+			f.ImagePullSecrets = append(f.ImagePullSecrets, r)
+		}
+	}
+}
+
 // Default resources of an agent container: requests and limits for cpu
 // and memory, so the pod is admitted in a namespace whose ResourceQuota
 // demands them, and small enough for a LimitRange's usual bounds. The
