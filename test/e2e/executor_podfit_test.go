@@ -357,3 +357,44 @@ func TestExecutor_ApplyIntoAWorkloadRunningAsARandomUID(t *testing.T) {
 }
 
 func fitPtr[T any](v T) *T { return &v }
+
+// TestExecutor_BoundRoleFailsFastWhenTheNamespaceRefusesThePod: applied
+// by a ServiceAccount bound only to the shipped Role, into a namespace
+// whose LimitRange allows less cpu than the agent's limit, the apply fails
+// within a minute with the namespace's reason (the Job's FailedCreate
+// event, which the Role may read), not at its timeout.
+func TestExecutor_BoundRoleFailsFastWhenTheNamespaceRefusesThePod(t *testing.T) {
+	env := cluster.Require(t)
+	platformURL, cl := exPlatform(t, env)
+	ns := env.Namespace(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	fitSeed(ctx, t, cl, false)
+	clusterfixture.CreatePVC(ctx, t, env, ns, "uploads")
+	clusterfixture.CreateDeployment(ctx, t, env, ns, "web", nil, restrictedWeb(env, 999))
+	exWaitReady(ctx, t, env, ns, "app=web", 1)
+	// The app (limit 100m) fits; the agent (limit 1 cpu by default) does not.
+	if _, err := env.Client.CoreV1().LimitRanges(ns).Create(ctx, &corev1.LimitRange{ObjectMeta: metav1.ObjectMeta{Name: "small"},
+		Spec: corev1.LimitRangeSpec{Limits: []corev1.LimitRangeItem{{Type: corev1.LimitTypeContainer,
+			Max: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("150m")},
+		}}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	deployer := exBoundClient(ctx, t, env, ns, "deployer", nil)
+
+	start := time.Now()
+	_, err := executor.Apply(ctx, executor.Options{
+		Client: deployer, Namespace: ns, Platform: cl, PlatformURL: platformURL,
+		Ref: statepkg.Ref{Project: "fit", State: "seed", Tag: "v1"}, Release: "fit",
+		Mappings: []discovery.Mapping{{Component: "files", Workload: "Deployment/web"}}, Quiesce: true,
+		AgentImage: env.Image("unikube-agent"), Actor: "e2e", Timeout: 5 * time.Minute,
+	})
+	took := time.Since(start)
+	if err == nil || !strings.Contains(err.Error(), "refuses its pod") || !strings.Contains(err.Error(), "maximum cpu usage per Container is 150m") {
+		t.Fatalf("apply as the bound ServiceAccount: %v, want the namespace's refusal named", err)
+	}
+	if took > 90*time.Second {
+		t.Fatalf("the refusal took %s to report: the Role's events rights are not used", took.Round(time.Second))
+	}
+	t.Logf("refused in %s: %v", took.Round(time.Millisecond), err)
+}
