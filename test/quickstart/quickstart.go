@@ -119,9 +119,9 @@ type saved struct {
 	ClusterStarted bool   `json:"cluster_started"`
 	Endpoint       string `json:"endpoint"`
 	// Port the platform of this checkout listens on (kept across runs).
-	Port int `json:"port,omitempty"`
-	Namespace      string `json:"namespace"`
-	Release        string `json:"release"`
+	Port      int    `json:"port,omitempty"`
+	Namespace string `json:"namespace"`
+	Release   string `json:"release"`
 }
 
 // Result is what Up found in the seeded release.
