@@ -59,6 +59,10 @@ type Config struct {
 	// platform (default: the node address on the local harness, this host's
 	// outbound address elsewhere).
 	PlatformURLInCluster string
+	// AgentImage the agent Jobs run (QUICKSTART_AGENT_IMAGE); empty: on
+	// kind, k3d and minikube the quickstart builds and loads this
+	// checkout's (see package imageload), elsewhere the provider's default.
+	AgentImage string
 	// KeepCluster makes Down leave a cluster it started running.
 	KeepCluster bool
 	// Out gets the progress and the summary; commands' output too.
@@ -79,6 +83,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		Release:              or(getenv("QUICKSTART_RELEASE"), "shop"),
 		Kubeconfig:           getenv("KUBECONFIG"),
 		PlatformURLInCluster: getenv("QUICKSTART_PLATFORM_URL_IN_CLUSTER"),
+		AgentImage:           getenv("QUICKSTART_AGENT_IMAGE"),
 		KeepCluster:          getenv("QUICKSTART_KEEP_CLUSTER") == "1",
 		Out:                  os.Stdout,
 	}
@@ -119,9 +124,11 @@ type saved struct {
 	ClusterStarted bool   `json:"cluster_started"`
 	Endpoint       string `json:"endpoint"`
 	// Port the platform of this checkout listens on (kept across runs).
-	Port      int    `json:"port,omitempty"`
-	Namespace string `json:"namespace"`
-	Release   string `json:"release"`
+	Port int `json:"port,omitempty"`
+	// AgentImage the agent Jobs run, when not the provider's default.
+	AgentImage string `json:"agent_image,omitempty"`
+	Namespace  string `json:"namespace"`
+	Release    string `json:"release"`
 }
 
 // Result is what Up found in the seeded release.
@@ -336,6 +343,9 @@ func (r *run) cluster(ctx context.Context) error {
 			if r.st.Local {
 				// Import the images the chart needs (a no-op when they are there).
 				return r.localUp(ctx, local)
+			}
+			if err := r.clusterImages(ctx); err != nil {
+				return err
 			}
 			return r.save()
 		}
@@ -574,6 +584,10 @@ export PATH=%q:"$PATH"
 export QUICKSTART_PLATFORM_URL_IN_CLUSTER=%q
 `, r.st.Endpoint, filepath.Join(r.cfg.Dir, "dev-token"), r.st.Kubeconfig, r.getEnv("HELM_PLUGINS"),
 		r.cfg.Namespace, r.binDir()+string(os.PathListSeparator)+r.toolsBin(), inCluster)
+	if r.st.AgentImage != "" {
+		// The plugin's agent image (helm state apply in the tour).
+		s += fmt.Sprintf("export UNIKUBE_AGENT_IMAGE=%q\n", r.st.AgentImage)
+	}
 	return writePrivate(filepath.Join(r.cfg.Dir, "env"), []byte(s))
 }
 
@@ -796,6 +810,7 @@ func (r *run) terraform(ctx context.Context) error {
 	if r.st.Local {
 		r.setEnv("TF_VAR_script_image", "localhost/postgres:15")
 	}
+	r.setEnv("TF_VAR_agent_image", r.st.AgentImage)
 	if err := r.command(ctx, work, nil, "terraform", "init", "-input=false", "-no-color"); err != nil {
 		return err
 	}
