@@ -36,7 +36,12 @@ func startPlatform(t *testing.T, adminToken string) int {
 		<-done
 		srv.Close()
 	})
-	return ln.Addr().(*net.TCPAddr).Port
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // TestPlatformPort_PassesOverAnotherCheckoutsPlatform: a second checkout

@@ -205,7 +205,10 @@ func TestEnsure_LoadsAnArchiveOfTheNodesPlatformWithTheTool(t *testing.T) {
 	if len(ran) != 1 || ran[0] != "minikube image load "+archive+" --profile minikube" || res.Refs["unikube-agent"] != "localhost/unikube-agent:v1" {
 		t.Fatalf("ran %q, refs %v", ran, res.Refs)
 	}
-	tag := name.MustParseReference("localhost/unikube-agent:v1").(name.Tag)
+	tag, err := name.NewTag("localhost/unikube-agent:v1")
+	if err != nil {
+		t.Fatal(err)
+	}
 	img, err := tarball.ImageFromPath(archive, &tag)
 	if err != nil {
 		t.Fatalf("archive: %v", err)
@@ -244,7 +247,10 @@ func TestEnsure_NoToolLeavesTheArchivesAndSaysWhatToRun(t *testing.T) {
 func TestEnsure_OtherClustersAreLeftAlone(t *testing.T) {
 	objs := []runtime.Object{&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "gke-pool-1-abc"}, Spec: corev1.NodeSpec{ProviderID: "gce://p/europe-west1-b/gke-pool-1-abc"}}}
 	res, err := Ensure(context.Background(), Options{Client: fake.NewClientset(objs...), Context: "gke_p_europe-west1_prod",
-		Images: func(context.Context, string) ([]Source, error) { t.Fatal("built images for a cluster that pulls"); return nil, nil }})
+		Images: func(context.Context, string) ([]Source, error) {
+			t.Fatal("built images for a cluster that pulls")
+			return nil, nil
+		}})
 	if res != nil || err != nil {
 		t.Fatalf("%+v %v", res, err)
 	}
