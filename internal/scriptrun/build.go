@@ -157,14 +157,22 @@ func Build(o Options, sc *client.Script, vars []variable, runID string) Objects 
 		env = append(env, corev1.EnvVar{Name: k, Value: o.Env[k]})
 	}
 
-	uid := int64(defaultUID)
-	if o.RunAsUser != nil && *o.RunAsUser != 0 {
-		uid = *o.RunAsUser
+	// No uid when the namespace assigns one (OpenShift): a fixed default
+	// would be outside its range and the pod refused.
+	var uid, gid *int64
+	switch {
+	case o.RunAsUser != nil && *o.RunAsUser != 0:
+		uid = ptr(*o.RunAsUser)
+	case !o.Fit.NamespaceAssignsUID:
+		uid = ptr(int64(defaultUID))
 	}
-	gid := uid
-	if o.RunAsGroup != nil {
-		gid = *o.RunAsGroup
+	switch {
+	case o.RunAsGroup != nil:
+		gid = ptr(*o.RunAsGroup)
+	case uid != nil:
+		gid = ptr(*uid)
 	}
+	res := jobs.WithDefaults(o.Resources)
 	restricted := &corev1.SecurityContext{
 		AllowPrivilegeEscalation: ptr(false),
 		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
@@ -187,7 +195,7 @@ func Build(o Options, sc *client.Script, vars []variable, runID string) Objects 
 				"--version", d.Digest, "--component", d.Component, "--dest", DataDir},
 			Env:             fetchEnv,
 			VolumeMounts:    fetchMounts,
-			SecurityContext: restricted,
+			SecurityContext: restricted, Resources: *res.DeepCopy(),
 		})
 	}
 	if o.TargetPVC != "" {
@@ -224,20 +232,21 @@ func Build(o Options, sc *client.Script, vars []variable, runID string) Objects 
 					AutomountServiceAccountToken: ptr(sc.ServiceAccount != ""),
 					NodeName:                     o.NodeName,
 					SecurityContext: &corev1.PodSecurityContext{
-						RunAsUser: &uid, RunAsGroup: &gid, FSGroup: o.FSGroup, RunAsNonRoot: ptr(true),
+						RunAsUser: uid, RunAsGroup: gid, FSGroup: o.FSGroup, RunAsNonRoot: ptr(true),
 						SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 					},
 					InitContainers: inits,
 					Containers: []corev1.Container{{
 						Name: Container, Image: image, ImagePullPolicy: corev1.PullIfNotPresent,
 						Command: command(sc), Env: env, EnvFrom: envFrom, VolumeMounts: mounts,
-						WorkingDir: TmpDir, SecurityContext: restricted,
+						WorkingDir: TmpDir, SecurityContext: restricted, Resources: res,
 					}},
 					Volumes: volumes,
 				},
 			},
 		},
 	}
+	o.Fit.ApplyTo(&job.Spec.Template.Spec)
 	out := Objects{Job: job, ConfigMap: cm}
 	if len(secret.Data) > 0 {
 		out.Secret = secret

@@ -65,13 +65,15 @@ func newHelmWorld(ctx context.Context, t *testing.T) *helmWorld {
 	t.Helper()
 	env := cluster.Require(t)
 	url, admin := exPlatform(t, env)
-	return newHelmWorldAt(ctx, t, env, url, admin)
+	return newHelmWorldOn(ctx, t, env, env.Namespace(t), url, admin, exAdminToken)
 }
 
-// newHelmWorldAt is newHelmWorld against a platform already started.
-func newHelmWorldAt(ctx context.Context, t *testing.T, env *cluster.Env, url string, admin *client.Client) *helmWorld {
+// newHelmWorldOn is newHelmWorld against a platform already running at
+// url (as the host reaches it), in namespace ns, with token for the helm
+// commands.
+func newHelmWorldOn(ctx context.Context, t *testing.T, env *cluster.Env, ns, url string, admin *client.Client, token string) *helmWorld {
 	t.Helper()
-	w := &helmWorld{env: env, ns: env.Namespace(t), url: url, admin: admin, helm: helmBinary(t), token: exAdminToken}
+	w := &helmWorld{env: env, ns: ns, url: url, admin: admin, helm: helmBinary(t), token: token}
 	tmp := t.TempDir()
 	bin := filepath.Join(tmp, "helm-state")
 	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "../../helmplugin/cmd/helm-state")

@@ -30,7 +30,7 @@ func TestHelmPlugin_PrivateCA(t *testing.T) {
 	defer cancel()
 	ca := testenv.NewCA(t)
 	p := clusterfixture.StartPlatformTLS(t, env, exAdminToken, ca)
-	w := newHelmWorldAt(ctx, t, env, p.URL, p.Admin)
+	w := newHelmWorldOn(ctx, t, env, env.Namespace(t), p.URL, p.Admin, exAdminToken)
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("diagnostics:\n%s", podDiagnostics(context.Background(), w.env, w.ns))
