@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -139,9 +141,10 @@ Every other flag goes to helm ` + verb + `.`,
 			}
 			release := pos[0]
 			ns := firstNonEmpty(f.namespace, s.Namespace())
-			self, err := os.Executable()
+			helmBin := firstNonEmpty(s.Getenv("HELM_BIN"), "helm")
+			pr, err := postRendererFor(s.Context(cmd), s, helmBin)
 			if err != nil {
-				return fmt.Errorf("find the plugin binary for --post-renderer: %w", err)
+				return err
 			}
 			prArgs := []string{"post-render", "--state=" + f.state, "--release=" + release, "--release-namespace=" + ns,
 				"--seed-timeout=" + f.timeout.String()}
@@ -164,18 +167,20 @@ Every other flag goes to helm ` + verb + `.`,
 			// The seed Jobs are ordinary resources of the release (Helm 3
 			// runs no hooks from post-renderers): --wait must wait for them.
 			for _, x := range f.rest {
-				if x == "--wait" || x == "--wait=true" || x == "--atomic" {
+				if waits(x) {
 					hargs = append(hargs, "--wait-for-jobs")
 					break
 				}
 			}
-			hargs = append(hargs, "--post-renderer", self)
+			hargs = append(hargs, "--post-renderer", pr.name)
 			for _, p := range prArgs {
 				hargs = append(hargs, "--post-renderer-args", p)
 			}
-			helmBin := firstNonEmpty(s.Getenv("HELM_BIN"), "helm")
 			c := exec.CommandContext(s.Context(cmd), helmBin, hargs...)
 			c.Stdin, c.Stdout, c.Stderr = s.In, s.Out, s.Err
+			if pr.env != nil {
+				c.Env = append(os.Environ(), pr.env...)
+			}
 			if err := c.Run(); err != nil {
 				var ee *exec.ExitError
 				if !errors.As(err, &ee) {
@@ -187,6 +192,72 @@ Every other flag goes to helm ` + verb + `.`,
 		},
 	}
 	return cmd
+}
+
+// waits says whether a helm install/upgrade flag makes helm wait for the
+// release (Helm 3: --wait, --atomic; Helm 4 also --wait=STRATEGY and
+// --rollback-on-failure; hookOnly waits for hooks only).
+func waits(flag string) bool {
+	switch flag {
+	case "--wait", "--atomic", "--rollback-on-failure", "--atomic=true", "--rollback-on-failure=true":
+		return true
+	}
+	v, ok := strings.CutPrefix(flag, "--wait=")
+	return ok && v != "false" && v != "hookOnly"
+}
+
+// Helm4PostRenderer is the name of the Helm 4 post-renderer plugin shipped
+// in the plugin's helm4/ directory.
+const Helm4PostRenderer = "state-postrenderer"
+
+// postRenderer is what helm install gets as --post-renderer: Helm 3 runs a
+// path; Helm 4 only runs post-renderer plugins, so it gets the plugin's
+// name and HELM_PLUGINS extended by the directory that holds it.
+type postRenderer struct {
+	name string
+	env  []string
+}
+
+func postRendererFor(ctx context.Context, s *Settings, helmBin string) (postRenderer, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return postRenderer{}, fmt.Errorf("find the plugin binary for --post-renderer: %w", err)
+	}
+	major, err := helmMajor(ctx, helmBin)
+	if err != nil {
+		return postRenderer{}, err
+	}
+	if major < 4 {
+		return postRenderer{name: self}, nil
+	}
+	// The plugin's own directory: bin/helm-state's parent.
+	pluginDir := firstNonEmpty(s.Getenv("HELM_PLUGIN_DIR"), filepath.Dir(filepath.Dir(self)))
+	prDir := filepath.Join(pluginDir, "helm4")
+	if _, err := os.Stat(filepath.Join(prDir, Helm4PostRenderer, "plugin.yaml")); err != nil {
+		return postRenderer{}, fmt.Errorf("helm 4 needs the post-renderer plugin %s/%s/plugin.yaml, which the helm state plugin ships: reinstall the plugin (helm plugin install): %w", prDir, Helm4PostRenderer, err)
+	}
+	plugins := firstNonEmpty(s.Getenv("HELM_PLUGINS"), s.Helm.PluginsDirectory)
+	return postRenderer{name: Helm4PostRenderer, env: []string{"HELM_PLUGINS=" + plugins + string(os.PathListSeparator) + prDir}}, nil
+}
+
+// helmMajor asks the helm that runs the plugin for its major version
+// (helm version --template works on Helm 3 and 4).
+func helmMajor(ctx context.Context, helmBin string) (int, error) {
+	out, err := exec.CommandContext(ctx, helmBin, "version", "--template", "{{.Version}}").Output()
+	if err != nil {
+		return 0, fmt.Errorf("ask %s for its version (HELM_BIN): %w", helmBin, err)
+	}
+	return parseHelmMajor(string(out))
+}
+
+func parseHelmMajor(v string) (int, error) {
+	v = strings.TrimPrefix(strings.TrimSpace(v), "v")
+	major, _, _ := strings.Cut(v, ".")
+	n, err := strconv.Atoi(major)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("helm version %q: want v3.x or v4.x", strings.TrimSpace(v))
+	}
+	return n, nil
 }
 
 // seedFailure explains a failed helm install/upgrade: when a seed Job
