@@ -1,10 +1,10 @@
 #!/bin/sh
-# Places the helm-state binary at $HELM_PLUGIN_DIR/bin/helm-state; run by
+# Places the helm-state binary at $HELM_PLUGIN_DIR/helm-state; run by
 # `helm plugin install/update` (the hooks in plugin.yaml), after helm-diff's
 # install-binary.sh. In order:
 #   HELM_STATE_BINARY=PATH    copy this prebuilt binary
-#   a release archive         keep the bin/helm-state it brought
-#   HELM_STATE_SKIP_BUILD=1   keep an existing bin/helm-state (local installs)
+#   a release archive         keep the helm-state it brought
+#   HELM_STATE_SKIP_BUILD=1   keep an existing helm-state (local installs)
 #   a git clone or checkout   download the release archive of plugin.yaml's
 #                             version for this OS/arch from
 #                             $HELM_STATE_RELEASE_URL (default: the GitHub
@@ -16,11 +16,9 @@ set -eu
 
 repo=unikubehq/terraform-provider-unikube
 dir="${HELM_PLUGIN_DIR:-$(cd "$(dirname "$0")" && pwd)}"
-bin="$dir/bin/helm-state"
+bin="$dir/helm-state"
 say() { echo "helm-state: $*"; }
 fail() { echo "helm-state: $*" >&2; exit 1; }
-
-mkdir -p "$dir/bin"
 
 if [ -n "${HELM_STATE_BINARY:-}" ]; then
   cp "$HELM_STATE_BINARY" "$bin.tmp" && chmod 0755 "$bin.tmp" && mv "$bin.tmp" "$bin"
@@ -32,7 +30,7 @@ fi
 # VCS installs); a release archive has no go.mod beside plugin.yaml.
 src="$(cd "$dir" && pwd -P)"
 if [ ! -f "$src/go.mod" ]; then
-  [ -x "$bin" ] || fail "no bin/helm-state in $dir: install a release archive (helm-state_<version>_<os>_<arch>.tar.gz) or the git repository"
+  [ -x "$bin" ] || fail "no helm-state binary in $dir: install a release archive (helm-state_<version>_<os>_<arch>.tar.gz) or the git repository"
   say "using the bundled $bin"
   exit 0
 fi
@@ -104,9 +102,9 @@ download() {
     fail "checksum mismatch for $archive: got sha256 $got, $sums says $want; not installing it"
   fi
   mkdir -p "$tmp/x"
-  tar -xzf "$tmp/$archive" -C "$tmp/x" bin/helm-state || { echo "helm-state: $archive holds no bin/helm-state" >&2; return 1; }
-  chmod 0755 "$tmp/x/bin/helm-state"
-  mv "$tmp/x/bin/helm-state" "$bin"
+  tar -xzf "$tmp/$archive" -C "$tmp/x" helm-state || { echo "helm-state: $archive holds no helm-state binary" >&2; return 1; }
+  chmod 0755 "$tmp/x/helm-state"
+  mv "$tmp/x/helm-state" "$bin"
   say "installed $archive (sha256 verified)"
 }
 

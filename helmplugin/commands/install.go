@@ -146,6 +146,7 @@ Every other flag goes to helm ` + verb + `.`,
 			if err != nil {
 				return err
 			}
+			defer pr.cleanup()
 			prArgs := []string{"post-render", "--state=" + f.state, "--release=" + release, "--release-namespace=" + ns,
 				"--seed-timeout=" + f.timeout.String()}
 			if f.onUpgrade {
@@ -206,38 +207,75 @@ func waits(flag string) bool {
 	return ok && v != "false" && v != "hookOnly"
 }
 
-// Helm4PostRenderer is the name of the Helm 4 post-renderer plugin shipped
-// in the plugin's helm4/ directory.
+// Helm4PostRenderer is the name of the Helm 4 post-renderer plugin that
+// helm state install/upgrade hands Helm 4.
 const Helm4PostRenderer = "state-postrenderer"
 
 // postRenderer is what helm install gets as --post-renderer: Helm 3 runs a
-// path; Helm 4 only runs post-renderer plugins, so it gets the plugin's
-// name and HELM_PLUGINS extended by the directory that holds it.
+// path; Helm 4 runs only post-renderer plugins, so it gets the plugin's
+// name and HELM_PLUGINS extended by a directory that holds it.
 type postRenderer struct {
-	name string
-	env  []string
+	name    string
+	env     []string
+	cleanup func()
 }
 
+// postRendererFor returns the post-renderer for the helm at helmBin. For
+// Helm 4 it writes the post-renderer plugin (postrenderer/v1, running this
+// binary's post-render) into a directory of its own, removed by cleanup:
+// the release archives hold no directories (Helm 3 cannot extract them),
+// and this way the plugin always runs the binary of this very plugin.
 func postRendererFor(ctx context.Context, s *Settings, helmBin string) (postRenderer, error) {
+	none := postRenderer{cleanup: func() {}}
 	self, err := os.Executable()
 	if err != nil {
-		return postRenderer{}, fmt.Errorf("find the plugin binary for --post-renderer: %w", err)
+		return none, fmt.Errorf("find the plugin binary for --post-renderer: %w", err)
 	}
 	major, err := helmMajor(ctx, helmBin)
 	if err != nil {
-		return postRenderer{}, err
+		return none, err
 	}
 	if major < 4 {
-		return postRenderer{name: self}, nil
+		return postRenderer{name: self, cleanup: func() {}}, nil
 	}
-	// The plugin's own directory: bin/helm-state's parent.
-	pluginDir := firstNonEmpty(s.Getenv("HELM_PLUGIN_DIR"), filepath.Dir(filepath.Dir(self)))
-	prDir := filepath.Join(pluginDir, "helm4")
-	if _, err := os.Stat(filepath.Join(prDir, Helm4PostRenderer, "plugin.yaml")); err != nil {
-		return postRenderer{}, fmt.Errorf("helm 4 needs the post-renderer plugin %s/%s/plugin.yaml, which the helm state plugin ships: reinstall the plugin (helm plugin install): %w", prDir, Helm4PostRenderer, err)
+	dir, err := os.MkdirTemp("", "helm-state-postrenderer-")
+	if err != nil {
+		return none, fmt.Errorf("make the helm 4 post-renderer plugin: %w", err)
+	}
+	cleanup := func() { _ = os.RemoveAll(dir) }
+	if err := writePostRendererPlugin(filepath.Join(dir, Helm4PostRenderer), self); err != nil {
+		cleanup()
+		return none, err
 	}
 	plugins := firstNonEmpty(s.Getenv("HELM_PLUGINS"), s.Helm.PluginsDirectory)
-	return postRenderer{name: Helm4PostRenderer, env: []string{"HELM_PLUGINS=" + plugins + string(os.PathListSeparator) + prDir}}, nil
+	return postRenderer{name: Helm4PostRenderer, env: []string{"HELM_PLUGINS=" + plugins + string(os.PathListSeparator) + dir}, cleanup: cleanup}, nil
+}
+
+// writePostRendererPlugin writes a Helm 4 post-renderer plugin into dir
+// that runs bin post-render with the --post-renderer-args.
+func writePostRendererPlugin(dir, bin string) error {
+	cmd, err := json.Marshal(bin) // a JSON string is a YAML string
+	if err != nil {
+		return err
+	}
+	y := `# Written by helm state install/upgrade for Helm 4 (removed after the run).
+apiVersion: v1
+type: postrenderer/v1
+name: ` + Helm4PostRenderer + `
+version: "1.0.0"
+runtime: subprocess
+runtimeConfig:
+  platformCommand:
+    - command: ` + string(cmd) + `
+      args: ["post-render"]
+`
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("make the helm 4 post-renderer plugin: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "plugin.yaml"), []byte(y), 0o600); err != nil {
+		return fmt.Errorf("make the helm 4 post-renderer plugin: %w", err)
+	}
+	return nil
 }
 
 // helmMajor asks the helm that runs the plugin for its major version
