@@ -187,6 +187,11 @@ Every other flag goes to helm ` + verb + `.`,
 				if !errors.As(err, &ee) {
 					return fmt.Errorf("run %s: %w", helmBin, err)
 				}
+				if pr.errFile != "" {
+					if b, rerr := os.ReadFile(pr.errFile); rerr == nil && len(b) > 0 {
+						return fmt.Errorf("helm %s %s: the post-renderer failed: %s", verb, release, b)
+					}
+				}
 				return seedFailure(s, verb, release, ns)
 			}
 			return nil
@@ -218,7 +223,13 @@ type postRenderer struct {
 	name    string
 	env     []string
 	cleanup func()
+	// errFile is where the Helm 4 post-renderer leaves its error.
+	errFile string
 }
+
+// EnvPostRenderErrors names the file a post-renderer run by Helm 4 writes
+// its error to (Helm 4 drops the plugin's stderr).
+const EnvPostRenderErrors = "HELM_STATE_POSTRENDER_ERRORS"
 
 // postRendererFor returns the post-renderer for the helm at helmBin. For
 // Helm 4 it writes the post-renderer plugin (postrenderer/v1, running this
@@ -248,11 +259,13 @@ func postRendererFor(ctx context.Context, s *Settings, helmBin string) (postRend
 		return none, err
 	}
 	plugins := firstNonEmpty(s.Getenv("HELM_PLUGINS"), s.Helm.PluginsDirectory)
-	return postRenderer{name: Helm4PostRenderer, env: []string{"HELM_PLUGINS=" + plugins + string(os.PathListSeparator) + dir}, cleanup: cleanup}, nil
+	errFile := filepath.Join(dir, "error")
+	return postRenderer{name: Helm4PostRenderer, cleanup: cleanup, errFile: errFile,
+		env: []string{"HELM_PLUGINS=" + plugins + string(os.PathListSeparator) + dir, EnvPostRenderErrors + "=" + errFile}}, nil
 }
 
 // writePostRendererPlugin writes a Helm 4 post-renderer plugin into dir
-// that runs bin post-render with the --post-renderer-args.
+// that runs bin with the --post-renderer-args (post-render and its flags).
 func writePostRendererPlugin(dir, bin string) error {
 	cmd, err := json.Marshal(bin) // a JSON string is a YAML string
 	if err != nil {
@@ -267,7 +280,6 @@ runtime: subprocess
 runtimeConfig:
   platformCommand:
     - command: ` + string(cmd) + `
-      args: ["post-render"]
 `
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("make the helm 4 post-renderer plugin: %w", err)

@@ -220,14 +220,14 @@ func TestPluginCompletion_ReleasesAndStateReferencesThroughHelm(t *testing.T) {
 	defer cancel()
 	helms := Binaries(t)
 	dist := t.TempDir()
-	archive := BuildRelease(ctx, t, dist)
+	archiveURL := release(t, dist) + "/" + filepath.Base(BuildRelease(ctx, t, dist))
 	srv := platformtest.Start(t)
 	seedState(ctx, t, srv.Admin(t))
 
 	for _, h := range helms {
 		t.Run(h.Name, func(t *testing.T) {
 			u := newUser(t, h, Toolbox(t), client.EnvEndpoint+"="+srv.URL, client.EnvToken+"="+srv.AdminToken)
-			if out, code := u.install(ctx, t, archive); code != 0 {
+			if out, code := u.install(ctx, t, archiveURL); code != 0 {
 				t.Fatalf("install: %d\n%s", code, out)
 			}
 			for _, c := range []struct {
@@ -289,5 +289,54 @@ func seedState(ctx context.Context, t *testing.T, admin *client.Client) {
 	m.Components = append(m.Components, db)
 	if _, err := admin.CommitVersion(ctx, "shop", "seed", "v1", m); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPluginInstallState_Helm4RunsThePostRendererPlugin runs `helm state
+// install --state` through the real Helm 4 (a client-side dry run, so no
+// cluster; Helm 3 checks the cluster even then, and the e2e tests run both
+// on the real cluster): Helm 4 gets the post-renderer plugin helm state
+// writes for it, the rendered release carries the seed Jobs of the state's
+// components, and a failing post-renderer's error reaches the user although
+// Helm 4 drops a plugin's stderr.
+func TestPluginInstallState_Helm4RunsThePostRendererPlugin(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var h4 *Helm
+	for _, h := range Binaries(t) {
+		if h.Major == 4 {
+			h4 = &h
+		}
+	}
+	if h4 == nil {
+		return
+	}
+	dist := t.TempDir()
+	archiveURL := release(t, dist) + "/" + filepath.Base(BuildRelease(ctx, t, dist))
+	srv := platformtest.Start(t)
+	seedState(ctx, t, srv.Admin(t))
+	chart := filepath.Join(RepoRoot(t), "examples", "quickstart", "chart")
+	tmp := t.TempDir()
+	u := newUser(t, *h4, Toolbox(t), client.EnvEndpoint+"="+srv.URL, client.EnvToken+"="+srv.AdminToken,
+		"HELM_NAMESPACE=dev", "KUBECONFIG="+filepath.Join(tmp, "none"), "TMPDIR="+tmp)
+	if out, code := u.install(ctx, t, archiveURL); code != 0 {
+		t.Fatalf("install: %d\n%s", code, out)
+	}
+	out := u.ok(ctx, t, "state", "install", "shop", chart, "--state", "shop/seed:v1", "--dry-run=client")
+	for _, want := range []string{"kind: Job", "name: shop-seed-db-", "name: shop-seed-uploads-", "--component", "unikube.dev/hook: \"true\""} {
+		if !strings.Contains(out, want) {
+			t.Errorf("helm state install --dry-run output lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("output:\n%s", out)
+	}
+	out, code := u.run(ctx, t, "state", "install", "shop", chart, "--state", "shop/nope:v1", "--dry-run=client")
+	if code != 1 || !strings.Contains(out, "the post-renderer failed") || !strings.Contains(out, "not found") {
+		t.Errorf("install with a missing state: exit %d, want 1 and the post-renderer's error:\n%s", code, out)
+	}
+	// The post-renderer plugin is removed after each run.
+	if m, _ := filepath.Glob(filepath.Join(tmp, "helm-state-postrenderer-*")); len(m) > 0 {
+		t.Errorf("post-renderer plugin directories left behind: %v", m)
 	}
 }
