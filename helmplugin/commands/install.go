@@ -106,9 +106,11 @@ func newHelmWrapCmd(s *Settings, verb string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   verb + " RELEASE CHART --state REF [helm " + verb + " flags]",
 		Short: "helm " + verb + " a chart and seed it with a state in the same step (post-" + verb + " hook Jobs)",
-		Long: `Runs helm ` + verb + ` with this plugin as post-renderer: it appends one seed Job per
+		Long: `Runs helm ` + verb + ` with this plugin as post-renderer (Helm 3: the plugin's binary;
+Helm 4: a post-renderer plugin, postrenderer/v1, that helm state writes for the
+run): it appends one seed Job per
 component of the state (the agent restoring that component next to its
-service once it answers, with a short-lived download-only token). Helm 3 runs
+service once it answers, with a short-lived download-only token). Helm runs
 no hooks that a post-renderer adds, so the Jobs are resources of the release
 and --wait also waits for them (--wait-for-jobs is added): helm ` + verb + ` --wait
 returns when the release is seeded, and a failed seed fails the release; the
