@@ -92,7 +92,7 @@ func complete(cmd *cobra.Command, s *Settings, kind argKind, toComplete string) 
 	defer cancel()
 	switch kind {
 	case argRelease:
-		return completeReleases(ctx, s, toComplete)
+		return completeReleases(ctx, s, toComplete), cobra.ShellCompDirectiveNoFileComp
 	case argRef, argState:
 		return completeRefs(ctx, s, toComplete, kind == argRef)
 	}
@@ -102,11 +102,11 @@ func complete(cmd *cobra.Command, s *Settings, kind argKind, toComplete string) 
 // completeReleases lists the Helm releases of the namespace from Helm's
 // storage labels (release Secrets carry owner=helm and name=<release>), so
 // completion reads no release bodies.
-func completeReleases(ctx context.Context, s *Settings, toComplete string) ([]string, cobra.ShellCompDirective) {
+func completeReleases(ctx context.Context, s *Settings, toComplete string) []string {
 	cs, _, err := s.Kube()
 	if err != nil {
 		cobra.CompDebugln("helm state: "+err.Error(), true)
-		return nil, cobra.ShellCompDirectiveNoFileComp
+		return nil
 	}
 	ns := s.Namespace()
 	seen := map[string]bool{}
@@ -125,7 +125,7 @@ func completeReleases(ctx context.Context, s *Settings, toComplete string) ([]st
 	if err != nil && err2 != nil {
 		cobra.CompDebugln("helm state: list releases in "+ns+": "+err.Error(), true)
 	}
-	return matching(seen, toComplete), cobra.ShellCompDirectiveNoFileComp
+	return matching(seen, toComplete)
 }
 
 // completeRefs completes PROJECT/, then PROJECT/STATE, then (withTag)
