@@ -591,7 +591,7 @@ func planKubernetes(ctx context.Context, t *kubernetesTarget, m *statepkg.Manife
 	last, err := records.Last(ctx, cl.Client, t.Namespace, t.Release, "")
 	if err != nil {
 		diags.AddAttributeError(path.Root("kubernetes").AtName("namespace"), "Cannot read the apply records",
-			fmt.Sprintf("Reading the records of release %q in namespace %s: %v. The provider's identity needs get/list on Secrets there (see rbac/role.yaml).", t.Release, t.Namespace, err))
+			fmt.Sprintf("Reading the records of release %q in namespace %s: %v. The provider's identity needs get/list on Secrets there (see deploy/rbac/roles.yaml).", t.Release, t.Namespace, err))
 		return kubeApplyPlan{}, diags
 	}
 	ms, err := t.resolveMappings(ctx, cl.Client, m, strategy)

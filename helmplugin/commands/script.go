@@ -28,7 +28,10 @@ and records the run (status, exit code, log tail, stack trace) on the platform.
 The values of sensitive variables and of the mounted credentials are masked
 as (sensitive) in the streamed log, the log tail and the stack trace; log
 tails and stack traces are shown to appliers and above only. The default of
-a sensitive variable is never shown ("default set (hidden)").`,
+a sensitive variable is never shown ("default set (hidden)"). The Job's
+containers get cpu/memory requests and limits (requests cpu=100m,
+memory=128Mi; limits cpu=1, memory=1Gi), so a namespace whose ResourceQuota
+demands them admits it.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}

@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/client"
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/jobs"
 )
 
 // Objects are what one run creates: the Job owns the other two.
@@ -156,14 +157,22 @@ func Build(o Options, sc *client.Script, vars []variable, runID string) Objects 
 		env = append(env, corev1.EnvVar{Name: k, Value: o.Env[k]})
 	}
 
-	uid := int64(defaultUID)
-	if o.RunAsUser != nil && *o.RunAsUser != 0 {
-		uid = *o.RunAsUser
+	// No uid when the namespace assigns one (OpenShift): a fixed default
+	// would be outside its range and the pod refused.
+	var uid, gid *int64
+	switch {
+	case o.RunAsUser != nil && *o.RunAsUser != 0:
+		uid = ptr(*o.RunAsUser)
+	case !o.Fit.NamespaceAssignsUID:
+		uid = ptr(int64(defaultUID))
 	}
-	gid := uid
-	if o.RunAsGroup != nil {
-		gid = *o.RunAsGroup
+	switch {
+	case o.RunAsGroup != nil:
+		gid = ptr(*o.RunAsGroup)
+	case uid != nil:
+		gid = ptr(*uid)
 	}
+	res := jobs.WithDefaults(o.Resources)
 	restricted := &corev1.SecurityContext{
 		AllowPrivilegeEscalation: ptr(false),
 		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
@@ -181,7 +190,7 @@ func Build(o Options, sc *client.Script, vars []variable, runID string) Objects 
 				"--version", d.Digest, "--component", d.Component, "--dest", DataDir},
 			Env:             []corev1.EnvVar{{Name: "UNIKUBE_TOKEN", ValueFrom: secretRef(tokenKey)}, {Name: "HOME", Value: TmpDir}, {Name: "TMPDIR", Value: TmpDir}},
 			VolumeMounts:    []corev1.VolumeMount{{Name: "data", MountPath: DataDir}, {Name: "tmp", MountPath: TmpDir}},
-			SecurityContext: restricted,
+			SecurityContext: restricted, Resources: *res.DeepCopy(),
 		})
 	}
 	if o.TargetPVC != "" {
@@ -218,20 +227,21 @@ func Build(o Options, sc *client.Script, vars []variable, runID string) Objects 
 					AutomountServiceAccountToken: ptr(sc.ServiceAccount != ""),
 					NodeName:                     o.NodeName,
 					SecurityContext: &corev1.PodSecurityContext{
-						RunAsUser: &uid, RunAsGroup: &gid, FSGroup: o.FSGroup, RunAsNonRoot: ptr(true),
+						RunAsUser: uid, RunAsGroup: gid, FSGroup: o.FSGroup, RunAsNonRoot: ptr(true),
 						SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 					},
 					InitContainers: inits,
 					Containers: []corev1.Container{{
 						Name: Container, Image: image, ImagePullPolicy: corev1.PullIfNotPresent,
 						Command: command(sc), Env: env, EnvFrom: envFrom, VolumeMounts: mounts,
-						WorkingDir: TmpDir, SecurityContext: restricted,
+						WorkingDir: TmpDir, SecurityContext: restricted, Resources: res,
 					}},
 					Volumes: volumes,
 				},
 			},
 		},
 	}
+	o.Fit.ApplyTo(&job.Spec.Template.Spec)
 	out := Objects{Job: job, ConfigMap: cm}
 	if len(secret.Data) > 0 {
 		out.Secret = secret

@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/client"
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/jobs"
 )
 
 // Run runs the script of o in o.Namespace and waits for it. It returns a
@@ -336,6 +337,10 @@ func (w *watcher) wait(ctx context.Context) outcome {
 	defer tick.Stop()
 	var out outcome
 	var configErrSince time.Time
+	// A pod the namespace refuses (quota, LimitRange, Pod Security) is
+	// never created: the Job's events say why.
+	created := time.Now()
+	var lastEventCheck time.Time
 	done := func(err error) outcome {
 		out.err = err
 		// Let the log streams drain (the container has exited), then take
@@ -375,6 +380,12 @@ func (w *watcher) wait(ctx context.Context) outcome {
 		for i := range pods.Items {
 			if p == nil || pods.Items[i].CreationTimestamp.After(p.CreationTimestamp.Time) {
 				p = &pods.Items[i]
+			}
+		}
+		if p == nil && time.Since(created) > 20*poll && time.Since(lastEventCheck) > 4*poll {
+			lastEventCheck = time.Now()
+			if reason, permanent := jobs.RefusedPod(ctx, cs, ns, w.job); permanent {
+				return done(fmt.Errorf("the namespace refuses its pod: %s", reason))
 			}
 		}
 		var st *corev1.ContainerStatus

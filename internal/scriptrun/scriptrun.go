@@ -45,9 +45,11 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/client"
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/jobs"
 )
 
 // Interpreters a script may use.
@@ -129,6 +131,14 @@ type Options struct {
 	TargetPVC string
 	// NodeName pins the pod (a ReadWriteOnce TargetPVC attached there).
 	NodeName string
+	// Fit places the pod like the workload the script serves (its pull
+	// secrets, nodes, tolerations, priority; see jobs.PodFit); zero for a
+	// script that serves none.
+	Fit jobs.PodFit
+	// Resources of the script's containers; what it leaves out is taken
+	// from jobs.DefaultResources, so a namespace whose ResourceQuota
+	// demands requests and limits admits the pod.
+	Resources *corev1.ResourceRequirements
 	// Env adds plain environment variables (not secrets) after the
 	// script's variables (e.g. UNIKUBE_COMPONENT).
 	Env    map[string]string

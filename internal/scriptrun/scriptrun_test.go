@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/client"
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/jobs"
 )
 
 func testScript() *client.Script {
@@ -167,5 +168,56 @@ RuntimeError: seed failed
 	}
 	if ExtractTrace("sh", "") != "" {
 		t.Errorf("empty log gives a trace")
+	}
+}
+
+// TestBuild_ScriptPodFitsTheNamespaceAndTheWorkload: every script pod
+// (the script and the data fetcher) has cpu/memory requests and limits (a
+// quota demanding them admits it), the caller's own where given; a script
+// serving a workload takes its pull secrets, nodes, tolerations and
+// priority; a namespace assigning uids gets no fixed uid.
+func TestBuild_ScriptPodFitsTheNamespaceAndTheWorkload(t *testing.T) {
+	sc := testScript()
+	vars, err := Resolve(sc, map[string]string{"GREETING": "hi"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := &Data{AgentImage: "agent", PlatformURL: "http://p", Token: "t", State: "a/b", Digest: "sha256:x", Component: "c"}
+	spec := Build(Options{Namespace: "ns", Data: data}, sc, vars, "").Job.Spec.Template.Spec
+	for _, c := range append(spec.InitContainers, spec.Containers...) {
+		if c.Resources.Requests.Cpu().IsZero() || c.Resources.Limits.Memory().IsZero() {
+			t.Errorf("container %s has no defaults: %+v", c.Name, c.Resources)
+		}
+	}
+	if spec.ImagePullSecrets != nil || spec.NodeSelector != nil || spec.PriorityClassName != "" {
+		t.Errorf("a script serving no workload is placed: %+v", spec)
+	}
+	if u := spec.SecurityContext.RunAsUser; u == nil || *u != defaultUID {
+		t.Errorf("uid %v, want the default", u)
+	}
+
+	own, err := jobs.ParseResources("cpu=250m,limits.memory=2Gi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fit := jobs.FitFrom(corev1.PodSpec{
+		ImagePullSecrets:  []corev1.LocalObjectReference{{Name: "regcred"}},
+		NodeSelector:      map[string]string{"pool": "data"},
+		Tolerations:       []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpExists}},
+		Affinity:          &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{}},
+		PriorityClassName: "data-critical",
+	})
+	fit.NamespaceAssignsUID = true
+	spec = Build(Options{Namespace: "ns", Fit: fit, Resources: own}, sc, vars, "").Job.Spec.Template.Spec
+	if len(spec.ImagePullSecrets) != 1 || spec.NodeSelector["pool"] != "data" || len(spec.Tolerations) != 1 ||
+		spec.Affinity == nil || spec.Affinity.NodeAffinity == nil || spec.PriorityClassName != "data-critical" {
+		t.Errorf("pod spec %+v, want the workload's placement", spec)
+	}
+	r := spec.Containers[0].Resources
+	if r.Requests.Cpu().String() != "250m" || r.Limits.Memory().String() != "2Gi" || r.Requests.Memory().IsZero() {
+		t.Errorf("resources %+v, want the caller's with defaults for the rest", r)
+	}
+	if spec.SecurityContext.RunAsUser != nil || spec.SecurityContext.RunAsGroup != nil {
+		t.Errorf("uid %v gid %v where the namespace assigns one", spec.SecurityContext.RunAsUser, spec.SecurityContext.RunAsGroup)
 	}
 }

@@ -15,7 +15,7 @@ import (
 )
 
 // S3 is a running S3-compatible server (versitygw, posix backend) on
-// 127.0.0.1. Buckets are directories under Dir.
+// 127.0.0.1 (or S3Options.Host). Buckets are directories under Dir.
 type S3 struct {
 	Endpoint  string // http://127.0.0.1:PORT
 	AccessKey string
@@ -24,10 +24,23 @@ type S3 struct {
 	Dir       string
 }
 
+// S3Options tunes the server. The zero value listens on loopback only.
+type S3Options struct {
+	// Host is the address to listen on instead of 127.0.0.1, e.g. the
+	// local cluster node's address so that pods reach the server.
+	Host string
+}
+
 // StartS3 starts an S3-compatible server for the test and stops it at cleanup.
 func StartS3(t testing.TB) *S3 {
 	t.Helper()
-	s, stop, err := RunS3(t.Context(), "")
+	return StartS3With(t, S3Options{})
+}
+
+// StartS3With is StartS3 with options.
+func StartS3With(t testing.TB, opts S3Options) *S3 {
+	t.Helper()
+	s, stop, err := RunS3With(t.Context(), "", opts)
 	handle(t, "s3 (versitygw)", stop, err)
 	return s
 }
@@ -35,6 +48,18 @@ func StartS3(t testing.TB) *S3 {
 // RunS3 starts versitygw in a new directory under dir (os.TempDir() when
 // empty). The returned stop function shuts it down and removes the directory.
 func RunS3(ctx context.Context, dir string) (*S3, func() error, error) {
+	return RunS3With(ctx, dir, S3Options{})
+}
+
+// RunS3With is RunS3 with options.
+func RunS3With(ctx context.Context, dir string, opts S3Options) (*S3, func() error, error) {
+	host := opts.Host
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	if net.ParseIP(host) == nil {
+		return nil, nil, fmt.Errorf("s3 listen host %q: want an IP address", host)
+	}
 	// The pinned build from `make tools` wins over whatever PATH has.
 	server, err := findBinary("versitygw", filepath.Join(ToolsDir(), "bin"))
 	if err != nil {
@@ -58,7 +83,7 @@ func RunS3(ctx context.Context, dir string) (*S3, func() error, error) {
 		p, err := startProcess(procSpec{
 			name: "versitygw",
 			path: server,
-			args: []string{"--port", "127.0.0.1:" + strconv.Itoa(port), "--quiet", "posix", s.Dir},
+			args: []string{"--port", net.JoinHostPort(host, strconv.Itoa(port)), "--quiet", "posix", s.Dir},
 			// Credentials go through the environment, not the command line.
 			env: []string{
 				"ROOT_ACCESS_KEY=" + s.AccessKey,
@@ -71,7 +96,7 @@ func RunS3(ctx context.Context, dir string) (*S3, func() error, error) {
 		if err != nil {
 			return nil, err
 		}
-		s.Endpoint = "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		s.Endpoint = "http://" + net.JoinHostPort(host, strconv.Itoa(port))
 		if err := p.waitReady(ctx, s.ping); err != nil {
 			_ = p.stop()
 			return nil, err

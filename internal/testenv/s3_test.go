@@ -3,8 +3,11 @@ package testenv_test
 import (
 	"bytes"
 	"io"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,5 +60,24 @@ func TestS3_RejectsWrongSecret(t *testing.T) {
 	}
 	if _, err := c.ListBuckets(t.Context()); err == nil {
 		t.Fatalf("ListBuckets with a wrong secret succeeded: auth is not enforced")
+	}
+}
+
+// The address option binds the server there, and only there: pods reach
+// it on the cluster node's address, while loopback stays the default.
+func TestStartS3With_ListensOnTheGivenHost(t *testing.T) {
+	t.Parallel()
+	s := testenv.StartS3With(t, testenv.S3Options{Host: "127.0.0.2"})
+	u, err := url.Parse(s.Endpoint)
+	if err != nil || u.Hostname() != "127.0.0.2" {
+		t.Fatalf("endpoint %s (%v), want one on 127.0.0.2", s.Endpoint, err)
+	}
+	s.CreateBucket(t, "blobs")
+	if c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", u.Port()), time.Second); err == nil {
+		c.Close()
+		t.Errorf("the server also answers on 127.0.0.1:%s", u.Port())
+	}
+	if _, _, err := testenv.RunS3With(t.Context(), "", testenv.S3Options{Host: "node.local"}); err == nil || !strings.Contains(err.Error(), "want an IP address") {
+		t.Errorf("a host name as listen address: %v, want a refusal", err)
 	}
 }

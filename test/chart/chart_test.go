@@ -233,6 +233,26 @@ func TestChart_NotesSayHowToGetTheAdminToken(t *testing.T) {
 	}
 }
 
+// The variables the NOTES export are the ones the plugin and the provider
+// read: the port-forward for this machine, the Service for the agents.
+func TestChart_NotesExportTheURLsTheClientsRead(t *testing.T) {
+	n := notes(t)
+	for _, want := range []string{
+		"export UNIKUBE_ENDPOINT=http://127.0.0.1:8080",
+		"export UNIKUBE_CLUSTER_ENDPOINT=http://rel-unikube-platform.unikube.svc:8080",
+	} {
+		if !strings.Contains(n, want) {
+			t.Errorf("NOTES lack %q:\n%s", want, n)
+		}
+	}
+	if strings.Contains(n, "nodePort") {
+		t.Errorf("NOTES of a ClusterIP Service mention a node port:\n%s", n)
+	}
+	if n := notes(t, "service.type=NodePort"); !strings.Contains(n, "{.spec.ports[0].nodePort}") {
+		t.Errorf("NOTES of a NodePort Service do not say how to find the port:\n%s", n)
+	}
+}
+
 func TestChart_LintStrictIsClean(t *testing.T) {
 	for name, args := range map[string][]string{"embedded": nil, "shared": sharedArgs} {
 		t.Run(name, func(t *testing.T) {

@@ -233,7 +233,7 @@ func TestExecutor_ApplyInANamespaceWhoseQuotaDemandsRequestsAndLimits(t *testing
 }
 
 // TestExecutor_AgentPodFollowsTheWorkloadsPlacement: a workload with image
-// pull secrets, a node selector and node affinity (matching the node), a
+// pull secrets (its own and its ServiceAccount's), a node selector and node affinity (matching the node), a
 // toleration and a priority class: the agent pod carries them all, and the
 // apply works. (That the pull secret authenticates a pull is proven
 // against the authenticated in-cluster registry elsewhere.)
@@ -257,12 +257,21 @@ func TestExecutor_AgentPodFollowsTheWorkloadsPlacement(t *testing.T) {
 	t.Cleanup(func() {
 		_ = env.Client.SchedulingV1().PriorityClasses().Delete(context.Background(), pc, metav1.DeleteOptions{})
 	})
-	if _, err := env.Client.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "regcred"},
-		Type:       corev1.SecretTypeDockerConfigJson,
-		StringData: map[string]string{corev1.DockerConfigJsonKey: `{"auths":{"registry.invalid":{"auth":"ZTJlOmUyZQ=="}}}`}}, metav1.CreateOptions{}); err != nil {
+	for _, name := range []string{"regcred", "sa-regcred"} {
+		if _, err := env.Client.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name},
+			Type:       corev1.SecretTypeDockerConfigJson,
+			StringData: map[string]string{corev1.DockerConfigJsonKey: `{"auths":{"registry.invalid":{"auth":"ZTJlOmUyZQ=="}}}`}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The workload's ServiceAccount carries a pull secret of its own, which
+	// admission adds to the workload's pods but not to the agent's.
+	if _, err := env.Client.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "web"},
+		ImagePullSecrets: []corev1.LocalObjectReference{{Name: "sa-regcred"}}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	web := restrictedWeb(env, 999)
+	web.ServiceAccountName = "web"
 	web.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "regcred"}}
 	web.NodeSelector = map[string]string{"kubernetes.io/hostname": host}
 	web.Tolerations = []corev1.Toleration{{Key: "unikube.dev/dedicated", Operator: corev1.TolerationOpEqual, Value: "data", Effect: corev1.TaintEffectNoSchedule}}
@@ -286,8 +295,8 @@ func TestExecutor_AgentPodFollowsTheWorkloadsPlacement(t *testing.T) {
 	}
 	for _, p := range ps {
 		s := p.Spec
-		if len(s.ImagePullSecrets) != 1 || s.ImagePullSecrets[0].Name != "regcred" {
-			t.Errorf("pod %s imagePullSecrets %v, want regcred", p.Name, s.ImagePullSecrets)
+		if len(s.ImagePullSecrets) != 2 || s.ImagePullSecrets[0].Name != "regcred" || s.ImagePullSecrets[1].Name != "sa-regcred" {
+			t.Errorf("pod %s imagePullSecrets %v, want regcred (the workload's) and sa-regcred (its ServiceAccount's)", p.Name, s.ImagePullSecrets)
 		}
 		if s.NodeSelector["kubernetes.io/hostname"] != host {
 			t.Errorf("pod %s nodeSelector %v", p.Name, s.NodeSelector)
@@ -348,3 +357,44 @@ func TestExecutor_ApplyIntoAWorkloadRunningAsARandomUID(t *testing.T) {
 }
 
 func fitPtr[T any](v T) *T { return &v }
+
+// TestExecutor_BoundRoleFailsFastWhenTheNamespaceRefusesThePod: applied
+// by a ServiceAccount bound only to the shipped Role, into a namespace
+// whose LimitRange allows less cpu than the agent's limit, the apply fails
+// within a minute with the namespace's reason (the Job's FailedCreate
+// event, which the Role may read), not at its timeout.
+func TestExecutor_BoundRoleFailsFastWhenTheNamespaceRefusesThePod(t *testing.T) {
+	env := cluster.Require(t)
+	platformURL, cl := exPlatform(t, env)
+	ns := env.Namespace(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	fitSeed(ctx, t, cl, false)
+	clusterfixture.CreatePVC(ctx, t, env, ns, "uploads")
+	clusterfixture.CreateDeployment(ctx, t, env, ns, "web", nil, restrictedWeb(env, 999))
+	exWaitReady(ctx, t, env, ns, "app=web", 1)
+	// The app (limit 100m) fits; the agent (limit 1 cpu by default) does not.
+	if _, err := env.Client.CoreV1().LimitRanges(ns).Create(ctx, &corev1.LimitRange{ObjectMeta: metav1.ObjectMeta{Name: "small"},
+		Spec: corev1.LimitRangeSpec{Limits: []corev1.LimitRangeItem{{Type: corev1.LimitTypeContainer,
+			Max: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("150m")},
+		}}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	deployer := exBoundClient(ctx, t, env, ns, "deployer", nil)
+
+	start := time.Now()
+	_, err := executor.Apply(ctx, executor.Options{
+		Client: deployer, Namespace: ns, Platform: cl, PlatformURL: platformURL,
+		Ref: statepkg.Ref{Project: "fit", State: "seed", Tag: "v1"}, Release: "fit",
+		Mappings: []discovery.Mapping{{Component: "files", Workload: "Deployment/web"}}, Quiesce: true,
+		AgentImage: env.Image("unikube-agent"), Actor: "e2e", Timeout: 5 * time.Minute,
+	})
+	took := time.Since(start)
+	if err == nil || !strings.Contains(err.Error(), "refuses its pod") || !strings.Contains(err.Error(), "maximum cpu usage per Container is 150m") {
+		t.Fatalf("apply as the bound ServiceAccount: %v, want the namespace's refusal named", err)
+	}
+	if took > 90*time.Second {
+		t.Fatalf("the refusal took %s to report: the Role's events rights are not used", took.Round(time.Second))
+	}
+	t.Logf("refused in %s: %v", took.Round(time.Millisecond), err)
+}

@@ -69,7 +69,20 @@ func newHelmWorld(ctx context.Context, t *testing.T, h helmplugin.Helm) *helmWor
 	t.Helper()
 	env := cluster.Require(t)
 	url, admin := exPlatform(t, env)
-	w := &helmWorld{env: env, ns: env.Namespace(t), url: url, admin: admin, helm: h.Bin, token: exAdminToken}
+	return newHelmWorldWith(ctx, t, h, env, env.Namespace(t), url, admin, exAdminToken)
+}
+
+// newHelmWorldOn is newHelmWorld with Helm 3 against a platform already
+// running at url (as the host reaches it), in namespace ns, with token for
+// the helm commands.
+func newHelmWorldOn(ctx context.Context, t *testing.T, env *cluster.Env, ns, url string, admin *client.Client, token string) *helmWorld {
+	t.Helper()
+	return newHelmWorldWith(ctx, t, helmplugin.Helm{Name: "helm3", Bin: helmBinary(t), Major: 3}, env, ns, url, admin, token)
+}
+
+func newHelmWorldWith(ctx context.Context, t *testing.T, h helmplugin.Helm, env *cluster.Env, ns, url string, admin *client.Client, token string) *helmWorld {
+	t.Helper()
+	w := &helmWorld{env: env, ns: ns, url: url, admin: admin, helm: h.Bin, token: token}
 	tmp := t.TempDir()
 	dist := filepath.Join(tmp, "dist")
 	if err := os.MkdirAll(dist, 0o755); err != nil {

@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -46,7 +47,10 @@ type Config struct {
 	// Namespace and Release of the shop chart.
 	Namespace string
 	Release   string
-	// Port the platform listens on.
+	// Port the platform listens on: exactly this one when set (a server
+	// that is not this checkout's there is an error); 0: the port an
+	// earlier run recorded, else DefaultPort, moving on to a free one
+	// when another checkout's platform (or anything else) holds it.
 	Port int
 	// Kubeconfig of a cluster to use; empty or unreachable: the local
 	// harness (test/cluster) is started.
@@ -55,6 +59,10 @@ type Config struct {
 	// platform (default: the node address on the local harness, this host's
 	// outbound address elsewhere).
 	PlatformURLInCluster string
+	// AgentImage the agent Jobs run (QUICKSTART_AGENT_IMAGE); empty: on
+	// kind, k3d and minikube the quickstart builds and loads this
+	// checkout's (see package imageload), elsewhere the provider's default.
+	AgentImage string
 	// KeepCluster makes Down leave a cluster it started running.
 	KeepCluster bool
 	// Out gets the progress and the summary; commands' output too.
@@ -73,9 +81,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		Dir:                  getenv("QUICKSTART_DIR"),
 		Namespace:            or(getenv("QUICKSTART_NAMESPACE"), "shop-quickstart"),
 		Release:              or(getenv("QUICKSTART_RELEASE"), "shop"),
-		Port:                 18080,
 		Kubeconfig:           getenv("KUBECONFIG"),
 		PlatformURLInCluster: getenv("QUICKSTART_PLATFORM_URL_IN_CLUSTER"),
+		AgentImage:           getenv("QUICKSTART_AGENT_IMAGE"),
 		KeepCluster:          getenv("QUICKSTART_KEEP_CLUSTER") == "1",
 		Out:                  os.Stdout,
 	}
@@ -104,9 +112,6 @@ func (c *Config) defaults() {
 	if c.Release == "" {
 		c.Release = "shop"
 	}
-	if c.Port == 0 {
-		c.Port = 18080
-	}
 	if c.Out == nil {
 		c.Out = os.Stdout
 	}
@@ -118,8 +123,12 @@ type saved struct {
 	Local          bool   `json:"local"`
 	ClusterStarted bool   `json:"cluster_started"`
 	Endpoint       string `json:"endpoint"`
-	Namespace      string `json:"namespace"`
-	Release        string `json:"release"`
+	// Port the platform of this checkout listens on (kept across runs).
+	Port int `json:"port,omitempty"`
+	// AgentImage the agent Jobs run, when not the provider's default.
+	AgentImage string `json:"agent_image,omitempty"`
+	Namespace  string `json:"namespace"`
+	Release    string `json:"release"`
 }
 
 // Result is what Up found in the seeded release.
@@ -231,6 +240,9 @@ func Up(ctx context.Context, cfg Config) (*Result, error) {
 	if err := privateDir(cfg.Dir); err != nil {
 		return nil, err
 	}
+	if prev, err := r.load(); err == nil {
+		r.st.Port = prev.Port // this checkout's port, chosen by an earlier run
+	}
 	steps := []struct {
 		name string
 		fn   func(context.Context) error
@@ -332,6 +344,9 @@ func (r *run) cluster(ctx context.Context) error {
 				// Import the images the chart needs (a no-op when they are there).
 				return r.localUp(ctx, local)
 			}
+			if err := r.clusterImages(ctx); err != nil {
+				return err
+			}
 			return r.save()
 		}
 		fmt.Fprintf(r.cfg.Out, "    KUBECONFIG=%s: %v; starting the local cluster instead\n", kc, err)
@@ -384,8 +399,8 @@ func (r *run) load() (*saved, error) {
 // listenAddr is where the platform listens and how pods reach it: on the
 // local harness the node address (pods reach the host there); elsewhere all
 // addresses, reached through this host's outbound address.
-func (r *run) listenAddr(ctx context.Context) (listen, inCluster string, err error) {
-	port := strconv.Itoa(r.cfg.Port)
+func (r *run) listenAddr(ctx context.Context, p int) (listen, inCluster string, err error) {
+	port := strconv.Itoa(p)
 	if r.st.Local {
 		ip, err := r.kube.NodeIP(ctx)
 		if err != nil {
@@ -406,20 +421,27 @@ func (r *run) listenAddr(ctx context.Context) (listen, inCluster string, err err
 	return net.JoinHostPort("0.0.0.0", port), "http://" + net.JoinHostPort(host, port), nil
 }
 
-func (r *run) platform(ctx context.Context) error {
-	listen, inCluster, err := r.listenAddr(ctx)
+// platformPort is the port of this checkout's platform on host: the
+// configured one, else the one an earlier run recorded, else DefaultPort;
+// a port held by a server that is not this checkout's is passed over
+// (see choosePort). The choice is recorded in the state file.
+func (r *run) platformPort(ctx context.Context, host string) error {
+	want, fixed := r.cfg.Port, r.cfg.Port != 0
+	if !fixed {
+		want = DefaultPort
+		if r.st.Port != 0 {
+			want = r.st.Port
+		}
+	}
+	p, err := choosePort(ctx, host, want, fixed, r.token, r.cfg.Out)
 	if err != nil {
 		return err
 	}
-	host, port, _ := net.SplitHostPort(listen)
-	if host == "0.0.0.0" {
-		host = "127.0.0.1"
-	}
-	endpoint := "http://" + net.JoinHostPort(host, port)
-	if r.st.Local {
-		endpoint = inCluster
-	}
-	r.st.Endpoint = endpoint
+	r.st.Port = p
+	return nil
+}
+
+func (r *run) platform(ctx context.Context) error {
 	tokenFile := filepath.Join(r.cfg.Dir, "admin-token")
 	if b, err := os.ReadFile(tokenFile); err == nil {
 		r.token = strings.TrimSpace(string(b))
@@ -436,6 +458,26 @@ func (r *run) platform(ctx context.Context) error {
 			return err
 		}
 	}
+	probe, _, err := r.listenAddr(ctx, DefaultPort)
+	if err != nil {
+		return err
+	}
+	host, _, _ := net.SplitHostPort(probe)
+	if err := r.platformPort(ctx, host); err != nil {
+		return err
+	}
+	listen, inCluster, err := r.listenAddr(ctx, r.st.Port)
+	if err != nil {
+		return err
+	}
+	if host == "0.0.0.0" {
+		host = "127.0.0.1"
+	}
+	endpoint := "http://" + net.JoinHostPort(host, strconv.Itoa(r.st.Port))
+	if r.st.Local {
+		endpoint = inCluster
+	}
+	r.st.Endpoint = endpoint
 	r.setEnv("UNIKUBE_ENDPOINT", endpoint)
 	r.setEnv("UNIKUBE_TOKEN", r.token)
 	r.setEnv("KUBECONFIG", r.st.Kubeconfig)
@@ -457,7 +499,7 @@ func (r *run) platform(ctx context.Context) error {
 	}
 	if pid := readPid(pidFile); pid > 0 && alive(pid) {
 		prev, _ := os.ReadFile(binFile)
-		if string(prev) == sum && ready(ctx, endpoint) == nil {
+		if string(prev) == sum && owned(ctx, endpoint, r.token) == nil {
 			fmt.Fprintf(r.cfg.Out, "    already running (pid %d) at %s\n", pid, endpoint)
 			return r.devToken(ctx)
 		}
@@ -489,9 +531,14 @@ func (r *run) platform(ctx context.Context) error {
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		err := ready(ctx, endpoint)
-		if err == nil {
+		// Ready and accepting this checkout's admin token: a server of
+		// another checkout on the same address answers /readyz too.
+		err := owned(ctx, endpoint, r.token)
+		if err == nil && alive(pid) {
 			break
+		}
+		if err == nil {
+			err = errors.New("the server exited")
 		}
 		if time.Now().After(deadline) || !alive(pid) {
 			log, _ := os.ReadFile(logFile.Name())
@@ -537,7 +584,27 @@ export PATH=%q:"$PATH"
 export QUICKSTART_PLATFORM_URL_IN_CLUSTER=%q
 `, r.st.Endpoint, filepath.Join(r.cfg.Dir, "dev-token"), r.st.Kubeconfig, r.getEnv("HELM_PLUGINS"),
 		r.cfg.Namespace, r.binDir()+string(os.PathListSeparator)+r.toolsBin(), inCluster)
+	if r.st.AgentImage != "" {
+		// The plugin's agent image (helm state apply in the tour).
+		s += fmt.Sprintf("export UNIKUBE_AGENT_IMAGE=%q\n", r.st.AgentImage)
+	}
 	return writePrivate(filepath.Join(r.cfg.Dir, "env"), []byte(s))
+}
+
+// owned checks the platform at endpoint is ready and accepts token.
+func owned(ctx context.Context, endpoint, token string) error {
+	if err := ready(ctx, endpoint); err != nil {
+		return err
+	}
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return err
+	}
+	port, _ := strconv.Atoi(u.Port())
+	if st, why := probePort(ctx, u.Hostname(), port, token); st == portForeign {
+		return errors.New(why)
+	}
+	return nil
 }
 
 func ready(ctx context.Context, endpoint string) error {
@@ -744,6 +811,7 @@ func (r *run) terraform(ctx context.Context) error {
 	if r.st.Local {
 		r.setEnv("TF_VAR_script_image", "localhost/postgres:15")
 	}
+	r.setEnv("TF_VAR_agent_image", r.st.AgentImage)
 	if err := r.command(ctx, work, nil, "terraform", "init", "-input=false", "-no-color"); err != nil {
 		return err
 	}

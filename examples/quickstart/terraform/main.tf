@@ -37,6 +37,12 @@ variable "platform_url_in_cluster" {
   default     = ""
 }
 
+variable "agent_image" {
+  description = "Image of the agent Jobs, if not the provider's default (make quickstart sets it on kind, k3d and minikube to the image it loaded)."
+  type        = string
+  default     = ""
+}
+
 variable "script_image" {
   description = "Image the order-report cluster script runs in (it needs psql)."
   type        = string
@@ -136,6 +142,7 @@ resource "unikube_state_apply" "shop" {
     release      = var.release
     quiesce      = true
     platform_url = var.platform_url_in_cluster != "" ? var.platform_url_in_cluster : null
+    agent_image  = var.agent_image != "" ? var.agent_image : null
 
     # The release runs three workloads; each component names its own.
     mapping {

@@ -141,7 +141,7 @@ func resolve(ctx context.Context, cs kubernetes.Interface, ns string, m Mapping)
 	if c.SecurityContext != nil && c.SecurityContext.RunAsUser != nil {
 		t.RunAsUser = c.SecurityContext.RunAsUser
 	}
-	t.Fit, t.Resources = jobs.FitFrom(p.template.Spec), m.Resources
+	t.Fit, t.Resources = fitOf(ctx, cs, ns, p.template.Spec), m.Resources
 	if t.RunAsUser == nil {
 		assignedIDs(ctx, cs, ns, p, c.Name, &t)
 	}
@@ -192,6 +192,36 @@ func resolve(ctx context.Context, cs kubernetes.Interface, ns string, m Mapping)
 		}
 	}
 	return t, nil
+}
+
+// FitOf is the PodFit of the workload m names (Workload or Selector), for
+// Jobs that serve it without being an agent Job of a data component (a
+// script component's Job).
+func FitOf(ctx context.Context, cs kubernetes.Interface, ns string, m Mapping) (jobs.PodFit, error) {
+	p, err := findWorkload(ctx, cs, ns, m)
+	if err != nil {
+		return jobs.PodFit{}, err
+	}
+	return fitOf(ctx, cs, ns, p.template.Spec), nil
+}
+
+// fitOf is the PodFit of a workload's pod spec, with the pull secrets of
+// its ServiceAccount: admission adds those to the workload's pods only.
+// Best effort: without the right to read the account (the documented Role
+// grants it), the Job gets the template's pull secrets alone.
+func fitOf(ctx context.Context, cs kubernetes.Interface, ns string, spec corev1.PodSpec) jobs.PodFit {
+	f := jobs.FitFrom(spec)
+	name := spec.ServiceAccountName
+	if name == "" {
+		name = spec.DeprecatedServiceAccount
+	}
+	if name == "" {
+		name = "default"
+	}
+	if sa, err := cs.CoreV1().ServiceAccounts(ns).Get(ctx, name, metav1.GetOptions{}); err == nil {
+		f.AddPullSecrets(sa.ImagePullSecrets...)
+	}
+	return f
 }
 
 // assignedIDs fills in the uid (and fsGroup) the namespace gave the

@@ -48,6 +48,39 @@ func TestResolve_TargetCarriesTheWorkloadsPlacement(t *testing.T) {
 	}
 }
 
+// TestResolve_TargetCarriesTheServiceAccountsPullSecrets: the pull
+// secrets of the workload's ServiceAccount (which admission adds to the
+// workload's pods, not to the agent's) go to the agent Job too, after the
+// template's own and each once; a workload naming no account gets those of
+// "default".
+func TestResolve_TargetCarriesTheServiceAccountsPullSecrets(t *testing.T) {
+	sa := func(name string, secrets ...string) *corev1.ServiceAccount {
+		a := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns"}}
+		for _, s := range secrets {
+			a.ImagePullSecrets = append(a.ImagePullSecrets, corev1.LocalObjectReference{Name: s})
+		}
+		return a
+	}
+	spec := corev1.PodSpec{ServiceAccountName: "app", ImagePullSecrets: []corev1.LocalObjectReference{{Name: "regcred"}}}
+	tg := resolveFiles(t, filesWorkload(spec), sa("app", "sa-cred", "regcred"), sa("default", "default-cred"))
+	if got := tg.Fit.ImagePullSecrets; len(got) != 2 || got[0].Name != "regcred" || got[1].Name != "sa-cred" {
+		t.Fatalf("pull secrets %v, want [regcred sa-cred]", got)
+	}
+	job, _ := jobs.Build(jobs.Spec{Namespace: "ns", Component: "files", AgentImage: "a", PVC: tg.PVC, Fit: tg.Fit})
+	if got := job.Spec.Template.Spec.ImagePullSecrets; len(got) != 2 || got[1].Name != "sa-cred" {
+		t.Fatalf("job pull secrets %v", got)
+	}
+	tg = resolveFiles(t, filesWorkload(corev1.PodSpec{}), sa("default", "default-cred"))
+	if got := tg.Fit.ImagePullSecrets; len(got) != 1 || got[0].Name != "default-cred" {
+		t.Fatalf("pull secrets %v, want the default account's", got)
+	}
+	// No account to read (or no right to): the template's alone.
+	tg = resolveFiles(t, filesWorkload(spec))
+	if got := tg.Fit.ImagePullSecrets; len(got) != 1 || got[0].Name != "regcred" {
+		t.Fatalf("pull secrets %v, want [regcred]", got)
+	}
+}
+
 // TestResolve_UIDTheNamespaceGaveTheRunningPod: a template without a uid
 // whose pods got one at admission (OpenShift's SCC) gives the agent that
 // uid and fsGroup; with no pod running, a namespace with a uid range makes

@@ -14,7 +14,11 @@ package executor
 //   - the mapping's options override both: `script=project/name`,
 //     `var.NAME=value`;
 //   - the mapping's PVC (or option `pvc`) is mounted read-write at
-//     /unikube/target ($UNIKUBE_TARGET) for scripts that write files.
+//     /unikube/target ($UNIKUBE_TARGET) for scripts that write files;
+//   - the Job is placed like the workload the script serves (the
+//     mapping's workload or selector, else the pod mounting the PVC): its
+//     pull secrets, nodes, tolerations and priority; its containers get the
+//     mapping's resources, jobs.DefaultResources for what it leaves out.
 //
 // The script also gets UNIKUBE_COMPONENT, UNIKUBE_STATE, UNIKUBE_VERSION
 // (the digest) and UNIKUBE_DATA. Script components are checked (script
@@ -29,10 +33,12 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/client"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/discovery"
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/jobs"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/records"
 	"github.com/unikubehq/terraform-provider-unikube/internal/scriptrun"
 	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
@@ -52,6 +58,10 @@ type scriptTarget struct {
 	vars   map[string]string
 	pvc    string
 	node   string
+	// fit places the script's pod like the workload it serves (the
+	// mapping's workload, or the pod mounting its PVC).
+	fit       jobs.PodFit
+	resources *corev1.ResourceRequirements
 }
 
 // scriptTargets takes the script components out of ms and checks each:
@@ -78,7 +88,7 @@ func scriptTargets(ctx context.Context, o Options, m *statepkg.Manifest, ms []di
 }
 
 func scriptTargetOf(ctx context.Context, o Options, c statepkg.Component, mp discovery.Mapping) (scriptTarget, error) {
-	t := scriptTarget{comp: c, vars: map[string]string{}, pvc: mp.PVC}
+	t := scriptTarget{comp: c, vars: map[string]string{}, pvc: mp.PVC, resources: mp.Resources}
 	ref := c.Meta[ScriptMetaKey]
 	for k, v := range c.Meta {
 		if name, ok := strings.CutPrefix(k, ScriptVarPrefix); ok {
@@ -112,6 +122,11 @@ func scriptTargetOf(ctx context.Context, o Options, c statepkg.Component, mp dis
 		return t, err
 	}
 	t.script = sc
+	if mp.Workload != "" || mp.Selector != "" {
+		if t.fit, err = discovery.FitOf(ctx, o.Client, o.Namespace, mp); err != nil {
+			return t, err
+		}
+	}
 	if t.pvc != "" {
 		if _, err := o.Client.CoreV1().PersistentVolumeClaims(o.Namespace).Get(ctx, t.pvc, metav1.GetOptions{}); err != nil {
 			return t, fmt.Errorf("PVC %s: %w", t.pvc, err)
@@ -122,6 +137,11 @@ func scriptTargetOf(ctx context.Context, o Options, c statepkg.Component, mp dis
 				for _, v := range p.Spec.Volumes {
 					if v.PersistentVolumeClaim != nil && v.PersistentVolumeClaim.ClaimName == t.pvc && p.Spec.NodeName != "" {
 						t.node = p.Spec.NodeName
+						if mp.Workload == "" && mp.Selector == "" {
+							// The running pod's spec has its account's pull
+							// secrets already (admission added them).
+							t.fit = jobs.FitFrom(p.Spec)
+						}
 					}
 				}
 			}
@@ -141,7 +161,7 @@ func restoreScripts(ctx context.Context, o Options, digest, token string, ts []s
 		start := time.Now()
 		_, err := scriptrun.Run(ctx, scriptrun.Options{
 			Client: o.Client, Platform: o.Platform, Namespace: o.Namespace, Fetched: &t.script, Vars: t.vars,
-			Timeout: o.Timeout, TargetPVC: t.pvc, NodeName: t.node,
+			Timeout: o.Timeout, TargetPVC: t.pvc, NodeName: t.node, Fit: t.fit, Resources: t.resources,
 			Target: fmt.Sprintf("component %s of %s@%s in %s", t.comp.Name, o.Ref.StateName(), digest, o.Namespace),
 			Data: &scriptrun.Data{AgentImage: o.AgentImage, PlatformURL: o.PlatformURL, Token: token,
 				State: o.Ref.StateName(), Digest: digest, Component: t.comp.Name},

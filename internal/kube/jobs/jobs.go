@@ -15,8 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
-	"slices"
 	"strings"
 	"time"
 
@@ -199,15 +197,9 @@ func Build(s Spec) (*batchv1.Job, *corev1.Secret) {
 					RestartPolicy:                corev1.RestartPolicyNever,
 					AutomountServiceAccountToken: ptr(false),
 					NodeName:                     s.NodeName,
-					NodeSelector:                 maps.Clone(s.Fit.NodeSelector),
-					Tolerations:                  slices.Clone(s.Fit.Tolerations),
-					Affinity:                     affinity(s.Fit.NodeAffinity),
-					PriorityClassName:            s.Fit.PriorityClassName,
-					ImagePullSecrets:             slices.Clone(s.Fit.ImagePullSecrets),
 					SecurityContext: &corev1.PodSecurityContext{
 						RunAsUser: uid, RunAsGroup: gid, FSGroup: s.FSGroup, RunAsNonRoot: ptr(true),
-						SupplementalGroups: slices.Clone(s.Fit.SupplementalGroups),
-						SeccompProfile:     &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+						SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 					},
 					InitContainers: inits,
 					Containers: []corev1.Container{{
@@ -220,17 +212,11 @@ func Build(s Spec) (*batchv1.Job, *corev1.Secret) {
 			},
 		},
 	}
+	s.Fit.ApplyTo(&job.Spec.Template.Spec)
 	return job, secret
 }
 
 func ptr[T any](v T) *T { return &v }
-
-func affinity(na *corev1.NodeAffinity) *corev1.Affinity {
-	if na == nil {
-		return nil
-	}
-	return &corev1.Affinity{NodeAffinity: na.DeepCopy()}
-}
 
 func truncate(s string, n int) string {
 	if len(s) > n {
@@ -544,7 +530,7 @@ func wait(ctx context.Context, cs kubernetes.Interface, job *batchv1.Job, o RunO
 		}
 		if seenPod == "" && len(pods.Items) == 0 && time.Since(created) > 20*o.Poll && time.Since(lastEventCheck) > 4*o.Poll {
 			lastEventCheck = time.Now()
-			if reason, permanent := refusedPod(ctx, cs, ns, name); reason != "" {
+			if reason, permanent := RefusedPod(ctx, cs, ns, name); reason != "" {
 				if permanent {
 					return fail("", "the namespace refuses its pod: "+reason)
 				}
@@ -604,13 +590,13 @@ func wait(ctx context.Context, cs kubernetes.Interface, job *batchv1.Job, o RunO
 	}
 }
 
-// refusedPod returns why the Job controller could not create the pod of
+// RefusedPod returns why the Job controller could not create the pod of
 // job, from its latest FailedCreate event, and whether that lasts: a pod
 // over the quota's remaining room waits for other pods to finish, one the
 // namespace forbids otherwise (no limits where the quota demands them,
 // beyond a LimitRange, against the Pod Security level) never starts. Best
 // effort: without the right to list events it returns nothing.
-func refusedPod(ctx context.Context, cs kubernetes.Interface, ns, job string) (string, bool) {
+func RefusedPod(ctx context.Context, cs kubernetes.Interface, ns, job string) (string, bool) {
 	evs, err := cs.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.kind=Job,involvedObject.name=" + job})
 	if err != nil {
 		return "", false

@@ -47,6 +47,48 @@ func FitFrom(spec corev1.PodSpec) PodFit {
 	return f
 }
 
+// ApplyTo places the pod of spec as f says: f's pull secrets are added to
+// spec's, its node selector, tolerations, node affinity, priority class
+// and supplemental groups set. Agent, script and hook Jobs share it.
+func (f PodFit) ApplyTo(spec *corev1.PodSpec) {
+	for _, r := range f.ImagePullSecrets {
+		if !slices.Contains(spec.ImagePullSecrets, r) {
+			spec.ImagePullSecrets = append(spec.ImagePullSecrets, r)
+		}
+	}
+	if len(f.NodeSelector) > 0 {
+		spec.NodeSelector = maps.Clone(f.NodeSelector)
+	}
+	spec.Tolerations = append(spec.Tolerations, f.Tolerations...)
+	if f.NodeAffinity != nil {
+		if spec.Affinity == nil {
+			spec.Affinity = &corev1.Affinity{}
+		}
+		spec.Affinity.NodeAffinity = f.NodeAffinity.DeepCopy()
+	}
+	if f.PriorityClassName != "" {
+		spec.PriorityClassName = f.PriorityClassName
+	}
+	if len(f.SupplementalGroups) > 0 {
+		if spec.SecurityContext == nil {
+			spec.SecurityContext = &corev1.PodSecurityContext{}
+		}
+		spec.SecurityContext.SupplementalGroups = slices.Clone(f.SupplementalGroups)
+	}
+}
+
+// AddPullSecrets appends the pull secrets of refs that f lacks: those of
+// the workload's ServiceAccount, which admission adds to the workload's
+// pods but not to a Job running under another account (nor to any pod
+// that names pull secrets of its own).
+func (f *PodFit) AddPullSecrets(refs ...corev1.LocalObjectReference) {
+	for _, r := range refs {
+		if r.Name != "" && !slices.Contains(f.ImagePullSecrets, r) {
+			f.ImagePullSecrets = append(f.ImagePullSecrets, r)
+		}
+	}
+}
+
 // Default resources of an agent container: requests and limits for cpu
 // and memory, so the pod is admitted in a namespace whose ResourceQuota
 // demands them, and small enough for a LimitRange's usual bounds. The
@@ -125,6 +167,10 @@ func ResourcesFromMap(m map[string]string) (*corev1.ResourceRequirements, error)
 	}
 	return r, nil
 }
+
+// WithDefaults is r with what it leaves out taken from DefaultResources
+// (see resources).
+func WithDefaults(r *corev1.ResourceRequirements) corev1.ResourceRequirements { return resources(r) }
 
 // resources fills in what r leaves out from DefaultResources; a default
 // limit below a given request is raised to the request (and a default

@@ -8,7 +8,6 @@ package rbac
 import (
 	"bytes"
 	"context"
-	_ "embed"
 	"errors"
 	"fmt"
 	"io"
@@ -20,12 +19,15 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes"
+
+	deployrbac "github.com/unikubehq/terraform-provider-unikube/deploy/rbac"
 )
 
-// RoleYAML is the documented Roles (role.yaml next to this file).
-//
-//go:embed role.yaml
-var RoleYAML []byte
+// RolesPath is where the Roles users apply live in the repository.
+const RolesPath = "deploy/rbac/roles.yaml"
+
+// RoleYAML is the documented Roles (deploy/rbac/roles.yaml).
+var RoleYAML = deployrbac.RolesYAML
 
 // Operation is what the caller asks the executor to do; each has its Role.
 type Operation string
@@ -40,7 +42,7 @@ const (
 	OpHooks Operation = "hooks"
 )
 
-// RoleName is the name of op's Role in role.yaml.
+// RoleName is the name of op's Role in roles.yaml.
 func RoleName(op Operation) string { return "unikube-state-" + string(op) }
 
 // Roles parses RoleYAML: one Role per operation.
@@ -54,7 +56,7 @@ func Roles() ([]*rbacv1.Role, error) {
 			return out, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("embedded role.yaml: %w", err)
+			return nil, fmt.Errorf("embedded %s: %w", RolesPath, err)
 		}
 		out = append(out, &r)
 	}
@@ -71,7 +73,7 @@ func RoleFor(op Operation) (*rbacv1.Role, error) {
 			return r, nil
 		}
 	}
-	return nil, fmt.Errorf("embedded role.yaml has no Role %s", RoleName(op))
+	return nil, fmt.Errorf("embedded %s has no Role %s", RolesPath, RoleName(op))
 }
 
 // Role is the Role an apply needs: restore, without exec.
@@ -151,8 +153,8 @@ func (e *MissingError) Error() string {
 		sort.Strings(rs)
 		bind = "the Role " + strings.Join(rs, " and the Role ")
 	}
-	return fmt.Sprintf("missing Kubernetes permissions in namespace %s: cannot %s; bind %s (internal/kube/rbac/role.yaml) to the caller in that namespace",
-		e.Namespace, strings.Join(names, ", cannot "), bind)
+	return fmt.Sprintf("missing Kubernetes permissions in namespace %s: cannot %s; bind %s (%s) to the caller in that namespace",
+		e.Namespace, strings.Join(names, ", cannot "), bind, RolesPath)
 }
 
 // ErrMissing is matched by errors.Is for a *MissingError.

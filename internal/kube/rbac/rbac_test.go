@@ -23,8 +23,10 @@ func TestRoles_EachOperationHasItsOwnRightsAndOnlyHooksExec(t *testing.T) {
 		t.Fatalf("roles: %d %v", len(rs), err)
 	}
 	want := map[Operation][]string{
-		OpRestore: {"create jobs.batch", "patch jobs.batch", "get pods/log", "patch statefulsets.apps", "create secrets", "update configmaps"},
-		OpCapture: {"create jobs.batch", "get pods/log", "get configmaps", "list secrets"},
+		// list events: the fast failure on a pod the namespace refuses;
+		// get serviceaccounts: the workload's pull secrets.
+		OpRestore: {"create jobs.batch", "patch jobs.batch", "get pods/log", "patch statefulsets.apps", "create secrets", "update configmaps", "list events", "get serviceaccounts"},
+		OpCapture: {"create jobs.batch", "get pods/log", "get configmaps", "list secrets", "list events", "get serviceaccounts"},
 		OpHooks:   {"create pods/exec", "list pods"},
 	}
 	for op, verbs := range want {

@@ -7,7 +7,8 @@
 //
 // Environment: KUBECONFIG (a reachable cluster is used, otherwise the local
 // one is started), QUICKSTART_DIR (default .quickstart), QUICKSTART_NAMESPACE,
-// QUICKSTART_RELEASE, QUICKSTART_PORT (18080), QUICKSTART_PLATFORM_URL_IN_CLUSTER,
+// QUICKSTART_RELEASE, QUICKSTART_PORT (default 18080, or the next free one when another
+// checkout holds it), QUICKSTART_PLATFORM_URL_IN_CLUSTER, QUICKSTART_AGENT_IMAGE,
 // QUICKSTART_KEEP_CLUSTER=1 (down leaves the cluster running).
 package main
 
