@@ -72,6 +72,15 @@ go_tool() { # name module@version
     echo "$mod" >"$stamp"
   fi
 }
+# Helm 4 beside Helm 3 (helm on PATH stays Helm 3): the `helm state` plugin's
+# tests run under both (test/helmplugin, test/e2e).
+helm4_mod=helm.sh/helm/v4/cmd/helm@v4.3.2
+if [ ! -x "$TOOLS_DIR/helm4/bin/helm" ] || [ "$(cat "$TOOLS_DIR/helm4/bin/.helm.version" 2>/dev/null)" != "$helm4_mod" ]; then
+  echo "install-deps: go install $helm4_mod (into $TOOLS_DIR/helm4/bin)"
+  mkdir -p "$TOOLS_DIR/helm4/bin"
+  GOBIN="$TOOLS_DIR/helm4/bin" GOFLAGS= go install "$helm4_mod"
+  echo "$helm4_mod" >"$TOOLS_DIR/helm4/bin/.helm.version"
+fi
 go_tool versitygw github.com/versity/versitygw/cmd/versitygw@v1.8.0
 # The CNCF distribution registry: internal/testenv.StartRegistry (image push tests).
 go_tool registry github.com/distribution/distribution/v3/cmd/registry@v3.1.2

@@ -161,18 +161,68 @@ func TestCommands_LoginStoresTheTokenPrivately(t *testing.T) {
 	}
 }
 
-func TestCommands_VersionAndCompletion(t *testing.T) {
+func TestCommands_Version(t *testing.T) {
 	w := &world{env: map[string]string{}}
 	if out, _, code := w.run(t, "", "version"); code != 0 || !strings.Contains(out, "helm-state") {
 		t.Errorf("version: %q", out)
 	}
-	for _, sh := range []string{"bash", "zsh", "fish"} {
-		if out, _, code := w.run(t, "", "completion", sh); code != 0 || len(out) < 100 {
-			t.Errorf("completion %s: %d %d bytes", sh, code, len(out))
+}
+
+// Cobra's __complete protocol (what plugin.complete runs for Helm)
+// completes subcommands, flag values and state references from the real
+// platform.
+func TestCompletion_SubcommandsFlagsAndStateReferencesFromThePlatform(t *testing.T) {
+	w := newWorld(t)
+	complete := func(args ...string) []string {
+		t.Helper()
+		out, errOut, code := w.run(t, "", append([]string{"__complete"}, args...)...)
+		if code != 0 {
+			t.Fatalf("__complete %q: exit %d %s", args, code, errOut)
+		}
+		return strings.Split(strings.TrimSpace(out), "\n")
+	}
+	has := func(got []string, want ...string) {
+		t.Helper()
+		for _, x := range want {
+			found := false
+			for _, g := range got {
+				if g == x || strings.HasPrefix(g, x+"\t") {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("completions %q lack %q", got, x)
+			}
 		}
 	}
-	if _, _, code := w.run(t, "", "completion", "tcsh"); code != 2 {
-		t.Errorf("completion tcsh: exit %d, want 2", code)
+	has(complete("ap"), "apply")
+	has(complete("apply", "--agent"), "--agent-resources", "--agent-image")
+	has(complete("show", "-o", ""), "table", "json", "yaml")
+	has(complete("show", "sh"), "shop/", ":6") // NoSpace|NoFileComp
+	has(complete("show", "shop/s"), "shop/seed")
+	has(complete("show", "shop/seed:"), "shop/seed:v1", "shop/seed:@latest", "shop/seed:@candidate")
+	has(complete("capture", "shop", "--to", "shop/"), "shop/seed")
+	has(complete("install", "shop", "./chart", "--state", "shop/seed:v"), "shop/seed:v1")
+	has(complete("prune-candidates", "shop/"), "shop/seed", ":4")
+	if got := complete("completion"); len(got) > 1 {
+		t.Errorf("helm state completion still exists: %q (Helm's own completion covers plugins)", got)
+	}
+}
+
+func TestWaits_AndHelmMajor(t *testing.T) {
+	for flag, want := range map[string]bool{"--wait": true, "--wait=true": true, "--wait=watcher": true, "--wait=legacy": true,
+		"--wait=hookOnly": false, "--wait=false": false, "--atomic": true, "--rollback-on-failure": true, "--timeout": false} {
+		if got := waits(flag); got != want {
+			t.Errorf("waits(%q) = %v, want %v", flag, got, want)
+		}
+	}
+	for v, want := range map[string]int{"v3.22.0": 3, "v4.3": 4, "v4.3.2+g1234\n": 4} {
+		if got, err := parseHelmMajor(v); err != nil || got != want {
+			t.Errorf("parseHelmMajor(%q) = %d, %v; want %d", v, got, err, want)
+		}
+	}
+	if _, err := parseHelmMajor("garbage"); err == nil {
+		t.Error("parseHelmMajor(garbage): no error")
 	}
 }
 

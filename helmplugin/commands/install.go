@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -104,9 +106,11 @@ func newHelmWrapCmd(s *Settings, verb string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   verb + " RELEASE CHART --state REF [helm " + verb + " flags]",
 		Short: "helm " + verb + " a chart and seed it with a state in the same step (post-" + verb + " hook Jobs)",
-		Long: `Runs helm ` + verb + ` with this plugin as post-renderer: it appends one seed Job per
+		Long: `Runs helm ` + verb + ` with this plugin as post-renderer (Helm 3: the plugin's binary;
+Helm 4: a post-renderer plugin, postrenderer/v1, that helm state writes for the
+run): it appends one seed Job per
 component of the state (the agent restoring that component next to its
-service once it answers, with a short-lived download-only token). Helm 3 runs
+service once it answers, with a short-lived download-only token). Helm runs
 no hooks that a post-renderer adds, so the Jobs are resources of the release
 and --wait also waits for them (--wait-for-jobs is added): helm ` + verb + ` --wait
 returns when the release is seeded, and a failed seed fails the release; the
@@ -139,10 +143,12 @@ Every other flag goes to helm ` + verb + `.`,
 			}
 			release := pos[0]
 			ns := firstNonEmpty(f.namespace, s.Namespace())
-			self, err := os.Executable()
+			helmBin := firstNonEmpty(s.Getenv("HELM_BIN"), "helm")
+			pr, err := postRendererFor(s.Context(cmd), s, helmBin)
 			if err != nil {
-				return fmt.Errorf("find the plugin binary for --post-renderer: %w", err)
+				return err
 			}
+			defer pr.cleanup()
 			prArgs := []string{"post-render", "--state=" + f.state, "--release=" + release, "--release-namespace=" + ns,
 				"--seed-timeout=" + f.timeout.String()}
 			if f.onUpgrade {
@@ -171,22 +177,29 @@ Every other flag goes to helm ` + verb + `.`,
 			// The seed Jobs are ordinary resources of the release (Helm 3
 			// runs no hooks from post-renderers): --wait must wait for them.
 			for _, x := range f.rest {
-				if x == "--wait" || x == "--wait=true" || x == "--atomic" {
+				if waits(x) {
 					hargs = append(hargs, "--wait-for-jobs")
 					break
 				}
 			}
-			hargs = append(hargs, "--post-renderer", self)
+			hargs = append(hargs, "--post-renderer", pr.name)
 			for _, p := range prArgs {
 				hargs = append(hargs, "--post-renderer-args", p)
 			}
-			helmBin := firstNonEmpty(s.Getenv("HELM_BIN"), "helm")
 			c := exec.CommandContext(s.Context(cmd), helmBin, hargs...)
 			c.Stdin, c.Stdout, c.Stderr = s.In, s.Out, s.Err
+			if pr.env != nil {
+				c.Env = append(os.Environ(), pr.env...)
+			}
 			if err := c.Run(); err != nil {
 				var ee *exec.ExitError
 				if !errors.As(err, &ee) {
 					return fmt.Errorf("run %s: %w", helmBin, err)
+				}
+				if pr.errFile != "" {
+					if b, rerr := os.ReadFile(pr.errFile); rerr == nil && len(b) > 0 {
+						return fmt.Errorf("helm %s %s: the post-renderer failed: %s", verb, release, b)
+					}
 				}
 				return seedFailure(s, verb, release, ns)
 			}
@@ -194,6 +207,116 @@ Every other flag goes to helm ` + verb + `.`,
 		},
 	}
 	return cmd
+}
+
+// waits says whether a helm install/upgrade flag makes helm wait for the
+// release (Helm 3: --wait, --atomic; Helm 4 also --wait=STRATEGY and
+// --rollback-on-failure; hookOnly waits for hooks only).
+func waits(flag string) bool {
+	switch flag {
+	case "--wait", "--atomic", "--rollback-on-failure", "--atomic=true", "--rollback-on-failure=true":
+		return true
+	}
+	v, ok := strings.CutPrefix(flag, "--wait=")
+	return ok && v != "false" && v != "hookOnly"
+}
+
+// Helm4PostRenderer is the name of the Helm 4 post-renderer plugin that
+// helm state install/upgrade hands Helm 4.
+const Helm4PostRenderer = "state-postrenderer"
+
+// postRenderer is what helm install gets as --post-renderer: Helm 3 runs a
+// path; Helm 4 runs only post-renderer plugins, so it gets the plugin's
+// name and HELM_PLUGINS extended by a directory that holds it.
+type postRenderer struct {
+	name    string
+	env     []string
+	cleanup func()
+	// errFile is where the Helm 4 post-renderer leaves its error.
+	errFile string
+}
+
+// EnvPostRenderErrors names the file a post-renderer run by Helm 4 writes
+// its error to (Helm 4 drops the plugin's stderr).
+const EnvPostRenderErrors = "HELM_STATE_POSTRENDER_ERRORS"
+
+// postRendererFor returns the post-renderer for the helm at helmBin. For
+// Helm 4 it writes the post-renderer plugin (postrenderer/v1, running this
+// binary's post-render) into a directory of its own, removed by cleanup:
+// the release archives hold no directories (Helm 3 cannot extract them),
+// and this way the plugin always runs the binary of this very plugin.
+func postRendererFor(ctx context.Context, s *Settings, helmBin string) (postRenderer, error) {
+	none := postRenderer{cleanup: func() {}}
+	self, err := os.Executable()
+	if err != nil {
+		return none, fmt.Errorf("find the plugin binary for --post-renderer: %w", err)
+	}
+	major, err := helmMajor(ctx, helmBin)
+	if err != nil {
+		return none, err
+	}
+	if major < 4 {
+		return postRenderer{name: self, cleanup: func() {}}, nil
+	}
+	dir, err := os.MkdirTemp("", "helm-state-postrenderer-")
+	if err != nil {
+		return none, fmt.Errorf("make the helm 4 post-renderer plugin: %w", err)
+	}
+	cleanup := func() { _ = os.RemoveAll(dir) }
+	if err := writePostRendererPlugin(filepath.Join(dir, Helm4PostRenderer), self); err != nil {
+		cleanup()
+		return none, err
+	}
+	plugins := firstNonEmpty(s.Getenv("HELM_PLUGINS"), s.Helm.PluginsDirectory)
+	errFile := filepath.Join(dir, "error")
+	return postRenderer{name: Helm4PostRenderer, cleanup: cleanup, errFile: errFile,
+		env: []string{"HELM_PLUGINS=" + plugins + string(os.PathListSeparator) + dir, EnvPostRenderErrors + "=" + errFile}}, nil
+}
+
+// writePostRendererPlugin writes a Helm 4 post-renderer plugin into dir
+// that runs bin with the --post-renderer-args (post-render and its flags).
+func writePostRendererPlugin(dir, bin string) error {
+	cmd, err := json.Marshal(bin) // a JSON string is a YAML string
+	if err != nil {
+		return err
+	}
+	y := `# Written by helm state install/upgrade for Helm 4 (removed after the run).
+apiVersion: v1
+type: postrenderer/v1
+name: ` + Helm4PostRenderer + `
+version: "1.0.0"
+runtime: subprocess
+runtimeConfig:
+  platformCommand:
+    - command: ` + string(cmd) + `
+`
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("make the helm 4 post-renderer plugin: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "plugin.yaml"), []byte(y), 0o600); err != nil {
+		return fmt.Errorf("make the helm 4 post-renderer plugin: %w", err)
+	}
+	return nil
+}
+
+// helmMajor asks the helm that runs the plugin for its major version
+// (helm version --template works on Helm 3 and 4).
+func helmMajor(ctx context.Context, helmBin string) (int, error) {
+	out, err := exec.CommandContext(ctx, helmBin, "version", "--template", "{{.Version}}").Output()
+	if err != nil {
+		return 0, fmt.Errorf("ask %s for its version (HELM_BIN): %w", helmBin, err)
+	}
+	return parseHelmMajor(string(out))
+}
+
+func parseHelmMajor(v string) (int, error) {
+	v = strings.TrimPrefix(strings.TrimSpace(v), "v")
+	major, _, _ := strings.Cut(v, ".")
+	n, err := strconv.Atoi(major)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("helm version %q: want v3.x or v4.x", strings.TrimSpace(v))
+	}
+	return n, nil
 }
 
 // seedFailure explains a failed helm install/upgrade: when a seed Job

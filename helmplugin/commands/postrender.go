@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -55,6 +56,11 @@ func newPostRenderCmd(s *Settings) *cobra.Command {
 			}
 			out, err := postRender(s.Context(cmd), s, o, in)
 			if err != nil {
+				// Helm 4 swallows a post-renderer plugin's stderr: leave
+				// the error where helm state install finds it.
+				if p := s.Getenv(EnvPostRenderErrors); p != "" {
+					_ = os.WriteFile(p, []byte(err.Error()), 0o600)
+				}
 				return err
 			}
 			_, err = s.Out.Write(out)

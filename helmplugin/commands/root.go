@@ -59,12 +59,16 @@ login file written by "helm state login".`,
 
 	root.AddCommand(
 		newVersionCmd(s),
-		newCompletionCmd(),
 		newScriptCmd(s),
 	)
 	for _, add := range extraCommands {
 		root.AddCommand(add(s))
 	}
+	// helm state <TAB>: Helm runs plugin.complete, which asks this tree;
+	// a completion script of our own would complete a command "state"
+	// that no shell runs (helm completion covers plugins).
+	root.CompletionOptions.DisableDefaultCmd = true
+	addCompletions(root, s)
 	// Unknown subcommands are usage errors too.
 	root.Args = args(cobra.NoArgs)
 	root.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }

@@ -27,25 +27,3 @@ func newVersionCmd(s *Settings) *cobra.Command {
 		},
 	}
 }
-
-func newCompletionCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:       "completion bash|zsh|fish",
-		Short:     "Print a shell completion script",
-		Args:      args(cobra.ExactArgs(1)),
-		ValidArgs: []string{"bash", "zsh", "fish"},
-		RunE: func(cmd *cobra.Command, a []string) error {
-			root := cmd.Root()
-			out := cmd.OutOrStdout()
-			switch a[0] {
-			case "bash":
-				return root.GenBashCompletionV2(out, true)
-			case "zsh":
-				return root.GenZshCompletion(out)
-			case "fish":
-				return root.GenFishCompletion(out, true)
-			}
-			return usageErrorf("unknown shell %q: use bash, zsh or fish", a[0])
-		},
-	}
-}

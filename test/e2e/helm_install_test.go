@@ -13,6 +13,7 @@ import (
 	"github.com/unikubehq/terraform-provider-unikube/internal/capture"
 	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
 	"github.com/unikubehq/terraform-provider-unikube/test/cluster"
+	"github.com/unikubehq/terraform-provider-unikube/test/helmplugin"
 )
 
 // helmSeedVersion commits a version of shop/<state> made locally: a
@@ -58,9 +59,15 @@ func helmSeedVersion(ctx context.Context, t *testing.T, w *helmWorld, state, sql
 // --wait fails and the agent's error is printed.
 func TestHelmPlugin_InstallSeedsInOneCommandOrFailsWithTheAgentsError(t *testing.T) {
 	cluster.Require(t) // first: a cold cluster start must not eat the test's time budget
+	forEachHelm(t, testInstallSeeds)
+}
+
+// testInstallSeeds: Helm 3 takes the plugin binary as --post-renderer,
+// Helm 4 the post-renderer plugin helm state writes for it.
+func testInstallSeeds(t *testing.T, h helmplugin.Helm) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	w := newHelmWorld(ctx, t)
+	w := newHelmWorld(ctx, t, h)
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("diagnostics:\n%s", podDiagnostics(context.Background(), w.env, w.ns))
@@ -86,6 +93,10 @@ INSERT INTO items SELECT g, 'seeded-' || g FROM generate_series(1, 300) g;`)
 				t.Errorf("seed Job %s container %s memory limit %s, want the --agent-resources 384Mi", j.Name, c.Name, got)
 			}
 		}
+	}
+	// helm state <TAB> completes the namespace's release names.
+	if comp := w.ok(ctx, t, "__complete", "state", "history", "se"); !strings.Contains(comp, "seeded\n") {
+		t.Errorf("helm __complete state history se: %q, want the release seeded", comp)
 	}
 	d := shopData{w: w, release: "seeded"}
 	// Seeded when helm returned: no waiting here.

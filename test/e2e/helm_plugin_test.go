@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +22,7 @@ import (
 	"github.com/unikubehq/terraform-provider-unikube/internal/client"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/records"
 	"github.com/unikubehq/terraform-provider-unikube/test/cluster"
+	"github.com/unikubehq/terraform-provider-unikube/test/helmplugin"
 )
 
 // helmWorld is one helm plugin test: the real helm CLI with the plugin
@@ -58,50 +61,45 @@ func helmBinary(t *testing.T) string {
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
-// newHelmWorld builds the plugin binary, installs the plugin with `helm
-// plugin install` (its install hook copies the built binary), and checks
-// `helm state version` runs through helm.
-func newHelmWorld(ctx context.Context, t *testing.T) *helmWorld {
+// newHelmWorld installs the plugin as a user does, with helm h: `helm
+// plugin install <URL of the release archive>` (built in the release's
+// layout and served on loopback), on a PATH without Go; then checks `helm
+// state version` runs through helm.
+func newHelmWorld(ctx context.Context, t *testing.T, h helmplugin.Helm) *helmWorld {
 	t.Helper()
 	env := cluster.Require(t)
 	url, admin := exPlatform(t, env)
-	return newHelmWorldOn(ctx, t, env, env.Namespace(t), url, admin, exAdminToken)
+	return newHelmWorldWith(ctx, t, h, env, env.Namespace(t), url, admin, exAdminToken)
 }
 
-// newHelmWorldOn is newHelmWorld against a platform already running at
-// url (as the host reaches it), in namespace ns, with token for the helm
-// commands.
+// newHelmWorldOn is newHelmWorld with Helm 3 against a platform already
+// running at url (as the host reaches it), in namespace ns, with token for
+// the helm commands.
 func newHelmWorldOn(ctx context.Context, t *testing.T, env *cluster.Env, ns, url string, admin *client.Client, token string) *helmWorld {
 	t.Helper()
-	w := &helmWorld{env: env, ns: ns, url: url, admin: admin, helm: helmBinary(t), token: token}
+	return newHelmWorldWith(ctx, t, helmplugin.Helm{Name: "helm3", Bin: helmBinary(t), Major: 3}, env, ns, url, admin, token)
+}
+
+func newHelmWorldWith(ctx context.Context, t *testing.T, h helmplugin.Helm, env *cluster.Env, ns, url string, admin *client.Client, token string) *helmWorld {
+	t.Helper()
+	w := &helmWorld{env: env, ns: ns, url: url, admin: admin, helm: h.Bin, token: token}
 	tmp := t.TempDir()
-	bin := filepath.Join(tmp, "helm-state")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "../../helmplugin/cmd/helm-state")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build helm-state: %v\n%s", err, out)
-	}
-	// The plugin as a user gets it: plugin.yaml and the install hook.
-	src := filepath.Join(tmp, "plugin-src", "state")
-	if err := os.MkdirAll(src, 0o755); err != nil {
+	dist := filepath.Join(tmp, "dist")
+	if err := os.MkdirAll(dist, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"plugin.yaml", "install-binary.sh"} {
-		b, err := os.ReadFile(filepath.Join("..", "..", "helmplugin", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(src, f), b, 0o755); err != nil {
-			t.Fatal(err)
-		}
+	archive := helmplugin.BuildRelease(ctx, t, dist)
+	srv := httptest.NewServer(http.FileServer(http.Dir(dist)))
+	t.Cleanup(srv.Close)
+	w.baseEnv = append(helmplugin.Env(tmp, helmplugin.Toolbox(t)),
+		"KUBECONFIG="+env.Kubeconfig, "HELM_NAMESPACE="+w.ns,
+		client.EnvEndpoint+"="+url, "UNIKUBE_AGENT_IMAGE="+env.Image("unikube-agent"),
+	)
+	install := []string{"plugin", "install", srv.URL + "/" + filepath.Base(archive)}
+	if h.Major >= 4 {
+		install = append(install, "--verify=false") // the release ships no .prov
 	}
-	w.baseEnv = []string{
-		"PATH=" + os.Getenv("PATH"), "HOME=" + tmp,
-		"HELM_PLUGINS=" + filepath.Join(tmp, "plugins"), "HELM_CONFIG_HOME=" + filepath.Join(tmp, "config"),
-		"HELM_CACHE_HOME=" + filepath.Join(tmp, "cache"), "HELM_DATA_HOME=" + filepath.Join(tmp, "data"),
-		"KUBECONFIG=" + env.Kubeconfig, "HELM_NAMESPACE=" + w.ns, "HELM_STATE_BINARY=" + bin,
-		client.EnvEndpoint + "=" + url, "UNIKUBE_AGENT_IMAGE=" + env.Image("unikube-agent"),
-	}
-	if out, errOut, code := w.run(ctx, t, "plugin", "install", src); code != 0 {
+	if out, errOut, code := w.run(ctx, t, install...); code != 0 {
 		t.Fatalf("helm plugin install: exit %d\n%s%s", code, out, errOut)
 	}
 	out, errOut, code := w.run(ctx, t, "state", "version")
@@ -111,6 +109,13 @@ func newHelmWorldOn(ctx context.Context, t *testing.T, env *cluster.Env, ns, url
 	v, _, _ := w.run(ctx, t, "version", "--short")
 	t.Logf("helm %s, plugin: %s", strings.TrimSpace(v), strings.TrimSpace(out))
 	return w
+}
+
+// forEachHelm runs f under Helm 3 and Helm 4 as subtests.
+func forEachHelm(t *testing.T, f func(t *testing.T, h helmplugin.Helm)) {
+	for _, h := range helmplugin.Binaries(t) {
+		t.Run(h.Name, func(t *testing.T) { f(t, h) })
+	}
 }
 
 // run runs the real helm CLI with the world's environment.
@@ -234,9 +239,13 @@ var ctrlChars = regexp.MustCompile(`[\x00-\x08\x0b-\x1f\x7f]`)
 // bad input.
 func TestHelmPlugin_CaptureApplyHistoryRollbackThroughHelm(t *testing.T) {
 	cluster.Require(t) // first: a cold cluster start must not eat the test's time budget
+	forEachHelm(t, testCaptureApplyHistoryRollback)
+}
+
+func testCaptureApplyHistoryRollback(t *testing.T, h helmplugin.Helm) {
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
-	w := newHelmWorld(ctx, t)
+	w := newHelmWorld(ctx, t, h)
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("diagnostics:\n%s", podDiagnostics(context.Background(), w.env, w.ns))

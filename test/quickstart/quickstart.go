@@ -667,7 +667,8 @@ func tail(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-func (r *run) pluginDir() string { return filepath.Join(r.cfg.Root, "helmplugin") }
+// pluginDir is the plugin's source: plugin.yaml sits at the repository root.
+func (r *run) pluginDir() string { return r.cfg.Root }
 
 func (r *run) hasPluginSource() bool {
 	_, err := os.Stat(filepath.Join(r.pluginDir(), "plugin.yaml"))
@@ -676,7 +677,7 @@ func (r *run) hasPluginSource() bool {
 
 func (r *run) plugin(ctx context.Context) error {
 	if !r.hasPluginSource() {
-		fmt.Fprintln(r.cfg.Out, "    helmplugin/ is not in this checkout; skipping")
+		fmt.Fprintln(r.cfg.Out, "    plugin.yaml is not in this checkout; skipping")
 		return nil
 	}
 	// The install hook copies the binary built above instead of building
@@ -693,7 +694,7 @@ func (r *run) plugin(ctx context.Context) error {
 		}
 	}
 	if installed {
-		// A local install is a symlink to helmplugin/; refresh its binary
+		// A local install is a symlink to the checkout; refresh its binary
 		// with the one just built (what `helm plugin update` would do).
 		dir, err := r.installedPluginDir()
 		if err != nil {

@@ -22,8 +22,8 @@ const intro = `# helm state — command reference
 The Helm plugin of Unikube State (generated from the command tree by
 ` + "`go run ./helmplugin/cmd/helm-state-docs`" + `; do not edit by hand).
 
-Install: ` + "`make install-helm-plugin`" + ` or ` + "`helm plugin install ./helmplugin`" + ` (the install
-hook builds the binary with Go, or copies ` + "`$HELM_STATE_BINARY`" + `).
+Install (Helm 3 and Helm 4, from a release archive or the git repository, no Go needed) and shell
+completion: [helm-plugin-install.md](helm-plugin-install.md).
 
 Environment: Helm's own (` + "`HELM_NAMESPACE`, `HELM_KUBECONTEXT`, `HELM_KUBEAPISERVER`, `KUBECONFIG`, `HELM_DEBUG`" + `;
 flags ` + "`--namespace`, `--kube-context`, `--kubeconfig`, `--debug`" + `), and the platform's:
