@@ -27,9 +27,16 @@ if [ ! -f "$src/go.mod" ]; then
   echo "helm-state: no source tree at $src; set HELM_STATE_BINARY to a prebuilt helm-state binary" >&2
   exit 1
 fi
-version="$(sed -n 's/^version: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$dir/plugin.yaml")"
+# The version of the checkout (as `make images` tags the agent image, so the
+# plugin's default agent image is the one built from the same source); the
+# plugin.yaml version outside a git checkout.
+pkg=github.com/unikubehq/terraform-provider-unikube/internal/buildinfo
+version="$(cd "$src" && git describe --tags --always --dirty 2>/dev/null)" ||
+  version="$(sed -n 's/^version: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$dir/plugin.yaml")"
+commit="$(cd "$src" && git rev-parse HEAD 2>/dev/null)" || commit=""
+date="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 (cd "$src" && CGO_ENABLED=0 go build -trimpath \
-  -ldflags "-s -w -X github.com/unikubehq/terraform-provider-unikube/helmplugin/commands.Version=${version}" \
+  -ldflags "-s -w -X $pkg.version=${version} -X $pkg.commit=${commit} -X $pkg.date=${date}" \
   -o "$bin.tmp" ./helmplugin/cmd/helm-state)
 mv "$bin.tmp" "$bin"
 echo "helm-state: built $bin"

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/unikubehq/terraform-provider-unikube/internal/buildinfo"
 	"github.com/unikubehq/terraform-provider-unikube/internal/capture"
 	"github.com/unikubehq/terraform-provider-unikube/internal/client"
 	"github.com/unikubehq/terraform-provider-unikube/internal/restore"
@@ -124,7 +125,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	var err error
 	switch args[0] {
 	case "version":
-		fmt.Fprintln(stdout, "unikube-agent", version)
+		fmt.Fprintln(stdout, "unikube-agent", buildinfo.Get())
 		return 0
 	case "sleep":
 		// Keeps an agent pod running without a shell in the image (tests).
@@ -243,7 +244,7 @@ func (c *common) complete(getenv func(string) string) error {
 
 func (c *common) client() (*client.Client, error) {
 	return client.New(client.Config{Endpoint: c.platform, Token: c.token, RetryMax: c.retryMax,
-		UserAgent: "unikube-agent/" + version, Getenv: func(string) string { return "" }})
+		UserAgent: "unikube-agent/" + buildinfo.Get().Version, Getenv: func(string) string { return "" }})
 }
 
 // secret reads path (trimmed) when set, else returns env.

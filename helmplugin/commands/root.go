@@ -12,10 +12,6 @@ import (
 	"helm.sh/helm/v3/pkg/cli"
 )
 
-// Version of the plugin, set at build time with
-// -ldflags "-X github.com/unikubehq/terraform-provider-unikube/helmplugin/commands.Version=...".
-var Version = "dev"
-
 // NewRoot builds the command tree. getenv is os.Getenv in the binary.
 func NewRoot(in io.Reader, out, errOut io.Writer) *cobra.Command {
 	s := &Settings{Helm: cli.New(), In: in, Out: out, Err: errOut, Getenv: os.Getenv}

@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/unikubehq/terraform-provider-unikube/internal/buildinfo"
 	"github.com/unikubehq/terraform-provider-unikube/internal/client"
 )
 
@@ -113,7 +114,7 @@ func (s *Settings) Platform() (*client.Client, error) {
 	if s.Helm != nil && s.Helm.Debug {
 		logger = s.Logger()
 	}
-	return client.New(client.Config{Endpoint: endpoint, Token: token, Logger: logger, UserAgent: "helm-state/" + Version,
+	return client.New(client.Config{Endpoint: endpoint, Token: token, Logger: logger, UserAgent: "helm-state/" + buildinfo.Get().Version,
 		Getenv: func(string) string { return "" }})
 }
 
