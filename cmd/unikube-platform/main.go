@@ -32,7 +32,6 @@ import (
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/server"
 )
 
-
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
