@@ -9,13 +9,17 @@ import (
 	"os"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/providervalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
+
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/executor"
 )
 
 var (
@@ -28,6 +32,7 @@ const (
 	envEndpoint   = "UNIKUBE_ENDPOINT"
 	envToken      = "UNIKUBE_TOKEN"
 	envKubeconfig = "KUBECONFIG"
+	envAgentImage = "UNIKUBE_AGENT_IMAGE"
 )
 
 // UnikubeProvider is the `unikube` provider.
@@ -40,6 +45,7 @@ type UnikubeProvider struct {
 type UnikubeProviderModel struct {
 	Endpoint   types.String     `tfsdk:"endpoint"`
 	Token      types.String     `tfsdk:"token"`
+	AgentImage types.String     `tfsdk:"agent_image"`
 	Kubernetes *KubernetesModel `tfsdk:"kubernetes"`
 }
 
@@ -81,6 +87,16 @@ func (p *UnikubeProvider) Schema(ctx context.Context, req provider.SchemaRequest
 					"Prefer the environment variable so the token stays out of configuration files.",
 				Optional:  true,
 				Sensitive: true,
+			},
+			"agent_image": schema.StringAttribute{
+				MarkdownDescription: "Image of the in-cluster agent for every `unikube_state_apply` with a `kubernetes` block that does not set " +
+					"its own `agent_image`. Defaults to the `" + envAgentImage + "` environment variable, else to the published image of " +
+					"this provider's own version, `" + executor.DefaultAgentRepository + "/unikube-agent:<provider version>`. " +
+					"The agent must be the same version as the provider: an apply whose agent reports another version fails " +
+					"before anything is quiesced or changed. A development build of the provider (version `dev`) has no published " +
+					"image: set this to an agent image built from the same checkout.",
+				Optional:   true,
+				Validators: []validator.String{stringvalidator.LengthAtLeast(1)},
 			},
 		},
 		Blocks: map[string]schema.Block{
@@ -159,6 +175,7 @@ func (p *UnikubeProvider) Configure(ctx context.Context, req provider.ConfigureR
 			"Set the provider's token attribute or the "+envToken+" environment variable to an API token of the platform server.")
 	}
 	kube := resolveKubernetes(cfg.Kubernetes)
+	kube.AgentImage = stringOrEnv(cfg.AgentImage, envAgentImage)
 	if resp.Diagnostics.HasError() {
 		return
 	}

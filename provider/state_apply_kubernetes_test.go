@@ -45,6 +45,9 @@ func accKubePlatform(t *testing.T, env *cluster.Env) *client.Client {
 	t.Setenv(envEndpoint, p.URL)
 	t.Setenv(envToken, p.AdminToken)
 	t.Setenv(envKubeconfig, env.Kubeconfig)
+	// The harness's agent (a development build, like this test's provider):
+	// the provider-level default every apply without its own agent_image uses.
+	t.Setenv(envAgentImage, env.Image("unikube-agent"))
 	if _, err := p.Admin.CreateProject(context.Background(), testProject, "acceptance tests"); err != nil {
 		t.Fatalf("create project %s: %v", testProject, err)
 	}

@@ -179,7 +179,8 @@ func Build(o Options, sc *client.Script, vars []variable, runID string) Objects 
 			Name: FetchContainer, Image: d.AgentImage, ImagePullPolicy: corev1.PullIfNotPresent,
 			Command: []string{"/unikube-agent", "fetch", "--platform", d.PlatformURL, "--state", d.State,
 				"--version", d.Digest, "--component", d.Component, "--dest", DataDir},
-			Env:             []corev1.EnvVar{{Name: "UNIKUBE_TOKEN", ValueFrom: secretRef(tokenKey)}, {Name: "HOME", Value: TmpDir}, {Name: "TMPDIR", Value: TmpDir}},
+			Env: []corev1.EnvVar{{Name: "UNIKUBE_TOKEN", ValueFrom: secretRef(tokenKey)}, {Name: "HOME", Value: TmpDir}, {Name: "TMPDIR", Value: TmpDir},
+				{Name: "UNIKUBE_CLIENT_VERSION", Value: d.ClientVersion}},
 			VolumeMounts:    []corev1.VolumeMount{{Name: "data", MountPath: DataDir}, {Name: "tmp", MountPath: TmpDir}},
 			SecurityContext: restricted,
 		})

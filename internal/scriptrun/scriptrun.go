@@ -142,12 +142,15 @@ type Options struct {
 // fetches into DataDir: a tar stream (a component with a file index) is
 // unpacked, any other stream is written to DataDir/<component>.
 type Data struct {
-	AgentImage  string // e.g. localhost/unikube-agent:dev
-	PlatformURL string // as pods reach it
-	Token       string // a job token that may download the version (kept in the Job's Secret)
-	State       string // project/name
-	Digest      string // sha256:<hex>
-	Component   string
+	AgentImage string // e.g. ghcr.io/unikubehq/unikube-agent:v1.2.3
+	// ClientVersion: the agent refuses to fetch for a client of another
+	// version (see internal/buildinfo.Match); unchecked when empty.
+	ClientVersion string
+	PlatformURL   string // as pods reach it
+	Token         string // a job token that may download the version (kept in the Job's Secret)
+	State         string // project/name
+	Digest        string // sha256:<hex>
+	Component     string
 }
 
 // Result is a finished, succeeded run.

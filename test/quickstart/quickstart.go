@@ -55,6 +55,11 @@ type Config struct {
 	// platform (default: the node address on the local harness, this host's
 	// outbound address elsewhere).
 	PlatformURLInCluster string
+	// AgentImage is the agent image the plugin and the provider use
+	// (UNIKUBE_AGENT_IMAGE for both). Default: the harness's own agent on
+	// the local cluster (a development build, like the quickstart's
+	// binaries), else the clients' version-matched default.
+	AgentImage string
 	// KeepCluster makes Down leave a cluster it started running.
 	KeepCluster bool
 	// Out gets the progress and the summary; commands' output too.
@@ -76,6 +81,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		Port:                 18080,
 		Kubeconfig:           getenv("KUBECONFIG"),
 		PlatformURLInCluster: getenv("QUICKSTART_PLATFORM_URL_IN_CLUSTER"),
+		AgentImage:           or(getenv("QUICKSTART_AGENT_IMAGE"), getenv("UNIKUBE_AGENT_IMAGE")),
 		KeepCluster:          getenv("QUICKSTART_KEEP_CLUSTER") == "1",
 		Out:                  os.Stdout,
 	}
@@ -320,6 +326,21 @@ func (r *run) tools(ctx context.Context) error {
 }
 
 func (r *run) cluster(ctx context.Context) error {
+	if err := r.findCluster(ctx); err != nil {
+		return err
+	}
+	img := r.cfg.AgentImage
+	if img == "" && r.st.Local {
+		img = (&cluster.Env{}).Image("unikube-agent")
+	}
+	if img != "" {
+		r.setEnv("UNIKUBE_AGENT_IMAGE", img)
+		fmt.Fprintf(r.cfg.Out, "    agent image %s (QUICKSTART_AGENT_IMAGE to change)\n", img)
+	}
+	return nil
+}
+
+func (r *run) findCluster(ctx context.Context) error {
 	local := cluster.DefaultConfig()
 	if kc := r.cfg.Kubeconfig; kc != "" && !strings.Contains(kc, string(os.PathListSeparator)) {
 		k, err := Connect(ctx, kc)
@@ -537,6 +558,9 @@ export PATH=%q:"$PATH"
 export QUICKSTART_PLATFORM_URL_IN_CLUSTER=%q
 `, r.st.Endpoint, filepath.Join(r.cfg.Dir, "dev-token"), r.st.Kubeconfig, r.getEnv("HELM_PLUGINS"),
 		r.cfg.Namespace, r.binDir()+string(os.PathListSeparator)+r.toolsBin(), inCluster)
+	if img := r.getEnv("UNIKUBE_AGENT_IMAGE"); img != "" {
+		s += fmt.Sprintf("export UNIKUBE_AGENT_IMAGE=%q\n", img)
+	}
 	return writePrivate(filepath.Join(r.cfg.Dir, "env"), []byte(s))
 }
 

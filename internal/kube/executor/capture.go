@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/unikubehq/terraform-provider-unikube/internal/buildinfo"
 	"github.com/unikubehq/terraform-provider-unikube/internal/client"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/discovery"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/jobs"
@@ -41,8 +42,10 @@ type CaptureOptions struct {
 	Mappings []discovery.Mapping
 	// Quiesce stops the workloads using each component while it is dumped
 	// (a consistent copy of volumes).
-	Quiesce          bool
-	AgentImage       string
+	Quiesce    bool
+	AgentImage string
+	// ClientVersion: see Options.ClientVersion.
+	ClientVersion    string
 	Concurrency      int
 	DeleteFailedJobs bool
 	SkipRBACCheck    bool
@@ -59,7 +62,10 @@ func Capture(ctx context.Context, o CaptureOptions) (client.Version, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	if o.AgentImage == "" {
-		o.AgentImage = DefaultAgentImage
+		o.AgentImage = DefaultAgentImage()
+	}
+	if o.ClientVersion == "" {
+		o.ClientVersion = buildinfo.Get().Version
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = 2
@@ -121,7 +127,7 @@ func Capture(ctx context.Context, o CaptureOptions) (client.Version, error) {
 				args = append(args, "--option", "tmpdir=/unikube/tmp")
 			}
 			res, err := jobs.Run(gctx, cs, jobs.Spec{
-				Namespace: ns, Component: t.Component, Image: t.Image, AgentImage: o.AgentImage, Args: args,
+				Namespace: ns, Component: t.Component, Image: t.Image, AgentImage: o.AgentImage, ClientVersion: o.ClientVersion, Args: args,
 				Token: o.UploadToken, Password: t.Password, PasswordRef: t.PasswordRef, PVC: t.PVC, NodeName: t.Node,
 				RunAsUser: t.RunAsUser, RunAsGroup: t.RunAsGroup, FSGroup: t.FSGroup, Fit: t.Fit, Resources: t.Resources, Deadline: o.Timeout,
 				Labels: map[string]string{LabelMode: ModeCapture},
