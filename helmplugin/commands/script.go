@@ -28,7 +28,12 @@ and records the run (status, exit code, log tail, stack trace) on the platform.
 The values of sensitive variables and of the mounted credentials are masked
 as (sensitive) in the streamed log, the log tail and the stack trace; log
 tails and stack traces are shown to appliers and above only. The default of
-a sensitive variable is never shown ("default set (hidden)").`,
+a sensitive variable is never shown ("default set (hidden)").
+
+A script kept without an image runs in a small public image of its
+interpreter: docker.io/library/busybox:1.37 (sh), docker.io/library/bash:5.2
+(bash), docker.io/library/python:3.13-alpine (python). A cluster that cannot
+pull from Docker Hub needs scripts with an image from its own registry.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}

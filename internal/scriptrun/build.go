@@ -194,7 +194,7 @@ func Build(o Options, sc *client.Script, vars []variable, runID string) Objects 
 
 	image := sc.Image
 	if image == "" {
-		image = DefaultImage
+		image = DefaultImageFor(sc.Interpreter)
 	}
 	timeout := o.Timeout
 	if timeout <= 0 {
