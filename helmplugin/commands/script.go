@@ -31,8 +31,8 @@ tails and stack traces are shown to appliers and above only. The default of
 a sensitive variable is never shown ("default set (hidden)").
 
 A script kept without an image runs in a small public image of its
-interpreter: docker.io/library/busybox:1.37 (sh), docker.io/library/bash:5.2
-(bash), docker.io/library/python:3.13-alpine (python). A cluster that cannot
+interpreter: ` + scriptrun.DefaultImages[scriptrun.InterpreterSh] + ` (sh), ` + scriptrun.DefaultImages[scriptrun.InterpreterBash] + `
+(bash), ` + scriptrun.DefaultImages[scriptrun.InterpreterPython] + ` (python). A cluster that cannot
 pull from Docker Hub needs scripts with an image from its own registry.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
