@@ -65,6 +65,7 @@ func TestExecutor_AgentOfAnotherVersionIsRefusedBeforeAnythingChanges(t *testing
 			if !errors.As(err, &vm) {
 				t.Fatalf("apply with an agent of another version: %v, want a version mismatch", err)
 			}
+			t.Logf("refused: %v", err)
 			for _, want := range []string{"the agent (image " + agent + ") is version dev", "this client is version " + client,
 				"ghcr.io/unikubehq/unikube-agent:" + client} {
 				if !strings.Contains(err.Error(), want) {
