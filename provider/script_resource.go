@@ -132,8 +132,8 @@ func (r *ScriptResource) Schema(ctx context.Context, req resource.SchemaRequest,
 				MarkdownDescription: "Container image the script runs in. It must contain the interpreter. Small public images to choose from: " +
 					"`" + scriptrun.DefaultImages[scriptrun.InterpreterSh] + "` (`sh`), `" + scriptrun.DefaultImages[scriptrun.InterpreterBash] + "` (`bash`), " +
 					"`" + scriptrun.DefaultImages[scriptrun.InterpreterPython] + "` (`python`); a cluster without access to Docker Hub needs an image from its own registry.",
-				Required:            true,
-				Validators:          []validator.String{stringvalidator.LengthAtLeast(1)},
+				Required:   true,
+				Validators: []validator.String{stringvalidator.LengthAtLeast(1)},
 			},
 			"interpreter": schema.StringAttribute{
 				MarkdownDescription: "Interpreter of `body`: one of `sh`, `bash`, `python`. Defaults to `sh`.",
