@@ -166,6 +166,10 @@ func TestCommands_VersionAndCompletion(t *testing.T) {
 	if out, _, code := w.run(t, "", "version"); code != 0 || !strings.Contains(out, "helm-state") {
 		t.Errorf("version: %q", out)
 	}
+	// -o json: the build's version, commit and date (internal/buildinfo).
+	if out, _, code := w.run(t, "", "version", "-o", "json"); code != 0 || !strings.Contains(out, `"version": "dev"`) || !strings.Contains(out, `"go": "go`) {
+		t.Errorf("version -o json: %d %q", code, out)
+	}
 	for _, sh := range []string{"bash", "zsh", "fish"} {
 		if out, _, code := w.run(t, "", "completion", sh); code != 0 || len(out) < 100 {
 			t.Errorf("completion %s: %d %d bytes", sh, code, len(out))

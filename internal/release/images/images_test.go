@@ -268,8 +268,9 @@ func checkImage(t *testing.T, c images.Component, p *v1.Platform, img v1.Image) 
 	if err != nil {
 		t.Fatalf("%s version: %v\n%s", c.Name, err, out)
 	}
-	if !strings.HasPrefix(string(out), c.Name+" "+testMeta.Version) {
-		t.Errorf("%s version says %q, want the image's version %s", c.Name, out, testMeta.Version)
+	if !strings.HasPrefix(string(out), c.Name+" "+testMeta.Version) || !strings.Contains(string(out), "commit "+testMeta.Revision) ||
+		!strings.Contains(string(out), "built 2023-11-14T22:13:20Z") {
+		t.Errorf("%s version says %q, want the image's version %s, commit and date (internal/buildinfo)", c.Name, out, testMeta.Version)
 	}
 }
 
