@@ -9,7 +9,10 @@
 //
 // The platform token comes from UNIKUBE_TOKEN or --token-file, the
 // target's password from UNIKUBE_TARGET_PASSWORD or --password-file: never
-// from the command line. Progress is written as JSON lines on stdout; on
+// from the command line. Progress is written as JSON lines on stdout, the
+// first of them {"type":"hello","agent":{"version":...}}: the agent works
+// only for a client of its own version (UNIKUBE_CLIENT_VERSION, set by the
+// Job), and refuses another before it reads or changes anything. On
 // failure the last line is {"type":"error","error":"..."} and the exit
 // status is 1.
 package main
