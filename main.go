@@ -10,11 +10,9 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 
+	"github.com/unikubehq/terraform-provider-unikube/internal/buildinfo"
 	"github.com/unikubehq/terraform-provider-unikube/provider"
 )
-
-// version is set by the release build (goreleaser's -X main.version=...).
-var version = "dev"
 
 func main() {
 	var debug bool
@@ -25,7 +23,7 @@ func main() {
 		Address: "registry.terraform.io/unikubehq/unikube",
 		Debug:   debug,
 	}
-	if err := providerserver.Serve(context.Background(), provider.New(version), opts); err != nil {
+	if err := providerserver.Serve(context.Background(), provider.New(buildinfo.Get().Version), opts); err != nil {
 		log.Fatal(err.Error())
 	}
 }

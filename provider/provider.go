@@ -10,16 +10,19 @@ import (
 	"os"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/providervalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/client"
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/executor"
 )
 
 var (
@@ -35,6 +38,7 @@ const (
 	// A private CA: PEM content, else a file holding it.
 	envCACertificate = "UNIKUBE_CA_CERTIFICATE"
 	envCAFile        = "UNIKUBE_CA_FILE"
+	envAgentImage    = "UNIKUBE_AGENT_IMAGE"
 )
 
 // UnikubeProvider is the `unikube` provider.
@@ -47,6 +51,7 @@ type UnikubeProvider struct {
 type UnikubeProviderModel struct {
 	Endpoint   types.String     `tfsdk:"endpoint"`
 	Token      types.String     `tfsdk:"token"`
+	AgentImage types.String     `tfsdk:"agent_image"`
 	Kubernetes *KubernetesModel `tfsdk:"kubernetes"`
 	// CACertificate and CAConfigMap: a private CA (see the schema).
 	CACertificate types.String `tfsdk:"ca_certificate"`
@@ -105,6 +110,16 @@ func (p *UnikubeProvider) Schema(ctx context.Context, req provider.SchemaRequest
 					"of in-cluster applies trust instead of `ca_certificate` (e.g. one kept by a trust manager). " +
 					"Checked before anything is changed.",
 				Optional: true,
+			},
+			"agent_image": schema.StringAttribute{
+				MarkdownDescription: "Image of the in-cluster agent for every `unikube_state_apply` with a `kubernetes` block that does not set " +
+					"its own `agent_image`. Defaults to the `" + envAgentImage + "` environment variable, else to the published image of " +
+					"this provider's own version, `" + executor.DefaultAgentRepository + "/unikube-agent:<provider version>`. " +
+					"The agent must be the same version as the provider: an apply whose agent reports another version fails " +
+					"before anything is quiesced or changed. A development build of the provider (version `dev`) has no published " +
+					"image: set this to an agent image built from the same checkout.",
+				Optional:   true,
+				Validators: []validator.String{stringvalidator.LengthAtLeast(1)},
 			},
 		},
 		Blocks: map[string]schema.Block{
@@ -184,6 +199,7 @@ func (p *UnikubeProvider) Configure(ctx context.Context, req provider.ConfigureR
 	}
 	kube := resolveKubernetes(cfg.Kubernetes)
 	ca := caCertificate(cfg.CACertificate, &resp.Diagnostics)
+	kube.AgentImage = stringOrEnv(cfg.AgentImage, envAgentImage)
 	if resp.Diagnostics.HasError() {
 		return
 	}

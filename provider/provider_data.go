@@ -22,6 +22,9 @@ type KubernetesConfig struct {
 	Host                 string
 	Token                string
 	ClusterCACertificate string
+	// AgentImage is the provider's agent_image (or UNIKUBE_AGENT_IMAGE):
+	// the agent image of applies that do not name their own.
+	AgentImage string
 }
 
 // providerData is what the provider's Configure hands to every resource and

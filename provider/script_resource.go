@@ -23,6 +23,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/client"
+	"github.com/unikubehq/terraform-provider-unikube/internal/scriptrun"
 	"github.com/unikubehq/terraform-provider-unikube/provider/validators"
 )
 
@@ -128,9 +129,11 @@ func (r *ScriptResource) Schema(ctx context.Context, req resource.SchemaRequest,
 				Default:             stringdefault.StaticString(""),
 			},
 			"image": schema.StringAttribute{
-				MarkdownDescription: "Container image the script runs in, e.g. `python:3.12-slim`. It must contain the interpreter.",
-				Required:            true,
-				Validators:          []validator.String{stringvalidator.LengthAtLeast(1)},
+				MarkdownDescription: "Container image the script runs in. It must contain the interpreter. Small public images to choose from: " +
+					"`" + scriptrun.DefaultImages[scriptrun.InterpreterSh] + "` (`sh`), `" + scriptrun.DefaultImages[scriptrun.InterpreterBash] + "` (`bash`), " +
+					"`" + scriptrun.DefaultImages[scriptrun.InterpreterPython] + "` (`python`); a cluster without access to Docker Hub needs an image from its own registry.",
+				Required:   true,
+				Validators: []validator.String{stringvalidator.LengthAtLeast(1)},
 			},
 			"interpreter": schema.StringAttribute{
 				MarkdownDescription: "Interpreter of `body`: one of `sh`, `bash`, `python`. Defaults to `sh`.",

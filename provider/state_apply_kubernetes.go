@@ -186,8 +186,9 @@ func kubernetesBlock() schema.SingleNestedBlock {
 				Optional:            true,
 			},
 			"agent_image": schema.StringAttribute{
-				MarkdownDescription: "Image of the agent for volume components and the agent binary. Defaults to `" + executor.DefaultAgentImage + "`.",
-				Optional:            true,
+				MarkdownDescription: "Image of the agent for volume components and the agent binary. Defaults to the provider's `agent_image`, " +
+					"else `" + executor.DefaultAgentRepository + "/unikube-agent:<provider version>`. It must be the provider's own version.",
+				Optional: true,
 			},
 			"config_path":    schema.StringAttribute{MarkdownDescription: conn("Path to a kubeconfig file."), Optional: true},
 			"config_context": schema.StringAttribute{MarkdownDescription: conn("Context of the kubeconfig."), Optional: true},
@@ -304,6 +305,9 @@ func decodeKubernetes(ctx context.Context, obj types.Object, def KubernetesConfi
 		t.Release = ref.State
 	}
 	t.Conn = connection(m, def)
+	if t.AgentImage == "" {
+		t.AgentImage = def.AgentImage // the provider's; the executor's default when empty too
+	}
 
 	var maps []mappingModel
 	diags.Append(listElements(ctx, m.Mappings, &maps)...)
@@ -741,6 +745,11 @@ func (r *StateApplyResource) applyKubernetes(ctx context.Context, t *kubernetesT
 		detail := err.Error()
 		if rec != nil {
 			detail += "\n\n" + recordSummary(rec)
+		}
+		var vm *jobs.VersionMismatchError
+		if errors.As(err, &vm) {
+			detail += fmt.Sprintf("\n\nSet agent_image in the provider block (or in this resource's kubernetes block, or UNIKUBE_AGENT_IMAGE) "+
+				"to the unikube-agent image of version %s, e.g. %s.", vm.Client, jobs.AgentImageFor(vm.Client))
 		}
 		diags.AddError(fmt.Sprintf("Could not apply %s to namespace %s", ref.String(), t.Namespace), detail)
 		return diags

@@ -45,6 +45,9 @@ func accKubePlatform(t *testing.T, env *cluster.Env) *client.Client {
 	t.Setenv(envEndpoint, p.URL)
 	t.Setenv(envToken, p.AdminToken)
 	t.Setenv(envKubeconfig, env.Kubeconfig)
+	// The harness's agent (a development build, like this test's provider):
+	// the provider-level default every apply without its own agent_image uses.
+	t.Setenv(envAgentImage, env.Image("unikube-agent"))
 	if _, err := p.Admin.CreateProject(context.Background(), testProject, "acceptance tests"); err != nil {
 		t.Fatalf("create project %s: %v", testProject, err)
 	}
@@ -156,8 +159,12 @@ func checkApplied(env *cluster.Env, ns, release string, revision int) resource.T
 	}
 }
 
-func kubeApplyConfig(dump, ns, release string) string {
+func kubeApplyConfig(dump, ns, release, agentImage string) string {
 	return fmt.Sprintf(`
+provider "unikube" {
+  agent_image = %[4]q
+}
+
 resource "unikube_named_state" "seed" {
   project             = "shop"
   name                = "seed"
@@ -196,7 +203,7 @@ resource "unikube_state_apply" "dev" {
     }
   }
 }
-`, dump, ns, release)
+`, dump, ns, release, agentImage)
 }
 
 // TestAccStateApplyResource_Kubernetes applies a state made from a pg_dump
@@ -218,7 +225,10 @@ func TestAccStateApplyResource_Kubernetes(t *testing.T) {
 
 	dump := filepath.Join(t.TempDir(), "seed.sql")
 	writeFile(t, dump, "CREATE TABLE customers (id int PRIMARY KEY, name text);\nINSERT INTO customers VALUES (1, 'ada'), (2, 'bob');\n")
-	config := kubeApplyConfig(dump, ns, release)
+	// The agent image comes from the provider block alone: without it the
+	// default (ghcr.io/unikubehq/unikube-agent:dev) cannot be pulled here.
+	t.Setenv(envAgentImage, "")
+	config := kubeApplyConfig(dump, ns, release, env.Image("unikube-agent"))
 	const addr = "unikube_state_apply.dev"
 	start := time.Now()
 	t.Cleanup(func() { t.Logf("kubernetes acceptance test took %s", time.Since(start).Round(time.Second)) })

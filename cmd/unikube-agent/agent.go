@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/unikubehq/terraform-provider-unikube/internal/buildinfo"
 	"github.com/unikubehq/terraform-provider-unikube/internal/capture"
 	"github.com/unikubehq/terraform-provider-unikube/internal/client"
 	"github.com/unikubehq/terraform-provider-unikube/internal/restore"
@@ -30,12 +31,15 @@ const (
 	// EnvCAFile names a PEM file of CA certificates to trust besides the
 	// system's (the Job mounts the apply's bundle and sets it).
 	EnvCAFile = client.EnvCAFile
+	// EnvClientVersion is the version of the client that started the Job:
+	// the agent refuses to work for a client of another version.
+	EnvClientVersion = "UNIKUBE_CLIENT_VERSION"
 )
 
 // Line is one JSON line on stdout. The Kubernetes executor parses the
 // last "result" or "error" line of the pod's log.
 type Line struct {
-	Type      string                      `json:"type"` // start, progress, result, error
+	Type      string                      `json:"type"` // hello (always the first), start, progress, result, error
 	Time      time.Time                   `json:"time"`
 	Component string                      `json:"component,omitempty"`
 	Progress  []restore.ComponentProgress `json:"progress,omitempty"`
@@ -53,6 +57,9 @@ type Line struct {
 	// Unchanged on an error line: the agent failed before it started
 	// changing the target (its plan failed), so the target is as it was.
 	Unchanged bool `json:"unchanged,omitempty"`
+	// Agent on the hello line: the agent's version, which its client
+	// checks before it trusts anything else the agent says.
+	Agent *buildinfo.Info `json:"agent,omitempty"`
 }
 
 // unchangedError marks a failure before the target was touched.
@@ -127,7 +134,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	var err error
 	switch args[0] {
 	case "version":
-		fmt.Fprintln(stdout, "unikube-agent", version)
+		fmt.Fprintln(stdout, "unikube-agent", buildinfo.Get())
 		return 0
 	case "sleep":
 		// Keeps an agent pod running without a shell in the image (tests).
@@ -135,12 +142,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 0
 	case "install":
 		err = install(args[1:])
-	case "restore":
-		err = restoreCmd(ctx, args[1:], getenv, o, stderr)
-	case "fetch":
-		err = fetchCmd(ctx, args[1:], getenv, o, stderr)
-	case "capture":
-		err = captureCmd(ctx, args[1:], getenv, o, stderr)
+	case "restore", "fetch", "capture":
+		// The first line says which agent this is, and the agent works only
+		// for a client of its own version: before it reads or writes
+		// anything.
+		self := buildinfo.Get()
+		o.line(Line{Type: "hello", Agent: &self})
+		if err = checkClient(getenv(EnvClientVersion), self.Version); err != nil {
+			break
+		}
+		switch args[0] {
+		case "restore":
+			err = restoreCmd(ctx, args[1:], getenv, o, stderr)
+		case "fetch":
+			err = fetchCmd(ctx, args[1:], getenv, o, stderr)
+		default:
+			err = captureCmd(ctx, args[1:], getenv, o, stderr)
+		}
 	default:
 		err = fmt.Errorf("unknown command %q: want restore, capture, install or version", args[0])
 	}
@@ -153,6 +171,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 1
 	}
 	return 0
+}
+
+// checkClient refuses a client of another version (see buildinfo.Match);
+// a run without a client version (by hand, old Jobs) is not checked.
+func checkClient(client, self string) error {
+	if client == "" || buildinfo.Match(client, self) {
+		return nil
+	}
+	return unchangedError{fmt.Errorf("this agent is version %s but its client is version %s: "+
+		"client and agent must be the same version; run the agent image tagged %s (nothing was read or changed)", self, client, client)}
 }
 
 // install copies this executable to dest (mode 0755): the init container
@@ -257,7 +285,7 @@ func (c *common) complete(getenv func(string) string) error {
 
 func (c *common) client() (*client.Client, error) {
 	return client.New(client.Config{Endpoint: c.platform, Token: c.token, RetryMax: c.retryMax, CACertificate: c.ca,
-		UserAgent: "unikube-agent/" + version, Getenv: func(string) string { return "" }})
+		UserAgent: "unikube-agent/" + buildinfo.Get().Version, Getenv: func(string) string { return "" }})
 }
 
 // secret reads path (trimmed) when set, else returns env.

@@ -12,7 +12,10 @@
 // from the command line. A platform whose certificate a private CA signed
 // is verified against the PEM bundle UNIKUBE_CA_FILE or --ca-file names
 // (trusted besides the system's roots; verification is never turned off).
-// Progress is written as JSON lines on stdout; on
+// Progress is written as JSON lines on stdout, the
+// first of them {"type":"hello","agent":{"version":...}}: the agent works
+// only for a client of its own version (UNIKUBE_CLIENT_VERSION, set by the
+// Job), and refuses another before it reads or changes anything. On
 // failure the last line is {"type":"error","error":"..."} and the exit
 // status is 1.
 package main
@@ -23,9 +26,6 @@ import (
 	"os/signal"
 	"syscall"
 )
-
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

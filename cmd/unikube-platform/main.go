@@ -27,12 +27,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/unikubehq/terraform-provider-unikube/internal/buildinfo"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/gc"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/server"
 )
-
-// version is set at build time with -ldflags "-X main.version=..." (make images).
-var version = "dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -180,7 +178,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		case "gc":
 			return runGC(ctx, args[1:], getenv, stdout, stderr)
 		case "version":
-			fmt.Fprintf(stdout, "unikube-platform %s (API v1)\n", version)
+			fmt.Fprintf(stdout, "unikube-platform %s (API v1)\n", buildinfo.Get())
 			return nil
 		case "serve":
 			args = args[1:]

@@ -166,6 +166,10 @@ func TestCommands_Version(t *testing.T) {
 	if out, _, code := w.run(t, "", "version"); code != 0 || !strings.Contains(out, "helm-state") {
 		t.Errorf("version: %q", out)
 	}
+	// -o json: the build's version, commit and date (internal/buildinfo).
+	if out, _, code := w.run(t, "", "version", "-o", "json"); code != 0 || !strings.Contains(out, `"version": "dev"`) || !strings.Contains(out, `"go": "go`) {
+		t.Errorf("version -o json: %d %q", code, out)
+	}
 }
 
 // Cobra's __complete protocol (what plugin.complete runs for Helm)

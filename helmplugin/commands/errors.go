@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/jobs"
 )
 
 // Exit codes of helm-state.
@@ -44,4 +46,14 @@ func args(check cobra.PositionalArgs) cobra.PositionalArgs {
 		}
 		return nil
 	}
+}
+
+// Explain adds to err what the user of the plugin can do about it: for an
+// agent of another version, the flag and variable that choose the image.
+func Explain(err error) error {
+	var vm *jobs.VersionMismatchError
+	if errors.As(err, &vm) {
+		return fmt.Errorf("%w\nSet --agent-image (or UNIKUBE_AGENT_IMAGE) to the unikube-agent image of version %s, e.g. %s", err, vm.Client, jobs.AgentImageFor(vm.Client))
+	}
+	return err
 }

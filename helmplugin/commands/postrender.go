@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/yaml"
 
+	"github.com/unikubehq/terraform-provider-unikube/internal/buildinfo"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/discovery"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/executor"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/jobs"
@@ -204,7 +205,7 @@ func postRender(ctx context.Context, s *Settings, o postRenderOptions, in []byte
 		}
 		job, secret := jobs.Build(jobs.Spec{
 			Namespace: ns, Name: seedJobName(o.release, t.Component, digest), Component: t.Component, Image: t.Image,
-			AgentImage: firstNonEmpty(s.AgentImage, executor.DefaultAgentImage), Args: args, Token: jt.Token,
+			AgentImage: firstNonEmpty(s.AgentImage, executor.DefaultAgentImage()), ClientVersion: buildinfo.Get().Version, Args: args, Token: jt.Token,
 			Password: t.Password, PasswordRef: t.PasswordRef, PVC: t.PVC, RunAsUser: t.RunAsUser, RunAsGroup: t.RunAsGroup,
 			FSGroup: t.FSGroup, Fit: t.Fit, Resources: t.Resources, Deadline: o.timeout, CAConfigMap: caConfigMap,
 			Labels: map[string]string{LabelRelease: o.release, LabelHook: "true", executor.LabelMode: executor.ModeRestore},

@@ -10,11 +10,9 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 	"helm.sh/helm/v3/pkg/cli"
-)
 
-// Version of the plugin, set at build time with
-// -ldflags "-X github.com/unikubehq/terraform-provider-unikube/helmplugin/commands.Version=...".
-var Version = "dev"
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/executor"
+)
 
 // NewRoot builds the command tree. getenv is os.Getenv in the binary.
 func NewRoot(in io.Reader, out, errOut io.Writer) *cobra.Command {
@@ -53,7 +51,7 @@ login file written by "helm state login".`,
 	pf.StringVarP(&s.Output, "output", "o", OutputTable, "output format: table, json or yaml")
 	pf.StringVar(&s.Endpoint, "endpoint", "", "platform URL (default: UNIKUBE_ENDPOINT or the login)")
 	pf.StringVar(&s.PlatformURL, "platform-url", os.Getenv("UNIKUBE_CLUSTER_ENDPOINT"), "platform URL as pods in the cluster reach it (default: the endpoint; env UNIKUBE_CLUSTER_ENDPOINT)")
-	pf.StringVar(&s.AgentImage, "agent-image", os.Getenv("UNIKUBE_AGENT_IMAGE"), "agent image for the in-cluster Jobs (env UNIKUBE_AGENT_IMAGE)")
+	pf.StringVar(&s.AgentImage, "agent-image", os.Getenv("UNIKUBE_AGENT_IMAGE"), "agent image for the in-cluster Jobs (env UNIKUBE_AGENT_IMAGE; default "+executor.DefaultAgentRepository+"/unikube-agent:<this plugin's version>, which the agent must match)")
 	pf.StringVar(&s.CAFile, "ca-file", os.Getenv("UNIKUBE_CA_FILE"), "PEM file of a private CA that signed the platform's certificate, trusted besides the system's; agent Jobs get it too (env UNIKUBE_CA_FILE)")
 	pf.StringVar(&s.CAConfigMap, "ca-configmap", os.Getenv("UNIKUBE_CA_CONFIGMAP"), "ConfigMap in the namespace whose key ca.crt the agent Jobs trust instead of the --ca-file bundle (env UNIKUBE_CA_CONFIGMAP)")
 

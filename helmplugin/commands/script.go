@@ -31,7 +31,12 @@ tails and stack traces are shown to appliers and above only. The default of
 a sensitive variable is never shown ("default set (hidden)"). The Job's
 containers get cpu/memory requests and limits (requests cpu=100m,
 memory=128Mi; limits cpu=1, memory=1Gi), so a namespace whose ResourceQuota
-demands them admits it.`,
+demands them admits it.
+
+A script kept without an image runs in a small public image of its
+interpreter: ` + scriptrun.DefaultImages[scriptrun.InterpreterSh] + ` (sh), ` + scriptrun.DefaultImages[scriptrun.InterpreterBash] + `
+(bash), ` + scriptrun.DefaultImages[scriptrun.InterpreterPython] + ` (python). A cluster that cannot
+pull from Docker Hub needs scripts with an image from its own registry.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}

@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/unikubehq/terraform-provider-unikube/internal/buildinfo"
 	"github.com/unikubehq/terraform-provider-unikube/internal/client"
 )
 
@@ -123,7 +124,7 @@ func (s *Settings) Platform() (*client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return client.New(client.Config{Endpoint: endpoint, Token: token, Logger: logger, UserAgent: "helm-state/" + Version,
+	return client.New(client.Config{Endpoint: endpoint, Token: token, Logger: logger, UserAgent: "helm-state/" + buildinfo.Get().Version,
 		CACertificate: ca, Getenv: func(string) string { return "" }})
 }
 

@@ -187,7 +187,8 @@ func Build(o Options, sc *client.Script, vars []variable, runID string) Objects 
 		// Only the fetching agent talks to the platform: it alone gets the CA.
 		fetchMounts, fetchVolumes, fetchEnv := jobs.WithCA(d.CAConfigMap,
 			[]corev1.VolumeMount{{Name: "data", MountPath: DataDir}, {Name: "tmp", MountPath: TmpDir}}, nil,
-			[]corev1.EnvVar{{Name: "UNIKUBE_TOKEN", ValueFrom: secretRef(tokenKey)}, {Name: "HOME", Value: TmpDir}, {Name: "TMPDIR", Value: TmpDir}})
+			[]corev1.EnvVar{{Name: "UNIKUBE_TOKEN", ValueFrom: secretRef(tokenKey)}, {Name: "HOME", Value: TmpDir}, {Name: "TMPDIR", Value: TmpDir},
+				{Name: "UNIKUBE_CLIENT_VERSION", Value: d.ClientVersion}})
 		volumes = append(volumes, fetchVolumes...)
 		inits = append(inits, corev1.Container{
 			Name: FetchContainer, Image: d.AgentImage, ImagePullPolicy: corev1.PullIfNotPresent,
@@ -207,7 +208,7 @@ func Build(o Options, sc *client.Script, vars []variable, runID string) Objects 
 
 	image := sc.Image
 	if image == "" {
-		image = DefaultImage
+		image = DefaultImageFor(sc.Interpreter)
 	}
 	timeout := o.Timeout
 	if timeout <= 0 {

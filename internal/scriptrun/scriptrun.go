@@ -85,13 +85,35 @@ const (
 	// data (Options.Data).
 	FetchContainer = "fetch-data"
 
-	DefaultImage   = "localhost/busybox:latest"
+	// DefaultImage runs a script that names no image (interpreter sh);
+	// DefaultImages has one per interpreter.
+	DefaultImage   = "docker.io/library/busybox:1.37"
 	DefaultTimeout = 30 * time.Minute
 	DefaultTTL     = time.Hour
 	defaultUID     = 65532
 	logTailLines   = 200
 	maxLogTail     = 64 << 10
 )
+
+// DefaultImages are the images a script without an image runs in, by
+// interpreter: small, public, official images, pinned to a release line.
+// They are suggestions as much as defaults (documented in docs/scripts.md
+// and the provider's unikube_script): a cluster without access to Docker
+// Hub needs the script's own image.
+var DefaultImages = map[string]string{
+	InterpreterSh:     DefaultImage,
+	InterpreterBash:   "docker.io/library/bash:5.2",
+	InterpreterPython: "docker.io/library/python:3.13-alpine",
+}
+
+// DefaultImageFor is the image of DefaultImages for an interpreter
+// (DefaultImage for sh and anything else).
+func DefaultImageFor(interpreter string) string {
+	if img, ok := DefaultImages[interpreter]; ok {
+		return img
+	}
+	return DefaultImage
+}
 
 // Options of one run.
 type Options struct {
@@ -152,12 +174,15 @@ type Options struct {
 // fetches into DataDir: a tar stream (a component with a file index) is
 // unpacked, any other stream is written to DataDir/<component>.
 type Data struct {
-	AgentImage  string // e.g. localhost/unikube-agent:dev
-	PlatformURL string // as pods reach it
-	Token       string // a job token that may download the version (kept in the Job's Secret)
-	State       string // project/name
-	Digest      string // sha256:<hex>
-	Component   string
+	AgentImage string // e.g. ghcr.io/unikubehq/unikube-agent:v1.2.3
+	// ClientVersion: the agent refuses to fetch for a client of another
+	// version (see internal/buildinfo.Match); unchecked when empty.
+	ClientVersion string
+	PlatformURL   string // as pods reach it
+	Token         string // a job token that may download the version (kept in the Job's Secret)
+	State         string // project/name
+	Digest        string // sha256:<hex>
+	Component     string
 	// CAConfigMap: see jobs.Spec.CAConfigMap (the fetching agent's CA).
 	CAConfigMap string
 }

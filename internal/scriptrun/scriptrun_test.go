@@ -221,3 +221,22 @@ func TestBuild_ScriptPodFitsTheNamespaceAndTheWorkload(t *testing.T) {
 		t.Errorf("uid %v gid %v where the namespace assigns one", spec.SecurityContext.RunAsUser, spec.SecurityContext.RunAsGroup)
 	}
 }
+
+// TestBuild_ScriptWithoutImageRunsThePublicImageOfItsInterpreter: the
+// defaults are real, pinned images from Docker Hub, one per interpreter;
+// a script's own image always wins.
+func TestBuild_ScriptWithoutImageRunsThePublicImageOfItsInterpreter(t *testing.T) {
+	tests := []struct{ interpreter, image, want string }{
+		{"sh", "", "docker.io/library/busybox:1.37"},
+		{"bash", "", "docker.io/library/bash:5.2"},
+		{"python", "", "docker.io/library/python:3.13-alpine"},
+		{"python", "registry.example/tools/python:3.12", "registry.example/tools/python:3.12"},
+	}
+	for _, tc := range tests {
+		sc := &client.Script{Project: "p", Name: "s", Interpreter: tc.interpreter, Image: tc.image, Body: "true"}
+		objs := Build(Options{Namespace: "ns"}, sc, nil, "")
+		if got := objs.Job.Spec.Template.Spec.Containers[0].Image; got != tc.want {
+			t.Errorf("%s script with image %q runs %q, want %q", tc.interpreter, tc.image, got, tc.want)
+		}
+	}
+}

@@ -59,9 +59,12 @@ type Config struct {
 	// platform (default: the node address on the local harness, this host's
 	// outbound address elsewhere).
 	PlatformURLInCluster string
-	// AgentImage the agent Jobs run (QUICKSTART_AGENT_IMAGE); empty: on
-	// kind, k3d and minikube the quickstart builds and loads this
-	// checkout's (see package imageload), elsewhere the provider's default.
+	// AgentImage is the agent image the plugin and the provider use
+	// (QUICKSTART_AGENT_IMAGE, else UNIKUBE_AGENT_IMAGE). Default: the
+	// harness's own agent on the local cluster (a development build, like
+	// the quickstart's binaries); on kind, k3d and minikube the quickstart
+	// builds and loads this checkout's (see package imageload); elsewhere
+	// the clients' version-matched default.
 	AgentImage string
 	// KeepCluster makes Down leave a cluster it started running.
 	KeepCluster bool
@@ -83,7 +86,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		Release:              or(getenv("QUICKSTART_RELEASE"), "shop"),
 		Kubeconfig:           getenv("KUBECONFIG"),
 		PlatformURLInCluster: getenv("QUICKSTART_PLATFORM_URL_IN_CLUSTER"),
-		AgentImage:           getenv("QUICKSTART_AGENT_IMAGE"),
+		AgentImage:           or(getenv("QUICKSTART_AGENT_IMAGE"), getenv("UNIKUBE_AGENT_IMAGE")),
 		KeepCluster:          getenv("QUICKSTART_KEEP_CLUSTER") == "1",
 		Out:                  os.Stdout,
 	}
@@ -332,6 +335,22 @@ func (r *run) tools(ctx context.Context) error {
 }
 
 func (r *run) cluster(ctx context.Context) error {
+	if err := r.findCluster(ctx); err != nil {
+		return err
+	}
+	img := or(r.cfg.AgentImage, r.st.AgentImage) // the latter: loaded into kind, k3d or minikube
+	if img == "" && r.st.Local {
+		img = (&cluster.Env{}).Image("unikube-agent")
+	}
+	if img != "" {
+		r.st.AgentImage = img
+		r.setEnv("UNIKUBE_AGENT_IMAGE", img)
+		fmt.Fprintf(r.cfg.Out, "    agent image %s (QUICKSTART_AGENT_IMAGE to change)\n", img)
+	}
+	return nil
+}
+
+func (r *run) findCluster(ctx context.Context) error {
 	local := cluster.DefaultConfig()
 	if kc := r.cfg.Kubeconfig; kc != "" && !strings.Contains(kc, string(os.PathListSeparator)) {
 		k, err := Connect(ctx, kc)

@@ -29,7 +29,9 @@ Environment: Helm's own (` + "`HELM_NAMESPACE`, `HELM_KUBECONTEXT`, `HELM_KUBEAP
 flags ` + "`--namespace`, `--kube-context`, `--kubeconfig`, `--debug`" + `), and the platform's:
 ` + "`UNIKUBE_ENDPOINT`, `UNIKUBE_TOKEN`" + ` or the login file written by ` + "`helm state login`" + `
 (` + "`$HELM_CONFIG_HOME/state/login.json`" + `, mode 0600; ` + "`UNIKUBE_CONFIG`" + ` overrides the path).
-` + "`UNIKUBE_CLUSTER_ENDPOINT`" + ` is the platform as pods reach it, ` + "`UNIKUBE_AGENT_IMAGE`" + ` the agent image,
+` + "`UNIKUBE_CLUSTER_ENDPOINT`" + ` is the platform as pods reach it, ` + "`UNIKUBE_AGENT_IMAGE`" + ` the agent image
+(default ` + "`ghcr.io/unikubehq/unikube-agent:<plugin version>`" + `: plugin and agent must be the same version, see
+[platform.md](platform.md#versions)),
 ` + "`UNIKUBE_UPLOAD_TOKEN`" + ` the token capture Jobs upload with (default: a short-lived upload token that may only upload to and commit versions of the one state, revoked afterwards).
 
 A platform whose TLS certificate a private CA signed: ` + "`--ca-file PATH`" + ` or ` + "`UNIKUBE_CA_FILE`" + ` (the CA's PEM

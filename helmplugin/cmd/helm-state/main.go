@@ -20,7 +20,7 @@ func main() {
 	err := root.ExecuteContext(ctx)
 	stop()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "Error: "+err.Error())
+		fmt.Fprintln(os.Stderr, "Error: "+commands.Explain(err).Error())
 	}
 	os.Exit(commands.ExitCode(err))
 }

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/unikubehq/terraform-provider-unikube/internal/buildinfo"
 	"github.com/unikubehq/terraform-provider-unikube/internal/client"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/discovery"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/jobs"
@@ -44,8 +45,10 @@ type CaptureOptions struct {
 	Quiesce    bool
 	AgentImage string
 	// CABundle and CAConfigMap: see Options.
-	CABundle         []byte
-	CAConfigMap      string
+	CABundle    []byte
+	CAConfigMap string
+	// ClientVersion: see Options.ClientVersion.
+	ClientVersion    string
 	Concurrency      int
 	DeleteFailedJobs bool
 	SkipRBACCheck    bool
@@ -62,7 +65,10 @@ func Capture(ctx context.Context, o CaptureOptions) (client.Version, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	if o.AgentImage == "" {
-		o.AgentImage = DefaultAgentImage
+		o.AgentImage = DefaultAgentImage()
+	}
+	if o.ClientVersion == "" {
+		o.ClientVersion = buildinfo.Get().Version
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = 2
@@ -127,7 +133,7 @@ func Capture(ctx context.Context, o CaptureOptions) (client.Version, error) {
 				args = append(args, "--option", "tmpdir=/unikube/tmp")
 			}
 			res, err := jobs.Run(gctx, cs, jobs.Spec{
-				Namespace: ns, Component: t.Component, Image: t.Image, AgentImage: o.AgentImage, Args: args,
+				Namespace: ns, Component: t.Component, Image: t.Image, AgentImage: o.AgentImage, ClientVersion: o.ClientVersion, Args: args,
 				Token: o.UploadToken, Password: t.Password, PasswordRef: t.PasswordRef, PVC: t.PVC, NodeName: t.Node, CAConfigMap: o.CAConfigMap,
 				RunAsUser: t.RunAsUser, RunAsGroup: t.RunAsGroup, FSGroup: t.FSGroup, Fit: t.Fit, Resources: t.Resources, Deadline: o.Timeout,
 				Labels: map[string]string{LabelMode: ModeCapture},

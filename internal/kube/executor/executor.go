@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/unikubehq/terraform-provider-unikube/internal/buildinfo"
 	"github.com/unikubehq/terraform-provider-unikube/internal/client"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/discovery"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/hooks"
@@ -40,8 +41,15 @@ const (
 	ModeCapture = "capture"
 )
 
-// DefaultAgentImage is the agent image Jobs use unless told otherwise.
-const DefaultAgentImage = "localhost/unikube-agent:dev"
+// DefaultAgentRepository is where the project publishes the agent image.
+const DefaultAgentRepository = jobs.DefaultAgentRepository
+
+// DefaultAgentImage is the agent image Jobs use unless told otherwise: the
+// published image of this binary's own version,
+// ghcr.io/unikubehq/unikube-agent:<version>. A development build gets
+// ":dev", which is not published: it must be told its agent image (built
+// from the same checkout, as a development build too).
+func DefaultAgentImage() string { return jobs.AgentImageFor(buildinfo.Get().Version) }
 
 // Options of one apply.
 type Options struct {
@@ -70,6 +78,10 @@ type Options struct {
 	// ca.crt holds the bundle instead (e.g. one a trust manager keeps);
 	// it wins over CABundle.
 	CAConfigMap string
+	// ClientVersion is the version the agent must report (default: this
+	// binary's, internal/buildinfo); a Job whose agent reports another
+	// fails with a *jobs.VersionMismatchError before anything is changed.
+	ClientVersion string
 	// Concurrency is how many agent Jobs run at once (default 2).
 	Concurrency int
 	Actor       string
@@ -107,7 +119,10 @@ func Apply(ctx context.Context, o Options) (*records.Record, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	if o.AgentImage == "" {
-		o.AgentImage = DefaultAgentImage
+		o.AgentImage = DefaultAgentImage()
+	}
+	if o.ClientVersion == "" {
+		o.ClientVersion = buildinfo.Get().Version
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = 2
@@ -379,7 +394,7 @@ func runOne(ctx context.Context, o Options, t discovery.Target, digest, token st
 		args = append(args, "--option", "tmpdir=/unikube/tmp")
 	}
 	spec := jobs.Spec{
-		Namespace: ns(o), Component: t.Component, Image: t.Image, AgentImage: o.AgentImage, Args: args,
+		Namespace: ns(o), Component: t.Component, Image: t.Image, AgentImage: o.AgentImage, ClientVersion: o.ClientVersion, Args: args,
 		Token: token, Password: t.Password, PasswordRef: t.PasswordRef, PVC: t.PVC, NodeName: t.Node, CAConfigMap: o.CAConfigMap,
 		RunAsUser: t.RunAsUser, RunAsGroup: t.RunAsGroup, FSGroup: t.FSGroup, Fit: t.Fit, Resources: t.Resources, Deadline: o.Timeout,
 		Labels: map[string]string{"unikube.dev/release": o.Release, LabelMode: mode},

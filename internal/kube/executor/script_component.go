@@ -163,7 +163,7 @@ func restoreScripts(ctx context.Context, o Options, digest, token string, ts []s
 			Client: o.Client, Platform: o.Platform, Namespace: o.Namespace, Fetched: &t.script, Vars: t.vars,
 			Timeout: o.Timeout, TargetPVC: t.pvc, NodeName: t.node, Fit: t.fit, Resources: t.resources,
 			Target: fmt.Sprintf("component %s of %s@%s in %s", t.comp.Name, o.Ref.StateName(), digest, o.Namespace),
-			Data: &scriptrun.Data{AgentImage: o.AgentImage, PlatformURL: o.PlatformURL, Token: token,
+			Data: &scriptrun.Data{AgentImage: o.AgentImage, ClientVersion: o.ClientVersion, PlatformURL: o.PlatformURL, Token: token,
 				State: o.Ref.StateName(), Digest: digest, Component: t.comp.Name, CAConfigMap: o.CAConfigMap},
 			Env:    map[string]string{"UNIKUBE_COMPONENT": t.comp.Name, "UNIKUBE_STATE": o.Ref.StateName(), "UNIKUBE_VERSION": digest},
 			Labels: map[string]string{"unikube.dev/release": o.Release, LabelMode: ModeRestore, "unikube.dev/component": t.comp.Name},

@@ -24,6 +24,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/unikubehq/terraform-provider-unikube/internal/buildinfo"
 )
 
 // Labels every object made by the executor carries.
@@ -39,6 +41,7 @@ const (
 	InstallContainer  = "install-agent"
 	EnvToken          = "UNIKUBE_TOKEN"
 	EnvTargetPassword = "UNIKUBE_TARGET_PASSWORD"
+	EnvClientVersion  = "UNIKUBE_CLIENT_VERSION"
 	DataMountPath     = "/data"
 	// CAKey is the key of the CA bundle in its ConfigMap (as in
 	// kube-root-ca.crt); CAFile is where the agent finds it, named by
@@ -65,7 +68,11 @@ type Spec struct {
 	// Image runs the agent: the database's own image, or AgentImage for a
 	// volume (Image empty).
 	Image      string
-	AgentImage string // e.g. localhost/unikube-agent:dev
+	AgentImage string // e.g. ghcr.io/unikubehq/unikube-agent:v1.2.3
+	// ClientVersion, when set, is the caller's version (internal/buildinfo):
+	// the agent refuses to work for another version, and Run refuses an
+	// agent that reports another version (a *VersionMismatchError).
+	ClientVersion string
 	// Args follow the agent binary: restore --platform ... (never secrets).
 	Args []string
 	// Token is the platform job token, put in a Secret owned by the Job.
@@ -131,6 +138,9 @@ func Build(s Spec) (*batchv1.Job, *corev1.Secret) {
 		{Name: "TMPDIR", Value: tmpDir},
 		{Name: EnvToken, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
 			LocalObjectReference: corev1.LocalObjectReference{Name: s.Name}, Key: secretTokenKey}}},
+	}
+	if s.ClientVersion != "" {
+		env = append(env, corev1.EnvVar{Name: EnvClientVersion, Value: s.ClientVersion})
 	}
 	switch {
 	case s.PasswordRef != nil:
@@ -268,6 +278,8 @@ type AgentLine struct {
 	Error string          `json:"error,omitempty"`
 	// Unchanged: the agent failed before it changed its target.
 	Unchanged bool `json:"unchanged,omitempty"`
+	// Agent: the agent's version, on its first ("hello") line.
+	Agent *buildinfo.Info `json:"agent,omitempty"`
 }
 
 // Unchanged says whether the agent's last error line says it failed
@@ -289,6 +301,9 @@ type Result struct {
 	Duration time.Duration
 	// Last is the agent's final JSON line (its result).
 	Last AgentLine
+	// AgentVersion is the version the agent reported on its first line
+	// (when Run saw it).
+	AgentVersion string
 }
 
 // PodError is a failed agent Job, with the pod's log tail.
@@ -336,6 +351,8 @@ type RunOptions struct {
 	Logger *slog.Logger
 	// OnLine receives each new JSON progress line of the agent (optional).
 	OnLine func(AgentLine)
+
+	clientVersion string // Spec.ClientVersion, for wait
 }
 
 // Run creates the Job of s and waits for it: success deletes it (and, by
@@ -352,6 +369,7 @@ func Run(ctx context.Context, cs kubernetes.Interface, s Spec, o RunOptions) (Re
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	o.clientVersion = s.ClientVersion
 	job, secret := Build(s)
 	start := time.Now()
 	created, err := create(ctx, cs, job, secret)
@@ -361,6 +379,11 @@ func Run(ctx context.Context, cs kubernetes.Interface, s Spec, o RunOptions) (Re
 	log.Info("agent job created", "job", created.Name, "component", s.Component)
 	res, err := wait(ctx, cs, created, o, log)
 	res.Job, res.Duration = created.Name, time.Since(start)
+	if s.ClientVersion != "" {
+		if verr := checkAgent(ctx, cs, created.Namespace, s, &res, err); verr != nil {
+			err = verr
+		}
+	}
 	// A fresh context: clean-up must happen even when ctx was cancelled.
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
@@ -478,6 +501,15 @@ func wait(ctx context.Context, cs kubernetes.Interface, job *batchv1.Job, o RunO
 		case l, ok := <-followed:
 			if !ok {
 				followed = nil // the stream ended; polling carries on
+				continue
+			}
+			if l.Type == "hello" && l.Agent != nil {
+				res.AgentVersion = l.Agent.Version
+				if o.clientVersion != "" && !buildinfo.Match(o.clientVersion, l.Agent.Version) {
+					// The agent refuses too (it knows the client's version);
+					// Run turns this into a *VersionMismatchError.
+					return fail(seenPod, "the agent is of another version")
+				}
 				continue
 			}
 			if l.Type == "result" {
@@ -721,4 +753,18 @@ func logTail(ctx context.Context, cs kubernetes.Interface, ns, pod string, n int
 		return nil, nil
 	}
 	return strings.Split(s, "\n"), nil
+}
+
+// logHead returns the first lines of the agent container's log (at most
+// 16 KiB of it): where its hello line is, however long the log grew.
+func logHead(ctx context.Context, cs kubernetes.Interface, ns, pod string) ([]string, error) {
+	if pod == "" {
+		return nil, errors.New("no pod")
+	}
+	limit := int64(16 << 10)
+	b, err := cs.CoreV1().Pods(ns).GetLogs(pod, &corev1.PodLogOptions{Container: AgentContainer, LimitBytes: &limit}).DoRaw(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("logs of %s: %w", pod, err)
+	}
+	return strings.Split(strings.TrimRight(string(b), "\n"), "\n"), nil
 }

@@ -134,6 +134,24 @@ type Meta struct {
 	Source   string    // repository URL
 }
 
+// buildinfoPkg is the package whose variables the linker sets to the
+// version, commit and date of a build (internal/buildinfo).
+const buildinfoPkg = "github.com/unikubehq/terraform-provider-unikube/internal/buildinfo"
+
+// LDFlags are the -X linker flags that bake m into a binary's
+// internal/buildinfo: the version the agent reports to its clients and
+// `unikube-platform version` prints.
+func LDFlags(m Meta) string {
+	f := "-X " + buildinfoPkg + ".version=" + m.Version
+	if m.Revision != "" {
+		f += " -X " + buildinfoPkg + ".commit=" + m.Revision
+	}
+	if !m.Created.IsZero() {
+		f += " -X " + buildinfoPkg + ".date=" + m.Created.UTC().Format(time.RFC3339)
+	}
+	return f
+}
+
 // MetaFromGit fills Meta from the repository at root: `git describe --tags
 // --always --dirty` for the version, HEAD for the revision, and
 // SOURCE_DATE_EPOCH (from getenv) or the commit time for Created.
@@ -255,7 +273,7 @@ func (b *Builder) Build(ctx context.Context, names ...string) ([]Built, error) {
 
 // goBuild cross-compiles a static binary with the version baked in.
 func (b *Builder) goBuild(ctx context.Context, c Component, p v1.Platform, out string) error {
-	ldflags := "-s -w -buildid= -X main.version=" + b.Meta.Version
+	ldflags := "-s -w -buildid= " + LDFlags(b.Meta)
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", ldflags, "-o", out, c.Package)
 	cmd.Dir = b.RepoRoot
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+p.OS, "GOARCH="+p.Architecture)

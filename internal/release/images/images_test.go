@@ -268,8 +268,9 @@ func checkImage(t *testing.T, c images.Component, p *v1.Platform, img v1.Image) 
 	if err != nil {
 		t.Fatalf("%s version: %v\n%s", c.Name, err, out)
 	}
-	if !strings.HasPrefix(string(out), c.Name+" "+testMeta.Version) {
-		t.Errorf("%s version says %q, want the image's version %s", c.Name, out, testMeta.Version)
+	if !strings.HasPrefix(string(out), c.Name+" "+testMeta.Version) || !strings.Contains(string(out), "commit "+testMeta.Revision) ||
+		!strings.Contains(string(out), "built 2023-11-14T22:13:20Z") {
+		t.Errorf("%s version says %q, want the image's version %s, commit and date (internal/buildinfo)", c.Name, out, testMeta.Version)
 	}
 }
 
@@ -378,4 +379,19 @@ func TestParseEpoch(t *testing.T) {
 
 func env(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
+}
+
+// TestLDFlags_SetTheBuildinfoVariables: the images' binaries get their
+// version, commit and date through internal/buildinfo, the names the
+// release (GoReleaser) sets too.
+func TestLDFlags_SetTheBuildinfoVariables(t *testing.T) {
+	const pkg = "github.com/unikubehq/terraform-provider-unikube/internal/buildinfo"
+	got := images.LDFlags(testMeta)
+	want := "-X " + pkg + ".version=v0.0.0-imagetest -X " + pkg + ".commit=0123456789abcdef0123456789abcdef01234567 -X " + pkg + ".date=2023-11-14T22:13:20Z"
+	if got != want {
+		t.Fatalf("LDFlags = %q\nwant     %q", got, want)
+	}
+	if got := images.LDFlags(images.Meta{Version: "dev"}); got != "-X "+pkg+".version=dev" {
+		t.Fatalf("LDFlags without commit and date = %q", got)
+	}
 }
