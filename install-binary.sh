@@ -42,17 +42,22 @@ fi
 version="${HELM_STATE_VERSION:-$(sed -n 's/^version: *"\{0,1\}\([^"]*\)"\{0,1\} *$/\1/p' "$dir/plugin.yaml" | head -n 1)}"
 version="${version#v}"
 
-build() {
+build() { # version the binary reports (internal/buildinfo)
+  pkg="github.com/$repo/internal/buildinfo"
+  commit="$(cd "$src" && git rev-parse HEAD 2>/dev/null)" || commit=""
   (cd "$src" && CGO_ENABLED=0 go build -trimpath \
-    -ldflags "-s -w -X github.com/$repo/helmplugin/commands.Version=${version} -X github.com/$repo/internal/buildinfo.version=${version}" \
+    -ldflags "-s -w -X $pkg.version=$1 -X $pkg.commit=$commit -X $pkg.date=$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
     -o "$bin.tmp" ./helmplugin/cmd/helm-state) || fail "go build failed (see above)"
   mv "$bin.tmp" "$bin"
-  say "built $bin from source with $(go version)"
+  say "built $bin ($1) from source with $(go version)"
 }
 
 if [ "${HELM_STATE_BUILD:-}" = "1" ]; then
   command -v go >/dev/null 2>&1 || fail "HELM_STATE_BUILD=1 but go is not on PATH"
-  build
+  # A build of a working tree is a development build: it reports dev and
+  # works with an agent built as dev from the same tree (make images
+  # VERSION=dev), as the agent handshake demands.
+  build "${HELM_STATE_VERSION:-dev}"
   exit 0
 fi
 
@@ -113,7 +118,7 @@ if download; then
 fi
 if command -v go >/dev/null 2>&1; then
   say "no release archive for $version $os/$arch; building from source with Go instead"
-  build
+  build "v$version"
   exit 0
 fi
 fail "could not install the release archive for $version $os/$arch and go is not on PATH to build from source: check the network or HELM_STATE_RELEASE_URL, or set HELM_STATE_BINARY to a helm-state binary"

@@ -88,7 +88,7 @@ func newHelmWorldWith(ctx context.Context, t *testing.T, h helmplugin.Helm, env 
 	if err := os.MkdirAll(dist, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	archive := helmplugin.BuildRelease(ctx, t, dist)
+	archive := helmplugin.BuildDevRelease(ctx, t, dist)
 	srv := httptest.NewServer(http.FileServer(http.Dir(dist)))
 	t.Cleanup(srv.Close)
 	w.baseEnv = append(helmplugin.Env(tmp, helmplugin.Toolbox(t)),

@@ -114,10 +114,24 @@ func SumsName(version string) string {
 // and arch and the SHA256SUMS listing it. It returns the archive's path.
 func BuildRelease(ctx context.Context, t testing.TB, dir string) string {
 	t.Helper()
+	return buildRelease(ctx, t, dir, "v"+PluginVersion(t))
+}
+
+// BuildDevRelease is BuildRelease with a binary that reports the version
+// dev: the release's layout and install path, with a client that works with
+// the test cluster's agent, a development build too (the agent handshake
+// accepts only an equal version).
+func BuildDevRelease(ctx context.Context, t testing.TB, dir string) string {
+	t.Helper()
+	return buildRelease(ctx, t, dir, "dev")
+}
+
+func buildRelease(ctx context.Context, t testing.TB, dir, reports string) string {
+	t.Helper()
 	root := RepoRoot(t)
 	version := PluginVersion(t)
 	bin := filepath.Join(t.TempDir(), "helm-state")
-	ld := "-s -w -X " + Module + "/helmplugin/commands.Version=" + version + " -X " + Module + "/internal/buildinfo.version=" + version
+	ld := "-s -w -X " + Module + "/internal/buildinfo.version=" + reports
 	// No -trimpath: the build reuses the cache of the other tests' builds.
 	build := exec.CommandContext(ctx, "go", "build", "-ldflags", ld, "-o", bin, "./helmplugin/cmd/helm-state")
 	build.Dir = root
