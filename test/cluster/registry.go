@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -300,4 +301,55 @@ func PushImages(ctx context.Context, cfg Config, names ...string) ([]images.Imag
 // registryHost is where the local cluster's registry listens.
 func registryHost() string {
 	return net.JoinHostPort(nodeIP.String(), strconv.Itoa(registryPort))
+}
+
+// RemoveNodeImage deletes every name the local cluster's containerd keeps
+// for the image ref points to (its tag, digest and id records, as the CRI
+// plugin makes them) and waits for the garbage collection of its content,
+// so the next pod using ref pulls it again. For measurements (cold pulls);
+// no pod may still use the image.
+func RemoveNodeImage(ctx context.Context, cfg Config, ref string) error {
+	if err := cfg.complete(); err != nil {
+		return err
+	}
+	out, err := cfg.ctr(ctx, "images", "ls")
+	if err != nil {
+		return fmt.Errorf("list the node's images: %w", err)
+	}
+	var target string
+	rows := strings.Split(string(out), "\n")
+	for _, row := range rows {
+		if f := strings.Fields(row); len(f) >= 3 && f[0] == ref {
+			target = f[2]
+		}
+	}
+	if target == "" {
+		return nil // not on the node
+	}
+	// The kubelet removes a deleted pod's containers a little later; their
+	// snapshots would keep the image's content from being collected.
+	if err := cfg.waitFor(ctx, "no container using "+ref, "containerd", time.Minute, func(ctx context.Context) error {
+		out, err := cfg.ctr(ctx, "containers", "ls")
+		if err != nil {
+			return err
+		}
+		for _, row := range strings.Split(string(out), "\n") {
+			if f := strings.Fields(row); len(f) >= 2 && f[1] == ref {
+				return fmt.Errorf("container %s still uses it", f[0])
+			}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	var names []string
+	for _, row := range rows {
+		if f := strings.Fields(row); len(f) >= 3 && f[2] == target {
+			names = append(names, f[0])
+		}
+	}
+	if _, err := cfg.ctr(ctx, append([]string{"images", "rm", "--sync"}, names...)...); err != nil {
+		return fmt.Errorf("remove %s from the node: %w", strings.Join(names, " "), err)
+	}
+	return nil
 }
