@@ -808,7 +808,14 @@ func (r *run) terraform(ctx context.Context) error {
 	r.setEnv("TF_VAR_seed_dir", filepath.Join(r.cfg.Root, "examples", "quickstart", "seed"))
 	r.setEnv("TF_VAR_platform_url_in_cluster", r.getEnv("QUICKSTART_PLATFORM_URL_IN_CLUSTER"))
 	if r.st.Local {
-		r.setEnv("TF_VAR_script_image", "localhost/postgres:15")
+		// The local cluster pulls the harness's images from its own registry.
+		reg, err := cluster.LocalRegistry(cluster.DefaultConfig())
+		if err != nil {
+			return err
+		}
+		r.setEnv("TF_VAR_script_image", reg.Ref("postgres:15"))
+		r.setEnv("TF_VAR_agent_image", reg.Ref("unikube-agent:dev"))
+		r.setEnv("UNIKUBE_AGENT_IMAGE", reg.Ref("unikube-agent:dev"))
 	}
 	r.setEnv("TF_VAR_agent_image", r.st.AgentImage)
 	if err := r.command(ctx, work, nil, "terraform", "init", "-input=false", "-no-color"); err != nil {

@@ -49,6 +49,12 @@ variable "script_image" {
   default     = "postgres:15"
 }
 
+variable "agent_image" {
+  description = "Image of the agent Jobs, if not the provider's default (the quickstart sets the local cluster's registry copy)."
+  type        = string
+  default     = ""
+}
+
 variable "seed_dir" {
   description = "Directory holding the seed data (shop.sql, cache.rdb, uploads/)."
   type        = string
