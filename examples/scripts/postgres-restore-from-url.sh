@@ -1,7 +1,7 @@
 # Restore a PostgreSQL dump downloaded from a URL into a database.
 #
 # interpreter: sh          image: a PostgreSQL image with psql/pg_restore and
-#                                 curl or wget (localhost/postgres:15 in the test cluster)
+#                                 curl or wget (10.213.0.1:5000/postgres:15 in the test cluster)
 # variables:   DUMP_URL    (required) where the dump is (pg_dump custom format or plain SQL)
 #              PGHOST      (required) the database host, e.g. db.shop.svc.cluster.local
 #              PGDATABASE  (default postgres), PGUSER (default postgres), PGPORT (default 5432)

@@ -1,6 +1,6 @@
 """Create users through an application's HTTP API.
 
-interpreter: python        image: any image with python3 (localhost/python:3 in the test cluster)
+interpreter: python        image: any image with python3 (10.213.0.1:5000/python:3 in the test cluster)
 variables:   API_URL  (required) the API's base URL, e.g. http://api.shop.svc.cluster.local:8080
              USERS    (required) comma-separated user names
              DOMAIN   (default example.com) the users' e-mail domain

@@ -2,7 +2,7 @@
 # `script` component, its data is at $UNIKUBE_DATA) and create the
 # directories the application expects.
 #
-# interpreter: sh          image: any image with a POSIX shell (localhost/busybox:latest)
+# interpreter: sh          image: any image with a POSIX shell (busybox; 10.213.0.1:5000/busybox:latest in the test cluster)
 # variables:   DIRS    (default "uploads cache") directories to create, space-separated
 #              MODE    (default 775) their mode
 #              MARKER  (default .initialised) a file recording when this ran

@@ -88,6 +88,8 @@ func writePKI(dir string) error {
 		{name: "kube-proxy", cn: "system:kube-proxy"},
 		{name: "kubelet-client", cn: "system:node:" + NodeName, orgs: []string{"system:nodes"}},
 		{name: "kubelet", cn: NodeName, server: true, dns: []string{NodeName, "localhost"}, ips: local},
+		// Both registries on the node (registry.go).
+		{name: "registry", cn: "unikube-registry", server: true, dns: []string{"localhost"}, ips: local},
 	}
 	for i, s := range specs {
 		if err := p.leaf(int64(i+2), s); err != nil {

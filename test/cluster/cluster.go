@@ -23,7 +23,7 @@ import (
 )
 
 // components in start order; Down stops them in reverse (kubelet first).
-var componentOrder = []string{"containerd", "hostpath-permissions", "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", "coredns"}
+var componentOrder = []string{"containerd", registryComponent, privateRegistryComponent, "hostpath-permissions", "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", "coredns"}
 
 // hostPathBase is where the in-tree host-path provisioner makes volumes.
 const hostPathBase = "/tmp/hostpath_pv"
@@ -86,7 +86,11 @@ func Up(ctx context.Context, cfg Config) (*Info, error) {
 	cfg.Log.Info("images ready", "after", time.Since(start).Round(time.Millisecond))
 	if err := cfg.healthy(ctx); err == nil {
 		// Images may have changed since the cluster started (a rebuilt agent).
-		if err := cfg.importImages(ctx, imgs); err != nil {
+		reg, err := LocalRegistry(cfg)
+		if err != nil {
+			return nil, err
+		}
+		if err := reg.pushImages(ctx, imgs); err != nil {
 			return nil, err
 		}
 		if err := cfg.ownerOnlyKubeconfig(); err != nil {
@@ -113,14 +117,26 @@ func (c *Config) up(ctx context.Context, imgs []images.Image) error {
 	if err := writePKI(c.state("pki")); err != nil {
 		return err
 	}
-	if err := c.writeConfigs(); err != nil {
+	reg, err := c.registry(registryComponent)
+	if err != nil {
+		return err
+	}
+	if err := c.writeConfigs(reg); err != nil {
 		return err
 	}
 	if err := c.setupNetwork(ctx); err != nil {
 		return err
 	}
+	// The registries listen on the node address, so they start after the
+	// network; the images are pushed while the control plane comes up.
+	for _, r := range []string{registryComponent, privateRegistryComponent} {
+		if _, err := c.startRegistry(ctx, r); err != nil {
+			return err
+		}
+	}
+	phase("registries ready")
 	pki := func(f string) string { return c.state("pki", f) }
-	// containerd and the image import do not need the API server: run them
+	// containerd and the image push do not need the API server: run them
 	// while etcd and the API server come up.
 	for _, p := range []component{
 		{name: "containerd", path: "/usr/bin/containerd", args: []string{"--config", c.state("conf", "containerd.toml")}},
@@ -130,16 +146,16 @@ func (c *Config) up(ctx context.Context, imgs []images.Image) error {
 			return err
 		}
 	}
-	imported := make(chan error, 1)
+	pushed := make(chan error, 1)
 	go func() {
 		err := c.waitFor(ctx, "containerd socket", "containerd", 30*time.Second, func(ctx context.Context) error {
 			_, err := c.ctr(ctx, "version")
 			return err
 		})
 		if err == nil {
-			err = c.importImages(ctx, imgs)
+			err = reg.pushImages(ctx, imgs)
 		}
-		imported <- err
+		pushed <- err
 	}()
 	etcdURL := fmt.Sprintf("http://127.0.0.1:%d", etcdPort)
 	peerURL := fmt.Sprintf("http://127.0.0.1:%d", etcdPeer)
@@ -204,10 +220,10 @@ func (c *Config) up(ctx context.Context, imgs []images.Image) error {
 			return err
 		}
 	}
-	if err := <-imported; err != nil {
+	if err := <-pushed; err != nil {
 		return err
 	}
-	phase("containerd ready, images imported")
+	phase("containerd ready, images pushed to the registry")
 	for _, p := range []component{
 		{name: "kubelet", path: c.k8sBin("kubelet"), args: []string{
 			"--config", c.state("conf", "kubelet.yaml"), "--kubeconfig", c.state("conf", "kubelet.kubeconfig"),
@@ -316,7 +332,7 @@ func (c *Config) probeDNS(ctx context.Context, cs kubernetes.Interface) error {
 			AutomountServiceAccountToken:  &f,
 			TerminationGracePeriodSeconds: &zero,
 			Containers: []corev1.Container{{
-				Name: "probe", Image: "localhost/busybox:latest", ImagePullPolicy: corev1.PullNever,
+				Name: "probe", Image: registryHost() + "/busybox:latest", ImagePullPolicy: corev1.PullIfNotPresent,
 				Command: []string{"sh", "-c", "for i in $(seq 120); do nslookup kubernetes.default.svc.cluster.local >/dev/null 2>&1 && exit 0; sleep 0.5; done; nslookup kubernetes.default.svc.cluster.local; exit 1"},
 			}},
 		},
@@ -375,45 +391,6 @@ func (c *Config) healthy(ctx context.Context) error {
 // ctr runs containerd's CLI against the cluster's own containerd.
 func (c *Config) ctr(ctx context.Context, args ...string) ([]byte, error) {
 	return run(ctx, "ctr", append([]string{"--address", c.containerdSocket(), "--namespace", "k8s.io"}, args...)...)
-}
-
-// importImages loads image tars into containerd unless the same tar is there.
-func (c *Config) importImages(ctx context.Context, imgs []images.Image) error {
-	dir := c.state("containerd", "root", "unikube-imported")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("create import marker dir: %w", err)
-	}
-	listed, _ := c.ctr(ctx, "images", "ls", "-q")
-	for _, img := range imgs {
-		marker := filepath.Join(dir, strings.NewReplacer("/", "_", ":", "_").Replace(img.Ref))
-		if b, err := os.ReadFile(marker); err == nil && string(b) == img.Key && strings.Contains(string(listed), img.Ref+"\n") {
-			continue
-		}
-		if _, err := c.ctr(ctx, "images", "import", "--all-platforms", "--digests", img.Tar); err != nil {
-			return fmt.Errorf("import %s: %w", img.Ref, err)
-		}
-		if err := os.WriteFile(marker, []byte(img.Key), 0o644); err != nil {
-			return fmt.Errorf("write import marker: %w", err)
-		}
-	}
-	return nil
-}
-
-// ImportImages builds (if needed) and imports the named images into the
-// running cluster.
-func ImportImages(ctx context.Context, cfg Config, names ...string) ([]images.Image, error) {
-	if err := cfg.complete(); err != nil {
-		return nil, err
-	}
-	b := &images.Builder{ToolsDir: cfg.ToolsDir, RepoRoot: cfg.RepoRoot, Log: cfg.Log}
-	imgs, err := b.Build(ctx, names...)
-	if err != nil {
-		return nil, err
-	}
-	if !cfg.componentAlive("containerd") {
-		return imgs, nil
-	}
-	return imgs, cfg.importImages(ctx, imgs)
 }
 
 // Down stops what Up started and removes its devices, iptables chains and

@@ -2,8 +2,10 @@ package cluster
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -77,7 +79,7 @@ current-context: %[1]s
 `, contextName, c.apiURL(), pki, cert)
 }
 
-func (c *Config) writeConfigs() error {
+func (c *Config) writeConfigs(reg *Registry) error {
 	files := map[string]string{
 		c.KubeconfigPath(): c.kubeconfig("admin"),
 		c.state("conf", "controller-manager.kubeconfig"): c.kubeconfig("controller-manager"),
@@ -86,7 +88,7 @@ func (c *Config) writeConfigs() error {
 		c.state("conf", "kubelet.kubeconfig"):            c.kubeconfig("kubelet-client"),
 		c.state("conf", "kubelet.yaml"):                  c.kubeletConfig(),
 		c.state("conf", "kube-proxy.yaml"):               c.kubeProxyConfig(),
-		c.state("conf", "containerd.toml"):               c.containerdConfig(),
+		c.state("conf", "containerd.toml"):               c.containerdConfig(reg),
 		c.state("conf", "Corefile"):                      c.corefile(),
 		c.state("conf", "resolv.conf"):                   "nameserver " + nodeIP.String() + "\n",
 		c.state("cni", "net.d", "10-unikube.conflist"):   c.cniConfig(),
@@ -162,7 +164,10 @@ conntrack:
 
 func (c *Config) containerdSocket() string { return c.state("containerd", "containerd.sock") }
 
-func (c *Config) containerdConfig() string {
+// containerdConfig has the registry's credentials (the file is 0600): the
+// CRI plugin of containerd 1.6 takes them from registry.configs (its
+// hosts.toml has no auth), and its CA from there too.
+func (c *Config) containerdConfig(reg *Registry) string {
 	return fmt.Sprintf(`version = 2
 root = %q
 state = %q
@@ -176,7 +181,7 @@ oom_score = 0
 [metrics]
   address = ""
 [plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "localhost/pause:latest"
+  sandbox_image = %q
   netns_mounts_under_state_dir = true
   enable_selinux = false
   restrict_oom_score_adj = true
@@ -193,8 +198,17 @@ oom_score = 0
     conf_dir = %q
   [plugins."io.containerd.grpc.v1.cri".registry]
     config_path = ""
+    [plugins."io.containerd.grpc.v1.cri".registry.configs.%q.auth]
+      username = %q
+      password = %q
+    [plugins."io.containerd.grpc.v1.cri".registry.configs.%q.tls]
+      ca_file = %q
+    [plugins."io.containerd.grpc.v1.cri".registry.configs.%q.tls]
+      ca_file = %q
 `, c.state("containerd", "root"), c.state("containerd", "state"), c.containerdSocket(), c.containerdSocket()+".ttrpc",
-		c.state("bin", "runc"), c.state("cni", "net.d"))
+		reg.Ref("pause:latest"), c.state("bin", "runc"), c.state("cni", "net.d"),
+		reg.Host, reg.User, reg.Password, reg.Host, reg.CAFile,
+		net.JoinHostPort(nodeIP.String(), strconv.Itoa(privateRegistryPort)), reg.CAFile)
 }
 
 func (c *Config) cniConfig() string {

@@ -19,10 +19,14 @@ func TestWriteConfigs_KubeconfigsAreOwnerOnly(t *testing.T) {
 	if err := os.WriteFile(c.KubeconfigPath(), []byte("left by an earlier run"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.writeConfigs(); err != nil {
+	reg, err := c.registry(registryComponent)
+	if err != nil {
 		t.Fatal(err)
 	}
-	err := filepath.WalkDir(c.StateDir, func(p string, de os.DirEntry, err error) error {
+	if err := c.writeConfigs(reg); err != nil {
+		t.Fatal(err)
+	}
+	err = filepath.WalkDir(c.StateDir, func(p string, de os.DirEntry, err error) error {
 		if err != nil || de.IsDir() {
 			return err
 		}

@@ -127,7 +127,7 @@ func runPodWithVolume(ctx context.Context, t *testing.T, cfg *Config) {
 		Spec: corev1.PodSpec{
 			SecurityContext: &corev1.PodSecurityContext{RunAsUser: &uid, RunAsGroup: &uid},
 			Containers: []corev1.Container{{
-				Name: "c", Image: "localhost/busybox:latest", ImagePullPolicy: corev1.PullNever,
+				Name: "c", Image: registryHost() + "/busybox:latest", ImagePullPolicy: corev1.PullIfNotPresent,
 				Command:      []string{"sh", "-c", "echo hello > /data/f && sleep 3600"},
 				VolumeMounts: []corev1.VolumeMount{{Name: "d", MountPath: "/data"}},
 			}},

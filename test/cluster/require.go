@@ -158,19 +158,56 @@ func (e *Env) Namespace(t testing.TB) string {
 }
 
 // Image returns the image reference to use for one of the harness images
-// ("postgres", "busybox", ...): the localhost/ image on the local cluster,
-// or the value of E2E_IMAGE_<NAME> (e.g. E2E_IMAGE_POSTGRES) when set.
+// ("postgres", "busybox", ...): the value of E2E_IMAGE_<NAME> (e.g.
+// E2E_IMAGE_POSTGRES) when set, else on the local cluster the image in its
+// registry (10.213.0.1:5000/postgres:15, pushed by `cluster up`), and on an
+// external cluster the tar's own name (localhost/postgres:15, for `kind
+// load image-archive`).
 func (e *Env) Image(name string) string {
 	if v := os.Getenv("E2E_IMAGE_" + envName(name)); v != "" {
 		return v
 	}
 	refs := map[string]string{
-		"pause": "localhost/pause:latest", "busybox": "localhost/busybox:latest", "unikube-agent": "localhost/unikube-agent:dev",
-		"unikube-platform": "localhost/unikube-platform:dev",
-		"postgres":         "localhost/postgres:15", "mariadb": "localhost/mariadb:10.11", "redis": "localhost/redis:7",
-		"python": "localhost/python:3",
+		"pause": "pause:latest", "busybox": "busybox:latest", "unikube-agent": "unikube-agent:dev",
+		"unikube-platform": "unikube-platform:dev",
+		"postgres":         "postgres:15", "mariadb": "mariadb:10.11", "redis": "redis:7",
+		"python": "python:3",
 	}
-	return refs[name]
+	repo, ok := refs[name]
+	if !ok {
+		return ""
+	}
+	if e.External {
+		return "localhost/" + repo
+	}
+	return registryHost() + "/" + repo
+}
+
+// Registry is the local cluster's registry (the one containerd has the
+// credentials of); the test is skipped on an external cluster.
+func (e *Env) Registry(t testing.TB) *Registry {
+	t.Helper()
+	return e.registry(t, LocalRegistry)
+}
+
+// PrivateRegistry is the local cluster's second registry, whose
+// credentials containerd does not have: pods pull from it only with an
+// imagePullSecret. The test is skipped on an external cluster.
+func (e *Env) PrivateRegistry(t testing.TB) *Registry {
+	t.Helper()
+	return e.registry(t, PrivateRegistry)
+}
+
+func (e *Env) registry(t testing.TB, get func(Config) (*Registry, error)) *Registry {
+	t.Helper()
+	if e.External {
+		t.Skip("KUBECONFIG_E2E names an external cluster: the local cluster's registries are not there")
+	}
+	r, err := get(DefaultConfig())
+	if err != nil {
+		t.Fatalf("e2e cluster: %v", err)
+	}
+	return r
 }
 
 func envName(s string) string {

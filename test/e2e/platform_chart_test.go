@@ -26,7 +26,7 @@ import (
 // same admin token, secret key, project and script.
 //
 // The image is the release image the harness builds with `make images`'
-// code (localhost/unikube-platform:dev); E2E_IMAGE_UNIKUBE_PLATFORM names
+// code, pulled from the cluster's registry; E2E_IMAGE_UNIKUBE_PLATFORM names
 // another.
 func TestPlatformChart_EmbeddedInstallServesAndUpgradeKeepsEverything(t *testing.T) {
 	env := cluster.Require(t)

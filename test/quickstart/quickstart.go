@@ -392,6 +392,17 @@ func (r *run) localUp(ctx context.Context, cfg cluster.Config) error {
 		return err
 	}
 	fmt.Fprintf(r.cfg.Out, "    Kubernetes %s (%s), KUBECONFIG=%s\n", info.Version, map[bool]string{true: "already running", false: "started"}[info.Reused], info.Kubeconfig)
+	// Up pushed the harness's images, the agent's of this checkout among
+	// them, to the cluster's own registry, which its containerd pulls from.
+	r.st.AgentImage = r.cfg.AgentImage
+	if r.st.AgentImage == "" {
+		reg, err := cluster.LocalRegistry(cfg)
+		if err != nil {
+			return err
+		}
+		r.st.AgentImage = reg.Ref(agentImageName + ":dev")
+	}
+	fmt.Fprintf(r.cfg.Out, "    agent Jobs run %s\n", r.st.AgentImage)
 	return r.save()
 }
 
@@ -828,7 +839,12 @@ func (r *run) terraform(ctx context.Context) error {
 	r.setEnv("TF_VAR_seed_dir", filepath.Join(r.cfg.Root, "examples", "quickstart", "seed"))
 	r.setEnv("TF_VAR_platform_url_in_cluster", r.getEnv("QUICKSTART_PLATFORM_URL_IN_CLUSTER"))
 	if r.st.Local {
-		r.setEnv("TF_VAR_script_image", "localhost/postgres:15")
+		// The local cluster pulls the harness's images from its own registry.
+		reg, err := cluster.LocalRegistry(cluster.DefaultConfig())
+		if err != nil {
+			return err
+		}
+		r.setEnv("TF_VAR_script_image", reg.Ref("postgres:15"))
 	}
 	r.setEnv("TF_VAR_agent_image", r.st.AgentImage)
 	if err := r.command(ctx, work, nil, "terraform", "init", "-input=false", "-no-color"); err != nil {

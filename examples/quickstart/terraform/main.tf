@@ -38,7 +38,7 @@ variable "platform_url_in_cluster" {
 }
 
 variable "agent_image" {
-  description = "Image of the agent Jobs, if not the provider's default (make quickstart sets it on kind, k3d and minikube to the image it loaded)."
+  description = "Image of the agent Jobs, if not the provider's default (make quickstart sets it: the local cluster's registry copy, or on kind, k3d and minikube the image it loaded)."
   type        = string
   default     = ""
 }

@@ -1,10 +1,10 @@
-// Package images builds the test cluster's container images without a
-// registry or Docker: docker-archive tars written with go-containerregistry
-// from the files of installed Debian packages (plus their shared-library
-// closure); the agent and platform images are the release images (internal/release/images,
-// `make images`) for this machine's platform. The tars import into
-// containerd (`ctr -n k8s.io images import`) or a kind node (`kind load
-// image-archive`).
+// Package images builds the test cluster's container images without
+// Docker: docker-archive tars written with go-containerregistry from the
+// files of installed Debian packages (plus their shared-library closure);
+// the agent and platform images are the release images
+// (internal/release/images, `make images`) for this machine's platform.
+// The harness pushes them to the cluster's registry; the tars also load
+// into a kind node (`kind load image-archive`).
 package images
 
 import (
@@ -40,9 +40,10 @@ const formatVersion = "7"
 
 // Image is one built image tar.
 type Image struct {
-	Ref string // e.g. localhost/postgres:15
-	Tar string // docker-archive path
-	Key string // content key; equal keys mean equal images
+	Ref  string // the tar's own tag, e.g. localhost/postgres:15 (for kind load image-archive)
+	Repo string // the path and tag in a registry, e.g. postgres:15
+	Tar  string // docker-archive path
+	Key  string // content key; equal keys mean equal images
 }
 
 // Builder makes image tars under ToolsDir/images.
@@ -210,7 +211,7 @@ func (b *Builder) build(ctx context.Context, n string, r recipe) (Image, error) 
 		h.Write(out)
 	}
 	key := hex.EncodeToString(h.Sum(nil))[:16]
-	img := Image{Ref: r.ref, Key: key, Tar: filepath.Join(dir, fmt.Sprintf("%s-%s.tar", n, key))}
+	img := Image{Ref: r.ref, Repo: strings.TrimPrefix(r.ref, "localhost/"), Key: key, Tar: filepath.Join(dir, fmt.Sprintf("%s-%s.tar", n, key))}
 	if _, err := os.Stat(img.Tar); err == nil {
 		return img, nil
 	}
@@ -297,7 +298,7 @@ func (b *Builder) buildRelease(ctx context.Context, dir, n string, r recipe) (Im
 		return Image{}, fmt.Errorf("%s image digest: %w", n, err)
 	}
 	key := fmt.Sprintf("%s-%s", formatVersion, d.Hex[:16])
-	out := Image{Ref: r.ref, Key: key, Tar: filepath.Join(dir, fmt.Sprintf("%s-%s.tar", n, key))}
+	out := Image{Ref: r.ref, Repo: strings.TrimPrefix(r.ref, "localhost/"), Key: key, Tar: filepath.Join(dir, fmt.Sprintf("%s-%s.tar", n, key))}
 	if _, err := os.Stat(out.Tar); err == nil {
 		return out, nil
 	}

@@ -4,7 +4,7 @@
 //	cluster up       build what is missing, start, wait until ready
 //	cluster down     stop everything up started and remove its traces
 //	cluster status   show each component and the node
-//	cluster images   build the image tars (and import them when the cluster runs)
+//	cluster images   build the image tars (and push them to the cluster's registry when it runs)
 package main
 
 import (
@@ -87,13 +87,17 @@ func run() int {
 		}
 		fmt.Print(s)
 	case "images":
-		imgs, err := cluster.ImportImages(ctx, cfg, fs.Args()[1:]...)
+		imgs, reg, err := cluster.PushImages(ctx, cfg, fs.Args()[1:]...)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "cluster images:", err)
 			return 1
 		}
 		for _, img := range imgs {
-			fmt.Printf("%-32s %s\n", img.Ref, img.Tar)
+			ref := img.Ref
+			if reg != nil {
+				ref = reg.Ref(img.Repo)
+			}
+			fmt.Printf("%-40s %s\n", ref, img.Tar)
 		}
 	default:
 		fs.Usage()
