@@ -57,7 +57,7 @@ type Options struct {
 // Result is a finished snapshot.
 type Result struct {
 	Dist    string
-	Version string // e.g. 0.0.0-SNAPSHOT-1a2b3c4: a pre-release version
+	Version string // e.g. 0.1.1-snapshot-1a2b3c4: a pre-release version
 }
 
 // ErrNoGoreleaser says GoReleaser is not installed.
@@ -109,6 +109,10 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 	cmd := exec.CommandContext(ctx, bin, "release", "--snapshot", "--clean", "--skip=sign", "--config", cfgPath)
 	cmd.Dir = opts.Root
 	cmd.Env = opts.Env
+	if cmd.Env == nil {
+		cmd.Env = os.Environ()
+	}
+	cmd.Env = append(cmd.Env, remoteFallback(ctx, opts.Root)...)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Run(); err != nil {
 		return nil, fmt.Errorf("goreleaser release --snapshot: %w\n%s", err, tail(log.String(), 40))
@@ -118,6 +122,19 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 		return nil, err
 	}
 	return &Result{Dist: dist, Version: version}, nil
+}
+
+// remoteFallback returns git configuration (as environment) naming the
+// release's repository as remote "origin" when the checkout has no remote:
+// GoReleaser reads the commit, its date and the tag only after the remote's
+// URL, and without one a snapshot would be stamped commit "none" and no date.
+func remoteFallback(ctx context.Context, root string) []string {
+	out, err := exec.CommandContext(ctx, "git", "-C", root, "remote").Output()
+	if err != nil || strings.TrimSpace(string(out)) != "" {
+		return nil
+	}
+	return []string{"GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=remote.origin.url",
+		"GIT_CONFIG_VALUE_0=https://github.com/unikubehq/terraform-provider-unikube.git"}
 }
 
 // narrow returns the configuration with dist set, only the builds named by

@@ -10,8 +10,23 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
+type build struct {
+	ID     string   `json:"id"`
+	Binary string   `json:"binary"`
+	Goos   []string `json:"goos"`
+	Goarch []string `json:"goarch"`
+	Hooks  struct {
+		Post []string `json:"post"`
+	} `json:"hooks"`
+}
+
+type archive struct {
+	ID  string   `json:"id"`
+	IDs []string `json:"ids"`
+}
+
 // narrowed parses what narrow makes of the repository's configuration.
-func narrowed(t *testing.T, ids []string, hostOnly bool, goos, goarch string) (builds, archives map[string]map[string]any, dist string) {
+func narrowed(t *testing.T, ids []string, hostOnly bool, goos, goarch string) (builds map[string]build, archives map[string]archive, dist string) {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join("..", "..", "..", ConfigFile))
 	if err != nil {
@@ -21,23 +36,25 @@ func narrowed(t *testing.T, ids []string, hostOnly bool, goos, goarch string) (b
 	if err != nil {
 		t.Fatal(err)
 	}
-	var cfg map[string]any
+	var cfg struct {
+		Dist     string    `json:"dist"`
+		Builds   []build   `json:"builds"`
+		Archives []archive `json:"archives"`
+	}
 	if err := yaml.Unmarshal(out, &cfg); err != nil {
 		t.Fatal(err)
 	}
-	builds, archives = map[string]map[string]any{}, map[string]map[string]any{}
-	for _, b := range cfg["builds"].([]any) {
-		m := b.(map[string]any)
-		builds[m["id"].(string)] = m
+	builds, archives = map[string]build{}, map[string]archive{}
+	for _, b := range cfg.Builds {
+		builds[b.ID] = b
 	}
-	for _, a := range cfg["archives"].([]any) {
-		m := a.(map[string]any)
-		archives[m["id"].(string)] = m
+	for _, a := range cfg.Archives {
+		archives[a.ID] = a
 	}
-	return builds, archives, cfg["dist"].(string)
+	return builds, archives, cfg.Dist
 }
 
-func keys(m map[string]map[string]any) []string {
+func keys[V any](m map[string]V) []string {
 	var out []string
 	for k := range m {
 		out = append(out, k)
@@ -59,12 +76,12 @@ func TestNarrow_HostOnlyKeepsEveryBuildForThisPlatform(t *testing.T) {
 		t.Errorf("archives %v, want %v", got, want)
 	}
 	for id, b := range builds {
-		if !slices.Equal(asList(b["goos"]), []string{"linux"}) || !slices.Equal(asList(b["goarch"]), []string{"arm64"}) {
-			t.Errorf("build %s targets %v/%v, want linux/arm64 only", id, b["goos"], b["goarch"])
+		if !slices.Equal(b.Goos, []string{"linux"}) || !slices.Equal(b.Goarch, []string{"arm64"}) {
+			t.Errorf("build %s targets %v/%v, want linux/arm64 only", id, b.Goos, b.Goarch)
 		}
 	}
 	// Templates and hooks pass through untouched.
-	if b := builds["provider"]; b["binary"] != "{{ .ProjectName }}_v{{ .Version }}" || !strings.Contains(asList(b["hooks"].(map[string]any)["post"])[0], "_manifest.json") {
+	if b := builds["provider"]; b.Binary != "{{ .ProjectName }}_v{{ .Version }}" || len(b.Hooks.Post) != 1 || !strings.Contains(b.Hooks.Post[0], "_manifest.json") {
 		t.Errorf("provider build changed: %v", b)
 	}
 }
@@ -84,7 +101,7 @@ func TestNarrow_DropsBuildsAndArchivesNotForThePlatformOrNotAsked(t *testing.T) 
 	if got := keys(archives); !slices.Equal(got, []string{"provider"}) {
 		t.Errorf("archives %v, want only provider", got)
 	}
-	if got := asList(builds["provider"]["goos"]); len(got) < 2 {
+	if got := builds["provider"].Goos; len(got) < 2 {
 		t.Errorf("without HostOnly the provider still builds for %v only", got)
 	}
 }
