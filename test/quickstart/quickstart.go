@@ -38,6 +38,10 @@ import (
 // HelmVersion is installed when no helm is on PATH.
 const HelmVersion = "v3.16.4"
 
+// GoreleaserModule is installed when no goreleaser is on PATH (make tools
+// installs the same into the tools cache).
+const GoreleaserModule = "github.com/goreleaser/goreleaser/v2@v2.17.0"
+
 // Config says where the quickstart lives and what it installs.
 type Config struct {
 	// Root is the repository root; Dir the quickstart's own state
@@ -237,7 +241,7 @@ func Up(ctx context.Context, cfg Config) (*Result, error) {
 		fn   func(context.Context) error
 	}{
 		{"build the provider, the platform server and the helm plugin", r.build},
-		{"tools: helm and redis-server (reads the seed's .rdb)", r.tools},
+		{"tools: helm, goreleaser (builds the provider's release zip) and redis-server (reads the seed's .rdb)", r.tools},
 		{"cluster", r.cluster},
 		{"platform server (background, embedded SQLite + files in .quickstart/platform)", r.platform},
 		{"helm plugin `helm state` into " + r.getEnv("HELM_PLUGINS"), r.plugin},
@@ -289,6 +293,20 @@ func (r *run) tools(ctx context.Context) error {
 		r.setEnv("GOBIN", r.toolsBin())
 		r.setEnv("GOFLAGS", "")
 		err := r.command(ctx, r.cfg.Root, nil, "go", "install", "helm.sh/helm/v3/cmd/helm@"+HelmVersion)
+		r.setEnv("GOBIN", os.Getenv("GOBIN"))
+		r.setEnv("GOFLAGS", os.Getenv("GOFLAGS"))
+		if err != nil {
+			return err
+		}
+	}
+	// GoReleaser builds the provider's release zip Terraform installs.
+	if p, ok := r.lookPath("goreleaser"); ok {
+		fmt.Fprintf(r.cfg.Out, "    goreleaser: %s\n", p)
+	} else {
+		fmt.Fprintf(r.cfg.Out, "    goreleaser: go install %s into %s (once)\n", GoreleaserModule, r.toolsBin())
+		r.setEnv("GOBIN", r.toolsBin())
+		r.setEnv("GOFLAGS", "")
+		err := r.command(ctx, r.cfg.Root, nil, "go", "install", GoreleaserModule)
 		r.setEnv("GOBIN", os.Getenv("GOBIN"))
 		r.setEnv("GOFLAGS", os.Getenv("GOFLAGS"))
 		if err != nil {
@@ -709,7 +727,7 @@ func (r *run) terraform(ctx context.Context) error {
 	// pre-release, so an override file requires it exactly.
 	goreleaser, ok := r.lookPath("goreleaser")
 	if !ok {
-		return errors.New("goreleaser is not installed: run make tools (it installs it into " + r.toolsBin() + ")")
+		return errors.New("goreleaser is not installed: run make tools (it installs it into " + r.toolsBin() + ") and run again")
 	}
 	snap, err := snapshot.Build(ctx, snapshot.Options{
 		Root: r.cfg.Root, Dist: filepath.Join(r.cfg.Dir, "dist"), IDs: []string{"provider"}, HostOnly: true,
