@@ -77,3 +77,21 @@ func TestMarkdown_RelativeLinksNameFilesThatExist(t *testing.T) {
 	}
 	t.Logf("%d relative links checked", checked)
 }
+
+// registryEntries are what the Terraform registry reads from docs/: the
+// provider's index and its generated pages. Anything else belongs in
+// manual/ (or api/), where neither the registry nor tfplugindocs looks.
+var registryEntries = map[string]bool{"index.md": true, "resources": true, "data-sources": true, "guides": true,
+	"functions": true, "ephemeral-resources": true, "actions": true, "list-resources": true}
+
+func TestDocs_HoldsOnlyTheRegistryLayout(t *testing.T) {
+	entries, err := os.ReadDir(filepath.Join("..", "..", "docs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !registryEntries[e.Name()] {
+			t.Errorf("docs/%s is not a page of the Terraform registry's layout: move it to manual/ (git mv) and fix the links to it", e.Name())
+		}
+	}
+}
