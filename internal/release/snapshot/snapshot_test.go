@@ -101,7 +101,7 @@ func TestNarrow_DropsBuildsAndArchivesNotForThePlatformOrNotAsked(t *testing.T) 
 	if got := keys(archives); !slices.Equal(got, []string{"provider"}) {
 		t.Errorf("archives %v, want only provider", got)
 	}
-	if got := builds["provider"].Goos; len(got) < 2 {
+	if got := builds["provider"].Goarch; len(got) < 2 {
 		t.Errorf("without HostOnly the provider still builds for %v only", got)
 	}
 }
