@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/hashicorp/terraform-plugin-testing/tfversion"
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/client"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/platformtest"
@@ -21,6 +22,11 @@ import (
 
 // testProject is the project every acceptance test works in.
 const testProject = "shop"
+
+// writeOnlyArguments skips a test whose configuration sets a write-only
+// argument (endpoint and source URLs, default_wo, script variables) on a
+// Terraform CLI older than 1.11, which rejects such configurations.
+var writeOnlyArguments = []tfversion.TerraformVersionCheck{tfversion.SkipBelow(tfversion.Version1_11_0)}
 
 // digestPattern matches a version or content digest.
 var digestPattern = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)

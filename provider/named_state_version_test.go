@@ -244,6 +244,7 @@ resource "unikube_named_state" "test" {
 	const addr = "unikube_named_state.test"
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		TerraformVersionChecks:   writeOnlyArguments,
 		Steps: []resource.TestStep{
 			{
 				Config: config("day-1"),

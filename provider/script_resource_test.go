@@ -53,6 +53,7 @@ func TestAccScriptResource_Lifecycle(t *testing.T) {
 
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		TerraformVersionChecks:   writeOnlyArguments,
 		CheckDestroy: func(s *terraform.State) error {
 			for _, name := range []string{"anonymize", "anonymize-v2"} {
 				if err := checkGone("script shop/"+name, func() error {

@@ -228,7 +228,7 @@ func kubernetesBlock() schema.SingleNestedBlock {
 						Optional:            true,
 					},
 					"options": schema.MapAttribute{
-						MarkdownDescription: "Driver options for this component (see docs/drivers.md), e.g. `{ jobs = \"4\" }`.",
+						MarkdownDescription: "Driver options for this component (see manual/drivers.md), e.g. `{ jobs = \"4\" }`.",
 						ElementType:         types.StringType,
 						Optional:            true,
 					},

@@ -228,7 +228,7 @@ func (r *StateApplyResource) Schema(ctx context.Context, req resource.SchemaRequ
 						Validators: []validator.String{validators.EndpointURL()},
 					},
 					"options": schema.MapAttribute{
-						MarkdownDescription: "Driver options for this target (see docs/drivers.md), e.g. `{ role = \"app\", jobs = \"4\" }` for PostgreSQL " +
+						MarkdownDescription: "Driver options for this target (see manual/drivers.md), e.g. `{ role = \"app\", jobs = \"4\" }` for PostgreSQL " +
 							"or `{ spare_db = \"15\" }` for Redis.",
 						ElementType: types.StringType,
 						Optional:    true,

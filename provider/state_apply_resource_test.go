@@ -110,6 +110,7 @@ func TestAccStateApplyResource_EndToEnd(t *testing.T) {
 
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		TerraformVersionChecks:   writeOnlyArguments,
 		Steps: []resource.TestStep{
 			{
 				Config: config,
@@ -228,6 +229,7 @@ resource "unikube_state_apply" "test" {
 		t.Run(tc.name, func(t *testing.T) {
 			resource.Test(t, resource.TestCase{
 				ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+				TerraformVersionChecks:   writeOnlyArguments,
 				Steps: []resource.TestStep{{
 					Config:      tc.config,
 					PlanOnly:    true,

@@ -197,6 +197,7 @@ func TestAccStateApply_ScriptFailuresFailTheApplyWithTheTrace(t *testing.T) {
 
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: rec.factories(),
+		TerraformVersionChecks:   writeOnlyArguments,
 		Steps: []resource.TestStep{
 			{
 				// The python pre_script raises: the apply fails with the

@@ -86,3 +86,6 @@ go_tool versitygw github.com/versity/versitygw/cmd/versitygw@v1.8.0
 go_tool registry github.com/distribution/distribution/v3/cmd/registry@v3.1.2
 # The real helm CLI for the `helm state` plugin's e2e tests (latest v3).
 go_tool helm helm.sh/helm/v3/cmd/helm@v3.22.0
+# GoReleaser for make release-snapshot / make release and goreleaser check in
+# make lint (test/release builds the provider archive with it).
+go_tool goreleaser github.com/goreleaser/goreleaser/v2@v2.17.0

@@ -42,7 +42,7 @@ func (f *applyFlags) add(cmd *cobra.Command) {
 	fl.BoolVar(&f.quiesce, "quiesce", true, "scale the workloads using the data to zero while it is replaced (--quiesce=false to keep them up)")
 	fl.StringArrayVar(&f.maps, "map", nil, "map a component to a workload or PVC: component=StatefulSet/NAME, component=Deployment/NAME, component=pvc/NAME (repeatable)")
 	fl.StringArrayVar(&f.substitutions, "set-substitution", nil, "OLD=NEW: replace a value in the ConfigMaps/Secrets of kubernetes components (repeatable)")
-	fl.StringArrayVar(&f.options, "option", nil, "component.key=value: a driver option for one component, e.g. db.jobs=4 or db.data_load=pg_restore (repeatable; see docs/drivers.md)")
+	fl.StringArrayVar(&f.options, "option", nil, "component.key=value: a driver option for one component, e.g. db.jobs=4 or db.data_load=pg_restore (repeatable; see manual/drivers.md)")
 	fl.StringArrayVar(&f.resources, "agent-resources", nil, agentResourcesUsage)
 	fl.StringVar(&f.strategy, "strategy", "", "restore strategy of database components: swap (default, atomic) or in-place")
 	fl.DurationVar(&f.timeout, "timeout", 30*time.Minute, "time limit per component Job")

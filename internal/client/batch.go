@@ -15,7 +15,7 @@ import (
 )
 
 // The batch download protocol (see the server's getChunkBatch and
-// docs/api/openapi.json): POST {"digests": [...]} to .../chunks:batch; the
+// api/openapi.json): POST {"digests": [...]} to .../chunks:batch; the
 // response streams, per requested digest in order, "<digest> <n>\n" and n
 // zstd bytes, or "<digest> missing\n".
 const (

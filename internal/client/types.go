@@ -2,7 +2,7 @@ package client
 
 import "time"
 
-// These mirror the API's JSON (docs/api/openapi.json).
+// These mirror the API's JSON (api/openapi.json).
 
 // Project is a namespace for states and scripts.
 type Project struct {

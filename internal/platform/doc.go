@@ -9,5 +9,5 @@
 //	platformtest/ the real server on a loopback listener for tests (SQLite+fs, or PostgreSQL+S3)
 //
 // The typed client is internal/client; the API is described in
-// docs/api/openapi.json.
+// api/openapi.json.
 package platform

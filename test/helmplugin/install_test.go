@@ -57,7 +57,7 @@ func (u *user) ok(ctx context.Context, t *testing.T, args ...string) string {
 
 // install is `helm plugin install SOURCE`. Helm 4 verifies a signature
 // for every source but a local directory unless told not to, and the
-// release ships no .prov (docs/helm-plugin.md says so).
+// release ships no .prov (manual/helm-plugin.md says so).
 func (u *user) install(ctx context.Context, t *testing.T, source string) (string, int) {
 	t.Helper()
 	args := []string{"plugin", "install", source}

@@ -10,6 +10,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/unikubehq/terraform-provider-unikube/internal/buildinfo"
 	"github.com/unikubehq/terraform-provider-unikube/internal/release/images"
 	"github.com/unikubehq/terraform-provider-unikube/test/quickstart/imageload"
 )
@@ -33,8 +34,12 @@ func (r *run) clusterImages(ctx context.Context) error {
 	}
 	meta, err := images.MetaFromGit(ctx, r.cfg.Root, os.Getenv)
 	if err != nil {
-		meta = images.Meta{Version: "quickstart", Created: time.Unix(0, 0).UTC(), Source: images.DefaultSource}
+		meta = images.Meta{Created: time.Unix(0, 0).UTC(), Source: images.DefaultSource}
 	}
+	// The quickstart's clients (the plugin it builds, the provider's
+	// snapshot) are development builds: the agent handshake accepts only an
+	// agent of the same version.
+	meta.Version = buildinfo.Dev
 	res, err := imageload.Ensure(ctx, imageload.Options{
 		Client:  r.kube.Client,
 		Context: kc.CurrentContext,

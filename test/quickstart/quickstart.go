@@ -25,18 +25,25 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
+	"github.com/unikubehq/terraform-provider-unikube/internal/buildinfo"
 	"github.com/unikubehq/terraform-provider-unikube/internal/client"
+	"github.com/unikubehq/terraform-provider-unikube/internal/release/snapshot"
 	"github.com/unikubehq/terraform-provider-unikube/test/cluster"
 )
 
 // HelmVersion is installed when no helm is on PATH.
 const HelmVersion = "v3.16.4"
+
+// GoreleaserModule is installed when no goreleaser is on PATH (make tools
+// installs the same into the tools cache).
+const GoreleaserModule = "github.com/goreleaser/goreleaser/v2@v2.17.0"
 
 // Config says where the quickstart lives and what it installs.
 type Config struct {
@@ -251,12 +258,12 @@ func Up(ctx context.Context, cfg Config) (*Result, error) {
 		fn   func(context.Context) error
 	}{
 		{"build the provider, the platform server and the helm plugin", r.build},
-		{"tools: helm and redis-server (reads the seed's .rdb)", r.tools},
+		{"tools: helm, goreleaser (builds the provider's release zip) and redis-server (reads the seed's .rdb)", r.tools},
 		{"cluster", r.cluster},
 		{"platform server (background, embedded SQLite + files in .quickstart/platform)", r.platform},
 		{"helm plugin `helm state` into " + r.getEnv("HELM_PLUGINS"), r.plugin},
 		{"helm install " + cfg.Release + " (examples/quickstart/chart) into namespace " + cfg.Namespace, r.helmInstall},
-		{"terraform init && terraform apply (examples/quickstart/terraform)", r.terraform},
+		{"terraform init && terraform apply (examples/quickstart/terraform; the provider's release zip from a filesystem mirror)", r.terraform},
 	}
 	for _, s := range steps {
 		if err := r.step(s.name, func() error { return s.fn(ctx) }); err != nil {
@@ -303,6 +310,20 @@ func (r *run) tools(ctx context.Context) error {
 		r.setEnv("GOBIN", r.toolsBin())
 		r.setEnv("GOFLAGS", "")
 		err := r.command(ctx, r.cfg.Root, nil, "go", "install", "helm.sh/helm/v3/cmd/helm@"+HelmVersion)
+		r.setEnv("GOBIN", os.Getenv("GOBIN"))
+		r.setEnv("GOFLAGS", os.Getenv("GOFLAGS"))
+		if err != nil {
+			return err
+		}
+	}
+	// GoReleaser builds the provider's release zip Terraform installs.
+	if p, ok := r.lookPath("goreleaser"); ok {
+		fmt.Fprintf(r.cfg.Out, "    goreleaser: %s\n", p)
+	} else {
+		fmt.Fprintf(r.cfg.Out, "    goreleaser: go install %s into %s (once)\n", GoreleaserModule, r.toolsBin())
+		r.setEnv("GOBIN", r.toolsBin())
+		r.setEnv("GOFLAGS", "")
+		err := r.command(ctx, r.cfg.Root, nil, "go", "install", GoreleaserModule)
 		r.setEnv("GOBIN", os.Getenv("GOBIN"))
 		r.setEnv("GOFLAGS", os.Getenv("GOFLAGS"))
 		if err != nil {
@@ -800,35 +821,37 @@ func (r *run) terraform(ctx context.Context) error {
 			return err
 		}
 	}
-	// dev_overrides make Terraform run the provider just built. init still
-	// wants to install every required provider, so a filesystem mirror
-	// holds the same binary (no registry is asked; the lock file it writes
-	// is renewed on every run, as the binary changes).
+	// Terraform installs the provider as users do: the release zip (a
+	// GoReleaser snapshot of .goreleaser.yaml for this machine) from a
+	// filesystem mirror, no dev_overrides. The snapshot's version is a
+	// pre-release, so an override file requires it exactly.
+	goreleaser, ok := r.lookPath("goreleaser")
+	if !ok {
+		return errors.New("goreleaser is not installed: run make tools (it installs it into " + r.toolsBin() + ") and run again")
+	}
+	snap, err := snapshot.Build(ctx, snapshot.Options{
+		Root: r.cfg.Root, Dist: filepath.Join(r.cfg.Dir, "dist"), IDs: []string{"provider"}, HostOnly: true,
+		// A development build, as the plugin the quickstart builds: the agent
+		// handshake accepts only an agent of the same version, and the
+		// quickstart's agents are development builds too.
+		Goreleaser: goreleaser, Env: append(slices.Clone(r.env), "UNIKUBE_BUILDINFO_VERSION="+buildinfo.Dev),
+	})
+	if err != nil {
+		return err
+	}
 	mirror := filepath.Join(r.cfg.Dir, "terraform-mirror")
-	plat := runtime.GOOS + "_" + runtime.GOARCH
-	mdir := filepath.Join(mirror, "registry.terraform.io", "unikubehq", "unikube", "0.0.1", plat)
-	if err := os.MkdirAll(mdir, 0o755); err != nil {
+	zip, err := snap.Mirror(mirror, runtime.GOOS, runtime.GOARCH)
+	if err != nil {
 		return err
 	}
-	if err := copyFile(filepath.Join(r.binDir(), "terraform-provider-unikube"), filepath.Join(mdir, "terraform-provider-unikube"), 0o755); err != nil {
+	fmt.Fprintf(r.cfg.Out, "    provider %s: %s\n", snap.Version, relTo(r.cfg.Root, zip))
+	if err := os.WriteFile(filepath.Join(work, "unikube_override.tf"), []byte(snapshot.RequiredProvider(snap.Version)), 0o644); err != nil {
 		return err
 	}
+	// The lock file names the zip's hashes, which change with every build.
 	_ = os.Remove(filepath.Join(work, ".terraform.lock.hcl"))
 	rc := filepath.Join(r.cfg.Dir, "terraform.rc")
-	cfg := fmt.Sprintf(`provider_installation {
-  dev_overrides {
-    "registry.terraform.io/unikubehq/unikube" = %q
-  }
-  filesystem_mirror {
-    path    = %q
-    include = ["registry.terraform.io/unikubehq/unikube"]
-  }
-  direct {
-    exclude = ["registry.terraform.io/unikubehq/unikube"]
-  }
-}
-`, r.binDir(), mirror)
-	if err := os.WriteFile(rc, []byte(cfg), 0o644); err != nil {
+	if err := os.WriteFile(rc, []byte(snapshot.CLIConfig(mirror)), 0o644); err != nil {
 		return err
 	}
 	r.setEnv("TF_CLI_CONFIG_FILE", rc)
@@ -851,18 +874,6 @@ func (r *run) terraform(ctx context.Context) error {
 		return err
 	}
 	return r.command(ctx, work, nil, "terraform", "apply", "-auto-approve", "-input=false", "-no-color")
-}
-
-func copyFile(from, to string, mode os.FileMode) error {
-	b, err := os.ReadFile(from)
-	if err != nil {
-		return err
-	}
-	tmp := to + ".tmp"
-	if err := os.WriteFile(tmp, b, mode); err != nil {
-		return err
-	}
-	return os.Rename(tmp, to)
 }
 
 // Tables of the seed, in the order the summary shows them.

@@ -5,7 +5,8 @@
 # (UNIKUBE_ENDPOINT, UNIKUBE_TOKEN), the cluster from KUBECONFIG:
 # `make quickstart` sets all three and runs this configuration from a copy in
 # .quickstart/terraform (so Terraform's files stay out of the repository),
-# with a CLI configuration whose dev_overrides point at the provider it built.
+# with a CLI configuration that installs the provider from its release zip
+# (a GoReleaser snapshot) in a filesystem mirror.
 
 terraform {
   required_version = ">= 1.6"

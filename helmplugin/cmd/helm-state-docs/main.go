@@ -1,7 +1,7 @@
-// Command helm-state-docs writes docs/helm-plugin.md, the command
+// Command helm-state-docs writes manual/helm-plugin.md, the command
 // reference of `helm state`, from the cobra command tree:
 //
-//	go run ./helmplugin/cmd/helm-state-docs > docs/helm-plugin.md
+//	go run ./helmplugin/cmd/helm-state-docs > manual/helm-plugin.md
 package main
 
 import (

@@ -10,7 +10,7 @@ import (
 )
 
 // OpenAPI returns the OpenAPI 3.1 document of the API, generated from the
-// route table. docs/api/openapi.json is a copy a test keeps identical.
+// route table. api/openapi.json is a copy a test keeps identical.
 func OpenAPI() []byte {
 	s := &Server{}
 	b, err := json.MarshalIndent(buildOpenAPI(s.routes()), "", "  ")

@@ -245,12 +245,12 @@ func runSuite(t *testing.T, srv *platformtest.Server) {
 
 	// The served OpenAPI document is the committed one.
 	doc := must(admin.OpenAPI(ctx))
-	committed, err := os.ReadFile(filepath.Join("..", "..", "..", "docs", "api", "openapi.json"))
+	committed, err := os.ReadFile(filepath.Join("..", "..", "..", "api", "openapi.json"))
 	if err != nil {
-		t.Fatalf("read docs/api/openapi.json: %v (regenerate: UPDATE_OPENAPI=1 go test ./internal/platform/api -run TestOpenAPI)", err)
+		t.Fatalf("read api/openapi.json: %v (regenerate: UPDATE_OPENAPI=1 go test ./internal/platform/api -run TestOpenAPI)", err)
 	}
 	if !bytes.Equal(doc, committed) || !bytes.Equal(doc, api.OpenAPI()) {
-		t.Fatal("docs/api/openapi.json differs from the served document: run UPDATE_OPENAPI=1 go test ./internal/platform/api -run TestOpenAPI")
+		t.Fatal("api/openapi.json differs from the served document: run UPDATE_OPENAPI=1 go test ./internal/platform/api -run TestOpenAPI")
 	}
 
 	// Delete cascades.
@@ -262,10 +262,10 @@ func runSuite(t *testing.T, srv *platformtest.Server) {
 	}
 }
 
-// TestOpenAPI_DocsMatchServer keeps docs/api/openapi.json identical to the
+// TestOpenAPI_DocsMatchServer keeps api/openapi.json identical to the
 // generated document (UPDATE_OPENAPI=1 rewrites it).
 func TestOpenAPI_DocsMatchServer(t *testing.T) {
-	path := filepath.Join("..", "..", "..", "docs", "api", "openapi.json")
+	path := filepath.Join("..", "..", "..", "api", "openapi.json")
 	doc := api.OpenAPI()
 	if os.Getenv("UPDATE_OPENAPI") != "" {
 		if err := os.WriteFile(path, doc, 0o644); err != nil {
@@ -277,6 +277,6 @@ func TestOpenAPI_DocsMatchServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(committed, doc) {
-		t.Fatal("docs/api/openapi.json is stale: run UPDATE_OPENAPI=1 go test ./internal/platform/api -run TestOpenAPI")
+		t.Fatal("api/openapi.json is stale: run UPDATE_OPENAPI=1 go test ./internal/platform/api -run TestOpenAPI")
 	}
 }
