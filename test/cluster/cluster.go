@@ -90,7 +90,7 @@ func Up(ctx context.Context, cfg Config) (*Info, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := reg.pushImages(ctx, imgs); err != nil {
+		if err := reg.pushImages(ctx, &cfg, imgs); err != nil {
 			return nil, err
 		}
 		if err := cfg.ownerOnlyKubeconfig(); err != nil {
@@ -153,7 +153,7 @@ func (c *Config) up(ctx context.Context, imgs []images.Image) error {
 			return err
 		})
 		if err == nil {
-			err = reg.pushImages(ctx, imgs)
+			err = reg.pushImages(ctx, c, imgs)
 		}
 		pushed <- err
 	}()

@@ -267,15 +267,47 @@ func (r *Registry) Push(ctx context.Context, img v1.Image, repo string) (string,
 }
 
 // pushImages pushes the harness images' tars to the registry (each only
-// when its digest is not there yet).
-func (r *Registry) pushImages(ctx context.Context, imgs []images.Image) error {
+// when its digest is not there yet) and makes the node forget its copy of
+// a tag that now names another image: pods pull IfNotPresent, so
+// containerd would otherwise keep running what an earlier checkout pushed
+// under the same tag (e.g. an agent of another version).
+func (r *Registry) pushImages(ctx context.Context, c *Config, imgs []images.Image) error {
+	pushed := make(map[string]string, len(imgs))
 	for _, im := range imgs {
 		img, err := tarball.ImageFromPath(im.Tar, nil)
 		if err != nil {
 			return fmt.Errorf("read image %s from %s: %w", im.Ref, im.Tar, err)
 		}
-		if _, err := r.Push(ctx, img, im.Repo); err != nil {
+		ref, err := r.Push(ctx, img, im.Repo)
+		if err != nil {
 			return err
+		}
+		d, err := img.Digest()
+		if err != nil {
+			return fmt.Errorf("digest of %s: %w", im.Repo, err)
+		}
+		pushed[ref] = d.String()
+	}
+	return c.forgetOutdatedNodeImages(ctx, pushed)
+}
+
+// forgetOutdatedNodeImages removes the node's name for each ref of want
+// whose image there is not the digest want gives, so the next pod pulls it.
+func (c *Config) forgetOutdatedNodeImages(ctx context.Context, want map[string]string) error {
+	out, err := c.ctr(ctx, "images", "ls")
+	if err != nil {
+		return fmt.Errorf("list the node's images: %w", err)
+	}
+	for _, row := range strings.Split(string(out), "\n") {
+		f := strings.Fields(row)
+		if len(f) < 3 {
+			continue
+		}
+		if d, ok := want[f[0]]; ok && f[2] != d {
+			if _, err := c.ctr(ctx, "images", "rm", f[0]); err != nil {
+				return fmt.Errorf("forget the node's outdated image %s: %w", f[0], err)
+			}
+			c.Log.Info("the node's image is outdated; the next pod pulls it again", "image", f[0], "had", f[2], "now", d)
 		}
 	}
 	return nil
@@ -299,7 +331,7 @@ func PushImages(ctx context.Context, cfg Config, names ...string) ([]images.Imag
 	if err != nil {
 		return nil, nil, err
 	}
-	return imgs, r, r.pushImages(ctx, imgs)
+	return imgs, r, r.pushImages(ctx, &cfg, imgs)
 }
 
 // registryHost is where the local cluster's registry listens.
