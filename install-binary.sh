@@ -108,6 +108,11 @@ download() {
   fi
   mkdir -p "$tmp/x"
   tar -xzf "$tmp/$archive" -C "$tmp/x" helm-state || { echo "helm-state: $archive holds no helm-state binary" >&2; return 1; }
+  # A link would make chmod and the plugin act on a file outside the
+  # archive (the checksums come from the same server as the archive).
+  if [ -L "$tmp/x/helm-state" ] || [ ! -f "$tmp/x/helm-state" ]; then
+    fail "helm-state in $archive is not a regular file; not installing it"
+  fi
   chmod 0755 "$tmp/x/helm-state"
   mv "$tmp/x/helm-state" "$bin"
   say "installed $archive (sha256 verified)"

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -109,9 +110,18 @@ func (s *Settings) Platform() (*client.Client, error) {
 		return nil, err
 	}
 	endpoint := firstNonEmpty(s.Endpoint, s.Getenv(client.EnvEndpoint), l.Endpoint)
-	token := firstNonEmpty(s.Getenv(client.EnvToken), l.Token)
+	token := s.Getenv(client.EnvToken)
 	if endpoint == "" {
 		return nil, usageErrorf("no platform endpoint: run helm state login ENDPOINT, or set %s", client.EnvEndpoint)
+	}
+	if token == "" && l.Token != "" {
+		// The login's token belongs to the login's platform: another
+		// endpoint (a flag, an environment a checkout set, a TAB
+		// completion) must not receive it.
+		if !sameEndpoint(endpoint, l.Endpoint) {
+			return nil, usageErrorf("the login is for %s, not %s: run helm state login %s, or set %s for it", l.Endpoint, endpoint, endpoint, client.EnvToken)
+		}
+		token = l.Token
 	}
 	if token == "" {
 		return nil, usageErrorf("no platform token: run helm state login, or set %s", client.EnvToken)
@@ -187,4 +197,15 @@ func firstNonEmpty(vs ...string) string {
 		}
 	}
 	return ""
+}
+
+// sameEndpoint says whether two platform URLs name the same server and
+// path (scheme and host case-insensitively, a trailing slash aside).
+func sameEndpoint(a, b string) bool {
+	ua, err1 := url.Parse(strings.TrimRight(a, "/"))
+	ub, err2 := url.Parse(strings.TrimRight(b, "/"))
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return strings.EqualFold(ua.Scheme, ub.Scheme) && strings.EqualFold(ua.Host, ub.Host) && ua.Path == ub.Path
 }

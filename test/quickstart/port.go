@@ -1,12 +1,15 @@
 package quickstart
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -30,12 +33,27 @@ const (
 // /api/v1/whoami is this checkout's own platform (the token is in its
 // .quickstart/admin-token); one refusing it is another checkout's (it
 // would answer /readyz just the same, which is how a second checkout used
-// to adopt the first one's platform and then fail with 401).
-func probePort(ctx context.Context, host string, port int, token string) (portState, string) {
+// to adopt the first one's platform and then fail with 401). The token is
+// the platform's admin token, so it is sent only to a port whose listener
+// belongs to self (the uid of this process): on a shared machine another
+// user's program on the port would otherwise receive it.
+func probePort(ctx context.Context, host string, port int, token string, self int) (portState, string) {
 	addr := net.JoinHostPort(host, strconv.Itoa(port))
 	if ln, err := net.Listen("tcp", addr); err == nil {
 		_ = ln.Close()
 		return portFree, ""
+	}
+	owners, err := listenerOwners(port)
+	if err != nil {
+		return portForeign, fmt.Sprintf("in use, and who listens cannot be told (%v), so it is not sent this checkout's admin token", err)
+	}
+	if len(owners) == 0 {
+		return portForeign, "in use by a listener this process cannot see (another network namespace?)"
+	}
+	for _, uid := range owners {
+		if uid != self {
+			return portForeign, fmt.Sprintf("in use by a program of another user (uid %d), which is not sent this checkout's admin token", uid)
+		}
 	}
 	if host == "0.0.0.0" || host == "" || host == "::" {
 		host = "127.0.0.1"
@@ -69,7 +87,7 @@ func probePort(ctx context.Context, host string, port int, token string) (portSt
 func choosePort(ctx context.Context, host string, want int, fixed bool, token string, out io.Writer) (int, error) {
 	var why string
 	for p := want; p < want+portTries && p <= 65535; p++ {
-		st, detail := probePort(ctx, host, p, token)
+		st, detail := probePort(ctx, host, p, token, os.Getuid())
 		if st != portForeign {
 			if p != want {
 				fmt.Fprintf(out, "    port %d is taken: %s; using port %d instead (recorded in .quickstart/state.json, so later runs keep it; QUICKSTART_PORT=N picks one)\n", want, why, p)
@@ -84,4 +102,55 @@ func choosePort(ctx context.Context, host string, want int, fixed bool, token st
 		}
 	}
 	return 0, fmt.Errorf("ports %d-%d on %s are all taken (port %d: %s); set QUICKSTART_PORT to a free port", want, want+portTries-1, host, want, why)
+}
+
+// listenerOwners returns the uids owning the TCP sockets (IPv4 and IPv6)
+// that listen on port in this network namespace, from /proc/net/tcp and
+// /proc/net/tcp6 (the quickstart runs on Linux).
+func listenerOwners(port int) ([]int, error) {
+	var uids []int
+	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		fh, err := os.Open(f)
+		if os.IsNotExist(err) && f == "/proc/net/tcp6" {
+			continue // a kernel without IPv6
+		}
+		if err != nil {
+			return nil, err
+		}
+		u, err := parseListeners(fh, port)
+		fh.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		uids = append(uids, u...)
+	}
+	return uids, nil
+}
+
+// parseListeners reads a /proc/net/tcp table: the uids of the sockets in
+// state LISTEN (0A) on port.
+func parseListeners(r io.Reader, port int) ([]int, error) {
+	var uids []int
+	sc := bufio.NewScanner(r)
+	sc.Scan() // the header
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 8 || f[3] != "0A" {
+			continue
+		}
+		i := strings.LastIndexByte(f[1], ':')
+		if i < 0 {
+			continue
+		}
+		p, err := strconv.ParseUint(f[1][i+1:], 16, 16)
+		if err != nil || int(p) != port {
+			continue
+		}
+		uid, err := strconv.Atoi(f[7])
+		if err != nil {
+			return nil, fmt.Errorf("uid %q of a listener on port %d: %w", f[7], port, err)
+		}
+		uids = append(uids, uid)
+	}
+	return uids, sc.Err()
 }

@@ -652,7 +652,7 @@ func owned(ctx context.Context, endpoint, token string) error {
 		return err
 	}
 	port, _ := strconv.Atoi(u.Port())
-	if st, why := probePort(ctx, u.Hostname(), port, token); st == portForeign {
+	if st, why := probePort(ctx, u.Hostname(), port, token, os.Getuid()); st == portForeign {
 		return errors.New(why)
 	}
 	return nil

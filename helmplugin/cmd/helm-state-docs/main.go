@@ -29,6 +29,8 @@ Environment: Helm's own (` + "`HELM_NAMESPACE`, `HELM_KUBECONTEXT`, `HELM_KUBEAP
 flags ` + "`--namespace`, `--kube-context`, `--kubeconfig`, `--debug`" + `), and the platform's:
 ` + "`UNIKUBE_ENDPOINT`, `UNIKUBE_TOKEN`" + ` or the login file written by ` + "`helm state login`" + `
 (` + "`$HELM_CONFIG_HOME/state/login.json`" + `, mode 0600; ` + "`UNIKUBE_CONFIG`" + ` overrides the path).
+The login's token is sent only to the login's endpoint: an ` + "`--endpoint` or `UNIKUBE_ENDPOINT`" + ` naming another
+platform needs its own login or ` + "`UNIKUBE_TOKEN`" + `.
 ` + "`UNIKUBE_CLUSTER_ENDPOINT`" + ` is the platform as pods reach it, ` + "`UNIKUBE_AGENT_IMAGE`" + ` the agent image
 (default ` + "`ghcr.io/unikubehq/unikube-agent:<plugin version>`" + `: plugin and agent must be the same version, see
 [platform.md](platform.md#versions)),

@@ -35,9 +35,14 @@ func CABundleConfigMap(ns string, bundle []byte) *corev1.ConfigMap {
 // returns its name. One whose content is not what its name says (edited
 // by hand) is refused rather than rewritten. The ConfigMap stays after the
 // apply: it holds only public certificates, and a concurrent apply in the
-// namespace may be mounting the same one.
+// namespace may be mounting the same one. It is immutable: whoever may
+// update ConfigMaps in the namespace must not be able to swap another CA
+// in after the check (the agents would then trust their platform); one of
+// that name made by someone else (the name follows from the public bundle)
+// is used only when it is immutable too.
 func EnsureCABundle(ctx context.Context, cs kubernetes.Interface, ns string, bundle []byte) (string, error) {
 	want := CABundleConfigMap(ns, bundle)
+	want.Immutable = ptr(true)
 	_, err := cs.CoreV1().ConfigMaps(ns).Create(ctx, want, metav1.CreateOptions{})
 	if err == nil {
 		return want.Name, nil
@@ -51,6 +56,10 @@ func EnsureCABundle(ctx context.Context, cs kubernetes.Interface, ns string, bun
 	}
 	if got.Data[CAKey] != want.Data[CAKey] {
 		return "", fmt.Errorf("ConfigMap %s/%s does not hold the CA bundle its name stands for (changed by hand?): delete it (kubectl -n %s delete configmap %s) and run again",
+			ns, want.Name, ns, want.Name)
+	}
+	if got.Immutable == nil || !*got.Immutable {
+		return "", fmt.Errorf("ConfigMap %s/%s holding the platform's CA bundle is not immutable, so its CA could be changed after this check (not made by unikube-state?): delete it (kubectl -n %s delete configmap %s) and run again",
 			ns, want.Name, ns, want.Name)
 	}
 	return want.Name, nil
