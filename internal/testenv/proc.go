@@ -160,12 +160,6 @@ type process struct {
 	stopErr error
 }
 
-// sysProcAttr gives the child its own process group (so cleanup can kill its
-// children too) and SIGKILL when the test binary dies.
-func sysProcAttr(cred *syscall.Credential) *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: cred}
-}
-
 // baseEnv is the environment for children: nothing secret from ours leaks in.
 func baseEnv(extra []string) []string {
 	env := []string{"PATH=" + os.Getenv("PATH"), "LANG=C", "LC_ALL=C", "TZ=UTC"}

@@ -166,7 +166,7 @@ func unmountAll(dir string) []error {
 			return nil
 		}
 		for _, mp := range mps {
-			if err := syscall.Unmount(mp, syscall.MNT_DETACH); err != nil && i == 4 {
+			if err := detachMount(mp); err != nil && i == 4 {
 				errs = append(errs, fmt.Errorf("unmount %s: %w", mp, err))
 			}
 		}

@@ -17,7 +17,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver"
@@ -32,6 +31,34 @@ const (
 	MarkerName    = ".unikube-state.json"
 	stagingPrefix = ".unikube-staging-"
 )
+
+// Target options understood by the volume driver.
+const (
+	// OptOwner maps every restored entry to "uid:gid" (for targets whose
+	// workload runs as another user).
+	OptOwner = "owner"
+	// OptVerify set to "true" hashes every existing file instead of trusting
+	// size+mtime of files unchanged since the last apply, and checks each
+	// written file against the index's sha256.
+	OptVerify = "verify"
+	// OptKeepSetID set to "true" restores the setuid and setgid bits of
+	// files the index holds. By default they are cleared: a package must
+	// not plant a setuid-root program (or a setgid one) in a volume that a
+	// workload might run. Directories keep setgid (new entries inherit
+	// the directory's group, as Kubernetes' fsGroup relies on; it runs
+	// nothing) and lose setuid (meaningless there); the sticky bit is
+	// kept: it only restricts who may delete in a directory.
+	OptKeepSetID = "keep_setid"
+)
+
+// sysStat is what capture reads of an entry beyond fs.FileInfo, where the
+// platform has it (statOf, in the sys_*.go files).
+type sysStat struct {
+	uid, gid int
+	mode     uint32 // permission bits with setuid, setgid, sticky
+	nlink    uint64
+	dev, ino uint64
+}
 
 // Driver is the volume driver. The zero value is ready to use; it must not
 // be copied after first use.
@@ -115,11 +142,11 @@ func (d *Driver) Capture(ctx context.Context, src driver.Source, w io.Writer, p 
 		if err != nil {
 			return err
 		}
-		sys, _ := fi.Sys().(*syscall.Stat_t)
+		sys, hasSys := statOf(fi)
 		e := statepkg.FileEntry{Path: rel, MTime: fi.ModTime().UTC(), Mode: uint32(fi.Mode().Perm())}
-		if sys != nil {
-			e.UID, e.GID = int(sys.Uid), int(sys.Gid)
-			e.Mode = sys.Mode & 0o7777
+		if hasSys {
+			e.UID, e.GID = sys.uid, sys.gid
+			e.Mode = sys.mode
 		}
 		hdr := &tar.Header{Name: rel, Mode: int64(e.Mode), Uid: e.UID, Gid: e.GID, ModTime: e.MTime, Format: tar.FormatPAX}
 		switch {
@@ -134,8 +161,8 @@ func (d *Driver) Capture(ctx context.Context, src driver.Source, w io.Writer, p 
 			}
 			hdr.Typeflag, hdr.Linkname = tar.TypeSymlink, e.Linkname
 		case fi.Mode().IsRegular():
-			if sys != nil && sys.Nlink > 1 {
-				key := devIno{uint64(sys.Dev), uint64(sys.Ino)} //nolint:unconvert // Stat_t.Dev/Ino are narrower on some GOARCHes (mips)
+			if hasSys && sys.nlink > 1 {
+				key := devIno{sys.dev, sys.ino}
 				if first, ok := seen[key]; ok {
 					e.Type, e.Linkname = statepkg.FileHardlink, first
 					hdr.Typeflag, hdr.Linkname = tar.TypeLink, first

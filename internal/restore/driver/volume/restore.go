@@ -1,7 +1,8 @@
+//go:build linux || darwin
+
 package volume
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -29,25 +30,6 @@ import (
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver"
 	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
-)
-
-// Target options understood by the volume driver.
-const (
-	// OptOwner maps every restored entry to "uid:gid" (for targets whose
-	// workload runs as another user).
-	OptOwner = "owner"
-	// OptVerify set to "true" hashes every existing file instead of trusting
-	// size+mtime of files unchanged since the last apply, and checks each
-	// written file against the index's sha256.
-	OptVerify = "verify"
-	// OptKeepSetID set to "true" restores the setuid and setgid bits of
-	// files the index holds. By default they are cleared: a package must
-	// not plant a setuid-root program (or a setgid one) in a volume that a
-	// workload might run. Directories keep setgid (new entries inherit
-	// the directory's group, as Kubernetes' fsGroup relies on; it runs
-	// nothing) and lose setuid (meaningless there); the sticky bit is
-	// kept: it only restricts who may delete in a directory.
-	OptKeepSetID = "keep_setid"
 )
 
 // Marker is the content of .unikube-state.json at the top of a target.
@@ -372,9 +354,7 @@ func readMarker(root *os.Root) *Marker {
 	if err != nil {
 		return nil
 	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		m.stamp = time.Unix(st.Ctim.Unix())
-	}
+	m.stamp = statCtime(fi)
 	return &m
 }
 
@@ -386,28 +366,6 @@ type finfo struct {
 	uid, gid     int
 	mode         uint32 // permission bits
 	ino          uint64
-}
-
-func fromStat(st *unix.Stat_t) finfo {
-	return finfo{
-		typ: st.Mode & unix.S_IFMT, size: st.Size,
-		mtime: time.Unix(st.Mtim.Unix()),
-		ctime: time.Unix(st.Ctim.Unix()),
-		uid:   int(st.Uid), gid: int(st.Gid), mode: st.Mode & 0o7777, ino: st.Ino,
-	}
-}
-
-func lstatInfo(root *os.Root, p string) (finfo, error) {
-	fi, err := root.Lstat(p)
-	if err != nil {
-		return finfo{}, err
-	}
-	var st unix.Stat_t
-	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
-		st = unix.Stat_t{Mode: sys.Mode, Size: sys.Size, Uid: sys.Uid, Gid: sys.Gid, Ino: sys.Ino}
-		st.Mtim = unix.NsecToTimespec(fi.ModTime().UnixNano())
-	}
-	return fromStat(&st), nil
 }
 
 func (f finfo) isDir() bool     { return f.typ == unix.S_IFDIR }
@@ -672,50 +630,6 @@ func deletesOf(c statepkg.Component, l *listedDir) ([]string, error) {
 		}
 	}
 	return out, nil
-}
-
-// listDir reads the directory open as fd from its start with getdents,
-// counting its entries other than . and .. (and, at the top of the target,
-// the reserved marker and staging names) and returning their names when
-// asked.
-func listDir(fd int, top, names bool) (int, []string, error) {
-	if _, err := unix.Seek(fd, 0, io.SeekStart); err != nil {
-		return 0, nil, err
-	}
-	buf := make([]byte, 32<<10)
-	var out []string
-	count := 0
-	for {
-		n, err := unix.Getdents(fd, buf)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return 0, nil, err
-		}
-		if n <= 0 {
-			return count, out, nil
-		}
-		// struct linux_dirent64: ino u64, off s64, reclen u16, type u8, name.
-		for b := buf[:n]; len(b) >= 19; {
-			reclen := int(b[16]) | int(b[17])<<8
-			if reclen < 19 || reclen > len(b) {
-				return 0, nil, fmt.Errorf("getdents: bad record length %d", reclen)
-			}
-			name := b[19:reclen]
-			if i := bytes.IndexByte(name, 0); i >= 0 {
-				name = name[:i]
-			}
-			b = b[reclen:]
-			if string(name) == "." || string(name) == ".." || (top && reserved(string(name))) {
-				continue
-			}
-			count++
-			if names {
-				out = append(out, string(name))
-			}
-		}
-	}
 }
 
 // diffEntries examines entries ids of the listed directory l, one fstatat
@@ -1343,7 +1257,7 @@ func (w *stagingWriter) open(e statepkg.FileEntry) (int, error) {
 			return -1, fmt.Errorf("create %s in staging: %w", e.Path, err)
 		}
 		w.modeChecked = true
-		if st.Mode&0o7777 != want {
+		if permBits(&st) != want {
 			w.plainModes, w.modeSet = false, false
 		}
 	}
@@ -1914,13 +1828,4 @@ func (f *pfile) finish(w *stagingWriter) error {
 		return fmt.Errorf("write %s: %w", f.e.Path, err)
 	}
 	return nil
-}
-
-// fallocate reserves size bytes for f (UNIKUBE_VOLUME_NO_FALLOCATE=1 skips it,
-// for measurements).
-func fallocate(f *os.File, size int64) error {
-	if os.Getenv("UNIKUBE_VOLUME_NO_FALLOCATE") == "1" {
-		return nil
-	}
-	return unix.Fallocate(int(f.Fd()), 0, 0, size)
 }

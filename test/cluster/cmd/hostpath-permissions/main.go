@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command hostpath-permissions makes the volumes of the in-tree host-path
 // provisioner writable for non-root pods, as kind's local-path provisioner
 // does: the controller-manager creates each volume directory with mode 0750
