@@ -24,7 +24,7 @@ type Grant struct {
 
 // PutGrant creates or replaces the subject's grant at the scope.
 func (s *Store) PutGrant(ctx context.Context, g Grant) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO grants (project, state, subject, role, created_at, created_by, token_user) VALUES ($1, $2, $3, $4, $5, $6, $7)
+	_, err := s.exec(ctx, `INSERT INTO grants (project, state, subject, role, created_at, created_by, token_user) VALUES ($1, $2, $3, $4, $5, $6, $7)
 		ON CONFLICT (project, state, subject) DO UPDATE SET role = excluded.role, created_at = excluded.created_at, created_by = excluded.created_by,
 			token_user = excluded.token_user`,
 		g.Project, g.State, g.Subject, g.Role, nanos(g.CreatedAt), g.CreatedBy, g.TokenUser)
@@ -176,7 +176,7 @@ func scanToken(sc interface{ Scan(...any) error }) (Token, error) {
 // of that name (names are unique per user, so this reveals only the
 // caller's own names).
 func (s *Store) CreateToken(ctx context.Context, t Token) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO tokens (`+tokenCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+	_, err := s.exec(ctx, `INSERT INTO tokens (`+tokenCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 		t.ID, t.Name, t.Hash, t.Kind, t.User, strings.Join(t.Groups, ","), t.Project, t.State, t.VersionDigest,
 		nanos(t.CreatedAt), t.CreatedBy, nullNanos(t.ExpiresAt), nullNanos(t.RevokedAt), t.ParentID)
 	if isUnique(err) {
@@ -391,7 +391,7 @@ func (s *Store) CountAdminTokens(ctx context.Context) (int, error) {
 
 // DeleteExpiredJobTokens drops job and upload tokens that expired before the cutoff.
 func (s *Store) DeleteExpiredJobTokens(ctx context.Context, before time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM tokens WHERE (kind = 'job' OR kind = 'upload') AND expires_at < $1`, nanos(before))
+	res, err := s.exec(ctx, `DELETE FROM tokens WHERE (kind = 'job' OR kind = 'upload') AND expires_at < $1`, nanos(before))
 	if err != nil {
 		return 0, fmt.Errorf("delete expired job tokens: %w", err)
 	}

@@ -116,7 +116,7 @@ func (s *Store) DeleteProject(ctx context.Context, name string, at time.Time) er
 
 // CreateState inserts a named state.
 func (s *Store) CreateState(ctx context.Context, st State) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO states (project, name, description, created_at, created_by) VALUES ($1, $2, $3, $4, $5)`,
+	_, err := s.exec(ctx, `INSERT INTO states (project, name, description, created_at, created_by) VALUES ($1, $2, $3, $4, $5)`,
 		st.Project, st.Name, st.Description, nanos(st.CreatedAt), st.CreatedBy)
 	if isUnique(err) {
 		return fmt.Errorf("state %s/%s: %w", st.Project, st.Name, ErrExists)
@@ -193,7 +193,7 @@ func (s *Store) DeleteState(ctx context.Context, project, name string, at time.T
 
 // execOne runs a statement that must affect exactly one row.
 func (s *Store) execOne(ctx context.Context, what, q string, args ...any) error {
-	res, err := s.db.ExecContext(ctx, q, args...)
+	res, err := s.exec(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("update %s: %w", what, err)
 	}

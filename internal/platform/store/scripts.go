@@ -255,7 +255,7 @@ func (s *Store) CreateRun(ctx context.Context, r Run) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO script_runs (`+runCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`, args...); err != nil {
+	if _, err := s.exec(ctx, `INSERT INTO script_runs (`+runCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`, args...); err != nil {
 		return fmt.Errorf("create run: %w", err)
 	}
 	return nil
@@ -355,7 +355,7 @@ func (s *Store) SealPlainSensitiveDefaults(ctx context.Context, seal func(projec
 		if err != nil {
 			return n, fmt.Errorf("script %s/%s: encode variables: %w", r.project, r.name, err)
 		}
-		if _, err := s.db.ExecContext(ctx, `UPDATE scripts SET variables = $1 WHERE project = $2 AND name = $3 AND variables = $4`,
+		if _, err := s.exec(ctx, `UPDATE scripts SET variables = $1 WHERE project = $2 AND name = $3 AND variables = $4`,
 			enc, r.project, r.name, r.vars); err != nil {
 			return n, fmt.Errorf("script %s/%s: store sealed defaults: %w", r.project, r.name, err)
 		}

@@ -42,9 +42,33 @@ type Store struct {
 	// gcMu serialises garbage collection against version commits within one
 	// process (SQLite). PostgreSQL uses an advisory lock so replicas agree.
 	gcMu sync.RWMutex
+	// writeMu queues this process's SQLite writers in Go rather than in
+	// SQLite's busy handler, which polls with growing sleeps and lets a
+	// writer that keeps coming back (the collection's short steps) starve
+	// one that waits: sync.Mutex hands itself to the longest waiter. Another
+	// process (a `gc` run beside a server) still meets busy_timeout.
+	writeMu sync.Mutex
 	// stmts caches prepared statements of the hot read paths (auth, grants,
 	// resolve, chunk checks): parsing SQL was a quarter of a request's CPU.
 	stmts sync.Map // query string -> *sql.Stmt
+}
+
+// lockWrites takes the SQLite write queue (see writeMu); every write
+// outside a transaction goes through exec, every transaction through tx
+// (SQLite transactions here are IMMEDIATE: all of them write-lock).
+func (s *Store) lockWrites() (unlock func()) {
+	if s.dialect != SQLite {
+		return func() {}
+	}
+	s.writeMu.Lock()
+	return s.writeMu.Unlock
+}
+
+// exec runs one writing statement outside a transaction.
+func (s *Store) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	unlock := s.lockWrites()
+	defer unlock()
+	return s.db.ExecContext(ctx, q, args...)
 }
 
 // queryRow runs a cached prepared statement returning one row.
@@ -209,6 +233,8 @@ func isUnique(err error) bool {
 
 // tx runs fn in a transaction and commits it, rolling back on error.
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	unlock := s.lockWrites()
+	defer unlock()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)

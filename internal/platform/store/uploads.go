@@ -163,7 +163,7 @@ func (s *Store) ChunkHolders(ctx context.Context, chunks []string) (map[string][
 // again. Uploads a version of their state references stay, so they keep
 // counting towards the project's quota.
 func (s *Store) PruneUploads(ctx context.Context, before time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM chunk_uploads WHERE uploaded_at < $1 AND NOT EXISTS (
+	res, err := s.exec(ctx, `DELETE FROM chunk_uploads WHERE uploaded_at < $1 AND NOT EXISTS (
 		SELECT 1 FROM manifest_chunks c JOIN versions v ON v.digest = c.manifest
 		WHERE c.chunk = chunk_uploads.chunk AND v.project = chunk_uploads.project AND v.state = chunk_uploads.state)`, nanos(before))
 	if err != nil {
