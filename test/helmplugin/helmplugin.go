@@ -227,7 +227,7 @@ func Toolbox(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
 	for _, name := range []string{"sh", "git", "curl", "wget", "tar", "gzip", "sha256sum", "shasum", "awk", "cut", "uname", "tr",
-		"mktemp", "mkdir", "chmod", "mv", "rm", "cp", "sed", "head", "cat", "dirname", "ls", "ln", "env", "basename"} {
+		"mktemp", "mkdir", "chmod", "mv", "rm", "cp", "sed", "head", "cat", "dirname", "ls", "ln", "env", "basename", "grep", "gpg", "gpgconf"} {
 		p, err := exec.LookPath(name)
 		if err != nil {
 			continue
