@@ -240,7 +240,13 @@ func newRun(cfg Config) *run {
 	cfg.defaults()
 	r := &run{cfg: cfg, env: os.Environ()}
 	r.setEnv("PATH", r.binDir()+string(os.PathListSeparator)+r.toolsBin()+string(os.PathListSeparator)+os.Getenv("PATH"))
-	r.setEnv("HELM_PLUGINS", filepath.Join(cfg.Dir, "helm-plugins"))
+	// Helm's plugins (and the downloads of plugin archives) stay in the
+	// quickstart's directory. Helm 3 installs a plugin from a URL, and Helm 4
+	// from an archive or a directory, into $HELM_DATA_HOME/plugins whatever
+	// HELM_PLUGINS says, so both name the same directory.
+	r.setEnv("HELM_DATA_HOME", filepath.Join(cfg.Dir, "helm"))
+	r.setEnv("HELM_PLUGINS", filepath.Join(cfg.Dir, "helm", "plugins"))
+	r.setEnv("HELM_CACHE_HOME", filepath.Join(cfg.Dir, "helm", "cache"))
 	r.setEnv("UNIKUBE_TOOLS_DIR", cluster.DefaultConfig().ToolsDir)
 	return r
 }
@@ -680,11 +686,12 @@ func (r *run) writeEnvFile(inCluster string) error {
 export UNIKUBE_ENDPOINT=%q
 export UNIKUBE_TOKEN="$(cat %q)"  # user dev, group shop-devs
 export KUBECONFIG=%q
+export HELM_DATA_HOME=%q
 export HELM_PLUGINS=%q
 export HELM_NAMESPACE=%q
 export PATH=%q:"$PATH"
 export QUICKSTART_PLATFORM_URL_IN_CLUSTER=%q
-`, r.st.Endpoint, filepath.Join(r.cfg.Dir, "dev-token"), r.st.Kubeconfig, r.getEnv("HELM_PLUGINS"),
+`, r.st.Endpoint, filepath.Join(r.cfg.Dir, "dev-token"), r.st.Kubeconfig, r.getEnv("HELM_DATA_HOME"), r.getEnv("HELM_PLUGINS"),
 		r.cfg.Namespace, r.binDir()+string(os.PathListSeparator)+r.toolsBin(), inCluster)
 	if r.st.AgentImage != "" {
 		// The plugin's agent image (helm state apply in the tour).

@@ -190,7 +190,7 @@ func TestTour_READMECommands(t *testing.T) {
 	if !strings.Contains(upLog.String(), "helm-state: using the bundled") {
 		t.Errorf("the quickstart did not install the plugin from its release archive:\n%s", upLog.String())
 	}
-	plugins, _ := filepath.Glob(filepath.Join(cfg.Dir, "helm-plugins", "*", "plugin.yaml"))
+	plugins, _ := filepath.Glob(filepath.Join(cfg.Dir, "helm", "plugins", "*", "plugin.yaml"))
 	if len(plugins) != 1 {
 		t.Fatalf("plugins installed: %v, want the one from the archive", plugins)
 	}
