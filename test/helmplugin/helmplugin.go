@@ -11,6 +11,8 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -250,10 +252,32 @@ func Env(home, path string) []string {
 	}
 }
 
+// GitURL publishes SourceRepo as a bare repository on a loopback HTTP
+// server (git's dumb HTTP protocol: plain files after `git
+// update-server-info`) and returns its URL, .../terraform-provider-unikube.git:
+// the git URL `helm plugin install` clones, as it clones GitHub's. (Helm's
+// VCS installer takes a file:// URL only of a repository with a .git
+// directory, not of a bare one.)
+func GitURL(ctx context.Context, t testing.TB) string {
+	t.Helper()
+	work := SourceRepo(ctx, t)
+	dir := t.TempDir()
+	bare := filepath.Join(dir, "terraform-provider-unikube.git")
+	for _, args := range [][]string{{"clone", "-q", "--bare", work, bare}, {"-C", bare, "update-server-info"}} {
+		c := exec.CommandContext(ctx, "git", args...)
+		c.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null")
+		if out, err := c.CombinedOutput(); err != nil {
+			t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/" + filepath.Base(bare)
+}
+
 // SourceRepo makes a git repository of the working tree's files (tracked
 // and new, not ignored), committed and tagged v<plugin version>, and
-// returns its path: what `helm plugin install file://<path>` clones (Helm's
-// VCS installer recognises a file:// URL by the .git directory in it).
+// returns its path.
 func SourceRepo(ctx context.Context, t testing.TB) string {
 	t.Helper()
 	root := RepoRoot(t)

@@ -133,7 +133,7 @@ func TestPluginInstall_GitInstallVerifiesTheSignedChecksums(t *testing.T) {
 		}
 		return release(t, dir)
 	}
-	repo := SourceRepo(ctx, t)
+	gitURL := GitURL(ctx, t)
 	path := Toolbox(t)
 	goDir := filepath.Dir(mustLookPath(t, "go"))
 	withGo := path + string(os.PathListSeparator) + goDir
@@ -143,7 +143,7 @@ func TestPluginInstall_GitInstallVerifiesTheSignedChecksums(t *testing.T) {
 	for _, h := range helms {
 		t.Run(h.Name, func(t *testing.T) {
 			u := newUser(t, h, path, "HELM_STATE_RELEASE_URL="+signed, "HELM_STATE_GPG_KEY="+relKey.pub)
-			out, code := u.install(ctx, t, "file://"+repo)
+			out, code := u.install(ctx, t, gitURL)
 			if code != 0 || !strings.Contains(out, "good signature by "+relKey.fpr) || !strings.Contains(out, "(sha256 verified)") {
 				t.Fatalf("install of the signed release: exit %d, want a good signature by %s and a verified checksum:\n%s", code, relKey.fpr, out)
 			}
@@ -164,7 +164,7 @@ func TestPluginInstall_GitInstallVerifiesTheSignedChecksums(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			u := newUser(t, h, withGo, append([]string{"HELM_STATE_RELEASE_URL=" + c.url, "HELM_STATE_GPG_KEY=" + c.key}, goVars...)...)
-			out, code := u.install(ctx, t, "file://"+repo)
+			out, code := u.install(ctx, t, gitURL)
 			if code == 0 || !strings.Contains(out, c.want) || strings.Contains(out, "building from source") {
 				t.Fatalf("install: exit %d, want a refusal saying %q and no source build:\n%s", code, c.want, out)
 			}
