@@ -156,8 +156,9 @@ var (
 	snapshots   = map[string]string{}
 )
 
-// snapshotsDir holds this process's snapshots; CleanupReleases removes it,
-// and the next test binary removes those of processes that are gone.
+// snapshotsDir holds this process's snapshots; CleanupReleases removes it
+// (test/helmplugin's TestMain calls it), and the next test binary that
+// builds one removes those of processes that are gone.
 func snapshotsDir() string {
 	return filepath.Join(os.TempDir(), fmt.Sprintf("helm-state-release-%d", os.Getpid()))
 }
@@ -218,6 +219,19 @@ func snapshotDist(ctx context.Context, t testing.TB, reports string) string {
 		t.Fatalf("build the plugin's release archive: %v", err)
 	}
 	t.Logf("goreleaser snapshot %s (binary reports %q) built in %s", res.Version, reports, time.Since(start).Round(100*time.Millisecond))
+	// Only the release files stay: a test binary without TestMain leaves
+	// them until the next one removes them.
+	entries, err := os.ReadDir(dist)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if n := e.Name(); n != ArchiveName(res.Version) && n != SumsName(res.Version) {
+			if err := os.RemoveAll(filepath.Join(dist, n)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	snapshots[reports] = dist
 	return dist
 }
