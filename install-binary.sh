@@ -9,8 +9,12 @@
 #                             version for this OS/arch from
 #                             $HELM_STATE_RELEASE_URL (default: the GitHub
 #                             release), verify it against the release's
-#                             SHA256SUMS; only when that fails and Go is on
-#                             PATH, build from the source tree, saying so.
+#                             SHA256SUMS (and SHA256SUMS against its
+#                             signature SHA256SUMS.sig with gpg when
+#                             HELM_STATE_GPG_KEY names the release's public
+#                             key file); only when the download fails and Go
+#                             is on PATH, build from the source tree, saying
+#                             so. A bad checksum or signature never builds.
 #   HELM_STATE_BUILD=1        build from source without trying a download
 set -eu
 
@@ -91,6 +95,33 @@ sha256() {
   fi
 }
 
+# verify_signature checks SHA256SUMS against SHA256SUMS.sig (a detached
+# gpg signature, as `make release` makes it) with only the key in
+# HELM_STATE_GPG_KEY, in a keyring of its own: the user's keyring and its
+# trust settings play no part. Without HELM_STATE_GPG_KEY it says the
+# checksums are unsigned as far as it knows.
+verify_signature() { # dir-holding-sums
+  if [ -z "${HELM_STATE_GPG_KEY:-}" ]; then
+    say "HELM_STATE_GPG_KEY is not set: not checking the signature of $sums"
+    return 0
+  fi
+  command -v gpg >/dev/null 2>&1 || fail "HELM_STATE_GPG_KEY is set but gpg is not installed: install gnupg (Debian: apt-get install gnupg), or unset HELM_STATE_GPG_KEY to rely on the checksum alone"
+  [ -f "$HELM_STATE_GPG_KEY" ] && [ -r "$HELM_STATE_GPG_KEY" ] || fail "HELM_STATE_GPG_KEY=$HELM_STATE_GPG_KEY is not a readable file: point it at the release's public key (armored or binary)"
+  fetch "$base/$sums.sig" "$1/$sums.sig" || fail "download of $base/$sums.sig failed: HELM_STATE_GPG_KEY asks for a signed release; not installing without the signature"
+  gnupg="$1/gnupg"
+  mkdir -m 0700 "$gnupg"
+  gpg --batch --quiet --homedir "$gnupg" --import "$HELM_STATE_GPG_KEY" >"$1/gpg.log" 2>&1 ||
+    fail "gpg could not import the key in $HELM_STATE_GPG_KEY: $(cat "$1/gpg.log")"
+  ok=0
+  gpg --batch --homedir "$gnupg" --status-fd 3 --verify "$1/$sums.sig" "$1/$sums" 3>"$1/gpg.status" >"$1/gpg.log" 2>&1 && ok=1
+  gpgconf --homedir "$gnupg" --kill all >/dev/null 2>&1 || true
+  fpr="$(awk '$2 == "VALIDSIG" { print $3; exit }' "$1/gpg.status")"
+  if [ "$ok" != 1 ] || [ -z "$fpr" ]; then
+    fail "the signature $base/$sums.sig does not verify $sums with the key in $HELM_STATE_GPG_KEY; not installing: $(grep -v '^$' "$1/gpg.log" | head -n 3)"
+  fi
+  say "$sums: good signature by $fpr"
+}
+
 # download prints why it failed and returns 1; the caller decides whether a
 # source build may stand in.
 download() {
@@ -99,6 +130,7 @@ download() {
   say "downloading $base/$archive"
   fetch "$base/$archive" "$tmp/$archive" || { echo "helm-state: download of $base/$archive failed" >&2; return 1; }
   fetch "$base/$sums" "$tmp/$sums" || { echo "helm-state: download of $base/$sums failed" >&2; return 1; }
+  verify_signature "$tmp"
   want="$(awk -v f="$archive" '$2 == f || $2 == "*" f { print $1 }' "$tmp/$sums")"
   [ -n "$want" ] || { echo "helm-state: $sums lists no $archive" >&2; return 1; }
   got="$(sha256 "$tmp/$archive")"

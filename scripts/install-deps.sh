@@ -17,6 +17,10 @@ declare -A DEB=(
   [mariadb-dump]=mariadb-client
   [redis-server]=redis-server
   [redis-cli]=redis-tools
+  # The plugin's install hook checks a release's signature with gpg
+  # (test/helmplugin signs one with a throwaway key).
+  [gpg]=gnupg
+  [gpgconf]=gnupg
   [initdb]=postgresql-15
   [pg_ctl]=postgresql-15
   [pg_restore]=postgresql-client-15

@@ -62,9 +62,10 @@ func helmBinary(t *testing.T) string {
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 // newHelmWorld installs the plugin as a user does, with helm h: `helm
-// plugin install <URL of the release archive>` (built in the release's
-// layout and served on loopback), on a PATH without Go; then checks `helm
-// state version` runs through helm.
+// plugin install <URL of the release archive>` (GoReleaser's, a snapshot of
+// .goreleaser.yaml for this machine built once per test binary, served on
+// loopback), on a PATH without Go; then checks `helm state version` runs
+// through helm.
 func newHelmWorld(ctx context.Context, t *testing.T, h helmplugin.Helm) *helmWorld {
 	t.Helper()
 	env := cluster.Require(t)

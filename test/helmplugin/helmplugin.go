@@ -1,5 +1,5 @@
 // Package helmplugin gives tests the `helm state` plugin as users get it:
-// a release archive in the layout the release builds
+// the release archive GoReleaser builds from .goreleaser.yaml
 // (helm-state_<version>_<os>_<arch>.tar.gz with plugin.yaml, the hook
 // scripts and the helm-state binary at its root and no directories,
 // listed in the release's SHA256SUMS), the real
@@ -8,22 +8,24 @@
 package helmplugin
 
 import (
-	"archive/tar"
-	"bytes"
-	"compress/gzip"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io/fs"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 
+	"github.com/unikubehq/terraform-provider-unikube/internal/release/snapshot"
 	"github.com/unikubehq/terraform-provider-unikube/internal/testenv"
 )
 
@@ -109,75 +111,129 @@ func SumsName(version string) string {
 	return fmt.Sprintf("terraform-provider-unikube_%s_SHA256SUMS", version)
 }
 
-// BuildRelease builds helm-state at the repository's plugin version
-// and writes the release files into dir: the plugin archive for this OS
-// and arch and the SHA256SUMS listing it. It returns the archive's path.
+// BuildRelease writes the release files of the repository's plugin
+// version into dir: the plugin archive for this OS and arch and the
+// SHA256SUMS listing it, as GoReleaser makes them from .goreleaser.yaml
+// (a snapshot narrowed to the helm-state build for this machine, with
+// plugin.yaml's version as its version: the files a release of that
+// version holds, unsigned). It returns the archive's path.
 func BuildRelease(ctx context.Context, t testing.TB, dir string) string {
 	t.Helper()
-	return buildRelease(ctx, t, dir, "v"+PluginVersion(t))
+	return copyRelease(t, snapshotDist(ctx, t, ""), dir)
 }
 
 // BuildDevRelease is BuildRelease with a binary that reports the version
-// dev: the release's layout and install path, with a client that works with
-// the test cluster's agent, a development build too (the agent handshake
-// accepts only an equal version).
+// dev: the release's archive and install path, with a client that works
+// with the test cluster's agent, a development build too (the agent
+// handshake accepts only an equal version).
 func BuildDevRelease(ctx context.Context, t testing.TB, dir string) string {
 	t.Helper()
-	return buildRelease(ctx, t, dir, "dev")
+	return copyRelease(t, snapshotDist(ctx, t, "dev"), dir)
 }
 
-func buildRelease(ctx context.Context, t testing.TB, dir, reports string) string {
+// copyRelease copies the archive and SHA256SUMS of the snapshot in dist
+// into dir, where a test may serve them or tamper with its copies.
+func copyRelease(t testing.TB, dist, dir string) string {
 	t.Helper()
-	root := RepoRoot(t)
 	version := PluginVersion(t)
-	bin := filepath.Join(t.TempDir(), "helm-state")
-	ld := "-s -w -X " + Module + "/internal/buildinfo.version=" + reports
-	// No -trimpath: the build reuses the cache of the other tests' builds.
-	build := exec.CommandContext(ctx, "go", "build", "-ldflags", ld, "-o", bin, "./helmplugin/cmd/helm-state")
-	build.Dir = root
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build helm-state: %v\n%s", err, out)
-	}
-	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gz)
-	add := func(name, src string) {
-		b, err := os.ReadFile(src)
+	for _, f := range []string{ArchiveName(version), SumsName(version)} {
+		b, err := os.ReadFile(filepath.Join(dist, f))
 		if err != nil {
+			t.Fatalf("the snapshot in %s lacks %s: %v", dist, f, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		st, err := os.Stat(src)
+	}
+	return filepath.Join(dir, ArchiveName(version))
+}
+
+// The snapshots this test binary built, by the version their binary
+// reports ("" for the release's own): GoReleaser runs once per binary, not
+// once per test.
+var (
+	snapshotsMu sync.Mutex
+	snapshots   = map[string]string{}
+)
+
+// snapshotsDir holds this process's snapshots; CleanupReleases removes it
+// (test/helmplugin's TestMain calls it), and the next test binary that
+// builds one removes those of processes that are gone.
+func snapshotsDir() string {
+	return filepath.Join(os.TempDir(), fmt.Sprintf("helm-state-release-%d", os.Getpid()))
+}
+
+// CleanupReleases removes the snapshots this process built (TestMain
+// calls it after the tests).
+func CleanupReleases() {
+	_ = os.RemoveAll(snapshotsDir())
+}
+
+func removeStaleSnapshots() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "helm-state-release-*"))
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(strings.TrimPrefix(filepath.Base(d), "helm-state-release-"))
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		if syscall.Kill(pid, 0) == syscall.ESRCH {
+			_ = os.RemoveAll(d)
+		}
+	}
+}
+
+// snapshotDist builds (once) the GoReleaser snapshot of the helm-state
+// archive for this machine, its binary reporting reports (the release's
+// v<version> when empty), and returns its dist directory.
+func snapshotDist(ctx context.Context, t testing.TB, reports string) string {
+	t.Helper()
+	snapshotsMu.Lock()
+	defer snapshotsMu.Unlock()
+	if dist, ok := snapshots[reports]; ok {
+		return dist
+	}
+	goreleaser := filepath.Join(testenv.ToolsDir(), "bin", "goreleaser")
+	if _, err := os.Stat(goreleaser); err != nil {
+		p, err := exec.LookPath("goreleaser")
 		if err != nil {
-			t.Fatal(err)
+			testenv.Missing(t, "goreleaser not found in %s or on PATH: run make tools (it builds the plugin's release archive)", filepath.Dir(goreleaser))
 		}
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: int64(st.Mode().Perm()), Size: int64(len(b)), Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
+		goreleaser = p
+	}
+	removeStaleSnapshots()
+	name := reports
+	if name == "" {
+		name = "release"
+	}
+	dist := filepath.Join(snapshotsDir(), name)
+	env := os.Environ()
+	if reports != "" {
+		env = append(env, "UNIKUBE_BUILDINFO_VERSION="+reports)
+	}
+	start := time.Now()
+	res, err := snapshot.Build(ctx, snapshot.Options{
+		Root: RepoRoot(t), Dist: dist, IDs: []string{"helm-state"}, HostOnly: true,
+		Version: PluginVersion(t), Goreleaser: goreleaser, Env: env,
+	})
+	if err != nil {
+		t.Fatalf("build the plugin's release archive: %v", err)
+	}
+	t.Logf("goreleaser snapshot %s (binary reports %q) built in %s", res.Version, reports, time.Since(start).Round(100*time.Millisecond))
+	// Only the release files stay: a test binary without TestMain leaves
+	// them until the next one removes them.
+	entries, err := os.ReadDir(dist)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if n := e.Name(); n != ArchiveName(res.Version) && n != SumsName(res.Version) {
+			if err := os.RemoveAll(filepath.Join(dist, n)); err != nil {
+				t.Fatal(err)
+			}
 		}
-		if _, err := tw.Write(b); err != nil {
-			t.Fatal(err)
-		}
 	}
-	for _, f := range PluginFiles {
-		add(f, filepath.Join(root, f))
-	}
-	add("helm-state", bin)
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := gz.Close(); err != nil {
-		t.Fatal(err)
-	}
-	archive := filepath.Join(dir, ArchiveName(version))
-	if err := os.WriteFile(archive, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(buf.Bytes())
-	sums := fmt.Sprintf("%s  %s\n", hex.EncodeToString(sum[:]), filepath.Base(archive))
-	if err := os.WriteFile(filepath.Join(dir, SumsName(version)), []byte(sums), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return archive
+	snapshots[reports] = dist
+	return dist
 }
 
 // Toolbox is a directory of links to the commands Helm and the install
@@ -187,7 +243,7 @@ func Toolbox(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
 	for _, name := range []string{"sh", "git", "curl", "wget", "tar", "gzip", "sha256sum", "shasum", "awk", "cut", "uname", "tr",
-		"mktemp", "mkdir", "chmod", "mv", "rm", "cp", "sed", "head", "cat", "dirname", "ls", "ln", "env", "basename"} {
+		"mktemp", "mkdir", "chmod", "mv", "rm", "cp", "sed", "head", "cat", "dirname", "ls", "ln", "env", "basename", "grep", "gpg", "gpgconf"} {
 		p, err := exec.LookPath(name)
 		if err != nil {
 			continue
@@ -210,10 +266,32 @@ func Env(home, path string) []string {
 	}
 }
 
+// GitURL publishes SourceRepo as a bare repository on a loopback HTTP
+// server (git's dumb HTTP protocol: plain files after `git
+// update-server-info`) and returns its URL, .../terraform-provider-unikube.git:
+// the git URL `helm plugin install` clones, as it clones GitHub's. (Helm's
+// VCS installer takes a file:// URL only of a repository with a .git
+// directory, not of a bare one.)
+func GitURL(ctx context.Context, t testing.TB) string {
+	t.Helper()
+	work := SourceRepo(ctx, t)
+	dir := t.TempDir()
+	bare := filepath.Join(dir, "terraform-provider-unikube.git")
+	for _, args := range [][]string{{"clone", "-q", "--bare", work, bare}, {"-C", bare, "update-server-info"}} {
+		c := exec.CommandContext(ctx, "git", args...)
+		c.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null")
+		if out, err := c.CombinedOutput(); err != nil {
+			t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/" + filepath.Base(bare)
+}
+
 // SourceRepo makes a git repository of the working tree's files (tracked
 // and new, not ignored), committed and tagged v<plugin version>, and
-// returns its path: what `helm plugin install file://<path>` clones (Helm's
-// VCS installer recognises a file:// URL by the .git directory in it).
+// returns its path.
 func SourceRepo(ctx context.Context, t testing.TB) string {
 	t.Helper()
 	root := RepoRoot(t)

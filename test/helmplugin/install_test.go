@@ -77,11 +77,12 @@ func release(t *testing.T, dir string) string {
 
 // TestPluginInstall_FromReleaseArchiveAndGitWithoutGo installs the plugin
 // with the real helm CLIs (Helm 3 and Helm 4) on a PATH without Go: from
-// the release archive by URL and extracted into a directory (Helm 3 takes
-// no archive file, Helm 4 only one wrapped in a directory named after the
-// file, which Helm 3's URL install refuses), and from the git repository
-// (whose install hook downloads the archive of its version and checks it
-// against SHA256SUMS). Each install then runs helm state through helm.
+// GoReleaser's release archive by URL and extracted into a directory (Helm
+// 3 takes no archive file, Helm 4 only one wrapped in a directory named
+// after the file, which Helm 3's URL install refuses), and from the git URL
+// of a bare clone served on loopback (whose install hook downloads the
+// archive of its version from the loopback release and checks it against
+// SHA256SUMS). Each install then runs helm state through helm.
 func TestPluginInstall_FromReleaseArchiveAndGitWithoutGo(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -89,7 +90,7 @@ func TestPluginInstall_FromReleaseArchiveAndGitWithoutGo(t *testing.T) {
 	dist := t.TempDir()
 	archive := BuildRelease(ctx, t, dist)
 	base := release(t, dist)
-	repo := SourceRepo(ctx, t)
+	gitURL := GitURL(ctx, t)
 	version := PluginVersion(t)
 	path := Toolbox(t)
 	if _, err := exec.LookPath(filepath.Join(path, "go")); err == nil {
@@ -111,7 +112,7 @@ func TestPluginInstall_FromReleaseArchiveAndGitWithoutGo(t *testing.T) {
 			}{
 				{"extracted archive", extracted, "using the bundled"},
 				{"archive URL", base + "/" + filepath.Base(archive), "using the bundled"},
-				{"git repository", "file://" + repo, "(sha256 verified)"},
+				{"git repository", gitURL, "(sha256 verified)"},
 			} {
 				t.Run(c.name, func(t *testing.T) {
 					u := newUser(t, h, path, "HELM_STATE_RELEASE_URL="+base)
@@ -153,7 +154,7 @@ func TestPluginInstall_GitInstallRefusesABadArchiveAndBuildsOnlyWithGo(t *testin
 	dist := t.TempDir()
 	BuildRelease(ctx, t, dist)
 	version := PluginVersion(t)
-	repo := SourceRepo(ctx, t)
+	gitURL := GitURL(ctx, t)
 	path := Toolbox(t)
 
 	// A release whose SHA256SUMS does not match the archive.
@@ -171,7 +172,7 @@ func TestPluginInstall_GitInstallRefusesABadArchiveAndBuildsOnlyWithGo(t *testin
 	}
 	goDir := filepath.Dir(mustLookPath(t, "go"))
 	u := newUser(t, h, path+string(os.PathListSeparator)+goDir, "HELM_STATE_RELEASE_URL="+release(t, bad), "GOFLAGS=", "GOCACHE="+goEnv(t, "GOCACHE"), "GOMODCACHE="+goEnv(t, "GOMODCACHE"), "GOPROXY=off")
-	out, code := u.install(ctx, t, "file://"+repo)
+	out, code := u.install(ctx, t, gitURL)
 	if code == 0 || !strings.Contains(out, "checksum mismatch") || strings.Contains(out, "building from source") {
 		t.Fatalf("install with a tampered archive: exit %d, want a checksum mismatch and no build:\n%s", code, out)
 	}
@@ -179,14 +180,14 @@ func TestPluginInstall_GitInstallRefusesABadArchiveAndBuildsOnlyWithGo(t *testin
 	// No release at that URL, no Go: a clear error.
 	empty := release(t, t.TempDir())
 	u = newUser(t, h, path, "HELM_STATE_RELEASE_URL="+empty)
-	out, code = u.install(ctx, t, "file://"+repo)
+	out, code = u.install(ctx, t, gitURL)
 	if code == 0 || !strings.Contains(out, "go is not on PATH") || !strings.Contains(out, "HELM_STATE_BINARY") {
 		t.Fatalf("install without a release and without Go: exit %d\n%s", code, out)
 	}
 
 	// No release, Go present: built from the clone, and said so.
 	u = newUser(t, h, path+string(os.PathListSeparator)+goDir, "HELM_STATE_RELEASE_URL="+empty, "GOFLAGS=", "GOCACHE="+goEnv(t, "GOCACHE"), "GOMODCACHE="+goEnv(t, "GOMODCACHE"), "GOPROXY=off")
-	out, code = u.install(ctx, t, "file://"+repo)
+	out, code = u.install(ctx, t, gitURL)
 	if code != 0 || !strings.Contains(out, "building from source with Go instead") {
 		t.Fatalf("install without a release, with Go: exit %d\n%s", code, out)
 	}

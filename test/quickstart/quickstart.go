@@ -166,6 +166,9 @@ type run struct {
 	env   []string
 	token string
 	steps []Step
+	// snap is the GoReleaser snapshot the plugin and the provider are
+	// installed from.
+	snap *snapshot.Result
 }
 
 func (r *run) step(name string, fn func() error) error {
@@ -237,7 +240,13 @@ func newRun(cfg Config) *run {
 	cfg.defaults()
 	r := &run{cfg: cfg, env: os.Environ()}
 	r.setEnv("PATH", r.binDir()+string(os.PathListSeparator)+r.toolsBin()+string(os.PathListSeparator)+os.Getenv("PATH"))
-	r.setEnv("HELM_PLUGINS", filepath.Join(cfg.Dir, "helm-plugins"))
+	// Helm's plugins (and the downloads of plugin archives) stay in the
+	// quickstart's directory. Helm 3 installs a plugin from a URL, and Helm 4
+	// from an archive or a directory, into $HELM_DATA_HOME/plugins whatever
+	// HELM_PLUGINS says, so both name the same directory.
+	r.setEnv("HELM_DATA_HOME", filepath.Join(cfg.Dir, "helm"))
+	r.setEnv("HELM_PLUGINS", filepath.Join(cfg.Dir, "helm", "plugins"))
+	r.setEnv("HELM_CACHE_HOME", filepath.Join(cfg.Dir, "helm", "cache"))
 	r.setEnv("UNIKUBE_TOOLS_DIR", cluster.DefaultConfig().ToolsDir)
 	return r
 }
@@ -257,13 +266,14 @@ func Up(ctx context.Context, cfg Config) (*Result, error) {
 		name string
 		fn   func(context.Context) error
 	}{
-		{"build the provider, the platform server and the helm plugin", r.build},
-		{"tools: helm, goreleaser (builds the provider's release zip) and redis-server (reads the seed's .rdb)", r.tools},
+		{"build the platform server", r.build},
+		{"tools: helm, goreleaser (builds the release archives) and redis-server (reads the seed's .rdb)", r.tools},
+		{"release archives: a GoReleaser snapshot of the provider and the helm plugin for this machine (.quickstart/dist)", r.release},
 		{"cluster", r.cluster},
 		{"platform server (background, embedded SQLite + files in .quickstart/platform)", r.platform},
-		{"helm plugin `helm state` into " + r.getEnv("HELM_PLUGINS"), r.plugin},
+		{"helm plugin install <URL of the plugin's release archive> into " + r.getEnv("HELM_PLUGINS") + ", with no Go on PATH", r.plugin},
 		{"helm install " + cfg.Release + " (examples/quickstart/chart) into namespace " + cfg.Namespace, r.helmInstall},
-		{"terraform init && terraform apply (examples/quickstart/terraform; the provider's release zip from a filesystem mirror)", r.terraform},
+		{"terraform init && terraform apply (examples/quickstart/terraform; the provider's release zip from a filesystem mirror; no Go on PATH)", r.terraform},
 	}
 	for _, s := range steps {
 		if err := r.step(s.name, func() error { return s.fn(ctx) }); err != nil {
@@ -285,11 +295,58 @@ func (r *run) build(ctx context.Context) error {
 	}
 	r.setEnv("CGO_ENABLED", "0")
 	defer r.setEnv("CGO_ENABLED", os.Getenv("CGO_ENABLED"))
-	pkgs := []string{".", "./cmd/unikube-platform"}
-	if _, err := os.Stat(filepath.Join(r.cfg.Root, "helmplugin", "cmd", "helm-state")); err == nil {
-		pkgs = append(pkgs, "./helmplugin/cmd/helm-state")
+	// The provider and the plugin come from their release archives (the
+	// release step); only the platform server, which the quickstart runs
+	// itself, is built here.
+	return r.command(ctx, r.cfg.Root, nil, "go", "build", "-o", r.binDir()+"/", "./cmd/unikube-platform")
+}
+
+// release builds the provider's and the plugin's release archives for this
+// machine with GoReleaser from .goreleaser.yaml: what a release ships, and
+// what users install.
+func (r *run) release(ctx context.Context) error {
+	goreleaser, ok := r.lookPath("goreleaser")
+	if !ok {
+		return errors.New("goreleaser is not installed: run make tools (it installs it into " + r.toolsBin() + ") and run again")
 	}
-	return r.command(ctx, r.cfg.Root, nil, "go", append([]string{"build", "-o", r.binDir() + "/"}, pkgs...)...)
+	ids := []string{"provider"}
+	if r.hasPluginSource() {
+		ids = append(ids, "helm-state")
+	}
+	snap, err := snapshot.Build(ctx, snapshot.Options{
+		Root: r.cfg.Root, Dist: filepath.Join(r.cfg.Dir, "dist"), IDs: ids, HostOnly: true,
+		// Development builds: the agent handshake accepts only an agent of
+		// the same version, and the quickstart's agents are development
+		// builds too.
+		Goreleaser: goreleaser, Env: append(slices.Clone(r.env), "UNIKUBE_BUILDINFO_VERSION="+buildinfo.Dev),
+	})
+	if err != nil {
+		return err
+	}
+	r.snap = snap
+	fmt.Fprintf(r.cfg.Out, "    %s in %s\n", snap.Version, relTo(r.cfg.Root, snap.Dist))
+	return nil
+}
+
+// withoutGo runs fn with a PATH that has no go: what users install and run
+// needs no Go toolchain, and a step that did would fail here.
+func (r *run) withoutGo(fn func() error) error {
+	path := r.getEnv("PATH")
+	r.setEnv("PATH", PathWithoutGo(path))
+	defer r.setEnv("PATH", path)
+	return fn()
+}
+
+// PathWithoutGo is path without the directories that hold a go command.
+func PathWithoutGo(path string) string {
+	var keep []string
+	for _, dir := range filepath.SplitList(path) {
+		if st, err := os.Stat(filepath.Join(dir, "go")); err == nil && !st.IsDir() {
+			continue
+		}
+		keep = append(keep, dir)
+	}
+	return strings.Join(keep, string(os.PathListSeparator))
 }
 
 func (r *run) lookPath(name string) (string, bool) {
@@ -629,11 +686,12 @@ func (r *run) writeEnvFile(inCluster string) error {
 export UNIKUBE_ENDPOINT=%q
 export UNIKUBE_TOKEN="$(cat %q)"  # user dev, group shop-devs
 export KUBECONFIG=%q
+export HELM_DATA_HOME=%q
 export HELM_PLUGINS=%q
 export HELM_NAMESPACE=%q
 export PATH=%q:"$PATH"
 export QUICKSTART_PLATFORM_URL_IN_CLUSTER=%q
-`, r.st.Endpoint, filepath.Join(r.cfg.Dir, "dev-token"), r.st.Kubeconfig, r.getEnv("HELM_PLUGINS"),
+`, r.st.Endpoint, filepath.Join(r.cfg.Dir, "dev-token"), r.st.Kubeconfig, r.getEnv("HELM_DATA_HOME"), r.getEnv("HELM_PLUGINS"),
 		r.cfg.Namespace, r.binDir()+string(os.PathListSeparator)+r.toolsBin(), inCluster)
 	if r.st.AgentImage != "" {
 		// The plugin's agent image (helm state apply in the tour).
@@ -731,61 +789,44 @@ func (r *run) plugin(ctx context.Context) error {
 		fmt.Fprintln(r.cfg.Out, "    plugin.yaml is not in this checkout; skipping")
 		return nil
 	}
-	// The install hook copies the binary built above instead of building
-	// it again.
-	r.setEnv("HELM_STATE_BINARY", filepath.Join(r.binDir(), "helm-state"))
-	list, err := r.output(ctx, "helm", "plugin", "list")
-	if err != nil {
+	if err := os.MkdirAll(r.getEnv("HELM_PLUGINS"), 0o755); err != nil {
 		return err
 	}
-	installed := false
-	for _, l := range strings.Split(list, "\n") {
-		if f := strings.Fields(l); len(f) > 0 && f[0] == "state" {
-			installed = true
-		}
-	}
-	if installed {
-		// A local install is a symlink to the checkout; refresh its binary
-		// with the one just built (what `helm plugin update` would do).
-		dir, err := r.installedPluginDir()
+	return r.withoutGo(func() error {
+		list, err := r.output(ctx, "helm", "plugin", "list")
 		if err != nil {
 			return err
 		}
-		r.setEnv("HELM_PLUGIN_DIR", dir)
-		err = r.command(ctx, r.cfg.Root, nil, "sh", filepath.Join(dir, "install-binary.sh"))
-		r.setEnv("HELM_PLUGIN_DIR", "")
+		for _, l := range strings.Split(list, "\n") {
+			if f := strings.Fields(l); len(f) > 0 && f[0] == "state" {
+				// An earlier run's plugin (an archive, or a link to the
+				// checkout from before): replaced by this build's archive.
+				if err := r.command(ctx, r.cfg.Root, nil, "helm", "plugin", "uninstall", "state"); err != nil {
+					return err
+				}
+			}
+		}
+		// As a user installs a release's plugin: by the archive's URL (the
+		// release's dist served on loopback for this one install). Helm
+		// takes this archive by URL or unpacked, not as a file
+		// (manual/helm-plugin-install.md says why).
+		archive := r.snap.HelmPluginArchive(runtime.GOOS, runtime.GOARCH)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return err
 		}
-	} else {
-		if err := os.MkdirAll(r.getEnv("HELM_PLUGINS"), 0o755); err != nil {
+		srv := &http.Server{Handler: http.FileServer(http.Dir(r.snap.Dist)), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		defer func() { _ = srv.Close() }()
+		args := []string{"plugin", "install", "http://" + ln.Addr().String() + "/" + filepath.Base(archive)}
+		if v, err := r.output(ctx, "helm", "version", "--short"); err == nil && strings.HasPrefix(strings.TrimSpace(v), "v4") {
+			args = append(args, "--verify=false") // the release ships no .prov
+		}
+		if err := r.command(ctx, r.cfg.Root, nil, "helm", args...); err != nil {
 			return err
 		}
-		if err := r.command(ctx, r.cfg.Root, nil, "helm", "plugin", "install", r.pluginDir()); err != nil {
-			return err
-		}
-	}
-	return r.command(ctx, r.cfg.Root, nil, "helm", "state", "version")
-}
-
-// installedPluginDir finds the plugin's directory under HELM_PLUGINS (a
-// local install is a symlink named after the source directory).
-func (r *run) installedPluginDir() (string, error) {
-	want, err := filepath.EvalSymlinks(r.pluginDir())
-	if err != nil {
-		return "", err
-	}
-	entries, err := os.ReadDir(r.getEnv("HELM_PLUGINS"))
-	if err != nil {
-		return "", err
-	}
-	for _, e := range entries {
-		dir := filepath.Join(r.getEnv("HELM_PLUGINS"), e.Name())
-		if resolved, err := filepath.EvalSymlinks(dir); err == nil && resolved == want {
-			return dir, nil
-		}
-	}
-	return "", fmt.Errorf("plugin state in %s is not a link to %s: remove it (helm plugin uninstall state) and run again", r.getEnv("HELM_PLUGINS"), r.pluginDir())
+		return r.command(ctx, r.cfg.Root, nil, "helm", "state", "version")
+	})
 }
 
 func (r *run) chartDir() string { return filepath.Join(r.cfg.Root, "examples", "quickstart", "chart") }
@@ -821,24 +862,11 @@ func (r *run) terraform(ctx context.Context) error {
 			return err
 		}
 	}
-	// Terraform installs the provider as users do: the release zip (a
-	// GoReleaser snapshot of .goreleaser.yaml for this machine) from a
-	// filesystem mirror, no dev_overrides. The snapshot's version is a
-	// pre-release, so an override file requires it exactly.
-	goreleaser, ok := r.lookPath("goreleaser")
-	if !ok {
-		return errors.New("goreleaser is not installed: run make tools (it installs it into " + r.toolsBin() + ") and run again")
-	}
-	snap, err := snapshot.Build(ctx, snapshot.Options{
-		Root: r.cfg.Root, Dist: filepath.Join(r.cfg.Dir, "dist"), IDs: []string{"provider"}, HostOnly: true,
-		// A development build, as the plugin the quickstart builds: the agent
-		// handshake accepts only an agent of the same version, and the
-		// quickstart's agents are development builds too.
-		Goreleaser: goreleaser, Env: append(slices.Clone(r.env), "UNIKUBE_BUILDINFO_VERSION="+buildinfo.Dev),
-	})
-	if err != nil {
-		return err
-	}
+	// Terraform installs the provider as users do: the release zip (the
+	// release step's GoReleaser snapshot) from a filesystem mirror, no
+	// dev_overrides. The snapshot's version is a pre-release, so an override
+	// file requires it exactly.
+	snap := r.snap
 	mirror := filepath.Join(r.cfg.Dir, "terraform-mirror")
 	zip, err := snap.Mirror(mirror, runtime.GOOS, runtime.GOARCH)
 	if err != nil {
@@ -870,10 +898,12 @@ func (r *run) terraform(ctx context.Context) error {
 		r.setEnv("TF_VAR_script_image", reg.Ref("postgres:15"))
 	}
 	r.setEnv("TF_VAR_agent_image", r.st.AgentImage)
-	if err := r.command(ctx, work, nil, "terraform", "init", "-input=false", "-no-color"); err != nil {
-		return err
-	}
-	return r.command(ctx, work, nil, "terraform", "apply", "-auto-approve", "-input=false", "-no-color")
+	return r.withoutGo(func() error {
+		if err := r.command(ctx, work, nil, "terraform", "init", "-input=false", "-no-color"); err != nil {
+			return err
+		}
+		return r.command(ctx, work, nil, "terraform", "apply", "-auto-approve", "-input=false", "-no-color")
+	})
 }
 
 // Tables of the seed, in the order the summary shows them.

@@ -94,8 +94,10 @@ func TestTour_ParsesTheREADME(t *testing.T) {
 }
 
 // TestTour_READMECommands is the README's five-minute tour as a test: it
-// runs the quickstart, then every marked ```sh block of README.md in order,
-// each in a fresh bash that has only a minimal PATH and HOME and sources
+// runs the quickstart (which installs the provider from its release zip in
+// a filesystem mirror and the plugin from its release archive by URL, both
+// with no Go on PATH), then every marked ```sh block of README.md in order,
+// each in a fresh bash that has only a minimal PATH without Go and HOME and sources
 // .quickstart/env as the tour's first block says, and checks the data after
 // each step: the capture saw the changed prices, the promoted version is
 // @latest, the second environment holds it, the rollback restored the
@@ -182,9 +184,28 @@ func TestTour_READMECommands(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// A fresh shell: only what a login shell has; the rest comes from the
-	// README's `source .quickstart/env`.
-	shellEnv := []string{"HOME=" + os.Getenv("HOME"), "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"}
+	// The plugin came from its release archive (GoReleaser's, by URL), not
+	// from the checkout: a directory of its own, whose hook kept the binary
+	// the archive brought.
+	if !strings.Contains(upLog.String(), "helm-state: using the bundled") {
+		t.Errorf("the quickstart did not install the plugin from its release archive:\n%s", upLog.String())
+	}
+	plugins, _ := filepath.Glob(filepath.Join(cfg.Dir, "helm", "plugins", "*", "plugin.yaml"))
+	if len(plugins) != 1 {
+		t.Fatalf("plugins installed: %v, want the one from the archive", plugins)
+	}
+	if st, err := os.Lstat(filepath.Dir(plugins[0])); err != nil || !st.IsDir() {
+		t.Errorf("plugin %s is not a directory of its own (a link to the checkout?): %v", filepath.Dir(plugins[0]), err)
+	}
+
+	// A fresh shell on a machine without Go: only what a login shell has;
+	// the rest comes from the README's `source .quickstart/env`.
+	shellEnv := []string{"HOME=" + os.Getenv("HOME"), "PATH=" + quickstart.PathWithoutGo("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"), "LANG=C.UTF-8"}
+	noGo := exec.CommandContext(ctx, "bash", "-c", "source .quickstart/env && command -v go")
+	noGo.Dir, noGo.Env = work, shellEnv
+	if out, err := noGo.CombinedOutput(); err == nil {
+		t.Fatalf("the tour's shell has go on PATH (%s): it must run without a Go toolchain", strings.TrimSpace(string(out)))
+	}
 	for _, s := range steps {
 		script := strings.NewReplacer("shop-quickstart", ns, "shop-review", review).Replace(s.script)
 		if s.name != "setup" {

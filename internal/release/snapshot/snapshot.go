@@ -46,6 +46,15 @@ type Options struct {
 	// architecture only (and drops builds that do not target it): the
 	// same archives, minus the other platforms' minutes.
 	HostOnly bool
+	// Version fixes the snapshot's version (default: .goreleaser.yaml's
+	// <next patch>-snapshot-<commit>), e.g. "0.1.0": the archives are then
+	// named as the release of that version names them, which is what an
+	// install hook reading plugin.yaml's version downloads.
+	Version string
+	// Sign runs the configuration's signing step (gpg with the key
+	// GPG_FINGERPRINT names in Env, GNUPGHOME's keyring), as a release does;
+	// a snapshot skips it otherwise.
+	Sign bool
 	// Goreleaser is the binary (default: goreleaser from PATH).
 	Goreleaser string
 	// Env is GoReleaser's environment (default: this process's).
@@ -63,8 +72,9 @@ type Result struct {
 // ErrNoGoreleaser says GoReleaser is not installed.
 var ErrNoGoreleaser = errors.New("goreleaser is not installed: run make tools (it installs it into $UNIKUBE_TOOLS_DIR/bin)")
 
-// Build runs `goreleaser release --snapshot --clean --skip=sign` with the
-// repository's configuration, narrowed as opts say.
+// Build runs `goreleaser release --snapshot --clean --skip=sign` (without
+// --skip=sign when opts.Sign) with the repository's configuration, narrowed
+// as opts say.
 func Build(ctx context.Context, opts Options) (*Result, error) {
 	if opts.Root == "" || opts.Dist == "" {
 		return nil, errors.New("snapshot: Root and Dist are required")
@@ -85,7 +95,7 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("snapshot: read the release configuration: %w", err)
 	}
-	cfg, err := narrow(raw, dist, opts.IDs, opts.HostOnly, runtime.GOOS, runtime.GOARCH)
+	cfg, err := narrow(raw, dist, opts.IDs, opts.HostOnly, runtime.GOOS, runtime.GOARCH, opts.Version)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot: %s: %w", ConfigFile, err)
 	}
@@ -106,7 +116,11 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 	if opts.Output != nil {
 		out = io.MultiWriter(&log, opts.Output)
 	}
-	cmd := exec.CommandContext(ctx, bin, "release", "--snapshot", "--clean", "--skip=sign", "--config", cfgPath)
+	args := []string{"release", "--snapshot", "--clean", "--config", cfgPath}
+	if !opts.Sign {
+		args = append(args, "--skip=sign")
+	}
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = opts.Root
 	cmd.Env = opts.Env
 	if cmd.Env == nil {
@@ -139,13 +153,21 @@ func remoteFallback(ctx context.Context, root string) []string {
 
 // narrow returns the configuration with dist set, only the builds named by
 // ids (all when empty) and, with hostOnly, only goos/goarch; archives whose
-// builds are all gone are dropped with them.
-func narrow(raw []byte, dist string, ids []string, hostOnly bool, goos, goarch string) ([]byte, error) {
+// builds are all gone are dropped with them. A version other than ""
+// replaces the snapshot's version template.
+func narrow(raw []byte, dist string, ids []string, hostOnly bool, goos, goarch, version string) ([]byte, error) {
 	var cfg map[string]any
 	if err := yaml.Unmarshal(raw, &cfg); err != nil {
 		return nil, err
 	}
 	cfg["dist"] = dist
+	if version != "" {
+		// A template of its own: a version holding "{{" is refused.
+		if strings.Contains(version, "{{") {
+			return nil, fmt.Errorf("version %q is not a plain version", version)
+		}
+		cfg["snapshot"] = map[string]any{"version_template": strings.TrimPrefix(version, "v")}
+	}
 	builds, _ := cfg["builds"].([]any)
 	kept := map[string]bool{}
 	var keepBuilds []any
@@ -230,7 +252,14 @@ func (r *Result) ProviderZip(goos, goarch string) string {
 	return filepath.Join(r.Dist, fmt.Sprintf("%s_%s_%s_%s.zip", ProjectName, r.Version, goos, goarch))
 }
 
-// SHA256SUMS is the path of the checksum file.
+// HelmPluginArchive is the path of the `helm state` plugin's archive for
+// goos/goarch.
+func (r *Result) HelmPluginArchive(goos, goarch string) string {
+	return filepath.Join(r.Dist, fmt.Sprintf("helm-state_%s_%s_%s.tar.gz", r.Version, goos, goarch))
+}
+
+// SHA256SUMS is the path of the checksum file (its signature, when signed,
+// is this path plus ".sig").
 func (r *Result) SHA256SUMS() string {
 	return filepath.Join(r.Dist, fmt.Sprintf("%s_%s_SHA256SUMS", ProjectName, r.Version))
 }

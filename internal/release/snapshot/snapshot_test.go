@@ -32,7 +32,7 @@ func narrowed(t *testing.T, ids []string, hostOnly bool, goos, goarch string) (b
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := narrow(raw, "/tmp/d", ids, hostOnly, goos, goarch)
+	out, err := narrow(raw, "/tmp/d", ids, hostOnly, goos, goarch, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,32 @@ func TestNarrow_AnUnknownBuildIsAnError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := narrow(raw, "/tmp/d", []string{"unikube-agent"}, true, "darwin", "arm64"); err == nil || !strings.Contains(err.Error(), `"unikube-agent"`) {
+	if _, err := narrow(raw, "/tmp/d", []string{"unikube-agent"}, true, "darwin", "arm64", ""); err == nil || !strings.Contains(err.Error(), `"unikube-agent"`) {
 		t.Errorf("err = %v, want one naming the build", err)
+	}
+}
+
+func TestNarrow_VersionFixesTheSnapshotVersion(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "..", ConfigFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := narrow(raw, "/tmp/d", []string{"helm-state"}, true, "linux", "amd64", "v0.1.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		Snapshot struct {
+			VersionTemplate string `json:"version_template"`
+		} `json:"snapshot"`
+	}
+	if err := yaml.Unmarshal(out, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Snapshot.VersionTemplate != "0.1.0" {
+		t.Errorf("snapshot.version_template = %q, want 0.1.0", cfg.Snapshot.VersionTemplate)
+	}
+	if _, err := narrow(raw, "/tmp/d", nil, true, "linux", "amd64", "{{ .Env.HOME }}"); err == nil {
+		t.Error("a template as version was accepted")
 	}
 }
