@@ -404,6 +404,9 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, statepkg.ErrInvalidRef), errors.Is(err, statepkg.ErrInvalidManifest), errors.Is(err, statepkg.ErrUnsupportedSchema),
 		errors.Is(err, auth.ErrInvalidRole), errors.Is(err, auth.ErrInvalidSubject):
 		writeError(w, http.StatusBadRequest, err.Error())
+	case errors.Is(err, auth.ErrOIDCUnavailable):
+		s.log.Warn("OIDC provider unreachable", "error", err.Error())
+		writeError(w, http.StatusServiceUnavailable, err.Error()+": try again later, or use a platform token")
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		writeError(w, http.StatusServiceUnavailable, "request cancelled: "+err.Error())
 	default:

@@ -2,6 +2,8 @@ package auth
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -18,6 +20,10 @@ import (
 // KindOIDC is the kind of a principal authenticated by an OpenID Connect
 // token: it is not stored, it lives as long as the token.
 const KindOIDC = "oidc"
+
+// ErrOIDCUnavailable: the identity provider's discovery document could not
+// be fetched; retrying later may help, the token may well be valid.
+var ErrOIDCUnavailable = errors.New("the OIDC identity provider is unreachable")
 
 // Default claims of OIDCConfig.
 const (
@@ -96,7 +102,7 @@ func (o *OIDC) verifierFor(ctx context.Context) (*oidc.IDTokenVerifier, error) {
 	}
 	p, err := oidc.NewProvider(ctx, o.cfg.Issuer)
 	if err != nil {
-		return nil, fmt.Errorf("oidc: discover the provider %s: %w", o.cfg.Issuer, err)
+		return nil, fmt.Errorf("%w: discover %s: %v", ErrOIDCUnavailable, o.cfg.Issuer, err)
 	}
 	// The audience is checked below against ClientID and Audiences.
 	o.verifier = p.VerifierContext(context.WithoutCancel(ctx), &oidc.Config{SkipClientIDCheck: true, Now: o.now})
@@ -114,6 +120,11 @@ type Identity struct {
 // Verify checks a raw token and reads the identity from it. A refused
 // token's error wraps ErrUnauthenticated and says why.
 func (o *OIDC) Verify(ctx context.Context, raw string) (Identity, error) {
+	// Say plainly when a token comes from another provider (the signature
+	// check below would fail on it with a vaguer message).
+	if iss := unverifiedIssuer(raw); iss != "" && iss != o.cfg.Issuer {
+		return Identity{}, fmt.Errorf("%w: the OIDC token was issued by a different provider, %s; this platform trusts only %s (--oidc-issuer)", ErrUnauthenticated, iss, o.cfg.Issuer)
+	}
 	v, err := o.verifierFor(ctx)
 	if err != nil {
 		return Identity{}, err
@@ -142,6 +153,26 @@ func (o *OIDC) Verify(ctx context.Context, raw string) (Identity, error) {
 		return Identity{}, fmt.Errorf("%w: claim %q of the OIDC token is not a usable user name: %v (pick another --oidc-username-claim)", ErrUnauthenticated, o.cfg.UsernameClaim, err)
 	}
 	return Identity{User: user, Groups: groupsOf(claims[o.cfg.GroupsClaim]), Subject: tok.Subject, Expires: tok.Expiry}, nil
+}
+
+// unverifiedIssuer reads "iss" from a JWT without verifying it, only to
+// phrase an error; "" when it cannot be read.
+func unverifiedIssuer(raw string) string {
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		return ""
+	}
+	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return ""
+	}
+	var c struct {
+		Iss string `json:"iss"`
+	}
+	if json.Unmarshal(b, &c) != nil || len(c.Iss) > 512 {
+		return ""
+	}
+	return c.Iss
 }
 
 // groupsOf reads a groups claim: a list of strings or a single string.
