@@ -87,3 +87,16 @@ func ReadOIDCTokenFile(path string) (string, error) {
 	}
 	return t, nil
 }
+
+// OIDCSettings are the provider and client a platform's users log in with.
+type OIDCSettings struct {
+	Issuer   string `json:"issuer"`
+	ClientID string `json:"client_id"`
+}
+
+// OIDCSettings asks the platform which OpenID Connect provider and client
+// to log in with; a 404 (*Error) when it has no single sign-on.
+func (c *Client) OIDCSettings(ctx context.Context) (OIDCSettings, error) {
+	var out OIDCSettings
+	return out, c.WithToken("").doJSON(ctx, request{method: http.MethodGet, path: "/api/v1/oidc"}, &out)
+}

@@ -192,6 +192,7 @@ func matrixRows() []row {
 		// Metrics tell who uses the server and how: the admin's (or a separate listener's).
 		{op: "metrics", min: lvAdmin},
 		{op: "whoami", min: lvToken, also: jobAndUploader},
+		{op: "oidcSettings", min: lvPublic},
 		// The OIDC token in the body is the credential, whoever calls.
 		{op: "exchangeToken", min: lvPublic, prepare: func(w *world, _ *principal) call {
 			return call{body: jsonBody(map[string]string{"subject_token": w.oidcToken})}

@@ -48,6 +48,20 @@ type TokenExchangeResponse struct {
 	Groups          []string  `json:"groups,omitempty"`
 }
 
+// OIDCSettings tells clients which provider and client to log in with.
+type OIDCSettings struct {
+	Issuer   string `json:"issuer"`
+	ClientID string `json:"client_id"`
+}
+
+func (s *Server) oidcSettings(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.OIDC == nil {
+		s.fail(w, r, errf(http.StatusNotFound, "this platform has no single sign-on (no --oidc-issuer): log in with a platform token"))
+		return
+	}
+	writeJSON(w, http.StatusOK, OIDCSettings{Issuer: s.cfg.OIDC.Issuer(), ClientID: s.cfg.OIDC.ClientID()})
+}
+
 func (s *Server) exchangeToken(w http.ResponseWriter, r *http.Request) {
 	var req TokenExchangeRequest
 	if err := s.decodeJSON(w, r, &req); err != nil {
@@ -123,10 +137,8 @@ func (s *Server) minter(ctx context.Context, p auth.Principal) (auth.Principal, 
 	if !p.IsOIDC() {
 		return p, nil
 	}
-	ttl := p.Token.ExpiresAt.Sub(s.cfg.Now())
-	if ttl <= 0 {
-		return p, errf(http.StatusUnauthorized, "unauthorized: the OIDC token expired: log in again")
-	}
-	_, t, err := s.storeOIDCToken(ctx, auth.Identity{User: p.Token.User, Groups: p.Token.Groups}, ttl)
+	// It lives like an exchanged token: an in-cluster apply outlasts ID
+	// tokens of a few minutes, and the OIDC token could be exchanged anyway.
+	_, t, err := s.storeOIDCToken(ctx, auth.Identity{User: p.Token.User, Groups: p.Token.Groups}, s.cfg.OIDCExchangeTTL)
 	return auth.Principal{Token: t}, err
 }

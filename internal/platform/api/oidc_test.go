@@ -179,7 +179,7 @@ func TestOIDC_DeviceLogin_GroupGrant_FollowsTheProvidersGroups(t *testing.T) {
 	_, err = srv.Client(t, idToken(t, tok)).Whoami(ctx)
 	wantUnauthorized(t, err, "expired", "log in again")
 	_, err = srv.Client(t, up.Token).Whoami(ctx)
-	wantUnauthorized(t, err) // the upload token ended with the OIDC token that minted it
+	wantUnauthorized(t, err) // upload tokens live minutes
 }
 
 func TestOIDC_WrongAudienceOrIssuer_Refused(t *testing.T) {

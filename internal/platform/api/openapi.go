@@ -231,6 +231,7 @@ func schemas() obj {
 			"project": str("Job and upload tokens: scope."), "state": str("Job and upload tokens: scope."), "version_digest": str("Job tokens: the one version they may download."),
 			"created_at": ts(""), "created_by": str(""), "expires_at": ts("Never later than the parent's."), "revoked_at": ts(""),
 			"parent_id": str("The token that created this one; revoking it revokes this one.")}),
+		"OIDCSettings": object([]string{"issuer", "client_id"}, obj{"issuer": str("The provider's issuer URL (its discovery document is under it)."), "client_id": str("The public client for interactive logins (device flow, code flow with PKCE).")}),
 		"TokenExchangeRequest": object([]string{"subject_token"}, obj{"subject_token": str("An OpenID Connect token (ID token, JWT access token, CI workload identity token) of the provider the platform trusts (--oidc-issuer), for one of its audiences (--oidc-client-id, --oidc-audiences)."),
 			"subject_token_type": obj{"type": "string", "enum": []string{TokenTypeJWT, TokenTypeIDToken, TokenTypeAccessToken}, "description": "Optional (RFC 8693); all are verified the same way."},
 			"ttl_seconds":        obj{"type": "integer", "minimum": 0, "description": "Lifetime of the platform token (0: the server's --oidc-exchange-ttl, also the maximum)."}}),

@@ -91,6 +91,9 @@ func NewOIDC(cfg OIDCConfig, now func() time.Time) (*OIDC, error) {
 // Issuer returns the trusted issuer.
 func (o *OIDC) Issuer() string { return o.cfg.Issuer }
 
+// ClientID returns the client interactive logins use.
+func (o *OIDC) ClientID() string { return o.cfg.ClientID }
+
 func (o *OIDC) verifierFor(ctx context.Context) (*oidc.IDTokenVerifier, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
