@@ -123,6 +123,19 @@ func TestCommands_SSOLogin_DeviceFlow_RenewsSilently_FollowsGroups(t *testing.T)
 		t.Error("the ID token was not renewed although it expires within the renewal margin")
 	}
 
+	// CI's shape: an OIDC token in a file, exchanged for a platform token;
+	// no login file needed.
+	tokFile := t.TempDir() + "/oidc-token"
+	if err := os.WriteFile(tokFile, []byte(readLoginFile(t, path).OIDC.IDToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ci := &world{srv: w.srv, env: map[string]string{client.EnvEndpoint: w.srv.URL, client.EnvToken: "", client.EnvOIDCTokenFile: tokFile,
+		"UNIKUBE_CONFIG": t.TempDir() + "/none.json"}}
+	if out, errOut, code := ci.run(t, "", "list", "shop"); code != 0 || !strings.Contains(out, "shop/seed") {
+		t.Fatalf("list with %s: exit %d %q %q", client.EnvOIDCTokenFile, code, out, errOut)
+	}
+	t.Setenv(client.EnvOIDCTokenFile, "")
+
 	// Removed from the group at the provider: gone at the next renewal.
 	idp.SetGroups(t, "alice")
 	if out, errOut, code := w.run(t, "", "show", "shop/seed"); code == 0 || !strings.Contains(errOut, "access denied") {
