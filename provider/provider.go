@@ -49,12 +49,12 @@ type UnikubeProvider struct {
 
 // UnikubeProviderModel is the provider configuration.
 type UnikubeProviderModel struct {
-	Endpoint   types.String     `tfsdk:"endpoint"`
-	Token      types.String     `tfsdk:"token"`
-	AgentImage types.String     `tfsdk:"agent_image"`
+	Endpoint   types.String `tfsdk:"endpoint"`
+	Token      types.String `tfsdk:"token"`
+	AgentImage types.String `tfsdk:"agent_image"`
 	// OIDCTokenFile: an OIDC token to exchange for a platform token.
-	OIDCTokenFile types.String `tfsdk:"oidc_token_file"`
-	Kubernetes *KubernetesModel `tfsdk:"kubernetes"`
+	OIDCTokenFile types.String     `tfsdk:"oidc_token_file"`
+	Kubernetes    *KubernetesModel `tfsdk:"kubernetes"`
 	// CACertificate and CAConfigMap: a private CA (see the schema).
 	CACertificate types.String `tfsdk:"ca_certificate"`
 	CAConfigMap   types.String `tfsdk:"ca_configmap"`
