@@ -49,10 +49,12 @@ type UnikubeProvider struct {
 
 // UnikubeProviderModel is the provider configuration.
 type UnikubeProviderModel struct {
-	Endpoint   types.String     `tfsdk:"endpoint"`
-	Token      types.String     `tfsdk:"token"`
-	AgentImage types.String     `tfsdk:"agent_image"`
-	Kubernetes *KubernetesModel `tfsdk:"kubernetes"`
+	Endpoint   types.String `tfsdk:"endpoint"`
+	Token      types.String `tfsdk:"token"`
+	AgentImage types.String `tfsdk:"agent_image"`
+	// OIDCTokenFile: an OIDC token to exchange for a platform token.
+	OIDCTokenFile types.String     `tfsdk:"oidc_token_file"`
+	Kubernetes    *KubernetesModel `tfsdk:"kubernetes"`
 	// CACertificate and CAConfigMap: a private CA (see the schema).
 	CACertificate types.String `tfsdk:"ca_certificate"`
 	CAConfigMap   types.String `tfsdk:"ca_configmap"`
@@ -96,6 +98,14 @@ func (p *UnikubeProvider) Schema(ctx context.Context, req provider.SchemaRequest
 					"Prefer the environment variable so the token stays out of configuration files.",
 				Optional:  true,
 				Sensitive: true,
+			},
+			"oidc_token_file": schema.StringAttribute{
+				MarkdownDescription: "Path of a file holding an OpenID Connect token of the provider the platform trusts " +
+					"(e.g. a CI system's workload identity token, requested for an audience the platform accepts); the provider " +
+					"exchanges it for a short-lived platform token (`POST /api/v1/token-exchange`) acting as the token's user and groups. " +
+					"Used when no `token` is set. Defaults to the `" + client.EnvOIDCTokenFile + "` environment variable; the token itself " +
+					"may instead be in `" + client.EnvOIDCToken + "`. The token is never part of the configuration.",
+				Optional: true,
 			},
 			"ca_certificate": schema.StringAttribute{
 				MarkdownDescription: "PEM-encoded certificate(s) of a private CA that signed the platform's TLS certificate, " +
@@ -193,9 +203,22 @@ func (p *UnikubeProvider) Configure(ctx context.Context, req provider.ConfigureR
 		resp.Diagnostics.AddAttributeError(path.Root("endpoint"), "Missing Unikube endpoint",
 			"Set the provider's endpoint attribute or the "+envEndpoint+" environment variable to the URL of the platform server.")
 	}
+	oidcToken := ""
 	if token == "" {
+		var err error
+		if f := stringOrEnv(cfg.OIDCTokenFile, client.EnvOIDCTokenFile); f != "" && os.Getenv(client.EnvOIDCToken) == "" {
+			oidcToken, err = client.ReadOIDCTokenFile(f)
+		} else {
+			oidcToken, err = client.OIDCTokenFromEnv(os.Getenv)
+		}
+		if err != nil {
+			resp.Diagnostics.AddAttributeError(path.Root("oidc_token_file"), "Unreadable OIDC token", err.Error())
+		}
+	}
+	if token == "" && oidcToken == "" && !resp.Diagnostics.HasError() {
 		resp.Diagnostics.AddAttributeError(path.Root("token"), "Missing Unikube token",
-			"Set the provider's token attribute or the "+envToken+" environment variable to an API token of the platform server.")
+			"Set the provider's token attribute or the "+envToken+" environment variable to an API token of the platform server, "+
+				"or give an OIDC token to exchange for one (oidc_token_file, "+client.EnvOIDCTokenFile+" or "+client.EnvOIDCToken+").")
 	}
 	kube := resolveKubernetes(cfg.Kubernetes)
 	ca := caCertificate(cfg.CACertificate, &resp.Diagnostics)
@@ -207,7 +230,7 @@ func (p *UnikubeProvider) Configure(ctx context.Context, req provider.ConfigureR
 	ctx = tflog.SetField(ctx, "unikube_endpoint", endpoint)
 	tflog.Debug(ctx, "configuring Unikube client")
 
-	data, diags := newProviderData(ctx, endpoint, token, kube, p.version, ca, cfg.CAConfigMap.ValueString())
+	data, diags := newProviderData(ctx, endpoint, credentials{token: token, oidcToken: oidcToken}, kube, p.version, ca, cfg.CAConfigMap.ValueString())
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return

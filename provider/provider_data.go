@@ -39,11 +39,14 @@ type providerData struct {
 // newProviderData builds the one platform client and checks that the
 // platform answers and accepts the token, so a wrong endpoint or token fails
 // the plan with a clear message instead of every resource failing later.
-func newProviderData(ctx context.Context, endpoint, token string, kube KubernetesConfig, version string, ca []byte, caConfigMap string) (*providerData, diag.Diagnostics) {
+// credentials are a platform token, or an OIDC token to exchange for one.
+type credentials struct{ token, oidcToken string }
+
+func newProviderData(ctx context.Context, endpoint string, cred credentials, kube KubernetesConfig, version string, ca []byte, caConfigMap string) (*providerData, diag.Diagnostics) {
 	var diags diag.Diagnostics
 	c, err := client.New(client.Config{
 		Endpoint:      endpoint,
-		Token:         token,
+		Token:         cred.token,
 		CACertificate: ca,
 		Logger:        slog.New(tflogHandler{ctx: ctx}),
 		UserAgent:     "terraform-provider-unikube/" + version,
@@ -54,6 +57,16 @@ func newProviderData(ctx context.Context, endpoint, token string, kube Kubernete
 	if err != nil {
 		diags.AddAttributeError(path.Root("endpoint"), "Invalid Unikube endpoint", err.Error())
 		return nil, diags
+	}
+	if cred.token == "" && cred.oidcToken != "" {
+		ex, err := c.ExchangeOIDCToken(ctx, cred.oidcToken, 0)
+		if err != nil {
+			diags.AddAttributeError(path.Root("oidc_token_file"), "OIDC token not exchanged",
+				fmt.Sprintf("The platform at %s did not exchange the OIDC token for a platform token: %v", endpoint, err))
+			return nil, diags
+		}
+		tflog.Debug(ctx, "exchanged the OIDC token for a platform token", map[string]any{"user": ex.User, "groups": ex.Groups, "expires_at": ex.ExpiresAt})
+		c = c.WithToken(ex.AccessToken)
 	}
 	who, err := c.Whoami(ctx)
 	switch {

@@ -86,6 +86,16 @@ if [ ! -x "$TOOLS_DIR/helm4/bin/helm" ] || [ "$(cat "$TOOLS_DIR/helm4/bin/.helm.
   echo "$helm4_mod" >"$TOOLS_DIR/helm4/bin/.helm.version"
 fi
 go_tool versitygw github.com/versity/versitygw/cmd/versitygw@v1.8.0
+# The OpenID Connect provider of the SSO tests (internal/testenv.StartOIDCProvider):
+# zitadel/oidc's OpenID Provider built from test/oidcprovider, its own module so
+# its dependencies stay out of the provider's go.mod; rebuilt when its source changes.
+oidc_src="$(cd "$(dirname "$0")/../test/oidcprovider" && pwd)"
+oidc_stamp=$(cat "$oidc_src/go.mod" "$oidc_src/go.sum" "$oidc_src"/*.go | sha256sum | cut -d' ' -f1)
+if [ ! -x "$TOOLS_DIR/bin/oidcprovider" ] || [ "$(cat "$TOOLS_DIR/bin/.oidcprovider.version" 2>/dev/null)" != "$oidc_stamp" ]; then
+  echo "install-deps: go install ./test/oidcprovider (zitadel/oidc)"
+  (cd "$oidc_src" && GOBIN="$TOOLS_DIR/bin" GOFLAGS= go install .)
+  echo "$oidc_stamp" >"$TOOLS_DIR/bin/.oidcprovider.version"
+fi
 # The CNCF distribution registry: internal/testenv.StartRegistry (image push tests).
 go_tool registry github.com/distribution/distribution/v3/cmd/registry@v3.1.2
 # The real helm CLI for the `helm state` plugin's e2e tests (latest v3).

@@ -28,6 +28,8 @@ import (
 	"time"
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/buildinfo"
+	"github.com/unikubehq/terraform-provider-unikube/internal/platform/api"
+	"github.com/unikubehq/terraform-provider-unikube/internal/platform/auth"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/gc"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/server"
 )
@@ -116,6 +118,16 @@ func parse(name string, args []string, getenv func(string) string, stderr io.Wri
 	fs.DurationVar(&c.opts.JobTokenTTL, "job-token-ttl", jobTTL, "default lifetime of job and upload tokens, at most 6h (UNIKUBE_JOB_TOKEN_TTL)")
 	fs.DurationVar(&c.opts.GCGrace, "gc-grace", grace, "garbage collection spares unreferenced chunks younger than this (in-flight uploads) (UNIKUBE_GC_GRACE)")
 	fs.Int64Var(&c.opts.ProjectUploadQuota, "project-upload-quota", quota, "bytes of uploaded chunks (compressed) each project may hold; an upload past it answers 507; 0: no quota (UNIKUBE_PROJECT_UPLOAD_QUOTA)")
+	fs.StringVar(&c.opts.OIDC.Issuer, "oidc-issuer", envOr(getenv, "UNIKUBE_OIDC_ISSUER", ""), "trust the ID tokens (and JWT access tokens) of this OpenID Connect provider beside platform tokens, e.g. https://login.example.com/realms/acme; empty: OIDC off (UNIKUBE_OIDC_ISSUER)")
+	fs.StringVar(&c.opts.OIDC.ClientID, "oidc-client-id", envOr(getenv, "UNIKUBE_OIDC_CLIENT_ID", ""), "the OIDC client helm state login uses; tokens must carry it as audience (UNIKUBE_OIDC_CLIENT_ID)")
+	audiences := fs.String("oidc-audiences", envOr(getenv, "UNIKUBE_OIDC_AUDIENCES", ""), "more audiences to accept, comma-separated, e.g. the audience CI workload identity tokens are requested for (UNIKUBE_OIDC_AUDIENCES)")
+	fs.StringVar(&c.opts.OIDC.UsernameClaim, "oidc-username-claim", envOr(getenv, "UNIKUBE_OIDC_USERNAME_CLAIM", auth.DefaultUsernameClaim), "claim holding the user name: the identity acts as user:NAME (UNIKUBE_OIDC_USERNAME_CLAIM)")
+	fs.StringVar(&c.opts.OIDC.GroupsClaim, "oidc-groups-claim", envOr(getenv, "UNIKUBE_OIDC_GROUPS_CLAIM", auth.DefaultGroupsClaim), "claim holding the groups: grants to group:NAME follow them (UNIKUBE_OIDC_GROUPS_CLAIM)")
+	exchangeTTL, err := time.ParseDuration(envOr(getenv, "UNIKUBE_OIDC_EXCHANGE_TTL", api.DefaultExchangeTTL.String()))
+	if err != nil {
+		return nil, fmt.Errorf("UNIKUBE_OIDC_EXCHANGE_TTL: %w", err)
+	}
+	fs.DurationVar(&c.opts.OIDCExchangeTTL, "oidc-exchange-ttl", exchangeTTL, "lifetime of platform tokens exchanged for OIDC tokens (POST /api/v1/token-exchange), at most 12h (UNIKUBE_OIDC_EXCHANGE_TTL)")
 	fs.BoolVar(&c.logJSON, "log-json", envOr(getenv, "UNIKUBE_LOG_FORMAT", "text") == "json", "log JSON lines instead of text (UNIKUBE_LOG_FORMAT=json)")
 	fs.StringVar(&c.logLevel, "log-level", envOr(getenv, "UNIKUBE_LOG_LEVEL", "info"), "debug, info, warn or error (UNIKUBE_LOG_LEVEL)")
 	if gcMode {
@@ -126,6 +138,11 @@ func parse(name string, args []string, getenv func(string) string, stderr io.Wri
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q: subcommands are gc and version", fs.Arg(0))
+	}
+	for _, a := range strings.Split(*audiences, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			c.opts.OIDC.Audiences = append(c.opts.OIDC.Audiences, a)
+		}
 	}
 	if c.opts.AdminToken == "" {
 		c.opts.AdminToken = getenv("UNIKUBE_ADMIN_TOKEN")

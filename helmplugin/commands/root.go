@@ -32,8 +32,9 @@ versions from a release, and keeps a history of applies per release.
 References: project/state (= :@latest), project/state:TAG, project/state:@candidate,
 project/state@sha256:<hex>.
 
-The platform is found through --endpoint, UNIKUBE_ENDPOINT/UNIKUBE_TOKEN or the
-login file written by "helm state login".`,
+The platform is found through --endpoint, UNIKUBE_ENDPOINT/UNIKUBE_TOKEN (or an
+OIDC token to exchange in UNIKUBE_OIDC_TOKEN or UNIKUBE_OIDC_TOKEN_FILE) or the
+login file written by "helm state login" (a token, or single sign-on with --sso).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"helm.sh/helm/v3/pkg/cli"
 	"helm.sh/helm/v3/pkg/helmpath"
@@ -49,10 +50,12 @@ type Settings struct {
 	errTTY bool
 }
 
-// Login is what `helm state login` stores (0600).
+// Login is what `helm state login` stores (0600): a platform token, or a
+// single sign-on login (OIDC) whose refresh token renews its ID token.
 type Login struct {
-	Endpoint string `json:"endpoint"`
-	Token    string `json:"token"`
+	Endpoint string     `json:"endpoint"`
+	Token    string     `json:"token,omitempty"`
+	OIDC     *OIDCLogin `json:"oidc,omitempty"`
 }
 
 // LoginPath is where the login is kept: $HELM_CONFIG_HOME/state/login.json
@@ -103,7 +106,9 @@ func (s *Settings) Logger() *slog.Logger {
 }
 
 // Platform returns a client of the platform: --endpoint, UNIKUBE_ENDPOINT
-// or the login file; the token from UNIKUBE_TOKEN or the login file.
+// or the login file; the token from UNIKUBE_TOKEN, else an OIDC token in
+// UNIKUBE_OIDC_TOKEN(_FILE) exchanged for a platform token, else the login
+// file (its single sign-on renewed silently when due).
 func (s *Settings) Platform() (*client.Client, error) {
 	l, err := s.readLogin()
 	if err != nil {
@@ -114,7 +119,13 @@ func (s *Settings) Platform() (*client.Client, error) {
 	if endpoint == "" {
 		return nil, usageErrorf("no platform endpoint: run helm state login ENDPOINT, or set %s", client.EnvEndpoint)
 	}
-	if token == "" && l.Token != "" {
+	oidcToken := ""
+	if token == "" {
+		if oidcToken, err = client.OIDCTokenFromEnv(s.Getenv); err != nil {
+			return nil, &UsageError{Err: err}
+		}
+	}
+	if token == "" && oidcToken == "" && (l.Token != "" || l.OIDC != nil) {
 		// The login's token belongs to the login's platform: another
 		// endpoint (a flag, an environment a checkout set, a TAB
 		// completion) must not receive it.
@@ -122,9 +133,14 @@ func (s *Settings) Platform() (*client.Client, error) {
 			return nil, usageErrorf("the login is for %s, not %s: run helm state login %s, or set %s for it", l.Endpoint, endpoint, endpoint, client.EnvToken)
 		}
 		token = l.Token
+		if l.OIDC != nil {
+			if token, err = s.ssoToken(context.Background(), &l); err != nil {
+				return nil, err
+			}
+		}
 	}
-	if token == "" {
-		return nil, usageErrorf("no platform token: run helm state login, or set %s", client.EnvToken)
+	if token == "" && oidcToken == "" {
+		return nil, usageErrorf("no platform token: run helm state login, or set %s (or %s / %s for an OIDC token)", client.EnvToken, client.EnvOIDCToken, client.EnvOIDCTokenFile)
 	}
 	var logger *slog.Logger
 	if s.Helm != nil && s.Helm.Debug {
@@ -134,8 +150,17 @@ func (s *Settings) Platform() (*client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return client.New(client.Config{Endpoint: endpoint, Token: token, Logger: logger, UserAgent: "helm-state/" + buildinfo.Get().Version,
+	pc, err := client.New(client.Config{Endpoint: endpoint, Token: token, Logger: logger, UserAgent: "helm-state/" + buildinfo.Get().Version,
 		CACertificate: ca, Getenv: func(string) string { return "" }})
+	if err != nil || oidcToken == "" {
+		return pc, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if pc, err = pc.WithOIDCToken(ctx, oidcToken); err != nil {
+		return nil, platformErr("log in with the OIDC token of "+client.EnvOIDCToken+"/"+client.EnvOIDCTokenFile, err)
+	}
+	return pc, nil
 }
 
 // caCertificate reads --ca-file (default UNIKUBE_CA_FILE), else takes the

@@ -40,7 +40,11 @@ func refArg(r statepkg.Ref) string {
 func platformErr(what string, err error) error {
 	switch {
 	case errors.Is(err, client.ErrUnauthorized):
-		return fmt.Errorf("%s: the platform rejected the token: run helm state login or set UNIKUBE_TOKEN", what)
+		detail := ""
+		if ce := (*client.Error)(nil); errors.As(err, &ce) && ce.Message != "" {
+			detail = " (" + ce.Message + ")" // e.g. why an OIDC token was refused
+		}
+		return fmt.Errorf("%s: the platform rejected the token%s: run helm state login or set UNIKUBE_TOKEN", what, detail)
 	case errors.Is(err, client.ErrForbidden):
 		return fmt.Errorf("%s: access denied: ask an owner of the project for a role (applier to apply, maintainer to capture or tag)", what)
 	case errors.Is(err, client.ErrNotFound):
@@ -352,15 +356,32 @@ func newPruneCmd(s *Settings) *cobra.Command {
 }
 
 func newLoginCmd(s *Settings) *cobra.Command {
-	var tokenStdin bool
+	var tokenStdin, sso bool
+	var so ssoLoginOptions
 	cmd := &cobra.Command{
 		Use:   "login ENDPOINT",
-		Short: "Store the platform endpoint and a token (read from stdin or UNIKUBE_TOKEN) in " + "$HELM_CONFIG_HOME/state/login.json (0600)",
+		Short: "Log in to a platform with a token (stdin or UNIKUBE_TOKEN) or single sign-on (--sso, --browser); stored in " + "$HELM_CONFIG_HOME/state/login.json (0600)",
 		Long: `login checks the token against the platform and stores it with the endpoint.
 The token is never taken from the command line: pipe it in with --token-stdin,
-or set UNIKUBE_TOKEN.`,
+or set UNIKUBE_TOKEN.
+
+With --sso, login uses the platform's OpenID Connect provider instead: the
+device authorization flow (open the URL it prints, on any device, and confirm
+the code), or with --browser the authorization code flow with PKCE, the
+browser returning to a one-time server on 127.0.0.1. The refresh token is
+stored (0600) and renews the login silently before it expires; your groups
+at the provider become your groups here (grants to group:NAME).`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
+			if so.browser || so.issuer != "" || so.clientID != "" {
+				sso = true
+			}
+			if sso && tokenStdin {
+				return usageErrorf("--sso and --token-stdin exclude each other")
+			}
+			if sso {
+				return s.runSSOLogin(cmd, a[0], so)
+			}
 			token := s.Getenv(client.EnvToken)
 			if tokenStdin {
 				line, err := bufio.NewReader(s.In).ReadString('\n')
@@ -370,7 +391,7 @@ or set UNIKUBE_TOKEN.`,
 				token = strings.TrimSpace(line)
 			}
 			if token == "" {
-				return usageErrorf("no token: pipe it in with --token-stdin or set %s", client.EnvToken)
+				return usageErrorf("no token: pipe it in with --token-stdin or set %s, or log in with --sso", client.EnvToken)
 			}
 			pc, err := client.New(client.Config{Endpoint: a[0], Token: token, Getenv: func(string) string { return "" }})
 			if err != nil {
@@ -388,5 +409,40 @@ or set UNIKUBE_TOKEN.`,
 		},
 	}
 	cmd.Flags().BoolVar(&tokenStdin, "token-stdin", false, "read the token from stdin")
+	cmd.Flags().BoolVar(&sso, "sso", false, "log in with the platform's single sign-on (OpenID Connect device flow)")
+	cmd.Flags().BoolVar(&so.browser, "browser", false, "single sign-on in a browser on this machine (authorization code flow with PKCE) instead of the device flow")
+	cmd.Flags().StringVar(&so.issuer, "oidc-issuer", "", "the OpenID Connect provider (default: what the platform names)")
+	cmd.Flags().StringVar(&so.clientID, "oidc-client-id", "", "the OpenID Connect client (default: what the platform names)")
+	cmd.Flags().StringSliceVar(&so.scopes, "oidc-scopes", nil, "scopes to ask for besides openid, profile, email and offline_access (e.g. groups)")
 	return cmd
+}
+
+// runSSOLogin logs in at the platform's identity provider, checks the
+// identity with the platform and stores the login.
+func (s *Settings) runSSOLogin(cmd *cobra.Command, endpoint string, so ssoLoginOptions) error {
+	ca, err := s.caCertificate()
+	if err != nil {
+		return err
+	}
+	pc, err := client.New(client.Config{Endpoint: endpoint, CACertificate: ca, Getenv: func(string) string { return "" }})
+	if err != nil {
+		return &UsageError{Err: err}
+	}
+	ol, err := s.ssoLogin(s.Context(cmd), pc, so)
+	if err != nil {
+		return err
+	}
+	who, err := pc.WithToken(ol.IDToken).Whoami(s.Context(cmd))
+	if err != nil {
+		return platformErr("login to "+endpoint, err)
+	}
+	if err := s.writeLogin(Login{Endpoint: endpoint, OIDC: ol}); err != nil {
+		return err
+	}
+	groups := ""
+	if len(who.Groups) > 0 {
+		groups = " in groups " + strings.Join(who.Groups, ", ")
+	}
+	fmt.Fprintf(s.Out, "logged in to %s as %s%s through %s (stored in %s)\n", endpoint, who.Name, groups, ol.Issuer, s.LoginPath())
+	return nil
 }

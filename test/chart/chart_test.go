@@ -530,6 +530,28 @@ func TestChart_MetricsHaveTheirOwnPortAndService(t *testing.T) {
 	}
 }
 
+func TestChart_OIDCSettingsReachThePlatform(t *testing.T) {
+	r := render(t, "--set", "oidc.issuer=https://login.example.com/realms/acme", "--set", "oidc.clientID=helm-state",
+		"--set", "oidc.audiences={unikube-ci,sts.example.com}", "--set", "oidc.usernameClaim=preferred_username")
+	env := envByName(r.container(t))
+	want := map[string]string{
+		"UNIKUBE_OIDC_ISSUER": "https://login.example.com/realms/acme", "UNIKUBE_OIDC_CLIENT_ID": "helm-state",
+		"UNIKUBE_OIDC_AUDIENCES": "unikube-ci,sts.example.com", "UNIKUBE_OIDC_USERNAME_CLAIM": "preferred_username",
+		"UNIKUBE_OIDC_GROUPS_CLAIM": "groups", "UNIKUBE_OIDC_EXCHANGE_TTL": "1h",
+	}
+	for k, v := range want {
+		if env[k].Value != v {
+			t.Errorf("%s = %q, want %q", k, env[k].Value, v)
+		}
+	}
+	if _, on := envByName(render(t).container(t))["UNIKUBE_OIDC_ISSUER"]; on {
+		t.Error("the defaults turn single sign-on on")
+	}
+	if _, err := helm(t, "template", "rel", chartDir, "--set", "oidc.issuer=https://login.example.com"); err == nil || !strings.Contains(err.Error(), "oidc.clientID is required") {
+		t.Errorf("an issuer without a client ID: %v, want an error naming oidc.clientID", err)
+	}
+}
+
 func TestChart_PlacementAndResourcesReachThePod(t *testing.T) {
 	r := render(t, "--set", "nodeSelector.pool=platform",
 		"--set", "tolerations[0].key=dedicated", "--set", "tolerations[0].operator=Exists",

@@ -17,9 +17,13 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"golang.org/x/oauth2"
+
 	"github.com/unikubehq/terraform-provider-unikube/internal/client"
+	"github.com/unikubehq/terraform-provider-unikube/internal/platform/auth"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/platformtest"
 	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
+	"github.com/unikubehq/terraform-provider-unikube/internal/testenv"
 )
 
 // The access matrix: every operation of the served OpenAPI document, called
@@ -81,6 +85,17 @@ type principal struct {
 	// their level (the job token; an upload token would be another).
 	scoped bool
 	admin  bool
+	// group: the grants go to group:GROUP, not to user:USER (an OIDC
+	// identity in a group of the identity provider).
+	group string
+}
+
+// subject is whom the principal's grants name.
+func (p *principal) subject() string {
+	if p.group != "" {
+		return "group:" + p.group
+	}
+	return "user:" + p.user
 }
 
 // role is the principal's effective role for a row: its project grant, or
@@ -177,6 +192,11 @@ func matrixRows() []row {
 		// Metrics tell who uses the server and how: the admin's (or a separate listener's).
 		{op: "metrics", min: lvAdmin},
 		{op: "whoami", min: lvToken, also: jobAndUploader},
+		{op: "oidcSettings", min: lvPublic},
+		// The OIDC token in the body is the credential, whoever calls.
+		{op: "exchangeToken", min: lvPublic, prepare: func(w *world, _ *principal) call {
+			return call{body: jsonBody(map[string]string{"subject_token": w.oidcToken})}
+		}},
 
 		// Projects.
 		{op: "listProjects", min: lvToken, also: jobAndUploader, check: checkListProjects},
@@ -434,17 +454,74 @@ func matrixRows() []row {
 // of another state of the project (cross-state), an owner of another
 // project (cross-project), a job token, and the admin.
 func TestAccess_Matrix(t *testing.T) {
-	t.Run("sqlite-fs", func(t *testing.T) { accessMatrix(t, platformtest.Start(t)) })
+	// Identities of a real OpenID Connect provider are principals too.
+	idp, ids := matrixIdentities(t)
+	withOIDC := platformtest.WithOptions(func(o *platformtest.Options) {
+		o.OIDC = auth.OIDCConfig{Issuer: idp.Issuer, ClientID: oidcClientID, UsernameClaim: "preferred_username"}
+	})
+	t.Run("sqlite-fs", func(t *testing.T) { accessMatrix(t, platformtest.Start(t, withOIDC), ids) })
 	t.Run("postgres-s3", func(t *testing.T) {
 		if testing.Short() {
 			t.Skip("-short: skipping PostgreSQL + S3")
 		}
-		accessMatrix(t, platformtest.Start(t, platformtest.WithPostgresS3()))
+		accessMatrix(t, platformtest.Start(t, platformtest.WithPostgresS3(), withOIDC), ids)
 	})
 }
 
-func accessMatrix(t *testing.T, srv *platformtest.Server) {
-	w := newWorld(t, srv)
+// oidcIdentities are the ID tokens of the matrix's OIDC principals.
+type oidcIdentities struct {
+	groupMaintainer, noGroup, wrongAudience string
+}
+
+// matrixIdentities logs the matrix's OIDC users in at a real provider
+// (device flow, in parallel): one in group mx-oidc-devs, one in no group,
+// and one through another client, whose tokens name another audience.
+func matrixIdentities(t *testing.T) (*testenv.OIDCProvider, oidcIdentities) {
+	idp := testenv.StartOIDCProvider(t, testenv.OIDCProviderOptions{
+		Users: []testenv.OIDCUser{
+			{Name: "mx-oidc-m", Password: "pw-m", Groups: []string{"mx-oidc-devs"}},
+			{Name: "mx-oidc-none", Password: "pw-n"},
+		},
+		Clients: []testenv.OIDCClient{{ID: oidcClientID}, {ID: "mx-other-app"}},
+	})
+	var ids oidcIdentities
+	logins := []struct {
+		dst           *string
+		client, u, pw string
+	}{
+		{&ids.groupMaintainer, oidcClientID, "mx-oidc-m", "pw-m"},
+		{&ids.noGroup, oidcClientID, "mx-oidc-none", "pw-n"},
+		{&ids.wrongAudience, "mx-other-app", "mx-oidc-m", "pw-m"},
+	}
+	errs := make(chan error, len(logins))
+	for _, l := range logins {
+		go func() {
+			conf := oauthConfig(idp)
+			conf.ClientID = l.client
+			da, err := conf.DeviceAuth(t.Context())
+			if err == nil {
+				err = idp.ApproveDevice(t.Context(), da.UserCode, l.u, l.pw)
+			}
+			var tok *oauth2.Token
+			if err == nil {
+				tok, err = conf.DeviceAccessToken(t.Context(), da)
+			}
+			if err == nil {
+				*l.dst, _ = tok.Extra("id_token").(string)
+			}
+			errs <- err
+		}()
+	}
+	for range logins {
+		if err := <-errs; err != nil {
+			t.Fatalf("device login: %v", err)
+		}
+	}
+	return idp, ids
+}
+
+func accessMatrix(t *testing.T, srv *platformtest.Server, ids oidcIdentities) {
+	w := newWorld(t, srv, ids)
 	rows := matrixRows()
 	routes := w.routes(rows)
 
@@ -568,9 +645,10 @@ type world struct {
 	readBackBytes         []byte
 	foreignVersion        string // Q's version digest
 	foreignRun            string // a run of Q's script
+	oidcToken             string // an ID token of the OIDC group maintainer
 }
 
-func newWorld(t *testing.T, srv *platformtest.Server) *world {
+func newWorld(t *testing.T, srv *platformtest.Server, ids oidcIdentities) *world {
 	ctx := context.Background()
 	w := &world{t: t, ctx: ctx, srv: srv, admin: srv.Admin(t), hc: &http.Client{Timeout: time.Minute},
 		project: "mx", otherProject: "mx-q", script: "sc"}
@@ -619,10 +697,16 @@ func newWorld(t *testing.T, srv *platformtest.Server) *world {
 		{name: "job"},
 		{name: "upload"},
 		{name: "admin", token: srv.AdminToken, admin: true},
+		// OpenID Connect identities: a group grant of the identity
+		// provider's group, no group, a token for another audience.
+		{name: "oidc-group-maintainer", token: ids.groupMaintainer, user: "mx-oidc-m", group: "mx-oidc-devs", grants: []grant{{"", client.RoleMaintainer}}},
+		{name: "oidc-no-group", token: ids.noGroup, user: "mx-oidc-none"},
+		{name: "oidc-wrong-audience", token: ids.wrongAudience, unauth: true},
 	}
+	w.oidcToken = ids.groupMaintainer
 	for _, p := range w.principals {
 		for _, g := range p.grants {
-			must(admin.PutGrant(ctx, w.project, g.state, "user:"+p.user, g.role))
+			must(admin.PutGrant(ctx, w.project, g.state, p.subject(), g.role))
 		}
 	}
 	if err := admin.RevokeToken(ctx, "mx-tok-revoked"); err != nil {
@@ -791,7 +875,7 @@ func (w *world) shapeProject(name string) {
 	}
 	for _, p := range w.principals {
 		for _, g := range p.grants {
-			must(w.admin.PutGrant(w.ctx, name, g.state, "user:"+p.user, g.role))
+			must(w.admin.PutGrant(w.ctx, name, g.state, p.subject(), g.role))
 		}
 	}
 }
@@ -804,7 +888,7 @@ func (w *world) freshState() string {
 	for _, p := range w.principals {
 		for _, g := range p.grants {
 			if g.state == targetState {
-				must(w.admin.PutGrant(w.ctx, w.project, name, "user:"+p.user, g.role))
+				must(w.admin.PutGrant(w.ctx, w.project, name, p.subject(), g.role))
 			}
 		}
 	}

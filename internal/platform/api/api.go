@@ -62,6 +62,11 @@ type Config struct {
 	// Secrets seals the defaults of sensitive script variables at rest;
 	// without a key such defaults are refused.
 	Secrets *secretbox.Box
+	// OIDC, when set, accepts the tokens of an OpenID Connect provider
+	// beside platform tokens, and exchanges them for platform tokens
+	// living OIDCExchangeTTL (default DefaultExchangeTTL).
+	OIDC            *auth.OIDC
+	OIDCExchangeTTL time.Duration
 }
 
 // Server serves the API.
@@ -101,6 +106,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.OIDCExchangeTTL <= 0 {
+		cfg.OIDCExchangeTTL = DefaultExchangeTTL
+	}
+	if cfg.OIDCExchangeTTL > MaxExchangeTTL {
+		return nil, fmt.Errorf("api: the OIDC token exchange lifetime %s is longer than the maximum %s: lower --oidc-exchange-ttl", cfg.OIDCExchangeTTL, MaxExchangeTTL)
+	}
 	if cfg.Secrets == nil {
 		cfg.Secrets = &secretbox.Box{}
 	}
@@ -115,7 +126,7 @@ func New(cfg Config) (*Server, error) {
 		st:      cfg.Store,
 		blobs:   cfg.Blobs,
 		log:     cfg.Logger,
-		authn:   &auth.Authenticator{Store: cfg.Store, Now: cfg.Now, CacheTTL: time.Second},
+		authn:   &auth.Authenticator{Store: cfg.Store, Now: cfg.Now, CacheTTL: time.Second, OIDC: cfg.OIDC},
 		codec:   codec,
 		reg:     reg,
 		metrics: newMetrics(reg),
@@ -328,7 +339,11 @@ func (s *Server) authenticated(next http.Handler) http.Handler {
 		if errors.Is(err, auth.ErrUnauthenticated) {
 			s.metrics.authFailed.Inc()
 			w.Header().Set("WWW-Authenticate", `Bearer realm="unikube"`)
-			writeError(w, http.StatusUnauthorized, "unauthorized: send a valid token as 'Authorization: Bearer TOKEN' (it may be unknown, revoked or expired)")
+			msg := "unauthorized: send a valid token as 'Authorization: Bearer TOKEN' (it may be unknown, revoked or expired)"
+			if err != auth.ErrUnauthenticated { //nolint:errorlint // a wrapped error says more
+				msg = "unauthorized: " + err.Error()
+			}
+			writeError(w, http.StatusUnauthorized, msg)
 			return
 		}
 		if err != nil {
@@ -389,6 +404,9 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, statepkg.ErrInvalidRef), errors.Is(err, statepkg.ErrInvalidManifest), errors.Is(err, statepkg.ErrUnsupportedSchema),
 		errors.Is(err, auth.ErrInvalidRole), errors.Is(err, auth.ErrInvalidSubject):
 		writeError(w, http.StatusBadRequest, err.Error())
+	case errors.Is(err, auth.ErrOIDCUnavailable):
+		s.log.Warn("OIDC provider unreachable", "error", err.Error())
+		writeError(w, http.StatusServiceUnavailable, err.Error()+": try again later, or use a platform token")
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		writeError(w, http.StatusServiceUnavailable, "request cancelled: "+err.Error())
 	default:

@@ -42,6 +42,9 @@ func (s *Server) routes() []route {
 		{method: "GET", pattern: base + "/openapi.json", op: "openapi", summary: "This OpenAPI document.", role: roleNone, handler: s.serveOpenAPI, resp: "Object", status: 200},
 		{method: "GET", pattern: base + "/whoami", op: "whoami", summary: "Describe the caller's token.", role: roleAny, auth: true, handler: s.whoami, resp: "Whoami", status: 200},
 
+		{method: "GET", pattern: base + "/oidc", op: "oidcSettings", summary: "The OpenID Connect provider and client to log in with (helm state login --sso); 404 when the platform has no single sign-on.", role: roleNone, handler: s.oidcSettings, resp: "OIDCSettings", status: 200},
+		{method: "POST", pattern: base + "/token-exchange", op: "exchangeToken", summary: "Exchange an OpenID Connect token of the trusted provider (a CI system's workload identity token, an ID token) for a short-lived platform token acting as user:NAME with its group:G (RFC 8693 field names). 401 says why a token is refused (issuer, audience, expiry, signature); 401 too when the platform trusts no provider.", role: "a valid OIDC token in the body", handler: s.exchangeToken, req: "TokenExchangeRequest", resp: "TokenExchangeResponse", status: 201},
+
 		{method: "GET", pattern: base + "/projects", op: "listProjects", summary: "List the projects the caller has a grant in.", role: roleAny, auth: true, handler: s.listProjects, resp: "[]Project", status: 200},
 		{method: "POST", pattern: base + "/projects", op: "createProject", summary: "Create a project; the creator becomes its owner.", role: roleAny, auth: true, handler: s.createProject, req: "NameDescription", resp: "Project", status: 201},
 		{method: "GET", pattern: projectP, op: "getProject", summary: "Show a project.", role: roleView, auth: true, handler: s.getProject, resp: "Project", status: 200},

@@ -99,6 +99,11 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errf(http.StatusBadRequest, "ttl_seconds must be >= 0 (0 = no expiry)"))
 		return
 	}
+	p, err := s.minter(r.Context(), p)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	secret, hash, err := auth.NewSecret()
 	if err != nil {
 		s.fail(w, r, err)
@@ -258,6 +263,10 @@ func (s *Server) scopedTokenTTL(w http.ResponseWriter, r *http.Request) (time.Du
 // and returns its secret. The minter is recorded: the token works only
 // while the minter is live and keeps its role, and never outlives it.
 func (s *Server) mintScopedToken(ctx context.Context, p auth.Principal, t store.Token, ttl time.Duration) (string, store.Token, error) {
+	p, err := s.minter(ctx, p)
+	if err != nil {
+		return "", t, err
+	}
 	secret, hash, err := auth.NewSecret()
 	if err != nil {
 		return "", t, err

@@ -151,6 +151,10 @@ func (p Principal) IsJob() bool { return p.Token.Kind == store.TokenJob }
 // IsUpload reports whether the principal is a state-scoped upload token.
 func (p Principal) IsUpload() bool { return p.Token.Kind == store.TokenUpload }
 
+// IsOIDC reports whether the principal was authenticated by an OpenID
+// Connect token (not stored; see Authenticator.OIDC).
+func (p Principal) IsOIDC() bool { return p.Token.Kind == KindOIDC }
+
 // IsScoped reports whether the principal is a job or upload token: it holds
 // no roles and may not manage tokens, projects or grants.
 func (p Principal) IsScoped() bool { return p.IsJob() || p.IsUpload() }
@@ -176,9 +180,15 @@ func (p Principal) Subjects() []string {
 	if p.IsScoped() {
 		return nil
 	}
-	out := []string{"token:" + p.Token.Name}
+	var out []string
+	if !p.IsOIDC() { // an OIDC identity is no token: token:NAME grants name stored tokens
+		out = append(out, "token:"+p.Token.Name)
+	}
+	if p.Token.User != "" && !p.IsOIDC() {
+		out = append(out, "token:"+p.Token.User+":"+p.Token.Name)
+	}
 	if p.Token.User != "" {
-		out = append(out, "token:"+p.Token.User+":"+p.Token.Name, "user:"+p.Token.User)
+		out = append(out, "user:"+p.Token.User)
 	}
 	for _, g := range p.Token.Groups {
 		out = append(out, "group:"+g)
@@ -195,6 +205,9 @@ type Authenticator struct {
 	// takes effect at once (ForgetTokens, ForgetRoles); on other replicas
 	// after at most CacheTTL.
 	CacheTTL time.Duration
+	// OIDC, when set, also accepts tokens of an OpenID Connect provider
+	// (see OIDC.Verify); platform tokens keep working beside them.
+	OIDC *OIDC
 
 	mu    sync.Mutex
 	cache map[string]cachedToken
@@ -258,6 +271,9 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (Princi
 			return Principal{Token: c.t}, nil
 		}
 	}
+	if looksLikeJWT(secret) {
+		return a.authenticateOIDC(ctx, secret, hash, now)
+	}
 	t, err := a.Store.TokenByHash(ctx, hash)
 	if errors.Is(err, store.ErrNotFound) {
 		return Principal{}, ErrUnauthenticated
@@ -291,6 +307,40 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (Princi
 		a.mu.Unlock()
 	}
 	return Principal{Token: t}, nil
+}
+
+// authenticateOIDC verifies an OpenID Connect token; the identity is
+// cached like a platform token, never past the token's expiry.
+func (a *Authenticator) authenticateOIDC(ctx context.Context, raw, hash string, now time.Time) (Principal, error) {
+	if a.OIDC == nil {
+		return Principal{}, fmt.Errorf("%w: this looks like an OIDC token, but this platform trusts no OIDC provider (--oidc-issuer): use a platform token", ErrUnauthenticated)
+	}
+	id, err := a.OIDC.Verify(ctx, raw)
+	if err != nil {
+		return Principal{}, err
+	}
+	p := oidcPrincipal(id, hash, a.OIDC.Issuer(), now)
+	if a.CacheTTL > 0 {
+		a.mu.Lock()
+		if a.cache == nil || len(a.cache) > 10000 {
+			a.cache = map[string]cachedToken{}
+		}
+		a.cache[hash] = cachedToken{t: p.Token, fetched: now}
+		a.mu.Unlock()
+	}
+	return p, nil
+}
+
+// VerifyOIDC checks an OpenID Connect token (for a token exchange) and
+// returns its identity.
+func (a *Authenticator) VerifyOIDC(ctx context.Context, raw string) (Identity, error) {
+	if a.OIDC == nil {
+		return Identity{}, fmt.Errorf("%w: this platform trusts no OIDC provider (--oidc-issuer)", ErrUnauthenticated)
+	}
+	if !looksLikeJWT(raw) {
+		return Identity{}, fmt.Errorf("%w: the subject token is not a JWT issued by %s", ErrUnauthenticated, a.OIDC.Issuer())
+	}
+	return a.OIDC.Verify(ctx, raw)
 }
 
 // live reports whether a token is neither revoked nor expired at now.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/client"
+	"github.com/unikubehq/terraform-provider-unikube/internal/platform/auth"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/server"
 	"github.com/unikubehq/terraform-provider-unikube/internal/testenv"
 )
@@ -40,6 +41,9 @@ type Options struct {
 	// what Client trusts then.
 	TLSCert, TLSKey string
 	CACertificate   []byte
+	// OIDC trusts an OpenID Connect provider (see server.Options).
+	OIDC            auth.OIDCConfig
+	OIDCExchangeTTL time.Duration
 }
 
 // Option changes Options.
@@ -101,6 +105,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 		DataDir: o.DataDir, Database: o.Database, BlobStore: o.BlobStore, AdminToken: AdminToken,
 		MaxBodyBytes: o.MaxBodyBytes, JobTokenTTL: o.JobTokenTTL, GCGrace: o.GCGrace, ProjectUploadQuota: o.ProjectUploadQuota, Logger: o.Logger, Now: o.Now,
 		Timeouts: o.Timeouts, MetricsListen: o.MetricsListen, TLSCert: o.TLSCert, TLSKey: o.TLSKey,
+		OIDC: o.OIDC, OIDCExchangeTTL: o.OIDCExchangeTTL,
 		Getenv: func(k string) string { return env[k] },
 	})
 	if err != nil {

@@ -48,9 +48,14 @@ type Options struct {
 	// SecretKey seals sensitive script variable defaults at rest (32 bytes,
 	// base64 or hex); "" = UNIKUBE_SECRET_KEY from Getenv.
 	SecretKey string
-	Logger    *slog.Logger
-	Getenv    func(string) string
-	Now       func() time.Time
+	// OIDC trusts an OpenID Connect provider's tokens beside platform
+	// tokens when OIDC.Issuer is set (auth.OIDCConfig); OIDCExchangeTTL is
+	// the lifetime of platform tokens exchanged for them.
+	OIDC            auth.OIDCConfig
+	OIDCExchangeTTL time.Duration
+	Logger          *slog.Logger
+	Getenv          func(string) string
+	Now             func() time.Time
 }
 
 // Timeouts bound how long a client may hold a connection.
@@ -123,6 +128,12 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s / --secret-key-file: %w", secretbox.KeyEnv, err)
 	}
+	var oidc *auth.OIDC
+	if opts.OIDC.Issuer != "" || opts.OIDC.ClientID != "" {
+		if oidc, err = auth.NewOIDC(opts.OIDC, opts.Now); err != nil {
+			return nil, err
+		}
+	}
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory %s: %w", opts.DataDir, err)
 	}
@@ -151,7 +162,8 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.API, err = api.New(api.Config{Store: st, Blobs: blobs, Logger: opts.Logger, MaxBodyBytes: opts.MaxBodyBytes,
-		JobTokenTTL: opts.JobTokenTTL, GCGrace: opts.GCGrace, ProjectUploadQuota: opts.ProjectUploadQuota, Now: opts.Now, WriteTimeout: opts.Timeouts.Write, Secrets: secrets})
+		JobTokenTTL: opts.JobTokenTTL, GCGrace: opts.GCGrace, ProjectUploadQuota: opts.ProjectUploadQuota, Now: opts.Now, WriteTimeout: opts.Timeouts.Write, Secrets: secrets,
+		OIDC: oidc, OIDCExchangeTTL: opts.OIDCExchangeTTL})
 	if err != nil {
 		st.Close()
 		return nil, err

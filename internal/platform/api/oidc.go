@@ -1,0 +1,144 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/unikubehq/terraform-provider-unikube/internal/platform/auth"
+	"github.com/unikubehq/terraform-provider-unikube/internal/platform/store"
+)
+
+// Token exchange lifetimes: CI systems' OIDC tokens live minutes, an apply
+// may take longer, so the platform token gets its own short lifetime.
+const (
+	DefaultExchangeTTL = time.Hour
+	MaxExchangeTTL     = 12 * time.Hour
+)
+
+// Token types of RFC 8693 the exchange speaks.
+const (
+	TokenTypeJWT         = "urn:ietf:params:oauth:token-type:jwt"
+	TokenTypeIDToken     = "urn:ietf:params:oauth:token-type:id_token"
+	TokenTypeAccessToken = "urn:ietf:params:oauth:token-type:access_token"
+)
+
+// TokenExchangeRequest trades an OpenID Connect token (an ID token, a
+// JWT access token, a CI system's workload identity token) of the trusted
+// provider for a short-lived platform token. Field names follow RFC 8693.
+type TokenExchangeRequest struct {
+	SubjectToken string `json:"subject_token"`
+	// SubjectTokenType is optional: urn:ietf:params:oauth:token-type:jwt,
+	// :id_token or :access_token (all verified the same way).
+	SubjectTokenType string `json:"subject_token_type,omitempty"`
+	// TTLSeconds asks for a lifetime (default and maximum: the server's
+	// --oidc-exchange-ttl).
+	TTLSeconds int64 `json:"ttl_seconds,omitempty"`
+}
+
+// TokenExchangeResponse carries the platform token, shown only here.
+type TokenExchangeResponse struct {
+	AccessToken     string    `json:"access_token"`
+	IssuedTokenType string    `json:"issued_token_type"`
+	TokenType       string    `json:"token_type"`
+	ExpiresIn       int64     `json:"expires_in"`
+	ExpiresAt       time.Time `json:"expires_at"`
+	User            string    `json:"user"`
+	Groups          []string  `json:"groups,omitempty"`
+}
+
+// OIDCSettings tells clients which provider and client to log in with.
+type OIDCSettings struct {
+	Issuer   string `json:"issuer"`
+	ClientID string `json:"client_id"`
+}
+
+func (s *Server) oidcSettings(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.OIDC == nil {
+		s.fail(w, r, errf(http.StatusNotFound, "this platform has no single sign-on (no --oidc-issuer): log in with a platform token"))
+		return
+	}
+	writeJSON(w, http.StatusOK, OIDCSettings{Issuer: s.cfg.OIDC.Issuer(), ClientID: s.cfg.OIDC.ClientID()})
+}
+
+func (s *Server) exchangeToken(w http.ResponseWriter, r *http.Request) {
+	var req TokenExchangeRequest
+	if err := s.decodeJSON(w, r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	switch req.SubjectTokenType {
+	case "", TokenTypeJWT, TokenTypeIDToken, TokenTypeAccessToken:
+	default:
+		s.fail(w, r, errf(http.StatusBadRequest, "subject_token_type %q: want %s, %s or %s", req.SubjectTokenType, TokenTypeJWT, TokenTypeIDToken, TokenTypeAccessToken))
+		return
+	}
+	if req.SubjectToken == "" {
+		s.fail(w, r, errf(http.StatusBadRequest, "subject_token is required: the OIDC token to exchange"))
+		return
+	}
+	maxTTL := s.cfg.OIDCExchangeTTL
+	ttl := maxTTL
+	if req.TTLSeconds < 0 || time.Duration(req.TTLSeconds)*time.Second > maxTTL {
+		s.fail(w, r, errf(http.StatusBadRequest, "ttl_seconds must be between 1 and %d (0: the default)", int64(maxTTL.Seconds())))
+		return
+	}
+	if req.TTLSeconds > 0 {
+		ttl = time.Duration(req.TTLSeconds) * time.Second
+	}
+	id, err := s.authn.VerifyOIDC(r.Context(), req.SubjectToken)
+	if errors.Is(err, auth.ErrUnauthenticated) {
+		s.metrics.authFailed.Inc()
+		writeError(w, http.StatusUnauthorized, "unauthorized: "+err.Error())
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	secret, t, err := s.storeOIDCToken(r.Context(), id, ttl)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if h, ok := r.Context().Value(holderKey{}).(*principalHolder); ok {
+		p := auth.Principal{Token: t}
+		h.p = &p
+	}
+	writeJSON(w, http.StatusCreated, TokenExchangeResponse{
+		AccessToken: secret, IssuedTokenType: TokenTypeAccessToken, TokenType: "Bearer",
+		ExpiresIn: int64(ttl.Seconds()), ExpiresAt: *t.ExpiresAt, User: t.User, Groups: t.Groups,
+	})
+}
+
+// storeOIDCToken stores a user token for a verified identity, living ttl.
+func (s *Server) storeOIDCToken(ctx context.Context, id auth.Identity, ttl time.Duration) (string, store.Token, error) {
+	secret, hash, err := auth.NewSecret()
+	if err != nil {
+		return "", store.Token{}, err
+	}
+	now := s.cfg.Now().UTC()
+	exp := now.Add(ttl)
+	tid := auth.NewID()
+	t := store.Token{ID: tid, Name: "oidc-" + tid[:12], Hash: hash, Kind: store.TokenUser, User: id.User, Groups: id.Groups,
+		CreatedAt: now, CreatedBy: "oidc:" + s.authn.OIDC.Issuer(), ExpiresAt: &exp}
+	if err := s.st.CreateToken(ctx, t); err != nil {
+		return "", t, err
+	}
+	return secret, t, nil
+}
+
+// minter returns p as a stored token that may mint others. An OIDC
+// principal is not stored, yet what it mints records its minter (a job
+// token ends with it): it is stored here as a user token living as long
+// as the OIDC token.
+func (s *Server) minter(ctx context.Context, p auth.Principal) (auth.Principal, error) {
+	if !p.IsOIDC() {
+		return p, nil
+	}
+	// It lives like an exchanged token: an in-cluster apply outlasts ID
+	// tokens of a few minutes, and the OIDC token could be exchanged anyway.
+	_, t, err := s.storeOIDCToken(ctx, auth.Identity{User: p.Token.User, Groups: p.Token.Groups}, s.cfg.OIDCExchangeTTL)
+	return auth.Principal{Token: t}, err
+}
