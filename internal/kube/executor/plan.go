@@ -51,6 +51,10 @@ type Request struct {
 	// Components limits the apply to these components; the others are
 	// neither restored nor quiesced (empty: every component).
 	Components []string
+	// Tune, when set, adjusts the mappings once they are made (e.g. a front
+	// end's per-component options or agent resources); its error stops
+	// the plan.
+	Tune func([]discovery.Mapping) error
 }
 
 // PlanItem says what an apply does to one component.
@@ -178,6 +182,11 @@ func PlanApply(ctx context.Context, req Request) (*Plan, error) {
 	ms, err := MapComponents(m, req, rel)
 	if err != nil {
 		return nil, err
+	}
+	if req.Tune != nil {
+		if err := req.Tune(ms); err != nil {
+			return nil, err
+		}
 	}
 	p := &Plan{State: o.Ref.StateName(), Tag: v.Tag, Digest: digest, Release: o.Release, Namespace: o.Namespace,
 		Quiesce: o.Quiesce, Force: o.Force, req: req, version: v, manifest: m, mappings: ms}
