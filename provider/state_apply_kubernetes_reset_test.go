@@ -19,7 +19,7 @@ import (
 	"github.com/unikubehq/terraform-provider-unikube/test/cluster"
 )
 
-func kubeResetConfig(dump, ns, release, agentImage, trigger, components string) string {
+func kubeResetConfig(dump, ns, agentImage, trigger, components string) string {
 	return fmt.Sprintf(`
 provider "unikube" {
   agent_image = %[4]q
@@ -54,7 +54,7 @@ resource "unikube_state_apply" "dev" {
     }
   }
 }
-`, dump, ns, release, agentImage, trigger, components)
+`, dump, ns, kubeAccRelease, agentImage, trigger, components)
 }
 
 // dirtyDatabase adds a customer by hand, as a test run against the
@@ -95,13 +95,13 @@ func TestAccStateApplyResource_KubernetesReapplyTriggersResetADirtiedDatabase(t 
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
 			{
-				Config: kubeResetConfig(dump, ns, release, image, "1", `["db"]`),
+				Config: kubeResetConfig(dump, ns, image, "1", `["db"]`),
 				Check:  resource.ComposeAggregateTestCheckFunc(checkPodRows(env, ns, 2), checkApplied(env, ns, release, 1)),
 			},
 			{
 				// A hand edit: nothing a plan can see.
 				PreConfig: dirtyDatabase(t, env, ns),
-				Config:    kubeResetConfig(dump, ns, release, image, "1", `["db"]`),
+				Config:    kubeResetConfig(dump, ns, image, "1", `["db"]`),
 				ConfigPlanChecks: resource.ConfigPlanChecks{
 					PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
 				},
@@ -109,7 +109,7 @@ func TestAccStateApplyResource_KubernetesReapplyTriggersResetADirtiedDatabase(t 
 			},
 			{
 				// A new trigger value resets the data to the version.
-				Config: kubeResetConfig(dump, ns, release, image, "2", `["db"]`),
+				Config: kubeResetConfig(dump, ns, image, "2", `["db"]`),
 				ConfigPlanChecks: resource.ConfigPlanChecks{
 					PreApply: []plancheck.PlanCheck{
 						plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate),
@@ -123,7 +123,7 @@ func TestAccStateApplyResource_KubernetesReapplyTriggersResetADirtiedDatabase(t 
 				Check: resource.ComposeAggregateTestCheckFunc(checkPodRows(env, ns, 2), checkWebBack(env, ns), checkApplied(env, ns, release, 2)),
 			},
 			{
-				Config:      kubeResetConfig(dump, ns, release, image, "2", `["db", "nope"]`),
+				Config:      kubeResetConfig(dump, ns, image, "2", `["db", "nope"]`),
 				PlanOnly:    true,
 				ExpectError: regexp.MustCompile(`(?s)Unknown component.*no component "nope"`),
 			},

@@ -258,7 +258,7 @@ func planItems(p *Plan, m *statepkg.Manifest, ms []discovery.Mapping, holding ma
 		it := PlanItem{Component: c.Name, Kind: string(c.Kind), Bytes: c.Size, Files: int64(len(c.Files)),
 			Target: p.Namespace + "/" + where[c.Name], Strategy: StrategyOf(c.Kind, mp.Options["strategy"])}
 		it.Atomic = it.Strategy != "in-place" && it.Strategy != "staging-rename" && it.Strategy != "script"
-		it.Action, it.Reason = recordAction(p, c.Name, holding[c.Name])
+		it.Action, it.Reason = recordAction(p, holding[c.Name])
 		switch c.Kind {
 		case statepkg.KindKubernetes:
 			it.Target = p.Namespace + "/ConfigMaps,Secrets"
@@ -281,7 +281,7 @@ func planItems(p *Plan, m *statepkg.Manifest, ms []discovery.Mapping, holding ma
 
 // recordAction compares a component with the newest record it went
 // through.
-func recordAction(p *Plan, component string, held *records.Record) (string, string) {
+func recordAction(p *Plan, held *records.Record) (string, string) {
 	replace := string(driver.ActionReplace)
 	switch {
 	case p.Force && held != nil && held.Digest == p.Digest:

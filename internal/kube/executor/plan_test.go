@@ -116,7 +116,7 @@ func TestRecordAction_ComparesEachComponentWithTheRecordItWentThrough(t *testing
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if a, reason := recordAction(&tc.plan, "db", tc.held); a != tc.action || reason == "" {
+			if a, reason := recordAction(&tc.plan, tc.held); a != tc.action || reason == "" {
 				t.Errorf("got %s (%s), want %s with a reason", a, reason, tc.action)
 			}
 		})
