@@ -98,9 +98,9 @@ resource "unikube_state_apply" "shop" {
 		t.Fatalf("terraform plan has no unikube_state_apply.shop: %+v", show)
 		return nil
 	}
-	helmPlan := func(t *testing.T, components []string) []executor.PlanItem {
+	helmPlan := func(t *testing.T, components []string, extra ...string) []executor.PlanItem {
 		t.Helper()
-		args := []string{"state", "apply", "shop/seed:v1", "shop", "--dry-run", "-o", "json"}
+		args := append([]string{"state", "apply", "shop/seed:v1", "shop", "--dry-run", "-o", "json"}, extra...)
 		for _, c := range components {
 			args = append(args, "--component", c)
 		}
@@ -143,6 +143,14 @@ resource "unikube_state_apply" "shop" {
 				}
 			}
 		})
+	}
+
+	// --force: what the records say is there is restored again (Terraform
+	// says the same when reapply_triggers changes, which needs a state:
+	// see the provider's acceptance tests).
+	forced := helmPlan(t, []string{"db"}, "--force")
+	if len(forced) != 1 || forced[0].Component != "db" || forced[0].Action != "replace" || !strings.HasPrefix(forced[0].Reason, "forced") {
+		t.Errorf("helm state apply --component db --force --dry-run: %+v, want db alone, replaced because forced", forced)
 	}
 }
 
