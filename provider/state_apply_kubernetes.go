@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,7 +20,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-framework/types/basetypes"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
-	"k8s.io/client-go/kubernetes"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/client"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/access"
@@ -32,10 +33,6 @@ import (
 	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
 	"github.com/unikubehq/terraform-provider-unikube/provider/validators"
 )
-
-// instanceLabel selects a Helm release's workloads: every chart following
-// the Kubernetes recommended labels sets it to the release name.
-const instanceLabel = "app.kubernetes.io/instance"
 
 // kubernetesTargetModel is the `kubernetes` block of unikube_state_apply.
 // Token is write-only: it is read from the configuration when needed and is
@@ -106,7 +103,7 @@ type kubernetesTarget struct {
 	PlatformURL  string
 	AgentImage   string
 	Conn         access.Config
-	Mappings     map[string]discovery.Mapping
+	Explicit     []discovery.Mapping
 	Pre, Post    []hooks.Hook
 	Substitution []substitution.Rule
 }
@@ -292,12 +289,10 @@ func decodeKubernetes(ctx context.Context, obj types.Object, def KubernetesConfi
 		Quiesce:     m.Quiesce.IsNull() || m.Quiesce.ValueBool(),
 		PlatformURL: m.PlatformURL.ValueString(),
 		AgentImage:  m.AgentImage.ValueString(),
-		Mappings:    map[string]discovery.Mapping{},
 	}
 	switch {
 	case t.Release != "":
 		t.HelmRelease = t.Release
-		t.Selector = instanceLabel + "=" + t.Release
 	case !m.Selector.IsNull():
 		t.Selector = m.Selector.ValueString()
 		t.Release = ref.State
@@ -337,11 +332,13 @@ func decodeKubernetes(ctx context.Context, obj types.Object, def KubernetesConfi
 			}
 			dm.Resources = r
 		}
-		if _, dup := t.Mappings[dm.Component]; dup {
-			diags.AddAttributeError(p.AtName("component"), "Duplicate mapping",
-				fmt.Sprintf("Component %q already has a mapping; each component lives in one workload.", dm.Component))
+		for _, e := range t.Explicit {
+			if e.Component == dm.Component {
+				diags.AddAttributeError(p.AtName("component"), "Duplicate mapping",
+					fmt.Sprintf("Component %q already has a mapping; each component lives in one workload.", dm.Component))
+			}
 		}
-		t.Mappings[dm.Component] = dm
+		t.Explicit = append(t.Explicit, dm)
 	}
 
 	if !m.Hooks.IsNull() {
@@ -470,245 +467,6 @@ func validateKubernetes(ctx context.Context, obj types.Object, onDestroy types.S
 	}
 }
 
-// mappings returns one mapping per component of the version: the
-// configured ones, and the default selector for the others.
-func (t *kubernetesTarget) mappings(m *statepkg.Manifest, strategy string) ([]discovery.Mapping, error) {
-	var out []discovery.Mapping
-	var unmapped []string
-	known := map[string]bool{}
-	for _, c := range m.Components {
-		known[c.Name] = true
-		dm, ok := t.Mappings[c.Name]
-		if inProcess(c.Kind) {
-			// ConfigMaps and Secrets of the namespace, or a script Job: no
-			// workload to find (a script may still name a PVC).
-			dm.Component, dm.Kind, dm.Selector, dm.Workload = c.Name, c.Kind, "", ""
-			out = append(out, dm)
-			continue
-		}
-		if !ok {
-			if t.Selector == "" {
-				unmapped = append(unmapped, c.Name)
-				continue
-			}
-			dm = discovery.Mapping{Component: c.Name, Selector: t.Selector}
-		}
-		if dm.Workload == "" && dm.Selector == "" {
-			// A mapping that only adds options or workloads to quiesce.
-			if t.Selector == "" {
-				unmapped = append(unmapped, c.Name)
-				continue
-			}
-			dm.Selector = t.Selector
-		}
-		dm.Kind = c.Kind
-		if strategy != "" {
-			opts := map[string]string{"strategy": strategy}
-			for k, v := range dm.Options {
-				opts[k] = v
-			}
-			dm.Options = opts
-		}
-		out = append(out, dm)
-	}
-	for name := range t.Mappings {
-		if !known[name] {
-			return nil, fmt.Errorf("a mapping names component %q, which the version does not have", name)
-		}
-	}
-	if len(unmapped) > 0 {
-		return nil, fmt.Errorf("components %s have no mapping: add mapping blocks, or set release or selector", strings.Join(unmapped, ", "))
-	}
-	return out, nil
-}
-
-// resolveMappings is mappings with the Helm release's own record: a
-// component the configuration does not place is mapped to the release's
-// workload running that database (or the PVC of a volume), read from Helm's
-// release storage. Without a Helm release of that name (objects installed
-// otherwise) the release's label selector stays.
-func (t *kubernetesTarget) resolveMappings(ctx context.Context, cs kubernetes.Interface, m *statepkg.Manifest, strategy string) ([]discovery.Mapping, error) {
-	ms, err := t.mappings(m, strategy)
-	if err != nil || t.HelmRelease == "" {
-		return ms, err
-	}
-	var comps []discovery.Component
-	for _, dm := range ms {
-		if dm.Workload == "" && dm.Selector == t.Selector && !inProcess(dm.Kind) {
-			comps = append(comps, discovery.Component{Name: dm.Component, Kind: dm.Kind})
-		}
-	}
-	if len(comps) == 0 {
-		return ms, nil
-	}
-	rel, err := discovery.LoadRelease(ctx, cs, t.Namespace, t.HelmRelease)
-	if errors.Is(err, discovery.ErrReleaseNotFound) {
-		tflog.Debug(ctx, "no Helm release record; selecting the release's workloads by label", map[string]any{"release": t.HelmRelease, "selector": t.Selector})
-		return ms, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("helm release %s: %w", t.HelmRelease, err)
-	}
-	found, err := rel.Map(comps, nil)
-	if err != nil {
-		return nil, fmt.Errorf("helm release %s: %s (add a mapping block for the component)", t.HelmRelease, strings.ReplaceAll(err.Error(), "--map", "a mapping"))
-	}
-	byName := map[string]discovery.Mapping{}
-	for _, f := range found {
-		byName[f.Component] = f
-	}
-	for i, dm := range ms {
-		f, ok := byName[dm.Component]
-		if !ok || f.Workload == "" {
-			continue
-		}
-		ms[i].Workload, ms[i].Selector = f.Workload, ""
-		if ms[i].PVC == "" {
-			ms[i].PVC = f.PVC
-		}
-	}
-	return ms, nil
-}
-
-// kubeApplyPlan is what the plan of an in-cluster apply shows.
-type kubeApplyPlan struct {
-	last  *records.Record
-	items []restorePlanModel
-}
-
-// upToDate says whether the namespace's last record is a successful apply
-// of digest.
-func (p kubeApplyPlan) upToDate(digest string) bool {
-	return p.last != nil && p.last.Status == records.StatusApplied && p.last.Digest == digest
-}
-
-// planKubernetes reads the release's last record and finds every component's
-// workload, so the plan shows where each component goes and whether the
-// namespace already holds the version.
-func planKubernetes(ctx context.Context, t *kubernetesTarget, m *statepkg.Manifest, digest, strategy string) (kubeApplyPlan, diag.Diagnostics) {
-	var diags diag.Diagnostics
-	cl, err := access.Connect(t.Conn)
-	if err != nil {
-		diags.AddAttributeError(path.Root("kubernetes"), "Cannot reach the Kubernetes cluster", connectHint(err))
-		return kubeApplyPlan{}, diags
-	}
-	last, err := records.Last(ctx, cl.Client, t.Namespace, t.Release, "")
-	if err != nil {
-		diags.AddAttributeError(path.Root("kubernetes").AtName("namespace"), "Cannot read the apply records",
-			fmt.Sprintf("Reading the records of release %q in namespace %s: %v. The provider's identity needs get/list on Secrets there (see deploy/rbac/roles.yaml).", t.Release, t.Namespace, err))
-		return kubeApplyPlan{}, diags
-	}
-	ms, err := t.resolveMappings(ctx, cl.Client, m, strategy)
-	if err != nil {
-		diags.AddAttributeError(path.Root("kubernetes").AtName("mapping"), "Components without a workload", err.Error())
-		return kubeApplyPlan{}, diags
-	}
-	var kube []string
-	var workloads []discovery.Mapping
-	for _, dm := range ms {
-		if inProcess(dm.Kind) {
-			kube = append(kube, dm.Component)
-		} else {
-			workloads = append(workloads, dm)
-		}
-	}
-	targets, err := discovery.Resolve(ctx, cl.Client, t.Namespace, workloads)
-	if err != nil {
-		diags.AddAttributeError(path.Root("kubernetes"), "Cannot find the components' workloads",
-			fmt.Sprintf("In namespace %s: %v. Add or fix a mapping block for the component.", t.Namespace, err))
-		return kubeApplyPlan{}, diags
-	}
-	p := kubeApplyPlan{last: last}
-	action, reason := "replace", ""
-	switch {
-	case last == nil:
-		reason = fmt.Sprintf("no apply of release %q is recorded in %s", t.Release, t.Namespace)
-	case last.Status != records.StatusApplied:
-		reason = fmt.Sprintf("the last apply (record revision %d, %s) failed: %s", last.Revision, shortDigest(last.Digest), firstLine(last.Error))
-	case last.Digest != digest:
-		reason = fmt.Sprintf("record revision %d holds %s (%s)", last.Revision, shortDigest(last.Digest), last.Tag)
-	default:
-		action, reason = "skip", fmt.Sprintf("record revision %d already holds this version", last.Revision)
-	}
-	for _, tg := range targets {
-		c := m.Components[componentIndex(m, tg.Component)]
-		st := strategyOf(tg.Kind, strategy)
-		p.items = append(p.items, restorePlanModel{
-			Component: types.StringValue(tg.Component),
-			Kind:      types.StringValue(string(tg.Kind)),
-			Target:    types.StringValue(t.Namespace + "/" + tg.Workload.String()),
-			Action:    types.StringValue(action),
-			Reason:    types.StringValue(reason),
-			Strategy:  types.StringValue(st),
-			Atomic:    types.BoolValue(st != "in-place" && st != "staging-rename"),
-			Bytes:     types.Int64Value(c.Size),
-			Files:     types.Int64Value(int64(len(c.Files))),
-		})
-	}
-	for _, name := range kube {
-		c := m.Components[componentIndex(m, name)]
-		target, st := t.Namespace+"/ConfigMaps,Secrets", "update"
-		if c.Kind == statepkg.KindScript {
-			target, st = t.Namespace+"/Job", "script"
-		}
-		p.items = append(p.items, restorePlanModel{
-			Component: types.StringValue(name),
-			Kind:      types.StringValue(string(c.Kind)),
-			Target:    types.StringValue(target),
-			Action:    types.StringValue(action),
-			Reason:    types.StringValue(reason),
-			Strategy:  types.StringValue(st),
-			Atomic:    types.BoolValue(false),
-			Bytes:     types.Int64Value(c.Size),
-			Files:     types.Int64Value(0),
-		})
-	}
-	return p, diags
-}
-
-// inProcess says whether the executor handles a kind without finding a
-// workload: kubernetes objects (API calls) and script components (a Job).
-func inProcess(k statepkg.Kind) bool {
-	return k == statepkg.KindKubernetes || k == statepkg.KindScript
-}
-
-func componentIndex(m *statepkg.Manifest, name string) int {
-	for i, c := range m.Components {
-		if c.Name == name {
-			return i
-		}
-	}
-	return 0
-}
-
-// strategyOf is how the agent swaps the data in, as far as the plan knows.
-func strategyOf(k statepkg.Kind, configured string) string {
-	switch k {
-	case statepkg.KindVolume:
-		return "staging-rename"
-	case statepkg.KindRedis:
-		return "swapdb"
-	case statepkg.KindMySQL:
-		return "rename-tables"
-	}
-	if configured != "" {
-		return configured
-	}
-	return "swap"
-}
-
-func shortDigest(d string) string {
-	if len(d) > len("sha256:")+12 {
-		return d[:len("sha256:")+12]
-	}
-	return d
-}
-
-func firstLine(s string) string {
-	s, _, _ = strings.Cut(s, "\n")
-	return s
-}
-
 // connectHint explains a connection error with what to set.
 func connectHint(err error) string {
 	if errors.Is(err, access.ErrNoCluster) {
@@ -718,29 +476,125 @@ func connectHint(err error) string {
 	return err.Error() + "\n\nCheck the kubeconfig (KUBECONFIG, config_path, config_context) or host/token/cluster_ca_certificate."
 }
 
-// applyKubernetes runs the in-cluster executor and records its outcome in
-// plan (results, record, applied_at).
-func (r *StateApplyResource) applyKubernetes(ctx context.Context, t *kubernetesTarget, ref statepkg.Ref, m *statepkg.Manifest, strategy string, timeout time.Duration, plan *stateApplyResourceModel) diag.Diagnostics {
+// kubeApply is what an in-cluster apply needs besides the kubernetes
+// block: the resource's strategy, component subset and force.
+type kubeApply struct {
+	strategy   string
+	components []string
+	force      bool
+}
+
+// kubeApplyOf reads the resource's attributes an in-cluster apply takes.
+func kubeApplyOf(ctx context.Context, m *stateApplyResourceModel, force bool) (kubeApply, diag.Diagnostics) {
+	ka := kubeApply{strategy: m.Strategy.ValueString(), force: force}
+	var diags diag.Diagnostics
+	if !m.Components.IsNull() && !m.Components.IsUnknown() {
+		diags.Append(m.Components.ElementsAs(ctx, &ka.components, false)...)
+	}
+	return ka, diags
+}
+
+// triggersChanged says whether reapply_triggers changed from state to plan:
+// the apply then re-restores even what already holds the version.
+func triggersChanged(state, plan *stateApplyResourceModel) bool {
+	return state != nil && plan != nil && !state.Triggers.Equal(plan.Triggers)
+}
+
+// planKube connects to the cluster and asks the executor for the plan of
+// applying ref there; its errors are phrased in the block's terms.
+func (r *StateApplyResource) planKube(ctx context.Context, t *kubernetesTarget, ref statepkg.Ref, ka kubeApply, timeout time.Duration) (*executor.Plan, diag.Diagnostics) {
 	var diags diag.Diagnostics
 	cl, err := access.Connect(t.Conn)
 	if err != nil {
 		diags.AddAttributeError(path.Root("kubernetes"), "Cannot reach the Kubernetes cluster", connectHint(err))
-		return diags
+		return nil, diags
 	}
-	ms, err := t.resolveMappings(ctx, cl.Client, m, strategy)
-	if err != nil {
-		diags.AddAttributeError(path.Root("kubernetes").AtName("mapping"), "Components without a workload", err.Error())
-		return diags
-	}
-	rec, err := executor.Apply(ctx, executor.Options{
-		Client: cl.Client, RESTConfig: cl.REST, Namespace: t.Namespace,
-		Platform: r.client, PlatformURL: t.PlatformURL,
-		Ref: ref, Release: t.Release, Mappings: ms, Quiesce: t.Quiesce,
-		AgentImage: t.AgentImage, Actor: "terraform", CAConfigMap: r.caConfigMap,
-		PreHooks: t.Pre, PostHooks: t.Post, Substitutions: t.Substitution,
-		Timeout: timeout,
-		Logger:  slog.New(tflogHandler{ctx: ctx}),
+	p, err := executor.PlanApply(ctx, executor.Request{
+		Options: executor.Options{
+			Client: cl.Client, RESTConfig: cl.REST, Namespace: t.Namespace,
+			Platform: r.client, PlatformURL: t.PlatformURL,
+			Ref: ref, Release: t.Release, Quiesce: t.Quiesce, Force: ka.force,
+			AgentImage: t.AgentImage, Actor: "terraform", CAConfigMap: r.caConfigMap,
+			PreHooks: t.Pre, PostHooks: t.Post, Substitutions: t.Substitution,
+			Timeout: timeout,
+			Logger:  slog.New(tflogHandler{ctx: ctx}),
+		},
+		HelmRelease: t.HelmRelease, Selector: t.Selector, Explicit: t.Explicit,
+		Strategy: ka.strategy, Components: ka.components,
 	})
+	if err != nil {
+		addKubePlanError(&diags, t, ref, err)
+		return nil, diags
+	}
+	return p, diags
+}
+
+// addKubePlanError phrases the executor's planning errors for Terraform.
+func addKubePlanError(diags *diag.Diagnostics, t *kubernetesTarget, ref statepkg.Ref, err error) {
+	var (
+		unmapped  *executor.UnmappedError
+		unknown   *executor.UnknownComponentError
+		duplicate *executor.DuplicateMappingError
+	)
+	mapping := path.Root("kubernetes").AtName("mapping")
+	switch {
+	case errors.As(err, &unmapped):
+		diags.AddAttributeError(mapping, "Components without a workload",
+			fmt.Sprintf("%v: add mapping blocks, or set release or selector.", err))
+	case errors.As(err, &unknown):
+		at := path.Root("components")
+		if slices.Contains(t.componentsOfMappings(), unknown.Component) {
+			at = mapping
+		}
+		diags.AddAttributeError(at, "Unknown component", err.Error())
+	case errors.As(err, &duplicate):
+		diags.AddAttributeError(mapping, "Duplicate mapping", err.Error())
+	case errors.Is(err, client.ErrUnauthorized), errors.Is(err, client.ErrForbidden), errors.Is(err, client.ErrNotFound):
+		addClientError(diags, "Could not resolve "+ref.String(), err)
+	case apierrors.IsForbidden(err):
+		diags.AddAttributeError(path.Root("kubernetes").AtName("namespace"), "Cannot plan the apply",
+			fmt.Sprintf("In namespace %s: %v. The provider's identity needs the rights of deploy/rbac/roles.yaml there.", t.Namespace, err))
+	default:
+		// The release record's candidates are phrased for the Helm
+		// plugin's flag: say it in Terraform's terms.
+		diags.AddAttributeError(path.Root("kubernetes"), "Cannot find the components' workloads",
+			fmt.Sprintf("In namespace %s: %s. Add or fix a mapping block for the component.", t.Namespace, strings.ReplaceAll(err.Error(), "pass --map", "add a mapping for")))
+	}
+}
+
+// componentsOfMappings are the components the mapping blocks name.
+func (t *kubernetesTarget) componentsOfMappings() []string {
+	out := make([]string, 0, len(t.Explicit))
+	for _, e := range t.Explicit {
+		out = append(out, e.Component)
+	}
+	return out
+}
+
+// restorePlanItems renders the executor's plan as `restore_plan`.
+func restorePlanItems(ctx context.Context, p *executor.Plan) (types.List, diag.Diagnostics) {
+	items := make([]restorePlanModel, 0, len(p.Components))
+	for _, it := range p.Components {
+		items = append(items, restorePlanModel{
+			Component: types.StringValue(it.Component),
+			Kind:      types.StringValue(it.Kind),
+			Target:    types.StringValue(it.Target),
+			Action:    types.StringValue(it.Action),
+			Reason:    types.StringValue(it.Reason),
+			Strategy:  types.StringValue(it.Strategy),
+			Atomic:    types.BoolValue(it.Atomic),
+			Bytes:     types.Int64Value(it.Bytes),
+			Files:     types.Int64Value(it.Files),
+		})
+	}
+	return objectList(ctx, items, restorePlanAttrTypes, false)
+}
+
+// applyKube executes plan p and records its outcome in plan (results,
+// record, applied_at).
+func applyKube(ctx context.Context, p *executor.Plan, plan *stateApplyResourceModel) diag.Diagnostics {
+	var diags diag.Diagnostics
+	rec, err := executor.ApplyPlan(ctx, p)
 	if err != nil {
 		detail := err.Error()
 		if rec != nil {
@@ -751,7 +605,7 @@ func (r *StateApplyResource) applyKubernetes(ctx context.Context, t *kubernetesT
 			detail += fmt.Sprintf("\n\nSet agent_image in the provider block (or in this resource's kubernetes block, or UNIKUBE_AGENT_IMAGE) "+
 				"to the unikube-agent image of version %s, e.g. %s.", vm.Client, jobs.AgentImageFor(vm.Client))
 		}
-		diags.AddError(fmt.Sprintf("Could not apply %s to namespace %s", ref.String(), t.Namespace), detail)
+		diags.AddError(fmt.Sprintf("Could not apply %s@%s to namespace %s", p.State, shortDigest(p.Digest), p.Namespace), detail)
 		return diags
 	}
 	diags.Append(setKubeResults(ctx, rec, plan)...)
@@ -835,8 +689,8 @@ func (r *StateApplyResource) readKubernetes(ctx context.Context, state *stateApp
 }
 
 // rollbackKubernetes re-applies the version the release held before the
-// current one (the newest earlier record that was applied and then
-// superseded by another digest).
+// current one (records.RollbackTarget, the rule `helm state rollback`
+// follows too).
 func (r *StateApplyResource) rollbackKubernetes(ctx context.Context, state *stateApplyResourceModel, def KubernetesConfig, timeout time.Duration) diag.Diagnostics {
 	var diags diag.Diagnostics
 	ref, err := statepkg.ParseRef(state.State.ValueString())
@@ -859,10 +713,10 @@ func (r *StateApplyResource) rollbackKubernetes(ctx context.Context, state *stat
 		diags.AddError("Cannot read the apply records to roll back", err.Error())
 		return diags
 	}
-	prev := previousRecord(rs, state.Digest.ValueString())
-	if prev == nil {
+	prev, err := records.RollbackTarget(rs, state.Digest.ValueString(), 0)
+	if err != nil {
 		diags.AddWarning("Nothing to roll back to",
-			fmt.Sprintf("Release %q in %s has no earlier successful apply of another version; the data is left in place.", t.Release, t.Namespace))
+			fmt.Sprintf("Release %q in %s: %v; the data is left in place.", t.Release, t.Namespace, err))
 		return diags
 	}
 	prevRef, err := statepkg.ParseRef(prev.State + "@" + prev.Digest)
@@ -870,49 +724,23 @@ func (r *StateApplyResource) rollbackKubernetes(ctx context.Context, state *stat
 		diags.AddError("Cannot roll back", fmt.Sprintf("record revision %d names %s@%s: %v", prev.Revision, prev.State, prev.Digest, err))
 		return diags
 	}
-	m, _, err := r.client.GetManifest(ctx, prevRef.Project, prevRef.State, prev.Digest)
-	if err != nil {
-		addClientError(&diags, fmt.Sprintf("Could not download the manifest of %s to roll back to", prevRef), err)
+	tflog.Info(ctx, "rolling back", map[string]any{"to_revision": prev.Revision, "digest": prev.Digest, "tag": prev.Tag})
+	ka, d := kubeApplyOf(ctx, state, false)
+	diags.Append(d...)
+	p, d := r.planKube(ctx, t, prevRef, ka, timeout)
+	if diags.Append(d...); diags.HasError() {
 		return diags
 	}
-	tflog.Info(ctx, "rolling back", map[string]any{"to_revision": prev.Revision, "digest": prev.Digest, "tag": prev.Tag})
 	var ignored stateApplyResourceModel
-	diags.Append(r.applyKubernetes(ctx, t, prevRef, m, state.Strategy.ValueString(), timeout, &ignored)...)
+	diags.Append(applyKube(ctx, p, &ignored)...)
 	return diags
 }
 
-// previousRecord is the newest record that was applied successfully
-// (superseded or applied) with another digest than current, looking only
-// before the newest record holding current.
-func previousRecord(rs []records.Record, current string) *records.Record {
-	i := len(rs) - 1
-	for i >= 0 && rs[i].Digest != current {
-		i--
-	}
-	for j := i - 1; j >= 0; j-- {
-		if rs[j].Digest != current && (rs[j].Status == records.StatusSuperseded || rs[j].Status == records.StatusApplied) {
-			return &rs[j]
-		}
-	}
-	return nil
-}
-
-// manifestOf downloads the manifest of digest.
-func manifestOf(ctx context.Context, c *client.Client, ref statepkg.Ref, digest string) (*statepkg.Manifest, diag.Diagnostics) {
-	var diags diag.Diagnostics
-	m, _, err := c.GetManifest(ctx, ref.Project, ref.State, digest)
-	if err != nil {
-		addClientError(&diags, fmt.Sprintf("Could not download the manifest of %s@%s", ref.StateName(), digest), err)
-		return nil, diags
-	}
-	return m, diags
-}
-
-// modifyPlanKubernetes resolves the reference and reads the namespace's
-// record: the plan is empty exactly when the last apply of the release
-// succeeded with the version the reference resolves to.
+// modifyPlanKubernetes shows the executor's plan: the plan is empty exactly
+// when every component already holds the version the reference resolves
+// to and reapply_triggers did not change.
 func (r *StateApplyResource) modifyPlanKubernetes(ctx context.Context, resp *resource.ModifyPlanResponse, plan *stateApplyResourceModel, config stateApplyResourceModel, state *stateApplyResourceModel) {
-	if plan.State.IsUnknown() || plan.Strategy.IsUnknown() || !fullyKnown(ctx, config.Kubernetes) {
+	if plan.State.IsUnknown() || plan.Strategy.IsUnknown() || plan.Components.IsUnknown() || !fullyKnown(ctx, config.Kubernetes) {
 		markApplyUnknown(plan)
 		resp.Diagnostics.Append(resp.Plan.Set(ctx, plan)...)
 		return
@@ -924,60 +752,54 @@ func (r *StateApplyResource) modifyPlanKubernetes(ctx context.Context, resp *res
 	}
 	t, diags := decodeKubernetes(ctx, config.Kubernetes, r.kube, ref)
 	resp.Diagnostics.Append(diags...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	v, err := r.client.Resolve(ctx, ref)
-	if err != nil {
-		addClientError(&resp.Diagnostics, "Could not resolve "+ref.String(), err)
-		return
-	}
-	m, diags := manifestOf(ctx, r.client, ref, v.Digest)
+	ka, diags := kubeApplyOf(ctx, plan, triggersChanged(state, plan))
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	kp, diags := planKubernetes(ctx, t, m, v.Digest, plan.Strategy.ValueString())
+	p, diags := r.planKube(ctx, t, ref, ka, time.Hour)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	if state != nil && state.Digest.ValueString() == v.Digest && !state.AppliedAt.IsNull() && kp.upToDate(v.Digest) {
+	if state != nil && state.Digest.ValueString() == p.Digest && !state.AppliedAt.IsNull() && p.UpToDate() {
 		// The namespace holds this version from our last apply.
 		plan.ID, plan.Digest, plan.VersionTag = state.ID, state.Digest, state.VersionTag
 		plan.RestorePlan, plan.Results, plan.AppliedAt, plan.Record = state.RestorePlan, state.Results, state.AppliedAt, state.Record
 		resp.Diagnostics.Append(resp.Plan.Set(ctx, plan)...)
 		return
 	}
-	if state != nil && state.AppliedAt.IsNull() && state.Record.IsNull() && kp.upToDate(v.Digest) {
+	plan.ID = types.StringValue(ref.StateName())
+	plan.Digest, plan.VersionTag = types.StringValue(p.Digest), types.StringValue(p.Tag)
+	plan.RestorePlan, diags = restorePlanItems(ctx, p)
+	resp.Diagnostics.Append(diags...)
+	if state != nil && state.AppliedAt.IsNull() && state.Record.IsNull() && p.UpToDate() && p.Last != nil {
 		// Imported: adopt the namespace's successful apply of this version
 		// instead of applying it again.
-		plan.ID = types.StringValue(v.Project + "/" + v.State)
-		plan.Digest, plan.VersionTag = types.StringValue(v.Digest), types.StringValue(v.Tag)
-		plan.RestorePlan, diags = objectList(ctx, kp.items, restorePlanAttrTypes, false)
-		resp.Diagnostics.Append(diags...)
-		resp.Diagnostics.Append(setKubeResults(ctx, kp.last, plan)...)
+		resp.Diagnostics.Append(setKubeResults(ctx, p.Last, plan)...)
 		resp.Diagnostics.Append(resp.Plan.Set(ctx, plan)...)
 		return
 	}
-	if state != nil && state.Digest.ValueString() == v.Digest && len(kp.items) > 0 {
-		resp.Diagnostics.AddWarning("The namespace no longer holds the applied version",
-			fmt.Sprintf("%s: %s. The apply re-applies %s (%s).", t.Namespace, kp.items[0].Reason.ValueString(), shortDigest(v.Digest), v.Tag))
+	if state != nil && state.Digest.ValueString() == p.Digest && !ka.force {
+		for _, it := range p.Components {
+			if it.Action != "skip" {
+				resp.Diagnostics.AddWarning("The namespace no longer holds the applied version",
+					fmt.Sprintf("%s: component %s: %s. The apply re-applies %s (%s).", t.Namespace, it.Component, it.Reason, shortDigest(p.Digest), p.Tag))
+				break
+			}
+		}
 	}
-	plan.ID = types.StringValue(v.Project + "/" + v.State)
-	plan.Digest, plan.VersionTag = types.StringValue(v.Digest), types.StringValue(v.Tag)
-	plan.RestorePlan, diags = objectList(ctx, kp.items, restorePlanAttrTypes, false)
-	resp.Diagnostics.Append(diags...)
 	plan.Results = types.ListUnknown(types.ObjectType{AttrTypes: resultAttrTypes})
 	plan.AppliedAt, plan.Record = types.StringUnknown(), types.Int64Unknown()
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, plan)...)
 }
 
 // applyKubernetesConfig applies the planned digest into the namespace the
-// configuration's kubernetes block names.
+// configuration's kubernetes block names: it plans once more with the
+// configuration (the write-only token, the scripts) and runs that plan.
 func (r *StateApplyResource) applyKubernetesConfig(ctx context.Context, cfg interface {
 	GetAttribute(context.Context, path.Path, any) diag.Diagnostics
-}, kube types.Object, plan *stateApplyResourceModel) diag.Diagnostics {
+}, kube types.Object, plan *stateApplyResourceModel, force bool) diag.Diagnostics {
 	var diags diag.Diagnostics
 	ref, err := statepkg.ParseRef(plan.State.ValueString())
 	if err != nil {
@@ -993,46 +815,42 @@ func (r *StateApplyResource) applyKubernetesConfig(ctx context.Context, cfg inte
 	diags.Append(d...)
 	post, d := decodeScripts(ctx, cfg, "post_script", t, r.kube)
 	diags.Append(d...)
-	if diags.HasError() {
-		return diags
-	}
-	strategy := plan.Strategy.ValueString()
-	if plan.Digest.IsUnknown() {
-		// The reference depended on something made in this apply.
-		v, err := r.client.Resolve(ctx, ref)
-		if err != nil {
-			addClientError(&diags, "Could not resolve "+ref.String(), err)
-			return diags
-		}
-		plan.ID = types.StringValue(v.Project + "/" + v.State)
-		plan.Digest, plan.VersionTag = types.StringValue(v.Digest), types.StringValue(v.Tag)
-	}
-	digest := plan.Digest.ValueString()
-	m, d := manifestOf(ctx, r.client, ref, digest)
+	ka, d := kubeApplyOf(ctx, plan, force)
 	diags.Append(d...)
 	if diags.HasError() {
 		return diags
 	}
-	if plan.RestorePlan.IsUnknown() {
-		kp, d := planKubernetes(ctx, t, m, digest, strategy)
-		diags.Append(d...)
-		if diags.HasError() {
-			return diags
-		}
-		plan.RestorePlan, d = objectList(ctx, kp.items, restorePlanAttrTypes, false)
-		diags.Append(d...)
+	if !plan.Digest.IsUnknown() {
+		// The version the plan showed is the one that lands.
+		ref = statepkg.Ref{Project: ref.Project, State: ref.State, Digest: plan.Digest.ValueString()}
 	}
 	timeout := time.Hour
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}
-	exact := statepkg.Ref{Project: ref.Project, State: ref.State, Digest: digest}
+	p, d := r.planKube(ctx, t, ref, ka, timeout)
+	if diags.Append(d...); diags.HasError() {
+		return diags
+	}
+	plan.ID = types.StringValue(ref.StateName())
+	plan.Digest, plan.VersionTag = types.StringValue(p.Digest), types.StringValue(p.Tag)
+	if plan.RestorePlan.IsUnknown() {
+		plan.RestorePlan, d = restorePlanItems(ctx, p)
+		diags.Append(d...)
+	}
 	if diags.Append(r.runScripts(ctx, "pre", pre)...); diags.HasError() {
 		return diags
 	}
-	if diags.Append(r.applyKubernetes(ctx, t, exact, m, strategy, timeout, plan)...); diags.HasError() {
+	if diags.Append(applyKube(ctx, p, plan)...); diags.HasError() {
 		return diags
 	}
 	diags.Append(r.runScripts(ctx, "post", post)...)
 	return diags
+}
+
+func shortDigest(d string) string {
+	if len(d) > len("sha256:")+12 {
+		return d[:len("sha256:")+12]
+	}
+	return d
 }

@@ -70,7 +70,7 @@ func TestKubernetesBlock_AgentResourcesReachTheMapping(t *testing.T) {
 	ref := statepkg.Ref{Project: "shop", State: "seed", Tag: "v1"}
 	tg, d := decodeKubernetes(ctx, kubernetesBlockWith(t, map[string]string{"cpu": "500m", "limits.memory": "2Gi"}), KubernetesConfig{}, ref)
 	mustOK(t, d)
-	r := tg.Mappings["db"].Resources
+	r := tg.Explicit[0].Resources
 	if r == nil || r.Requests.Cpu().String() != "500m" || r.Limits.Cpu().String() != "500m" || r.Limits.Memory().String() != "2Gi" {
 		t.Fatalf("resources %+v, want cpu 500m and a 2Gi memory limit", r)
 	}

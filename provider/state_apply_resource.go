@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
+	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
@@ -59,6 +60,8 @@ type stateApplyResourceModel struct {
 	Endpoints   types.List     `tfsdk:"endpoint"`
 	Kubernetes  types.Object   `tfsdk:"kubernetes"`
 	OnDestroy   types.String   `tfsdk:"on_destroy"`
+	Triggers    types.Map      `tfsdk:"reapply_triggers"`
+	Components  types.List     `tfsdk:"components"`
 	Record      types.Int64    `tfsdk:"record"`
 	PreScripts  types.List     `tfsdk:"pre_script"`
 	PostScripts types.List     `tfsdk:"post_script"`
@@ -209,6 +212,20 @@ func (r *StateApplyResource) Schema(ctx context.Context, req resource.SchemaRequ
 				Default:    stringdefault.StaticString(onDestroyKeep),
 				Validators: []validator.String{stringvalidator.OneOf(onDestroyKeep, onDestroyRollback)},
 			},
+			"reapply_triggers": schema.MapAttribute{
+				MarkdownDescription: "Arbitrary values; any change re-applies the version even when the targets already hold it " +
+					"(like `terraform_data`'s `triggers_replace`), e.g. `{ reset = \"2\" }` to reset a database dirtied by a test run. " +
+					"The targets' markers are not trusted for that apply: every component (of `components`) is restored again.",
+				ElementType: types.StringType,
+				Optional:    true,
+			},
+			"components": schema.ListAttribute{
+				MarkdownDescription: "Kubernetes targets: apply only these components of the version; the others are neither " +
+					"restored nor quiesced. Default: every component.",
+				ElementType: types.StringType,
+				Optional:    true,
+				Validators:  []validator.List{listvalidator.UniqueValues(), listvalidator.SizeAtLeast(1)},
+			},
 		},
 		Blocks: map[string]schema.Block{
 			"endpoint": schema.ListNestedBlock{
@@ -287,7 +304,7 @@ func (r *StateApplyResource) ModifyPlan(ctx context.Context, req resource.Modify
 		resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 		return
 	}
-	ap, v, diags := r.restorePlan(ctx, plan.State.ValueString(), targets)
+	ap, v, diags := r.restorePlan(ctx, plan.State.ValueString(), targets, triggersChanged(state, &plan))
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return
@@ -324,7 +341,7 @@ func (r *StateApplyResource) Create(ctx context.Context, req resource.CreateRequ
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	resp.Diagnostics.Append(r.apply(ctx, req.Config, &plan)...)
+	resp.Diagnostics.Append(r.apply(ctx, req.Config, &plan, false)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -359,8 +376,13 @@ func (r *StateApplyResource) Update(ctx context.Context, req resource.UpdateRequ
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	var state stateApplyResourceModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
 	if plan.AppliedAt.IsUnknown() {
-		resp.Diagnostics.Append(r.apply(ctx, req.Config, &plan)...)
+		resp.Diagnostics.Append(r.apply(ctx, req.Config, &plan, triggersChanged(&state, &plan))...)
 		if resp.Diagnostics.HasError() {
 			return
 		}
@@ -411,6 +433,10 @@ func (r *StateApplyResource) ValidateConfig(ctx context.Context, req resource.Va
 	if kube {
 		validateKubernetes(ctx, config.Kubernetes, config.OnDestroy, &resp.Diagnostics)
 	}
+	if endpoints && !config.Components.IsNull() {
+		resp.Diagnostics.AddAttributeError(path.Root("components"), "Components need a kubernetes target",
+			"components picks what an in-cluster apply restores; with endpoint blocks, list only the components to restore.")
+	}
 	if endpoints && config.OnDestroy.ValueString() == onDestroyRollback {
 		resp.Diagnostics.AddAttributeError(path.Root("on_destroy"), "Rollback needs a kubernetes target",
 			"on_destroy = \"rollback\" re-applies the namespace's previous record; endpoint targets have no record and their URLs "+
@@ -436,7 +462,7 @@ func (r *StateApplyResource) ImportState(ctx context.Context, req resource.Impor
 // the plan showed is the one that lands) and records the results in plan.
 func (r *StateApplyResource) apply(ctx context.Context, cfg interface {
 	GetAttribute(context.Context, path.Path, any) diag.Diagnostics
-}, plan *stateApplyResourceModel) diag.Diagnostics {
+}, plan *stateApplyResourceModel, force bool) diag.Diagnostics {
 	var diags diag.Diagnostics
 	var kube types.Object
 	diags.Append(cfg.GetAttribute(ctx, path.Root("kubernetes"), &kube)...)
@@ -444,7 +470,7 @@ func (r *StateApplyResource) apply(ctx context.Context, cfg interface {
 		return diags
 	}
 	if !kube.IsNull() {
-		return r.applyKubernetesConfig(ctx, cfg, kube, plan)
+		return r.applyKubernetesConfig(ctx, cfg, kube, plan, force)
 	}
 	pre, d := decodeScripts(ctx, cfg, "pre_script", nil, r.kube)
 	diags.Append(d...)
@@ -473,7 +499,7 @@ func (r *StateApplyResource) apply(ctx context.Context, cfg interface {
 		// The reference depended on something made in this apply (e.g. a
 		// new version of a unikube_named_state): resolve it now.
 		var v client.Version
-		ap, v, d = r.restorePlan(ctx, plan.State.ValueString(), targets)
+		ap, v, d = r.restorePlan(ctx, plan.State.ValueString(), targets, force)
 		diags.Append(d...)
 		if diags.HasError() {
 			return diags
@@ -489,7 +515,7 @@ func (r *StateApplyResource) apply(ctx context.Context, cfg interface {
 			addClientError(&diags, fmt.Sprintf("Could not download the manifest of %s@%s", ref.StateName(), digest), err)
 			return diags
 		}
-		ap, err = restore.Plan(ctx, m, digest, targets, r.client.Chunks(ref.Project, ref.State), restore.PlanOptions{})
+		ap, err = restore.Plan(ctx, m, digest, targets, r.client.Chunks(ref.Project, ref.State), restore.PlanOptions{Force: force})
 		if err != nil {
 			diags.AddAttributeError(path.Root("endpoint"), "Could not plan the restore", err.Error())
 			return diags
@@ -534,7 +560,7 @@ func (r *StateApplyResource) apply(ctx context.Context, cfg interface {
 }
 
 // restorePlan resolves ref and plans restoring it to targets.
-func (r *StateApplyResource) restorePlan(ctx context.Context, refStr string, targets restore.Targets) (*restore.ApplyPlan, client.Version, diag.Diagnostics) {
+func (r *StateApplyResource) restorePlan(ctx context.Context, refStr string, targets restore.Targets, force bool) (*restore.ApplyPlan, client.Version, diag.Diagnostics) {
 	var diags diag.Diagnostics
 	ref, err := statepkg.ParseRef(refStr)
 	if err != nil {
@@ -551,7 +577,7 @@ func (r *StateApplyResource) restorePlan(ctx context.Context, refStr string, tar
 		addClientError(&diags, fmt.Sprintf("Could not download the manifest of %s@%s", ref.StateName(), v.Digest), err)
 		return nil, v, diags
 	}
-	ap, err := restore.Plan(ctx, m, v.Digest, targets, r.client.Chunks(ref.Project, ref.State), restore.PlanOptions{})
+	ap, err := restore.Plan(ctx, m, v.Digest, targets, r.client.Chunks(ref.Project, ref.State), restore.PlanOptions{Force: force})
 	if err != nil {
 		diags.AddAttributeError(path.Root("endpoint"), "Could not plan the restore", err.Error())
 		return nil, v, diags

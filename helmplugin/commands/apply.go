@@ -17,6 +17,7 @@ import (
 	"github.com/unikubehq/terraform-provider-unikube/internal/client"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/discovery"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/executor"
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/jobs"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/quiesce"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/records"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/substitution"
@@ -34,6 +35,8 @@ type applyFlags struct {
 	timeout       time.Duration
 	wait          bool
 	dryRun        bool
+	force         bool
+	components    []string
 	concurrency   int
 }
 
@@ -47,18 +50,34 @@ func (f *applyFlags) add(cmd *cobra.Command) {
 	fl.StringVar(&f.strategy, "strategy", "", "restore strategy of database components: swap (default, atomic) or in-place")
 	fl.DurationVar(&f.timeout, "timeout", 30*time.Minute, "time limit per component Job")
 	fl.BoolVar(&f.wait, "wait", false, "after the apply, wait until the release's workloads are ready")
-	fl.BoolVar(&f.dryRun, "dry-run", false, "print the plan, change nothing")
+	fl.BoolVar(&f.dryRun, "dry-run", false, "print the plan, change nothing (-o json|yaml: the plan as data)")
+	fl.BoolVar(&f.force, "force", false, "re-restore components even when they already hold the version (reset data changed by hand)")
+	fl.StringArrayVar(&f.components, "component", nil, "apply only this component (repeatable); the others are neither restored nor quiesced")
 	fl.IntVar(&f.concurrency, "concurrency", 2, "components restored at once")
 }
 
-func (f *applyFlags) parse() (map[string]string, []substitution.Rule, error) {
-	maps := map[string]string{}
+func (f *applyFlags) parse() ([]discovery.Mapping, []substitution.Rule, error) {
+	var maps []discovery.Mapping
 	for _, m := range f.maps {
 		c, t, ok := strings.Cut(m, "=")
 		if !ok || c == "" || t == "" {
 			return nil, nil, usageErrorf("--map %q: want component=Kind/NAME (e.g. db=StatefulSet/shop-db, uploads=pvc/shop-uploads)", m)
 		}
-		maps[c] = t
+		dm := discovery.Mapping{Component: c}
+		switch k, n, _ := strings.Cut(t, "/"); strings.ToLower(k) {
+		case "pvc", "persistentvolumeclaim", "persistentvolumeclaims":
+			if n == "" {
+				return nil, nil, usageErrorf("--map %q: want component=pvc/NAME", m)
+			}
+			dm.PVC = n
+		default:
+			w, err := discovery.ParseWorkload(t)
+			if err != nil {
+				return nil, nil, usageErrorf("--map %q: want StatefulSet/NAME, Deployment/NAME or pvc/NAME: %v", m, err)
+			}
+			dm.Workload = w.String()
+		}
+		maps = append(maps, dm)
 	}
 	var rules []substitution.Rule
 	for _, sub := range f.substitutions {
@@ -79,25 +98,6 @@ func (f *applyFlags) parse() (map[string]string, []substitution.Rule, error) {
 	return maps, rules, nil
 }
 
-// PlanItem is one component of an apply plan.
-type PlanItem struct {
-	Component string `json:"component"`
-	Kind      string `json:"kind"`
-	Target    string `json:"target"`
-	Size      int64  `json:"size"`
-}
-
-// ApplyPlan is what apply --dry-run prints.
-type ApplyPlan struct {
-	State      string     `json:"state"`
-	Tag        string     `json:"tag"`
-	Digest     string     `json:"digest"`
-	Release    string     `json:"release"`
-	Namespace  string     `json:"namespace"`
-	Quiesce    bool       `json:"quiesce"`
-	Components []PlanItem `json:"components"`
-}
-
 func newApplyCmd(s *Settings) *cobra.Command {
 	var f applyFlags
 	cmd := &cobra.Command{
@@ -114,11 +114,17 @@ node affinity, priorityClassName and user/group ids (none where the namespace
 assigns them, as OpenShift does), and cpu/memory requests and limits
 (--agent-resources, or defaults a ResourceQuota demanding them admits).
 
-It prints the plan, then the progress of each component, then a summary, and
-records the apply in a Secret (helm state history).`,
+It prints the plan (per component: target, action, reason; the same plan
+Terraform's unikube_state_apply shows as restore_plan), then the progress of
+each component, then a summary, and records the apply in a Secret (helm state
+history). Components the records say already hold the version are skipped
+(their agent checks the target's marker again); --force restores them anyway,
+--component NAME limits the apply to some components.`,
 		Example: `  helm state apply shop/seed my-shop
   helm state apply shop/seed:v2 my-shop --map uploads=pvc/my-shop-uploads --dry-run
-  helm state apply shop/seed my-shop --agent-resources db=cpu=500m,memory=1Gi --agent-resources '*=memory=512Mi'`,
+  helm state apply shop/seed my-shop --agent-resources db=cpu=500m,memory=1Gi --agent-resources '*=memory=512Mi'
+  helm state apply shop/seed my-shop --component db --force      # reset the database to the version
+  helm state apply shop/seed my-shop --dry-run -o json            # the plan Terraform's restore_plan shows`,
 		Args: args(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			ref, err := parseRef(a[0])
@@ -155,52 +161,30 @@ func runApply(ctx context.Context, s *Settings, ref statepkg.Ref, releaseName st
 	if err != nil {
 		return err
 	}
-	v, err := pc.Resolve(ctx, ref)
-	if err != nil {
-		return platformErr("state "+ref.String(), err)
+	actor := "helm-state"
+	if who, err := pc.Whoami(ctx); err == nil {
+		actor = who.Name
 	}
-	m, digest, err := pc.GetManifest(ctx, ref.Project, ref.State, v.Digest)
-	if err != nil {
-		return platformErr("manifest of "+ref.String(), err)
-	}
-	comps := make([]discovery.Component, len(m.Components))
-	totals := map[string]int64{}
-	for i, c := range m.Components {
-		comps[i] = discovery.Component{Name: c.Name, Kind: c.Kind}
-		totals[c.Name] = c.Size
-	}
-	mappings, err := rel.Map(comps, maps)
-	if err != nil {
-		return err
-	}
-	if err := applyOptions(mappings, f.options); err != nil {
-		return err
-	}
-	if err := agentResources(mappings, f.resources); err != nil {
-		return err
-	}
-	if f.strategy != "" {
-		for i := range mappings {
-			if mappings[i].Kind == statepkg.KindPostgres {
-				if mappings[i].Options == nil {
-					mappings[i].Options = map[string]string{}
-				}
-				mappings[i].Options["strategy"] = f.strategy
+	var prog Progress // made once the plan names the components
+	req := executor.Request{
+		Options: executor.Options{
+			Client: cs, Namespace: ns, Platform: pc, PlatformURL: s.PlatformURL, Ref: ref,
+			Release: releaseName, Quiesce: f.quiesce, AgentImage: s.AgentImage, Concurrency: f.concurrency,
+			Actor: actor, RESTConfig: rc, Substitutions: rules, Timeout: f.timeout, Logger: s.Logger(),
+			CAConfigMap: s.CAConfigMap, Force: f.force,
+			OnProgress: func(c string, l jobs.AgentLine) { prog.Line(c, l) },
+		},
+		HelmRelease: releaseName, Explicit: maps, Strategy: f.strategy, Components: f.components,
+		Tune: func(ms []discovery.Mapping) error {
+			if err := applyOptions(ms, f.options); err != nil {
+				return err
 			}
-		}
+			return agentResources(ms, f.resources)
+		},
 	}
-	plan := ApplyPlan{State: ref.StateName(), Tag: v.Tag, Digest: digest, Release: releaseName, Namespace: ns, Quiesce: f.quiesce}
-	names := make([]string, 0, len(mappings))
-	for _, mp := range mappings {
-		target := mp.Workload
-		if mp.PVC != "" {
-			target = "pvc/" + mp.PVC + " (" + mp.Workload + ")"
-		}
-		if target == "" {
-			target = "namespace " + ns
-		}
-		plan.Components = append(plan.Components, PlanItem{Component: mp.Component, Kind: string(mp.Kind), Target: target, Size: totals[mp.Component]})
-		names = append(names, mp.Component)
+	plan, err := executor.PlanApply(ctx, req)
+	if err != nil {
+		return planErr(ref, err)
 	}
 	if f.dryRun {
 		return s.Print(plan, func(w io.Writer) error {
@@ -212,18 +196,15 @@ func runApply(ctx context.Context, s *Settings, ref statepkg.Ref, releaseName st
 	if s.Output == OutputTable || s.Output == "" {
 		printPlanTo(s, plan)
 	}
-	prog := newProgress(s, names, totals)
-	opts := executor.Options{
-		Client: cs, Namespace: ns, Platform: pc, PlatformURL: s.PlatformURL, Ref: statepkg.Ref{Project: ref.Project, State: ref.State, Digest: digest},
-		Release: releaseName, Mappings: mappings, Quiesce: f.quiesce, AgentImage: s.AgentImage, Concurrency: f.concurrency,
-		Actor: "helm-state", RESTConfig: rc, Substitutions: rules, Timeout: f.timeout, Logger: s.Logger(),
-		OnProgress: prog.Line, CAConfigMap: s.CAConfigMap,
+	names := make([]string, 0, len(plan.Components))
+	totals := map[string]int64{}
+	for _, it := range plan.Components {
+		names = append(names, it.Component)
+		totals[it.Component] = it.Bytes
 	}
-	if who, err := pc.Whoami(ctx); err == nil {
-		opts.Actor = who.Name
-	}
+	prog = newProgress(s, names, totals)
 	start := time.Now()
-	rec, applyErr := executor.Apply(ctx, opts)
+	rec, applyErr := executor.ApplyPlan(ctx, plan)
 	if rec != nil {
 		failed := map[string]string{}
 		for _, c := range rec.Components {
@@ -253,7 +234,7 @@ func runApply(ctx context.Context, s *Settings, ref statepkg.Ref, releaseName st
 	}
 	return s.Print(rec, func(w io.Writer) error {
 		fmt.Fprintf(w, "applied %s:%s (%s) to release %s in %s: revision %d in %s\n",
-			ref.StateName(), v.Tag, shortDigest(digest), releaseName, ns, rec.Revision, time.Since(start).Round(100*time.Millisecond))
+			ref.StateName(), dash(plan.Tag), shortDigest(plan.Digest), releaseName, ns, rec.Revision, time.Since(start).Round(100*time.Millisecond))
 		row(w, "COMPONENT", "KIND", "ACTION", "STRATEGY", "BYTES", "DURATION")
 		for _, c := range rec.Components {
 			row(w, c.Name, c.Kind, dash(c.Action), dash(c.Strategy), humanize.IBytes(uint64(max(c.Bytes, 0))), c.Duration.Round(100*time.Millisecond))
@@ -262,16 +243,40 @@ func runApply(ctx context.Context, s *Settings, ref statepkg.Ref, releaseName st
 	})
 }
 
-func printPlanTo(s *Settings, p ApplyPlan) {
+func printPlanTo(s *Settings, p *executor.Plan) {
 	_ = printOut(s.Out, OutputTable, p, func(w io.Writer) error { printPlan(w, p); return nil })
 }
 
-func printPlan(w io.Writer, p ApplyPlan) {
-	fmt.Fprintf(w, "plan: %s:%s (%s) -> release %s in %s (quiesce: %v)\n", p.State, p.Tag, shortDigest(p.Digest), p.Release, p.Namespace, p.Quiesce)
-	row(w, "COMPONENT", "KIND", "TARGET", "SIZE")
-	for _, c := range p.Components {
-		row(w, c.Component, c.Kind, c.Target, humanize.IBytes(uint64(max(c.Size, 0))))
+func printPlan(w io.Writer, p *executor.Plan) {
+	force := ""
+	if p.Force {
+		force = ", force"
 	}
+	fmt.Fprintf(w, "plan: %s:%s (%s) -> release %s in %s (quiesce: %v%s)\n", p.State, dash(p.Tag), shortDigest(p.Digest), p.Release, p.Namespace, p.Quiesce, force)
+	row(w, "COMPONENT", "KIND", "TARGET", "ACTION", "STRATEGY", "SIZE", "REASON")
+	for _, c := range p.Components {
+		row(w, c.Component, c.Kind, c.Target, c.Action, c.Strategy, humanize.IBytes(uint64(max(c.Bytes, 0))), c.Reason)
+	}
+}
+
+// planErr phrases the executor's planning errors in the plugin's flags.
+func planErr(ref statepkg.Ref, err error) error {
+	var (
+		unmapped *executor.UnmappedError
+		unknown  *executor.UnknownComponentError
+		dup      *executor.DuplicateMappingError
+	)
+	switch {
+	case errors.As(err, &unmapped):
+		return usageErrorf("%v: pass --map COMPONENT=Kind/NAME for each", err)
+	case errors.As(err, &unknown):
+		return usageErrorf("--map/--component: %v", err)
+	case errors.As(err, &dup):
+		return usageErrorf("--map: %v", err)
+	case errors.Is(err, client.ErrForbidden), errors.Is(err, client.ErrUnauthorized), errors.Is(err, client.ErrNotFound):
+		return platformErr("state "+ref.String(), err)
+	}
+	return err
 }
 
 // waitReady waits until every workload has all its replicas ready.
@@ -418,9 +423,9 @@ func newRollbackCmd(s *Settings) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rec, err := rollbackTarget(rs, want)
+			rec, err := records.RollbackTarget(rs, "", want)
 			if err != nil {
-				return fmt.Errorf("rollback %s in %s: %w", a[0], ns, err)
+				return fmt.Errorf("rollback %s in %s: %w (helm state history %s)", a[0], ns, err, a[0])
 			}
 			project, state, ok := strings.Cut(rec.State, "/")
 			if !ok {
@@ -432,36 +437,6 @@ func newRollbackCmd(s *Settings) *cobra.Command {
 	}
 	f.add(cmd)
 	return cmd
-}
-
-// rollbackTarget picks revision want, or the newest applied-then-superseded
-// record whose digest differs from the current one.
-func rollbackTarget(rs []records.Record, want int) (records.Record, error) {
-	if want > 0 {
-		for _, r := range rs {
-			if r.Revision == want {
-				if r.Status == records.StatusFailed {
-					return records.Record{}, fmt.Errorf("revision %d failed; pick an applied one (helm state history)", want)
-				}
-				return r, nil
-			}
-		}
-		return records.Record{}, fmt.Errorf("no revision %d (helm state history)", want)
-	}
-	var current *records.Record
-	for i := len(rs) - 1; i >= 0; i-- {
-		if rs[i].Status == records.StatusApplied {
-			current = &rs[i]
-			break
-		}
-	}
-	for i := len(rs) - 1; i >= 0; i-- {
-		r := rs[i]
-		if r.Status == records.StatusSuperseded && (current == nil || (r.Revision < current.Revision && r.Digest != current.Digest)) {
-			return r, nil
-		}
-	}
-	return records.Record{}, errors.New("no earlier applied revision to roll back to (helm state history)")
 }
 
 // agentResourcesUsage documents --agent-resources of apply and capture.

@@ -58,3 +58,21 @@ func TestAgentResourcesFlag(t *testing.T) {
 		}
 	}
 }
+
+func TestApplyFlags_MapNamesAWorkloadOrAPVC(t *testing.T) {
+	f := applyFlags{maps: []string{"db=StatefulSet/shop-db", "uploads=pvc/shop-uploads"}, timeout: 1}
+	ms, _, err := f.parse()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []discovery.Mapping{{Component: "db", Workload: "StatefulSet/shop-db"}, {Component: "uploads", PVC: "shop-uploads"}}
+	if !reflect.DeepEqual(ms, want) {
+		t.Errorf("mappings %+v, want %+v", ms, want)
+	}
+	for _, bad := range []string{"db", "db=", "db=Pod/x", "uploads=pvc/"} {
+		f := applyFlags{maps: []string{bad}, timeout: 1}
+		if _, _, err := f.parse(); err == nil || !strings.Contains(err.Error(), "--map") {
+			t.Errorf("--map %s: %v, want an error naming --map", bad, err)
+		}
+	}
+}

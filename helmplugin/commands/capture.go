@@ -104,13 +104,13 @@ database workload and one per PVC of the release's other workloads.`,
 			if len(mappings) == 0 {
 				return fmt.Errorf("release %s has nothing to capture (no database workloads or PVCs): pass --map", a[0])
 			}
-			plan := ApplyPlan{State: ref.StateName(), Tag: tag, Release: a[0], Namespace: ns, Quiesce: quiesceOn}
+			plan := CapturePlan{State: ref.StateName(), Tag: tag, Release: a[0], Namespace: ns, Quiesce: quiesceOn}
 			for _, m := range mappings {
 				target := m.Workload
 				if m.PVC != "" {
 					target = "pvc/" + m.PVC + " (" + m.Workload + ")"
 				}
-				plan.Components = append(plan.Components, PlanItem{Component: m.Component, Kind: string(m.Kind), Target: target})
+				plan.Components = append(plan.Components, CaptureItem{Component: m.Component, Kind: string(m.Kind), Target: target})
 			}
 			if dryRun {
 				return s.Print(plan, func(w io.Writer) error {
@@ -235,4 +235,23 @@ func uploadToken(ctx context.Context, s *Settings, pc *client.Client, ref statep
 			s.Logger().Warn("could not revoke the capture upload token; it expires by itself", "token", ut.Name, "err", err)
 		}
 	}, nil
+}
+
+// CaptureItem is one component of a capture plan.
+type CaptureItem struct {
+	Component string `json:"component"`
+	Kind      string `json:"kind"`
+	Target    string `json:"target"`
+	Size      int64  `json:"size"`
+}
+
+// CapturePlan is what capture --dry-run prints.
+type CapturePlan struct {
+	State      string        `json:"state"`
+	Tag        string        `json:"tag"`
+	Digest     string        `json:"digest"`
+	Release    string        `json:"release"`
+	Namespace  string        `json:"namespace"`
+	Quiesce    bool          `json:"quiesce"`
+	Components []CaptureItem `json:"components"`
 }

@@ -105,6 +105,12 @@ type Options struct {
 	Timeout        time.Duration // per Job; default 1h
 	QuiesceOptions quiesce.Options
 	Logger         *slog.Logger
+	// Force re-applies components whose target already holds the version
+	// (its marker says so): resetting data changed by hand.
+	Force bool
+	// planned is the plan ApplyPlan executes: its version and manifest are
+	// used instead of resolving the reference again.
+	planned *Plan
 	// OnProgress receives the agent's progress lines of each restore Job
 	// (about every 2 s; optional), e.g. for progress bars.
 	OnProgress func(component string, line jobs.AgentLine)
@@ -151,13 +157,9 @@ func Apply(ctx context.Context, o Options) (*records.Record, error) {
 		}
 	}
 	lap("access check")
-	v, err := o.Platform.Resolve(ctx, o.Ref)
+	v, m, digest, err := resolveOnce(ctx, o)
 	if err != nil {
-		return nil, fmt.Errorf("resolve %s: %w", o.Ref.StateName(), err)
-	}
-	m, digest, err := o.Platform.GetManifest(ctx, o.Ref.Project, o.Ref.State, v.Digest)
-	if err != nil {
-		return nil, fmt.Errorf("manifest of %s@%s: %w", o.Ref.StateName(), v.Digest, err)
+		return nil, err
 	}
 	kinds := map[string]statepkg.Kind{}
 	for _, c := range m.Components {
@@ -179,6 +181,9 @@ func Apply(ctx context.Context, o Options) (*records.Record, error) {
 	kubeTs, err := kubeTargets(m, digest, ns, kubeMs)
 	if err != nil {
 		return nil, err
+	}
+	for i := range kubeTs {
+		kubeTs[i].target.Force = o.Force
 	}
 	kd := kubedriver.New(cs, o.Substitutions)
 	lap("resolve and manifest")
@@ -322,6 +327,23 @@ func Apply(ctx context.Context, o Options) (*records.Record, error) {
 	return rec, nil
 }
 
+// resolveOnce is the version, manifest and digest of an apply: the
+// plan's when it runs a plan, else o.Ref resolved now.
+func resolveOnce(ctx context.Context, o Options) (client.Version, *statepkg.Manifest, string, error) {
+	if p := o.planned; p != nil {
+		return p.version, p.manifest, p.Digest, nil
+	}
+	v, err := o.Platform.Resolve(ctx, o.Ref)
+	if err != nil {
+		return v, nil, "", fmt.Errorf("resolve %s: %w", o.Ref.StateName(), err)
+	}
+	m, digest, err := o.Platform.GetManifest(ctx, o.Ref.Project, o.Ref.State, v.Digest)
+	if err != nil {
+		return v, nil, "", fmt.Errorf("manifest of %s@%s: %w", o.Ref.StateName(), v.Digest, err)
+	}
+	return v, m, digest, nil
+}
+
 // applyOperations are the operations an apply asks rights for: exec into
 // the app's pods only when hooks run.
 func applyOperations(o Options) []rbac.Operation {
@@ -392,6 +414,9 @@ func runOne(ctx context.Context, o Options, t discovery.Target, digest, token st
 	}
 	if t.Kind == statepkg.KindPostgres {
 		args = append(args, "--option", "tmpdir=/unikube/tmp")
+	}
+	if o.Force {
+		args = append(args, "--force")
 	}
 	spec := jobs.Spec{
 		Namespace: ns(o), Component: t.Component, Image: t.Image, AgentImage: o.AgentImage, ClientVersion: o.ClientVersion, Args: args,

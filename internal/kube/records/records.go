@@ -8,6 +8,7 @@ package records
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -189,4 +190,94 @@ func shrink(r *Record) {
 			return
 		}
 	}
+}
+
+// ErrNoPrevious says a release has no earlier successful apply of another
+// version to roll back to.
+var ErrNoPrevious = errors.New("no earlier successful apply of another version to roll back to")
+
+// RevisionError says a chosen revision cannot be rolled back to.
+type RevisionError struct {
+	Revision int
+	Failed   bool // the revision exists but its apply failed
+}
+
+func (e *RevisionError) Error() string {
+	if e.Failed {
+		return fmt.Sprintf("revision %d failed; pick one that was applied", e.Revision)
+	}
+	return fmt.Sprintf("no revision %d", e.Revision)
+}
+
+// succeeded says whether r's apply went through (it may since have been
+// superseded).
+func succeeded(r Record) bool { return r.Status == StatusApplied || r.Status == StatusSuperseded }
+
+// RollbackTarget is the one rollback rule of every front end. With
+// revision > 0 it is that revision (refused when it failed). Otherwise it
+// is the version the release held before current: the newest successful
+// record of another digest older than the newest successful record of
+// current. current "" means the digest of the newest applied record.
+// Re-applies of the current version and failed applies are passed over;
+// without a record of current there is nothing to roll back from.
+func RollbackTarget(rs []Record, current string, revision int) (*Record, error) {
+	if revision > 0 {
+		for i := range rs {
+			if rs[i].Revision == revision {
+				if !succeeded(rs[i]) {
+					return nil, &RevisionError{Revision: revision, Failed: true}
+				}
+				return &rs[i], nil
+			}
+		}
+		return nil, &RevisionError{Revision: revision}
+	}
+	if current == "" {
+		for i := len(rs) - 1; i >= 0; i-- {
+			if rs[i].Status == StatusApplied {
+				current = rs[i].Digest
+				break
+			}
+		}
+	}
+	i := len(rs) - 1
+	for i >= 0 && (rs[i].Digest != current || !succeeded(rs[i])) {
+		i--
+	}
+	if current == "" || i < 0 {
+		return nil, ErrNoPrevious
+	}
+	for j := i - 1; j >= 0; j-- {
+		if rs[j].Digest != current && succeeded(rs[j]) {
+			return &rs[j], nil
+		}
+	}
+	return nil, ErrNoPrevious
+}
+
+// Holding returns, per component, the newest record whose apply left that
+// component holding the record's version: the component is listed without
+// an error (restored, or skipped because it already held it). A failed
+// apply counts for the components that went through: swaps are atomic per
+// component.
+func Holding(rs []Record) map[string]*Record {
+	out := map[string]*Record{}
+	for i := len(rs) - 1; i >= 0; i-- {
+		for _, c := range rs[i].Components {
+			if _, seen := out[c.Name]; seen {
+				continue
+			}
+			if c.Error == "" {
+				out[c.Name] = &rs[i]
+			} else {
+				out[c.Name] = nil // newest says it failed: holds what it held before, unknown here
+			}
+		}
+	}
+	for k, v := range out {
+		if v == nil {
+			delete(out, k)
+		}
+	}
+	return out
 }

@@ -334,6 +334,8 @@ func (d *Driver) Plan(ctx context.Context, c statepkg.Component, t driver.Target
 		}
 	}
 	switch {
+	case len(refs) > 0 && current == len(refs) && t.Force:
+		cp.Reason = "every object already holds this version; re-applying because force is set"
 	case len(refs) > 0 && current == len(refs):
 		cp.Action, cp.Reason, cp.Current, cp.Bytes = driver.ActionSkip, "every object already holds this version", t.Digest, 0
 	case missing == len(refs):

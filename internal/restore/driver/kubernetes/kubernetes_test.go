@@ -105,6 +105,11 @@ func TestRestore_ClonesWithSubstitutionThenPlansSkip(t *testing.T) {
 	if err != nil || plan.Action != driver.ActionSkip {
 		t.Errorf("plan after restore %+v %v, want skip", plan, err)
 	}
+	forced := tgt
+	forced.Force = true
+	if plan, err = d.Plan(ctx, c, forced); err != nil || plan.Action != driver.ActionReplace {
+		t.Errorf("forced plan after restore %+v %v, want replace", plan, err)
+	}
 }
 
 func TestRestore_FailureMidwayPutsBackWhatWasWritten(t *testing.T) {
