@@ -27,6 +27,7 @@ var (
 	_ resource.Resource                = &TokenResource{}
 	_ resource.ResourceWithConfigure   = &TokenResource{}
 	_ resource.ResourceWithImportState = &TokenResource{}
+	_ resource.ResourceWithModifyPlan  = &TokenResource{}
 )
 
 // principalName is the platform's user, group and token name.
@@ -144,6 +145,23 @@ func (r *TokenResource) Schema(ctx context.Context, req resource.SchemaRequest, 
 func (r *TokenResource) Configure(ctx context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
 	if pd := configureData(req.ProviderData, &resp.Diagnostics); pd != nil {
 		r.client = pd.client
+	}
+}
+
+// ModifyPlan fills in the subject of a token to be created when its user
+// and name are known, so grants to it (which name the subject) are not
+// replaced when the token is.
+func (r *TokenResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.Plan.Raw.IsNull() {
+		return
+	}
+	var plan tokenResourceModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() || !plan.Subject.IsUnknown() {
+		return
+	}
+	if user, name := plan.User, plan.Name; !user.IsNull() && !user.IsUnknown() && !name.IsUnknown() {
+		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("subject"), "token:"+user.ValueString()+":"+name.ValueString())...)
 	}
 }
 
