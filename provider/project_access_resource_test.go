@@ -52,7 +52,8 @@ func projectGrants(c *client.Client, project string) (map[string]string, error) 
 	return out, nil
 }
 
-func checkProjectGrants(c *client.Client, project string, want map[string]string) resource.TestCheckFunc {
+func checkProjectGrants(c *client.Client, want map[string]string) resource.TestCheckFunc {
+	const project = "payments"
 	return func(*terraform.State) error {
 		got, err := projectGrants(c, project)
 		if err != nil {
@@ -81,7 +82,7 @@ func TestAccProjectAccessResource_Lifecycle(t *testing.T) {
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue(devs, tfjsonpath.New("id"), knownvalue.StringExact("payments/group:payments-devs")),
 				},
-				Check: checkProjectGrants(admin, "payments", map[string]string{"group:payments-devs": "applier", "user:alice": "maintainer"}),
+				Check: checkProjectGrants(admin, map[string]string{"group:payments-devs": "applier", "user:alice": "maintainer"}),
 			},
 			// A role changes in place; the other grant is untouched.
 			{
@@ -92,7 +93,7 @@ func TestAccProjectAccessResource_Lifecycle(t *testing.T) {
 						plancheck.ExpectResourceAction("unikube_project_access.alice", plancheck.ResourceActionNoop),
 					},
 				},
-				Check: checkProjectGrants(admin, "payments", map[string]string{"group:payments-devs": "maintainer", "user:alice": "maintainer"}),
+				Check: checkProjectGrants(admin, map[string]string{"group:payments-devs": "maintainer", "user:alice": "maintainer"}),
 			},
 			{
 				ResourceName:      devs,
@@ -119,7 +120,7 @@ func TestAccProjectAccessResource_Lifecycle(t *testing.T) {
 						plancheck.ExpectResourceAction("unikube_project_access.alice", plancheck.ResourceActionNoop),
 					},
 				},
-				Check: checkProjectGrants(admin, "payments", map[string]string{"group:payments-devs": "maintainer", "user:alice": "maintainer", "user:bob": "viewer"}),
+				Check: checkProjectGrants(admin, map[string]string{"group:payments-devs": "maintainer", "user:alice": "maintainer", "user:bob": "viewer"}),
 			},
 			// A role changed through the API shows as an update.
 			{
@@ -132,7 +133,7 @@ func TestAccProjectAccessResource_Lifecycle(t *testing.T) {
 				ConfigPlanChecks: resource.ConfigPlanChecks{
 					PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction("unikube_project_access.alice", plancheck.ResourceActionUpdate)},
 				},
-				Check: checkProjectGrants(admin, "payments", map[string]string{"group:payments-devs": "maintainer", "user:alice": "maintainer", "user:bob": "viewer"}),
+				Check: checkProjectGrants(admin, map[string]string{"group:payments-devs": "maintainer", "user:alice": "maintainer", "user:bob": "viewer"}),
 			},
 			// Removing a resource revokes only its grant.
 			{
@@ -140,7 +141,7 @@ func TestAccProjectAccessResource_Lifecycle(t *testing.T) {
 				ConfigPlanChecks: resource.ConfigPlanChecks{
 					PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction("unikube_project_access.alice", plancheck.ResourceActionDestroy)},
 				},
-				Check: checkProjectGrants(admin, "payments", map[string]string{"group:payments-devs": "maintainer", "user:bob": "viewer"}),
+				Check: checkProjectGrants(admin, map[string]string{"group:payments-devs": "maintainer", "user:bob": "viewer"}),
 			},
 		},
 	})

@@ -47,7 +47,11 @@ func TestProvider_SchemasAreValid(t *testing.T) {
 			t.Errorf("%s: %v", meta.TypeName, d)
 		}
 	}
-	for _, f := range p.(provider.ProviderWithEphemeralResources).EphemeralResources(ctx) {
+	withEphemeral, ok := p.(provider.ProviderWithEphemeralResources)
+	if !ok {
+		t.Fatal("the provider offers no ephemeral resources")
+	}
+	for _, f := range withEphemeral.EphemeralResources(ctx) {
 		e := f()
 		var meta ephemeral.MetadataResponse
 		e.Metadata(ctx, ephemeral.MetadataRequest{ProviderTypeName: "unikube"}, &meta)
