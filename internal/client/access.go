@@ -52,8 +52,8 @@ var roleRank = []string{RoleViewer, RoleApplier, RoleMaintainer, RoleOwner}
 // Holders returns the subjects holding at least role on project (state
 // "") or on the state, from the state's and the project's grants, sorted.
 func (c *Client) Holders(ctx context.Context, project, state, role string) ([]string, error) {
-	min := slices.Index(roleRank, role)
-	if min < 0 {
+	least := slices.Index(roleRank, role)
+	if least < 0 {
 		return nil, fmt.Errorf("unknown role %q", role)
 	}
 	scopes := []string{""}
@@ -67,7 +67,7 @@ func (c *Client) Holders(ctx context.Context, project, state, role string) ([]st
 			return nil, err
 		}
 		for _, g := range gs {
-			if slices.Index(roleRank, g.Role) >= min && !slices.Contains(out, g.Subject) {
+			if slices.Index(roleRank, g.Role) >= least && !slices.Contains(out, g.Subject) {
 				out = append(out, g.Subject)
 			}
 		}
@@ -76,9 +76,11 @@ func (c *Client) Holders(ctx context.Context, project, state, role string) ([]st
 	return out, nil
 }
 
-// needRole turns a 403 into a *RoleError naming the role and, if the caller
-// may see them, its holders; other errors pass unchanged.
-func (c *Client) needRole(ctx context.Context, err error, op, role, project, state string) error {
+// needOwner turns a 403 of an operation that needs the owner role into a
+// *RoleError naming the role and, if the caller may see them, its holders;
+// other errors pass unchanged.
+func (c *Client) needOwner(ctx context.Context, err error, op, project, state string) error {
+	const role = RoleOwner
 	if !errors.Is(err, ErrForbidden) {
 		return err
 	}
@@ -124,7 +126,7 @@ func (c *Client) Delete(ctx context.Context, r statepkg.Ref) (Deleted, error) {
 	out := Deleted{Project: r.Project, State: r.State}
 	if r.Tag == "" && r.Digest == "" {
 		err := c.DeleteState(ctx, r.Project, r.State)
-		return out, c.needRole(ctx, err, "deleting state "+r.Project+"/"+r.State, RoleOwner, r.Project, r.State)
+		return out, c.needOwner(ctx, err, "deleting state "+r.Project+"/"+r.State, r.Project, r.State)
 	}
 	ref := r.Digest
 	if ref == "" {
@@ -138,7 +140,7 @@ func (c *Client) Delete(ctx context.Context, r statepkg.Ref) (Deleted, error) {
 	}
 	err = c.DeleteVersion(ctx, r.Project, r.State, v.Tag)
 	if err != nil {
-		return out, c.needRole(ctx, err, "deleting a version of "+r.Project+"/"+r.State, RoleOwner, r.Project, r.State)
+		return out, c.needOwner(ctx, err, "deleting a version of "+r.Project+"/"+r.State, r.Project, r.State)
 	}
 	out.Version = &v
 	return out, nil
@@ -147,20 +149,20 @@ func (c *Client) Delete(ctx context.Context, r statepkg.Ref) (Deleted, error) {
 // DeleteProjectChecked deletes a project with everything in it; a caller
 // without the owner role gets a *RoleError.
 func (c *Client) DeleteProjectChecked(ctx context.Context, name string) error {
-	return c.needRole(ctx, c.DeleteProject(ctx, name), "deleting project "+name, RoleOwner, name, "")
+	return c.needOwner(ctx, c.DeleteProject(ctx, name), "deleting project "+name, name, "")
 }
 
 // Grant gives subject role on project (state "") or the state; a caller
 // without the owner role there gets a *RoleError.
 func (c *Client) Grant(ctx context.Context, project, state, subject, role string) (Grant, error) {
 	g, err := c.PutGrant(ctx, project, state, subject, role)
-	return g, c.needRole(ctx, err, "granting access", RoleOwner, project, state)
+	return g, c.needOwner(ctx, err, "granting access", project, state)
 }
 
 // Revoke removes subject's grant on project (state "") or the state; a
 // caller without the owner role there gets a *RoleError.
 func (c *Client) Revoke(ctx context.Context, project, state, subject string) error {
-	return c.needRole(ctx, c.DeleteGrant(ctx, project, state, subject), "revoking access", RoleOwner, project, state)
+	return c.needOwner(ctx, c.DeleteGrant(ctx, project, state, subject), "revoking access", project, state)
 }
 
 // EffectiveGrants lists the grants that apply to project (state "") or to
