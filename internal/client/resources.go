@@ -386,3 +386,27 @@ func (c *Client) CollectGarbage(ctx context.Context, grace time.Duration, dryRun
 	var out GCResult
 	return out, c.doJSON(ctx, request{method: http.MethodPost, path: "/api/v1/admin/gc", idempotent: true, body: body}, &out)
 }
+
+// ---- audit
+
+// AuditOptions filter ListAudit.
+type AuditOptions struct {
+	// Project: that project's record (owners); "" every record (admin).
+	Project string
+	// Limit: at most this many, newest first (0: the server's default, 100).
+	Limit int
+}
+
+// ListAudit returns access changes and minted tokens, newest first.
+func (c *Client) ListAudit(ctx context.Context, o AuditOptions) ([]AuditEvent, error) {
+	var out []AuditEvent
+	q := url.Values{}
+	if o.Limit > 0 {
+		q.Set("limit", strconv.Itoa(o.Limit))
+	}
+	p := "/api/v1/audit"
+	if o.Project != "" {
+		p = pathf("/api/v1/projects/%s/audit", o.Project)
+	}
+	return out, c.doJSON(ctx, request{method: http.MethodGet, path: p, query: q}, &out)
+}
