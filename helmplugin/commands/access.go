@@ -385,3 +385,48 @@ roles with helm state access grant SCOPE token:USER:NAME ROLE.`,
 	cmd.AddCommand(create, list, revoke)
 	return cmd
 }
+
+func newAuditCmd(s *Settings) *cobra.Command {
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "audit [PROJECT]",
+		Short: "Show who changed access when: a project's record (owners), or every record (the admin)",
+		Long: `audit lists access changes newest first: projects created and deleted,
+grants put and removed, tokens created and revoked, and the job and upload
+tokens minted for applies and captures. With PROJECT it shows that
+project's record (the owner role); without, every record (the admin token).`,
+		Args: args(cobra.MaximumNArgs(1)),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			if limit < 0 || limit > 1000 {
+				return usageErrorf("--limit must be 1-1000")
+			}
+			o := client.AuditOptions{Limit: limit}
+			what := "read the audit record"
+			if len(a) == 1 {
+				o.Project = a[0]
+				what += " of project " + a[0]
+			}
+			pc, err := s.Platform()
+			if err != nil {
+				return err
+			}
+			evs, err := pc.ListAudit(s.Context(cmd), o)
+			if err != nil {
+				return accessErr(what, err)
+			}
+			return s.Print(evs, func(w io.Writer) error {
+				row(w, "WHEN", "WHO", "ACTION", "SCOPE", "SUBJECT", "DETAIL")
+				for _, e := range evs {
+					scope := e.Project
+					if e.State != "" {
+						scope += "/" + e.State
+					}
+					row(w, ts(e.At), e.Actor, e.Action, dash(scope), dash(e.Subject), dash(e.Detail))
+				}
+				return nil
+			})
+		},
+	}
+	cmd.Flags().IntVar(&limit, "limit", 0, "show at most the newest N (default 100)")
+	return cmd
+}

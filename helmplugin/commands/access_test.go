@@ -86,6 +86,14 @@ func TestCommands_ProjectsAndAccessAgainstTheRealPlatform(t *testing.T) {
 	if _, errOut, code := dev.run(t, "", "project", "delete", "payments"); code != 1 || !strings.Contains(errOut, "needs the owner role on project payments") {
 		t.Errorf("project delete without owner: %d %q", code, errOut)
 	}
+	// The owner reads who changed access; an applier may not.
+	out, errOut, code = olga.run(t, "", "audit", "payments")
+	if code != 0 || !strings.Contains(out, "user:olga  grant.delete") || !strings.Contains(out, "payments/ledger  group:qa") || !strings.Contains(out, "project.create") {
+		t.Fatalf("audit: %d %q %q", code, out, errOut)
+	}
+	if _, errOut, code := dev.run(t, "", "audit", "payments"); code != 1 || !strings.Contains(errOut, "access denied") {
+		t.Errorf("audit by an applier: %d %q", code, errOut)
+	}
 	if out, errOut, code := olga.run(t, "", "project", "delete", "payments"); code != 0 || out != "deleted project payments\n" {
 		t.Fatalf("project delete: %d %q %q", code, out, errOut)
 	}
@@ -191,6 +199,11 @@ func TestCommands_TokensSecretShownOnce(t *testing.T) {
 	// The name is free again.
 	if _, errOut, code := w.run(t, "", "token", "create", "deploy", "--user", "ci-bot"); code != 0 {
 		t.Errorf("a new token under a revoked one's name: %q", errOut)
+	}
+	// The admin's record shows the tokens' lives, never a secret.
+	out, _, code = w.run(t, "", "audit")
+	if code != 0 || !strings.Contains(out, "token.create") || !strings.Contains(out, "token.revoke") || !strings.Contains(out, "token:ci-bot:deploy") || strings.Contains(out, "uks_") {
+		t.Errorf("audit: %q", out)
 	}
 	// A user may not mint for another user.
 	if _, errOut, code := w.as(w.srv.UserToken(t, "x", "dan")).run(t, "", "token", "create", "y", "--user", "olga"); code != 1 || !strings.Contains(errOut, "only for your own user") {

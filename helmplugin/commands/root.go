@@ -78,5 +78,5 @@ login file written by "helm state login".`,
 var extraCommands = []func(*Settings) *cobra.Command{
 	newApplyCmd, newHistoryCmd, newRollbackCmd, newCaptureCmd, newInstallCmd, newUpgradeCmd, newPostRenderCmd,
 	newLoginCmd, newListCmd, newShowCmd, newVersionsCmd, newPromoteCmd, newRetagCmd, newPruneCmd,
-	newDeleteCmd, newProjectCmd, newAccessCmd, newTokenCmd,
+	newDeleteCmd, newProjectCmd, newAccessCmd, newTokenCmd, newAuditCmd,
 }
