@@ -127,3 +127,14 @@ func checkGone(what string, get func() error) func(*terraform.State) error {
 		return fmt.Errorf("%s still exists after destroy", what)
 	}
 }
+
+// accClient returns a client of the acceptance test's platform (started by
+// accPlatform) acting with token.
+func accClient(t *testing.T, token string) *client.Client {
+	t.Helper()
+	c, err := client.New(client.Config{Endpoint: os.Getenv(envEndpoint), Token: token, Getenv: func(string) string { return "" }})
+	if err != nil {
+		t.Fatalf("client: %v", err)
+	}
+	return c
+}

@@ -69,3 +69,12 @@ func objectList[T any](ctx context.Context, elems []T, attrTypes map[string]attr
 	}
 	return types.ListValueFrom(ctx, elemType, elems)
 }
+
+// stringValues converts strings to Terraform values (for sets and lists).
+func stringValues(ss []string) []attr.Value {
+	out := make([]attr.Value, len(ss))
+	for i, s := range ss {
+		out[i] = types.StringValue(s)
+	}
+	return out
+}

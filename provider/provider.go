@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/ephemeral"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
@@ -26,8 +27,9 @@ import (
 )
 
 var (
-	_ provider.Provider                     = &UnikubeProvider{}
-	_ provider.ProviderWithConfigValidators = &UnikubeProvider{}
+	_ provider.Provider                       = &UnikubeProvider{}
+	_ provider.ProviderWithConfigValidators   = &UnikubeProvider{}
+	_ provider.ProviderWithEphemeralResources = &UnikubeProvider{}
 )
 
 // Environment variables the provider falls back to.
@@ -237,19 +239,31 @@ func (p *UnikubeProvider) Configure(ctx context.Context, req provider.ConfigureR
 	}
 	resp.DataSourceData = data
 	resp.ResourceData = data
+	resp.EphemeralResourceData = data
 }
 
 func (p *UnikubeProvider) Resources(ctx context.Context) []func() resource.Resource {
 	return []func() resource.Resource{
 		NewNamedStateResource,
+		NewProjectResource,
+		NewProjectAccessResource,
 		NewScriptResource,
 		NewStateApplyResource,
+		NewTokenResource,
+	}
+}
+
+func (p *UnikubeProvider) EphemeralResources(ctx context.Context) []func() ephemeral.EphemeralResource {
+	return []func() ephemeral.EphemeralResource{
+		NewTokenEphemeralResource,
 	}
 }
 
 func (p *UnikubeProvider) DataSources(ctx context.Context) []func() datasource.DataSource {
 	return []func() datasource.DataSource{
 		NewNamedStateDataSource,
+		NewProjectDataSource,
+		NewProjectsDataSource,
 		NewStateVersionDataSource,
 	}
 }

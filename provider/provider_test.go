@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	"github.com/hashicorp/terraform-plugin-framework/ephemeral"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
@@ -44,6 +45,23 @@ func TestProvider_SchemasAreValid(t *testing.T) {
 		}
 		if d := resp.Schema.ValidateImplementation(ctx); d.HasError() {
 			t.Errorf("%s: %v", meta.TypeName, d)
+		}
+	}
+	withEphemeral, ok := p.(provider.ProviderWithEphemeralResources)
+	if !ok {
+		t.Fatal("the provider offers no ephemeral resources")
+	}
+	for _, f := range withEphemeral.EphemeralResources(ctx) {
+		e := f()
+		var meta ephemeral.MetadataResponse
+		e.Metadata(ctx, ephemeral.MetadataRequest{ProviderTypeName: "unikube"}, &meta)
+		var resp ephemeral.SchemaResponse
+		e.Schema(ctx, ephemeral.SchemaRequest{}, &resp)
+		if resp.Diagnostics.HasError() {
+			t.Fatalf("ephemeral %s: %v", meta.TypeName, resp.Diagnostics)
+		}
+		if d := resp.Schema.ValidateImplementation(ctx); d.HasError() {
+			t.Errorf("ephemeral %s: %v", meta.TypeName, d)
 		}
 	}
 	for _, f := range p.DataSources(ctx) {

@@ -79,4 +79,5 @@ login file written by "helm state login" (a token, or single sign-on with --sso)
 var extraCommands = []func(*Settings) *cobra.Command{
 	newApplyCmd, newHistoryCmd, newRollbackCmd, newCaptureCmd, newInstallCmd, newUpgradeCmd, newPostRenderCmd,
 	newLoginCmd, newListCmd, newShowCmd, newVersionsCmd, newPromoteCmd, newRetagCmd, newPruneCmd,
+	newDeleteCmd, newProjectCmd, newAccessCmd, newTokenCmd, newAuditCmd,
 }

@@ -278,6 +278,27 @@ func (c *Client) ListTokens(ctx context.Context, user string) ([]Token, error) {
 	return out, c.doJSON(ctx, request{method: http.MethodGet, path: "/api/v1/tokens", query: q}, &out)
 }
 
+// FindToken returns the live-or-not token name of user (user "": the
+// caller's own user), as ListTokens shows it; ErrNotFound when there is
+// none. A revoked or expired token is returned too: check Live.
+func (c *Client) FindToken(ctx context.Context, user, name string) (Token, error) {
+	ts, err := c.ListTokens(ctx, user)
+	if err != nil {
+		return Token{}, err
+	}
+	for _, t := range ts {
+		if t.Name == name && (user == "" || t.User == user) {
+			return t, nil
+		}
+	}
+	return Token{}, fmt.Errorf("token %q of user %q: %w", name, user, ErrNotFound)
+}
+
+// Live reports whether the token is neither revoked nor expired at now.
+func (t Token) Live(now time.Time) bool {
+	return t.RevokedAt == nil && (t.ExpiresAt == nil || now.Before(*t.ExpiresAt))
+}
+
 // CreateToken creates a user token; the secret is in the result only.
 func (c *Client) CreateToken(ctx context.Context, req TokenRequest) (CreatedToken, error) {
 	var out CreatedToken
@@ -364,4 +385,28 @@ func (c *Client) CollectGarbage(ctx context.Context, grace time.Duration, dryRun
 	}
 	var out GCResult
 	return out, c.doJSON(ctx, request{method: http.MethodPost, path: "/api/v1/admin/gc", idempotent: true, body: body}, &out)
+}
+
+// ---- audit
+
+// AuditOptions filter ListAudit.
+type AuditOptions struct {
+	// Project: that project's record (owners); "" every record (admin).
+	Project string
+	// Limit: at most this many, newest first (0: the server's default, 100).
+	Limit int
+}
+
+// ListAudit returns access changes and minted tokens, newest first.
+func (c *Client) ListAudit(ctx context.Context, o AuditOptions) ([]AuditEvent, error) {
+	var out []AuditEvent
+	q := url.Values{}
+	if o.Limit > 0 {
+		q.Set("limit", strconv.Itoa(o.Limit))
+	}
+	p := "/api/v1/audit"
+	if o.Project != "" {
+		p = pathf("/api/v1/projects/%s/audit", o.Project)
+	}
+	return out, c.doJSON(ctx, request{method: http.MethodGet, path: p, query: q}, &out)
 }

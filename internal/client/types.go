@@ -222,3 +222,15 @@ type GCResult struct {
 	DeletedBytes int64 `json:"deleted_bytes"`
 	DryRun       bool  `json:"dry_run"`
 }
+
+// AuditEvent records who changed what access, when.
+type AuditEvent struct {
+	ID      string    `json:"id"`
+	At      time.Time `json:"at"`
+	Actor   string    `json:"actor"`
+	Action  string    `json:"action"`
+	Project string    `json:"project,omitempty"`
+	State   string    `json:"state,omitempty"`
+	Subject string    `json:"subject,omitempty"`
+	Detail  string    `json:"detail,omitempty"`
+}

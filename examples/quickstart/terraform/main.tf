@@ -60,32 +60,32 @@ locals {
   seed = abspath(startswith(var.seed_dir, "/") ? var.seed_dir : "${path.module}/${var.seed_dir}")
 }
 
-# Projects have no resource of their own yet; this creates `shop` through the
-# platform API once (a project that already exists is fine) and makes the
-# group shop-devs its maintainer (capture, promote, apply, run scripts). The
-# token goes to curl on stdin, never on its command line.
-resource "terraform_data" "project" {
-  input = "shop"
+# The project `shop`. The quickstart tears everything down again, so it is
+# not protected; a real project keeps deletion_protection on.
+resource "unikube_project" "shop" {
+  name                = "shop"
+  description         = "The quickstart shop"
+  deletion_protection = false
+}
 
-  provisioner "local-exec" {
-    quiet       = true
-    interpreter = ["/bin/sh", "-c"]
-    command     = <<-SH
-      set -eu
-      api() { # METHOD PATH JSON -> HTTP status
-        printf 'Authorization: Bearer %s\n' "$UNIKUBE_TOKEN" | curl -sS -o /dev/null -w '%%{http_code}' \
-          -X "$1" -H @- -H 'Content-Type: application/json' -d "$3" "$UNIKUBE_ENDPOINT/api/v1$2"
-      }
-      code=$(api POST /projects '{"name":"shop","description":"The quickstart shop"}')
-      case "$code" in 200|201|409) ;; *) echo "create project shop: HTTP $code from $UNIKUBE_ENDPOINT" >&2; exit 1 ;; esac
-      code=$(api PUT /projects/shop/grants/group:shop-devs '{"role":"maintainer"}')
-      case "$code" in 200|201) ;; *) echo "grant group:shop-devs on shop: HTTP $code" >&2; exit 1 ;; esac
-    SH
-  }
+# The group shop-devs maintains the project's states: capture, promote,
+# apply, run scripts.
+resource "unikube_project_access" "shop_devs" {
+  project = unikube_project.shop.name
+  subject = "group:shop-devs"
+  role    = "maintainer"
+}
+
+# The CI system's token: user ci-bot, for 30 days. Its secret is in the
+# sensitive output ci_token (terraform output -raw ci_token).
+resource "unikube_token" "ci" {
+  name = "ci"
+  user = "ci-bot"
+  ttl  = "720h"
 }
 
 resource "unikube_named_state" "seed" {
-  project     = terraform_data.project.output
+  project     = unikube_project.shop.name
   name        = "seed"
   description = "Shop seed data: orders, a warm cache and uploaded files"
 
@@ -128,7 +128,7 @@ resource "unikube_named_state" "seed" {
   }
 
   access {
-    subject = "token:ci-bot:ci" # the token "ci" of user ci-bot
+    subject = unikube_token.ci.subject # token:ci-bot:ci
     role    = "maintainer"
   }
 }
@@ -177,7 +177,7 @@ resource "unikube_state_apply" "shop" {
 # it runs as a Job in the release's namespace, with the database password
 # from the release's own Secret (as $PASSWORD).
 resource "unikube_script" "order_report" {
-  project     = terraform_data.project.output
+  project     = unikube_project.shop.name
   name        = "order-report"
   description = "Orders per status in the shop database"
   image       = var.script_image
@@ -207,6 +207,12 @@ resource "unikube_script" "order_report" {
 output "state" {
   description = "The version applied."
   value       = "${unikube_named_state.seed.id}:${unikube_named_state.seed.version_tag} (${unikube_named_state.seed.version_digest})"
+}
+
+output "ci_token" {
+  description = "Secret of the CI token (shown with terraform output -raw ci_token)."
+  value       = unikube_token.ci.token
+  sensitive   = true
 }
 
 output "results" {

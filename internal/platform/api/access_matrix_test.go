@@ -213,6 +213,8 @@ func matrixRows() []row {
 			return call{tg: tg}
 		}},
 		{op: "listProjectGrants", min: lvViewer},
+		{op: "listProjectAudit", min: lvOwner},
+		{op: "listAudit", min: lvAdmin},
 		{op: "putProjectGrant", min: lvOwner, prepare: func(w *world, _ *principal) call {
 			tg := w.base()
 			tg.subject = "user:" + w.uniq("mx-grantee")

@@ -98,6 +98,7 @@ func (s *Server) createProject(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.authn.ForgetRoles() // the owner grant is new
+	s.audit(r.Context(), p, store.AuditEvent{Action: store.AuditProjectCreate, Project: pr.Name, Subject: owner})
 	writeJSON(w, http.StatusCreated, pr)
 }
 
@@ -139,8 +140,9 @@ func (s *Server) updateProject(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) deleteProject(w http.ResponseWriter, r *http.Request) {
 	project, _, err := names(r)
+	var p auth.Principal
 	if err == nil {
-		_, err = s.need(r, project, "", auth.RoleOwner)
+		p, err = s.need(r, project, "", auth.RoleOwner)
 	}
 	if err == nil {
 		err = s.st.DeleteProject(r.Context(), project, s.cfg.Now())
@@ -150,6 +152,7 @@ func (s *Server) deleteProject(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	s.audit(r.Context(), p, store.AuditEvent{Action: store.AuditProjectDelete, Project: project})
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -335,17 +338,19 @@ func (s *Server) putGrant(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	s.audit(r.Context(), p, store.AuditEvent{Action: store.AuditGrantPut, Project: project, State: state, Subject: subject, Detail: "role=" + req.Role})
 	writeJSON(w, http.StatusOK, g)
 }
 
 func (s *Server) deleteGrant(w http.ResponseWriter, r *http.Request) {
 	project, state, err := names(r)
 	subject := r.PathValue("subject")
+	var p auth.Principal
 	if err == nil {
 		err = auth.ValidateSubject(subject)
 	}
 	if err == nil {
-		_, err = s.need(r, project, state, auth.RoleOwner)
+		p, err = s.need(r, project, state, auth.RoleOwner)
 	}
 	if err == nil {
 		err = s.st.DeleteGrant(r.Context(), project, state, subject)
@@ -355,6 +360,7 @@ func (s *Server) deleteGrant(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	s.audit(r.Context(), p, store.AuditEvent{Action: store.AuditGrantDelete, Project: project, State: state, Subject: subject})
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -101,6 +101,11 @@ func (s *Server) routes() []route {
 		{method: "GET", pattern: scriptP + "/runs/{run}", op: "getRun", summary: "Show a run: status, times, exit code; log tail and stack trace for appliers and above.", role: roleView, auth: true, handler: s.getRun, resp: "Run", status: 200},
 		{method: "PATCH", pattern: scriptP + "/runs/{run}", op: "updateRun", summary: "Report a run's progress or result.", role: roleApply, auth: true, handler: s.updateRun, req: "UpdateRunRequest", resp: "Run", status: 200},
 
+		{method: "GET", pattern: projectP + "/audit", op: "listProjectAudit", summary: "The project's access record, newest first: projects created and deleted, grants put and removed on it and its states, job and upload tokens minted, with who and when.", role: roleOwner, auth: true, handler: s.projectAudit, resp: "[]AuditEvent", status: 200,
+			query: []param{{"limit", "integer", "at most this many (1-1000, default 100)"}}},
+		{method: "GET", pattern: base + "/audit", op: "listAudit", summary: "Every access record, newest first, including tokens created and revoked.", role: roleAdmin, auth: true, handler: s.allAudit, resp: "[]AuditEvent", status: 200,
+			query: []param{{"limit", "integer", "at most this many (1-1000, default 100)"}, {"project", "string", "only this project's"}}},
+
 		{method: "POST", pattern: base + "/admin/gc", op: "collectGarbage", summary: "Delete chunks no version references. Chunks stored or uploaded (by the time recorded in the database) within the grace period are kept for in-flight uploads. Works in short locked steps: commits and uploads go on meanwhile.", role: roleAdmin, auth: true, handler: s.runGC, req: "GCRequest", resp: "GCResult", status: 200},
 	}
 }

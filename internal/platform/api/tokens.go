@@ -125,6 +125,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	s.audit(r.Context(), p, store.AuditEvent{Action: store.AuditTokenCreate, Subject: "token:" + t.User + ":" + t.Name, Detail: tokenDetail(t)})
 	writeJSON(w, http.StatusCreated, CreateTokenResponse{Token: t, Secret: secret})
 }
 
@@ -169,6 +170,7 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	s.audit(r.Context(), p, store.AuditEvent{Action: store.AuditTokenRevoke, Project: t.Project, State: t.State, Subject: "token:" + t.User + ":" + t.Name})
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -237,6 +239,7 @@ func (s *Server) createUploadToken(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	s.audit(r.Context(), p, store.AuditEvent{Action: store.AuditUploadTokenCreate, Project: project, State: state, Subject: t.Name, Detail: tokenDetail(t)})
 	writeJSON(w, http.StatusCreated, UploadTokenResponse{Token: secret, Name: t.Name, Project: project, State: state, ExpiresAt: *t.ExpiresAt})
 }
 

@@ -444,5 +444,6 @@ func (s *Server) createJobToken(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	s.audit(r.Context(), p, store.AuditEvent{Action: store.AuditJobTokenCreate, Project: project, State: state, Subject: t.Name, Detail: "tag=" + v.Tag + " " + tokenDetail(t)})
 	writeJSON(w, http.StatusCreated, JobTokenResponse{Token: secret, Name: t.Name, Project: project, State: state, Tag: v.Tag, Digest: v.Digest, ExpiresAt: *t.ExpiresAt})
 }

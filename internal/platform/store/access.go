@@ -172,13 +172,24 @@ func scanToken(sc interface{ Scan(...any) error }) (Token, error) {
 	return t, nil
 }
 
-// CreateToken inserts a token; ErrExists when its user already has a token
-// of that name (names are unique per user, so this reveals only the
-// caller's own names).
+// CreateToken inserts a token; ErrExists when its user already has a live
+// token of that name (names are unique per user, so this reveals only the
+// caller's own names). A revoked or expired token gives its name up: its
+// row is renamed NAME~ID (never a valid name) and kept for the record, so
+// automation can replace a token under the same name and grants to
+// token:USER:NAME carry over to the replacement.
 func (s *Store) CreateToken(ctx context.Context, t Token) error {
-	_, err := s.exec(ctx, `INSERT INTO tokens (`+tokenCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-		t.ID, t.Name, t.Hash, t.Kind, t.User, strings.Join(t.Groups, ","), t.Project, t.State, t.VersionDigest,
-		nanos(t.CreatedAt), t.CreatedBy, nullNanos(t.ExpiresAt), nullNanos(t.RevokedAt), t.ParentID)
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE tokens SET name = name || '~' || id
+			WHERE username = $1 AND name = $2 AND (revoked_at IS NOT NULL OR expires_at <= $3)`,
+			t.User, t.Name, nanos(t.CreatedAt)); err != nil {
+			return fmt.Errorf("create token: free the name of a dead token: %w", err)
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO tokens (`+tokenCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+			t.ID, t.Name, t.Hash, t.Kind, t.User, strings.Join(t.Groups, ","), t.Project, t.State, t.VersionDigest,
+			nanos(t.CreatedAt), t.CreatedBy, nullNanos(t.ExpiresAt), nullNanos(t.RevokedAt), t.ParentID)
+		return err
+	})
 	if isUnique(err) {
 		return fmt.Errorf("token %q: %w", t.Name, ErrExists)
 	}

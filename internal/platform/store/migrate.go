@@ -184,6 +184,23 @@ var migrations = []migration{
 		`ALTER TABLE tokens_v4 RENAME TO tokens`,
 		`CREATE INDEX tokens_parent ON tokens (parent_id)`,
 	}},
+	// Every change of access (projects, grants, tokens) and every job or
+	// upload token minted is recorded with who, what and when. No foreign
+	// keys: the record of a deleted project stays.
+	{5, "audit events", []string{
+		`CREATE TABLE audit_events (
+			id TEXT PRIMARY KEY,
+			at BIGINT NOT NULL,
+			actor TEXT NOT NULL,
+			action TEXT NOT NULL,
+			project TEXT NOT NULL DEFAULT '',
+			state TEXT NOT NULL DEFAULT '',
+			subject TEXT NOT NULL DEFAULT '',
+			detail TEXT NOT NULL DEFAULT ''
+		)`,
+		`CREATE INDEX audit_events_project ON audit_events (project, at)`,
+		`CREATE INDEX audit_events_at ON audit_events (at)`,
+	}},
 }
 
 // migrate applies pending migrations, each in its own transaction. On

@@ -37,7 +37,7 @@ func TestOpen_MigratesOnceOnBothEngines(t *testing.T) {
 					t.Fatalf("open %d: %v", i, err)
 				}
 				v, err := s.SchemaVersion(ctx)
-				if err != nil || v != 4 {
+				if err != nil || v != 5 {
 					t.Fatalf("schema version %d, %v", v, err)
 				}
 				if i == 0 {

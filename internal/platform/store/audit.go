@@ -1,0 +1,81 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Audit actions: every change of access and every token minted.
+const (
+	AuditProjectCreate     = "project.create"
+	AuditProjectDelete     = "project.delete"
+	AuditGrantPut          = "grant.put"
+	AuditGrantDelete       = "grant.delete"
+	AuditTokenCreate       = "token.create"
+	AuditTokenRevoke       = "token.revoke"
+	AuditJobTokenCreate    = "job-token.create"
+	AuditUploadTokenCreate = "upload-token.create"
+)
+
+// AuditEvent records who changed what access, when. Events outlive what
+// they name (a deleted project's events stay).
+type AuditEvent struct {
+	ID     string    `json:"id"`
+	At     time.Time `json:"at"`
+	Actor  string    `json:"actor"`  // the caller: user:NAME, admin, token:NAME
+	Action string    `json:"action"` // one of the Audit* actions
+	// Project and State are the scope ("" for tokens of no project).
+	Project string `json:"project,omitempty"`
+	State   string `json:"state,omitempty"`
+	// Subject is whom it concerns: a grant's subject, or a token as
+	// token:USER:NAME.
+	Subject string `json:"subject,omitempty"`
+	// Detail: the role granted, a token's groups and expiry, a job
+	// token's version digest.
+	Detail string `json:"detail,omitempty"`
+}
+
+// RecordAudit stores an event.
+func (s *Store) RecordAudit(ctx context.Context, e AuditEvent) error {
+	_, err := s.exec(ctx, `INSERT INTO audit_events (id, at, actor, action, project, state, subject, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		e.ID, nanos(e.At), e.Actor, e.Action, e.Project, e.State, e.Subject, e.Detail)
+	if err != nil {
+		return fmt.Errorf("record audit event %s: %w", e.Action, err)
+	}
+	return nil
+}
+
+// AuditFilter selects events: of one project (all with ""), newest first,
+// at most Limit.
+type AuditFilter struct {
+	Project string
+	Limit   int
+}
+
+// ListAudit returns events newest first.
+func (s *Store) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error) {
+	q := `SELECT id, at, actor, action, project, state, subject, detail FROM audit_events`
+	args := []any{}
+	if f.Project != "" {
+		q += ` WHERE project = $1`
+		args = append(args, f.Project)
+	}
+	q += fmt.Sprintf(` ORDER BY at DESC, id DESC LIMIT %d`, max(f.Limit, 1))
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list audit events: %w", err)
+	}
+	defer rows.Close()
+	out := []AuditEvent{}
+	for rows.Next() {
+		var e AuditEvent
+		var at int64
+		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.Project, &e.State, &e.Subject, &e.Detail); err != nil {
+			return nil, fmt.Errorf("list audit events: %w", err)
+		}
+		e.At = fromNanos(at)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
