@@ -196,8 +196,7 @@ func (l *loader) meta(name string) unikubeMeta {
 }
 
 // create makes the new index for h: its settings with replicas 0 and
-// refresh off, its mappings with the marker in _meta. A leftover of an
-// earlier apply that never served (killed mid-load) is replaced.
+// refresh off, its mappings with the marker in _meta.
 func (c *client) create(ctx context.Context, h indexHeader, suffix string, m unikubeMeta) (string, error) {
 	name := h.Name + "-unikube-" + suffix
 	s, err := c.lookup(ctx, name)
@@ -205,13 +204,9 @@ func (c *client) create(ctx context.Context, h indexHeader, suffix string, m uni
 		return "", err
 	}
 	if s != nil {
-		if aliases := s.concrete[name].Aliases; len(aliases) == 0 {
-			if err := c.do(ctx, http.MethodDelete, "/"+esc(name), nil, nil); err != nil {
-				return "", fmt.Errorf("delete the unfinished %s of an earlier apply: %w", name, err)
-			}
-		} else {
-			name += "-" + driver.RandSuffix() // a forced re-apply of what serves now
-		}
+		// The rollback copy, what serves now (a forced re-apply), or the
+		// leftover of a killed apply (dropped after this one succeeds).
+		name += "-" + driver.RandSuffix()
 	}
 	settings := map[string]any{}
 	for k, v := range h.Settings {
