@@ -63,8 +63,11 @@ func newClient(raw string, opt func(string, string) string) (*client, []string, 
 		}
 	}
 	c.base = &url.URL{Scheme: u.Scheme, Host: u.Host}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = 16
+	tr := &http.Transport{
+		Proxy: http.ProxyFromEnvironment, ForceAttemptHTTP2: true,
+		MaxIdleConns: 32, MaxIdleConnsPerHost: 16, IdleConnTimeout: 90 * time.Second,
+		TLSHandshakeTimeout: 10 * time.Second,
+	}
 	if f := opt(OptCAFile, ""); f != "" {
 		pem, err := os.ReadFile(f)
 		if err != nil {

@@ -3,8 +3,10 @@ package opensearch
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 )
 
 // pageSize is how many documents one search page returns.
@@ -37,19 +39,29 @@ func (c *client) eachDoc(ctx context.Context, index string, fn func(hit) error) 
 	if pit == "" {
 		return c.scrollDocs(ctx, index, fn)
 	}
-	defer closePit()
+	// Elasticsearch may hand out a new id with each page; close the last.
+	defer func() { closePit(pit) }()
 	var after []any
+	sortBy := "_id"
 	for {
 		body := map[string]any{
 			"size": pageSize, "track_total_hits": false,
 			"pit":  map[string]any{"id": pit, "keep_alive": "2m"},
-			"sort": []any{map[string]any{"_id": "asc"}},
+			"sort": []any{map[string]any{sortBy: "asc"}},
 		}
 		if after != nil {
 			body["search_after"] = after
 		}
 		var ans searchAnswer
-		if err := c.do(ctx, http.MethodPost, "/_search", body, &ans); err != nil {
+		err := c.do(ctx, http.MethodPost, "/_search", body, &ans)
+		if after == nil && sortBy == "_id" && refusesIDSort(err) {
+			// Elasticsearch 8 keeps no _id field data: take the index
+			// order, which is stable within the point in time but dedups
+			// worse across versions.
+			sortBy = "_shard_doc"
+			continue
+		}
+		if err != nil {
 			return err
 		}
 		if ans.PitID != "" {
@@ -67,16 +79,22 @@ func (c *client) eachDoc(ctx context.Context, index string, fn func(hit) error) 
 	}
 }
 
+// refusesIDSort tells the error of a server that cannot sort on _id.
+func refusesIDSort(err error) bool {
+	var he *httpError
+	return errors.As(err, &he) && he.Status == http.StatusBadRequest && strings.Contains(he.Body, "_id")
+}
+
 // openPit opens a point in time, OpenSearch's API first, then
 // Elasticsearch's; "" when the server has neither.
-func (c *client) openPit(ctx context.Context, index string) (string, func(), error) {
+func (c *client) openPit(ctx context.Context, index string) (string, func(id string), error) {
 	var os struct {
 		PitID string `json:"pit_id"`
 	}
 	err := c.do(ctx, http.MethodPost, "/"+esc(index)+"/_search/point_in_time?keep_alive=2m", nil, &os)
 	if err == nil && os.PitID != "" {
-		return os.PitID, func() {
-			_ = c.do(context.WithoutCancel(ctx), http.MethodDelete, "/_search/point_in_time", map[string]any{"pit_id": []string{os.PitID}}, nil)
+		return os.PitID, func(id string) {
+			_ = c.do(context.WithoutCancel(ctx), http.MethodDelete, "/_search/point_in_time", map[string]any{"pit_id": []string{id}}, nil)
 		}, nil
 	}
 	if s := statusOf(err); err != nil && s == 0 {
@@ -87,14 +105,14 @@ func (c *client) openPit(ctx context.Context, index string) (string, func(), err
 	}
 	err = c.do(ctx, http.MethodPost, "/"+esc(index)+"/_pit?keep_alive=2m", nil, &es)
 	if err == nil && es.ID != "" {
-		return es.ID, func() {
-			_ = c.do(context.WithoutCancel(ctx), http.MethodDelete, "/_pit", map[string]any{"id": es.ID}, nil)
+		return es.ID, func(id string) {
+			_ = c.do(context.WithoutCancel(ctx), http.MethodDelete, "/_pit", map[string]any{"id": id}, nil)
 		}, nil
 	}
 	if s := statusOf(err); err != nil && s == 0 {
 		return "", nil, err
 	}
-	return "", func() {}, nil
+	return "", func(string) {}, nil
 }
 
 // scrollDocs is eachDoc for servers without point in time.
