@@ -28,31 +28,31 @@ func TestElasticsearch8_CaptureUsesItsPointInTimeAndIndexOrder(t *testing.T) {
 		route := r.Method + " " + r.URL.Path
 		switch {
 		case route == "GET /":
-			io.WriteString(w, `{"name":"es01","version":{"number":"8.15.0","build_flavor":"default"},"tagline":"You Know, for Search"}`)
+			_, _ = io.WriteString(w, `{"name":"es01","version":{"number":"8.15.0","build_flavor":"default"},"tagline":"You Know, for Search"}`)
 		case route == "GET /logs":
-			io.WriteString(w, `{"logs":{"aliases":{"all-logs":{}},"mappings":{"properties":{"m":{"type":"keyword"}}},
+			_, _ = io.WriteString(w, `{"logs":{"aliases":{"all-logs":{}},"mappings":{"properties":{"m":{"type":"keyword"}}},
 			  "settings":{"index.number_of_shards":"1","index.number_of_replicas":"1","index.uuid":"u1","index.creation_date":"1700000000000",
 			  "index.provided_name":"logs","index.version.created":"8512000","index.routing.allocation.include._tier_preference":"data_content"}}}`)
 		case route == "POST /logs/_search/point_in_time":
 			w.WriteHeader(http.StatusBadRequest)
-			io.WriteString(w, `{"error":"no handler found for uri [/logs/_search/point_in_time?keep_alive=2m] and method [POST]"}`)
+			_, _ = io.WriteString(w, `{"error":"no handler found for uri [/logs/_search/point_in_time?keep_alive=2m] and method [POST]"}`)
 		case route == "POST /logs/_pit":
-			io.WriteString(w, `{"id":"pit-1"}`)
+			_, _ = io.WriteString(w, `{"id":"pit-1"}`)
 		case route == "POST /_search" && bytes.Contains(body, []byte(`"_id":"asc"`)):
 			w.WriteHeader(http.StatusBadRequest)
-			io.WriteString(w, `{"error":{"root_cause":[{"type":"illegal_argument_exception","reason":"Fielddata access on the _id field is disallowed, you can re-enable it by updating the dynamic cluster setting: indices.id_field_data.enabled"}]},"status":400}`)
+			_, _ = io.WriteString(w, `{"error":{"root_cause":[{"type":"illegal_argument_exception","reason":"Fielddata access on the _id field is disallowed, you can re-enable it by updating the dynamic cluster setting: indices.id_field_data.enabled"}]},"status":400}`)
 		case route == "POST /_search" && bytes.Contains(body, []byte(`"_shard_doc":"asc"`)) && bytes.Contains(body, []byte(`"pit-1"`)):
-			io.WriteString(w, `{"pit_id":"pit-2","hits":{"hits":[
+			_, _ = io.WriteString(w, `{"pit_id":"pit-2","hits":{"hits":[
 			  {"_index":"logs","_id":"b","_source":{"m":"second"},"sort":[0]},
 			  {"_index":"logs","_id":"a","_routing":"r","_source":{"m":"first"},"sort":[1]}]}}`)
 		case route == "DELETE /_pit":
 			mu.Lock()
 			closed = append(closed, string(body))
 			mu.Unlock()
-			io.WriteString(w, `{"succeeded":true,"num_freed":1}`)
+			_, _ = io.WriteString(w, `{"succeeded":true,"num_freed":1}`)
 		default:
 			w.WriteHeader(http.StatusNotFound)
-			io.WriteString(w, `{"error":"unexpected `+route+`"}`)
+			_, _ = io.WriteString(w, `{"error":"unexpected `+route+`"}`)
 		}
 	}))
 	defer srv.Close()
@@ -71,7 +71,7 @@ func TestElasticsearch8_CaptureUsesItsPointInTimeAndIndexOrder(t *testing.T) {
 	}
 	var header struct {
 		Index struct {
-			Settings map[string]any            `json:"settings"`
+			Settings map[string]any             `json:"settings"`
 			Aliases  map[string]json.RawMessage `json:"aliases"`
 		} `json:"index"`
 	}
