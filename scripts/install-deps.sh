@@ -22,6 +22,9 @@ declare -A DEB=(
   [pg_restore]=postgresql-client-15
   [pg_dump]=postgresql-client-15
   [psql]=postgresql-client-15
+  # scripts/install-opensearch.sh: the test node runs on Java 17, Maven resolves it.
+  [java]=openjdk-17-jre-headless
+  [mvn]=maven
 )
 
 have() {
