@@ -307,9 +307,10 @@ func TestOpenSearch_AwkwardDocumentsAliasesAnalyzersAndRollbackCopies(t *testing
 	if again.Digest != c1.Digest {
 		t.Errorf("capture after restore has digest %s, the restored one %s", again.Digest, c1.Digest)
 	}
-	// "*" skips the rollback copy.
+	// Every index (other tests' too: the node is shared) is listed under
+	// its served name, without rollback copies.
 	all := drivertest.Capture(t, d, driver.Source{URL: o.URL}, store, "search")
-	if all.Meta["indexes"] != "books" {
+	if listed := "," + all.Meta["indexes"] + ","; !strings.Contains(listed, ",books,") || strings.Contains(listed, "-unikube-") {
 		t.Errorf("capture of every index lists %q", all.Meta["indexes"])
 	}
 
