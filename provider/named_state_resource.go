@@ -37,7 +37,7 @@ var grantRoles = []string{"owner", "maintainer", "applier", "viewer"}
 
 // componentKinds are the kinds a component block can capture from local
 // sources.
-var componentKinds = []string{"postgres", "mysql", "redis", "volume"}
+var componentKinds = []string{"postgres", "mysql", "redis", "volume", "opensearch", "elasticsearch"}
 
 // Default timeouts of creating and updating a state (both may capture and
 // upload a new version) and of deleting it.
@@ -187,7 +187,8 @@ func (r *NamedStateResource) Schema(ctx context.Context, req resource.SchemaRequ
 						},
 						"kind": schema.StringAttribute{
 							MarkdownDescription: "Kind of service: `postgres` (a `pg_dump` archive), `mysql` (an SQL dump), " +
-								"`redis` (an RDB file) or `volume` (a directory).",
+								"`redis` (an RDB file), `volume` (a directory) or `opensearch` (alias `elasticsearch`: indexes of a live " +
+								"`http(s)://` server, the URL path naming index patterns, or a dump file of the driver).",
 							Required:   true,
 							Validators: []validator.String{stringvalidator.OneOf(componentKinds...)},
 						},

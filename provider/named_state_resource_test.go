@@ -235,7 +235,7 @@ resource "unikube_named_state" "test" {
 		{"bad tag characters", state(`tag = "v 1"`), `Invalid tag expression`},
 		{"unknown component kind", state(`component {
   name = "search"
-  kind = "elasticsearch"
+  kind = "solr"
   source {
     path = "` + dump + `"
   }
@@ -270,9 +270,9 @@ component {
   name = "db"
   kind = "postgres"
   source {
-    url = "http://user:hunter2@127.0.0.1/shop"
+    url = "ftp://user:hunter2@127.0.0.1/shop"
   }
-}`), `(?s)Unsupported endpoint URL scheme.*"http"`},
+}`), `(?s)Unsupported endpoint URL scheme.*"ftp"`},
 		{"source that does not exist", state(`component {
   name = "db"
   kind = "postgres"

@@ -53,7 +53,7 @@ func (r *NamedStateResource) makeVersion(ctx context.Context, config tfsdk.Confi
 		if s.URL != "" {
 			u = s.URL
 		}
-		sources = append(sources, capture.Source{Name: s.Name, Kind: statepkg.Kind(s.Kind), URL: u})
+		sources = append(sources, capture.Source{Name: s.Name, Kind: componentKind(s.Kind), URL: u})
 	}
 	m, stats, err := capture.Capture(ctx, sources, r.client.Chunks(project, name), capture.Spec{
 		State:    project + "/" + name,
@@ -82,4 +82,13 @@ func (r *NamedStateResource) makeVersion(ctx context.Context, config tfsdk.Confi
 	}
 	setVersion(plan, v)
 	return diags
+}
+
+// componentKind maps a component block's kind to the stored kind:
+// elasticsearch is another name of opensearch (one driver speaks to both).
+func componentKind(kind string) statepkg.Kind {
+	if kind == "elasticsearch" {
+		return statepkg.KindOpenSearch
+	}
+	return statepkg.Kind(kind)
 }

@@ -223,7 +223,7 @@ resource "unikube_state_apply" "test" {
 	}{
 		{"invalid reference", apply("seed", "postgres://127.0.0.1/shop"), `Invalid state reference`},
 		{"write-only tag expression", apply("shop/seed:@random", "postgres://127.0.0.1/shop"), `only names a version to be created`},
-		{"unsupported endpoint scheme", apply("shop/seed", "http://user:hunter2@example.com/"), `(?s)Unsupported endpoint URL scheme.*"http"`},
+		{"unsupported endpoint scheme", apply("shop/seed", "ftp://user:hunter2@example.com/"), `(?s)Unsupported endpoint URL scheme.*"ftp"`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -26,6 +26,9 @@ declare -A DEB=(
   [pg_restore]=postgresql-client-15
   [pg_dump]=postgresql-client-15
   [psql]=postgresql-client-15
+  # scripts/install-opensearch.sh: the test node runs on Java 17, Maven resolves it.
+  [java]=openjdk-17-jre-headless
+  [mvn]=maven
 )
 
 have() {
@@ -103,3 +106,6 @@ go_tool helm helm.sh/helm/v3/cmd/helm@v3.22.0
 # GoReleaser for make release-snapshot / make release and goreleaser check in
 # make lint (test/release builds the provider archive with it).
 go_tool goreleaser github.com/goreleaser/goreleaser/v2@v2.17.0
+# A single-node OpenSearch from Maven for internal/testenv.StartOpenSearch
+# (the opensearch driver's tests).
+bash "$(dirname "$0")/install-opensearch.sh"

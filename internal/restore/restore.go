@@ -17,6 +17,7 @@ import (
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver"
 	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver/mysql"
+	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver/opensearch"
 	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver/postgres"
 	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver/redis"
 	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver/volume"
@@ -25,7 +26,7 @@ import (
 
 // DefaultRegistry returns a registry with every driver of this build.
 func DefaultRegistry() *driver.Registry {
-	return driver.NewRegistry(postgres.New(), mysql.New(), redis.New(), volume.New())
+	return driver.NewRegistry(postgres.New(), mysql.New(), redis.New(), volume.New(), opensearch.New())
 }
 
 // Executor runs a driver somewhere: Local runs it in this process; the

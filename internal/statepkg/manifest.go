@@ -18,6 +18,8 @@ const (
 	KindVolume     Kind = "volume"
 	KindKubernetes Kind = "kubernetes"
 	KindScript     Kind = "script"
+	// KindOpenSearch is OpenSearch or Elasticsearch indexes.
+	KindOpenSearch Kind = "opensearch"
 )
 
 // Manifest describes one immutable version of a named state. Its identity is

@@ -126,7 +126,7 @@ func (m *Manifest) Validate() error {
 // KnownKind reports whether k is a component kind this build understands.
 func KnownKind(k Kind) bool {
 	switch k {
-	case KindPostgres, KindMySQL, KindRedis, KindVolume, KindKubernetes, KindScript:
+	case KindPostgres, KindMySQL, KindRedis, KindVolume, KindKubernetes, KindScript, KindOpenSearch:
 		return true
 	}
 	return false
@@ -137,7 +137,7 @@ func KnownKind(k Kind) bool {
 func (c *Component) Validate() error {
 	where := fmt.Sprintf("component %q", truncate(c.Name))
 	if !KnownKind(c.Kind) {
-		return fmt.Errorf("%w: %s: unknown kind %q (known: postgres, mysql, redis, volume, kubernetes, script)",
+		return fmt.Errorf("%w: %s: unknown kind %q (known: postgres, mysql, redis, volume, kubernetes, script, opensearch)",
 			ErrInvalidManifest, where, truncate(string(c.Kind)))
 	}
 	if c.Size < 0 {

@@ -12,23 +12,24 @@ import (
 var _ validator.String = endpointURLValidator{}
 
 // endpointSchemes are the URL schemes a local-executor target can have.
-var endpointSchemes = []string{"postgres", "postgresql", "mysql", "redis", "rediss", "file"}
+var endpointSchemes = []string{"postgres", "postgresql", "mysql", "redis", "rediss", "http", "https", "file"}
 
 // endpointURLValidator checks the URL of a service the local executor
 // restores into or captures from.
 type endpointURLValidator struct{}
 
 // EndpointURL returns a validator for a service URL: postgres:// (or
-// postgresql://), mysql://, redis:// (or rediss://) or file://. The value is
+// postgresql://), mysql://, redis:// (or rediss://), http(s):// (OpenSearch,
+// Elasticsearch) or file://. The value is
 // usually sensitive, so diagnostics never echo it.
 func EndpointURL() validator.String { return endpointURLValidator{} }
 
 func (endpointURLValidator) Description(context.Context) string {
-	return "value must be a postgres://, mysql://, redis:// or file:// URL"
+	return "value must be a postgres://, mysql://, redis://, http(s):// or file:// URL"
 }
 
 func (v endpointURLValidator) MarkdownDescription(ctx context.Context) string {
-	return "value must be a `postgres://`, `mysql://`, `redis://` or `file://` URL"
+	return "value must be a `postgres://`, `mysql://`, `redis://`, `http(s)://` or `file://` URL"
 }
 
 func (endpointURLValidator) ValidateString(ctx context.Context, req validator.StringRequest, resp *validator.StringResponse) {

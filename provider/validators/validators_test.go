@@ -105,7 +105,7 @@ func TestEndpointURL_AcceptsSupportedSchemesWithoutEchoingSecrets(t *testing.T) 
 		{"mysql", types.StringValue("mysql://root@db:3306/shop"), ""},
 		{"redis", types.StringValue("redis://127.0.0.1:6379/0"), ""},
 		{"file", types.StringValue("file:///var/lib/data"), ""},
-		{"http is unsupported", types.StringValue("http://user:s3cret@host/"), `scheme is "http"`},
+		{"ftp is unsupported", types.StringValue("ftp://user:s3cret@host/"), `scheme is "ftp"`},
 		{"no scheme", types.StringValue("/var/lib/data"), "(none)"},
 		{"relative file", types.StringValue("file://data/dir"), "absolute path"},
 		{"postgres without host", types.StringValue("postgres:///shop"), "needs a host"},

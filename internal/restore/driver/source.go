@@ -56,8 +56,10 @@ func KindOf(u string) (statepkg.Kind, error) {
 		return statepkg.KindMySQL, nil
 	case "redis", "rediss":
 		return statepkg.KindRedis, nil
+	case "http", "https":
+		return statepkg.KindOpenSearch, nil // the one kind served over HTTP
 	}
-	return "", fmt.Errorf("unsupported source %q: use postgres://, mysql://, redis://, file:// or a local path", Redact(u))
+	return "", fmt.Errorf("unsupported source %q: use postgres://, mysql://, redis://, http(s):// (OpenSearch, Elasticsearch), file:// or a local path", Redact(u))
 }
 
 func kindOfPath(p string) (statepkg.Kind, error) {
@@ -83,6 +85,8 @@ func kindOfPath(p string) (statepkg.Kind, error) {
 		return statepkg.KindRedis, nil
 	case bytes.HasPrefix(head, []byte(RedisDumpMagic)):
 		return statepkg.KindRedis, nil
+	case bytes.HasPrefix(head, []byte(`{"unikube":"opensearch-dump"`)):
+		return statepkg.KindOpenSearch, nil
 	case len(head) >= 262 && string(head[257:262]) == "ustar":
 		return statepkg.KindVolume, nil // a tar archive of a volume
 	}
