@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/auth"
@@ -126,6 +127,8 @@ func (s *Server) storeOIDCToken(ctx context.Context, id auth.Identity, ttl time.
 	if err := s.st.CreateToken(ctx, t); err != nil {
 		return "", t, err
 	}
+	s.audit(ctx, auth.Principal{Token: t}, store.AuditEvent{Action: store.AuditTokenCreate, Subject: "token:" + t.User + ":" + t.Name,
+		Detail: strings.TrimSpace(tokenDetail(t) + " oidc-exchange issuer=" + s.authn.OIDC.Issuer())})
 	return secret, t, nil
 }
 

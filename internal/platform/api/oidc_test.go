@@ -243,6 +243,15 @@ func TestOIDC_TokenExchange_ShortLivedPlatformToken(t *testing.T) {
 	if _, err := pc.GetProject(ctx, "payments"); err != nil {
 		t.Fatalf("the exchanged token reads payments through the group: %v", err)
 	}
+	// The exchange is an access change like any token creation: audited.
+	events, err := admin.ListAudit(ctx, client.AuditOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) == 0 || events[0].Action != "token.create" || !strings.HasPrefix(events[0].Subject, "token:alice:oidc-") ||
+		!strings.Contains(events[0].Detail, "oidc-exchange issuer=") || !strings.Contains(events[0].Detail, "groups=payments-devs") {
+		t.Fatalf("newest audit event %+v, want the exchanged token of alice with its issuer and groups", events)
+	}
 	if _, err := srv.Client(t, "").ExchangeOIDCToken(ctx, oidcTok, 13*time.Hour); err == nil {
 		t.Fatal("an exchange for longer than --oidc-exchange-ttl was granted")
 	}
