@@ -62,9 +62,15 @@ func (s *Server) projectAudit(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		limit, err = auditLimit(r)
 	}
+	// Anyone may create a project, so a name can pass to another tenant
+	// after a delete: its record starts with this project.
+	var pr store.Project
+	if err == nil {
+		pr, err = s.st.GetProject(r.Context(), project)
+	}
 	var out []store.AuditEvent
 	if err == nil {
-		out, err = s.st.ListAudit(r.Context(), store.AuditFilter{Project: project, Limit: limit})
+		out, err = s.st.ListAudit(r.Context(), store.AuditFilter{Project: project, Since: pr.CreatedAt, Limit: limit})
 	}
 	if err != nil {
 		s.fail(w, r, err)

@@ -127,3 +127,36 @@ func TestTokens_RevokedTokensNameCanBeTakenAgain(t *testing.T) {
 		}
 	})
 }
+
+// TestAudit_ReusedProjectNameDoesNotShowTheOldProjectsRecord: any user may
+// create a project, so whoever takes a deleted project's name must not read
+// its former owner's record (grantees, token names, version digests); the
+// admin still does.
+func TestAudit_ReusedProjectNameDoesNotShowTheOldProjectsRecord(t *testing.T) {
+	onBothBackends(t, func(t *testing.T, srv *platformtest.Server) {
+		ctx := context.Background()
+		olga := srv.Client(t, srv.UserToken(t, "laptop", "olga"))
+		must(olga.CreateProject(ctx, "pay", ""))
+		must(olga.PutGrant(ctx, "pay", "", "group:secret-team", client.RoleApplier))
+		if err := olga.DeleteProject(ctx, "pay"); err != nil {
+			t.Fatal(err)
+		}
+
+		mallory := srv.Client(t, srv.UserToken(t, "laptop", "mallory"))
+		must(mallory.CreateProject(ctx, "pay", ""))
+		for _, e := range must(mallory.ListAudit(ctx, client.AuditOptions{Project: "pay"})) {
+			if e.Actor != "user:mallory" {
+				t.Errorf("the new owner reads the deleted project's record: %+v", e)
+			}
+		}
+		old := 0
+		for _, e := range must(srv.Admin(t).ListAudit(ctx, client.AuditOptions{})) {
+			if e.Actor == "user:olga" && e.Project == "pay" {
+				old++
+			}
+		}
+		if old != 3 {
+			t.Errorf("the admin sees %d of olga's 3 events on pay", old)
+		}
+	})
+}

@@ -50,7 +50,10 @@ func (s *Store) RecordAudit(ctx context.Context, e AuditEvent) error {
 // at most Limit.
 type AuditFilter struct {
 	Project string
-	Limit   int
+	// Since, when set, leaves out events before it (a project's record
+	// starts when the project of that name was created).
+	Since time.Time
+	Limit int
 }
 
 // ListAudit returns events newest first.
@@ -60,6 +63,14 @@ func (s *Store) ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, err
 	if f.Project != "" {
 		q += ` WHERE project = $1`
 		args = append(args, f.Project)
+	}
+	if !f.Since.IsZero() {
+		if len(args) == 0 {
+			q += ` WHERE at >= $1`
+		} else {
+			q += ` AND at >= $2`
+		}
+		args = append(args, nanos(f.Since))
 	}
 	q += fmt.Sprintf(` ORDER BY at DESC, id DESC LIMIT %d`, max(f.Limit, 1))
 	rows, err := s.db.QueryContext(ctx, q, args...)
