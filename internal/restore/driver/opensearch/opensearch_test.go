@@ -526,3 +526,56 @@ func TestOpenSearch_DumpFileSourceAndDamagedStreams(t *testing.T) {
 }
 
 var _ = statepkg.KindOpenSearch
+
+// hostileDump captures an index to a dump file whose index header edit
+// changes, as a package from another tenant could.
+func hostileDump(t *testing.T, base, index string, edit func(h map[string]any)) string {
+	t.Helper()
+	var buf bytes.Buffer
+	if _, err := opensearch.New().Capture(context.Background(), driver.Source{URL: base + "/" + index}, &buf, nil); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(buf.String(), "\n")
+	var rec map[string]map[string]any
+	if err := json.Unmarshal([]byte(lines[1]), &rec); err != nil || rec["index"] == nil {
+		t.Fatalf("line 2 is no index header: %v %s", err, lines[1])
+	}
+	edit(rec["index"])
+	b, _ := json.Marshal(rec)
+	lines[1] = string(b) + "\n"
+	p := t.TempDir() + "/hostile.ndjson"
+	if err := os.WriteFile(p, []byte(strings.Join(lines, "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestOpenSearch_PackageCannotSetServerKeptSettings: settings a capture
+// leaves out (blocks, uuid, lifecycle state, ...) are dropped from a
+// package on restore too: a block from a hostile package would fail the
+// apply and leave an index nobody can delete without lifting it by hand.
+func TestOpenSearch_PackageCannotSetServerKeptSettings(t *testing.T) {
+	o := node(t)
+	ctx := context.Background()
+	call(t, o.URL, "PUT", "/blocked", `{"settings": {"number_of_replicas": 0}}`, nil)
+	call(t, o.URL, "PUT", "/blocked/_doc/a?refresh=true", `{"text": "first"}`, nil)
+	d := opensearch.New()
+	p := hostileDump(t, o.URL, "blocked", func(h map[string]any) {
+		s := h["settings"].(map[string]any)
+		s["index.blocks.metadata"] = "true"
+		s["index.blocks.read_only"] = "true"
+	})
+	store := drivertest.NewStore(t)
+	c := drivertest.Capture(t, d, driver.Source{URL: p}, store, "search")
+	if _, err := drivertest.Restore(ctx, d, c, store, o.URL, nil); err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	served := servedBy(t, o.URL, "blocked")
+	var got map[string]map[string]map[string]any
+	call(t, o.URL, "GET", "/"+served+"/_settings?flat_settings=true", nil, &got)
+	for k := range got[served]["settings"] {
+		if strings.HasPrefix(k, "index.blocks.") {
+			t.Errorf("the restored index %s has %s from the package", served, k)
+		}
+	}
+}

@@ -208,10 +208,10 @@ func (c *client) create(ctx context.Context, h indexHeader, suffix string, m uni
 		// leftover of a killed apply (dropped after this one succeeds).
 		name += "-" + driver.RandSuffix()
 	}
-	settings := map[string]any{}
-	for k, v := range h.Settings {
-		settings[k] = v
-	}
+	// A package is hostile until checked: what a capture leaves out
+	// (blocks above all: they would fail the apply and keep its leftover
+	// from being deleted) is left out here too.
+	settings := userSettings(h.Settings)
 	settings["index.number_of_replicas"] = "0"
 	settings["index.refresh_interval"] = "-1"
 	mappings := map[string]json.RawMessage{}
