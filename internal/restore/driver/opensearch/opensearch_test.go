@@ -561,7 +561,10 @@ func TestOpenSearch_PackageCannotSetServerKeptSettings(t *testing.T) {
 	call(t, o.URL, "PUT", "/blocked/_doc/a?refresh=true", `{"text": "first"}`, nil)
 	d := opensearch.New()
 	p := hostileDump(t, o.URL, "blocked", func(h map[string]any) {
-		s := h["settings"].(map[string]any)
+		s, ok := h["settings"].(map[string]any)
+		if !ok {
+			t.Fatalf("header settings: %v", h["settings"])
+		}
 		s["index.blocks.metadata"] = "true"
 		s["index.blocks.read_only"] = "true"
 	})
