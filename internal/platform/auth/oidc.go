@@ -148,14 +148,29 @@ func (o *OIDC) Verify(ctx context.Context, raw string) (Identity, error) {
 	if err := tok.Claims(&claims); err != nil {
 		return Identity{}, fmt.Errorf("%w: OIDC token claims: %v", ErrUnauthenticated, err)
 	}
-	user, _ := claims[o.cfg.UsernameClaim].(string)
-	if user == "" {
-		return Identity{}, fmt.Errorf("%w: the OIDC token has no string claim %q for the user name (--oidc-username-claim)", ErrUnauthenticated, o.cfg.UsernameClaim)
-	}
-	if err := ValidatePrincipalName(user); err != nil {
-		return Identity{}, fmt.Errorf("%w: claim %q of the OIDC token is not a usable user name: %v (pick another --oidc-username-claim)", ErrUnauthenticated, o.cfg.UsernameClaim, err)
+	user, err := o.userOf(claims)
+	if err != nil {
+		return Identity{}, err
 	}
 	return Identity{User: user, Groups: groupsOf(claims[o.cfg.GroupsClaim]), Subject: tok.Subject, Expires: tok.Expiry}, nil
+}
+
+// userOf reads the user name from verified claims. An e-mail address the
+// provider says it has not verified is refused as a user name: whoever
+// typed another person's address at the provider would act as that user
+// here (the rule of Kubernetes' OIDC authenticator).
+func (o *OIDC) userOf(claims map[string]any) (string, error) {
+	user, _ := claims[o.cfg.UsernameClaim].(string)
+	if user == "" {
+		return "", fmt.Errorf("%w: the OIDC token has no string claim %q for the user name (--oidc-username-claim)", ErrUnauthenticated, o.cfg.UsernameClaim)
+	}
+	if err := ValidatePrincipalName(user); err != nil {
+		return "", fmt.Errorf("%w: claim %q of the OIDC token is not a usable user name: %v (pick another --oidc-username-claim)", ErrUnauthenticated, o.cfg.UsernameClaim, err)
+	}
+	if v, ok := claims["email_verified"]; ok && o.cfg.UsernameClaim == "email" && v != true {
+		return "", fmt.Errorf("%w: the OIDC token's e-mail address %s is not verified by %s (email_verified is %v): verify it there, or pick another --oidc-username-claim", ErrUnauthenticated, user, o.cfg.Issuer, v)
+	}
+	return user, nil
 }
 
 // unverifiedIssuer reads "iss" from a JWT without verifying it, only to

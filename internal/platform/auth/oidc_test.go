@@ -2,6 +2,7 @@ package auth
 
 import (
 	"encoding/base64"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -71,5 +72,37 @@ func TestOIDC_PrincipalMatchesUserAndGroupsNotTokenGrants(t *testing.T) {
 	q := oidcPrincipal(Identity{User: "bob"}, HashSecret("y"), "https://idp", time.Now())
 	if p.Token.ID == q.Token.ID {
 		t.Error("two identities share an ID (cached roles would cross)")
+	}
+}
+
+// TestOIDC_EmailUserNameNeedsAVerifiedAddress: with the e-mail address as
+// the user name, a token whose provider says the address is unverified is
+// refused, or anyone could claim user:victim@corp.example by typing that
+// address into their profile at the provider.
+func TestOIDC_EmailUserNameNeedsAVerifiedAddress(t *testing.T) {
+	o, err := NewOIDC(OIDCConfig{Issuer: "https://idp.example.com", ClientID: "x", UsernameClaim: "email"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		claims map[string]any
+		ok     bool
+	}{
+		{map[string]any{"email": "olga@corp.example", "email_verified": true}, true},
+		{map[string]any{"email": "olga@corp.example"}, true}, // providers that do not say
+		{map[string]any{"email": "olga@corp.example", "email_verified": false}, false},
+		{map[string]any{"email": "olga@corp.example", "email_verified": "false"}, false},
+	} {
+		user, err := o.userOf(tc.claims)
+		if tc.ok && (err != nil || user != "olga@corp.example") {
+			t.Errorf("%v: %q, %v; want olga@corp.example", tc.claims, user, err)
+		}
+		if !tc.ok && (err == nil || !errors.Is(err, ErrUnauthenticated) || !strings.Contains(err.Error(), "not verified")) {
+			t.Errorf("%v: %q, %v; want refused as unverified", tc.claims, user, err)
+		}
+	}
+	sub, _ := NewOIDC(OIDCConfig{Issuer: "https://idp.example.com", ClientID: "x"}, nil)
+	if user, err := sub.userOf(map[string]any{"sub": "olga", "email_verified": false}); err != nil || user != "olga" {
+		t.Errorf("sub as the user name with an unverified address: %q, %v", user, err)
 	}
 }
