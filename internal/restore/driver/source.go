@@ -17,7 +17,19 @@ import (
 // Redact returns u with any password replaced, for plans, logs and errors.
 func Redact(u string) string {
 	p, err := url.Parse(u)
-	if err != nil || p.User == nil {
+	if err != nil {
+		// A password with a character a URL must escape (% # /) is what
+		// often makes a URL unparsable: hide all before the host.
+		start := 0
+		if i := strings.Index(u, "://"); i >= 0 {
+			start = i + 3
+		}
+		if j := strings.LastIndex(u, "@"); j >= start {
+			return u[:start] + "xxxxx" + u[j:]
+		}
+		return u
+	}
+	if p.User == nil {
 		return u
 	}
 	if _, ok := p.User.Password(); ok {
