@@ -98,7 +98,7 @@ func buildKubernetes(ctx context.Context, cfg *Config) error {
 	for _, c := range k8sCommands {
 		args = append(args, "k8s.io/kubernetes/cmd/"+c)
 	}
-	cfg.Log.Info("building Kubernetes (about 7 minutes on 2 cores, once per version)", "version", v, "into", binDir)
+	cfg.Log.Info("building Kubernetes (about 10 minutes on an idle 2-core machine, once per version)", "version", v, "into", binDir)
 	return goBuild(ctx, modDir, binDir, args)
 }
 
@@ -147,7 +147,7 @@ func buildEtcd(ctx context.Context, cfg *Config) error {
 			return fmt.Errorf("write etcd build module: %w", err)
 		}
 	}
-	cfg.Log.Info("building etcd (about 2 minutes, once per version)", "version", cfg.EtcdVersion)
+	cfg.Log.Info("building etcd (a few minutes, once per version)", "version", cfg.EtcdVersion)
 	return goBuild(ctx, modDir, binDir, []string{"build", "-trimpath", "-ldflags", "-s -w", "-o", cfg.etcdBin(), "go.etcd.io/etcd/server/v3"})
 }
 
