@@ -10,9 +10,10 @@ import (
 	"strings"
 	"testing"
 
-	"helm.sh/helm/v3/pkg/chart/loader"
-	"helm.sh/helm/v3/pkg/chartutil"
-	"helm.sh/helm/v3/pkg/engine"
+	"helm.sh/helm/v4/pkg/chart/common"
+	chartutil "helm.sh/helm/v4/pkg/chart/common/util"
+	"helm.sh/helm/v4/pkg/chart/v2/loader"
+	"helm.sh/helm/v4/pkg/engine"
 	batchv1 "k8s.io/api/batch/v1"
 	"k8s.io/client-go/kubernetes/scheme"
 
@@ -242,7 +243,7 @@ func TestPostRender_AddsSeedHookJobsForTheRenderedChart(t *testing.T) {
 	if err != nil {
 		t.Fatalf("load the quickstart chart (it is part of the repository): %v", err)
 	}
-	rv, err := chartutil.ToRenderValues(ch, map[string]any{}, chartutil.ReleaseOptions{Name: "shop", Namespace: "dev", IsInstall: true, Revision: 1}, chartutil.DefaultCapabilities)
+	rv, err := chartutil.ToRenderValues(ch, map[string]any{}, common.ReleaseOptions{Name: "shop", Namespace: "dev", IsInstall: true, Revision: 1}, common.DefaultCapabilities)
 	if err != nil {
 		t.Fatal(err)
 	}

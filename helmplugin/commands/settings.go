@@ -13,8 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"helm.sh/helm/v3/pkg/cli"
-	"helm.sh/helm/v3/pkg/helmpath"
+	"helm.sh/helm/v4/pkg/cli"
+	"helm.sh/helm/v4/pkg/helmpath"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 

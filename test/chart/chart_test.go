@@ -16,10 +16,11 @@ import (
 	"testing"
 	"time"
 
-	"helm.sh/helm/v3/pkg/chart/loader"
-	"helm.sh/helm/v3/pkg/chartutil"
-	"helm.sh/helm/v3/pkg/engine"
-	"helm.sh/helm/v3/pkg/strvals"
+	"helm.sh/helm/v4/pkg/chart/common"
+	chartutil "helm.sh/helm/v4/pkg/chart/common/util"
+	"helm.sh/helm/v4/pkg/chart/v2/loader"
+	"helm.sh/helm/v4/pkg/engine"
+	"helm.sh/helm/v4/pkg/strvals"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -199,7 +200,7 @@ func notes(t *testing.T, set ...string) string {
 			t.Fatalf("--set %s: %v", s, err)
 		}
 	}
-	top, err := chartutil.ToRenderValues(chrt, vals, chartutil.ReleaseOptions{Name: "rel", Namespace: "unikube", IsInstall: true}, nil)
+	top, err := chartutil.ToRenderValues(chrt, vals, common.ReleaseOptions{Name: "rel", Namespace: "unikube", IsInstall: true}, nil)
 	if err != nil {
 		t.Fatalf("values: %v", err)
 	}

@@ -84,7 +84,8 @@ func Up(ctx context.Context, cfg Config) (*Info, error) {
 		return nil, err
 	}
 	cfg.Log.Info("images ready", "after", time.Since(start).Round(time.Millisecond))
-	if err := cfg.healthy(ctx); err == nil {
+	healthErr := cfg.healthy(ctx)
+	if healthErr == nil {
 		// Images may have changed since the cluster started (a rebuilt agent).
 		reg, err := LocalRegistry(cfg)
 		if err != nil {
@@ -98,6 +99,7 @@ func Up(ctx context.Context, cfg Config) (*Info, error) {
 		}
 		return &Info{Kubeconfig: cfg.KubeconfigPath(), Server: cfg.apiURL(), Version: cfg.KubernetesVersion, Reused: true, Took: time.Since(start)}, nil
 	}
+	cfg.Log.Info("starting the cluster", "because", healthErr.Error())
 	cfg.down(ctx)
 	if err := cfg.up(ctx, imgs); err != nil {
 		return nil, fmt.Errorf("%w (logs in %s; `make cluster-down` cleans up)", err, cfg.state("logs"))
@@ -384,6 +386,15 @@ func (c *Config) healthy(ctx context.Context) error {
 	defer cancel()
 	if _, err := cs.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx); err != nil {
 		return fmt.Errorf("kube-apiserver not ready: %w", err)
+	}
+	// A cluster an earlier checkout started on another version is replaced,
+	// so a version bump takes effect without a manual cluster-down.
+	v, err := cs.Discovery().ServerVersion()
+	if err != nil {
+		return fmt.Errorf("kube-apiserver version: %w", err)
+	}
+	if v.GitVersion != c.KubernetesVersion {
+		return fmt.Errorf("the running cluster is Kubernetes %s, want %s", v.GitVersion, c.KubernetesVersion)
 	}
 	return nodeReady(ctx, cs)
 }

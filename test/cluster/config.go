@@ -15,9 +15,9 @@ import (
 
 // Default versions; each is one variable the harness does not otherwise assume.
 const (
-	DefaultKubernetesVersion = "v1.31.4"
-	DefaultEtcdVersion       = "v3.5.17"
-	DefaultCoreDNSVersion    = "v1.11.3"
+	DefaultKubernetesVersion = "v1.37.2"
+	DefaultEtcdVersion       = "v3.7.4"
+	DefaultCoreDNSVersion    = "v1.15.0"
 )
 
 // Fixed network layout. Everything lives on this machine; no traffic leaves it.

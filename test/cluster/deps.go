@@ -98,7 +98,7 @@ func buildKubernetes(ctx context.Context, cfg *Config) error {
 	for _, c := range k8sCommands {
 		args = append(args, "k8s.io/kubernetes/cmd/"+c)
 	}
-	cfg.Log.Info("building Kubernetes (about 7 minutes on 2 cores, once per version)", "version", v, "into", binDir)
+	cfg.Log.Info("building Kubernetes (about 10 minutes on an idle 2-core machine, once per version)", "version", v, "into", binDir)
 	return goBuild(ctx, modDir, binDir, args)
 }
 
@@ -110,7 +110,7 @@ func generatedKubernetesModule(cfg *Config) (string, error) {
 		return "", fmt.Errorf("create build module: %w", err)
 	}
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "module unikube.local/k8sbuild\n\ngo 1.23\n\nrequire k8s.io/kubernetes %s\n\nreplace (\n", v)
+	fmt.Fprintf(&b, "module unikube.local/k8sbuild\n\ngo 1.26.0\n\nrequire k8s.io/kubernetes %s\n\nreplace (\n", v)
 	for _, m := range stagingModules {
 		fmt.Fprintf(&b, "\tk8s.io/%s => k8s.io/%s %s\n", m, m, staging)
 	}
@@ -121,12 +121,15 @@ func generatedKubernetesModule(cfg *Config) (string, error) {
 	return dir, nil
 }
 
-// stagingModules are the ./staging replaces of k8s.io/kubernetes (v1.31).
+// stagingModules are the ./staging replaces of k8s.io/kubernetes (v1.37);
+// a module the list lacks fails the build with "missing go.sum entry" or a
+// version mismatch, so a new minor may need an entry added here.
 var stagingModules = []string{"api", "apiextensions-apiserver", "apimachinery", "apiserver", "cli-runtime", "client-go",
 	"cloud-provider", "cluster-bootstrap", "code-generator", "component-base", "component-helpers", "controller-manager",
-	"cri-api", "cri-client", "csi-translation-lib", "dynamic-resource-allocation", "endpointslice", "kms",
-	"kube-aggregator", "kube-controller-manager", "kube-proxy", "kube-scheduler", "kubectl", "kubelet", "metrics",
-	"mount-utils", "pod-security-admission", "sample-apiserver", "sample-cli-plugin", "sample-controller"}
+	"cri-api", "cri-client", "cri-streaming", "csi-translation-lib", "dynamic-resource-allocation", "endpointslice",
+	"externaljwt", "kms", "kube-aggregator", "kube-controller-manager", "kube-proxy", "kube-scheduler", "kubectl",
+	"kubelet", "metrics", "mount-utils", "pod-security-admission", "sample-apiserver", "sample-cli-plugin",
+	"sample-controller", "streaming"}
 
 func buildEtcd(ctx context.Context, cfg *Config) error {
 	binDir := filepath.Dir(cfg.etcdBin())
@@ -136,7 +139,7 @@ func buildEtcd(ctx context.Context, cfg *Config) error {
 	modDir := filepath.Join(cfg.RepoRoot, "test", "cluster", "build", "etcd")
 	if !moduleRequires(modDir, "go.etcd.io/etcd/server/v3 "+cfg.EtcdVersion) {
 		modDir = filepath.Join(cfg.ToolsDir, "etcd-"+cfg.EtcdVersion, "src")
-		mod := fmt.Sprintf("module unikube.local/etcdbuild\n\ngo 1.23\n\nrequire go.etcd.io/etcd/server/v3 %s\n", cfg.EtcdVersion)
+		mod := fmt.Sprintf("module unikube.local/etcdbuild\n\ngo 1.26.0\n\nrequire go.etcd.io/etcd/server/v3 %s\n", cfg.EtcdVersion)
 		if err := os.MkdirAll(modDir, 0o755); err != nil {
 			return fmt.Errorf("create etcd build module: %w", err)
 		}
@@ -144,7 +147,7 @@ func buildEtcd(ctx context.Context, cfg *Config) error {
 			return fmt.Errorf("write etcd build module: %w", err)
 		}
 	}
-	cfg.Log.Info("building etcd (about 2 minutes, once per version)", "version", cfg.EtcdVersion)
+	cfg.Log.Info("building etcd (a few minutes, once per version)", "version", cfg.EtcdVersion)
 	return goBuild(ctx, modDir, binDir, []string{"build", "-trimpath", "-ldflags", "-s -w", "-o", cfg.etcdBin(), "go.etcd.io/etcd/server/v3"})
 }
 

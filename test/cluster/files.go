@@ -120,6 +120,7 @@ authentication:
   x509: {clientCAFile: %[2]s/ca.crt}
 authorization: {mode: Webhook}
 cgroupDriver: cgroupfs
+failCgroupV1: false
 failSwapOn: false
 clusterDNS: [%[1]s]
 clusterDomain: cluster.local

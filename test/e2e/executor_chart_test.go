@@ -11,9 +11,10 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
-	"helm.sh/helm/v3/pkg/chart/loader"
-	"helm.sh/helm/v3/pkg/chartutil"
-	"helm.sh/helm/v3/pkg/engine"
+	"helm.sh/helm/v4/pkg/chart/common"
+	chartutil "helm.sh/helm/v4/pkg/chart/common/util"
+	"helm.sh/helm/v4/pkg/chart/v2/loader"
+	"helm.sh/helm/v4/pkg/engine"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -187,7 +188,7 @@ func chartInstall(ctx context.Context, t *testing.T, env *cluster.Env, ns, relea
 	if err != nil {
 		t.Fatalf("load chart: %v", err)
 	}
-	vals, err := chartutil.ReadValuesFile(filepath.Join(dir, "values-local.yaml"))
+	vals, err := common.ReadValuesFile(filepath.Join(dir, "values-local.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +206,7 @@ func chartInstall(ctx context.Context, t *testing.T, env *cluster.Env, ns, relea
 		images[name] = map[string]any{"repository": ref[:i], "tag": ref[i+1:], "pullPolicy": "IfNotPresent"}
 	}
 	vals["postgres"] = map[string]any{"password": chartPassword}
-	rv, err := chartutil.ToRenderValues(ch, vals, chartutil.ReleaseOptions{Name: release, Namespace: ns, IsInstall: true, Revision: 1}, chartutil.DefaultCapabilities)
+	rv, err := chartutil.ToRenderValues(ch, vals, common.ReleaseOptions{Name: release, Namespace: ns, IsInstall: true, Revision: 1}, common.DefaultCapabilities)
 	if err != nil {
 		t.Fatal(err)
 	}

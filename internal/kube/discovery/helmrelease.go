@@ -7,9 +7,9 @@ import (
 	"sort"
 	"strings"
 
-	"helm.sh/helm/v3/pkg/release"
-	"helm.sh/helm/v3/pkg/releaseutil"
-	helmdriver "helm.sh/helm/v3/pkg/storage/driver"
+	release "helm.sh/helm/v4/pkg/release/v1"
+	releaseutil "helm.sh/helm/v4/pkg/release/v1/util"
+	helmdriver "helm.sh/helm/v4/pkg/storage/driver"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -151,9 +151,22 @@ func lastRelease(cs kubernetes.Interface, ns, name string) (*release.Release, er
 			lastErr = err
 			continue
 		}
-		releaseutil.Reverse(rels, releaseutil.SortByRevision)
-		if len(rels) > 0 {
-			return rels[0], nil
+		// Helm 4's drivers return releases behind an interface; the
+		// Secrets and ConfigMaps drivers store only v1 releases.
+		v1rels := make([]*release.Release, 0, len(rels))
+		for _, rr := range rels {
+			switch r := rr.(type) {
+			case *release.Release:
+				v1rels = append(v1rels, r)
+			case release.Release:
+				v1rels = append(v1rels, &r)
+			default:
+				lastErr = fmt.Errorf("unsupported Helm release record type %T", rr)
+			}
+		}
+		releaseutil.Reverse(v1rels, releaseutil.SortByRevision)
+		if len(v1rels) > 0 {
+			return v1rels[0], nil
 		}
 	}
 	if lastErr != nil {

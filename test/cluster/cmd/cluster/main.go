@@ -4,6 +4,7 @@
 //	cluster up       build what is missing, start, wait until ready
 //	cluster down     stop everything up started and remove its traces
 //	cluster status   show each component and the node
+//	cluster build    only build etcd, Kubernetes and CoreDNS into the tools dir (a CI cache step)
 //	cluster images   build the image tars (and push them to the cluster's registry when it runs)
 package main
 
@@ -32,7 +33,7 @@ func run() int {
 	fs.StringVar(&cfg.ToolsDir, "tools-dir", cfg.ToolsDir, "cache of built binaries and image tars (env UNIKUBE_TOOLS_DIR)")
 	verbose := fs.Bool("v", false, "debug logging")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: cluster [flags] up|down|status|images [image...]")
+		fmt.Fprintln(fs.Output(), "usage: cluster [flags] up|down|status|build|images [image...]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(os.Args[1:]); err != nil {
@@ -86,6 +87,13 @@ func run() int {
 			return 1
 		}
 		fmt.Print(s)
+	case "build":
+		start := time.Now()
+		if err := cluster.EnsureBinaries(ctx, cfg); err != nil {
+			fmt.Fprintln(os.Stderr, "cluster build:", err)
+			return 1
+		}
+		fmt.Printf("etcd %s, Kubernetes %s and CoreDNS %s built in %s\n", cfg.EtcdVersion, cfg.KubernetesVersion, cfg.CoreDNSVersion, time.Since(start).Round(time.Second))
 	case "images":
 		imgs, reg, err := cluster.PushImages(ctx, cfg, fs.Args()[1:]...)
 		if err != nil {
