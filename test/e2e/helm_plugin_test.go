@@ -114,6 +114,9 @@ func newHelmWorldWith(ctx context.Context, t *testing.T, h helmplugin.Helm, env 
 
 // forEachHelm runs f under Helm 3 and Helm 4 as subtests.
 func forEachHelm(t *testing.T, f func(t *testing.T, h helmplugin.Helm)) {
+	// The plugin's release archive (built once per test binary, minutes on
+	// a loaded machine) is made before the subtests start their clocks.
+	helmplugin.BuildDevRelease(context.Background(), t, t.TempDir())
 	for _, h := range helmplugin.Binaries(t) {
 		t.Run(h.Name, func(t *testing.T) { f(t, h) })
 	}

@@ -211,6 +211,12 @@ func snapshotDist(ctx context.Context, t testing.TB, reports string) string {
 		env = append(env, "UNIKUBE_BUILDINFO_VERSION="+reports)
 	}
 	start := time.Now()
+	// The snapshot is shared by every test of the binary that needs it:
+	// its build must not die with the deadline of the test that happened
+	// to ask first (on a loaded machine it takes minutes), nor spend that
+	// test's whole budget.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Minute)
+	defer cancel()
 	res, err := snapshot.Build(ctx, snapshot.Options{
 		Root: RepoRoot(t), Dist: dist, IDs: []string{"helm-state"}, HostOnly: true,
 		Version: PluginVersion(t), Goreleaser: goreleaser, Env: env,
