@@ -13,7 +13,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -63,7 +62,7 @@ func RunOpenSearch(ctx context.Context, dir string) (*OpenSearch, func() error, 
 	if _, err := os.Stat(filepath.Join(dist, ".complete")); err != nil {
 		return nil, nil, &NotInstalledError{Binary: "opensearch " + OpenSearchVersion + " (" + dist + ")", Looked: []string{dist}}
 	}
-	cred, err := unprivilegedCredential()
+	cred, err := serverCredential("nobody", "OpenSearch must run as an unprivileged user; `nobody` does not exist")
 	if err != nil {
 		return nil, nil, err
 	}
@@ -195,26 +194,6 @@ func (o *OpenSearch) ping(ctx context.Context) error {
 		return fmt.Errorf("cluster health: %s: %s", resp.Status, body)
 	}
 	return nil
-}
-
-// unprivilegedCredential is nil unless we are root, then `nobody`.
-func unprivilegedCredential() (*syscall.Credential, error) {
-	if os.Geteuid() != 0 {
-		return nil, nil
-	}
-	u, err := user.Lookup("nobody")
-	if err != nil {
-		return nil, fmt.Errorf("running as root, OpenSearch must run as an unprivileged user; `nobody` does not exist: %w", err)
-	}
-	uid, err := strconv.ParseUint(u.Uid, 10, 32)
-	if err != nil {
-		return nil, fmt.Errorf("parse uid of nobody %q: %w", u.Uid, err)
-	}
-	gid, err := strconv.ParseUint(u.Gid, 10, 32)
-	if err != nil {
-		return nil, fmt.Errorf("parse gid of nobody %q: %w", u.Gid, err)
-	}
-	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
 }
 
 func chownTree(dir string, cred *syscall.Credential) error {

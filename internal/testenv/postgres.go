@@ -67,7 +67,7 @@ func RunPostgresWith(ctx context.Context, dir string, opts PostgresOptions) (*Po
 	if err != nil {
 		return nil, nil, err
 	}
-	cred, err := postgresCredential()
+	cred, err := serverCredential("postgres", "PostgreSQL must run as the `postgres` system user, which does not exist (install the postgresql package)")
 	if err != nil {
 		return nil, nil, err
 	}
@@ -199,24 +199,24 @@ func (p *Postgres) setPassword(ctx context.Context, password string) error {
 	return nil
 }
 
-// postgresCredential returns the identity to run PostgreSQL as: the
-// `postgres` user when we are root (PostgreSQL refuses to run as root), nil
-// (ourselves) otherwise.
-func postgresCredential() (*syscall.Credential, error) {
+// serverCredential returns the identity to run a server that refuses root
+// as: system user name when we are root, nil (ourselves) otherwise;
+// missing says what to install when the user does not exist.
+func serverCredential(name, missing string) (*syscall.Credential, error) {
 	if os.Geteuid() != 0 {
 		return nil, nil
 	}
-	u, err := user.Lookup("postgres")
+	u, err := user.Lookup(name)
 	if err != nil {
-		return nil, fmt.Errorf("running as root, PostgreSQL must run as the `postgres` system user, which does not exist (install the postgresql package): %w", err)
+		return nil, fmt.Errorf("running as root, %s: %w", missing, err)
 	}
 	uid, err := strconv.ParseUint(u.Uid, 10, 32)
 	if err != nil {
-		return nil, fmt.Errorf("parse uid of postgres user %q: %w", u.Uid, err)
+		return nil, fmt.Errorf("parse uid of %s %q: %w", name, u.Uid, err)
 	}
 	gid, err := strconv.ParseUint(u.Gid, 10, 32)
 	if err != nil {
-		return nil, fmt.Errorf("parse gid of postgres user %q: %w", u.Gid, err)
+		return nil, fmt.Errorf("parse gid of %s %q: %w", name, u.Gid, err)
 	}
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
 }
