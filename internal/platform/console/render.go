@@ -43,6 +43,7 @@ func parsePages() (map[string]*template.Template, error) {
 
 // view is what every page's template gets.
 type view struct {
+	Page  string // the template's name, for tests and styles
 	Title string
 	Who   *client.Whoami
 	CSRF  string
@@ -55,7 +56,7 @@ type view struct {
 type crumb struct{ Label, Href string }
 
 func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, page, title string, data any, crumbs ...crumb) {
-	v := view{Title: title, Data: data, Crumbs: crumbs, Flash: flashText(r.URL.Query().Get("done"))}
+	v := view{Page: page, Title: title, Data: data, Crumbs: crumbs, Flash: flashText(r.URL.Query().Get("done"))}
 	if s := sessionFrom(r.Context()); s != nil {
 		v.Who, v.CSRF = &s.who, s.csrf
 	}

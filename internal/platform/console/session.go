@@ -147,6 +147,7 @@ func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
+	c.endPreviousSession(r)
 	if !strings.HasPrefix(secret, auth.TokenPrefix) {
 		if _, err := c.base.OIDCSettings(ctx); err != nil {
 			again(http.StatusUnauthorized, "That is not a platform token (they start with "+auth.TokenPrefix+"), and this platform has no single sign-on.")
@@ -198,6 +199,20 @@ func (c *Console) signout(w http.ResponseWriter, r *http.Request) {
 	}
 	clearSession(w, r)
 	http.Redirect(w, r, "/signin?signedout=1", http.StatusSeeOther)
+}
+
+// endPreviousSession revokes the session token a sign-in replaces, so
+// signing in as someone else leaves no live session token behind.
+func (c *Console) endPreviousSession(r *http.Request) {
+	ck, err := r.Cookie(SessionCookie)
+	if err != nil || !strings.HasPrefix(ck.Value, "m:") {
+		return
+	}
+	name, token, ok := strings.Cut(ck.Value[2:], ":")
+	if !ok {
+		return
+	}
+	_ = c.base.WithToken(token).RevokeToken(r.Context(), name) // already gone: nothing to end
 }
 
 // safeNext keeps a post-sign-in redirect on this site.
