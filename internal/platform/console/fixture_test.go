@@ -87,7 +87,7 @@ func must[T any](v T, err error) T {
 	return v
 }
 
-func must3[A, B any](a A, b B, err error) {
+func must3[A, B any](_ A, _ B, err error) {
 	if err != nil {
 		panic(fmt.Sprintf("fixture: %v", err))
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dustin/go-humanize"
+
 	"github.com/unikubehq/terraform-provider-unikube/internal/client"
 )
 
@@ -139,17 +141,12 @@ func roleRank(r string) int {
 	return 0
 }
 
+// humanBytes is a size in binary units, as the Helm plugin prints them.
 func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
+	if n < 0 {
+		n = 0
 	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+	return humanize.IBytes(uint64(n))
 }
 
 func whenPtr(t *time.Time) string {
