@@ -127,6 +127,10 @@ func (cs *consoleSession) do(t *testing.T, base, method, path string, form url.V
 
 // consoleMatrix runs the console's rows for every principal of w.
 func consoleMatrix(t *testing.T, w *world) {
+	// The platform trusts an identity provider: the sign-in page offers it.
+	if _, body, _ := w.consoleSignIn(t, &principal{name: "anonymous"}).do(t, w.srv.URL, "GET", "/signin", nil); !strings.Contains(body, "Sign in with SSO") {
+		t.Errorf("the sign-in page of a platform with single sign-on does not offer it")
+	}
 	sessions := map[string]*consoleSession{}
 	for _, p := range w.principals {
 		sessions[p.name] = w.consoleSignIn(t, p)

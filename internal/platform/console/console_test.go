@@ -202,3 +202,32 @@ func BenchmarkConsole_Pages(b *testing.B) {
 	}
 	_ = client.RoleOwner
 }
+
+func TestConsole_TokensCreateShowsTheSecretOnceAndRevoke(t *testing.T) {
+	s := startShop(t)
+	hc := browserless(t)
+	signInHTTP(t, hc, s.srv.URL, s.maintainer)
+	_, page := get(t, hc, s.srv.URL+"/tokens")
+	csrf := csrfField.FindStringSubmatch(page)[1]
+	code, body := post(t, hc, s.srv.URL+"/tokens", url.Values{"csrf": {csrf}, "name": {"ci-deploy"}, "days": {"7"}}, nil)
+	secret := regexp.MustCompile(`<pre id="new-secret"><code>(uks_[^<]+)</code>`).FindStringSubmatch(body)
+	if code != http.StatusCreated || secret == nil {
+		t.Fatalf("create: %d, no secret shown:\n%s", code, body)
+	}
+	who, err := s.srv.Client(t, secret[1]).Whoami(context.Background())
+	if err != nil || who.User != "mia" {
+		t.Fatalf("the shown secret does not work as mia's token: %+v %v", who, err)
+	}
+	if _, again := get(t, hc, s.srv.URL+"/tokens"); strings.Contains(again, secret[1]) || !strings.Contains(again, "ci-deploy") {
+		t.Errorf("the tokens page must list ci-deploy without its secret")
+	}
+	if code, body := post(t, hc, s.srv.URL+"/tokens", url.Values{"csrf": {csrf}, "name": {"ci-deploy"}}, nil); code != http.StatusConflict || !strings.Contains(body, "already has a token named") {
+		t.Errorf("a second token of the same name: %d, want the API's 409 in words", code)
+	}
+	if code, _ := post(t, hc, s.srv.URL+"/tokens/ci-deploy/revoke", url.Values{"csrf": {csrf}}, nil); code != http.StatusSeeOther {
+		t.Fatalf("revoke: %d", code)
+	}
+	if _, err := s.srv.Client(t, secret[1]).Whoami(context.Background()); err == nil {
+		t.Errorf("the revoked token still works")
+	}
+}
