@@ -78,6 +78,9 @@ type PlanItem struct {
 	Changed []string `json:"changed,omitempty"`
 	// Warnings are the driver's (versions, a lost change signal, ...).
 	Warnings []string `json:"warnings,omitempty"`
+	// unrecorded: skipped because the target's marker holds the version,
+	// although no record says so (e.g. the record Secret was deleted).
+	unrecorded bool
 }
 
 // Plan is what an apply will do, per component. ApplyPlan executes
@@ -105,10 +108,11 @@ type Plan struct {
 }
 
 // UpToDate says whether the plan changes nothing: every component is
-// skipped.
+// skipped, and the records say so too (else an apply writes the record
+// the namespace lacks, restoring nothing).
 func (p *Plan) UpToDate() bool {
 	for _, it := range p.Components {
-		if it.Action != string(driver.ActionSkip) {
+		if it.Action != string(driver.ActionSkip) || it.unrecorded {
 			return false
 		}
 	}

@@ -116,6 +116,7 @@ func agentItem(it *PlanItem, ap agentPlan, recAction string) {
 		it.Action, it.Bytes, it.Files = string(driver.ActionSkip), 0, 0
 		if recAction != string(driver.ActionSkip) {
 			it.Reason = "the target's marker says it holds this version (" + dash(pl.Reason) + ")"
+			it.unrecorded = true
 		}
 	case pl.Drifted():
 		it.Action, it.Reason, it.Bytes, it.Files = string(driver.ActionReplace), pl.Reason, pl.Bytes, pl.Files

@@ -39,6 +39,12 @@ func TestAgentItem_TheTargetsPlanDecides(t *testing.T) {
 			if it.Action != tc.wantAction || it.Reason != tc.wantReason || it.Bytes != tc.wantBytes {
 				t.Errorf("item %s %q %d bytes; want %s %q %d", it.Action, it.Reason, it.Bytes, tc.wantAction, tc.wantReason, tc.wantBytes)
 			}
+			// Skipped by the marker alone: an apply still writes the
+			// record the namespace lacks.
+			p := Plan{Components: []PlanItem{it}}
+			if want := it.Action == "skip" && tc.rec == "skip"; p.UpToDate() != want {
+				t.Errorf("UpToDate %v; want %v", p.UpToDate(), want)
+			}
 		})
 	}
 }
