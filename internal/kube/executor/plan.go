@@ -72,6 +72,15 @@ type PlanItem struct {
 	Atomic   bool   `json:"atomic"`
 	Bytes    int64  `json:"bytes"`
 	Files    int64  `json:"files"`
+	// Changed names what changed in the target since the apply its marker
+	// records (tables, files; a few at most) when Reason starts with
+	// "changed since apply".
+	Changed []string `json:"changed,omitempty"`
+	// Warnings are the driver's (versions, a lost change signal, ...).
+	Warnings []string `json:"warnings,omitempty"`
+	// unrecorded: skipped because the target's marker holds the version,
+	// although no record says so (e.g. the record Secret was deleted).
+	unrecorded bool
 }
 
 // Plan is what an apply will do, per component. ApplyPlan executes
@@ -92,16 +101,18 @@ type Plan struct {
 	Last *records.Record `json:"-"`
 
 	req      Request
+	agents   map[string]agentPlan // nil: no plan-only agents ran
 	version  client.Version
 	manifest *statepkg.Manifest
 	mappings []discovery.Mapping
 }
 
 // UpToDate says whether the plan changes nothing: every component is
-// skipped.
+// skipped, and the records say so too (else an apply writes the record
+// the namespace lacks, restoring nothing).
 func (p *Plan) UpToDate() bool {
 	for _, it := range p.Components {
-		if it.Action != string(driver.ActionSkip) {
+		if it.Action != string(driver.ActionSkip) || it.unrecorded {
 			return false
 		}
 	}
@@ -146,8 +157,10 @@ func (e *StalePlanError) Error() string {
 }
 
 // PlanApply resolves req's reference once, maps every component of the
-// version once, plans the kubernetes components in this process and
-// compares the others with the namespace's records.
+// version once, plans the kubernetes components in this process, compares
+// the others with the namespace's records and, unless
+// Options.SkipPreflight, asks their targets: one plan-only agent Job per
+// component, all at once (plan_agents.go).
 func PlanApply(ctx context.Context, req Request) (*Plan, error) {
 	o := req.Options
 	if err := validateRules(o.Substitutions); err != nil {
@@ -230,6 +243,11 @@ func PlanApply(ctx context.Context, req Request) (*Plan, error) {
 	for i, kt := range kubeTs {
 		kubePlan[kt.comp.Name] = kubePlans[i]
 	}
+	if !o.SkipPreflight && len(targets) > 0 {
+		if p.agents, err = planAgents(ctx, o, targets, digest); err != nil {
+			return nil, fmt.Errorf("plan of %s@%s in %s (nothing was changed): %w", o.Ref.StateName(), v.Tag, o.Namespace, err)
+		}
+	}
 	p.Components = planItems(p, m, ms, records.Holding(rs), where, kubePlan)
 	return p, nil
 }
@@ -273,6 +291,10 @@ func planItems(p *Plan, m *statepkg.Manifest, ms []discovery.Mapping, holding ma
 			// A script has no marker of its own: the records say whether
 			// it ran with this version.
 			it.Target = p.Namespace + "/Job"
+		default:
+			if ap, ok := p.agents[c.Name]; ok {
+				agentItem(&it, ap, it.Action)
+			}
 		}
 		out = append(out, it)
 	}
@@ -311,6 +333,9 @@ func ApplyPlan(ctx context.Context, p *Plan) (*records.Record, error) {
 	}
 	if now := revisionOf(last); now != p.Record {
 		return nil, fmt.Errorf("apply %s@%s to %s: %w", p.State, dash(p.Tag), o.Namespace, &StalePlanError{Planned: p.Record, Now: now})
+	}
+	if err := p.failedError(); err != nil {
+		return nil, fmt.Errorf("preflight of %s@%s in %s (nothing was changed): %w", p.State, dash(p.Tag), o.Namespace, err)
 	}
 	o.Ref = statepkg.Ref{Project: o.Ref.Project, State: o.Ref.State, Digest: p.Digest}
 	o.Mappings = slices.Clone(p.mappings)
