@@ -2,6 +2,7 @@ package statepkg
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -247,7 +248,7 @@ func (s *DirStore) Walk(ctx context.Context, fn func(StoredChunk) error) error {
 			return nil
 		}
 		h := d.Name()
-		if _, err := ParseDigest(DigestPrefix + h); err != nil || filepath.Base(filepath.Dir(p)) != h[:2] {
+		if !isChunkFile(p, h) {
 			return nil
 		}
 		st, err := d.Info()
@@ -259,6 +260,12 @@ func (s *DirStore) Walk(ctx context.Context, fn func(StoredChunk) error) error {
 		}
 		return fn(StoredChunk{Digest: DigestPrefix + h, Size: st.Size(), ModTime: st.ModTime()})
 	})
+}
+
+// isChunkFile reports whether the file p, named name, is a chunk: 64
+// lowercase hex digits in the directory named by the first two.
+func isChunkFile(p, name string) bool {
+	return isLowerHex(name, sha256.Size*2) && filepath.Base(filepath.Dir(p)) == name[:2]
 }
 
 // Ping checks that the store can take writes.
