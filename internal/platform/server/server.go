@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/unikubehq/terraform-provider-unikube/internal/apitypes"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/api"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/auth"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/blob"
@@ -206,7 +207,7 @@ func (s *Server) sealLegacyDefaults(ctx context.Context, secrets *secretbox.Box)
 // first start.
 func (s *Server) bootstrapAdmin(ctx context.Context) error {
 	now := s.opts.Now().UTC()
-	t := store.Token{ID: auth.NewID(), Name: "admin", Kind: store.TokenAdmin, CreatedAt: now, CreatedBy: "bootstrap"}
+	t := store.Token{Token: apitypes.Token{ID: auth.NewID(), Name: "admin", Kind: store.TokenAdmin, CreatedAt: now, CreatedBy: "bootstrap"}}
 	if s.opts.AdminToken != "" {
 		if len(s.opts.AdminToken) < 16 {
 			return errors.New("the admin token must be at least 16 characters: generate one with `openssl rand -hex 32`")
