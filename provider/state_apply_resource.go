@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
@@ -290,6 +291,12 @@ func (r *StateApplyResource) ModifyPlan(ctx context.Context, req resource.Modify
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	if state == nil {
+		// A create restores every component, even one already holding the
+		// version (that is what -replace asks for): say so where the plan
+		// shows what the targets hold.
+		defer warnCreateRestoresAgain(ctx, resp)
+	}
 	if !config.Kubernetes.IsNull() {
 		r.modifyPlanKubernetes(ctx, resp, &plan, config, state)
 		return
@@ -341,11 +348,42 @@ func (r *StateApplyResource) Create(ctx context.Context, req resource.CreateRequ
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	resp.Diagnostics.Append(r.apply(ctx, req.Config, &plan, false)...)
+	// A create forces like a reapply_triggers change: `terraform apply
+	// -replace` must restore again even though the markers match.
+	resp.Diagnostics.Append(r.apply(ctx, req.Config, &plan, true)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+// warnCreateRestoresAgain adds a plan warning when the plan of a create
+// shows components that already hold the version: Create restores them
+// anyway.
+func warnCreateRestoresAgain(ctx context.Context, resp *resource.ModifyPlanResponse) {
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	var items types.List
+	if resp.Plan.GetAttribute(ctx, path.Root("restore_plan"), &items).HasError() {
+		return
+	}
+	var rp []restorePlanModel
+	if listElements(ctx, items, &rp).HasError() {
+		return
+	}
+	var held []string
+	for _, it := range rp {
+		if it.Action.ValueString() == "skip" {
+			held = append(held, it.Component.ValueString())
+		}
+	}
+	if len(held) > 0 {
+		resp.Diagnostics.AddWarning("Creating the apply restores every component again",
+			fmt.Sprintf("Component(s) %s already hold this version (restore_plan says skip), but creating or replacing "+
+				"unikube_state_apply restores them again. To adopt what the target holds without restoring, import the resource instead.",
+				strings.Join(held, ", ")))
+	}
 }
 
 // Read refreshes an in-cluster apply from the namespace's record Secret.
