@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
 	"github.com/hashicorp/terraform-plugin-framework-validators/objectvalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
@@ -494,6 +496,27 @@ func (r *NamedStateResource) ImportState(ctx context.Context, req resource.Impor
 	// An imported state is protected like a created one until the
 	// configuration says otherwise.
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("deletion_protection"), true)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("tag"), "@random")...) // the default
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	// Adopt the newest version when it says which sources it was made
+	// from: if the configured sources hash the same, the plan makes none.
+	project, name, _ := strings.Cut(req.ID, "/")
+	v, hash, err := r.importedVersion(ctx, project, name)
+	if err != nil {
+		addClientError(&resp.Diagnostics, "Could not read the newest version of "+req.ID, err)
+		return
+	}
+	if hash == "" {
+		return
+	}
+	var m namedStateResourceModel
+	setVersion(&m, v)
+	for p, val := range map[string]attr.Value{"content_hash": types.StringValue(hash), "version_tag": m.VersionTag,
+		"version_digest": m.VersionDigest, "size": m.Size, "created_at": m.CreatedAt} {
+		resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root(p), val)...)
+	}
 }
 
 // syncGrants makes the state-scoped grants on the platform equal to the

@@ -143,7 +143,8 @@ func (r *StateApplyResource) Schema(ctx context.Context, req resource.SchemaRequ
 			"`on_destroy = \"rollback\"`.",
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{
-				MarkdownDescription: "`project/state` of the applied state.",
+				MarkdownDescription: "`namespace/release` of a `kubernetes` target (the release its records are named after), " +
+					"unique per target and the ID to import it by; `project/state` of the applied state for `endpoint` targets.",
 				Computed:            true,
 				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 			},
@@ -480,20 +481,6 @@ func (r *StateApplyResource) ValidateConfig(ctx context.Context, req resource.Va
 			"on_destroy = \"rollback\" re-applies the namespace's previous record; endpoint targets have no record and their URLs "+
 				"are write-only, so destroy cannot reach them. Use on_destroy = \"keep\" or a kubernetes block.")
 	}
-}
-
-// ImportState adopts an apply by its reference (e.g. `shop/seed` or
-// `shop/seed:v1.2`). The next plan asks the configured targets what they
-// hold; components already holding the version are skipped.
-func (r *StateApplyResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
-	ref, err := statepkg.ParseRef(req.ID)
-	if err != nil {
-		resp.Diagnostics.AddError("Invalid import ID",
-			fmt.Sprintf("Import an apply by the reference it applies, e.g. `terraform import ADDRESS shop/seed`: %v", err))
-		return
-	}
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), ref.StateName())...)
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("state"), req.ID)...)
 }
 
 // apply restores the planned digest (not the reference again: the version

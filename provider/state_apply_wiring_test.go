@@ -75,6 +75,7 @@ func checkDatabase(url, db string, want bool) resource.TestCheckFunc {
 // digest as known after apply), and the next plan is empty. -replace (a
 // taint) restores again although the marker matches, resetting a dirtied
 // database; keep_previous = "0" leaves no shop_unikube_prev behind.
+// Importing the named state with unchanged sources plans no new version.
 func TestAccStateApplyResource_RefLandsANewVersionInOneApply(t *testing.T) {
 	accPlatform(t)
 	pg := testenv.StartPostgres(t)
@@ -140,6 +141,25 @@ func TestAccStateApplyResource_RefLandsANewVersionInOneApply(t *testing.T) {
 					})),
 				},
 				Check: resource.ComposeAggregateTestCheckFunc(checkRows(pgURL, 3), checkDatabase(pgURL, "shop_unikube_prev", false)),
+			},
+			{
+				// Importing the named state (an import block, planned): its
+				// newest version was made from these sources, so the plan
+				// makes no new version. (deletion_protection is imported as
+				// true, the configuration says false: that is the one change.)
+				Config:             refApplyConfig(dump, pgURL, "0"),
+				ResourceName:       seed,
+				ImportState:        true,
+				ImportStateKind:    resource.ImportBlockWithID,
+				ImportStateId:      "shop/seed",
+				ExpectNonEmptyPlan: true,
+				ImportPlanChecks: resource.ImportPlanChecks{
+					PreApply: []plancheck.PlanCheck{
+						plancheck.ExpectKnownValue(seed, tfjsonpath.New("version_digest"), knownvalue.StringRegexp(digestPattern)),
+						plancheck.ExpectKnownValue(seed, tfjsonpath.New("ref"), knownvalue.StringRegexp(refPattern)),
+						plancheck.ExpectKnownValue(seed, tfjsonpath.New("deletion_protection"), knownvalue.Bool(false)),
+					},
+				},
 			},
 		},
 	})
