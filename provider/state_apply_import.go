@@ -108,4 +108,3 @@ func importRecord(ctx context.Context, resp *resource.ImportStateResponse, ns, r
 	set(path.Root("restore_plan"), rp)
 	return diags
 }
-

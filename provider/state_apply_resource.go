@@ -145,8 +145,8 @@ func (r *StateApplyResource) Schema(ctx context.Context, req resource.SchemaRequ
 			"id": schema.StringAttribute{
 				MarkdownDescription: "`namespace/release` of a `kubernetes` target (the release its records are named after), " +
 					"unique per target and the ID to import it by; `project/state` of the applied state for `endpoint` targets.",
-				Computed:            true,
-				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+				Computed:      true,
+				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 			},
 			"state": schema.StringAttribute{
 				MarkdownDescription: "Reference of the version to apply: `shop/seed` (the newest version), `shop/seed:v1.2`, " +
