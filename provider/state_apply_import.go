@@ -40,12 +40,12 @@ func (r *StateApplyResource) ImportState(ctx context.Context, req resource.Impor
 		}
 		// Not an in-cluster apply: a reference the platform must know.
 		if _, rerr := r.client.Resolve(ctx, ref); rerr != nil {
-			why := "it has no apply records"
+			why := fmt.Sprintf("namespace %s has no apply records of release %s", ns, release)
 			if err != nil {
 				why = err.Error()
 			}
 			resp.Diagnostics.AddError("Nothing to import",
-				fmt.Sprintf("%q is neither a namespace/release with apply records (%s) nor a state reference the platform resolves (%v). "+
+				fmt.Sprintf("%q is neither the namespace/release of an in-cluster apply (%s) nor a state reference the platform resolves (%v). "+
 					"Import an in-cluster apply as NAMESPACE/RELEASE, one to endpoints by its reference, e.g. shop/seed:v1.2.", req.ID, why, rerr))
 			return
 		}
