@@ -101,8 +101,9 @@ func (r *NamedStateResource) Schema(ctx context.Context, req resource.SchemaRequ
 		MarkdownDescription: "A named state: a versioned, access-controlled package of an application's data. " +
 			"`component` blocks name the local sources (a dump file, a directory) a version is made from; " +
 			"the plan hashes them, so changed sources show as an update that creates a new version and unchanged sources show no diff. " +
-			"`access` blocks grant roles on the state. After an import, the next apply makes a version from the configured sources, " +
-			"since the provider cannot tell whether they match what is stored.",
+			"`access` blocks grant roles on the state. After an import, the next plan makes no version when the newest version " +
+			"was made by this resource from sources that hash the same (each version records its sources' `content_hash`); " +
+			"otherwise the next apply makes a version from the configured sources. Give `ref` to `unikube_state_apply.state`.",
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{
 				MarkdownDescription: "`project/name`.",
