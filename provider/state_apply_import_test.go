@@ -49,10 +49,11 @@ resource "unikube_state_apply" "dev" {
 // has the id namespace/release; importing it by that id reads the newest
 // record Secret into the block, digest, record and results, so the plan
 // after the import is empty (a planned import block) and a `terraform
-// import` gives the state the apply wrote. An id that is neither a
+// import` gives the state the apply wrote. -replace restores a dirtied
+// database again. An id that is neither a
 // namespace/release with records nor a state the platform knows is refused,
 // saying both.
-func TestAccStateApplyResource_KubernetesImportRoundTrips(t *testing.T) {
+func TestAccStateApplyResource_KubernetesImportRoundTripsAndReplaceRestores(t *testing.T) {
 	if os.Getenv("TF_ACC") == "" {
 		t.Skip("acceptance test: set TF_ACC=1 to run it against a real platform, terraform CLI and cluster")
 	}
@@ -101,6 +102,21 @@ func TestAccStateApplyResource_KubernetesImportRoundTrips(t *testing.T) {
 				ImportStateId:           ns + "/" + release,
 				ImportStateVerify:       true,
 				ImportStateVerifyIgnore: []string{"restore_plan"},
+			},
+			{
+				// -replace (a taint) restores the version again although the
+				// record and the marker say it is there: the hand-added row
+				// is gone.
+				PreConfig: dirtyDatabase(t, env, ns),
+				Taint:     []string{addr},
+				Config:    config,
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction(addr, plancheck.ResourceActionReplace)},
+				},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("record"), knownvalue.Int64Exact(2)),
+				},
+				Check: resource.ComposeAggregateTestCheckFunc(checkPodRows(env, ns, 2), checkApplied(env, ns, release, 2)),
 			},
 			{
 				Config:        config,
