@@ -661,6 +661,7 @@ func (r *StateApplyResource) readKubernetes(ctx context.Context, state *stateApp
 	if d.HasError() {
 		return diags
 	}
+	state.ID = kubeApplyID(t)
 	cl, err := access.Connect(t.Conn)
 	if err != nil {
 		diags.AddWarning("Cannot check the apply record", connectHint(err))
@@ -769,7 +770,7 @@ func (r *StateApplyResource) modifyPlanKubernetes(ctx context.Context, resp *res
 		resp.Diagnostics.Append(resp.Plan.Set(ctx, plan)...)
 		return
 	}
-	plan.ID = types.StringValue(ref.StateName())
+	plan.ID = kubeApplyID(t)
 	plan.Digest, plan.VersionTag = types.StringValue(p.Digest), types.StringValue(p.Tag)
 	plan.RestorePlan, diags = restorePlanItems(ctx, p)
 	resp.Diagnostics.Append(diags...)
@@ -832,7 +833,7 @@ func (r *StateApplyResource) applyKubernetesConfig(ctx context.Context, cfg inte
 	if diags.Append(d...); diags.HasError() {
 		return diags
 	}
-	plan.ID = types.StringValue(ref.StateName())
+	plan.ID = kubeApplyID(t)
 	plan.Digest, plan.VersionTag = types.StringValue(p.Digest), types.StringValue(p.Tag)
 	if plan.RestorePlan.IsUnknown() {
 		plan.RestorePlan, d = restorePlanItems(ctx, p)

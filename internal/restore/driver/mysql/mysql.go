@@ -53,7 +53,9 @@ func New() *Driver { return &Driver{} }
 func (*Driver) Kind() statepkg.Kind { return statepkg.KindMySQL }
 
 // TargetOptions implements driver.OptionLister.
-func (*Driver) TargetOptions() []string { return []string{OptBinDir, OptDrift} }
+func (*Driver) TargetOptions() []string {
+	return []string{OptBinDir, OptDrift, driver.OptKeepPrevious}
+}
 
 type endpoint struct {
 	user, password, host, port, db string
@@ -270,6 +272,9 @@ func (d *Driver) Plan(ctx context.Context, c statepkg.Component, t driver.Target
 	if err != nil {
 		return pl, err
 	}
+	if _, err := driver.KeepPrevious(t); err != nil {
+		return pl, err
+	}
 	e, err := parseEndpoint(t.URL)
 	if err != nil {
 		return pl, err
@@ -388,6 +393,14 @@ func (d *Driver) Restore(ctx context.Context, c statepkg.Component, src driver.C
 		return fail(err)
 	}
 	res.Previous = prev
+	if keep, _ := driver.KeepPrevious(t); keep == 0 {
+		// keep_previous=0: the data is in place, the copy of what it
+		// replaced goes. One that cannot be dropped stays named in
+		// Previous, and the next apply's swap drops it.
+		if _, err := db.ExecContext(ctx, "DROP DATABASE IF EXISTS "+qi(prev)); err == nil {
+			res.Previous = ""
+		}
+	}
 	p.Emit(driver.Event{Component: c.Name, Phase: driver.PhaseDone})
 	return res, nil
 }

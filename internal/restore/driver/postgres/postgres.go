@@ -111,7 +111,7 @@ func (*Driver) Kind() statepkg.Kind { return statepkg.KindPostgres }
 
 // TargetOptions implements driver.OptionLister.
 func (*Driver) TargetOptions() []string {
-	return []string{OptStrategy, OptJobs, OptRole, OptKeepOwner, OptBinDir, OptMaintenanceDB, OptTempDir, OptSettings, OptDataLoad, OptDrift}
+	return []string{OptStrategy, OptJobs, OptRole, OptKeepOwner, OptBinDir, OptMaintenanceDB, OptTempDir, OptSettings, OptDataLoad, OptDrift, driver.OptKeepPrevious}
 }
 
 // endpoint is a parsed postgres:// URL.
@@ -374,6 +374,9 @@ func (d *Driver) Plan(ctx context.Context, c statepkg.Component, t driver.Target
 	if dl := t.Option(OptDataLoad, DefaultDataLoad); dl != DataLoadParallel && dl != DataLoadPgRestore && dl != DataLoadStream {
 		return pl, fmt.Errorf("option %s=%q: want %s, %s or %s", OptDataLoad, dl, DataLoadStream, DataLoadPgRestore, DataLoadParallel)
 	}
+	if _, err := driver.KeepPrevious(t); err != nil {
+		return pl, err
+	}
 	e, err := parseEndpoint(t.URL)
 	if err != nil {
 		return pl, err
@@ -569,7 +572,9 @@ func (d *Driver) Restore(ctx context.Context, c statepkg.Component, src driver.C
 	if err := writeMarker(ctx, e, into, c, t); err != nil {
 		return fail(err)
 	}
+	keep, _ := driver.KeepPrevious(t) // Plan refused a bad value
 	if strategy == StrategyInPlace {
+		res.Previous = keepPreviousCopy(ctx, mc, e.db, "", keep)
 		p.Emit(driver.Event{Component: c.Name, Phase: driver.PhaseDone})
 		return res, nil
 	}
@@ -581,7 +586,7 @@ func (d *Driver) Restore(ctx context.Context, c statepkg.Component, src driver.C
 		return fail(err)
 	}
 	createdStaging = false
-	res.Previous = prev
+	res.Previous = keepPreviousCopy(ctx, mc, e.db, prev, keep)
 	p.Emit(driver.Event{Component: c.Name, Phase: driver.PhaseDone})
 	return res, nil
 }
