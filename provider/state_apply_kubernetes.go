@@ -29,7 +29,7 @@ import (
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/hooks"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/jobs"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/records"
-	"github.com/unikubehq/terraform-provider-unikube/internal/kube/substitution"
+	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver/kubernetes/substitution"
 	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
 	"github.com/unikubehq/terraform-provider-unikube/provider/validators"
 )

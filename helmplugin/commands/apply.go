@@ -20,7 +20,7 @@ import (
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/jobs"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/quiesce"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/records"
-	"github.com/unikubehq/terraform-provider-unikube/internal/kube/substitution"
+	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver/kubernetes/substitution"
 	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
 )
 
