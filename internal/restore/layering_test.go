@@ -23,7 +23,9 @@ func TestLayering_NoRestorePackageImportsInternalKube(t *testing.T) {
 	if err != nil {
 		t.Fatalf("go list -deps ./... in internal/restore: %v\n%s", err, out)
 	}
-	isKube := func(p string) bool { return p == module+"internal/kube" || strings.HasPrefix(p, module+"internal/kube/") }
+	isKube := func(p string) bool {
+		return p == module+"internal/kube" || strings.HasPrefix(p, module+"internal/kube/")
+	}
 	// Every package in the list is a dependency of some internal/restore
 	// package; a kube package among them is the break, its importers the
 	// place to fix.
