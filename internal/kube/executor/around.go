@@ -229,9 +229,13 @@ func runScript(ctx context.Context, o Options, when string, i int, s Script) err
 	if ns == "" {
 		ns = o.Namespace
 	}
+	timeout := s.Timeout
+	if dl, ok := ctx.Deadline(); ok && (timeout == 0 || time.Until(dl) < timeout) {
+		timeout = time.Until(dl) // the Job's deadline no later than the caller's
+	}
 	start := time.Now()
 	res, err := scriptrun.Run(ctx, scriptrun.Options{
-		Client: o.Client, Platform: o.Platform, Namespace: ns, Script: s.Script, Vars: s.Vars, Timeout: s.Timeout,
+		Client: o.Client, Platform: o.Platform, Namespace: ns, Script: s.Script, Vars: s.Vars, Timeout: timeout,
 		Labels: map[string]string{"unikube.dev/phase": when}, Logger: o.Logger,
 	})
 	if err != nil {
