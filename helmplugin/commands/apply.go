@@ -204,12 +204,41 @@ Terraform's unikube_state_apply shows as restore_plan), then the progress of
 each component, then a summary, and records the apply in a Secret (helm state
 history). Components the records say already hold the version are skipped
 (their agent checks the target's marker again); --force restores them anyway,
---component NAME limits the apply to some components.`,
+--component NAME limits the apply to some components.
+
+Hooks, scripts and substitution rules say what unikube_state_apply's hooks,
+pre_script/post_script and substitution blocks say, in files of the same
+schema (YAML or JSON; unknown keys are errors). The order is: pre scripts,
+preflight, pre hooks, quiesce, restore, scale back, post hooks, post scripts.
+A failed pre script or pre hook changes nothing; on_error: continue lets a
+hook fail without failing the apply. --dry-run (and -o json|yaml) shows them
+all: hooks with the pods they run in now, scripts with the names of the
+variables set (never their values), rules with their values hidden.
+
+  --hooks FILE          pre:  [{selector, container, command: [...], timeout, on_error: fail|continue}]
+                        post: [...]
+  --pre-hook 'SELECTOR: COMMAND'   short form: COMMAND runs with sh -c in the
+                        first container of each running pod SELECTOR matches
+  --scripts FILE        pre:  [{script: PROJECT/NAME, variables: {NAME: value},
+                                variables_from_env: {NAME: ENV_VAR}, namespace, timeout}]
+                        post: [...]
+  --pre-script PROJECT/NAME        short form: a script whose variables all
+                        have defaults
+  --substitutions FILE  [{kinds: [ConfigMap|Secret], names: [...], selector,
+                          annotation: key[=value], keys: [...], env_var, old, new}]
+                        (or {substitution: [...]}); rules apply in order to the
+                        kubernetes components' values, before --set-substitution
+
+Script variables never go on the command line: put them in the file (mode
+0600, out of version control) or name an environment variable holding them
+with variables_from_env.`,
 		Example: `  helm state apply shop/seed my-shop
   helm state apply shop/seed:v2 my-shop --map uploads=pvc/my-shop-uploads --dry-run
   helm state apply shop/seed my-shop --agent-resources db=cpu=500m,memory=1Gi --agent-resources '*=memory=512Mi'
   helm state apply shop/seed my-shop --component db --force      # reset the database to the version
-  helm state apply shop/seed my-shop --dry-run -o json            # the plan Terraform's restore_plan shows`,
+  helm state apply shop/seed my-shop --dry-run -o json            # the plan Terraform's restore_plan shows
+  helm state apply shop/staging my-shop --substitutions clone.yaml --scripts anonymize.yaml \
+    --pre-hook 'app=web: touch /tmp/maintenance' --post-hook 'app=cache: redis-cli FLUSHALL'`,
 		Args: args(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			ref, err := parseRef(a[0])
