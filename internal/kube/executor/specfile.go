@@ -94,7 +94,12 @@ func decodeStrict(file string, data []byte, v any) error {
 		return &SpecError{File: file, Err: errors.New("the file is empty")}
 	}
 	if err := yaml.UnmarshalStrict(data, v); err != nil {
-		return &SpecError{File: file, Err: err}
+		// The YAML→JSON conversion's layers say nothing to the user.
+		msg := err.Error()
+		for _, p := range []string{"error unmarshaling JSON: ", "while decoding JSON: ", "json: "} {
+			msg = strings.TrimPrefix(msg, p)
+		}
+		return &SpecError{File: file, Err: errors.New(msg)}
 	}
 	return nil
 }
