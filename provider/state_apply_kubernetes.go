@@ -30,6 +30,7 @@ import (
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/jobs"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/records"
 	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver/kubernetes/substitution"
+	"github.com/unikubehq/terraform-provider-unikube/internal/scriptrun"
 	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
 	"github.com/unikubehq/terraform-provider-unikube/provider/validators"
 )
@@ -540,6 +541,7 @@ func addKubePlanError(diags *diag.Diagnostics, t *kubernetesTarget, ref statepkg
 		unknown   *executor.UnknownComponentError
 		duplicate *executor.DuplicateMappingError
 		script    *executor.ScriptError
+		hook      *executor.HookError
 	)
 	mapping := path.Root("kubernetes").AtName("mapping")
 	switch {
@@ -554,6 +556,10 @@ func addKubePlanError(diags *diag.Diagnostics, t *kubernetesTarget, ref statepkg
 		diags.AddAttributeError(at, "Unknown component", err.Error())
 	case errors.As(err, &duplicate):
 		diags.AddAttributeError(mapping, "Duplicate mapping", err.Error())
+	case errors.As(err, &hook):
+		diags.AddAttributeError(path.Root("kubernetes").AtName("hooks").AtName(hook.When).AtListIndex(hook.Index), "Invalid hook", err.Error())
+	case errors.As(err, &script) && !errors.As(err, new(*scriptrun.ValidationError)):
+		diags.AddAttributeError(path.Root(script.When+"_script").AtListIndex(script.Index).AtName("script"), "Could not read script "+script.Script, script.Err.Error())
 	case errors.As(err, &script):
 		// The runner's hint names the Helm plugin's flag; say what to set here.
 		msg, _, _ := strings.Cut(script.Err.Error(), ": pass --set")

@@ -23,6 +23,7 @@ import (
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/quiesce"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/records"
 	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver/kubernetes/substitution"
+	"github.com/unikubehq/terraform-provider-unikube/internal/scriptrun"
 	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
 )
 
@@ -419,6 +420,7 @@ func planErr(ref statepkg.Ref, err error) error {
 		dup       *executor.DuplicateMappingError
 		hookErr   *executor.HookError
 		scriptErr *executor.ScriptError
+		invalid   *scriptrun.ValidationError
 	)
 	switch {
 	case errors.As(err, &unmapped):
@@ -429,10 +431,12 @@ func planErr(ref statepkg.Ref, err error) error {
 		return usageErrorf("--map: %v", err)
 	case errors.As(err, &hookErr):
 		return usageErrorf("--%s-hook/--hooks: %v", hookErr.When, err)
-	case errors.As(err, &scriptErr):
+	case errors.As(err, &scriptErr) && errors.As(err, &invalid):
 		// The runner's hint names `script run`'s flag; say what to set here.
 		msg, _, _ := strings.Cut(err.Error(), ": pass --set")
 		return usageErrorf("%s (set the script's variables in the --scripts file: variables or variables_from_env)", msg)
+	case errors.As(err, &scriptErr) && (errors.Is(err, client.ErrForbidden) || errors.Is(err, client.ErrUnauthorized) || errors.Is(err, client.ErrNotFound)):
+		return platformErr(scriptErr.When+" script "+scriptErr.Script, err)
 	case errors.Is(err, client.ErrForbidden), errors.Is(err, client.ErrUnauthorized), errors.Is(err, client.ErrNotFound):
 		return platformErr("state "+ref.String(), err)
 	}
