@@ -55,6 +55,10 @@ type Request struct {
 	// end's per-component options or agent resources); its error stops
 	// the plan.
 	Tune func([]discovery.Mapping) error
+	// PreScripts run before anything is restored, PostScripts after the
+	// apply succeeded (see around.go); the hooks are Options.PreHooks and
+	// Options.PostHooks.
+	PreScripts, PostScripts []Script
 }
 
 // PlanItem says what an apply does to one component.
@@ -99,6 +103,11 @@ type Plan struct {
 	Record int `json:"record,omitempty"`
 	// Last is that record.
 	Last *records.Record `json:"-"`
+	// Hooks, Scripts and Substitutions are what runs around the restore
+	// and how the kubernetes components' values are rewritten.
+	Hooks         []PlanHook         `json:"hooks,omitempty"`
+	Scripts       []PlanScript       `json:"scripts,omitempty"`
+	Substitutions []PlanSubstitution `json:"substitutions,omitempty"`
 
 	req      Request
 	agents   map[string]agentPlan // nil: no plan-only agents ran
@@ -249,6 +258,9 @@ func PlanApply(ctx context.Context, req Request) (*Plan, error) {
 		}
 	}
 	p.Components = planItems(p, m, ms, records.Holding(rs), where, kubePlan)
+	if err := planAround(ctx, p); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 
@@ -340,7 +352,7 @@ func ApplyPlan(ctx context.Context, p *Plan) (*records.Record, error) {
 	o.Ref = statepkg.Ref{Project: o.Ref.Project, State: o.Ref.State, Digest: p.Digest}
 	o.Mappings = slices.Clone(p.mappings)
 	o.planned = p
-	return Apply(ctx, o)
+	return applyAround(ctx, p, o)
 }
 
 func revisionOf(r *records.Record) int {
