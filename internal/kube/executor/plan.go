@@ -433,6 +433,8 @@ func StrategyOf(k statepkg.Kind, requested string) string {
 		return "update"
 	case statepkg.KindScript:
 		return "script"
+	case statepkg.KindOpenSearch:
+		return "alias-swap"
 	}
 	if requested != "" {
 		return requested
