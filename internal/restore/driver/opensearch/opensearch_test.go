@@ -290,6 +290,17 @@ func TestOpenSearch_AwkwardDocumentsAliasesAnalyzersAndRollbackCopies(t *testing
 		t.Fatalf("previous = %q", res.Previous)
 	}
 	sameDocs(t, "rollback copy", changed, docs(t, o.URL, res.Previous))
+	// What a diff compares: a capture of the restored index has the same
+	// per-index counts and mapping digest as the version applied.
+	back := drivertest.Capture(t, d, driver.Source{URL: o.URL + "/books"}, drivertest.NewStore(t), "search")
+	for _, k := range []string{opensearch.MetaIndexDocs, opensearch.MetaMappings} {
+		if back.Meta[k] != c1.Meta[k] || c1.Meta[k] == "" {
+			t.Errorf("meta %s of the restored index = %q, of the version %q", k, back.Meta[k], c1.Meta[k])
+		}
+	}
+	if c1.Meta[opensearch.MetaIndexDocs] != "books:6" {
+		t.Errorf("meta %s = %q, want books:6", opensearch.MetaIndexDocs, c1.Meta[opensearch.MetaIndexDocs])
+	}
 	m, err := opensearch.ReadMarker(ctx, o.URL, "books")
 	if err != nil || m == nil || m.ComponentDigest != c1.Digest || m.State != "test/state" {
 		t.Errorf("marker %+v, %v", m, err)

@@ -1,0 +1,31 @@
+package opensearch
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+// TestMappingDigest_SameMappingsInAnyKeyOrder: the digest a diff compares
+// depends on the mappings, not on the order a server lists their keys in.
+func TestMappingDigest_SameMappingsInAnyKeyOrder(t *testing.T) {
+	a := map[string]json.RawMessage{"properties": json.RawMessage(`{"title":{"type":"text","analyzer":"folded"},"n":{"type":"long"}}`)}
+	b := map[string]json.RawMessage{"properties": json.RawMessage(`{ "n": {"type": "long"}, "title": {"analyzer": "folded", "type": "text"} }`)}
+	c := map[string]json.RawMessage{"properties": json.RawMessage(`{"title":{"type":"keyword"},"n":{"type":"long"}}`)}
+	if da, db := mappingDigest(a), mappingDigest(b); da != db || len(da) != 16 {
+		t.Errorf("digests %q and %q of the same mappings", da, db)
+	}
+	if mappingDigest(a) == mappingDigest(c) {
+		t.Error("a changed field type kept the digest")
+	}
+	var s summary
+	s.index(&indexHeader{Name: "books", Mappings: a})
+	s.end(&endIndex{Name: "books", Docs: 6})
+	s.index(&indexHeader{Name: "logs-2024.01", Mappings: c})
+	s.end(&endIndex{Name: "logs-2024.01", Docs: 0})
+	m := s.meta(6)
+	docs := ParseIndexMeta(m[MetaIndexDocs])
+	if m["indexes"] != "books,logs-2024.01" || m["documents"] != "6" || docs["books"] != "6" || docs["logs-2024.01"] != "0" ||
+		ParseIndexMeta(m[MetaMappings])["books"] != mappingDigest(a) {
+		t.Errorf("meta %v", m)
+	}
+}
