@@ -40,7 +40,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func node(t *testing.T) *testenv.OpenSearch {
+func node(t testing.TB) *testenv.OpenSearch {
 	t.Helper()
 	shared.once.Do(func() {
 		start := time.Now()
@@ -60,7 +60,7 @@ func node(t *testing.T) *testenv.OpenSearch {
 }
 
 // call sends one request and decodes a 2xx answer into out.
-func call(t *testing.T, base, method, path string, body any, out any) {
+func call(t testing.TB, base, method, path string, body any, out any) {
 	t.Helper()
 	var r io.Reader
 	ctype := "application/json"
@@ -436,7 +436,7 @@ func seedMany(t *testing.T, base, name string, n int, version func(i int) int) {
 	call(t, base, "POST", "/"+name+"/_refresh", nil, nil)
 }
 
-func count(t *testing.T, base, name, query string) int64 {
+func count(t testing.TB, base, name, query string) int64 {
 	t.Helper()
 	var c struct {
 		Count int64 `json:"count"`
