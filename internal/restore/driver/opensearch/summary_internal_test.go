@@ -3,6 +3,8 @@ package opensearch
 import (
 	"encoding/json"
 	"testing"
+
+	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
 )
 
 // TestMappingDigest_SameMappingsInAnyKeyOrder: the digest a diff compares
@@ -27,5 +29,18 @@ func TestMappingDigest_SameMappingsInAnyKeyOrder(t *testing.T) {
 	if m["indexes"] != "books,logs-2024.01" || m["documents"] != "6" || docs["books"] != "6" || docs["logs-2024.01"] != "0" ||
 		ParseIndexMeta(m[MetaMappings])["books"] != mappingDigest(a) {
 		t.Errorf("meta %v", m)
+	}
+}
+
+// TestPlanSummary_DocumentsSizeAndIndexes: the plan says what an apply
+// loads, naming the first indexes.
+func TestPlanSummary_DocumentsSizeAndIndexes(t *testing.T) {
+	c := statepkg.Component{Size: 3 << 20, Meta: map[string]string{"documents": "1200"}}
+	if got := planSummary(c, []string{"books"}); got != "1200 documents, 3.0 MiB, in 1 index: books" {
+		t.Errorf("one index: %q", got)
+	}
+	many := []string{"a", "b", "c", "d", "e", "f", "g"}
+	if got := planSummary(c, many); got != "1200 documents, 3.0 MiB, in 7 indexes: a, b, c, d, e, and 2 more" {
+		t.Errorf("seven indexes: %q", got)
 	}
 }
