@@ -133,6 +133,8 @@ func RunOpenSearch(ctx context.Context, dir string) (*OpenSearch, func() error, 
 			// Its graceful shutdown can take longer than stopTimeout
 			// and the data is thrown away anyway.
 			stopSig: syscall.SIGKILL,
+			// A JVM loading the node's modules: 80 s seen at load 25.
+			startTimeout: 4 * time.Minute,
 		})
 		if err != nil {
 			return nil, err

@@ -44,3 +44,28 @@ func TestPlanSummary_DocumentsSizeAndIndexes(t *testing.T) {
 		t.Errorf("seven indexes: %q", got)
 	}
 }
+
+// TestNextPageSize_BigPagesOfSmallDocuments: a capture asks for pages of
+// about 8 MiB, within the servers' result window.
+func TestNextPageSize_BigPagesOfSmallDocuments(t *testing.T) {
+	page := func(n, size int) []hit {
+		hs := make([]hit, n)
+		for i := range hs {
+			hs[i] = hit{ID: "id", Source: make(json.RawMessage, size)}
+		}
+		return hs
+	}
+	for _, c := range []struct {
+		hits []hit
+		want int
+	}{
+		{page(1000, 50), maxPage},
+		{page(1000, 4000), 2078},
+		{page(10, 1 << 20), minPage},
+		{nil, pageSize},
+	} {
+		if got := nextPageSize(c.hits); got != c.want {
+			t.Errorf("after %d documents: next page %d, want %d", len(c.hits), got, c.want)
+		}
+	}
+}
