@@ -148,7 +148,7 @@ func TestHelmPlugin_CaptureApplyReleaseWithPostgresAndOpenSearch(t *testing.T) {
 	}
 	kinds := map[string]string{}
 	for _, c := range v.Components {
-		kinds[c.Name] = string(c.Kind)
+		kinds[c.Name] = c.Kind
 	}
 	if kinds["db"] != "postgres" || kinds["search"] != "opensearch" || len(kinds) != 2 {
 		t.Fatalf("captured components %v, want db (postgres) and search (opensearch)", kinds)

@@ -61,7 +61,7 @@ func TestNextPageSize_BigPagesOfSmallDocuments(t *testing.T) {
 	}{
 		{page(1000, 50), maxPage},
 		{page(1000, 4000), 2078},
-		{page(10, 1 << 20), minPage},
+		{page(10, 1<<20), minPage},
 		{nil, pageSize},
 	} {
 		if got := nextPageSize(c.hits); got != c.want {
