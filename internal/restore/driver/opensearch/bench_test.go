@@ -150,10 +150,10 @@ func BenchmarkOpenSearch_ApplyVsSnapshotRestoreVsElasticdump(b *testing.B) {
 
 	// The node's own snapshot and restore of the same index.
 	call(b, o.URL, "PUT", "/_snapshot/bench", fmt.Sprintf(`{"type": "fs", "settings": {"location": %q}}`, filepath.Join(o.Repo, "bench")), nil)
-	call(b, o.URL, "DELETE", "/_snapshot/bench/s1?ignore_unavailable=true", nil, nil)
-	call(b, o.URL, "PUT", "/_snapshot/bench/s1?wait_for_completion=true", `{"indices": "bench", "include_global_state": false}`, nil)
+	snapName := fmt.Sprintf("s-%d", time.Now().UnixNano())
+	call(b, o.URL, "PUT", "/_snapshot/bench/"+snapName+"?wait_for_completion=true", `{"indices": "bench", "include_global_state": false}`, nil)
 	start = time.Now()
-	call(b, o.URL, "POST", "/_snapshot/bench/s1/_restore?wait_for_completion=true",
+	call(b, o.URL, "POST", "/_snapshot/bench/"+snapName+"/_restore?wait_for_completion=true",
 		`{"indices": "bench*", "rename_pattern": "(.+)", "rename_replacement": "snap-$1", "include_aliases": false}`, nil)
 	snap := time.Since(start)
 	b.Logf("snapshot restore: %s; load %s", snap.Round(time.Millisecond), loadavg())
