@@ -32,6 +32,9 @@ type OpenSearch struct {
 	URL  string // http://127.0.0.1:PORT
 	Port int
 	Dir  string // the node's home, config, data and log
+	// Repo is the node's path.repo: a snapshot repository of type fs may
+	// have its location under it.
+	Repo string
 }
 
 // StartOpenSearch starts an OpenSearch node for the test and stops it at
@@ -88,7 +91,7 @@ func RunOpenSearch(ctx context.Context, dir string) (*OpenSearch, func() error, 
 	}
 	// The node checks that bin/ and plugins/ exist and writes its keystore
 	// into config/, data and logs elsewhere.
-	for _, sub := range []string{"home/bin", "home/plugins", "config", "data", "logs", "tmp"} {
+	for _, sub := range []string{"home/bin", "home/plugins", "config", "data", "logs", "tmp", "snapshots"} {
 		if err := os.MkdirAll(filepath.Join(root, sub), 0o755); err != nil {
 			return fail(err)
 		}
@@ -96,7 +99,7 @@ func RunOpenSearch(ctx context.Context, dir string) (*OpenSearch, func() error, 
 	if err := os.WriteFile(filepath.Join(root, "config", "log4j2.properties"), []byte(openSearchLog4j), 0o644); err != nil {
 		return fail(err)
 	}
-	o := &OpenSearch{Dir: root}
+	o := &OpenSearch{Dir: root, Repo: filepath.Join(root, "snapshots")}
 	proc, err := startWithPortRetry(func(port int) (*process, error) {
 		transport, err := freePort()
 		if err != nil {
@@ -106,7 +109,7 @@ func RunOpenSearch(ctx context.Context, dir string) (*OpenSearch, func() error, 
 		if err := os.WriteFile(filepath.Join(root, "config", "opensearch.yml"), []byte(conf), 0o644); err != nil {
 			return nil, err
 		}
-		for _, sub := range []string{"config", "data", "logs", "tmp"} {
+		for _, sub := range []string{"config", "data", "logs", "tmp", "snapshots"} {
 			if err := chownTree(filepath.Join(root, sub), cred); err != nil {
 				return nil, err
 			}
@@ -130,6 +133,8 @@ func RunOpenSearch(ctx context.Context, dir string) (*OpenSearch, func() error, 
 			// Its graceful shutdown can take longer than stopTimeout
 			// and the data is thrown away anyway.
 			stopSig: syscall.SIGKILL,
+			// A JVM loading the node's modules: 80 s seen at load 25.
+			startTimeout: 4 * time.Minute,
 		})
 		if err != nil {
 			return nil, err
@@ -161,6 +166,7 @@ func openSearchConfig(root string, httpPort, transportPort int) string {
 		"transport.port: " + strconv.Itoa(transportPort),
 		"path.data: " + filepath.Join(root, "data"),
 		"path.logs: " + filepath.Join(root, "logs"),
+		"path.repo: " + filepath.Join(root, "snapshots"),
 		// A shared test machine's disk may be fuller than the watermarks,
 		// which would make new indexes unassignable or read-only.
 		"cluster.routing.allocation.disk.threshold_enabled: false",

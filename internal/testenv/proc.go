@@ -147,6 +147,9 @@ type procSpec struct {
 	logPath string
 	cred    *syscall.Credential // nil: run as the current user
 	stopSig syscall.Signal      // graceful shutdown signal (SIGTERM when 0)
+	// startTimeout replaces the package's startTimeout for a server that
+	// starts slower (a JVM).
+	startTimeout time.Duration
 }
 
 // process is a running server.
@@ -252,7 +255,11 @@ var errAddrInUse = errors.New("address already in use")
 // waitReady polls check until it succeeds, the process exits, ctx ends or
 // startTimeout passes. Errors carry the log tail.
 func (p *process) waitReady(ctx context.Context, check func(ctx context.Context) error) error {
-	ctx, cancel := context.WithTimeout(ctx, startTimeout)
+	limit := startTimeout
+	if p.spec.startTimeout > 0 {
+		limit = p.spec.startTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	var last error
 	for {
@@ -272,7 +279,7 @@ func (p *process) waitReady(ctx context.Context, check func(ctx context.Context)
 			return err
 		case <-ctx.Done():
 			return fmt.Errorf("%s not ready after %s (last check: %v); log %s:\n%s",
-				p.spec.name, startTimeout, last, p.spec.logPath, p.logTail(30))
+				p.spec.name, limit, last, p.spec.logPath, p.logTail(30))
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

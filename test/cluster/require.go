@@ -172,6 +172,8 @@ func (e *Env) Image(name string) string {
 		"unikube-platform": "unikube-platform:dev",
 		"postgres":         "postgres:15", "mariadb": "mariadb:10.11", "redis": "redis:7",
 		"python": "python:3",
+		// Built and pushed on demand: cluster.PushImages(ctx, cfg, "opensearch").
+		"opensearch": "opensearch:2.19.6",
 	}
 	repo, ok := refs[name]
 	if !ok {

@@ -182,8 +182,21 @@ func resolve(ctx context.Context, cs kubernetes.Interface, ns string, m Mapping)
 		db = first(db, "0")
 		pwEnv = []string{"REDIS_PASSWORD"}
 		t.URL = (&url.URL{Scheme: "redis", Host: host + ":" + strconv.Itoa(port), Path: "/" + db}).String()
+	case statepkg.KindOpenSearch:
+		// The agent talks REST to the node's Service: it needs nothing of
+		// the node's image, so its Job runs the agent image alone.
+		t.Image = ""
+		scheme, user, env := searchAccess(c)
+		u := &url.URL{Scheme: scheme, Host: host + ":" + strconv.Itoa(port)}
+		if user = first(m.User, user); user != "" {
+			u.User = url.User(user)
+		}
+		t.URL = u.String()
+		if env != "" {
+			pwEnv = []string{env}
+		}
 	default:
-		return Target{}, fmt.Errorf("kind %q cannot run in a cluster yet (postgres, mysql, redis, volume)", m.Kind)
+		return Target{}, fmt.Errorf("kind %q cannot run in a cluster yet (postgres, mysql, redis, opensearch, volume)", m.Kind)
 	}
 	for _, name := range pwEnv {
 		if ref, lit, ok := envSource(c, name); ok {
@@ -299,6 +312,35 @@ func resolveVolume(ctx context.Context, cs kubernetes.Interface, ns string, m Ma
 		}
 	}
 	return t, nil
+}
+
+// searchAccess reads from a search node's container how its REST API is
+// reached: https when the node says its HTTP layer has TLS (or OpenSearch's
+// security plugin is on with its initial admin password), and the user
+// and password variable of the images' built-in administrator (admin for
+// OpenSearch, elastic for Elasticsearch). A node without either has
+// security off: plain HTTP, no user.
+func searchAccess(c corev1.Container) (scheme, user, passwordEnv string) {
+	scheme = "http"
+	has := func(name string) bool { _, _, ok := envSource(c, name); return ok }
+	switch {
+	case has("OPENSEARCH_INITIAL_ADMIN_PASSWORD"):
+		user, passwordEnv = "admin", "OPENSEARCH_INITIAL_ADMIN_PASSWORD"
+		if !strings.EqualFold(envValue(c, "DISABLE_SECURITY_PLUGIN"), "true") {
+			scheme = "https"
+		}
+	case has("ELASTIC_PASSWORD"):
+		user, passwordEnv = "elastic", "ELASTIC_PASSWORD"
+	}
+	for _, tls := range []string{"plugins.security.ssl.http.enabled", "xpack.security.http.ssl.enabled"} {
+		switch strings.ToLower(envValue(c, tls)) {
+		case "true":
+			scheme = "https"
+		case "false":
+			scheme = "http"
+		}
+	}
+	return scheme, user, passwordEnv
 }
 
 func first(vs ...string) string {
@@ -435,7 +477,7 @@ func envSource(c corev1.Container, name string) (*corev1.SecretKeySelector, stri
 // service finds the Service in front of the workload: the mapping's, or
 // the one Service whose selector matches the pod template's labels.
 func service(ctx context.Context, cs kubernetes.Interface, ns string, m Mapping, p pod) (string, int, error) {
-	defPort := map[statepkg.Kind]int{statepkg.KindPostgres: 5432, statepkg.KindMySQL: 3306, statepkg.KindRedis: 6379}[m.Kind]
+	defPort := map[statepkg.Kind]int{statepkg.KindPostgres: 5432, statepkg.KindMySQL: 3306, statepkg.KindRedis: 6379, statepkg.KindOpenSearch: SearchHTTPPort}[m.Kind]
 	port := m.Port
 	name := m.Service
 	if name == "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -43,6 +44,8 @@ type ReleaseWorkload struct {
 	// Claims are the PVCs its pods mount (StatefulSet claim templates
 	// expanded for ordinal 0).
 	Claims []string
+	// Ports are the container ports its pods declare.
+	Ports []int32
 }
 
 // Component names a component of a version and its kind.
@@ -177,12 +180,22 @@ func lastRelease(cs kubernetes.Interface, ns, name string) (*release.Release, er
 
 func stsWorkload(s *appsv1.StatefulSet) ReleaseWorkload {
 	p := stsPod(s.Name, s.Spec.Template, s.Spec.VolumeClaimTemplates)
-	return ReleaseWorkload{Workload: p.w, Images: images(s.Spec.Template.Spec), Claims: p.claims}
+	return ReleaseWorkload{Workload: p.w, Images: images(s.Spec.Template.Spec), Claims: p.claims, Ports: ports(s.Spec.Template.Spec)}
 }
 
 func deployWorkload(d *appsv1.Deployment) ReleaseWorkload {
 	return ReleaseWorkload{Workload: quiesce.Workload{Kind: quiesce.Deployment, Name: d.Name},
-		Images: images(d.Spec.Template.Spec), Claims: claims(d.Spec.Template)}
+		Images: images(d.Spec.Template.Spec), Claims: claims(d.Spec.Template), Ports: ports(d.Spec.Template.Spec)}
+}
+
+func ports(spec corev1.PodSpec) []int32 {
+	var out []int32
+	for _, c := range spec.Containers {
+		for _, p := range c.Ports {
+			out = append(out, p.ContainerPort)
+		}
+	}
+	return out
 }
 
 func images(spec corev1.PodSpec) []string {
@@ -209,16 +222,48 @@ func imageKind(image string) statepkg.Kind {
 		return statepkg.KindMySQL
 	case strings.Contains(repo, "redis") || strings.Contains(repo, "valkey") || strings.Contains(repo, "keydb"):
 		return statepkg.KindRedis
+	case (strings.Contains(repo, "opensearch") || strings.Contains(repo, "elasticsearch")) && !searchCompanion(repo):
+		return statepkg.KindOpenSearch
 	}
 	return ""
 }
 
-// Kind is the database the workload runs ("" for an app).
+// searchCompanion says whether a repository named after a search server
+// is one of the tools that run next to it (dashboards, exporters,
+// operators), which hold no indexes.
+func searchCompanion(repo string) bool {
+	for _, w := range []string{"dashboards", "kibana", "exporter", "operator", "curator"} {
+		if strings.Contains(repo, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// SearchHTTPPort is the REST port of OpenSearch and Elasticsearch, and
+// searchTransportPort their node-to-node port.
+const (
+	SearchHTTPPort      = 9200
+	searchTransportPort = 9300
+)
+
+// Kind is the database the workload runs ("" for an app). A search server
+// is known by its image, or, for an image named otherwise (a company's own
+// build), by declaring both the REST (9200) and transport (9300) ports; an
+// image named after one that declares ports but not 9200 is not taken for
+// a node (a coordinating sidecar, a differently configured service).
 func (w ReleaseWorkload) Kind() statepkg.Kind {
 	for _, im := range w.Images {
-		if k := imageKind(im); k != "" {
+		k := imageKind(im)
+		if k == statepkg.KindOpenSearch && len(w.Ports) > 0 && !slices.Contains(w.Ports, SearchHTTPPort) {
+			continue
+		}
+		if k != "" {
 			return k
 		}
+	}
+	if slices.Contains(w.Ports, SearchHTTPPort) && slices.Contains(w.Ports, searchTransportPort) {
+		return statepkg.KindOpenSearch
 	}
 	return ""
 }
@@ -229,8 +274,9 @@ func nameMatches(name, component string) bool {
 	return name == component || strings.HasSuffix(name, "-"+component) || strings.HasPrefix(name, component+"-")
 }
 
-// Map maps each component to a workload (postgres, mysql, redis: the
-// StatefulSet/Deployment whose image runs that database) or a PVC
+// Map maps each component to a workload (postgres, mysql, redis,
+// opensearch: the StatefulSet/Deployment whose image runs that database
+// or search server) or a PVC
 // (volume) of the release. explicit maps a component to "Kind/name"
 // (StatefulSet/NAME, Deployment/NAME or pvc/NAME) and wins. A component
 // that maps to nothing or to several things is an error naming them, and
@@ -257,7 +303,7 @@ func (r *Release) Map(comps []Component, explicit map[string]string) ([]Mapping,
 			continue
 		}
 		switch c.Kind {
-		case statepkg.KindPostgres, statepkg.KindMySQL, statepkg.KindRedis:
+		case statepkg.KindPostgres, statepkg.KindMySQL, statepkg.KindRedis, statepkg.KindOpenSearch:
 			var cands []string
 			for _, w := range r.Workloads {
 				if w.Kind() == c.Kind {

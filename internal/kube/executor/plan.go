@@ -470,6 +470,8 @@ func StrategyOf(k statepkg.Kind, requested string) string {
 		return "update"
 	case statepkg.KindScript:
 		return "script"
+	case statepkg.KindOpenSearch:
+		return "alias-swap"
 	}
 	if requested != "" {
 		return requested

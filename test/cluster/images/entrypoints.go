@@ -106,3 +106,45 @@ if [ "${1:-}" = "redis-server" ]; then
 fi
 exec "$@"
 `
+
+const openSearchEntrypoint = `#!/bin/sh
+# A single-node OpenSearch on all addresses with security off (the Maven
+# artifacts carry no security plugin), data in /usr/share/opensearch/data,
+# snapshots allowed under /usr/share/opensearch/data/snapshots (path.repo).
+# OPENSEARCH_JAVA_OPTS replaces the default heap flags.
+set -eu
+if [ "${1:-}" = "opensearch" ]; then
+  home=/usr/share/opensearch
+  conf=$home/config
+  mkdir -p "$conf" "$home/data/snapshots" "$home/logs" /tmp/opensearch
+  cat > "$conf/opensearch.yml" <<YML
+cluster.name: ${CLUSTER_NAME:-unikube}
+node.name: ${NODE_NAME:-$(hostname)}
+discovery.type: single-node
+network.host: 0.0.0.0
+http.port: 9200
+transport.port: 9300
+path.data: $home/data
+path.logs: $home/logs
+path.repo: $home/data/snapshots
+cluster.routing.allocation.disk.threshold_enabled: false
+bootstrap.memory_lock: false
+YML
+  cat > "$conf/log4j2.properties" <<'LOG'
+status = error
+appender.console.type = Console
+appender.console.name = console
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d{ISO8601}][%-5p][%-25c{1.}] %m%n
+rootLogger.level = info
+rootLogger.appenderRef.console.ref = console
+LOG
+  # shellcheck disable=SC2086
+  exec java ${OPENSEARCH_JAVA_OPTS:--Xms256m -Xmx512m} -XX:+UseSerialGC -XX:-UsePerfData -Xss1m \
+    -Djava.awt.headless=true -Dfile.encoding=UTF-8 -Djava.io.tmpdir=/tmp/opensearch \
+    -Dlog4j2.formatMsgNoLookups=true \
+    -Dopensearch.path.home=$home -Dopensearch.path.conf=$conf \
+    -cp "$home/lib/*" org.opensearch.bootstrap.OpenSearch
+fi
+exec "$@"
+`

@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -56,6 +57,10 @@ type Builder struct {
 // Names of the images the builder knows, in build order.
 var Names = []string{"pause", "busybox", "unikube-agent", "unikube-platform", "postgres", "mariadb", "redis", "python"}
 
+// OnDemand images are built and pushed only when a test asks for them by
+// name (cluster.PushImages): too large to push on every cluster start.
+var OnDemand = []string{"opensearch"}
+
 // Build makes (or reuses) the named images; all of them when names is empty.
 func (b *Builder) Build(ctx context.Context, names ...string) ([]Image, error) {
 	if len(names) == 0 {
@@ -85,10 +90,14 @@ type recipe struct {
 	packages []string // Debian packages whose files go in
 	exclude  []string // path prefixes left out
 	extra    []string // host files or directories added as they are
-	release  bool     // a release image of the project (internal/release/images)
-	busybox  bool     // /usr/bin/busybox with applet links
-	files    map[string]file
-	config   v1.Config
+	// trees are directories of the tools cache (ToolsDir-relative) copied
+	// to a path in the image, e.g. the OpenSearch home `make tools` lays
+	// out from Maven.
+	trees   map[string]string
+	release bool // a release image of the project (internal/release/images)
+	busybox bool // /usr/bin/busybox with applet links
+	files   map[string]file
+	config  v1.Config
 }
 
 type file struct {
@@ -100,6 +109,10 @@ type file struct {
 }
 
 const dbUID = 999
+
+// openSearchVersion is the node `make tools` lays out in the tools cache
+// (testenv.OpenSearchVersion).
+const openSearchVersion = "2.19.6"
 
 var commonExclude = []string{"/usr/share/doc", "/usr/share/man", "/usr/share/lintian", "/usr/share/locale", "/usr/share/bug",
 	"/etc/init.d", "/etc/logrotate.d", "/lib/systemd", "/usr/lib/systemd", "/etc/systemd", "/usr/share/bash-completion"}
@@ -175,6 +188,26 @@ var recipes = map[string]recipe{
 		files: passwd("app", "/tmp"),
 		config: v1.Config{Cmd: []string{"python3"}, User: "65532:65532",
 			Env: []string{"PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", "PYTHONDONTWRITEBYTECODE=1"}}},
+	// opensearch: the node testenv runs (the Maven artifacts of
+	// scripts/install-opensearch.sh) on Debian's Java 17 runtime.
+	"opensearch": {ref: "localhost/opensearch:" + openSearchVersion, busybox: true,
+		packages: []string{"openjdk-17-jre-headless"},
+		exclude:  []string{"/usr/lib/debug", "/usr/lib/jvm/java-17-openjdk-amd64/docs", "/usr/lib/jvm/java-17-openjdk-amd64/man", "/usr/lib/jvm/java-17-openjdk-amd64/legal"},
+		trees:    map[string]string{"/usr/share/opensearch": "opensearch-" + openSearchVersion},
+		files: merge(passwd("opensearch", "/usr/share/opensearch"), map[string]file{
+			"/usr/share/opensearch/bin":           {dir: true, mode: 0o755},
+			"/usr/share/opensearch/plugins":       {dir: true, mode: 0o755},
+			"/usr/share/opensearch/config":        {dir: true, mode: 0o755, uid: dbUID},
+			"/usr/share/opensearch/data":          {dir: true, mode: 0o755, uid: dbUID},
+			"/usr/share/opensearch/logs":          {dir: true, mode: 0o755, uid: dbUID},
+			"/usr/local/bin/docker-entrypoint.sh": {mode: 0o755, content: openSearchEntrypoint},
+		}),
+		config: v1.Config{
+			Entrypoint: []string{"/usr/local/bin/docker-entrypoint.sh"}, Cmd: []string{"opensearch"}, User: "999:999",
+			Env:          []string{"PATH=/usr/lib/jvm/java-17-openjdk-amd64/bin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"},
+			WorkingDir:   "/usr/share/opensearch",
+			ExposedPorts: map[string]struct{}{"9200/tcp": {}, "9300/tcp": {}},
+		}},
 	"redis": {ref: "localhost/redis:7", busybox: true,
 		packages: []string{"redis-server", "redis-tools"},
 		exclude:  []string{"/etc/redis", "/usr/bin/redis-benchmark"},
@@ -210,6 +243,14 @@ func (b *Builder) build(ctx context.Context, n string, r recipe) (Image, error) 
 		}
 		h.Write(out)
 	}
+	for dst, src := range r.trees {
+		// The tree's name carries its version; its .complete marker says
+		// the layout is whole.
+		if _, err := os.Stat(filepath.Join(b.ToolsDir, src, ".complete")); err != nil {
+			return Image{}, fmt.Errorf("%s is not laid out (make tools): %w", filepath.Join(b.ToolsDir, src), err)
+		}
+		fmt.Fprintf(h, "tree %s=%s\n", dst, src)
+	}
 	key := hex.EncodeToString(h.Sum(nil))[:16]
 	img := Image{Ref: r.ref, Repo: strings.TrimPrefix(r.ref, "localhost/"), Key: key, Tar: filepath.Join(dir, fmt.Sprintf("%s-%s.tar", n, key))}
 	if _, err := os.Stat(img.Tar); err == nil {
@@ -217,6 +258,9 @@ func (b *Builder) build(ctx context.Context, n string, r recipe) (Image, error) 
 	}
 	start := time.Now()
 	files, err := b.collect(ctx, r)
+	if err == nil {
+		err = b.addTrees(files, r.trees)
+	}
 	if err != nil {
 		return Image{}, err
 	}
@@ -387,6 +431,29 @@ func (b *Builder) collect(ctx context.Context, r recipe) (map[string]entry, erro
 		}
 	}
 	return files, nil
+}
+
+// addTrees adds each tools-cache directory's regular files under its path
+// in the image.
+func (b *Builder) addTrees(files map[string]entry, trees map[string]string) error {
+	for dst, src := range trees {
+		root := filepath.Join(b.ToolsDir, src)
+		err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+			if err != nil || !d.Type().IsRegular() {
+				return err
+			}
+			rel, err := filepath.Rel(root, p)
+			if err != nil {
+				return err
+			}
+			files[path.Join(dst, filepath.ToSlash(rel))] = entry{path: path.Join(dst, filepath.ToSlash(rel)), src: p}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("image tree %s: %w", root, err)
+		}
+	}
+	return nil
 }
 
 func excluded(p string, extra []string) bool {

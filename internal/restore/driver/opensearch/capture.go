@@ -11,7 +11,6 @@ import (
 	"os"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver"
@@ -219,10 +218,10 @@ func (d *Driver) Capture(ctx context.Context, src driver.Source, w io.Writer, p 
 		return driver.CaptureResult{}, err
 	}
 	var total int64
-	names := make([]string, 0, len(indexes))
+	var sum summary
 	for _, ix := range indexes {
-		names = append(names, ix.name)
 		h := indexHeader{Name: ix.name, Settings: userSettings(ix.info.Settings), Mappings: ix.info.Mappings, Aliases: ix.info.Aliases}
+		sum.index(&h)
 		if err := enc.Encode(record{Index: &h}); err != nil {
 			return driver.CaptureResult{}, err
 		}
@@ -242,7 +241,9 @@ func (d *Driver) Capture(ctx context.Context, src driver.Source, w io.Writer, p 
 			return driver.CaptureResult{}, fmt.Errorf("opensearch capture: index %s: %w", ix.name, err)
 		}
 		p.Emit(driver.Event{Component: name, Phase: driver.PhaseCapture, Rows: n % 1000})
-		if err := enc.Encode(record{EndIndex: &endIndex{Name: ix.name, Docs: n}}); err != nil {
+		end := endIndex{Name: ix.name, Docs: n}
+		sum.end(&end)
+		if err := enc.Encode(record{EndIndex: &end}); err != nil {
 			return driver.CaptureResult{}, err
 		}
 		total += n
@@ -253,12 +254,9 @@ func (d *Driver) Capture(ctx context.Context, src driver.Source, w io.Writer, p 
 	if err := bw.Flush(); err != nil {
 		return driver.CaptureResult{}, err
 	}
-	return driver.CaptureResult{Format: Format, Meta: map[string]string{
-		"indexes":      strings.Join(names, ","),
-		"documents":    strconv.FormatInt(total, 10),
-		"distribution": info.Version.Distribution,
-		"version":      info.Version.Number,
-	}}, nil
+	meta := sum.meta(total)
+	meta["distribution"], meta["version"] = info.Version.Distribution, info.Version.Number
+	return driver.CaptureResult{Format: Format, Meta: meta}, nil
 }
 
 // captureFile copies an opensearch-dump file, checking it on the way (so a
@@ -270,11 +268,14 @@ func captureFile(path string, w io.Writer) (driver.CaptureResult, error) {
 	}
 	defer f.Close()
 	bw := bufio.NewWriterSize(w, 1<<20)
-	var names []string
+	var sum summary
 	var docs int64
 	err = readStream(bufio.NewReaderSize(f, 1<<20), func(line []byte, r *record) error {
 		if r.Index != nil {
-			names = append(names, r.Index.Name)
+			sum.index(r.Index)
+		}
+		if r.EndIndex != nil {
+			sum.end(r.EndIndex)
 		}
 		if r.End != nil {
 			docs = r.End.Docs
@@ -288,9 +289,9 @@ func captureFile(path string, w io.Writer) (driver.CaptureResult, error) {
 	if err := bw.Flush(); err != nil {
 		return driver.CaptureResult{}, err
 	}
-	return driver.CaptureResult{Format: Format, Meta: map[string]string{
-		"indexes": strings.Join(names, ","), "documents": strconv.FormatInt(docs, 10), "source": "file",
-	}}, nil
+	meta := sum.meta(docs)
+	meta["source"] = "file"
+	return driver.CaptureResult{Format: Format, Meta: meta}, nil
 }
 
 // maxLine bounds one record: the servers' own default request limit.

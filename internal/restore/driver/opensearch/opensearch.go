@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver"
@@ -152,7 +153,7 @@ func (d *Driver) Plan(ctx context.Context, c statepkg.Component, t driver.Target
 			}
 		}
 	}
-	summary := fmt.Sprintf("%s documents in %d indexes", orZero(c.Meta["documents"]), len(names))
+	summary := planSummary(c, names)
 	switch {
 	case len(names) > 0 && current == len(names) && !t.Force:
 		pl.Action, pl.Reason, pl.Bytes = driver.ActionSkip, "already applied", 0
@@ -162,6 +163,20 @@ func (d *Driver) Plan(ctx context.Context, c statepkg.Component, t driver.Target
 		pl.Action, pl.Reason = driver.ActionReplace, summary
 	}
 	return pl, nil
+}
+
+// planSummary says what an apply loads: documents, stream size and the
+// indexes by name (the first few).
+func planSummary(c statepkg.Component, names []string) string {
+	what := "indexes"
+	if len(names) == 1 {
+		what = "index"
+	}
+	shown := names
+	if len(shown) > 5 {
+		shown = append(slices.Clone(shown[:5]), fmt.Sprintf("and %d more", len(names)-5))
+	}
+	return fmt.Sprintf("%s documents, %.1f MiB, in %d %s: %s", orZero(c.Meta["documents"]), float64(c.Size)/(1<<20), len(names), what, strings.Join(shown, ", "))
 }
 
 func orZero(s string) string {

@@ -40,7 +40,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func node(t *testing.T) *testenv.OpenSearch {
+func node(t testing.TB) *testenv.OpenSearch {
 	t.Helper()
 	shared.once.Do(func() {
 		start := time.Now()
@@ -60,7 +60,7 @@ func node(t *testing.T) *testenv.OpenSearch {
 }
 
 // call sends one request and decodes a 2xx answer into out.
-func call(t *testing.T, base, method, path string, body any, out any) {
+func call(t testing.TB, base, method, path string, body any, out any) {
 	t.Helper()
 	var r io.Reader
 	ctype := "application/json"
@@ -290,6 +290,17 @@ func TestOpenSearch_AwkwardDocumentsAliasesAnalyzersAndRollbackCopies(t *testing
 		t.Fatalf("previous = %q", res.Previous)
 	}
 	sameDocs(t, "rollback copy", changed, docs(t, o.URL, res.Previous))
+	// What a diff compares: a capture of the restored index has the same
+	// per-index counts and mapping digest as the version applied.
+	back := drivertest.Capture(t, d, driver.Source{URL: o.URL + "/books"}, drivertest.NewStore(t), "search")
+	for _, k := range []string{opensearch.MetaIndexDocs, opensearch.MetaMappings} {
+		if back.Meta[k] != c1.Meta[k] || c1.Meta[k] == "" {
+			t.Errorf("meta %s of the restored index = %q, of the version %q", k, back.Meta[k], c1.Meta[k])
+		}
+	}
+	if c1.Meta[opensearch.MetaIndexDocs] != "books:6" {
+		t.Errorf("meta %s = %q, want books:6", opensearch.MetaIndexDocs, c1.Meta[opensearch.MetaIndexDocs])
+	}
 	m, err := opensearch.ReadMarker(ctx, o.URL, "books")
 	if err != nil || m == nil || m.ComponentDigest != c1.Digest || m.State != "test/state" {
 		t.Errorf("marker %+v, %v", m, err)
@@ -425,7 +436,7 @@ func seedMany(t *testing.T, base, name string, n int, version func(i int) int) {
 	call(t, base, "POST", "/"+name+"/_refresh", nil, nil)
 }
 
-func count(t *testing.T, base, name, query string) int64 {
+func count(t testing.TB, base, name, query string) int64 {
 	t.Helper()
 	var c struct {
 		Count int64 `json:"count"`

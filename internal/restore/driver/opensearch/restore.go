@@ -435,18 +435,50 @@ type bulkAnswer struct {
 	} `json:"items"`
 }
 
+// errBusy marks a bulk request the node turned away for now (HTTP 429: a
+// full write queue or its memory circuit breaker).
+var errBusy = errors.New("the node is busy")
+
+// send loads one bulk body, sending it again while the node says it is
+// busy: every action indexes a document by _id, so a repeat is harmless.
 func (b *bulker) send(ctx context.Context, body []byte) error {
+	delay := 250 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := b.sendOnce(ctx, body)
+		if !errors.Is(err, errBusy) || attempt == 10 {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 8*time.Second)
+	}
+}
+
+func (b *bulker) sendOnce(ctx context.Context, body []byte) error {
 	var ans bulkAnswer
 	if err := b.cl.do(ctx, http.MethodPost, "/"+esc(b.index)+"/_bulk?filter_path=errors,items.*.error,items.*._id,items.*.status", bytes.NewReader(body), &ans); err != nil {
+		if statusOf(err) == http.StatusTooManyRequests {
+			return fmt.Errorf("bulk load into %s: %w: %w", b.index, errBusy, err)
+		}
 		return fmt.Errorf("bulk load into %s: %w", b.index, err)
 	}
 	if ans.Errors {
+		var busy error
 		for _, it := range ans.Items {
 			for _, r := range it {
-				if len(r.Error) > 0 {
+				switch {
+				case len(r.Error) > 0 && r.Status == http.StatusTooManyRequests:
+					busy = fmt.Errorf("bulk load into %s: document %q: %w: %s", b.index, r.ID, errBusy, r.Error)
+				case len(r.Error) > 0:
 					return fmt.Errorf("bulk load into %s: document %q: HTTP %d: %s", b.index, r.ID, r.Status, r.Error)
 				}
 			}
+		}
+		if busy != nil {
+			return busy
 		}
 		return fmt.Errorf("bulk load into %s: the server reported errors", b.index)
 	}
