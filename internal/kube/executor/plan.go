@@ -150,6 +150,9 @@ func (e *StalePlanError) Error() string {
 // compares the others with the namespace's records.
 func PlanApply(ctx context.Context, req Request) (*Plan, error) {
 	o := req.Options
+	if err := CheckRights(ctx, o, "plan"); err != nil {
+		return nil, err
+	}
 	if err := validateRules(o.Substitutions); err != nil {
 		return nil, fmt.Errorf("plan %s (nothing was changed): %w", o.Ref.StateName(), err)
 	}
@@ -177,6 +180,9 @@ func PlanApply(ctx context.Context, req Request) (*Plan, error) {
 		}
 		if err != nil {
 			return nil, fmt.Errorf("helm release %s: %w", req.HelmRelease, err)
+		}
+		if rel != nil {
+			rs = records.MarkUninstalled(rs, rel.Installed)
 		}
 	}
 	ms, err := MapComponents(m, req, rel)
@@ -310,13 +316,19 @@ func ApplyPlan(ctx context.Context, p *Plan) (*records.Record, error) {
 		return nil, err
 	}
 	if now := revisionOf(last); now != p.Record {
-		return nil, fmt.Errorf("apply %s@%s to %s: %w", p.State, dash(p.Tag), o.Namespace, &StalePlanError{Planned: p.Record, Now: now})
+		re := &RefusedError{Err: fmt.Errorf("apply %s@%s to %s: %w", p.State, dash(p.Tag), o.Namespace, &StalePlanError{Planned: p.Record, Now: now})}
+		re.Record = failedRecord(ctx, o, progress{digest: p.Digest, tag: p.Tag}, re)
+		return re.Record, re
 	}
 	o.Ref = statepkg.Ref{Project: o.Ref.Project, State: o.Ref.State, Digest: p.Digest}
 	o.Mappings = slices.Clone(p.mappings)
 	o.planned = p
 	return Apply(ctx, o)
 }
+
+// MarkRollback says the apply of p rolls back to record revision of: its
+// record says so (records.Record.RollbackOf).
+func (p *Plan) MarkRollback(of int) { p.req.RollbackOf = of }
 
 func revisionOf(r *records.Record) int {
 	if r == nil {
