@@ -411,11 +411,10 @@ func (e HistoryEntry) Description() string {
 			parts = append(parts, c.Name+":"+dash(c.Action))
 		}
 	}
-	sep := " "
 	if e.RollbackOf > 0 && len(parts) > 1 {
 		parts[0] += ":"
 	}
-	return strings.Join(parts, sep)
+	return strings.Join(parts, " ")
 }
 
 func firstLine(s string) string {
