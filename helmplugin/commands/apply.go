@@ -354,7 +354,14 @@ func newHistoryCmd(s *Settings) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "history RELEASE",
 		Short: "Show the applies of states to a release (from its record Secrets)",
-		Args:  args(cobra.ExactArgs(1)),
+		Long: `history lists the applies to a release, oldest first, from its record Secrets
+(unikube.state.v1.<release>.v<N>). STATUS is applied (what the release holds),
+superseded (applied, then replaced), failed (the apply failed or was refused;
+DESCRIPTION says why, and "nothing was changed" when it stopped before changing
+anything), or uninstalled (written before the release was uninstalled and
+installed again: the data it describes went with the uninstall; plans no longer
+count it). A rollback says "rollback to revision N".`,
+		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			ctx := s.Context(cmd)
 			cs, _, err := s.Kube()

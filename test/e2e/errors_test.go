@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -113,8 +114,15 @@ func TestErrors_WrongPasswordIsSaidOnceNamingTheSecretAndRecorded(t *testing.T) 
 		})
 	}
 	t.Run("closed port", func(t *testing.T) {
+		// A Service in front of the database's pod on a port nothing
+		// listens on: the pod refuses the connection.
+		if _, err := env.Client.CoreV1().Services(ns).Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "db-closed"},
+			Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "db"}, Ports: []corev1.ServicePort{{Port: 5999, TargetPort: intstr.FromInt32(5999)}}}},
+			metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
 		closed := db
-		closed.Port = 5999
+		closed.Service, closed.Port = "db-closed", 5999
 		p, err := executor.PlanApply(ctx, req(false, closed))
 		if err != nil {
 			t.Fatal(err)
@@ -122,7 +130,7 @@ func TestErrors_WrongPasswordIsSaidOnceNamingTheSecretAndRecorded(t *testing.T) 
 		_, err = executor.ApplyPlan(ctx, p)
 		t.Logf("closed port:\n%v", err)
 		var ue *executor.UnreachableError
-		if !errors.As(err, &ue) || !strings.Contains(err.Error(), "cannot reach postgres at db."+ns) ||
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), "cannot reach postgres at db-closed."+ns) || !strings.Contains(err.Error(), "connection refused") ||
 			!strings.Contains(err.Error(), ":5999") || strings.Contains(err.Error(), "maintenance_db") {
 			t.Fatalf("closed port: %v, want cannot reach ...:5999 without the maintenance_db hint", err)
 		}

@@ -126,7 +126,13 @@ type Options struct {
 func Apply(ctx context.Context, o Options) (*records.Record, error) {
 	var at progress
 	rec, err := apply(ctx, o, &at)
-	if err == nil || rec != nil {
+	if err == nil {
+		return rec, err
+	}
+	if rec != nil {
+		if !at.quiesced && unchanged(rec) {
+			err = &RefusedError{Err: err, Record: rec}
+		}
 		return rec, err
 	}
 	var re *RefusedError
@@ -282,6 +288,7 @@ func apply(ctx context.Context, o Options, at *progress) (*records.Record, error
 			}
 		}
 		log.Info("quiescing", "workloads", quiesced)
+		at.quiesced = true
 		if err := quiesce.Down(ctx, cs, ns, quiesced, o.QuiesceOptions); err != nil {
 			// Bring back whatever was already scaled down.
 			uerr := quiesce.Up(context.WithoutCancel(ctx), cs, ns, quiesced, o.QuiesceOptions)
@@ -457,6 +464,7 @@ func runOne(ctx context.Context, o Options, t discovery.Target, digest, token st
 		if errors.As(err, &pe) {
 			rc.LogTail = pe.LogTail
 			if pe.Unchanged() && !planOnly {
+				rc.Unchanged = true
 				// Without a preflight Job the restore Job's own plan is
 				// the check: say that it stopped before changing anything.
 				return rc, res, fmt.Errorf("component %s (its target was not changed): %w", t.Component, err)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/rbac"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/records"
+	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver"
 )
 
 // Unchanged is the phrase every refusal carries: an apply that stopped
@@ -54,7 +55,24 @@ func CheckRights(ctx context.Context, o Options, verb string) error {
 // which version it resolved, for the record of a refusal.
 type progress struct {
 	changing    bool
+	quiesced    bool
 	digest, tag string
+}
+
+// unchanged says whether a failed apply's record shows nothing changed:
+// every component failed before it changed its target, or was skipped.
+func unchanged(rec *records.Record) bool {
+	failed := false
+	for _, c := range rec.Components {
+		switch {
+		case c.Error != "" && c.Unchanged:
+			failed = true
+		case c.Error == "" && c.Action == string(driver.ActionSkip):
+		default:
+			return false
+		}
+	}
+	return failed
 }
 
 // failedRecord leaves a failed record of an apply that stopped before it

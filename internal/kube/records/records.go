@@ -57,7 +57,10 @@ type Component struct {
 	Duration time.Duration `json:"duration"`
 	Bytes    int64         `json:"bytes,omitempty"`
 	Error    string        `json:"error,omitempty"`
-	LogTail  []string      `json:"logTail,omitempty"`
+	// Unchanged says a failed component's agent stopped before it changed
+	// its target.
+	Unchanged bool     `json:"unchanged,omitempty"`
+	LogTail   []string `json:"logTail,omitempty"`
 }
 
 // Record is one apply to a namespace.
