@@ -127,7 +127,7 @@ func Apply(ctx context.Context, o Options) (*records.Record, error) {
 	var at progress
 	rec, err := apply(ctx, o, &at)
 	if err == nil {
-		return rec, err
+		return rec, nil
 	}
 	if rec != nil {
 		if !at.quiesced && unchanged(rec) {
