@@ -28,6 +28,7 @@ import (
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/executor"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/hooks"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/jobs"
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/rbac"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/records"
 	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver/kubernetes/substitution"
 	"github.com/unikubehq/terraform-provider-unikube/internal/scriptrun"
@@ -542,6 +543,8 @@ func addKubePlanError(diags *diag.Diagnostics, t *kubernetesTarget, ref statepkg
 		duplicate *executor.DuplicateMappingError
 		script    *executor.ScriptError
 		hook      *executor.HookError
+		unplaced  *discovery.MappingError
+		explicit  *discovery.ExplicitMappingError
 	)
 	mapping := path.Root("kubernetes").AtName("mapping")
 	switch {
@@ -567,15 +570,32 @@ func addKubePlanError(diags *diag.Diagnostics, t *kubernetesTarget, ref statepkg
 			msg+". Set the script's variables in this block, e.g. variables = { NAME = \"value\" }.")
 	case errors.Is(err, client.ErrUnauthorized), errors.Is(err, client.ErrForbidden), errors.Is(err, client.ErrNotFound):
 		addClientError(diags, "Could not resolve "+ref.String(), err)
+	case errors.Is(err, rbac.ErrMissing):
+		diags.AddAttributeError(path.Root("kubernetes").AtName("namespace"), "Missing Kubernetes permissions",
+			fmt.Sprintf("%v. Nothing was read or changed.", err))
+	case errors.As(err, &unplaced):
+		diags.AddAttributeError(mapping, "Components without a workload", fmt.Sprintf("In namespace %s: %v. %s", t.Namespace, err, mappingHint(unplaced)))
+	case errors.As(err, &explicit):
+		diags.AddAttributeError(mapping, "Invalid mapping", fmt.Sprintf("In namespace %s: %v.", t.Namespace, err))
 	case apierrors.IsForbidden(err):
 		diags.AddAttributeError(path.Root("kubernetes").AtName("namespace"), "Cannot plan the apply",
 			fmt.Sprintf("In namespace %s: %v. The provider's identity needs the rights of deploy/rbac/roles.yaml there.", t.Namespace, err))
 	default:
-		// The release record's candidates are phrased for the Helm
-		// plugin's flag: say it in Terraform's terms.
 		diags.AddAttributeError(path.Root("kubernetes"), "Cannot find the components' workloads",
-			fmt.Sprintf("In namespace %s: %s. Add or fix a mapping block for the component.", t.Namespace, strings.ReplaceAll(err.Error(), "pass --map", "add a mapping for")))
+			fmt.Sprintf("In namespace %s: %s. Add or fix a mapping block for the component.", t.Namespace, err))
 	}
+}
+
+// mappingHint says which mapping blocks place the components e names.
+func mappingHint(e *discovery.MappingError) string {
+	blocks := make([]string, len(e.Unplaced))
+	for i, u := range e.Unplaced {
+		blocks[i] = fmt.Sprintf("mapping { component = %q, kind = \"StatefulSet\" or \"Deployment\", name = ... }", u.Component)
+		if u.Kind == statepkg.KindVolume {
+			blocks[i] = fmt.Sprintf("mapping { component = %q, pvc = ... }", u.Component)
+		}
+	}
+	return "Add " + strings.Join(blocks, " and ") + " to the kubernetes block."
 }
 
 // componentsOfMappings are the components the mapping blocks name.
@@ -623,7 +643,11 @@ func applyKube(ctx context.Context, p *executor.Plan, plan *stateApplyResourceMo
 	}
 	if err != nil {
 		detail := err.Error()
-		if rec != nil {
+		var refused *executor.RefusedError
+		switch {
+		case errors.As(err, &refused) && rec != nil:
+			detail += fmt.Sprintf("\n\nRecord %s (status %s) says why.", records.SecretName(rec.Release, rec.Revision), rec.Status)
+		case rec != nil:
 			detail += "\n\n" + recordSummary(rec)
 		}
 		var vm *jobs.VersionMismatchError
@@ -758,6 +782,7 @@ func (r *StateApplyResource) rollbackKubernetes(ctx context.Context, state *stat
 	if diags.Append(d...); diags.HasError() {
 		return diags
 	}
+	p.MarkRollback(prev.Revision)
 	var ignored stateApplyResourceModel
 	diags.Append(applyKube(ctx, p, &ignored)...)
 	return diags

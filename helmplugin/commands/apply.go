@@ -48,6 +48,7 @@ type applyFlags struct {
 	preScripts, postScripts []string
 	scriptsFile             string
 	substitutionsFile       string
+	rollbackOf              int // set by rollback, not a flag: the record says "rollback to revision N"
 }
 
 func (f *applyFlags) add(cmd *cobra.Command) {
@@ -272,6 +273,11 @@ func runApply(ctx context.Context, s *Settings, ref statepkg.Ref, releaseName st
 		return err
 	}
 	ns := s.Namespace()
+	// Rights first: a caller who may not apply hears all it lacks, not
+	// "secrets is forbidden" from reading the release.
+	if err := executor.CheckRights(ctx, executor.Options{Client: cs, Namespace: ns, Ref: ref}, "apply"); err != nil {
+		return err
+	}
 	rel, err := discovery.LoadRelease(ctx, cs, ns, releaseName)
 	if err != nil {
 		return err
@@ -286,7 +292,7 @@ func runApply(ctx context.Context, s *Settings, ref statepkg.Ref, releaseName st
 			Client: cs, Namespace: ns, Platform: pc, PlatformURL: s.PlatformURL, Ref: ref,
 			Release: releaseName, Quiesce: f.quiesce, AgentImage: s.AgentImage, Concurrency: f.concurrency,
 			Actor: actor, RESTConfig: rc, Substitutions: rules, Timeout: f.timeout, Logger: s.Logger(),
-			CAConfigMap: s.CAConfigMap, Force: f.force,
+			CAConfigMap: s.CAConfigMap, Force: f.force, RollbackOf: f.rollbackOf,
 			OnProgress: func(c string, l jobs.AgentLine) { prog.Line(c, l) },
 		},
 		HelmRelease: releaseName, Explicit: maps, Strategy: f.strategy, Components: f.components,
@@ -503,6 +509,7 @@ type HistoryEntry struct {
 	Actor      string              `json:"actor"`
 	Duration   string              `json:"duration"`
 	Error      string              `json:"error,omitempty"`
+	RollbackOf int                 `json:"rollbackOf,omitempty"`
 	Components []records.Component `json:"components"`
 }
 
@@ -511,7 +518,14 @@ func newHistoryCmd(s *Settings) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "history RELEASE",
 		Short: "Show the applies of states to a release (from its record Secrets)",
-		Args:  args(cobra.ExactArgs(1)),
+		Long: `history lists the applies to a release, oldest first, from its record Secrets
+(unikube.state.v1.<release>.v<N>). STATUS is applied (what the release holds),
+superseded (applied, then replaced), failed (the apply failed or was refused;
+DESCRIPTION says why, and "nothing was changed" when it stopped before changing
+anything), or uninstalled (written before the release was uninstalled and
+installed again: the data it describes went with the uninstall; plans no longer
+count it). A rollback says "rollback to revision N".`,
+		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			ctx := s.Context(cmd)
 			cs, _, err := s.Kube()
@@ -523,10 +537,12 @@ func newHistoryCmd(s *Settings) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if len(rs) == 0 {
-				if _, err := discovery.LoadRelease(ctx, cs, ns, a[0]); err != nil {
-					return err
-				}
+			rel, err := discovery.LoadRelease(ctx, cs, ns, a[0])
+			switch {
+			case err == nil:
+				rs = records.MarkUninstalled(rs, rel.Installed)
+			case len(rs) == 0:
+				return err
 			}
 			if limit > 0 && len(rs) > limit {
 				rs = rs[len(rs)-limit:]
@@ -534,20 +550,13 @@ func newHistoryCmd(s *Settings) *cobra.Command {
 			out := make([]HistoryEntry, 0, len(rs))
 			for _, r := range rs {
 				out = append(out, HistoryEntry{Revision: r.Revision, Updated: r.Time, Status: r.Status, State: r.State, Tag: r.Tag,
-					Digest: r.Digest, Actor: r.Actor, Duration: r.Duration.Round(100 * time.Millisecond).String(), Error: firstLine(r.Error), Components: r.Components})
+					Digest: r.Digest, Actor: r.Actor, Duration: r.Duration.Round(100 * time.Millisecond).String(), Error: firstLine(r.Error),
+					RollbackOf: r.RollbackOf, Components: r.Components})
 			}
 			return s.Print(out, func(w io.Writer) error {
 				row(w, "REVISION", "UPDATED", "STATUS", "STATE", "TAG", "DIGEST", "DURATION", "DESCRIPTION")
 				for _, e := range out {
-					desc := e.Error
-					if desc == "" {
-						var parts []string
-						for _, c := range e.Components {
-							parts = append(parts, c.Name+":"+dash(c.Action))
-						}
-						desc = strings.Join(parts, " ")
-					}
-					row(w, e.Revision, ts(e.Updated), e.Status, e.State, dash(e.Tag), shortDigest(e.Digest), e.Duration, dash(desc))
+					row(w, e.Revision, ts(e.Updated), e.Status, e.State, dash(e.Tag), shortDigest(e.Digest), e.Duration, dash(e.Description()))
 				}
 				return nil
 			})
@@ -555,6 +564,28 @@ func newHistoryCmd(s *Settings) *cobra.Command {
 	}
 	cmd.Flags().IntVar(&limit, "max", 0, "show at most the newest N revisions")
 	return cmd
+}
+
+// Description is the DESCRIPTION column of helm state history: a
+// rollback says so, a failed apply says why, others list what each
+// component did.
+func (e HistoryEntry) Description() string {
+	var parts []string
+	if e.RollbackOf > 0 {
+		parts = append(parts, fmt.Sprintf("rollback to revision %d", e.RollbackOf))
+	}
+	switch {
+	case e.Error != "":
+		parts = append(parts, e.Error)
+	default:
+		for _, c := range e.Components {
+			parts = append(parts, c.Name+":"+dash(c.Action))
+		}
+	}
+	if e.RollbackOf > 0 && len(parts) > 1 {
+		parts[0] += ":"
+	}
+	return strings.Join(parts, " ")
 }
 
 func firstLine(s string) string {
@@ -583,6 +614,9 @@ func newRollbackCmd(s *Settings) *cobra.Command {
 				return err
 			}
 			ns := s.Namespace()
+			if err := executor.CheckRights(ctx, executor.Options{Client: cs, Namespace: ns}, "roll back"); err != nil {
+				return err
+			}
 			rs, err := records.List(ctx, cs, ns, a[0])
 			if err != nil {
 				return err
@@ -596,6 +630,7 @@ func newRollbackCmd(s *Settings) *cobra.Command {
 				return fmt.Errorf("record %d of %s names no state (%q)", rec.Revision, a[0], rec.State)
 			}
 			fmt.Fprintf(s.Err, "rolling back %s to revision %d: %s@%s (%s)\n", a[0], rec.Revision, rec.State, shortDigest(rec.Digest), dash(rec.Tag))
+			f.rollbackOf = rec.Revision
 			return runApply(ctx, s, statepkg.Ref{Project: project, State: state, Digest: rec.Digest}, a[0], &f)
 		},
 	}

@@ -3,9 +3,11 @@ package commands
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/discovery"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/jobs"
 )
 
@@ -49,11 +51,30 @@ func args(check cobra.PositionalArgs) cobra.PositionalArgs {
 }
 
 // Explain adds to err what the user of the plugin can do about it: for an
-// agent of another version, the flag and variable that choose the image.
+// agent of another version, the flag and variable that choose the image;
+// for components the release does not place, the --map flags that do.
 func Explain(err error) error {
-	var vm *jobs.VersionMismatchError
-	if errors.As(err, &vm) {
+	var (
+		vm       *jobs.VersionMismatchError
+		unplaced *discovery.MappingError
+		explicit *discovery.ExplicitMappingError
+	)
+	switch {
+	case errors.As(err, &vm):
 		return fmt.Errorf("%w\nSet --agent-image (or UNIKUBE_AGENT_IMAGE) to the unikube-agent image of version %s, e.g. %s", err, vm.Client, jobs.AgentImageFor(vm.Client))
+	case errors.As(err, &unplaced):
+		return fmt.Errorf("%w\n%s", err, mapHint(unplaced))
+	case errors.As(err, &explicit):
+		return fmt.Errorf("--map %s=%s: %w", explicit.Component, explicit.Target, err)
 	}
 	return err
+}
+
+// mapHint says which --map flags place the components e names.
+func mapHint(e *discovery.MappingError) string {
+	flags := make([]string, len(e.Unplaced))
+	for i, u := range e.Unplaced {
+		flags[i] = "--map " + u.Component + "=" + strings.ReplaceAll(u.Target(), " or ", "|")
+	}
+	return "Pass " + strings.Join(flags, " ")
 }

@@ -52,6 +52,20 @@ func lastProgress(component string, l jobs.AgentLine) (restore.ComponentProgress
 	return restore.ComponentProgress{}, false
 }
 
+// shownBytes is what a progress display says of a component: bytes done
+// and the total (the agent's, else the plan's), the total never below
+// what is done: a size planned from the manifest is an estimate.
+func shownBytes(cp restore.ComponentProgress, planned int64) (done, total int64) {
+	done, total = max(cp.Bytes, 0), cp.TotalBytes
+	if total <= 0 {
+		total = planned
+	}
+	if total > 0 && done > total {
+		total = done
+	}
+	return done, total
+}
+
 type plainProgress struct {
 	mu     sync.Mutex
 	w      io.Writer
@@ -64,11 +78,8 @@ func (p *plainProgress) Line(component string, l jobs.AgentLine) {
 	if !ok {
 		return
 	}
-	total := cp.TotalBytes
-	if total == 0 {
-		total = p.totals[component]
-	}
-	msg := fmt.Sprintf("%s: %s %s", component, dash(cp.Phase), humanize.IBytes(uint64(max(cp.Bytes, 0))))
+	done, total := shownBytes(cp, p.totals[component])
+	msg := fmt.Sprintf("%s: %s %s", component, dash(cp.Phase), humanize.IBytes(uint64(done)))
 	if total > 0 {
 		msg += " / " + humanize.IBytes(uint64(total))
 	}
@@ -153,11 +164,15 @@ func (b *bars) Line(component string, l jobs.AgentLine) {
 	if bar == nil {
 		return
 	}
-	if cp.TotalBytes > 0 {
-		bar.SetTotal(cp.TotalBytes, false)
+	b.mu.Lock()
+	planned := b.totals[component]
+	b.mu.Unlock()
+	done, total := shownBytes(cp, planned)
+	if total > 0 {
+		bar.SetTotal(total, false)
 	}
-	if cp.Bytes > bar.Current() {
-		bar.SetCurrent(cp.Bytes)
+	if done > bar.Current() {
+		bar.SetCurrent(done)
 	}
 }
 

@@ -304,6 +304,10 @@ func Apply(ctx context.Context, p *ApplyPlan, opts ApplyOptions) (*Result, error
 					row.Phase = m.ev.Phase
 				}
 				row.Bytes += m.ev.Bytes
+				// The planned size is an estimate (e.g. a dump's size, not
+				// what loading it writes): a total below the bytes done
+				// grows, so no snapshot says more is done than there is.
+				row.TotalBytes = max(row.TotalBytes, row.Bytes)
 				row.Files += m.ev.Files
 				row.Rows += m.ev.Rows
 				if m.done {

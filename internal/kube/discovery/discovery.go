@@ -71,6 +71,9 @@ type Target struct {
 	// value from the workload spec (then put in the Job's Secret).
 	PasswordRef *corev1.SecretKeySelector
 	Password    string
+	// PasswordEnv is the workload container's variable the password was
+	// read from (errors name it with the Secret).
+	PasswordEnv string
 	PVC         string
 	Node        string
 	RunAsUser   *int64
@@ -200,7 +203,7 @@ func resolve(ctx context.Context, cs kubernetes.Interface, ns string, m Mapping)
 	}
 	for _, name := range pwEnv {
 		if ref, lit, ok := envSource(c, name); ok {
-			t.PasswordRef, t.Password = ref, lit
+			t.PasswordRef, t.Password, t.PasswordEnv = ref, lit, name
 			break
 		}
 	}

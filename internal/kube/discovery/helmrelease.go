@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	release "helm.sh/helm/v4/pkg/release/v1"
 	releaseutil "helm.sh/helm/v4/pkg/release/v1/util"
@@ -34,6 +35,9 @@ type Release struct {
 	Revision  int
 	Chart     string
 	Status    string
+	// Installed is when this install of the release was first deployed:
+	// apply records older than it are of an earlier install.
+	Installed time.Time
 	Workloads []ReleaseWorkload
 }
 
@@ -67,7 +71,7 @@ func LoadRelease(ctx context.Context, cs kubernetes.Interface, ns, name string) 
 	}
 	r := &Release{Name: name, Namespace: ns, Revision: rel.Version}
 	if rel.Info != nil {
-		r.Status = rel.Info.Status.String()
+		r.Status, r.Installed = rel.Info.Status.String(), rel.Info.FirstDeployed
 	}
 	if rel.Chart != nil && rel.Chart.Metadata != nil {
 		r.Chart = rel.Chart.Metadata.Name + "-" + rel.Chart.Metadata.Version
@@ -151,7 +155,9 @@ func lastRelease(cs kubernetes.Interface, ns, name string) (*release.Release, er
 			continue
 		}
 		if err != nil {
-			lastErr = err
+			if lastErr == nil {
+				lastErr = err // the Secrets driver's: Helm's default storage
+			}
 			continue
 		}
 		// Helm 4's drivers return releases behind an interface; the
@@ -274,30 +280,92 @@ func nameMatches(name, component string) bool {
 	return name == component || strings.HasSuffix(name, "-"+component) || strings.HasPrefix(name, component+"-")
 }
 
+// Unplaced is one component a release's workloads do not place: none or
+// several of them fit (Candidates).
+type Unplaced struct {
+	Component  string
+	Kind       statepkg.Kind
+	Candidates []string // sorted; empty: none fits
+}
+
+// Target is what a mapping of the component names: "StatefulSet/NAME or
+// Deployment/NAME", or "pvc/NAME" for a volume.
+func (u Unplaced) Target() string {
+	if u.Kind == statepkg.KindVolume {
+		return "pvc/NAME"
+	}
+	return "StatefulSet/NAME or Deployment/NAME"
+}
+
+func (u Unplaced) String() string {
+	what := "workload"
+	if u.Kind == statepkg.KindVolume {
+		what = "PVC"
+	}
+	if len(u.Candidates) == 0 {
+		return fmt.Sprintf("component %s (%s) maps to no %s", u.Component, u.Kind, what)
+	}
+	return fmt.Sprintf("component %s (%s) maps to several %ss (%s)", u.Component, u.Kind, what, strings.Join(u.Candidates, ", "))
+}
+
+// MappingError says components of a version cannot be placed among a
+// release's workloads. It names no flag or block: each front end says
+// how its user maps a component (--map, mapping { }).
+type MappingError struct {
+	Release  string
+	Unplaced []Unplaced
+}
+
+func (e *MappingError) Error() string {
+	parts := make([]string, len(e.Unplaced))
+	for i, u := range e.Unplaced {
+		parts[i] = u.String()
+	}
+	return fmt.Sprintf("release %s: %s", e.Release, strings.Join(parts, "; "))
+}
+
+// ExplicitMappingError says an explicit mapping cannot be used: it names
+// a component the version does not have (Have lists those it has), or a
+// target the release does not have (Err).
+type ExplicitMappingError struct {
+	Component, Target string
+	Have              []string
+	Err               error
+}
+
+func (e *ExplicitMappingError) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("a mapping names component %q, which the version does not have (it has %s)", e.Component, strings.Join(e.Have, ", "))
+	}
+	return fmt.Sprintf("mapping %s=%s: %v", e.Component, e.Target, e.Err)
+}
+
+func (e *ExplicitMappingError) Unwrap() error { return e.Err }
+
 // Map maps each component to a workload (postgres, mysql, redis,
 // opensearch: the StatefulSet/Deployment whose image runs that database
 // or search server) or a PVC
 // (volume) of the release. explicit maps a component to "Kind/name"
-// (StatefulSet/NAME, Deployment/NAME or pvc/NAME) and wins. A component
-// that maps to nothing or to several things is an error naming them, and
-// telling the user to pass --map.
+// (StatefulSet/NAME, Deployment/NAME or pvc/NAME) and wins. Components
+// that map to nothing or to several things are a *MappingError naming
+// them; an unusable explicit mapping an *ExplicitMappingError.
 func (r *Release) Map(comps []Component, explicit map[string]string) ([]Mapping, error) {
 	known := map[string]bool{}
 	for _, c := range comps {
 		known[c.Name] = true
 	}
-	for name := range explicit {
+	for name, target := range explicit {
 		if !known[name] {
-			return nil, fmt.Errorf("--map names component %q, which the version does not have (it has %s)", name, componentNames(comps))
+			return nil, &ExplicitMappingError{Component: name, Target: target, Have: strings.Split(componentNames(comps), ", ")}
 		}
 	}
 	var out []Mapping
-	var problems []string
+	var problems []Unplaced
 	for _, c := range comps {
 		m := Mapping{Component: c.Name, Kind: c.Kind}
 		if target, ok := explicit[c.Name]; ok {
 			if err := r.explicit(&m, target); err != nil {
-				return nil, fmt.Errorf("--map %s=%s: %w", c.Name, target, err)
+				return nil, &ExplicitMappingError{Component: c.Name, Target: target, Err: err}
 			}
 			out = append(out, m)
 			continue
@@ -310,9 +378,9 @@ func (r *Release) Map(comps []Component, explicit map[string]string) ([]Mapping,
 					cands = append(cands, w.Workload.String())
 				}
 			}
-			pick, problem := choose(c, cands, r.Name)
-			if problem != "" {
-				problems = append(problems, problem)
+			pick, problem := choose(c, cands)
+			if problem != nil {
+				problems = append(problems, *problem)
 				continue
 			}
 			m.Workload = pick
@@ -330,9 +398,9 @@ func (r *Release) Map(comps []Component, explicit map[string]string) ([]Mapping,
 					}
 				}
 			}
-			pick, problem := choose(c, cands, r.Name)
-			if problem != "" {
-				problems = append(problems, problem)
+			pick, problem := choose(c, cands)
+			if problem != nil {
+				problems = append(problems, *problem)
 				continue
 			}
 			m.Workload, m.PVC = owner[pick], pick
@@ -342,23 +410,18 @@ func (r *Release) Map(comps []Component, explicit map[string]string) ([]Mapping,
 		out = append(out, m)
 	}
 	if len(problems) > 0 {
-		return nil, fmt.Errorf("release %s: %s", r.Name, strings.Join(problems, "; "))
+		return nil, &MappingError{Release: r.Name, Unplaced: problems}
 	}
 	return out, nil
 }
 
 // choose picks the one candidate for c, narrowing several by name.
-func choose(c Component, cands []string, release string) (string, string) {
-	what := "workload"
-	flag := "StatefulSet/NAME or Deployment/NAME"
-	if c.Kind == statepkg.KindVolume {
-		what, flag = "PVC", "pvc/NAME"
-	}
+func choose(c Component, cands []string) (string, *Unplaced) {
 	if len(cands) == 1 {
-		return cands[0], ""
+		return cands[0], nil
 	}
 	if len(cands) == 0 {
-		return "", fmt.Sprintf("component %s (%s) maps to no %s of release %s: pass --map %s=%s", c.Name, c.Kind, what, release, c.Name, flag)
+		return "", &Unplaced{Component: c.Name, Kind: c.Kind}
 	}
 	var named []string
 	for _, cand := range cands {
@@ -371,10 +434,10 @@ func choose(c Component, cands []string, release string) (string, string) {
 		}
 	}
 	if len(named) == 1 {
-		return named[0], ""
+		return named[0], nil
 	}
 	sort.Strings(cands)
-	return "", fmt.Sprintf("component %s (%s) maps to several %ss of release %s (%s): pass --map %s=%s", c.Name, c.Kind, what, release, strings.Join(cands, ", "), c.Name, flag)
+	return "", &Unplaced{Component: c.Name, Kind: c.Kind, Candidates: cands}
 }
 
 func (r *Release) explicit(m *Mapping, target string) error {

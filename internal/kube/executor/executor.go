@@ -107,6 +107,9 @@ type Options struct {
 	Timeout        time.Duration // per Job; default 1h
 	QuiesceOptions quiesce.Options
 	Logger         *slog.Logger
+	// RollbackOf, when an apply rolls back, is the record revision whose
+	// version it re-applies: the record says "rollback to revision N".
+	RollbackOf int
 	// Force re-applies components whose target already holds the version
 	// (its marker says so): resetting data changed by hand.
 	Force bool
@@ -119,9 +122,34 @@ type Options struct {
 }
 
 // Apply applies o.Ref to o.Namespace and returns the record it wrote.
-// The record is written (status failed) also when the apply fails after
-// it started changing things.
+// The record is written (status failed) also when the apply fails: after
+// it started changing things with the components' outcomes; before, as a
+// *RefusedError whose Record says why ("nothing was changed").
 func Apply(ctx context.Context, o Options) (*records.Record, error) {
+	var at progress
+	rec, err := apply(ctx, o, &at)
+	if err == nil {
+		return rec, nil
+	}
+	if rec != nil {
+		if !at.quiesced && unchanged(rec) {
+			err = &RefusedError{Err: err, Record: rec}
+		}
+		return rec, err
+	}
+	var re *RefusedError
+	if !at.changing && !errors.As(err, &re) {
+		re = &RefusedError{Err: err}
+		err = re
+	}
+	rec = failedRecord(ctx, o, at, err)
+	if re != nil {
+		re.Record = rec
+	}
+	return rec, err
+}
+
+func apply(ctx context.Context, o Options, at *progress) (*records.Record, error) {
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -149,20 +177,15 @@ func Apply(ctx context.Context, o Options) (*records.Record, error) {
 	if err := validateRules(o.Substitutions); err != nil {
 		return nil, fmt.Errorf("apply %s (nothing was changed): %w", o.Ref.StateName(), err)
 	}
-	if !o.SkipRBACCheck {
-		want, err := rbac.Needed(applyOperations(o)...)
-		if err != nil {
-			return nil, err
-		}
-		if err := rbac.Check(ctx, cs, ns, want); err != nil {
-			return nil, fmt.Errorf("apply %s (nothing was changed): %w", o.Ref.StateName(), err)
-		}
+	if err := CheckRights(ctx, o, "apply"); err != nil {
+		return nil, err
 	}
 	lap("access check")
 	v, m, digest, err := resolveOnce(ctx, o)
 	if err != nil {
 		return nil, err
 	}
+	at.digest, at.tag = digest, v.Tag
 	kinds := map[string]statepkg.Kind{}
 	for _, c := range m.Components {
 		kinds[c.Name] = c.Kind
@@ -206,7 +229,8 @@ func Apply(ctx context.Context, o Options) (*records.Record, error) {
 	if o.CAConfigMap, err = caConfigMap(ctx, cs, ns, o.CAConfigMap, o.CABundle, o.Platform); err != nil {
 		return nil, fmt.Errorf("apply %s (nothing was changed): %w", o.Ref.StateName(), err)
 	}
-	rec := &records.Record{Release: o.Release, State: o.Ref.StateName(), Digest: digest, Tag: v.Tag, Actor: o.Actor, Time: time.Now().UTC()}
+	rec := &records.Record{Release: o.Release, State: o.Ref.StateName(), Digest: digest, Tag: v.Tag, Actor: o.Actor, Time: time.Now().UTC(),
+		RollbackOf: o.RollbackOf}
 	start := time.Now()
 	var skipped []records.Component
 	if todo, held, ok := plannedTargets(o, targets); ok {
@@ -254,6 +278,7 @@ func Apply(ctx context.Context, o Options) (*records.Record, error) {
 	if len(o.PreHooks) > 0 {
 		lap("pre hooks")
 	}
+	at.changing = true // from here on a failure leaves its own record
 	var quiesced []quiesce.Workload
 	if o.Quiesce {
 		for _, t := range targets {
@@ -271,6 +296,7 @@ func Apply(ctx context.Context, o Options) (*records.Record, error) {
 			}
 		}
 		log.Info("quiescing", "workloads", quiesced)
+		at.quiesced = true
 		if err := quiesce.Down(ctx, cs, ns, quiesced, o.QuiesceOptions); err != nil {
 			// Bring back whatever was already scaled down.
 			uerr := quiesce.Up(context.WithoutCancel(ctx), cs, ns, quiesced, o.QuiesceOptions)
@@ -440,11 +466,13 @@ func runOne(ctx context.Context, o Options, t discovery.Target, digest, token st
 	res, err := jobs.Run(ctx, o.Client, spec, ro)
 	rc.Duration = time.Since(start)
 	if err != nil {
+		err = phraseTargetError(t, err)
 		rc.Error = err.Error()
 		var pe *jobs.PodError
 		if errors.As(err, &pe) {
 			rc.LogTail = pe.LogTail
 			if pe.Unchanged() && !planOnly {
+				rc.Unchanged = true
 				// Without a preflight Job the restore Job's own plan is
 				// the check: say that it stopped before changing anything.
 				return rc, res, fmt.Errorf("component %s (its target was not changed): %w", t.Component, err)

@@ -172,6 +172,9 @@ func (e *StalePlanError) Error() string {
 // component, all at once (plan_agents.go).
 func PlanApply(ctx context.Context, req Request) (*Plan, error) {
 	o := req.Options
+	if err := CheckRights(ctx, o, "plan"); err != nil {
+		return nil, err
+	}
 	if err := validateRules(o.Substitutions); err != nil {
 		return nil, fmt.Errorf("plan %s (nothing was changed): %w", o.Ref.StateName(), err)
 	}
@@ -199,6 +202,9 @@ func PlanApply(ctx context.Context, req Request) (*Plan, error) {
 		}
 		if err != nil {
 			return nil, fmt.Errorf("helm release %s: %w", req.HelmRelease, err)
+		}
+		if rel != nil {
+			rs = records.MarkUninstalled(rs, rel.Installed)
 		}
 	}
 	ms, err := MapComponents(m, req, rel)
@@ -344,7 +350,9 @@ func ApplyPlan(ctx context.Context, p *Plan) (*records.Record, error) {
 		return nil, err
 	}
 	if now := revisionOf(last); now != p.Record {
-		return nil, fmt.Errorf("apply %s@%s to %s: %w", p.State, dash(p.Tag), o.Namespace, &StalePlanError{Planned: p.Record, Now: now})
+		re := &RefusedError{Err: fmt.Errorf("apply %s@%s to %s: %w", p.State, dash(p.Tag), o.Namespace, &StalePlanError{Planned: p.Record, Now: now})}
+		re.Record = failedRecord(ctx, o, progress{digest: p.Digest, tag: p.Tag}, re)
+		return re.Record, re
 	}
 	if err := p.failedError(); err != nil {
 		return nil, fmt.Errorf("preflight of %s@%s in %s (nothing was changed): %w", p.State, dash(p.Tag), o.Namespace, err)
@@ -354,6 +362,10 @@ func ApplyPlan(ctx context.Context, p *Plan) (*records.Record, error) {
 	o.planned = p
 	return applyAround(ctx, p, o)
 }
+
+// MarkRollback says the apply of p rolls back to record revision of: its
+// record says so (records.Record.RollbackOf).
+func (p *Plan) MarkRollback(of int) { p.req.RollbackOf = of }
 
 func revisionOf(r *records.Record) int {
 	if r == nil {

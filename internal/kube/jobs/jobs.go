@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -323,16 +324,19 @@ func (e *PodError) Error() string {
 		fmt.Fprintf(&b, " (pod %s)", e.Pod)
 	}
 	fmt.Fprintf(&b, " failed: %s", e.Reason)
-	// The agent's own error, when it wrote one, says most.
-	for i := len(e.LogTail) - 1; i >= 0; i-- {
+	// The agent's own error, when it wrote one, says most; the tail
+	// then leaves out that line, so the cause is said once.
+	tail := e.LogTail
+	for i := len(tail) - 1; i >= 0; i-- {
 		var l AgentLine
-		if json.Unmarshal([]byte(e.LogTail[i]), &l) == nil && l.Type == "error" {
+		if json.Unmarshal([]byte(tail[i]), &l) == nil && l.Type == "error" {
 			fmt.Fprintf(&b, ": %s", l.Error)
+			tail = append(slices.Clone(tail[:i]), tail[i+1:]...)
 			break
 		}
 	}
-	if len(e.LogTail) > 0 {
-		fmt.Fprintf(&b, "\nlast %d log lines:\n%s", len(e.LogTail), strings.Join(e.LogTail, "\n"))
+	if len(tail) > 0 {
+		fmt.Fprintf(&b, "\nlast %d log lines:\n%s", len(tail), strings.Join(tail, "\n"))
 	}
 	if e.Kept {
 		fmt.Fprintf(&b, "\n(the Job and its pod are kept for inspection, without their credentials Secret: kubectl -n %s logs job/%s)", e.Namespace, e.Job)

@@ -76,15 +76,22 @@ func TestBuild_VolumeJobMountsPVCOnItsNode(t *testing.T) {
 	}
 }
 
-// TestPodError_ShowsAgentErrorAndTail checks the error text.
-func TestPodError_ShowsAgentErrorAndTail(t *testing.T) {
+// TestPodError_ShowsAgentErrorOnceAndTail checks the error text: the
+// agent's error, then the tail without that same line again.
+func TestPodError_ShowsAgentErrorOnceAndTail(t *testing.T) {
 	e := &PodError{Job: "j", Pod: "p", Reason: "container agent exited 1 (Error)",
 		LogTail: []string{`{"type":"progress"}`, `{"type":"error","error":"pg_restore: connection refused"}`}}
 	s := e.Error()
-	for _, want := range []string{"pg_restore: connection refused", "last 2 log lines", "exited 1"} {
+	for _, want := range []string{"pg_restore: connection refused", "last 1 log lines", `{"type":"progress"}`, "exited 1"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("error %q lacks %q", s, want)
 		}
+	}
+	if n := strings.Count(s, "connection refused"); n != 1 {
+		t.Errorf("error %q says the cause %d times, want once", s, n)
+	}
+	if len(e.LogTail) != 2 {
+		t.Errorf("Error() changed the log tail: %v", e.LogTail)
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/component-helpers/auth/rbac/validation"
 
 	deployrbac "github.com/unikubehq/terraform-provider-unikube/deploy/rbac"
 )
@@ -127,6 +128,41 @@ func Needed(ops ...Operation) ([]Access, error) {
 	return out, nil
 }
 
+// notGranted returns the accesses of want the caller's rules in ns do not
+// cover, as one SelfSubjectRulesReview lists them; all of want when the
+// review fails or says its list is incomplete.
+func notGranted(ctx context.Context, cs kubernetes.Interface, ns string, want []Access) []Access {
+	r, err := cs.AuthorizationV1().SelfSubjectRulesReviews().Create(ctx, &authv1.SelfSubjectRulesReview{
+		Spec: authv1.SelfSubjectRulesReviewSpec{Namespace: ns},
+	}, metav1.CreateOptions{})
+	if err != nil || r.Status.Incomplete {
+		return want
+	}
+	return Uncovered(r.Status.ResourceRules, want)
+}
+
+// Uncovered returns the accesses of want that rules do not grant.
+func Uncovered(rules []authv1.ResourceRule, want []Access) []Access {
+	owner := make([]rbacv1.PolicyRule, 0, len(rules))
+	for _, r := range rules {
+		if len(r.ResourceNames) > 0 {
+			continue // a right on some objects only is not the right asked
+		}
+		owner = append(owner, rbacv1.PolicyRule{Verbs: r.Verbs, APIGroups: r.APIGroups, Resources: r.Resources})
+	}
+	var out []Access
+	for _, a := range want {
+		res := a.Resource
+		if a.Subresource != "" {
+			res += "/" + a.Subresource
+		}
+		if ok, _ := validation.Covers(owner, []rbacv1.PolicyRule{{Verbs: []string{a.Verb}, APIGroups: []string{a.Group}, Resources: []string{res}}}); !ok {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
 // MissingError names what the caller may not do.
 type MissingError struct {
 	Namespace string
@@ -163,10 +199,15 @@ var ErrMissing = errors.New("missing Kubernetes permissions")
 // Is makes errors.Is(err, ErrMissing) work.
 func (e *MissingError) Is(target error) bool { return target == ErrMissing }
 
-// Check asks the API server, for each access in want (default: Needed()
-// of a restore),
-// whether the caller may do it in ns; it returns a *MissingError naming
-// everything denied.
+// Check asks the API server whether the caller may do each access in
+// want (default: Needed() of a restore) in ns, and returns a
+// *MissingError naming everything denied. It needs no right of its own:
+// every authenticated user may review its own access, so a caller with
+// `view` or with no rights at all hears every right it lacks rather than
+// the first "forbidden" of whatever it tried to read. One
+// SelfSubjectRulesReview answers most of it; what that review does not
+// grant (or all of want, when the review is incomplete, as with webhook
+// authorizers) is asked one SelfSubjectAccessReview each.
 func Check(ctx context.Context, cs kubernetes.Interface, ns string, want []Access) error {
 	if want == nil {
 		var err error
@@ -174,6 +215,7 @@ func Check(ctx context.Context, cs kubernetes.Interface, ns string, want []Acces
 			return err
 		}
 	}
+	want = notGranted(ctx, cs, ns, want)
 	var missing []Access
 	for _, a := range want {
 		r, err := cs.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authv1.SelfSubjectAccessReview{

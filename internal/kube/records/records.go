@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -37,6 +38,11 @@ const (
 	StatusApplied    = "applied"
 	StatusFailed     = "failed"
 	StatusSuperseded = "superseded"
+	// StatusUninstalled marks, when read, a record of an earlier install
+	// of a Helm release that was uninstalled and installed again: what it
+	// says the components held went with the uninstall. It is never
+	// written (see MarkUninstalled).
+	StatusUninstalled = "uninstalled"
 )
 
 // maxRecordBytes keeps a record well under the 1 MiB Secret limit.
@@ -51,22 +57,27 @@ type Component struct {
 	Duration time.Duration `json:"duration"`
 	Bytes    int64         `json:"bytes,omitempty"`
 	Error    string        `json:"error,omitempty"`
-	LogTail  []string      `json:"logTail,omitempty"`
+	// Unchanged says a failed component's agent stopped before it changed
+	// its target.
+	Unchanged bool     `json:"unchanged,omitempty"`
+	LogTail   []string `json:"logTail,omitempty"`
 }
 
 // Record is one apply to a namespace.
 type Record struct {
-	Release    string        `json:"release"`
-	Revision   int           `json:"revision"`
-	Status     string        `json:"status"`
-	State      string        `json:"state"` // project/name
-	Digest     string        `json:"digest"`
-	Tag        string        `json:"tag,omitempty"`
-	Actor      string        `json:"actor,omitempty"`
-	Time       time.Time     `json:"time"`
-	Duration   time.Duration `json:"duration"`
-	Error      string        `json:"error,omitempty"`
-	Components []Component   `json:"components"`
+	Release  string        `json:"release"`
+	Revision int           `json:"revision"`
+	Status   string        `json:"status"`
+	State    string        `json:"state"` // project/name
+	Digest   string        `json:"digest"`
+	Tag      string        `json:"tag,omitempty"`
+	Actor    string        `json:"actor,omitempty"`
+	Time     time.Time     `json:"time"`
+	Duration time.Duration `json:"duration"`
+	Error    string        `json:"error,omitempty"`
+	// RollbackOf is the revision a rollback re-applied (0: not a rollback).
+	RollbackOf int         `json:"rollbackOf,omitempty"`
+	Components []Component `json:"components"`
 }
 
 // SecretName is the name of revision n of release's records.
@@ -255,6 +266,26 @@ func RollbackTarget(rs []Record, current string, revision int) (*Record, error) 
 	return nil, ErrNoPrevious
 }
 
+// MarkUninstalled returns rs with the records written before installed
+// (when the release's current install was first deployed) marked
+// StatusUninstalled: a reinstalled release starts with fresh data, so
+// those records no longer say what its components hold. The records are
+// kept, not deleted: they are the history of who applied what, and a
+// reader (a plan, `helm state history`) must not need the right to
+// delete them.
+func MarkUninstalled(rs []Record, installed time.Time) []Record {
+	if installed.IsZero() {
+		return rs
+	}
+	out := slices.Clone(rs)
+	for i := range out {
+		if out[i].Time.Before(installed) {
+			out[i].Status = StatusUninstalled
+		}
+	}
+	return out
+}
+
 // Holding returns, per component, the newest record whose apply left that
 // component holding the record's version: the component is listed without
 // an error (restored, or skipped because it already held it). A failed
@@ -263,6 +294,9 @@ func RollbackTarget(rs []Record, current string, revision int) (*Record, error) 
 func Holding(rs []Record) map[string]*Record {
 	out := map[string]*Record{}
 	for i := len(rs) - 1; i >= 0; i-- {
+		if rs[i].Status == StatusUninstalled {
+			continue
+		}
 		for _, c := range rs[i].Components {
 			if _, seen := out[c.Name]; seen {
 				continue

@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver"
 	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver/sqlfilter"
@@ -197,9 +198,31 @@ func (e endpoint) maintenance(ctx context.Context, opts map[string]string) (*pgx
 		if err == nil {
 			return c, nil
 		}
+		if !databaseRefused(err) {
+			// A wrong password, a closed port or an unknown host fails
+			// alike on every database: say it once, without the hint.
+			return nil, err
+		}
 		errs = append(errs, err)
 	}
 	return nil, fmt.Errorf("connect to a maintenance database (set option %s): %w", OptMaintenanceDB, errors.Join(errs...))
+}
+
+// databaseRefused says whether a connection failed because of the
+// database asked for (it does not exist, or the user may not connect to
+// it), so another maintenance database may do.
+func databaseRefused(err error) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	switch pe.Code {
+	case "3D000", // invalid_catalog_name: no such database
+		"42501", // insufficient_privilege: CONNECT revoked
+		"28000": // invalid_authorization_specification: pg_hba has no entry for this database
+		return true
+	}
+	return false
 }
 
 func ident(s string) string { return pgx.Identifier{s}.Sanitize() }
