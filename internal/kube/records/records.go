@@ -50,8 +50,12 @@ type Component struct {
 	Strategy string        `json:"strategy,omitempty"`
 	Duration time.Duration `json:"duration"`
 	Bytes    int64         `json:"bytes,omitempty"`
-	Error    string        `json:"error,omitempty"`
-	LogTail  []string      `json:"logTail,omitempty"`
+	// ChunksFetched and FilesWritten: what the agent's restore did
+	// (files: volumes only).
+	ChunksFetched int64    `json:"chunksFetched,omitempty"`
+	FilesWritten  int64    `json:"filesWritten,omitempty"`
+	Error         string   `json:"error,omitempty"`
+	LogTail       []string `json:"logTail,omitempty"`
 }
 
 // Record is one apply to a namespace.
