@@ -234,72 +234,73 @@ func (c Common) check() error {
 // 2-CPU pod) left most of the link idle.
 const DefaultReadConcurrency = 16
 
+// parse reads args into c and the command's own flags, then checks the
+// common flags and the command's required ones.
+func parse(name string, args []string, usage io.Writer, c *Common, own func(*flag.FlagSet), required func() error) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(usage)
+	c.register(fs)
+	own(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := c.check(); err != nil {
+		return err
+	}
+	return required()
+}
+
 // ParseRestore reads the arguments of `restore` (after the command name);
 // usage goes to usage. It returns flag.ErrHelp for -h.
 func ParseRestore(args []string, usage io.Writer) (Restore, error) {
-	fs := flag.NewFlagSet("restore", flag.ContinueOnError)
-	fs.SetOutput(usage)
 	var r Restore
-	r.register(fs)
-	fs.StringVar(&r.Version, "version", "", "version digest sha256:<hex> (or a tag)")
-	fs.StringVar(&r.Target, "target", "", "target URL: postgres://, mysql://, redis://, file:///path")
-	fs.IntVar(&r.ReadConcurrency, "read-concurrency", DefaultReadConcurrency, "chunks fetched from the platform at once (many small HTTP requests: latency, not bandwidth, bounds a few)")
-	fs.BoolVar(&r.PlanOnly, "plan-only", false, "only plan: check the target (reachable, credentials, versions) and say what restore would do")
-	fs.BoolVar(&r.Force, "force", false, "re-apply even when the target's marker says it already holds this version")
-	if err := fs.Parse(args); err != nil {
-		return Restore{}, err
-	}
-	if err := r.check(); err != nil {
-		return Restore{}, err
-	}
-	if r.Version == "" || r.Target == "" {
-		return Restore{}, errors.New("--version and --target are required")
-	}
-	return r, nil
+	err := parse("restore", args, usage, &r.Common, func(fs *flag.FlagSet) {
+		fs.StringVar(&r.Version, "version", "", "version digest sha256:<hex> (or a tag)")
+		fs.StringVar(&r.Target, "target", "", "target URL: postgres://, mysql://, redis://, file:///path")
+		fs.IntVar(&r.ReadConcurrency, "read-concurrency", DefaultReadConcurrency, "chunks fetched from the platform at once (many small HTTP requests: latency, not bandwidth, bounds a few)")
+		fs.BoolVar(&r.PlanOnly, "plan-only", false, "only plan: check the target (reachable, credentials, versions) and say what restore would do")
+		fs.BoolVar(&r.Force, "force", false, "re-apply even when the target's marker says it already holds this version")
+	}, func() error {
+		if r.Version == "" || r.Target == "" {
+			return errors.New("--version and --target are required")
+		}
+		return nil
+	})
+	return r, err
 }
 
 // ParseCapture reads the arguments of `capture` (see ParseRestore).
 func ParseCapture(args []string, usage io.Writer) (Capture, error) {
-	fs := flag.NewFlagSet("capture", flag.ContinueOnError)
-	fs.SetOutput(usage)
 	var c Capture
-	c.register(fs)
 	var kind string
-	fs.StringVar(&c.Source, "source", "", "source URL: postgres://, mysql://, redis://, file:///path")
-	fs.StringVar(&kind, "kind", "", "component kind (default: from the source)")
-	fs.StringVar(&c.Tag, "tag", statepkg.ExprNewCandidate, "tag of the new version")
-	fs.StringVar(&c.Revision, "revision", "", "revision label")
-	fs.StringVar(&c.Message, "message", "", "version message")
-	fs.BoolVar(&c.NoCommit, "no-commit", false, "upload the chunks and the component description, but commit no version (the executor commits one version of all components)")
-	if err := fs.Parse(args); err != nil {
-		return Capture{}, err
-	}
+	err := parse("capture", args, usage, &c.Common, func(fs *flag.FlagSet) {
+		fs.StringVar(&c.Source, "source", "", "source URL: postgres://, mysql://, redis://, file:///path")
+		fs.StringVar(&kind, "kind", "", "component kind (default: from the source)")
+		fs.StringVar(&c.Tag, "tag", statepkg.ExprNewCandidate, "tag of the new version")
+		fs.StringVar(&c.Revision, "revision", "", "revision label")
+		fs.StringVar(&c.Message, "message", "", "version message")
+		fs.BoolVar(&c.NoCommit, "no-commit", false, "upload the chunks and the component description, but commit no version (the executor commits one version of all components)")
+	}, func() error {
+		if c.Source == "" {
+			return errors.New("--source is required")
+		}
+		return nil
+	})
 	c.Kind = statepkg.Kind(kind)
-	if err := c.check(); err != nil {
-		return Capture{}, err
-	}
-	if c.Source == "" {
-		return Capture{}, errors.New("--source is required")
-	}
-	return c, nil
+	return c, err
 }
 
 // ParseFetch reads the arguments of `fetch` (see ParseRestore).
 func ParseFetch(args []string, usage io.Writer) (Fetch, error) {
-	fs := flag.NewFlagSet("fetch", flag.ContinueOnError)
-	fs.SetOutput(usage)
 	var f Fetch
-	f.register(fs)
-	fs.StringVar(&f.Version, "version", "", "version digest sha256:<hex> (or a tag)")
-	fs.StringVar(&f.Dest, "dest", "", "directory to write the component into")
-	if err := fs.Parse(args); err != nil {
-		return Fetch{}, err
-	}
-	if err := f.check(); err != nil {
-		return Fetch{}, err
-	}
-	if f.Version == "" || f.Dest == "" {
-		return Fetch{}, errors.New("--version and --dest are required")
-	}
-	return f, nil
+	err := parse("fetch", args, usage, &f.Common, func(fs *flag.FlagSet) {
+		fs.StringVar(&f.Version, "version", "", "version digest sha256:<hex> (or a tag)")
+		fs.StringVar(&f.Dest, "dest", "", "directory to write the component into")
+	}, func() error {
+		if f.Version == "" || f.Dest == "" {
+			return errors.New("--version and --dest are required")
+		}
+		return nil
+	})
+	return f, err
 }

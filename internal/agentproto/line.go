@@ -175,6 +175,9 @@ func (r *Reader) Next() (Line, error) {
 			if err != nil && !errors.Is(err, io.EOF) {
 				return Line{}, err
 			}
+			if err == nil {
+				over-- // the newline
+			}
 			return Line{}, &LineError{Excerpt: excerpt(buf), Reason: fmt.Sprintf("%d bytes, over the limit of %d", over, MaxLineBytes)}
 		}
 		if err != nil {
