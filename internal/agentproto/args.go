@@ -109,18 +109,10 @@ func (r Restore) Args() []string {
 func (c Capture) Args() []string {
 	a := append([]string{"capture"}, c.common()...)
 	a = append(a, "--source", c.Source)
-	if c.Kind != "" {
-		a = append(a, "--kind", string(c.Kind))
-	}
-	if c.Tag != "" {
-		a = append(a, "--tag", c.Tag)
-	}
-	if c.Revision != "" {
-		a = append(a, "--revision", c.Revision)
-	}
-	if c.Message != "" {
-		a = append(a, "--message", c.Message)
-	}
+	a = set(a, "--kind", string(c.Kind))
+	a = set(a, "--tag", c.Tag)
+	a = set(a, "--revision", c.Revision)
+	a = set(a, "--message", c.Message)
 	if c.NoCommit {
 		a = append(a, "--no-commit")
 	}
@@ -145,19 +137,22 @@ func (c Common) common() []string {
 	if c.Interval > 0 {
 		a = append(a, "--interval", c.Interval.String())
 	}
-	if c.TokenFile != "" {
-		a = append(a, "--token-file", c.TokenFile)
-	}
-	if c.PasswordFile != "" {
-		a = append(a, "--password-file", c.PasswordFile)
-	}
-	if c.CAFile != "" {
-		a = append(a, "--ca-file", c.CAFile)
-	}
+	a = set(a, "--token-file", c.TokenFile)
+	a = set(a, "--password-file", c.PasswordFile)
+	a = set(a, "--ca-file", c.CAFile)
 	if c.Retries > 0 {
 		a = append(a, "--retries", strconv.Itoa(c.Retries))
 	}
 	return a
+}
+
+// set adds flag name with value when value is set (the agent's default
+// stands otherwise).
+func set(a []string, name, value string) []string {
+	if value == "" {
+		return a
+	}
+	return append(a, name, value)
 }
 
 // PodOptions returns opts plus the options the driver of kind needs in an
