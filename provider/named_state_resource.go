@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
 	"github.com/hashicorp/terraform-plugin-framework-validators/objectvalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
@@ -73,6 +75,7 @@ type namedStateResourceModel struct {
 	VersionDigest      types.String   `tfsdk:"version_digest"`
 	Size               types.Int64    `tfsdk:"size"`
 	CreatedAt          types.String   `tfsdk:"created_at"`
+	Ref                types.String   `tfsdk:"ref"`
 	Timeouts           timeouts.Value `tfsdk:"timeouts"`
 }
 
@@ -98,8 +101,9 @@ func (r *NamedStateResource) Schema(ctx context.Context, req resource.SchemaRequ
 		MarkdownDescription: "A named state: a versioned, access-controlled package of an application's data. " +
 			"`component` blocks name the local sources (a dump file, a directory) a version is made from; " +
 			"the plan hashes them, so changed sources show as an update that creates a new version and unchanged sources show no diff. " +
-			"`access` blocks grant roles on the state. After an import, the next apply makes a version from the configured sources, " +
-			"since the provider cannot tell whether they match what is stored.",
+			"`access` blocks grant roles on the state. After an import, the next plan makes no version when the newest version " +
+			"was made by this resource from sources that hash the same (each version records its sources' `content_hash`); " +
+			"otherwise the next apply makes a version from the configured sources. Give `ref` to `unikube_state_apply.state`.",
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{
 				MarkdownDescription: "`project/name`.",
@@ -172,6 +176,14 @@ func (r *NamedStateResource) Schema(ctx context.Context, req resource.SchemaRequ
 			"created_at": schema.StringAttribute{
 				MarkdownDescription: "When the version made from the current sources was created (RFC 3339).",
 				Computed:            true,
+			},
+			"ref": schema.StringAttribute{
+				MarkdownDescription: "Reference of the version made from the current sources, `project/name@sha256:...`: " +
+					"give it to `unikube_state_apply.state`. While the plan makes a new version (changed sources, " +
+					"`capture_trigger`) it is unknown, so an apply that references it restores the new version in the same " +
+					"`terraform apply`. Without `component` blocks it is `project/name` (the newest version). " +
+					"(`id` names the state, not a version: an apply given `id` follows a new version only on the next apply.)",
+				Computed: true,
 			},
 		},
 		Blocks: map[string]schema.Block{
@@ -306,7 +318,8 @@ func (r *NamedStateResource) ModifyPlan(ctx context.Context, req resource.Modify
 		plan.ContentHash = types.StringValue(digest)
 	}
 
-	unchanged := state != nil && plan.ContentHash.Equal(state.ContentHash) && !plan.ContentHash.IsUnknown()
+	unchanged := state != nil && plan.ContentHash.Equal(state.ContentHash) && !plan.ContentHash.IsUnknown() &&
+		plan.Project.Equal(state.Project) && plan.Name.Equal(state.Name)
 	switch {
 	case unchanged:
 		plan.VersionTag, plan.VersionDigest, plan.Size, plan.CreatedAt = state.VersionTag, state.VersionDigest, state.Size, state.CreatedAt
@@ -315,6 +328,7 @@ func (r *NamedStateResource) ModifyPlan(ctx context.Context, req resource.Modify
 	default:
 		plan.VersionTag, plan.VersionDigest, plan.Size, plan.CreatedAt = types.StringUnknown(), types.StringUnknown(), types.Int64Unknown(), types.StringUnknown()
 	}
+	plan.Ref = versionRef(&plan)
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 }
 
@@ -344,6 +358,7 @@ func (r *NamedStateResource) Create(ctx context.Context, req resource.CreateRequ
 	if !resp.Diagnostics.HasError() {
 		resp.Diagnostics.Append(r.makeVersion(ctx, req.Config, &plan)...)
 	}
+	plan.Ref = versionRef(&plan)
 	if resp.Diagnostics.HasError() {
 		// Undo the half-made state, so the next apply starts clean instead
 		// of meeting a protected, tainted state it may not replace.
@@ -402,6 +417,7 @@ func (r *NamedStateResource) Read(ctx context.Context, req resource.ReadRequest,
 			setVersion(&state, v)
 		}
 	}
+	state.Ref = versionRef(&state)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 }
 
@@ -441,10 +457,12 @@ func (r *NamedStateResource) Update(ctx context.Context, req resource.UpdateRequ
 			kept := plan
 			kept.ContentHash, kept.VersionTag, kept.VersionDigest = state.ContentHash, state.VersionTag, state.VersionDigest
 			kept.Size, kept.CreatedAt = state.Size, state.CreatedAt
+			kept.Ref = versionRef(&kept)
 			resp.Diagnostics.Append(resp.State.Set(ctx, &kept)...)
 			return
 		}
 	}
+	plan.Ref = versionRef(&plan)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
@@ -479,6 +497,27 @@ func (r *NamedStateResource) ImportState(ctx context.Context, req resource.Impor
 	// An imported state is protected like a created one until the
 	// configuration says otherwise.
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("deletion_protection"), true)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("tag"), "@random")...) // the default
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	// Adopt the newest version when it says which sources it was made
+	// from: if the configured sources hash the same, the plan makes none.
+	project, name, _ := strings.Cut(req.ID, "/")
+	v, hash, err := r.importedVersion(ctx, project, name)
+	if err != nil {
+		addClientError(&resp.Diagnostics, "Could not read the newest version of "+req.ID, err)
+		return
+	}
+	if hash == "" {
+		return
+	}
+	var m namedStateResourceModel
+	setVersion(&m, v)
+	for p, val := range map[string]attr.Value{"content_hash": types.StringValue(hash), "version_tag": m.VersionTag,
+		"version_digest": m.VersionDigest, "size": m.Size, "created_at": m.CreatedAt} {
+		resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root(p), val)...)
+	}
 }
 
 // syncGrants makes the state-scoped grants on the platform equal to the
@@ -582,6 +621,20 @@ func grantSet(ctx context.Context, gs []client.Grant, nullWhenEmpty bool) (types
 		return types.SetNull(elemType), nil
 	}
 	return types.SetValueFrom(ctx, elemType, out)
+}
+
+// versionRef is the `ref` of m: the version made from its sources, unknown
+// while that version is still to be made, the state's name when Terraform
+// makes no versions of it.
+func versionRef(m *namedStateResourceModel) types.String {
+	switch {
+	case m.Project.IsUnknown() || m.Name.IsUnknown() || m.VersionDigest.IsUnknown():
+		return types.StringUnknown()
+	case m.VersionDigest.IsNull():
+		return types.StringValue(m.Project.ValueString() + "/" + m.Name.ValueString())
+	default:
+		return types.StringValue(m.Project.ValueString() + "/" + m.Name.ValueString() + "@" + m.VersionDigest.ValueString())
+	}
 }
 
 // setVersion records a version's identity in the model.

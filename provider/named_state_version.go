@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
@@ -11,6 +12,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/capture"
+	"github.com/unikubehq/terraform-provider-unikube/internal/client"
 	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver"
 	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
 	"github.com/unikubehq/terraform-provider-unikube/provider/internal/contenthash"
@@ -75,6 +77,14 @@ func (r *NamedStateResource) makeVersion(ctx context.Context, config tfsdk.Confi
 			"chunks": c.Write.Chunks, "new_chunks": c.Write.NewChunks, "bytes": c.Write.Bytes,
 		})
 	}
+	// The content hash goes with the version, so an import can tell that
+	// the configured sources are the ones the newest version was made from.
+	for i := range m.Components {
+		if m.Components[i].Meta == nil {
+			m.Components[i].Meta = map[string]string{}
+		}
+		m.Components[i].Meta[metaContentHash] = plan.ContentHash.ValueString()
+	}
 	v, err := r.client.CommitVersion(ctx, project, name, plan.Tag.ValueString(), m)
 	if err != nil {
 		addClientError(&diags, fmt.Sprintf("Could not commit the new version of %s/%s", project, name), err)
@@ -82,6 +92,35 @@ func (r *NamedStateResource) makeVersion(ctx context.Context, config tfsdk.Confi
 	}
 	setVersion(plan, v)
 	return diags
+}
+
+// metaContentHash is the component meta key holding the content hash of
+// the sources a version was made from (unikube_named_state.content_hash).
+const metaContentHash = "contentHash"
+
+// importedVersion finds the newest version of project/name and the content
+// hash it was made from; hash is "" when the version does not say (made by
+// other means than this resource), or there is no version.
+func (r *NamedStateResource) importedVersion(ctx context.Context, project, name string) (v client.Version, hash string, err error) {
+	v, err = r.client.Resolve(ctx, statepkg.Ref{Project: project, State: name})
+	if errors.Is(err, client.ErrNotFound) {
+		return v, "", nil
+	}
+	if err != nil {
+		return v, "", err
+	}
+	m, _, err := r.client.GetManifest(ctx, project, name, v.Digest)
+	if err != nil {
+		return v, "", err
+	}
+	for i, c := range m.Components {
+		h := c.Meta[metaContentHash]
+		if h == "" || (i > 0 && h != hash) {
+			return v, "", nil
+		}
+		hash = h
+	}
+	return v, hash, nil
 }
 
 // componentKind maps a component block's kind to the stored kind:

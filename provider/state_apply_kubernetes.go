@@ -29,7 +29,8 @@ import (
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/hooks"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/jobs"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/records"
-	"github.com/unikubehq/terraform-provider-unikube/internal/kube/substitution"
+	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver/kubernetes/substitution"
+	"github.com/unikubehq/terraform-provider-unikube/internal/scriptrun"
 	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
 	"github.com/unikubehq/terraform-provider-unikube/provider/validators"
 )
@@ -482,6 +483,9 @@ type kubeApply struct {
 	strategy   string
 	components []string
 	force      bool
+	// The pre_script/post_script blocks, run by the executor around the
+	// apply (set only when applying: their variables are write-only).
+	preScripts, postScripts []executor.Script
 }
 
 // kubeApplyOf reads the resource's attributes an in-cluster apply takes.
@@ -521,6 +525,7 @@ func (r *StateApplyResource) planKube(ctx context.Context, t *kubernetesTarget, 
 		},
 		HelmRelease: t.HelmRelease, Selector: t.Selector, Explicit: t.Explicit,
 		Strategy: ka.strategy, Components: ka.components,
+		PreScripts: ka.preScripts, PostScripts: ka.postScripts,
 	})
 	if err != nil {
 		addKubePlanError(&diags, t, ref, err)
@@ -535,6 +540,8 @@ func addKubePlanError(diags *diag.Diagnostics, t *kubernetesTarget, ref statepkg
 		unmapped  *executor.UnmappedError
 		unknown   *executor.UnknownComponentError
 		duplicate *executor.DuplicateMappingError
+		script    *executor.ScriptError
+		hook      *executor.HookError
 	)
 	mapping := path.Root("kubernetes").AtName("mapping")
 	switch {
@@ -549,6 +556,15 @@ func addKubePlanError(diags *diag.Diagnostics, t *kubernetesTarget, ref statepkg
 		diags.AddAttributeError(at, "Unknown component", err.Error())
 	case errors.As(err, &duplicate):
 		diags.AddAttributeError(mapping, "Duplicate mapping", err.Error())
+	case errors.As(err, &hook):
+		diags.AddAttributeError(path.Root("kubernetes").AtName("hooks").AtName(hook.When).AtListIndex(hook.Index), "Invalid hook", err.Error())
+	case errors.As(err, &script) && !errors.As(err, new(*scriptrun.ValidationError)):
+		diags.AddAttributeError(path.Root(script.When+"_script").AtListIndex(script.Index).AtName("script"), "Could not read script "+script.Script, script.Err.Error())
+	case errors.As(err, &script):
+		// The runner's hint names the Helm plugin's flag; say what to set here.
+		msg, _, _ := strings.Cut(script.Err.Error(), ": pass --set")
+		diags.AddAttributeError(path.Root(script.When+"_script").AtListIndex(script.Index).AtName("variables"), "Invalid script variables",
+			msg+". Set the script's variables in this block, e.g. variables = { NAME = \"value\" }.")
 	case errors.Is(err, client.ErrUnauthorized), errors.Is(err, client.ErrForbidden), errors.Is(err, client.ErrNotFound):
 		addClientError(diags, "Could not resolve "+ref.String(), err)
 	case apierrors.IsForbidden(err):
@@ -595,6 +611,16 @@ func restorePlanItems(ctx context.Context, p *executor.Plan) (types.List, diag.D
 func applyKube(ctx context.Context, p *executor.Plan, plan *stateApplyResourceModel) diag.Diagnostics {
 	var diags diag.Diagnostics
 	rec, err := executor.ApplyPlan(ctx, p)
+	var se *executor.ScriptError
+	if errors.As(err, &se) {
+		// The script blocks' failure, phrased as when the provider ran them.
+		if rec != nil {
+			diags.Append(setKubeResults(ctx, rec, plan)...)
+		}
+		diags.AddAttributeError(path.Root(se.When+"_script").AtListIndex(se.Index),
+			fmt.Sprintf("%s script %s failed", se.When, se.Script), scriptFailure(se.When, se.Err))
+		return diags
+	}
 	if err != nil {
 		detail := err.Error()
 		if rec != nil {
@@ -661,6 +687,7 @@ func (r *StateApplyResource) readKubernetes(ctx context.Context, state *stateApp
 	if d.HasError() {
 		return diags
 	}
+	state.ID = kubeApplyID(t)
 	cl, err := access.Connect(t.Conn)
 	if err != nil {
 		diags.AddWarning("Cannot check the apply record", connectHint(err))
@@ -769,7 +796,7 @@ func (r *StateApplyResource) modifyPlanKubernetes(ctx context.Context, resp *res
 		resp.Diagnostics.Append(resp.Plan.Set(ctx, plan)...)
 		return
 	}
-	plan.ID = types.StringValue(ref.StateName())
+	plan.ID = kubeApplyID(t)
 	plan.Digest, plan.VersionTag = types.StringValue(p.Digest), types.StringValue(p.Tag)
 	plan.RestorePlan, diags = restorePlanItems(ctx, p)
 	resp.Diagnostics.Append(diags...)
@@ -820,6 +847,7 @@ func (r *StateApplyResource) applyKubernetesConfig(ctx context.Context, cfg inte
 	if diags.HasError() {
 		return diags
 	}
+	ka.preScripts, ka.postScripts = executorScripts(pre), executorScripts(post)
 	if !plan.Digest.IsUnknown() {
 		// The version the plan showed is the one that lands.
 		ref = statepkg.Ref{Project: ref.Project, State: ref.State, Digest: plan.Digest.ValueString()}
@@ -832,20 +860,24 @@ func (r *StateApplyResource) applyKubernetesConfig(ctx context.Context, cfg inte
 	if diags.Append(d...); diags.HasError() {
 		return diags
 	}
-	plan.ID = types.StringValue(ref.StateName())
+	plan.ID = kubeApplyID(t)
 	plan.Digest, plan.VersionTag = types.StringValue(p.Digest), types.StringValue(p.Tag)
 	if plan.RestorePlan.IsUnknown() {
 		plan.RestorePlan, d = restorePlanItems(ctx, p)
 		diags.Append(d...)
 	}
-	if diags.Append(r.runScripts(ctx, "pre", pre)...); diags.HasError() {
-		return diags
-	}
-	if diags.Append(applyKube(ctx, p, plan)...); diags.HasError() {
-		return diags
-	}
-	diags.Append(r.runScripts(ctx, "post", post)...)
+	diags.Append(applyKube(ctx, p, plan)...)
 	return diags
+}
+
+// executorScripts turns script blocks of a kubernetes target (run in its
+// cluster) into the request's scripts.
+func executorScripts(runs []scriptRun) []executor.Script {
+	out := make([]executor.Script, 0, len(runs))
+	for _, sr := range runs {
+		out = append(out, executor.Script{Script: sr.script, Vars: sr.vars, Namespace: sr.namespace, Timeout: sr.timeout})
+	}
+	return out
 }
 
 func shortDigest(d string) string {

@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
@@ -142,9 +143,10 @@ func (r *StateApplyResource) Schema(ctx context.Context, req resource.SchemaRequ
 			"`on_destroy = \"rollback\"`.",
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{
-				MarkdownDescription: "`project/state` of the applied state.",
-				Computed:            true,
-				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+				MarkdownDescription: "`namespace/release` of a `kubernetes` target (the release its records are named after), " +
+					"unique per target and the ID to import it by; `project/state` of the applied state for `endpoint` targets.",
+				Computed:      true,
+				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 			},
 			"state": schema.StringAttribute{
 				MarkdownDescription: "Reference of the version to apply: `shop/seed` (the newest version), `shop/seed:v1.2`, " +
@@ -290,6 +292,12 @@ func (r *StateApplyResource) ModifyPlan(ctx context.Context, req resource.Modify
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	if state == nil {
+		// A create restores every component, even one already holding the
+		// version (that is what -replace asks for): say so where the plan
+		// shows what the targets hold.
+		defer warnCreateRestoresAgain(ctx, resp)
+	}
 	if !config.Kubernetes.IsNull() {
 		r.modifyPlanKubernetes(ctx, resp, &plan, config, state)
 		return
@@ -341,11 +349,42 @@ func (r *StateApplyResource) Create(ctx context.Context, req resource.CreateRequ
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	resp.Diagnostics.Append(r.apply(ctx, req.Config, &plan, false)...)
+	// A create forces like a reapply_triggers change: `terraform apply
+	// -replace` must restore again even though the markers match.
+	resp.Diagnostics.Append(r.apply(ctx, req.Config, &plan, true)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+// warnCreateRestoresAgain adds a plan warning when the plan of a create
+// shows components that already hold the version: Create restores them
+// anyway.
+func warnCreateRestoresAgain(ctx context.Context, resp *resource.ModifyPlanResponse) {
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	var items types.List
+	if resp.Plan.GetAttribute(ctx, path.Root("restore_plan"), &items).HasError() {
+		return
+	}
+	var rp []restorePlanModel
+	if listElements(ctx, items, &rp).HasError() {
+		return
+	}
+	var held []string
+	for _, it := range rp {
+		if it.Action.ValueString() == "skip" {
+			held = append(held, it.Component.ValueString())
+		}
+	}
+	if len(held) > 0 {
+		resp.Diagnostics.AddWarning("Creating the apply restores every component again",
+			fmt.Sprintf("Component(s) %s already hold this version (restore_plan says skip), but creating or replacing "+
+				"unikube_state_apply restores them again. To adopt what the target holds without restoring, import the resource instead.",
+				strings.Join(held, ", ")))
+	}
 }
 
 // Read refreshes an in-cluster apply from the namespace's record Secret.
@@ -442,20 +481,6 @@ func (r *StateApplyResource) ValidateConfig(ctx context.Context, req resource.Va
 			"on_destroy = \"rollback\" re-applies the namespace's previous record; endpoint targets have no record and their URLs "+
 				"are write-only, so destroy cannot reach them. Use on_destroy = \"keep\" or a kubernetes block.")
 	}
-}
-
-// ImportState adopts an apply by its reference (e.g. `shop/seed` or
-// `shop/seed:v1.2`). The next plan asks the configured targets what they
-// hold; components already holding the version are skipped.
-func (r *StateApplyResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
-	ref, err := statepkg.ParseRef(req.ID)
-	if err != nil {
-		resp.Diagnostics.AddError("Invalid import ID",
-			fmt.Sprintf("Import an apply by the reference it applies, e.g. `terraform import ADDRESS shop/seed`: %v", err))
-		return
-	}
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), ref.StateName())...)
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("state"), req.ID)...)
 }
 
 // apply restores the planned digest (not the reference again: the version

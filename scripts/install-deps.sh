@@ -29,6 +29,9 @@ declare -A DEB=(
   # scripts/install-opensearch.sh: the test node runs on Java 17, Maven resolves it.
   [java]=openjdk-17-jre-headless
   [mvn]=maven
+  # The console's browser tests (internal/platform/console) drive Debian's
+  # Chromium headless; the machine cannot download a browser of its own.
+  [chromium]=chromium
 )
 
 have() {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -18,9 +19,11 @@ import (
 	"github.com/unikubehq/terraform-provider-unikube/internal/client"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/discovery"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/executor"
+	"github.com/unikubehq/terraform-provider-unikube/internal/kube/hooks"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/quiesce"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/records"
-	"github.com/unikubehq/terraform-provider-unikube/internal/kube/substitution"
+	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver/kubernetes/substitution"
+	"github.com/unikubehq/terraform-provider-unikube/internal/scriptrun"
 	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
 )
 
@@ -38,6 +41,13 @@ type applyFlags struct {
 	force         bool
 	components    []string
 	concurrency   int
+	// Hooks, scripts and substitution rules: what unikube_state_apply's
+	// hooks, pre_script/post_script and substitution blocks say.
+	preHooks, postHooks     []string
+	hooksFile               string
+	preScripts, postScripts []string
+	scriptsFile             string
+	substitutionsFile       string
 }
 
 func (f *applyFlags) add(cmd *cobra.Command) {
@@ -54,6 +64,82 @@ func (f *applyFlags) add(cmd *cobra.Command) {
 	fl.BoolVar(&f.force, "force", false, "re-restore components even when they already hold the version (reset data changed by hand)")
 	fl.StringArrayVar(&f.components, "component", nil, "apply only this component (repeatable); the others are neither restored nor quiesced")
 	fl.IntVar(&f.concurrency, "concurrency", 2, "components restored at once")
+	fl.StringArrayVar(&f.preHooks, "pre-hook", nil, "'SELECTOR: COMMAND': run COMMAND (with sh -c) in the running pods SELECTOR matches, after the preflight and before anything is quiesced (repeatable; container, timeout, on_error: --hooks FILE)")
+	fl.StringArrayVar(&f.postHooks, "post-hook", nil, "'SELECTOR: COMMAND': as --pre-hook, after the workloads are back, when the restore succeeded (repeatable)")
+	fl.StringVar(&f.hooksFile, "hooks", "", "YAML/JSON file of hooks, the schema of unikube_state_apply's hooks block ({pre: [{selector, container, command, timeout, on_error}], post: [...]}); run before the --pre-hook/--post-hook ones")
+	fl.StringArrayVar(&f.preScripts, "pre-script", nil, "PROJECT/NAME: run this cluster script as a Job before anything is restored (repeatable; variables: --scripts FILE)")
+	fl.StringArrayVar(&f.postScripts, "post-script", nil, "PROJECT/NAME: run this cluster script after the apply succeeded (repeatable)")
+	fl.StringVar(&f.scriptsFile, "scripts", "", "YAML/JSON file of pre/post scripts with their variables ({pre: [{script, variables, variables_from_env, namespace, timeout}], post: [...]}); run before the --pre-script/--post-script ones")
+	fl.StringVar(&f.substitutionsFile, "substitutions", "", "YAML/JSON file of substitution rules, the schema of unikube_state_apply's substitution blocks ([{kinds, names, selector, annotation, keys, env_var, old, new}]); applied before the --set-substitution ones")
+	for _, name := range []string{"hooks", "scripts", "substitutions"} {
+		_ = cmd.MarkFlagFilename(name, "yaml", "yml", "json")
+	}
+}
+
+// around reads the hooks, scripts and substitution flags and files into
+// the request (files first, then the flags, in order).
+func (f *applyFlags) around(req *executor.Request, lookupEnv func(string) (string, bool)) error {
+	if f.hooksFile != "" {
+		data, err := readFlagFile("--hooks", f.hooksFile)
+		if err != nil {
+			return err
+		}
+		pre, post, err := executor.DecodeHooks(f.hooksFile, data)
+		if err != nil {
+			return usageErrorf("--hooks: %v", err)
+		}
+		req.PreHooks, req.PostHooks = append(req.PreHooks, pre...), append(req.PostHooks, post...)
+	}
+	for _, h := range []struct {
+		flag, when string
+		specs      []string
+		to         *[]hooks.Hook
+	}{{"--pre-hook", executor.Pre, f.preHooks, &req.PreHooks}, {"--post-hook", executor.Post, f.postHooks, &req.PostHooks}} {
+		for _, spec := range h.specs {
+			hk, err := executor.ParseHook(h.when, len(*h.to), spec)
+			if err != nil {
+				return usageErrorf("%s %v", h.flag, err)
+			}
+			*h.to = append(*h.to, hk)
+		}
+	}
+	if f.scriptsFile != "" {
+		data, err := readFlagFile("--scripts", f.scriptsFile)
+		if err != nil {
+			return err
+		}
+		pre, post, err := executor.DecodeScripts(f.scriptsFile, data, lookupEnv)
+		if err != nil {
+			return usageErrorf("--scripts: %v", err)
+		}
+		req.PreScripts, req.PostScripts = append(req.PreScripts, pre...), append(req.PostScripts, post...)
+	}
+	for _, ref := range f.preScripts {
+		req.PreScripts = append(req.PreScripts, executor.Script{Script: ref})
+	}
+	for _, ref := range f.postScripts {
+		req.PostScripts = append(req.PostScripts, executor.Script{Script: ref})
+	}
+	if f.substitutionsFile != "" {
+		data, err := readFlagFile("--substitutions", f.substitutionsFile)
+		if err != nil {
+			return err
+		}
+		rules, err := executor.DecodeSubstitutions(f.substitutionsFile, data)
+		if err != nil {
+			return usageErrorf("--substitutions: %v", err)
+		}
+		req.Substitutions = append(rules, req.Substitutions...)
+	}
+	return nil
+}
+
+func readFlagFile(flag, name string) ([]byte, error) {
+	data, err := os.ReadFile(name)
+	if err != nil {
+		return nil, usageErrorf("%s %s: %v", flag, name, err)
+	}
+	return data, nil
 }
 
 func (f *applyFlags) parse() ([]discovery.Mapping, []substitution.Rule, error) {
@@ -119,12 +205,41 @@ Terraform's unikube_state_apply shows as restore_plan), then the progress of
 each component, then a summary, and records the apply in a Secret (helm state
 history). Components the records say already hold the version are skipped
 (their agent checks the target's marker again); --force restores them anyway,
---component NAME limits the apply to some components.`,
+--component NAME limits the apply to some components.
+
+Hooks, scripts and substitution rules say what unikube_state_apply's hooks,
+pre_script/post_script and substitution blocks say, in files of the same
+schema (YAML or JSON; unknown keys are errors). The order is: pre scripts,
+preflight, pre hooks, quiesce, restore, scale back, post hooks, post scripts.
+A failed pre script or pre hook changes nothing; on_error: continue lets a
+hook fail without failing the apply. --dry-run (and -o json|yaml) shows them
+all: hooks with the pods they run in now, scripts with the names of the
+variables set (never their values), rules with their values hidden.
+
+  --hooks FILE          pre:  [{selector, container, command: [...], timeout, on_error: fail|continue}]
+                        post: [...]
+  --pre-hook 'SELECTOR: COMMAND'   short form: COMMAND runs with sh -c in the
+                        first container of each running pod SELECTOR matches
+  --scripts FILE        pre:  [{script: PROJECT/NAME, variables: {NAME: value},
+                                variables_from_env: {NAME: ENV_VAR}, namespace, timeout}]
+                        post: [...]
+  --pre-script PROJECT/NAME        short form: a script whose variables all
+                        have defaults
+  --substitutions FILE  [{kinds: [ConfigMap|Secret], names: [...], selector,
+                          annotation: key[=value], keys: [...], env_var, old, new}]
+                        (or {substitution: [...]}); rules apply in order to the
+                        kubernetes components' values, before --set-substitution
+
+Script variables never go on the command line: put them in the file (mode
+0600, out of version control) or name an environment variable holding them
+with variables_from_env.`,
 		Example: `  helm state apply shop/seed my-shop
   helm state apply shop/seed:v2 my-shop --map uploads=pvc/my-shop-uploads --dry-run
   helm state apply shop/seed my-shop --agent-resources db=cpu=500m,memory=1Gi --agent-resources '*=memory=512Mi'
   helm state apply shop/seed my-shop --component db --force      # reset the database to the version
-  helm state apply shop/seed my-shop --dry-run -o json            # the plan Terraform's restore_plan shows`,
+  helm state apply shop/seed my-shop --dry-run -o json            # the plan Terraform's restore_plan shows
+  helm state apply shop/staging my-shop --substitutions clone.yaml --scripts anonymize.yaml \
+    --pre-hook 'app=web: touch /tmp/maintenance' --post-hook 'app=cache: redis-cli FLUSHALL'`,
 		Args: args(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			ref, err := parseRef(a[0])
@@ -181,6 +296,9 @@ func runApply(ctx context.Context, s *Settings, ref statepkg.Ref, releaseName st
 			}
 			return agentResources(ms, f.resources)
 		},
+	}
+	if err := f.around(&req, os.LookupEnv); err != nil {
+		return err
 	}
 	plan, err := executor.PlanApply(ctx, req)
 	if err != nil {
@@ -257,14 +375,52 @@ func printPlan(w io.Writer, p *executor.Plan) {
 	for _, c := range p.Components {
 		row(w, c.Component, c.Kind, c.Target, c.Action, c.Strategy, humanize.IBytes(uint64(max(c.Bytes, 0))), c.Reason)
 	}
+	printAround(w, p)
+}
+
+// printAround prints what runs around the restore: scripts, hooks and
+// substitution rules (their values hidden).
+func printAround(w io.Writer, p *executor.Plan) {
+	if len(p.Scripts) > 0 {
+		fmt.Fprintln(w)
+		row(w, "SCRIPT", "WHEN", "NAMESPACE", "TIMEOUT", "VARIABLES SET")
+		for _, s := range p.Scripts {
+			row(w, s.Script, s.When, s.Namespace, s.Timeout, dash(strings.Join(s.Variables, ",")))
+		}
+	}
+	if len(p.Hooks) > 0 {
+		fmt.Fprintln(w)
+		row(w, "HOOK", "WHEN", "SELECTOR", "CONTAINER", "COMMAND", "ON ERROR", "PODS NOW")
+		for _, h := range p.Hooks {
+			row(w, h.Name, h.When, h.Selector, dash(h.Container), strings.Join(h.Command, " "), h.OnError, dash(strings.Join(h.Pods, ",")))
+		}
+	}
+	if len(p.Substitutions) > 0 {
+		fmt.Fprintln(w)
+		row(w, "SUBSTITUTION", "KINDS", "NAMES", "SELECTOR", "KEYS", "ENV VAR", "OLD → NEW")
+		for i, r := range p.Substitutions {
+			row(w, i+1, dash(strings.Join(r.Kinds, ",")), dash(strings.Join(r.Names, ",")), dash(r.Selector+annotationOf(r)),
+				dash(strings.Join(r.Keys, ",")), dash(r.EnvVar), "(hidden)")
+		}
+	}
+}
+
+func annotationOf(r executor.PlanSubstitution) string {
+	if r.Annotation == "" {
+		return ""
+	}
+	return " annotation " + r.Annotation
 }
 
 // planErr phrases the executor's planning errors in the plugin's flags.
 func planErr(ref statepkg.Ref, err error) error {
 	var (
-		unmapped *executor.UnmappedError
-		unknown  *executor.UnknownComponentError
-		dup      *executor.DuplicateMappingError
+		unmapped  *executor.UnmappedError
+		unknown   *executor.UnknownComponentError
+		dup       *executor.DuplicateMappingError
+		hookErr   *executor.HookError
+		scriptErr *executor.ScriptError
+		invalid   *scriptrun.ValidationError
 	)
 	switch {
 	case errors.As(err, &unmapped):
@@ -273,6 +429,14 @@ func planErr(ref statepkg.Ref, err error) error {
 		return usageErrorf("--map/--component: %v", err)
 	case errors.As(err, &dup):
 		return usageErrorf("--map: %v", err)
+	case errors.As(err, &hookErr):
+		return usageErrorf("--%s-hook/--hooks: %v", hookErr.When, err)
+	case errors.As(err, &scriptErr) && errors.As(err, &invalid):
+		// The runner's hint names `script run`'s flag; say what to set here.
+		msg, _, _ := strings.Cut(err.Error(), ": pass --set")
+		return usageErrorf("%s (set the script's variables in the --scripts file: variables or variables_from_env)", msg)
+	case errors.As(err, &scriptErr) && (errors.Is(err, client.ErrForbidden) || errors.Is(err, client.ErrUnauthorized) || errors.Is(err, client.ErrNotFound)):
+		return platformErr(scriptErr.When+" script "+scriptErr.Script, err)
 	case errors.Is(err, client.ErrForbidden), errors.Is(err, client.ErrUnauthorized), errors.Is(err, client.ErrNotFound):
 		return platformErr("state "+ref.String(), err)
 	}

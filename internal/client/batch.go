@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/unikubehq/terraform-provider-unikube/internal/apitypes"
 	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
 )
 
@@ -102,7 +103,7 @@ func (s *ChunkStore) getEach(ctx context.Context, digests []string, from int, fn
 // its index offset by base). It returns how many chunks it delivered.
 func (s *ChunkStore) getBatchOnce(ctx context.Context, digests []string, base int, buf *[]byte, fn func(int, []byte) error) (int, error) {
 	path := pathf("/api/v1/projects/%s/states/%s/chunks:batch", s.project, s.state)
-	resp, err := s.c.do(ctx, request{method: http.MethodPost, path: path, body: batchRequest{Digests: digests}, idempotent: true})
+	resp, err := s.c.do(ctx, request{method: http.MethodPost, path: path, body: apitypes.BatchRequest{Digests: digests}, idempotent: true})
 	var apiErr *Error
 	switch {
 	case errors.As(err, &apiErr) && apiErr.Status == http.StatusNotFound && len(apiErr.Missing) > 0:
@@ -148,10 +149,6 @@ func (s *ChunkStore) getBatchOnce(ctx context.Context, digests []string, base in
 		}
 	}
 	return len(digests), nil
-}
-
-type batchRequest struct {
-	Digests []string `json:"digests"`
 }
 
 func truncateLine(b []byte) string {

@@ -27,6 +27,8 @@ import (
 
 	"github.com/hashicorp/go-cleanhttp"
 	"github.com/hashicorp/go-retryablehttp"
+
+	"github.com/unikubehq/terraform-provider-unikube/internal/apitypes"
 )
 
 // Environment variables read when Config leaves a field empty.
@@ -457,10 +459,7 @@ func (e *Error) Unwrap() error {
 func newError(method, path string, resp *http.Response) *Error {
 	e := &Error{Status: resp.StatusCode, Method: method, Path: path}
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	var body struct {
-		Error   string   `json:"error"`
-		Missing []string `json:"missing"`
-	}
+	var body apitypes.Error
 	if json.Unmarshal(b, &body) == nil && body.Error != "" {
 		e.Message, e.Missing = body.Error, body.Missing
 	} else if h := resp.Header.Get("X-Unikube-Error"); h != "" {

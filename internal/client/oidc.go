@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/unikubehq/terraform-provider-unikube/internal/apitypes"
 )
 
 // Environment variables of an OpenID Connect token to exchange for a
@@ -17,23 +19,6 @@ const (
 	EnvOIDCToken     = "UNIKUBE_OIDC_TOKEN"
 	EnvOIDCTokenFile = "UNIKUBE_OIDC_TOKEN_FILE"
 )
-
-// ExchangedToken is a platform token the platform issued for an OIDC token.
-type ExchangedToken struct {
-	AccessToken     string    `json:"access_token"`
-	IssuedTokenType string    `json:"issued_token_type"`
-	TokenType       string    `json:"token_type"`
-	ExpiresIn       int64     `json:"expires_in"`
-	ExpiresAt       time.Time `json:"expires_at"`
-	User            string    `json:"user"`
-	Groups          []string  `json:"groups,omitempty"`
-}
-
-type exchangeRequest struct {
-	SubjectToken     string `json:"subject_token"`
-	SubjectTokenType string `json:"subject_token_type,omitempty"`
-	TTLSeconds       int64  `json:"ttl_seconds,omitempty"`
-}
 
 // ExchangeOIDCToken trades an OpenID Connect token of the provider the
 // platform trusts for a platform token living ttl (0: the server's
@@ -46,7 +31,7 @@ func (c *Client) ExchangeOIDCToken(ctx context.Context, oidcToken string, ttl ti
 	}
 	anon := c.WithToken("")
 	err := anon.doJSON(ctx, request{method: http.MethodPost, path: "/api/v1/token-exchange", idempotent: true,
-		body: exchangeRequest{SubjectToken: oidcToken, SubjectTokenType: "urn:ietf:params:oauth:token-type:jwt", TTLSeconds: int64(ttl / time.Second)}}, &out)
+		body: apitypes.TokenExchangeRequest{SubjectToken: oidcToken, SubjectTokenType: apitypes.TokenTypeJWT, TTLSeconds: int64(ttl / time.Second)}}, &out)
 	if err != nil {
 		return out, fmt.Errorf("exchange the OIDC token for a platform token: %w", err)
 	}
@@ -86,12 +71,6 @@ func ReadOIDCTokenFile(path string) (string, error) {
 		return "", fmt.Errorf("the OIDC token file %s is empty", path)
 	}
 	return t, nil
-}
-
-// OIDCSettings are the provider and client a platform's users log in with.
-type OIDCSettings struct {
-	Issuer   string `json:"issuer"`
-	ClientID string `json:"client_id"`
 }
 
 // OIDCSettings asks the platform which OpenID Connect provider and client

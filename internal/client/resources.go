@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/unikubehq/terraform-provider-unikube/internal/apitypes"
 	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
 )
 
@@ -51,7 +51,7 @@ func (c *Client) ListProjects(ctx context.Context) ([]Project, error) {
 func (c *Client) CreateProject(ctx context.Context, name, description string) (Project, error) {
 	var out Project
 	return out, c.doJSON(ctx, request{method: http.MethodPost, path: "/api/v1/projects",
-		body: map[string]string{"name": name, "description": description}}, &out)
+		body: apitypes.NameDescription{Name: name, Description: description}}, &out)
 }
 
 // GetProject shows a project.
@@ -64,7 +64,7 @@ func (c *Client) GetProject(ctx context.Context, name string) (Project, error) {
 func (c *Client) UpdateProject(ctx context.Context, name, description string) (Project, error) {
 	var out Project
 	return out, c.doJSON(ctx, request{method: http.MethodPatch, path: pathf("/api/v1/projects/%s", name), idempotent: true,
-		body: map[string]string{"description": description}}, &out)
+		body: apitypes.DescriptionUpdate{Description: &description}}, &out)
 }
 
 // DeleteProject deletes a project and everything in it.
@@ -84,7 +84,7 @@ func (c *Client) ListStates(ctx context.Context, project string) ([]State, error
 func (c *Client) CreateState(ctx context.Context, project, name, description string) (State, error) {
 	var out State
 	return out, c.doJSON(ctx, request{method: http.MethodPost, path: pathf("/api/v1/projects/%s/states", project),
-		body: map[string]string{"name": name, "description": description}}, &out)
+		body: apitypes.NameDescription{Name: name, Description: description}}, &out)
 }
 
 // GetState shows a named state.
@@ -97,7 +97,7 @@ func (c *Client) GetState(ctx context.Context, project, name string) (State, err
 func (c *Client) UpdateState(ctx context.Context, project, name, description string) (State, error) {
 	var out State
 	return out, c.doJSON(ctx, request{method: http.MethodPatch, path: pathf("/api/v1/projects/%s/states/%s", project, name), idempotent: true,
-		body: map[string]string{"description": description}}, &out)
+		body: apitypes.DescriptionUpdate{Description: &description}}, &out)
 }
 
 // DeleteState deletes a named state with its versions.
@@ -125,7 +125,7 @@ func (c *Client) ListGrants(ctx context.Context, project, state string) ([]Grant
 func (c *Client) PutGrant(ctx context.Context, project, state, subject, role string) (Grant, error) {
 	var out Grant
 	return out, c.doJSON(ctx, request{method: http.MethodPut, path: grantsPath(project, state) + "/" + url.PathEscape(subject),
-		body: map[string]string{"role": role}}, &out)
+		body: apitypes.GrantRequest{Role: role}}, &out)
 }
 
 // DeleteGrant removes a subject's grant.
@@ -210,7 +210,7 @@ func (c *Client) CommitVersion(ctx context.Context, project, state, tag string, 
 	// manifest again returns the version), so it is safe to retry.
 	return out, c.doJSON(ctx, request{method: http.MethodPost, path: pathf("/api/v1/projects/%s/states/%s/versions", project, state),
 		idempotent: expr.Kind == statepkg.TagLiteral,
-		body:       map[string]any{"tag": tag, "manifest": json.RawMessage(enc)}}, &out)
+		body:       apitypes.CreateVersionRequest{Tag: tag, Manifest: enc}}, &out)
 }
 
 // DeleteVersion deletes the version a reference selects.
@@ -228,16 +228,14 @@ func (c *Client) Promote(ctx context.Context, project, state, ref string) (Versi
 func (c *Client) Retag(ctx context.Context, project, state, ref, newTag string) (Version, error) {
 	var out Version
 	return out, c.doJSON(ctx, request{method: http.MethodPost, path: pathf("/api/v1/projects/%s/states/%s/versions/%s/retag", project, state, ref),
-		body: map[string]string{"tag": newTag}}, &out)
+		body: apitypes.RetagRequest{Tag: newTag}}, &out)
 }
 
 // PruneCandidates deletes candidates except the newest keep.
 func (c *Client) PruneCandidates(ctx context.Context, project, state string, keep int) ([]Version, error) {
-	var out struct {
-		Deleted []Version `json:"deleted"`
-	}
+	var out apitypes.PruneResponse
 	err := c.doJSON(ctx, request{method: http.MethodPost, path: pathf("/api/v1/projects/%s/states/%s/prune-candidates", project, state),
-		idempotent: true, body: map[string]int{"keep": keep}}, &out)
+		idempotent: true, body: apitypes.PruneRequest{Keep: keep}}, &out)
 	return out.Deleted, err
 }
 
@@ -245,9 +243,9 @@ func (c *Client) PruneCandidates(ctx context.Context, project, state string, kee
 // the server's default (1 h).
 func (c *Client) CreateJobToken(ctx context.Context, project, state, ref string, ttl time.Duration) (JobToken, error) {
 	var out JobToken
-	body := map[string]int{}
+	var body apitypes.JobTokenRequest
 	if ttl > 0 {
-		body["ttl_seconds"] = int((ttl + time.Second - 1) / time.Second)
+		body.TTLSeconds = int((ttl + time.Second - 1) / time.Second)
 	}
 	return out, c.doJSON(ctx, request{method: http.MethodPost, path: pathf("/api/v1/projects/%s/states/%s/versions/%s/job-tokens", project, state, ref),
 		body: body}, &out)
@@ -258,9 +256,9 @@ func (c *Client) CreateJobToken(ctx context.Context, project, state, ref string,
 // default (1 h), at most 6 h.
 func (c *Client) CreateUploadToken(ctx context.Context, project, state string, ttl time.Duration) (UploadToken, error) {
 	var out UploadToken
-	body := map[string]int{}
+	var body apitypes.JobTokenRequest
 	if ttl > 0 {
-		body["ttl_seconds"] = int((ttl + time.Second - 1) / time.Second)
+		body.TTLSeconds = int((ttl + time.Second - 1) / time.Second)
 	}
 	return out, c.doJSON(ctx, request{method: http.MethodPost, path: pathf("/api/v1/projects/%s/states/%s/upload-tokens", project, state),
 		body: body}, &out)
@@ -292,11 +290,6 @@ func (c *Client) FindToken(ctx context.Context, user, name string) (Token, error
 		}
 	}
 	return Token{}, fmt.Errorf("token %q of user %q: %w", name, user, ErrNotFound)
-}
-
-// Live reports whether the token is neither revoked nor expired at now.
-func (t Token) Live(now time.Time) bool {
-	return t.RevokedAt == nil && (t.ExpiresAt == nil || now.Before(*t.ExpiresAt))
 }
 
 // CreateToken creates a user token; the secret is in the result only.
@@ -358,7 +351,7 @@ func (c *Client) ListRuns(ctx context.Context, project, script string, limit int
 func (c *Client) CreateRun(ctx context.Context, project, script string, variables map[string]string, target string) (Run, error) {
 	var out Run
 	return out, c.doJSON(ctx, request{method: http.MethodPost, path: pathf("/api/v1/projects/%s/scripts/%s/runs", project, script),
-		body: map[string]any{"variables": variables, "target": target}}, &out)
+		body: apitypes.CreateRunRequest{Variables: variables, Target: target}}, &out)
 }
 
 // GetRun shows a run.
@@ -379,9 +372,10 @@ func (c *Client) UpdateRun(ctx context.Context, project, script, id string, u Ru
 // CollectGarbage deletes unreferenced chunks older than grace (admin only;
 // grace < 0 means the server's default).
 func (c *Client) CollectGarbage(ctx context.Context, grace time.Duration, dryRun bool) (GCResult, error) {
-	body := map[string]any{"dry_run": dryRun}
+	body := apitypes.GCRequest{DryRun: dryRun}
 	if grace >= 0 {
-		body["grace_seconds"] = int64(grace / time.Second)
+		secs := int64(grace / time.Second)
+		body.GraceSeconds = &secs
 	}
 	var out GCResult
 	return out, c.doJSON(ctx, request{method: http.MethodPost, path: "/api/v1/admin/gc", idempotent: true, body: body}, &out)

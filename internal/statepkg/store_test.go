@@ -1,8 +1,10 @@
 package statepkg
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -136,5 +138,72 @@ func TestDirStore_GetIntoReusesTheBufferAndReportsMissingChunks(t *testing.T) {
 	}
 	if _, err := ds.GetInto(ctx, digest, nil); !errors.Is(err, ErrCorruptChunk) {
 		t.Errorf("GetInto of an oversized file error = %v, want ErrCorruptChunk", err)
+	}
+}
+
+// TestDirStore_ReadsWhatOlderVersionsWrote: a store directory as earlier
+// DirStores left it (0755/0644, no tmp/, a crashed write's .tmp-* file
+// beside the chunks) is read as it is, walked without the stray file, and
+// cleaned of it; new writes go through tmp/ and are private.
+func TestDirStore_ReadsWhatOlderVersionsWrote(t *testing.T) {
+	dir := t.TempDir()
+	digest, comp := EncodeChunk([]byte("written by an older version"))
+	h := digest[len(DigestPrefix):]
+	shard := filepath.Join(dir, "sha256", h[:2])
+	if err := os.MkdirAll(shard, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(shard, h), comp, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stray := filepath.Join(shard, ".tmp-12345")
+	if err := os.WriteFile(stray, []byte("half a chunk"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err := NewDirStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Get(t.Context(), digest); err != nil || !bytes.Equal(got, comp) {
+		t.Fatalf("old chunk: %v", err)
+	}
+	var walked []string
+	if err := s.Walk(t.Context(), func(c StoredChunk) error {
+		walked = append(walked, c.Digest)
+		if c.Size != int64(len(comp)) {
+			t.Errorf("walk: %s has size %d, want %d", c.Digest, c.Size, len(comp))
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(walked) != 1 || walked[0] != digest {
+		t.Fatalf("walk found %v, want only %s", walked, digest)
+	}
+	if err := s.CleanTemp(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stray); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the older version's temporary file is still there: %v", err)
+	}
+	if got, err := s.Get(t.Context(), digest); err != nil || !bytes.Equal(got, comp) {
+		t.Fatalf("old chunk after CleanTemp: %v", err)
+	}
+
+	d2, c2 := EncodeChunk([]byte("written now"))
+	if err := s.Put(t.Context(), d2, c2); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := s.Path(d2)
+	st, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Fatalf("new chunk %s has mode %v, want 0600 (chunks hold application data)", p, st.Mode().Perm())
+	}
+	if left, err := os.ReadDir(filepath.Join(dir, "tmp")); err != nil || len(left) != 0 {
+		t.Fatalf("tmp/ after a write: %d entries, %v", len(left), err)
 	}
 }

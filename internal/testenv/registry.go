@@ -5,12 +5,11 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
 
-	"golang.org/x/crypto/bcrypt"
+	"github.com/unikubehq/terraform-provider-unikube/internal/testenv/registryconfig"
 )
 
 // Registry is a running OCI registry (the CNCF distribution `registry`
@@ -49,19 +48,11 @@ func RunRegistry(ctx context.Context, dir string) (*Registry, func() error, erro
 		return nil, nil, err
 	}
 	r := &Registry{User: "testenv", Password: randomSecret(16), Dir: root}
-	hash, err := bcrypt.GenerateFromPassword([]byte(r.Password), bcrypt.MinCost)
-	if err != nil {
-		return fail(fmt.Errorf("hash registry password: %w", err))
-	}
-	htpasswd := filepath.Join(root, "htpasswd")
-	if err := os.WriteFile(htpasswd, []byte(r.User+":"+string(hash)+"\n"), 0o600); err != nil {
-		return fail(fmt.Errorf("write htpasswd: %w", err))
-	}
 	proc, err := startWithPortRetry(func(port int) (*process, error) {
 		r.Host = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		conf := filepath.Join(root, "config.yml")
-		if err := os.WriteFile(conf, []byte(registryConfig(root, r.Host, htpasswd)), 0o600); err != nil {
-			return nil, fmt.Errorf("write registry config: %w", err)
+		conf, err := registryconfig.Write(registryconfig.Config{Dir: root, Addr: r.Host, Realm: "unikube-testenv", User: r.User, Password: r.Password})
+		if err != nil {
+			return nil, err
 		}
 		p, err := startProcess(procSpec{
 			name: "registry",
@@ -85,27 +76,6 @@ func RunRegistry(ctx context.Context, dir string) (*Registry, func() error, erro
 		return fail(fmt.Errorf("start registry in %s: %w", root, err))
 	}
 	return r, stopper(proc, root), nil
-}
-
-func registryConfig(root, addr, htpasswd string) string {
-	return fmt.Sprintf(`version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: %s
-  delete:
-    enabled: true
-http:
-  addr: %s
-  secret: %s
-auth:
-  htpasswd:
-    realm: unikube-testenv
-    path: %s
-`, filepath.Join(root, "data"), addr, randomSecret(16), htpasswd)
 }
 
 // ping succeeds once the registry answers /v2/ with its basic-auth

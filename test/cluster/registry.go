@@ -23,8 +23,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
-	"golang.org/x/crypto/bcrypt"
 
+	"github.com/unikubehq/terraform-provider-unikube/internal/testenv/registryconfig"
 	"github.com/unikubehq/terraform-provider-unikube/test/cluster/images"
 )
 
@@ -121,38 +121,9 @@ func (c *Config) startRegistry(ctx context.Context, which string) (*Registry, er
 		return nil, fmt.Errorf("the registry server (CNCF distribution) is missing: %w; `make tools` builds it", err)
 	}
 	dir := c.state(which)
-	hash, err := bcrypt.GenerateFromPassword([]byte(r.Password), bcrypt.MinCost)
+	conf, err := registryconfig.Write(registryconfig.Config{Dir: dir, Addr: r.Host, Realm: "unikube-cluster", User: r.User, Password: r.Password,
+		TLSCert: c.state("pki", "registry.crt"), TLSKey: c.state("pki", "registry.key")})
 	if err != nil {
-		return nil, fmt.Errorf("hash registry password: %w", err)
-	}
-	htpasswd := filepath.Join(dir, "htpasswd")
-	if err := writeFile(htpasswd, r.User+":"+string(hash)+"\n", 0o600); err != nil {
-		return nil, err
-	}
-	var secret [16]byte
-	_, _ = rand.Read(secret[:])
-	conf := filepath.Join(dir, "config.yml")
-	if err := writeFile(conf, fmt.Sprintf(`version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: %s
-  delete:
-    enabled: true
-http:
-  addr: %s
-  secret: %s
-  tls:
-    certificate: %s
-    key: %s
-auth:
-  htpasswd:
-    realm: unikube-cluster
-    path: %s
-`, filepath.Join(dir, "data"), r.Host, hex.EncodeToString(secret[:]), c.state("pki", "registry.crt"), c.state("pki", "registry.key"), htpasswd), 0o600); err != nil {
 		return nil, err
 	}
 	if err := c.start(component{name: which, path: bin, args: []string{"serve", conf},

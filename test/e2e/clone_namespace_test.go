@@ -14,7 +14,7 @@ import (
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/discovery"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/executor"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/records"
-	"github.com/unikubehq/terraform-provider-unikube/internal/kube/substitution"
+	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver/kubernetes/substitution"
 	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
 	"github.com/unikubehq/terraform-provider-unikube/test/cluster"
 )

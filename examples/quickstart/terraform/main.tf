@@ -136,7 +136,9 @@ resource "unikube_named_state" "seed" {
 # The seed, restored into the running release: every component by an agent
 # Job next to its data, the app scaled down meanwhile.
 resource "unikube_state_apply" "shop" {
-  state = "${unikube_named_state.seed.id}@${unikube_named_state.seed.version_digest}"
+  # ref is unknown while the plan makes a new version of the seed, so a
+  # changed seed file is captured and restored in the same apply.
+  state = unikube_named_state.seed.ref
 
   kubernetes {
     namespace    = var.namespace

@@ -12,6 +12,9 @@ resource "unikube_state_apply" "dev" {
   endpoint {
     component = "db"
     url       = var.dev_database_url # postgres://app:...@127.0.0.1:5432/shop; write-only
+    # Drop the copy of the replaced database (shop_unikube_prev) once the
+    # apply succeeded; the default keeps it until the next apply.
+    options = { keep_previous = "0" }
   }
 
   endpoint {

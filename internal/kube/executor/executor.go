@@ -26,10 +26,10 @@ import (
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/quiesce"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/rbac"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/records"
-	"github.com/unikubehq/terraform-provider-unikube/internal/kube/substitution"
 	"github.com/unikubehq/terraform-provider-unikube/internal/restore"
 	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver"
 	kubedriver "github.com/unikubehq/terraform-provider-unikube/internal/restore/driver/kubernetes"
+	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver/kubernetes/substitution"
 	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
 )
 
@@ -96,7 +96,9 @@ type Options struct {
 	// succeeded).
 	PreHooks, PostHooks []hooks.Hook
 	// SkipPreflight skips the plan Jobs that check every target (reachable,
-	// credentials, versions) before anything is quiesced or changed.
+	// credentials, versions, changed since apply) before anything is
+	// quiesced or changed: at plan time (PlanApply) and at apply time.
+	// The records alone then say what a target holds.
 	SkipPreflight bool
 	// Substitutions rewrite values of the ConfigMaps/Secrets of
 	// `kubernetes` components as they are restored (cloning a state into
@@ -207,7 +209,13 @@ func Apply(ctx context.Context, o Options) (*records.Record, error) {
 	rec := &records.Record{Release: o.Release, State: o.Ref.StateName(), Digest: digest, Tag: v.Tag, Actor: o.Actor, Time: time.Now().UTC()}
 	start := time.Now()
 	var skipped []records.Component
-	if needPreflight(o) {
+	if todo, held, ok := plannedTargets(o, targets); ok {
+		// The plan's agents checked every target moments ago.
+		for _, name := range held {
+			skipped = append(skipped, records.Component{Name: name, Kind: string(kinds[name]), Action: string(driver.ActionSkip)})
+		}
+		targets = todo
+	} else if needPreflight(o) {
 		plans, err := preflight(ctx, o, targets, digest, jt.Token, log)
 		if err != nil {
 			return nil, fmt.Errorf("preflight of %s@%s in %s (nothing was changed): %w", o.Ref.StateName(), v.Tag, ns, err)

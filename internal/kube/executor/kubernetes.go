@@ -10,9 +10,9 @@ import (
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/discovery"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/quiesce"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/records"
-	"github.com/unikubehq/terraform-provider-unikube/internal/kube/substitution"
 	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver"
 	kubedriver "github.com/unikubehq/terraform-provider-unikube/internal/restore/driver/kubernetes"
+	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver/kubernetes/substitution"
 	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
 )
 

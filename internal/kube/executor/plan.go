@@ -55,6 +55,10 @@ type Request struct {
 	// end's per-component options or agent resources); its error stops
 	// the plan.
 	Tune func([]discovery.Mapping) error
+	// PreScripts run before anything is restored, PostScripts after the
+	// apply succeeded (see around.go); the hooks are Options.PreHooks and
+	// Options.PostHooks.
+	PreScripts, PostScripts []Script
 }
 
 // PlanItem says what an apply does to one component.
@@ -72,6 +76,15 @@ type PlanItem struct {
 	Atomic   bool   `json:"atomic"`
 	Bytes    int64  `json:"bytes"`
 	Files    int64  `json:"files"`
+	// Changed names what changed in the target since the apply its marker
+	// records (tables, files; a few at most) when Reason starts with
+	// "changed since apply".
+	Changed []string `json:"changed,omitempty"`
+	// Warnings are the driver's (versions, a lost change signal, ...).
+	Warnings []string `json:"warnings,omitempty"`
+	// unrecorded: skipped because the target's marker holds the version,
+	// although no record says so (e.g. the record Secret was deleted).
+	unrecorded bool
 }
 
 // Plan is what an apply will do, per component. ApplyPlan executes
@@ -90,18 +103,25 @@ type Plan struct {
 	Record int `json:"record,omitempty"`
 	// Last is that record.
 	Last *records.Record `json:"-"`
+	// Hooks, Scripts and Substitutions are what runs around the restore
+	// and how the kubernetes components' values are rewritten.
+	Hooks         []PlanHook         `json:"hooks,omitempty"`
+	Scripts       []PlanScript       `json:"scripts,omitempty"`
+	Substitutions []PlanSubstitution `json:"substitutions,omitempty"`
 
 	req      Request
+	agents   map[string]agentPlan // nil: no plan-only agents ran
 	version  client.Version
 	manifest *statepkg.Manifest
 	mappings []discovery.Mapping
 }
 
 // UpToDate says whether the plan changes nothing: every component is
-// skipped.
+// skipped, and the records say so too (else an apply writes the record
+// the namespace lacks, restoring nothing).
 func (p *Plan) UpToDate() bool {
 	for _, it := range p.Components {
-		if it.Action != string(driver.ActionSkip) {
+		if it.Action != string(driver.ActionSkip) || it.unrecorded {
 			return false
 		}
 	}
@@ -146,8 +166,10 @@ func (e *StalePlanError) Error() string {
 }
 
 // PlanApply resolves req's reference once, maps every component of the
-// version once, plans the kubernetes components in this process and
-// compares the others with the namespace's records.
+// version once, plans the kubernetes components in this process, compares
+// the others with the namespace's records and, unless
+// Options.SkipPreflight, asks their targets: one plan-only agent Job per
+// component, all at once (plan_agents.go).
 func PlanApply(ctx context.Context, req Request) (*Plan, error) {
 	o := req.Options
 	if err := validateRules(o.Substitutions); err != nil {
@@ -230,7 +252,15 @@ func PlanApply(ctx context.Context, req Request) (*Plan, error) {
 	for i, kt := range kubeTs {
 		kubePlan[kt.comp.Name] = kubePlans[i]
 	}
+	if !o.SkipPreflight && len(targets) > 0 {
+		if p.agents, err = planAgents(ctx, o, targets, digest); err != nil {
+			return nil, fmt.Errorf("plan of %s@%s in %s (nothing was changed): %w", o.Ref.StateName(), v.Tag, o.Namespace, err)
+		}
+	}
 	p.Components = planItems(p, m, ms, records.Holding(rs), where, kubePlan)
+	if err := planAround(ctx, p); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 
@@ -273,6 +303,10 @@ func planItems(p *Plan, m *statepkg.Manifest, ms []discovery.Mapping, holding ma
 			// A script has no marker of its own: the records say whether
 			// it ran with this version.
 			it.Target = p.Namespace + "/Job"
+		default:
+			if ap, ok := p.agents[c.Name]; ok {
+				agentItem(&it, ap, it.Action)
+			}
 		}
 		out = append(out, it)
 	}
@@ -312,10 +346,13 @@ func ApplyPlan(ctx context.Context, p *Plan) (*records.Record, error) {
 	if now := revisionOf(last); now != p.Record {
 		return nil, fmt.Errorf("apply %s@%s to %s: %w", p.State, dash(p.Tag), o.Namespace, &StalePlanError{Planned: p.Record, Now: now})
 	}
+	if err := p.failedError(); err != nil {
+		return nil, fmt.Errorf("preflight of %s@%s in %s (nothing was changed): %w", p.State, dash(p.Tag), o.Namespace, err)
+	}
 	o.Ref = statepkg.Ref{Project: o.Ref.Project, State: o.Ref.State, Digest: p.Digest}
 	o.Mappings = slices.Clone(p.mappings)
 	o.planned = p
-	return Apply(ctx, o)
+	return applyAround(ctx, p, o)
 }
 
 func revisionOf(r *records.Record) int {

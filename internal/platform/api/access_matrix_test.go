@@ -583,6 +583,7 @@ func accessMatrix(t *testing.T, srv *platformtest.Server, ids oidcIdentities) {
 			}
 		})
 	}
+	consoleMatrix(t, w) // the web console's pages and actions: console_matrix_test.go
 	t.Logf("access matrix: %d rows x %d principals: %d calls expected through, %d expected refused", len(rows), len(w.principals), nAllowed, nRefused)
 	sort.Strings(bugs)
 	for _, b := range bugs {

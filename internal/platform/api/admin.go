@@ -5,22 +5,16 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/unikubehq/terraform-provider-unikube/internal/apitypes"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/gc"
 )
-
-// GCRequest tunes a garbage collection; zero values mean the server's grace
-// period and a real run.
-type GCRequest struct {
-	GraceSeconds *int64 `json:"grace_seconds,omitempty"`
-	DryRun       bool   `json:"dry_run"`
-}
 
 func (s *Server) runGC(w http.ResponseWriter, r *http.Request) {
 	if err := needAdmin(r); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	var req GCRequest
+	var req apitypes.GCRequest
 	if r.ContentLength != 0 {
 		if err := s.decodeJSON(w, r, &req); err != nil {
 			s.fail(w, r, err)

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/unikubehq/terraform-provider-unikube/internal/apitypes"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/auth"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/blob"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/secretbox"
@@ -357,12 +358,6 @@ func (s *Server) authenticated(next http.Handler) http.Handler {
 	})
 }
 
-// apiError is the JSON body of every error response.
-type apiError struct {
-	Error   string   `json:"error"`
-	Missing []string `json:"missing,omitempty"`
-}
-
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
@@ -372,7 +367,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, apiError{Error: msg})
+	writeJSON(w, status, apitypes.Error{Error: msg})
 }
 
 // httpError carries a status chosen by a handler.
@@ -394,7 +389,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &he):
-		writeJSON(w, he.status, apiError{Error: he.msg, Missing: he.missing})
+		writeJSON(w, he.status, apitypes.Error{Error: he.msg, Missing: he.missing})
 	case errors.As(err, &mbe):
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than the server's limit of %d bytes (--max-body-bytes)", mbe.Limit))
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, statepkg.ErrNoSuchVersion), errors.Is(err, blob.ErrNotFound):

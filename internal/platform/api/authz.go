@@ -105,3 +105,16 @@ func (s *Server) stateExists(ctx context.Context, project, state string) error {
 	_, err := s.st.GetState(ctx, project, state)
 	return err
 }
+
+// CallerRole is the role the bearer of authorization (an Authorization
+// header value) holds on the project (state "") or state, decided by the
+// same authenticator and rules as every API route: the console shows only
+// the actions this allows, and each action is still an API call that checks
+// again.
+func (s *Server) CallerRole(ctx context.Context, authorization, project, state string) (auth.Role, error) {
+	p, err := s.authn.Authenticate(ctx, authorization)
+	if err != nil {
+		return auth.RoleNone, err
+	}
+	return s.authn.RoleOn(ctx, p, project, state)
+}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/unikubehq/terraform-provider-unikube/internal/apitypes"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/blob"
 	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
 )
@@ -35,11 +36,6 @@ const (
 	maxStoredChunk = 2 * statepkg.MaxChunkSize
 )
 
-// BatchRequest is the body of a batch download.
-type BatchRequest struct {
-	Digests []string `json:"digests"`
-}
-
 // batchItem is one chunk loaded for the response.
 type batchItem struct {
 	digest  string
@@ -58,7 +54,7 @@ func (s *Server) getChunkBatch(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		_, err = s.mayReadChunks(r, project, state)
 	}
-	var req BatchRequest
+	var req apitypes.BatchRequest
 	if err == nil {
 		err = s.decodeJSON(w, r, &req)
 	}

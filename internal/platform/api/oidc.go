@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/unikubehq/terraform-provider-unikube/internal/apitypes"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/auth"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/store"
 )
@@ -18,61 +19,24 @@ const (
 	MaxExchangeTTL     = 12 * time.Hour
 )
 
-// Token types of RFC 8693 the exchange speaks.
-const (
-	TokenTypeJWT         = "urn:ietf:params:oauth:token-type:jwt"
-	TokenTypeIDToken     = "urn:ietf:params:oauth:token-type:id_token"
-	TokenTypeAccessToken = "urn:ietf:params:oauth:token-type:access_token"
-)
-
-// TokenExchangeRequest trades an OpenID Connect token (an ID token, a
-// JWT access token, a CI system's workload identity token) of the trusted
-// provider for a short-lived platform token. Field names follow RFC 8693.
-type TokenExchangeRequest struct {
-	SubjectToken string `json:"subject_token"`
-	// SubjectTokenType is optional: urn:ietf:params:oauth:token-type:jwt,
-	// :id_token or :access_token (all verified the same way).
-	SubjectTokenType string `json:"subject_token_type,omitempty"`
-	// TTLSeconds asks for a lifetime (default and maximum: the server's
-	// --oidc-exchange-ttl).
-	TTLSeconds int64 `json:"ttl_seconds,omitempty"`
-}
-
-// TokenExchangeResponse carries the platform token, shown only here.
-type TokenExchangeResponse struct {
-	AccessToken     string    `json:"access_token"`
-	IssuedTokenType string    `json:"issued_token_type"`
-	TokenType       string    `json:"token_type"`
-	ExpiresIn       int64     `json:"expires_in"`
-	ExpiresAt       time.Time `json:"expires_at"`
-	User            string    `json:"user"`
-	Groups          []string  `json:"groups,omitempty"`
-}
-
-// OIDCSettings tells clients which provider and client to log in with.
-type OIDCSettings struct {
-	Issuer   string `json:"issuer"`
-	ClientID string `json:"client_id"`
-}
-
 func (s *Server) oidcSettings(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.OIDC == nil {
 		s.fail(w, r, errf(http.StatusNotFound, "this platform has no single sign-on (no --oidc-issuer): log in with a platform token"))
 		return
 	}
-	writeJSON(w, http.StatusOK, OIDCSettings{Issuer: s.cfg.OIDC.Issuer(), ClientID: s.cfg.OIDC.ClientID()})
+	writeJSON(w, http.StatusOK, apitypes.OIDCSettings{Issuer: s.cfg.OIDC.Issuer(), ClientID: s.cfg.OIDC.ClientID()})
 }
 
 func (s *Server) exchangeToken(w http.ResponseWriter, r *http.Request) {
-	var req TokenExchangeRequest
+	var req apitypes.TokenExchangeRequest
 	if err := s.decodeJSON(w, r, &req); err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	switch req.SubjectTokenType {
-	case "", TokenTypeJWT, TokenTypeIDToken, TokenTypeAccessToken:
+	case "", apitypes.TokenTypeJWT, apitypes.TokenTypeIDToken, apitypes.TokenTypeAccessToken:
 	default:
-		s.fail(w, r, errf(http.StatusBadRequest, "subject_token_type %q: want %s, %s or %s", req.SubjectTokenType, TokenTypeJWT, TokenTypeIDToken, TokenTypeAccessToken))
+		s.fail(w, r, errf(http.StatusBadRequest, "subject_token_type %q: want %s, %s or %s", req.SubjectTokenType, apitypes.TokenTypeJWT, apitypes.TokenTypeIDToken, apitypes.TokenTypeAccessToken))
 		return
 	}
 	if req.SubjectToken == "" {
@@ -107,8 +71,8 @@ func (s *Server) exchangeToken(w http.ResponseWriter, r *http.Request) {
 		p := auth.Principal{Token: t}
 		h.p = &p
 	}
-	writeJSON(w, http.StatusCreated, TokenExchangeResponse{
-		AccessToken: secret, IssuedTokenType: TokenTypeAccessToken, TokenType: "Bearer",
+	writeJSON(w, http.StatusCreated, apitypes.TokenExchangeResponse{
+		AccessToken: secret, IssuedTokenType: apitypes.TokenTypeAccessToken, TokenType: "Bearer",
 		ExpiresIn: int64(ttl.Seconds()), ExpiresAt: *t.ExpiresAt, User: t.User, Groups: t.Groups,
 	})
 }
@@ -122,8 +86,8 @@ func (s *Server) storeOIDCToken(ctx context.Context, id auth.Identity, ttl time.
 	now := s.cfg.Now().UTC()
 	exp := now.Add(ttl)
 	tid := auth.NewID()
-	t := store.Token{ID: tid, Name: "oidc-" + tid[:12], Hash: hash, Kind: store.TokenUser, User: id.User, Groups: id.Groups,
-		CreatedAt: now, CreatedBy: "oidc:" + s.authn.OIDC.Issuer(), ExpiresAt: &exp}
+	t := store.Token{Token: apitypes.Token{ID: tid, Name: "oidc-" + tid[:12], Kind: store.TokenUser, User: id.User, Groups: id.Groups,
+		CreatedAt: now, CreatedBy: "oidc:" + s.authn.OIDC.Issuer(), ExpiresAt: &exp}, Hash: hash}
 	if err := s.st.CreateToken(ctx, t); err != nil {
 		return "", t, err
 	}

@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/unikubehq/terraform-provider-unikube/internal/apitypes"
 )
 
 // OpenAPI returns the OpenAPI 3.1 document of the API, generated from the
@@ -237,10 +239,10 @@ func schemas() obj {
 			"parent_id": str("The token that created this one; revoking it revokes this one.")}),
 		"OIDCSettings": object([]string{"issuer", "client_id"}, obj{"issuer": str("The provider's issuer URL (its discovery document is under it)."), "client_id": str("The public client for interactive logins (device flow, code flow with PKCE).")}),
 		"TokenExchangeRequest": object([]string{"subject_token"}, obj{"subject_token": str("An OpenID Connect token (ID token, JWT access token, CI workload identity token) of the provider the platform trusts (--oidc-issuer), for one of its audiences (--oidc-client-id, --oidc-audiences)."),
-			"subject_token_type": obj{"type": "string", "enum": []string{TokenTypeJWT, TokenTypeIDToken, TokenTypeAccessToken}, "description": "Optional (RFC 8693); all are verified the same way."},
+			"subject_token_type": obj{"type": "string", "enum": []string{apitypes.TokenTypeJWT, apitypes.TokenTypeIDToken, apitypes.TokenTypeAccessToken}, "description": "Optional (RFC 8693); all are verified the same way."},
 			"ttl_seconds":        obj{"type": "integer", "minimum": 0, "description": "Lifetime of the platform token (0: the server's --oidc-exchange-ttl, also the maximum)."}}),
 		"TokenExchangeResponse": object([]string{"access_token", "issued_token_type", "token_type", "expires_in", "expires_at", "user"}, obj{"access_token": str("The platform token, shown once."),
-			"issued_token_type": str(TokenTypeAccessToken), "token_type": str("Bearer"), "expires_in": obj{"type": "integer", "description": "Seconds."}, "expires_at": ts(""),
+			"issued_token_type": str(apitypes.TokenTypeAccessToken), "token_type": str("Bearer"), "expires_in": obj{"type": "integer", "description": "Seconds."}, "expires_at": ts(""),
 			"user": str("The user the token acts as (from --oidc-username-claim)."), "groups": strs("Its groups (from --oidc-groups-claim), frozen for the token's life.")}),
 		"CreateTokenRequest": object([]string{"name"}, obj{"name": str("Token name, unique per user."), "user": str("Admin: any user; others: themselves (default)."), "groups": strs(""),
 			"ttl_seconds": obj{"type": "integer", "minimum": 0, "description": "0 = no expiry of its own; never later than the creating token's expiry."}}),

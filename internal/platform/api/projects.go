@@ -3,36 +3,11 @@ package api
 import (
 	"net/http"
 
+	"github.com/unikubehq/terraform-provider-unikube/internal/apitypes"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/auth"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/store"
 	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
 )
-
-// NameDescription is the body that creates a project or a state.
-type NameDescription struct {
-	Name        string `json:"name"`
-	Description string `json:"description"`
-}
-
-// DescriptionUpdate is the body of PATCH on a project or state.
-type DescriptionUpdate struct {
-	Description *string `json:"description"`
-}
-
-// GrantRequest is the body of PUT .../grants/{subject}.
-type GrantRequest struct {
-	Role string `json:"role"`
-}
-
-// Whoami describes the caller.
-type Whoami struct {
-	Name     string   `json:"name"`
-	Kind     string   `json:"kind"`
-	User     string   `json:"user,omitempty"`
-	Groups   []string `json:"groups,omitempty"`
-	Admin    bool     `json:"admin"`
-	Subjects []string `json:"subjects"`
-}
 
 func (s *Server) whoami(w http.ResponseWriter, r *http.Request) {
 	p := principalFrom(r.Context())
@@ -40,7 +15,7 @@ func (s *Server) whoami(w http.ResponseWriter, r *http.Request) {
 	if subs == nil {
 		subs = []string{}
 	}
-	writeJSON(w, http.StatusOK, Whoami{Name: p.Name(), Kind: p.Token.Kind, User: p.Token.User, Groups: p.Token.Groups, Admin: p.IsAdmin(), Subjects: subs})
+	writeJSON(w, http.StatusOK, apitypes.Whoami{Name: p.Name(), Kind: p.Token.Kind, User: p.Token.User, Groups: p.Token.Groups, Admin: p.IsAdmin(), Subjects: subs})
 }
 
 func (s *Server) listProjects(w http.ResponseWriter, r *http.Request) {
@@ -78,7 +53,7 @@ func (s *Server) createProject(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errf(http.StatusForbidden, "forbidden: a token without a user cannot own a project; create a token for a user"))
 		return
 	}
-	var req NameDescription
+	var req apitypes.NameDescription
 	if err := s.decodeJSON(w, r, &req); err != nil {
 		s.fail(w, r, err)
 		return
@@ -124,7 +99,7 @@ func (s *Server) updateProject(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		_, err = s.need(r, project, "", auth.RoleMaintainer)
 	}
-	var req DescriptionUpdate
+	var req apitypes.DescriptionUpdate
 	if err == nil {
 		err = s.decodeJSON(w, r, &req)
 	}
@@ -201,7 +176,7 @@ func (s *Server) createState(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		p, err = s.need(r, project, "", auth.RoleMaintainer)
 	}
-	var req NameDescription
+	var req apitypes.NameDescription
 	if err == nil {
 		err = s.decodeJSON(w, r, &req)
 	}
@@ -246,7 +221,7 @@ func (s *Server) updateState(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		_, err = s.need(r, project, state, auth.RoleMaintainer)
 	}
-	var req DescriptionUpdate
+	var req apitypes.DescriptionUpdate
 	if err == nil {
 		err = s.decodeJSON(w, r, &req)
 	}
@@ -316,7 +291,7 @@ func (s *Server) putGrant(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		p, err = s.need(r, project, state, auth.RoleOwner)
 	}
-	var req GrantRequest
+	var req apitypes.GrantRequest
 	if err == nil {
 		err = s.decodeJSON(w, r, &req)
 	}

@@ -6,40 +6,12 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
-	"time"
 
+	"github.com/unikubehq/terraform-provider-unikube/internal/apitypes"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/auth"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/store"
 	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
 )
-
-// ScriptRequest is the body of PUT .../scripts/{script}.
-type ScriptRequest struct {
-	Description    string             `json:"description"`
-	Image          string             `json:"image"`
-	Interpreter    string             `json:"interpreter"`
-	Body           string             `json:"body"`
-	Variables      []store.Variable   `json:"variables"`
-	ServiceAccount string             `json:"service_account"`
-	Credentials    []store.Credential `json:"credentials"`
-}
-
-// CreateRunRequest starts a run record; Target says where it runs
-// (e.g. "context/namespace").
-type CreateRunRequest struct {
-	Variables map[string]string `json:"variables"`
-	Target    string            `json:"target"`
-}
-
-// UpdateRunRequest reports progress of a run; absent fields keep their value.
-type UpdateRunRequest struct {
-	Status     string     `json:"status,omitempty"`
-	StartedAt  *time.Time `json:"started_at,omitempty"`
-	FinishedAt *time.Time `json:"finished_at,omitempty"`
-	ExitCode   *int       `json:"exit_code,omitempty"`
-	LogTail    *string    `json:"log_tail,omitempty"`
-	StackTrace *string    `json:"stack_trace,omitempty"`
-}
 
 var (
 	envName    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
@@ -51,7 +23,7 @@ var (
 
 const redacted = "(sensitive)"
 
-func validateScript(req ScriptRequest) error {
+func validateScript(req apitypes.ScriptRequest) error {
 	switch req.Interpreter {
 	case "sh", "bash", "python":
 	default:
@@ -114,10 +86,11 @@ func (s *Server) listScripts(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	public := make([]apitypes.Script, len(out))
 	for i := range out {
-		out[i] = publicScript(out[i])
+		public[i] = publicScript(out[i])
 	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, public)
 }
 
 func (s *Server) getScript(w http.ResponseWriter, r *http.Request) {
@@ -138,18 +111,17 @@ func (s *Server) getScript(w http.ResponseWriter, r *http.Request) {
 
 // publicScript is a script as the API shows it: a sensitive variable's
 // default is never shown, only that one is set.
-func publicScript(sc store.Script) store.Script {
-	vars := make([]store.Variable, len(sc.Variables))
+func publicScript(sc store.Script) apitypes.Script {
+	out := sc.Script
+	out.Variables = make([]apitypes.Variable, len(sc.Variables))
 	for i, v := range sc.Variables {
-		v.DefaultSet = v.Default != "" || v.SealedDefault != ""
+		v.DefaultSet = v.Default != "" || sc.Sealed[v.Name] != ""
 		if v.Sensitive {
 			v.Default = ""
 		}
-		v.SealedDefault = ""
-		vars[i] = v
+		out.Variables[i] = v
 	}
-	sc.Variables = vars
-	return sc
+	return out
 }
 
 // SealContext binds a sealed default to its script and variable.
@@ -157,48 +129,59 @@ func SealContext(project, script, variable string) string {
 	return project + "/" + script + "/" + variable
 }
 
-// sealDefaults turns the request's variables into what is stored: the
-// default of a sensitive variable is sealed with the server's key (refused
-// without one), and default_set without a default keeps the stored one, so
-// a script shown and put back keeps its secret.
-func (s *Server) sealDefaults(r *http.Request, project, name string, vars []store.Variable) ([]store.Variable, error) {
-	var old map[string]store.Variable
-	out := make([]store.Variable, 0, len(vars))
+// sealDefaults turns the request's variables into what is stored, with
+// the sealed defaults by variable name: the default of a sensitive
+// variable is sealed with the server's key (refused without one), and
+// default_set without a default keeps the stored one, so a script shown
+// and put back keeps its secret.
+func (s *Server) sealDefaults(r *http.Request, project, name string, vars []apitypes.Variable) ([]apitypes.Variable, map[string]string, error) {
+	var prev *store.Script
+	out := make([]apitypes.Variable, 0, len(vars))
+	sealedDefaults := map[string]string{}
 	for _, v := range vars {
-		v.SealedDefault = ""
 		switch {
 		case !v.Sensitive:
 			v.DefaultSet = v.Default != ""
 		case v.Default != "":
 			if !s.cfg.Secrets.HasKey() {
-				return nil, errf(http.StatusBadRequest, "variable %s is sensitive and has a default, but this platform keeps no secrets in plain text and has no key to seal it with: "+
+				return nil, nil, errf(http.StatusBadRequest, "variable %s is sensitive and has a default, but this platform keeps no secrets in plain text and has no key to seal it with: "+
 					"start the server with UNIKUBE_SECRET_KEY or --secret-key-file, or drop the default and pass %s when the script runs", v.Name, v.Name)
 			}
 			sealed, err := s.cfg.Secrets.Seal(v.Default, SealContext(project, name, v.Name))
 			if err != nil {
-				return nil, fmt.Errorf("seal the default of %s: %w", v.Name, err)
+				return nil, nil, fmt.Errorf("seal the default of %s: %w", v.Name, err)
 			}
-			v.Default, v.SealedDefault, v.DefaultSet = "", sealed, true
+			v.Default, v.DefaultSet = "", true
+			sealedDefaults[v.Name] = sealed
 		case v.DefaultSet:
-			if old == nil {
-				old = map[string]store.Variable{}
-				prev, err := s.st.GetScript(r.Context(), project, name)
+			if prev == nil {
+				sc, err := s.st.GetScript(r.Context(), project, name)
 				if err != nil && !errors.Is(err, store.ErrNotFound) {
-					return nil, err
+					return nil, nil, err
 				}
-				for _, pv := range prev.Variables {
-					old[pv.Name] = pv
-				}
+				prev = &sc
 			}
-			pv, ok := old[v.Name]
-			if !ok || !pv.Sensitive || (pv.SealedDefault == "" && pv.Default == "") {
-				return nil, errf(http.StatusBadRequest, "variable %s: default_set without a default keeps the stored default, but script %s has none for it: give the default", v.Name, name)
+			pv, ok := findVariable(prev.Variables, v.Name)
+			if !ok || !pv.Sensitive || (prev.Sealed[v.Name] == "" && pv.Default == "") {
+				return nil, nil, errf(http.StatusBadRequest, "variable %s: default_set without a default keeps the stored default, but script %s has none for it: give the default", v.Name, name)
 			}
-			v.Default, v.SealedDefault = pv.Default, pv.SealedDefault
+			v.Default = pv.Default
+			if sealed := prev.Sealed[v.Name]; sealed != "" {
+				sealedDefaults[v.Name] = sealed
+			}
 		}
 		out = append(out, v)
 	}
-	return out, nil
+	return out, sealedDefaults, nil
+}
+
+func findVariable(vs []apitypes.Variable, name string) (apitypes.Variable, bool) {
+	for _, v := range vs {
+		if v.Name == name {
+			return v, true
+		}
+	}
+	return apitypes.Variable{}, false
 }
 
 func (s *Server) putScript(w http.ResponseWriter, r *http.Request) {
@@ -207,7 +190,7 @@ func (s *Server) putScript(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		p, err = s.need(r, project, "", auth.RoleMaintainer)
 	}
-	var req ScriptRequest
+	var req apitypes.ScriptRequest
 	if err == nil {
 		err = s.decodeJSON(w, r, &req)
 	}
@@ -217,18 +200,19 @@ func (s *Server) putScript(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		_, err = s.st.GetProject(r.Context(), project)
 	}
-	var vars []store.Variable
+	var vars []apitypes.Variable
+	var sealed map[string]string
 	if err == nil {
-		vars, err = s.sealDefaults(r, project, name, req.Variables)
+		vars, sealed, err = s.sealDefaults(r, project, name, req.Variables)
 	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	now := s.cfg.Now().UTC()
-	sc := store.Script{Project: project, Name: name, Description: req.Description, Image: req.Image, Interpreter: req.Interpreter,
+	sc := store.Script{Script: apitypes.Script{Project: project, Name: name, Description: req.Description, Image: req.Image, Interpreter: req.Interpreter,
 		Body: req.Body, Variables: vars, ServiceAccount: req.ServiceAccount, Credentials: req.Credentials,
-		Author: p.Name(), CreatedAt: now, ModifiedAt: now}
+		Author: p.Name(), CreatedAt: now, ModifiedAt: now}, Sealed: sealed}
 	created, err := s.st.PutScript(r.Context(), sc)
 	if err == nil {
 		sc, err = s.st.GetScript(r.Context(), project, name)
@@ -293,14 +277,6 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// CreatedRun answers createRun: the run, and for the applier starting it
-// the defaults of the sensitive variables the request did not set (the
-// Job needs them; the run record never holds them).
-type CreatedRun struct {
-	store.Run
-	SensitiveDefaults map[string]string `json:"sensitive_defaults,omitempty"`
-}
-
 // createRun records that the caller starts the script; the values of
 // sensitive variables are checked but never stored.
 func (s *Server) createRun(w http.ResponseWriter, r *http.Request) {
@@ -309,7 +285,7 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		p, err = s.need(r, project, "", auth.RoleApplier)
 	}
-	var req CreateRunRequest
+	var req apitypes.CreateRunRequest
 	if err == nil {
 		err = s.decodeJSON(w, r, &req)
 	}
@@ -327,8 +303,8 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request) {
 	for _, v := range sc.Variables {
 		declared[v.Name] = v
 		val, ok := req.Variables[v.Name]
-		if !ok && v.Sensitive && v.SealedDefault != "" {
-			plain, err := s.cfg.Secrets.Open(v.SealedDefault, SealContext(project, name, v.Name))
+		if sealed := sc.Sealed[v.Name]; !ok && v.Sensitive && sealed != "" {
+			plain, err := s.cfg.Secrets.Open(sealed, SealContext(project, name, v.Name))
 			if err != nil {
 				s.fail(w, r, errf(http.StatusConflict, "the default of sensitive variable %s of script %s cannot be opened: %v; "+
 					"restore the server's secret key, or pass %s when running, or put the script again with its default", v.Name, name, err, v.Name))
@@ -366,11 +342,12 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	out := CreatedRun{Run: run}
+	// Only this answer carries the sensitive defaults (the CreatedRun
+	// schema); the stored run never holds them.
 	if len(secrets) > 0 {
-		out.SensitiveDefaults = secrets
+		run.SensitiveDefaults = secrets
 	}
-	writeJSON(w, http.StatusCreated, out)
+	writeJSON(w, http.StatusCreated, run)
 }
 
 func (s *Server) getRun(w http.ResponseWriter, r *http.Request) {
@@ -417,7 +394,7 @@ func (s *Server) updateRun(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		_, err = s.need(r, project, "", auth.RoleApplier)
 	}
-	var req UpdateRunRequest
+	var req apitypes.UpdateRunRequest
 	if err == nil {
 		err = s.decodeJSON(w, r, &req)
 	}

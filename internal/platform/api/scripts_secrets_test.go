@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/unikubehq/terraform-provider-unikube/internal/apitypes"
 	"github.com/unikubehq/terraform-provider-unikube/internal/client"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/platformtest"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/store"
@@ -207,8 +208,8 @@ func TestScripts_PlainDefaultsOfAnOlderPlatformAreHiddenAndSealedOnceAKeyIsSet(t
 		admin := srv.Admin(t)
 		must(admin.CreateProject(ctx, "shop", ""))
 		// As an older platform stored it.
-		if _, err := srv.Platform.Store.PutScript(ctx, store.Script{Project: "shop", Name: "seed", Interpreter: "sh", Body: "true",
-			Variables: []store.Variable{{Name: "PASSWORD", Sensitive: true, Default: legacy}}}); err != nil {
+		if _, err := srv.Platform.Store.PutScript(ctx, store.Script{Script: apitypes.Script{Project: "shop", Name: "seed", Interpreter: "sh", Body: "true",
+			Variables: []store.Variable{{Name: "PASSWORD", Sensitive: true, Default: legacy}}}}); err != nil {
 			t.Fatal(err)
 		}
 		if body := rawGet(t, srv, srv.AdminToken, "/api/v1/projects/shop/scripts/seed"); strings.Contains(body, legacy) || !strings.Contains(body, `"default_set":true`) {
@@ -224,8 +225,8 @@ func TestScripts_PlainDefaultsOfAnOlderPlatformAreHiddenAndSealedOnceAKeyIsSet(t
 		if err != nil {
 			t.Fatal(err)
 		}
-		if v := sc.Variables[0]; v.Default != "" || v.SealedDefault == "" || strings.Contains(v.SealedDefault, legacy) {
-			t.Fatalf("not sealed at start: %+v", v)
+		if v, sealed := sc.Variables[0], sc.Sealed["PASSWORD"]; v.Default != "" || sealed == "" || strings.Contains(sealed, legacy) {
+			t.Fatalf("not sealed at start: %+v, sealed %q", v, sealed)
 		}
 		if run := must(srv.Admin(t).CreateRun(ctx, "shop", "seed", nil, "")); run.SensitiveDefaults["PASSWORD"] != legacy {
 			t.Fatalf("a run does not get the sealed default: %+v", run.SensitiveDefaults)

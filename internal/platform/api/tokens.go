@@ -9,26 +9,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/unikubehq/terraform-provider-unikube/internal/apitypes"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/auth"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/store"
 )
-
-// CreateTokenRequest creates a user token. The admin may name any user and
-// groups; a user creates tokens for themself with a subset of their groups.
-// The new token never outlives the token creating it (its expiry is capped
-// at the creator's) and is revoked with it.
-type CreateTokenRequest struct {
-	Name       string   `json:"name"`
-	User       string   `json:"user,omitempty"`
-	Groups     []string `json:"groups,omitempty"`
-	TTLSeconds int64    `json:"ttl_seconds,omitempty"`
-}
-
-// CreateTokenResponse carries the secret, shown only in this response.
-type CreateTokenResponse struct {
-	store.Token
-	Secret string `json:"token"`
-}
 
 func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) {
 	p := principalFrom(r.Context())
@@ -57,7 +41,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errf(http.StatusForbidden, "forbidden: a %s token cannot create tokens", p.Token.Kind))
 		return
 	}
-	var req CreateTokenRequest
+	var req apitypes.CreateTokenRequest
 	if err := s.decodeJSON(w, r, &req); err != nil {
 		s.fail(w, r, err)
 		return
@@ -110,8 +94,8 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.cfg.Now().UTC()
-	t := store.Token{ID: auth.NewID(), Name: req.Name, Hash: hash, Kind: store.TokenUser, User: req.User, Groups: req.Groups,
-		CreatedAt: now, CreatedBy: p.Name(), ParentID: p.Token.ID}
+	t := store.Token{Token: apitypes.Token{ID: auth.NewID(), Name: req.Name, Kind: store.TokenUser, User: req.User, Groups: req.Groups,
+		CreatedAt: now, CreatedBy: p.Name(), ParentID: p.Token.ID}, Hash: hash}
 	if req.TTLSeconds > 0 {
 		exp := now.Add(time.Duration(req.TTLSeconds) * time.Second)
 		t.ExpiresAt = &exp
@@ -126,7 +110,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.audit(r.Context(), p, store.AuditEvent{Action: store.AuditTokenCreate, Subject: "token:" + t.User + ":" + t.Name, Detail: tokenDetail(t)})
-	writeJSON(w, http.StatusCreated, CreateTokenResponse{Token: t, Secret: secret})
+	writeJSON(w, http.StatusCreated, apitypes.CreateTokenResponse{Token: t.Token, Secret: secret})
 }
 
 // capExpiry returns the earlier of a child token's expiry and its parent's
@@ -204,15 +188,6 @@ func (s *Server) tokenToRevoke(r *http.Request, p auth.Principal, name string) (
 	return store.Token{}, errf(http.StatusConflict, "several users have a token named %q (%s): add ?user=USER", name, strings.Join(users, ", "))
 }
 
-// UploadTokenResponse carries an upload token's secret, shown once.
-type UploadTokenResponse struct {
-	Token     string    `json:"token"`
-	Name      string    `json:"name"`
-	Project   string    `json:"project"`
-	State     string    `json:"state"`
-	ExpiresAt time.Time `json:"expires_at"`
-}
-
 // createUploadToken mints a token for a capture's agent Jobs: it may upload
 // chunks to and commit versions of this one state and nothing else (no
 // downloads, no other state, no tokens). Like a job token it works only
@@ -233,20 +208,20 @@ func (s *Server) createUploadToken(w http.ResponseWriter, r *http.Request) {
 	var secret string
 	var t store.Token
 	if err == nil {
-		secret, t, err = s.mintScopedToken(r.Context(), p, store.Token{Kind: store.TokenUpload, Project: project, State: state}, ttl)
+		secret, t, err = s.mintScopedToken(r.Context(), p, store.Token{Token: apitypes.Token{Kind: store.TokenUpload, Project: project, State: state}}, ttl)
 	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	s.audit(r.Context(), p, store.AuditEvent{Action: store.AuditUploadTokenCreate, Project: project, State: state, Subject: t.Name, Detail: tokenDetail(t)})
-	writeJSON(w, http.StatusCreated, UploadTokenResponse{Token: secret, Name: t.Name, Project: project, State: state, ExpiresAt: *t.ExpiresAt})
+	writeJSON(w, http.StatusCreated, apitypes.UploadTokenResponse{Token: secret, Name: t.Name, Project: project, State: state, ExpiresAt: *t.ExpiresAt})
 }
 
 // scopedTokenTTL reads the lifetime a job or upload token request asks for
 // (none: the configured default).
 func (s *Server) scopedTokenTTL(w http.ResponseWriter, r *http.Request) (time.Duration, error) {
-	var req JobTokenRequest
+	var req apitypes.JobTokenRequest
 	if r.ContentLength != 0 {
 		if err := s.decodeJSON(w, r, &req); err != nil {
 			return 0, err

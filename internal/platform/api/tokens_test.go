@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/unikubehq/terraform-provider-unikube/internal/apitypes"
 	"github.com/unikubehq/terraform-provider-unikube/internal/client"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/auth"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/platformtest"
@@ -610,8 +611,7 @@ func TestTokens_AdminRotationKeepsTheTokensItCreated(t *testing.T) {
 		t.Fatal(err)
 	}
 	rotated := "rotated-admin-token-0123456789"
-	if err := srv.Platform.Store.ReplaceAdminToken(ctx, store.Token{ID: auth.NewID(), Name: "admin", Kind: store.TokenAdmin,
-		Hash: auth.HashSecret(rotated), CreatedAt: time.Now(), CreatedBy: "bootstrap"}); err != nil {
+	if err := srv.Platform.Store.ReplaceAdminToken(ctx, store.Token{Token: apitypes.Token{ID: auth.NewID(), Name: "admin", Kind: store.TokenAdmin, CreatedAt: time.Now(), CreatedBy: "bootstrap"}, Hash: auth.HashSecret(rotated)}); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(1100 * time.Millisecond) // past the auth cache

@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -12,49 +11,11 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/unikubehq/terraform-provider-unikube/internal/apitypes"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/auth"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/store"
 	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
 )
-
-// CreateVersionRequest commits a version: the manifest plus the tag
-// expression naming it (a literal tag, @random or @new-candidate).
-type CreateVersionRequest struct {
-	Tag      string          `json:"tag"`
-	Manifest json.RawMessage `json:"manifest"`
-}
-
-// RetagRequest names the new tag of a version.
-type RetagRequest struct {
-	Tag string `json:"tag"`
-}
-
-// PruneRequest says how many of the newest candidates to keep.
-type PruneRequest struct {
-	Keep int `json:"keep"`
-}
-
-// PruneResponse lists the deleted candidates.
-type PruneResponse struct {
-	Deleted []store.Version `json:"deleted"`
-}
-
-// JobTokenRequest asks for a job or upload token; TTLSeconds 0 means the
-// default (1 h), at most 6 h.
-type JobTokenRequest struct {
-	TTLSeconds int `json:"ttl_seconds"`
-}
-
-// JobTokenResponse carries the job token secret, shown once.
-type JobTokenResponse struct {
-	Token     string    `json:"token"`
-	Name      string    `json:"name"`
-	Project   string    `json:"project"`
-	State     string    `json:"state"`
-	Tag       string    `json:"tag"`
-	Digest    string    `json:"digest"`
-	ExpiresAt time.Time `json:"expires_at"`
-}
 
 func (s *Server) listVersions(w http.ResponseWriter, r *http.Request) {
 	project, state, err := names(r)
@@ -154,7 +115,7 @@ func (s *Server) createVersion(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		p, err = s.needUploader(r, project, state)
 	}
-	var req CreateVersionRequest
+	var req apitypes.CreateVersionRequest
 	if err == nil {
 		err = s.decodeJSON(w, r, &req)
 	}
@@ -182,7 +143,7 @@ func (s *Server) createVersion(w http.ResponseWriter, r *http.Request) {
 // named by the caller (committable), and records the version. Committing the
 // same manifest under the same tag again returns the existing version (a
 // retried commit is harmless).
-func (s *Server) commit(ctx context.Context, p auth.Principal, project, state string, req CreateVersionRequest) (store.Version, bool, error) {
+func (s *Server) commit(ctx context.Context, p auth.Principal, project, state string, req apitypes.CreateVersionRequest) (store.Version, bool, error) {
 	if len(req.Manifest) == 0 {
 		return store.Version{}, false, errf(http.StatusBadRequest, "manifest is required")
 	}
@@ -371,7 +332,7 @@ func (s *Server) retagVersion(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		_, err = s.need(r, project, state, auth.RoleMaintainer)
 	}
-	var req RetagRequest
+	var req apitypes.RetagRequest
 	if err == nil {
 		err = s.decodeJSON(w, r, &req)
 	}
@@ -399,7 +360,7 @@ func (s *Server) pruneCandidates(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		_, err = s.need(r, project, state, auth.RoleMaintainer)
 	}
-	var req PruneRequest
+	var req apitypes.PruneRequest
 	if err == nil && r.ContentLength != 0 {
 		err = s.decodeJSON(w, r, &req)
 	}
@@ -418,7 +379,7 @@ func (s *Server) pruneCandidates(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, PruneResponse{Deleted: deleted})
+	writeJSON(w, http.StatusOK, apitypes.PruneResponse{Deleted: deleted})
 }
 
 func (s *Server) createJobToken(w http.ResponseWriter, r *http.Request) {
@@ -438,12 +399,12 @@ func (s *Server) createJobToken(w http.ResponseWriter, r *http.Request) {
 	var secret string
 	var t store.Token
 	if err == nil {
-		secret, t, err = s.mintScopedToken(r.Context(), p, store.Token{Kind: store.TokenJob, Project: project, State: state, VersionDigest: v.Digest}, ttl)
+		secret, t, err = s.mintScopedToken(r.Context(), p, store.Token{Token: apitypes.Token{Kind: store.TokenJob, Project: project, State: state, VersionDigest: v.Digest}}, ttl)
 	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	s.audit(r.Context(), p, store.AuditEvent{Action: store.AuditJobTokenCreate, Project: project, State: state, Subject: t.Name, Detail: "tag=" + v.Tag + " " + tokenDetail(t)})
-	writeJSON(w, http.StatusCreated, JobTokenResponse{Token: secret, Name: t.Name, Project: project, State: state, Tag: v.Tag, Digest: v.Digest, ExpiresAt: *t.ExpiresAt})
+	writeJSON(w, http.StatusCreated, apitypes.JobTokenResponse{Token: secret, Name: t.Name, Project: project, State: state, Tag: v.Tag, Digest: v.Digest, ExpiresAt: *t.ExpiresAt})
 }

@@ -267,7 +267,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (Princi
 		a.mu.Lock()
 		c, ok := a.cache[hash]
 		a.mu.Unlock()
-		if ok && now.Sub(c.fetched) < a.CacheTTL && live(c.t, now) {
+		if ok && now.Sub(c.fetched) < a.CacheTTL && c.t.Live(now) {
 			return Principal{Token: c.t}, nil
 		}
 	}
@@ -281,7 +281,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (Princi
 	if err != nil {
 		return Principal{}, err
 	}
-	if !live(t, now) {
+	if !t.Live(now) {
 		return Principal{}, ErrUnauthenticated
 	}
 	if t.ParentID != "" {
@@ -343,11 +343,6 @@ func (a *Authenticator) VerifyOIDC(ctx context.Context, raw string) (Identity, e
 	return a.OIDC.Verify(ctx, raw)
 }
 
-// live reports whether a token is neither revoked nor expired at now.
-func live(t store.Token, now time.Time) bool {
-	return t.RevokedAt == nil && (t.ExpiresAt == nil || now.Before(*t.ExpiresAt))
-}
-
 // checkScoped ends a job or upload token whose minter is gone, revoked or
 // expired, or no longer holds the role minting needed on the token's state
 // (applier for a job token, maintainer for an upload token), and a job
@@ -373,7 +368,7 @@ func (a *Authenticator) checkScoped(ctx context.Context, t store.Token, now time
 	if err != nil {
 		return err
 	}
-	if !live(minter, now) || minter.Kind == store.TokenJob || minter.Kind == store.TokenUpload {
+	if !minter.Live(now) || minter.Kind == store.TokenJob || minter.Kind == store.TokenUpload {
 		return fmt.Errorf("%w: the token that minted it is revoked or expired", ErrUnauthenticated)
 	}
 	role, err := a.RoleOn(ctx, Principal{Token: minter}, t.Project, t.State)

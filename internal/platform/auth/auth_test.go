@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/unikubehq/terraform-provider-unikube/internal/apitypes"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/store"
 )
 
@@ -38,20 +39,20 @@ func TestValidateSubject_AcceptsKnownKinds(t *testing.T) {
 }
 
 func TestPrincipal_SubjectsAndNames(t *testing.T) {
-	p := Principal{Token: store.Token{Name: "laptop", Kind: store.TokenUser, User: "mia", Groups: []string{"devs", "ops"}}}
+	p := Principal{Token: store.Token{Token: apitypes.Token{Name: "laptop", Kind: store.TokenUser, User: "mia", Groups: []string{"devs", "ops"}}}}
 	want := []string{"token:laptop", "token:mia:laptop", "user:mia", "group:devs", "group:ops"}
 	if got := p.Subjects(); !slices.Equal(got, want) || p.Name() != "user:mia" || p.IsAdmin() || p.IsJob() {
 		t.Fatalf("user: %v %s", got, p.Name())
 	}
-	job := Principal{Token: store.Token{Name: "job-1", Kind: store.TokenJob, User: "mia"}}
+	job := Principal{Token: store.Token{Token: apitypes.Token{Name: "job-1", Kind: store.TokenJob, User: "mia"}}}
 	if job.Subjects() != nil || !job.IsJob() {
 		t.Fatal("a job token must match no grant subject")
 	}
-	upload := Principal{Token: store.Token{Name: "upload-1", Kind: store.TokenUpload, User: "mia"}}
+	upload := Principal{Token: store.Token{Token: apitypes.Token{Name: "upload-1", Kind: store.TokenUpload, User: "mia"}}}
 	if upload.Subjects() != nil || !upload.IsScoped() || upload.Name() != "upload:upload-1" {
 		t.Fatal("an upload token must match no grant subject")
 	}
-	if (Principal{Token: store.Token{Kind: store.TokenAdmin}}).Name() != "admin" {
+	if (Principal{Token: store.Token{Token: apitypes.Token{Kind: store.TokenAdmin}}}).Name() != "admin" {
 		t.Fatal("admin name")
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 
+	"github.com/unikubehq/terraform-provider-unikube/internal/apitypes"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/store"
 )
 
@@ -228,8 +229,8 @@ func looksLikeJWT(s string) bool {
 // the token, so cached roles never cross identities.
 func oidcPrincipal(id Identity, hash, issuer string, now time.Time) Principal {
 	exp := id.Expires
-	return Principal{Token: store.Token{
+	return Principal{Token: store.Token{Token: apitypes.Token{
 		ID: "oidc-" + hash[:24], Name: "oidc", Kind: KindOIDC, User: id.User, Groups: id.Groups,
 		CreatedAt: now.UTC(), CreatedBy: "oidc:" + issuer, ExpiresAt: &exp,
-	}}
+	}}}
 }

@@ -9,9 +9,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/blob"
+	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
 	"github.com/unikubehq/terraform-provider-unikube/internal/testenv"
 )
 
@@ -120,5 +122,57 @@ func TestFS_CleanTempRemovesInterruptedWrites(t *testing.T) {
 	}
 	if left, _ := os.ReadDir(filepath.Join(dir, "tmp")); len(left) != 0 {
 		t.Fatalf("%d temp files left", len(left))
+	}
+}
+
+// TestFS_IsTheDirStoreLayout: the platform's filesystem store and a local
+// statepkg.DirStore lay chunks out alike, so each reads what the other
+// wrote, and the store's tmp/ and stray files are no chunks.
+func TestFS_IsTheDirStoreLayout(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	fs, err := blob.NewFS(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := statepkg.NewDirStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d1, c1 := statepkg.EncodeChunk([]byte("put by the platform"))
+	if err := fs.Put(ctx, d1, c1); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ds.Get(ctx, d1); err != nil || !bytes.Equal(got, c1) {
+		t.Fatalf("DirStore reading what FS wrote: %v", err)
+	}
+	d2, c2 := statepkg.EncodeChunk([]byte("put by a DirStore"))
+	if err := ds.Put(ctx, d2, c2); err != nil {
+		t.Fatal(err)
+	}
+	o, err := fs.Open(ctx, d2)
+	if err != nil {
+		t.Fatalf("FS opening what DirStore wrote: %v", err)
+	}
+	got, err := io.ReadAll(o)
+	o.Close()
+	if err != nil || !bytes.Equal(got, c2) {
+		t.Fatalf("FS reading what DirStore wrote: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tmp", "put-1"), []byte("half"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var walked []string
+	if err := fs.Walk(ctx, func(i blob.Info) error { walked = append(walked, i.Digest); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(walked)
+	want := []string{d1, d2}
+	slices.Sort(want)
+	if !slices.Equal(walked, want) {
+		t.Fatalf("walk: %v, want %v", walked, want)
+	}
+	if _, err := fs.Size(ctx, digestOf([]byte("never stored"))); !errors.Is(err, blob.ErrNotFound) {
+		t.Fatalf("size of a missing chunk: %v, want ErrNotFound", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/unikubehq/terraform-provider-unikube/internal/apitypes"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/blob"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/store"
 )
@@ -19,15 +20,9 @@ type Options struct {
 	Now    func() time.Time
 }
 
-// Result reports what a collection found and did.
-type Result struct {
-	Scanned      int   `json:"scanned"`
-	Referenced   int   `json:"referenced"`
-	Young        int   `json:"young"`
-	Deleted      int   `json:"deleted"`
-	DeletedBytes int64 `json:"deleted_bytes"`
-	DryRun       bool  `json:"dry_run"`
-}
+// Result reports what a collection found and did: the API answers it as
+// it is.
+type Result = apitypes.GCResult
 
 // One locked step checks up to batchSize candidates and deletes them until
 // stepBudget has passed (deletes on S3 are round trips); what it did not

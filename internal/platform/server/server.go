@@ -12,11 +12,14 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
+	"github.com/unikubehq/terraform-provider-unikube/internal/apitypes"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/api"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/auth"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/blob"
+	"github.com/unikubehq/terraform-provider-unikube/internal/platform/console"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/secretbox"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/store"
 )
@@ -99,6 +102,8 @@ type Server struct {
 	Store *store.Store
 	Blobs blob.Store
 	API   *api.Server
+	// Console is the web console, served at / beside the API.
+	Console *console.Console
 	// GeneratedAdminToken is set when this start created the admin token; it
 	// is the only time the secret exists outside its holder.
 	GeneratedAdminToken string
@@ -168,6 +173,11 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
+	if s.Console, err = console.New(console.Config{API: s.API.Handler(), Roles: s.API, Logger: opts.Logger}); err != nil {
+		s.API.Close()
+		st.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -197,7 +207,7 @@ func (s *Server) sealLegacyDefaults(ctx context.Context, secrets *secretbox.Box)
 // first start.
 func (s *Server) bootstrapAdmin(ctx context.Context) error {
 	now := s.opts.Now().UTC()
-	t := store.Token{ID: auth.NewID(), Name: "admin", Kind: store.TokenAdmin, CreatedAt: now, CreatedBy: "bootstrap"}
+	t := store.Token{Token: apitypes.Token{ID: auth.NewID(), Name: "admin", Kind: store.TokenAdmin, CreatedAt: now, CreatedBy: "bootstrap"}}
 	if s.opts.AdminToken != "" {
 		if len(s.opts.AdminToken) < 16 {
 			return errors.New("the admin token must be at least 16 characters: generate one with `openssl rand -hex 32`")
@@ -231,8 +241,19 @@ func (s *Server) bootstrapAdmin(ctx context.Context) error {
 	return nil
 }
 
-// Handler is the server's root HTTP handler.
-func (s *Server) Handler() http.Handler { return s.API.Handler() }
+// Handler is the server's root HTTP handler: the API under /api/ and at
+// /healthz, /readyz and /metrics; the web console everywhere else.
+func (s *Server) Handler() http.Handler {
+	apiH, consoleH := s.API.Handler(), s.Console.Handler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch p := r.URL.Path; {
+		case strings.HasPrefix(p, "/api/"), p == "/api", p == "/healthz", p == "/readyz", p == "/metrics":
+			apiH.ServeHTTP(w, r)
+		default:
+			consoleH.ServeHTTP(w, r)
+		}
+	})
+}
 
 // Serve serves on ln until ctx is cancelled, then shuts down gracefully:
 // in-flight requests get up to 30 s to finish. With MetricsListen set it

@@ -7,20 +7,12 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/unikubehq/terraform-provider-unikube/internal/apitypes"
 )
 
-// Grant gives a subject a role on a project (State empty) or on one state.
-type Grant struct {
-	Project string `json:"project"`
-	State   string `json:"state,omitempty"`
-	Subject string `json:"subject"`
-	Role    string `json:"role"`
-	// TokenUser binds a token:NAME (or token:USER:NAME) grant to the user
-	// owning the token: only that user's token of that name matches it.
-	TokenUser string    `json:"token_user,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
-	CreatedBy string    `json:"created_by"`
-}
+// Grant is stored and answered as the API's wire type.
+type Grant = apitypes.Grant
 
 // PutGrant creates or replaces the subject's grant at the scope.
 func (s *Store) PutGrant(ctx context.Context, g Grant) error {
@@ -127,32 +119,17 @@ func (s *Store) ProjectsVisibleTo(ctx context.Context, subjects []string, tokenU
 
 // Token kinds.
 const (
-	TokenAdmin = "admin" // superuser, bootstrap
-	TokenUser  = "user"  // acts as a user with groups
-	TokenJob   = "job"   // download-only, one version, short-lived
-	// TokenUpload may upload chunks to and commit versions of one state
-	// (capture agents), nothing else; short-lived.
-	TokenUpload = "upload"
+	TokenAdmin  = apitypes.TokenAdmin
+	TokenUser   = apitypes.TokenUser
+	TokenJob    = apitypes.TokenJob
+	TokenUpload = apitypes.TokenUpload
 )
 
-// Token is an API token. Only the sha256 of its secret is stored.
+// Token is an API token as stored: the API's view of it and the sha256 of
+// its secret, which never leaves the server.
 type Token struct {
-	ID            string     `json:"id"`
-	Name          string     `json:"name"`
-	Hash          string     `json:"-"`
-	Kind          string     `json:"kind"`
-	User          string     `json:"user,omitempty"`
-	Groups        []string   `json:"groups,omitempty"`
-	Project       string     `json:"project,omitempty"`
-	State         string     `json:"state,omitempty"`
-	VersionDigest string     `json:"version_digest,omitempty"`
-	CreatedAt     time.Time  `json:"created_at"`
-	CreatedBy     string     `json:"created_by"`
-	ExpiresAt     *time.Time `json:"expires_at,omitempty"`
-	RevokedAt     *time.Time `json:"revoked_at,omitempty"`
-	// ParentID is the token that minted this one ("" for the bootstrap admin
-	// token and tokens older than this field): revoking it revokes this one.
-	ParentID string `json:"parent_id,omitempty"`
+	apitypes.Token
+	Hash string `json:"-"`
 }
 
 const tokenCols = `id, name, hash, kind, username, groups_csv, project, state, version_digest, created_at, created_by, expires_at, revoked_at, parent_id`

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/unikubehq/terraform-provider-unikube/internal/apitypes"
 )
 
 // Audit actions: every change of access and every token minted.
@@ -18,23 +20,8 @@ const (
 	AuditUploadTokenCreate = "upload-token.create"
 )
 
-// AuditEvent records who changed what access, when. Events outlive what
-// they name (a deleted project's events stay).
-type AuditEvent struct {
-	ID     string    `json:"id"`
-	At     time.Time `json:"at"`
-	Actor  string    `json:"actor"`  // the caller: user:NAME, admin, token:NAME
-	Action string    `json:"action"` // one of the Audit* actions
-	// Project and State are the scope ("" for tokens of no project).
-	Project string `json:"project,omitempty"`
-	State   string `json:"state,omitempty"`
-	// Subject is whom it concerns: a grant's subject, or a token as
-	// token:USER:NAME.
-	Subject string `json:"subject,omitempty"`
-	// Detail: the role granted, a token's groups and expiry, a job
-	// token's version digest.
-	Detail string `json:"detail,omitempty"`
-}
+// AuditEvent is stored and answered as the API's wire type.
+type AuditEvent = apitypes.AuditEvent
 
 // RecordAudit stores an event.
 func (s *Store) RecordAudit(ctx context.Context, e AuditEvent) error {

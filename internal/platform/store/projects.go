@@ -6,24 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/unikubehq/terraform-provider-unikube/internal/apitypes"
 )
 
-// Project is a namespace for states and scripts.
-type Project struct {
-	Name        string    `json:"name"`
-	Description string    `json:"description"`
-	CreatedAt   time.Time `json:"created_at"`
-	CreatedBy   string    `json:"created_by"`
-}
-
-// State is a named state: project/name.
-type State struct {
-	Project     string    `json:"project"`
-	Name        string    `json:"name"`
-	Description string    `json:"description"`
-	CreatedAt   time.Time `json:"created_at"`
-	CreatedBy   string    `json:"created_by"`
-}
+// Projects and states are stored and answered as the API's wire types.
+type (
+	Project = apitypes.Project
+	State   = apitypes.State
+)
 
 // CreateProject inserts a project and, when owner is not empty, an owner
 // grant for it in the same transaction.

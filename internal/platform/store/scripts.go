@@ -6,74 +6,58 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
+
+	"github.com/unikubehq/terraform-provider-unikube/internal/apitypes"
 )
 
-// Variable is a script input. A sensitive variable's default is kept only
-// sealed (SealedDefault, AES-GCM under the server's secret key); the API
-// never answers with it, only with DefaultSet.
-type Variable struct {
-	Name      string `json:"name"`
-	Default   string `json:"default,omitempty"`
-	Required  bool   `json:"required,omitempty"`
-	Sensitive bool   `json:"sensitive,omitempty"`
-	// DefaultSet says a sensitive variable has a default without showing
-	// it. In a PUT, DefaultSet without a default keeps the stored one.
-	DefaultSet bool `json:"default_set,omitempty"`
-	// SealedDefault is the sealed default of a sensitive variable: stored
-	// (see storedVariable), never part of the API's JSON.
-	SealedDefault string `json:"-"`
-}
+// Variable is stored and answered as the API's wire type. A sensitive
+// variable's default is kept only sealed (Script.Sealed); the API never
+// answers with it, only with DefaultSet.
+type Variable = apitypes.Variable
 
-// storedVariable is a Variable as the variables column holds it.
+// storedVariable is a Variable as the variables column holds it, with the
+// sealed default of a sensitive one.
 type storedVariable struct {
 	Variable
 	SealedDefault string `json:"sealed_default,omitempty"`
 }
 
-func encodeVariables(vs []Variable) (string, error) {
+func encodeVariables(vs []Variable, sealed map[string]string) (string, error) {
 	out := make([]storedVariable, 0, len(vs))
 	for _, v := range vs {
-		out = append(out, storedVariable{Variable: v, SealedDefault: v.SealedDefault})
+		out = append(out, storedVariable{Variable: v, SealedDefault: sealed[v.Name]})
 	}
 	b, err := json.Marshal(out)
 	return string(b), err
 }
 
-func decodeVariables(s string) ([]Variable, error) {
+func decodeVariables(s string) ([]Variable, map[string]string, error) {
 	var in []storedVariable
 	if err := json.Unmarshal([]byte(s), &in); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := make([]Variable, 0, len(in))
+	sealed := map[string]string{}
 	for _, v := range in {
-		v.Variable.SealedDefault = v.SealedDefault
+		if v.SealedDefault != "" {
+			sealed[v.Name] = v.SealedDefault
+		}
 		out = append(out, v.Variable)
 	}
-	return out, nil
+	return out, sealed, nil
 }
 
-// Credential references a Kubernetes Secret and the keys the script gets
-// from it. Raw secret values are never stored.
-type Credential struct {
-	Secret string   `json:"secret"`
-	Keys   []string `json:"keys,omitempty"`
-}
+// Credential is stored and answered as the API's wire type: a reference,
+// never a secret value.
+type Credential = apitypes.Credential
 
-// Script is a cluster script kept on the platform.
+// Script is a cluster script as stored: what the API shows of it, and
+// the sealed defaults of its sensitive variables (AES-GCM under the
+// server's secret key), which the API never shows.
 type Script struct {
-	Project        string       `json:"project"`
-	Name           string       `json:"name"`
-	Description    string       `json:"description"`
-	Image          string       `json:"image"`
-	Interpreter    string       `json:"interpreter"`
-	Body           string       `json:"body"`
-	Variables      []Variable   `json:"variables"`
-	ServiceAccount string       `json:"service_account,omitempty"`
-	Credentials    []Credential `json:"credentials"`
-	Author         string       `json:"author"`
-	CreatedAt      time.Time    `json:"created_at"`
-	ModifiedAt     time.Time    `json:"modified_at"`
+	apitypes.Script
+	// Sealed maps a sensitive variable's name to its sealed default.
+	Sealed map[string]string `json:"-"`
 }
 
 const scriptCols = `project, name, description, image, interpreter, body, variables, service_account, credentials, author, created_at, modified_at`
@@ -86,7 +70,7 @@ func scanScript(sc interface{ Scan(...any) error }) (Script, error) {
 		return s, err
 	}
 	var err error
-	if s.Variables, err = decodeVariables(vars); err != nil {
+	if s.Variables, s.Sealed, err = decodeVariables(vars); err != nil {
 		return s, fmt.Errorf("decode variables: %w", err)
 	}
 	if err := json.Unmarshal([]byte(creds), &s.Credentials); err != nil {
@@ -105,7 +89,7 @@ func scanScript(sc interface{ Scan(...any) error }) (Script, error) {
 // PutScript creates a script or replaces its content, keeping created_at.
 // It reports whether the script was created.
 func (s *Store) PutScript(ctx context.Context, sc Script) (bool, error) {
-	vars, err := encodeVariables(sc.Variables)
+	vars, err := encodeVariables(sc.Variables, sc.Sealed)
 	if err != nil {
 		return false, fmt.Errorf("encode variables: %w", err)
 	}
@@ -192,28 +176,15 @@ func (s *Store) DeleteScript(ctx context.Context, project, name string) error {
 
 // Run statuses.
 const (
-	RunPending   = "pending"
-	RunRunning   = "running"
-	RunSucceeded = "succeeded"
-	RunFailed    = "failed"
+	RunPending   = apitypes.RunPending
+	RunRunning   = apitypes.RunRunning
+	RunSucceeded = apitypes.RunSucceeded
+	RunFailed    = apitypes.RunFailed
 )
 
-// Run is one execution of a script, reported by whoever runs it.
-type Run struct {
-	ID         string            `json:"id"`
-	Project    string            `json:"project"`
-	Script     string            `json:"script"`
-	Status     string            `json:"status"`
-	Variables  map[string]string `json:"variables"`
-	Target     string            `json:"target,omitempty"`
-	CreatedAt  time.Time         `json:"created_at"`
-	CreatedBy  string            `json:"created_by"`
-	StartedAt  *time.Time        `json:"started_at,omitempty"`
-	FinishedAt *time.Time        `json:"finished_at,omitempty"`
-	ExitCode   *int              `json:"exit_code,omitempty"`
-	LogTail    string            `json:"log_tail,omitempty"`
-	StackTrace string            `json:"stack_trace,omitempty"`
-}
+// Run is stored and answered as the API's wire type; its
+// SensitiveDefaults are never stored.
+type Run = apitypes.Run
 
 const runCols = `id, project, script, status, variables, target, created_at, created_by, started_at, finished_at, exit_code, log_tail, stack_trace`
 
@@ -328,7 +299,7 @@ func (s *Store) SealPlainSensitiveDefaults(ctx context.Context, seal func(projec
 	}
 	n := 0
 	for _, r := range plain {
-		vars, err := decodeVariables(r.vars)
+		vars, sealedDefaults, err := decodeVariables(r.vars)
 		if err != nil {
 			return n, fmt.Errorf("script %s/%s: decode variables: %w", r.project, r.name, err)
 		}
@@ -345,13 +316,14 @@ func (s *Store) SealPlainSensitiveDefaults(ctx context.Context, seal func(projec
 			if err != nil {
 				return n, fmt.Errorf("script %s/%s: seal the default of %s: %w", r.project, r.name, v.Name, err)
 			}
-			vars[i].Default, vars[i].SealedDefault, vars[i].DefaultSet = "", sealed, true
+			vars[i].Default, vars[i].DefaultSet = "", true
+			sealedDefaults[v.Name] = sealed
 			changed = true
 		}
 		if !changed {
 			continue
 		}
-		enc, err := encodeVariables(vars)
+		enc, err := encodeVariables(vars, sealedDefaults)
 		if err != nil {
 			return n, fmt.Errorf("script %s/%s: encode variables: %w", r.project, r.name, err)
 		}

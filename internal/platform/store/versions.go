@@ -7,34 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/unikubehq/terraform-provider-unikube/internal/apitypes"
 )
 
-// ComponentSummary is what version metadata tells about a component without
-// its chunk list or file index.
-type ComponentSummary struct {
-	Name   string `json:"name"`
-	Kind   string `json:"kind"`
-	Format string `json:"format"`
-	Size   int64  `json:"size"`
-	Chunks int    `json:"chunks"`
-	Files  int    `json:"files,omitempty"`
-}
-
-// Version is one immutable package of a named state under a tag.
-type Version struct {
-	Project    string             `json:"project"`
-	State      string             `json:"state"`
-	Tag        string             `json:"tag"`
-	Digest     string             `json:"digest"`
-	Revision   string             `json:"revision"`
-	Message    string             `json:"message"`
-	CreatedAt  time.Time          `json:"created_at"`
-	TaggedAt   time.Time          `json:"tagged_at"`
-	CreatedBy  string             `json:"created_by"`
-	Size       int64              `json:"size"`
-	Candidate  bool               `json:"candidate"`
-	Components []ComponentSummary `json:"components"`
-}
+// Version metadata is stored and answered as the API's wire types.
+type (
+	ComponentSummary = apitypes.ComponentSummary
+	Version          = apitypes.Version
+)
 
 const versionCols = `project, state, tag, digest, revision, message, created_at, tagged_at, created_by, size, candidate, components`
 

@@ -113,7 +113,25 @@ type ComponentPlan struct {
 	Deletes   int64         `json:"deletes,omitempty"`
 	Current   string        `json:"current,omitempty"` // digest found in the target's marker
 	Warnings  []string      `json:"warnings,omitempty"`
+	// Changed names what changed in the target since the apply its marker
+	// records (at most MaxChanged entries, e.g. "public.users: 2 updated"),
+	// for a target that holds the planned version but was changed behind
+	// the marker's back: the action is then a replace and the reason
+	// starts with ReasonChanged.
+	Changed []string `json:"changed,omitempty"`
 }
+
+// ReasonChanged starts the reason of a plan that replaces a target's
+// data although its marker says it holds the planned version: the data
+// was changed since that apply (e.g. rows edited by hand).
+const ReasonChanged = "changed since apply"
+
+// MaxChanged bounds ComponentPlan.Changed, so a plan stays one short line.
+const MaxChanged = 10
+
+// Drifted says whether p replaces data changed since the apply its
+// target's marker records.
+func (p ComponentPlan) Drifted() bool { return strings.HasPrefix(p.Reason, ReasonChanged) }
 
 // ComponentResult is what Restore did.
 type ComponentResult struct {

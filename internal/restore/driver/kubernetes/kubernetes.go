@@ -29,8 +29,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8s "k8s.io/client-go/kubernetes"
 
-	"github.com/unikubehq/terraform-provider-unikube/internal/kube/substitution"
 	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver"
+	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver/kubernetes/substitution"
 	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
 )
 

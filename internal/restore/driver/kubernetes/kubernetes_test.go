@@ -16,8 +16,8 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
-	"github.com/unikubehq/terraform-provider-unikube/internal/kube/substitution"
 	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver"
+	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver/kubernetes/substitution"
 	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
 )
 

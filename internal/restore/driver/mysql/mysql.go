@@ -10,6 +10,7 @@ package mysql
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -52,7 +53,9 @@ func New() *Driver { return &Driver{} }
 func (*Driver) Kind() statepkg.Kind { return statepkg.KindMySQL }
 
 // TargetOptions implements driver.OptionLister.
-func (*Driver) TargetOptions() []string { return []string{OptBinDir} }
+func (*Driver) TargetOptions() []string {
+	return []string{OptBinDir, OptDrift, driver.OptKeepPrevious}
+}
 
 type endpoint struct {
 	user, password, host, port, db string
@@ -216,6 +219,10 @@ func (d *Driver) Capture(ctx context.Context, src driver.Source, w io.Writer, p 
 type Marker struct {
 	State, Digest, Component, ComponentDigest string
 	AppliedAt                                 time.Time
+	// Tables are the tables' checksums right after the restore, as JSON
+	// ("" in a marker written before they were recorded, or with the
+	// option drift=off).
+	Tables string
 }
 
 // ReadMarker returns the marker inside the schema a mysql:// URL names.
@@ -234,11 +241,18 @@ func readMarker(ctx context.Context, e endpoint) *Marker {
 	}
 	defer db.Close()
 	var m Marker
-	err = db.QueryRowContext(ctx, "SELECT state, digest, component, component_digest, applied_at FROM "+qi(MarkerTable)+" ORDER BY applied_at DESC LIMIT 1").
-		Scan(&m.State, &m.Digest, &m.Component, &m.ComponentDigest, &m.AppliedAt)
+	var tables sql.NullString
+	err = db.QueryRowContext(ctx, "SELECT state, digest, component, component_digest, applied_at, `tables` FROM "+qi(MarkerTable)+" ORDER BY applied_at DESC LIMIT 1").
+		Scan(&m.State, &m.Digest, &m.Component, &m.ComponentDigest, &m.AppliedAt, &tables)
+	if err != nil {
+		// A marker table written before the checksums were recorded.
+		err = db.QueryRowContext(ctx, "SELECT state, digest, component, component_digest, applied_at FROM "+qi(MarkerTable)+" ORDER BY applied_at DESC LIMIT 1").
+			Scan(&m.State, &m.Digest, &m.Component, &m.ComponentDigest, &m.AppliedAt)
+	}
 	if err != nil {
 		return nil
 	}
+	m.Tables = tables.String
 	return &m
 }
 
@@ -253,6 +267,13 @@ func (d *Driver) Plan(ctx context.Context, c statepkg.Component, t driver.Target
 	pl := driver.ComponentPlan{Component: c.Name, Kind: c.Kind, Target: driver.Redact(t.URL), Strategy: "rename-tables", Atomic: true, Bytes: c.Size}
 	if c.Format != Format {
 		return pl, fmt.Errorf("format %q: the mysql driver restores %s", c.Format, Format)
+	}
+	pt, err := targetDrift(t)
+	if err != nil {
+		return pl, err
+	}
+	if _, err := driver.KeepPrevious(t); err != nil {
+		return pl, err
 	}
 	e, err := parseEndpoint(t.URL)
 	if err != nil {
@@ -280,6 +301,9 @@ func (d *Driver) Plan(ctx context.Context, c statepkg.Component, t driver.Target
 				pl.Reason = "already applied; re-applying because force is set"
 			case m.ComponentDigest == c.Digest:
 				pl.Action, pl.Reason, pl.Bytes = driver.ActionSkip, "already applied", 0
+				if err := planDrift(ctx, e, m, pt, &pl, c.Size); err != nil {
+					return pl, err
+				}
 			}
 		}
 	}
@@ -369,6 +393,14 @@ func (d *Driver) Restore(ctx context.Context, c statepkg.Component, src driver.C
 		return fail(err)
 	}
 	res.Previous = prev
+	if keep, _ := driver.KeepPrevious(t); keep == 0 {
+		// keep_previous=0: the data is in place, the copy of what it
+		// replaced goes. One that cannot be dropped stays named in
+		// Previous, and the next apply's swap drops it.
+		if _, err := db.ExecContext(ctx, "DROP DATABASE IF EXISTS "+qi(prev)); err == nil {
+			res.Previous = ""
+		}
+	}
 	p.Emit(driver.Event{Component: c.Name, Phase: driver.PhaseDone})
 	return res, nil
 }
@@ -376,14 +408,27 @@ func (d *Driver) Restore(ctx context.Context, c statepkg.Component, src driver.C
 func writeMarker(ctx context.Context, db *sql.DB, schema string, c statepkg.Component, t driver.Target) error {
 	tbl := qi(schema) + "." + qi(MarkerTable)
 	for _, q := range []string{
-		"CREATE TABLE IF NOT EXISTS " + tbl + " (state varchar(255), digest varchar(80), component varchar(255), component_digest varchar(80), applied_at datetime(6) NOT NULL)",
+		"CREATE TABLE IF NOT EXISTS " + tbl + " (state varchar(255), digest varchar(80), component varchar(255), component_digest varchar(80), applied_at datetime(6) NOT NULL, `tables` longtext)",
 		"DELETE FROM " + tbl,
 	} {
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("write marker: %w", err)
 		}
 	}
-	_, err := db.ExecContext(ctx, "INSERT INTO "+tbl+" VALUES (?, ?, ?, ?, UTC_TIMESTAMP(6))", t.State, t.Digest, c.Name, c.Digest)
+	var tables sql.NullString
+	if t.Option(OptDrift, DriftChecksum) != DriftOff {
+		sums, err := readChecksums(ctx, db, schema)
+		if err != nil {
+			return fmt.Errorf("write marker: %w", err)
+		}
+		b, err := json.Marshal(sums)
+		if err != nil {
+			return fmt.Errorf("write marker: %w", err)
+		}
+		tables = sql.NullString{String: string(b), Valid: true}
+	}
+	_, err := db.ExecContext(ctx, "INSERT INTO "+tbl+" (state, digest, component, component_digest, applied_at, `tables`) VALUES (?, ?, ?, ?, UTC_TIMESTAMP(6), ?)",
+		t.State, t.Digest, c.Name, c.Digest, tables)
 	if err != nil {
 		return fmt.Errorf("write marker: %w", err)
 	}

@@ -21,6 +21,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -110,7 +111,7 @@ func (*Driver) Kind() statepkg.Kind { return statepkg.KindPostgres }
 
 // TargetOptions implements driver.OptionLister.
 func (*Driver) TargetOptions() []string {
-	return []string{OptStrategy, OptJobs, OptRole, OptKeepOwner, OptBinDir, OptMaintenanceDB, OptTempDir, OptSettings, OptDataLoad}
+	return []string{OptStrategy, OptJobs, OptRole, OptKeepOwner, OptBinDir, OptMaintenanceDB, OptTempDir, OptSettings, OptDataLoad, OptDrift, driver.OptKeepPrevious}
 }
 
 // PodOptions implements driver.PodNeeds: in an agent pod the archive is
@@ -285,8 +286,14 @@ func dbExists(ctx context.Context, c *pgx.Conn, db string) (bool, error) {
 
 // Marker is the row of the unikube_state table.
 type Marker struct {
-	State, Digest, Component, ComponentDigest string
-	AppliedAt                                 time.Time
+	State           string    `json:"state"`
+	Digest          string    `json:"digest"`
+	Component       string    `json:"component"`
+	ComponentDigest string    `json:"component_digest"`
+	AppliedAt       time.Time `json:"applied_at"`
+	// Tables are the tables' statistics right after the restore (nil in
+	// a marker written before they were recorded).
+	Tables TableStats `json:"tables"`
 }
 
 // ReadMarker returns the marker of database db, or nil when it has none.
@@ -296,10 +303,14 @@ func readMarker(ctx context.Context, e endpoint, db string) *Marker {
 		return nil
 	}
 	defer c.Close(context.WithoutCancel(ctx))
-	var m Marker
-	err = c.QueryRow(ctx, `SELECT coalesce(state,''), coalesce(digest,''), coalesce(component,''), coalesce(component_digest,''), applied_at
-		FROM public.`+MarkerTable+` ORDER BY applied_at DESC LIMIT 1`).Scan(&m.State, &m.Digest, &m.Component, &m.ComponentDigest, &m.AppliedAt)
+	// As JSON: a marker table written by an older version lacks columns.
+	var raw []byte
+	err = c.QueryRow(ctx, `SELECT to_jsonb(m) FROM public.`+MarkerTable+` m ORDER BY applied_at DESC LIMIT 1`).Scan(&raw)
 	if err != nil {
+		return nil
+	}
+	var m Marker
+	if json.Unmarshal(raw, &m) != nil {
 		return nil
 	}
 	return &m
@@ -320,6 +331,16 @@ func writeMarker(ctx context.Context, e endpoint, db string, c statepkg.Componen
 		return err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
+	var tables []byte
+	if t.Option(OptDrift, DriftTables) != DriftOff {
+		ts, err := settledTableStats(ctx, conn)
+		if err != nil {
+			return fmt.Errorf("write marker: %w", err)
+		}
+		if tables, err = json.Marshal(ts); err != nil {
+			return fmt.Errorf("write marker: %w", err)
+		}
+	}
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return err
@@ -329,14 +350,16 @@ func writeMarker(ctx context.Context, e endpoint, db string, c statepkg.Componen
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 	for _, q := range []string{
 		`CREATE TABLE IF NOT EXISTS public.` + MarkerTable + ` (state text, digest text, component text, component_digest text, applied_at timestamptz NOT NULL DEFAULT now())`,
+		// A marker table written before the statistics were recorded.
+		`ALTER TABLE public.` + MarkerTable + ` ADD COLUMN IF NOT EXISTS tables jsonb`,
 		`DELETE FROM public.` + MarkerTable,
 	} {
 		if _, err := tx.Exec(ctx, q); err != nil {
 			return fmt.Errorf("write marker: %w", err)
 		}
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO public.`+MarkerTable+` (state, digest, component, component_digest) VALUES ($1, $2, $3, $4)`,
-		t.State, t.Digest, c.Name, c.Digest); err != nil {
+	if _, err := tx.Exec(ctx, `INSERT INTO public.`+MarkerTable+` (state, digest, component, component_digest, tables) VALUES ($1, $2, $3, $4, $5)`,
+		t.State, t.Digest, c.Name, c.Digest, tables); err != nil {
 		return fmt.Errorf("write marker: %w", err)
 	}
 	return tx.Commit(ctx)
@@ -352,8 +375,14 @@ func (d *Driver) Plan(ctx context.Context, c statepkg.Component, t driver.Target
 	if c.Format != FormatCustom && c.Format != FormatSQL {
 		return pl, fmt.Errorf("format %q: the postgres driver restores %s and %s", c.Format, FormatCustom, FormatSQL)
 	}
+	if err := validDrift(t); err != nil {
+		return pl, err
+	}
 	if dl := t.Option(OptDataLoad, DefaultDataLoad); dl != DataLoadParallel && dl != DataLoadPgRestore && dl != DataLoadStream {
 		return pl, fmt.Errorf("option %s=%q: want %s, %s or %s", OptDataLoad, dl, DataLoadStream, DataLoadPgRestore, DataLoadParallel)
+	}
+	if _, err := driver.KeepPrevious(t); err != nil {
+		return pl, err
 	}
 	e, err := parseEndpoint(t.URL)
 	if err != nil {
@@ -385,6 +414,9 @@ func (d *Driver) Plan(ctx context.Context, c statepkg.Component, t driver.Target
 				pl.Reason = "already applied; re-applying because force is set"
 			case m.ComponentDigest == c.Digest:
 				pl.Action, pl.Reason, pl.Bytes = driver.ActionSkip, "already applied", 0
+				if err := planDrift(ctx, e, m, t, &pl, c.Size); err != nil {
+					return pl, err
+				}
 			}
 		}
 	}
@@ -547,7 +579,9 @@ func (d *Driver) Restore(ctx context.Context, c statepkg.Component, src driver.C
 	if err := writeMarker(ctx, e, into, c, t); err != nil {
 		return fail(err)
 	}
+	keep, _ := driver.KeepPrevious(t) // Plan refused a bad value
 	if strategy == StrategyInPlace {
+		res.Previous = keepPreviousCopy(ctx, mc, e.db, "", keep)
 		p.Emit(driver.Event{Component: c.Name, Phase: driver.PhaseDone})
 		return res, nil
 	}
@@ -559,7 +593,7 @@ func (d *Driver) Restore(ctx context.Context, c statepkg.Component, src driver.C
 		return fail(err)
 	}
 	createdStaging = false
-	res.Previous = prev
+	res.Previous = keepPreviousCopy(ctx, mc, e.db, prev, keep)
 	p.Emit(driver.Event{Component: c.Name, Phase: driver.PhaseDone})
 	return res, nil
 }

@@ -182,6 +182,42 @@ func fillPlan(pl *driver.ComponentPlan, c statepkg.Component, df diff, o options
 		pl.Action = driver.ActionIncremental
 		pl.Reason = fmt.Sprintf("%d of %d entries change, %d removed", pl.Files+int64(len(df.dirs)+len(df.meta)), len(c.Files), pl.Deletes)
 	}
+	if pl.Action != driver.ActionSkip && !o.force && df.marker != nil && df.marker.ComponentDigest == c.Digest {
+		// The marker says this version was applied: what differs from
+		// its index was changed since.
+		pl.Changed = changedPaths(c, df)
+		pl.Reason = fmt.Sprintf("%s: %d of %d entries differ from the version applied, %d added", driver.ReasonChanged,
+			len(df.write)+len(df.hard)+len(df.dirs)+len(df.meta), len(c.Files), len(df.deletes))
+	}
+}
+
+// changedPaths names, at most driver.MaxChanged, the entries an apply
+// puts back.
+func changedPaths(c statepkg.Component, df diff) []string {
+	var out []string
+	add := func(s string) bool {
+		if len(out) == driver.MaxChanged {
+			return false
+		}
+		out = append(out, s)
+		return true
+	}
+	for _, g := range []struct {
+		ids  []int
+		what string
+	}{{df.write, "changed or missing"}, {df.hard, "changed or missing"}, {df.dirs, "missing"}, {df.meta, "mode, owner or time changed"}} {
+		for _, i := range g.ids {
+			if !add(c.Files[i].Path + ": " + g.what) {
+				return out
+			}
+		}
+	}
+	for _, p := range df.deletes {
+		if !add(p + ": added") {
+			return out
+		}
+	}
+	return out
 }
 
 func fullDiff(c statepkg.Component) diff {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -351,11 +352,19 @@ func TestVolume_ReplacesDriftAndRemovesExtraFiles(t *testing.T) {
 	if err != nil || pl.Action != driver.ActionIncremental {
 		t.Fatalf("plan = %+v, %v; want incremental", pl, err)
 	}
+	// The marker says this version was applied: the plan says the files
+	// changed since, and names them.
+	if !pl.Drifted() || !slices.Contains(pl.Changed, "a.txt: changed or missing") || !slices.ContainsFunc(pl.Changed, func(s string) bool { return strings.HasPrefix(s, "extra") && strings.HasSuffix(s, ": added") }) {
+		t.Errorf("plan reason %q, changed %q; want changed since apply naming a.txt and extra", pl.Reason, pl.Changed)
+	}
 	if _, err := apply(t, context.Background(), c, store, dst, nil); err != nil {
 		t.Fatal(err)
 	}
 	diffSnapshots(t, snapshot(t, src), snapshot(t, dst))
 	noStaging(t, dst)
+	if pl, err := New().Plan(context.Background(), c, driver.Target{URL: dst, Options: faithful(nil)}); err != nil || pl.Action != driver.ActionSkip || pl.Drifted() {
+		t.Errorf("plan after the apply = %+v, %v; want skip", pl, err)
+	}
 }
 
 func TestVolume_IncrementalRewritesOnlyChangedFiles(t *testing.T) {
