@@ -679,8 +679,8 @@ func setKubeResults(ctx context.Context, rec *records.Record, plan *stateApplyRe
 			Strategy:      types.StringValue(c.Strategy),
 			Duration:      types.StringValue(c.Duration.Round(time.Millisecond).String()),
 			Bytes:         types.Int64Value(c.Bytes),
-			ChunksFetched: types.Int64Value(0),
-			FilesWritten:  types.Int64Value(0),
+			ChunksFetched: types.Int64Value(c.ChunksFetched),
+			FilesWritten:  types.Int64Value(c.FilesWritten),
 		})
 	}
 	var diags diag.Diagnostics

@@ -211,6 +211,14 @@ resource "unikube_state_apply" "dev" {
 // post hook: the data is in the pod, the plan is then empty, a new version
 // is re-applied, a deleted record shows as drift and is re-applied, and
 // destroy (on_destroy = "rollback") brings the first version back.
+// positive: a count the apply really made (more than zero).
+var positive = knownvalue.Int64Func(func(v int64) error {
+	if v <= 0 {
+		return fmt.Errorf("%d, want more than 0", v)
+	}
+	return nil
+})
+
 func TestAccStateApplyResource_Kubernetes(t *testing.T) {
 	if os.Getenv("TF_ACC") == "" {
 		t.Skip("acceptance test: set TF_ACC=1 to run it against a real platform, terraform CLI and cluster")
@@ -250,6 +258,10 @@ func TestAccStateApplyResource_Kubernetes(t *testing.T) {
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("restore_plan").AtSliceIndex(0).AtMapKey("target"),
 						knownvalue.StringExact(ns+"/StatefulSet/"+release+"-postgresql")),
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("results").AtSliceIndex(0).AtMapKey("component"), knownvalue.StringExact("db")),
+					// What the agent did, not zeros: it fetched the archive's
+					// chunks and read its bytes.
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("results").AtSliceIndex(0).AtMapKey("chunks_fetched"), positive),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("results").AtSliceIndex(0).AtMapKey("bytes"), positive),
 				},
 				Check: resource.ComposeAggregateTestCheckFunc(
 					checkPodRows(env, ns, 2),

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/unikubehq/terraform-provider-unikube/internal/agentproto"
 	"github.com/unikubehq/terraform-provider-unikube/internal/buildinfo"
 	"github.com/unikubehq/terraform-provider-unikube/internal/capture"
 	"github.com/unikubehq/terraform-provider-unikube/internal/client"
@@ -24,54 +25,16 @@ import (
 	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
 )
 
-// Environment variables the agent reads its secrets from.
-const (
-	EnvToken          = "UNIKUBE_TOKEN"
-	EnvTargetPassword = "UNIKUBE_TARGET_PASSWORD"
-	// EnvCAFile names a PEM file of CA certificates to trust besides the
-	// system's (the Job mounts the apply's bundle and sets it).
-	EnvCAFile = client.EnvCAFile
-	// EnvClientVersion is the version of the client that started the Job:
-	// the agent refuses to work for a client of another version.
-	EnvClientVersion = "UNIKUBE_CLIENT_VERSION"
+// Line and Step: the agent's JSON lines (internal/agentproto).
+type (
+	Line = agentproto.Line
+	Step = agentproto.Step
 )
-
-// Line is one JSON line on stdout. The Kubernetes executor parses the
-// last "result" or "error" line of the pod's log.
-type Line struct {
-	Type      string                      `json:"type"` // hello (always the first), start, progress, result, error
-	Time      time.Time                   `json:"time"`
-	Component string                      `json:"component,omitempty"`
-	Progress  []restore.ComponentProgress `json:"progress,omitempty"`
-	Result    *restore.ComponentResult    `json:"result,omitempty"`
-	Plan      *driver.ComponentPlan       `json:"plan,omitempty"`
-	Version   *client.Version             `json:"version,omitempty"`
-	// ComponentBlob is the chunk digest under which capture --no-commit
-	// stored the captured component's JSON (its chunk list, file index).
-	ComponentBlob string `json:"componentBlob,omitempty"`
-	// Steps says where the time went, in order (on result and error
-	// lines): the agent's own steps and the driver's phases as progress
-	// reported them (to the progress interval).
-	Steps []Step `json:"steps,omitempty"`
-	Error string `json:"error,omitempty"`
-	// Unchanged on an error line: the agent failed before it started
-	// changing the target (its plan failed), so the target is as it was.
-	Unchanged bool `json:"unchanged,omitempty"`
-	// Agent on the hello line: the agent's version, which its client
-	// checks before it trusts anything else the agent says.
-	Agent *buildinfo.Info `json:"agent,omitempty"`
-}
 
 // unchangedError marks a failure before the target was touched.
 type unchangedError struct{ error }
 
 func (e unchangedError) Unwrap() error { return e.error }
-
-// Step is one timed step of the agent.
-type Step struct {
-	Name    string  `json:"name"`
-	Seconds float64 `json:"seconds"`
-}
 
 // stepClock records how long each step took: a step ends when the next
 // begins. Progress callbacks and the main goroutine both move it on.
@@ -115,13 +78,10 @@ type out struct {
 
 func (o *out) line(l Line) {
 	l.Time = time.Now().UTC()
-	b, err := json.Marshal(l)
-	if err != nil {
-		b = []byte(fmt.Sprintf(`{"type":"error","error":%q}`, err.Error()))
-	}
+	b := l.Marshal()
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	_, _ = o.w.Write(append(b, '\n'))
+	_, _ = o.w.Write(b)
 }
 
 // run is the whole agent, with its environment passed in for tests.
@@ -147,8 +107,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		// for a client of its own version: before it reads or writes
 		// anything.
 		self := buildinfo.Get()
-		o.line(Line{Type: "hello", Agent: &self})
-		if err = checkClient(getenv(EnvClientVersion), self.Version); err != nil {
+		o.line(Line{Type: agentproto.TypeHello, Agent: &self})
+		if err = checkClient(getenv(agentproto.EnvClientVersion), self.Version); err != nil {
 			break
 		}
 		switch args[0] {
@@ -167,7 +127,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return 2
 		}
 		var ue unchangedError
-		o.line(Line{Type: "error", Error: err.Error(), Unchanged: errors.As(err, &ue)})
+		o.line(Line{Type: agentproto.TypeError, Error: err.Error(), Unchanged: errors.As(err, &ue)})
 		return 1
 	}
 	return 0
@@ -212,79 +172,40 @@ func install(args []string) error {
 	return nil
 }
 
-// common are the flags of restore and capture.
+// common is what every command that talks to the platform needs, its
+// flags read by agentproto and its secrets from files or the environment.
 type common struct {
-	platform, state, component string
-	tokenFile, passwordFile    string
-	caFile                     string
-	ca                         []byte
-	options                    optionFlags
-	interval                   time.Duration
-	project, name              string
-	token, password            string
-	retryMax                   int
-}
-
-type optionFlags map[string]string
-
-func (f optionFlags) String() string { return "" }
-func (f optionFlags) Set(s string) error {
-	k, v, ok := strings.Cut(s, "=")
-	if !ok || k == "" {
-		return fmt.Errorf("option %q: want key=value", s)
-	}
-	f[k] = v
-	return nil
-}
-
-func (c *common) register(fs *flag.FlagSet) {
-	c.options = optionFlags{}
-	fs.StringVar(&c.platform, "platform", "", "platform URL, e.g. http://unikube-platform:8080")
-	fs.StringVar(&c.state, "state", "", "named state, project/name")
-	fs.StringVar(&c.component, "component", "", "component name")
-	fs.StringVar(&c.tokenFile, "token-file", "", "file holding the platform token (default: $"+EnvToken+")")
-	fs.StringVar(&c.passwordFile, "password-file", "", "file holding the target's password (default: $"+EnvTargetPassword+")")
-	fs.StringVar(&c.caFile, "ca-file", "", "PEM file of CA certificates the platform's certificate may chain to, besides the system's (default: $"+EnvCAFile+")")
-	fs.Var(c.options, "option", "driver option key=value (repeatable)")
-	fs.DurationVar(&c.interval, "interval", 2*time.Second, "progress interval")
-	fs.IntVar(&c.retryMax, "retries", 0, "HTTP retries (default: the client's)")
+	agentproto.Common
+	ca              []byte
+	project, name   string
+	token, password string
 }
 
 func (c *common) complete(getenv func(string) string) error {
-	if c.platform == "" {
-		return errors.New("--platform is required")
-	}
-	p, n, ok := strings.Cut(c.state, "/")
-	if !ok {
-		return fmt.Errorf("--state %q: want project/name", c.state)
-	}
-	c.project, c.name = p, n
-	if err := statepkg.ValidateName(c.component); err != nil {
-		return fmt.Errorf("--component: %w", err)
-	}
+	c.project, c.name = c.Project(), c.Name()
 	var err error
-	if c.token, err = secret(c.tokenFile, getenv(EnvToken)); err != nil {
+	if c.token, err = secret(c.TokenFile, getenv(agentproto.EnvToken)); err != nil {
 		return fmt.Errorf("platform token: %w", err)
 	}
 	if c.token == "" {
-		return fmt.Errorf("no platform token: set %s or --token-file", EnvToken)
+		return fmt.Errorf("no platform token: set %s or --token-file", agentproto.EnvToken)
 	}
-	if c.password, err = secret(c.passwordFile, getenv(EnvTargetPassword)); err != nil {
+	if c.password, err = secret(c.PasswordFile, getenv(agentproto.EnvTargetPassword)); err != nil {
 		return fmt.Errorf("target password: %w", err)
 	}
-	if c.caFile == "" {
-		c.caFile = getenv(EnvCAFile)
+	if c.CAFile == "" {
+		c.CAFile = getenv(agentproto.EnvCAFile)
 	}
-	if c.caFile != "" {
-		if c.ca, err = os.ReadFile(c.caFile); err != nil {
-			return fmt.Errorf("CA certificate file (--ca-file, %s): %w", EnvCAFile, err)
+	if c.CAFile != "" {
+		if c.ca, err = os.ReadFile(c.CAFile); err != nil {
+			return fmt.Errorf("CA certificate file (--ca-file, %s): %w", agentproto.EnvCAFile, err)
 		}
 	}
 	return nil
 }
 
 func (c *common) client() (*client.Client, error) {
-	return client.New(client.Config{Endpoint: c.platform, Token: c.token, RetryMax: c.retryMax, CACertificate: c.ca,
+	return client.New(client.Config{Endpoint: c.Platform, Token: c.token, RetryMax: c.Retries, CACertificate: c.ca,
 		UserAgent: "unikube-agent/" + buildinfo.Get().Version, Getenv: func(string) string { return "" }})
 }
 
@@ -327,37 +248,27 @@ func withPassword(raw, password string) (string, error) {
 }
 
 func restoreCmd(ctx context.Context, args []string, getenv func(string) string, o *out, stderr io.Writer) (err error) {
-	fs := flag.NewFlagSet("restore", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var c common
-	c.register(fs)
-	var digest, target string
-	fs.StringVar(&digest, "version", "", "version digest sha256:<hex> (or a tag)")
-	fs.StringVar(&target, "target", "", "target URL: postgres://, mysql://, redis://, file:///path")
-	readConc := fs.Int("read-concurrency", defaultReadConcurrency, "chunks fetched from the platform at once (many small HTTP requests: latency, not bandwidth, bounds a few)")
-	planOnly := fs.Bool("plan-only", false, "only plan: check the target (reachable, credentials, versions) and say what restore would do")
-	force := fs.Bool("force", false, "re-apply even when the target's marker says it already holds this version")
-	if err := fs.Parse(args); err != nil {
+	r, err := agentproto.ParseRestore(args, stderr)
+	if err != nil {
 		return err
 	}
+	c := common{Common: r.Common}
 	if err := c.complete(getenv); err != nil {
 		return err
 	}
-	if digest == "" || target == "" {
-		return errors.New("--version and --target are required")
-	}
+	digest, target := r.Version, r.Target
 	targetURL, err := withPassword(target, c.password)
 	if err != nil {
 		return err
 	}
 	// A first line at once: watchers see the agent is up before any work.
-	o.line(Line{Type: "start", Component: c.component})
+	o.line(Line{Type: agentproto.TypeStart, Component: c.Component})
 	clock := newStepClock("manifest")
 	defer func() {
 		if err != nil {
 			// The error line run writes next is the last; this one keeps
 			// the timings of a failed restore for the log tail.
-			o.line(Line{Type: "steps", Component: c.component, Steps: clock.done()})
+			o.line(Line{Type: agentproto.TypeSteps, Component: c.Component, Steps: clock.done()})
 		}
 	}()
 	cl, err := c.client()
@@ -366,67 +277,50 @@ func restoreCmd(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	m, dg, err := cl.GetManifest(ctx, c.project, c.name, digest)
 	if err != nil {
-		return unchangedError{fmt.Errorf("manifest of %s@%s: %w", c.state, digest, err)}
+		return unchangedError{fmt.Errorf("manifest of %s@%s: %w", c.State, digest, err)}
 	}
 	clock.enter("plan")
-	plan, err := restore.Plan(ctx, m, dg, restore.Targets{c.component: {URL: targetURL, Options: c.options}},
-		cl.Chunks(c.project, c.name), restore.PlanOptions{SkipUnmapped: true, Force: *force})
+	plan, err := restore.Plan(ctx, m, dg, restore.Targets{c.Component: {URL: targetURL, Options: c.Options}},
+		cl.Chunks(c.project, c.name), restore.PlanOptions{SkipUnmapped: true, Force: r.Force})
 	if err != nil {
 		return unchangedError{err}
 	}
 	if len(plan.Components) != 1 {
-		return fmt.Errorf("version %s has no component %q", dg, c.component)
+		return fmt.Errorf("version %s has no component %q", dg, c.Component)
 	}
-	if *planOnly {
-		o.line(Line{Type: "result", Component: c.component, Plan: &plan.Components[0].ComponentPlan, Steps: clock.done()})
+	if r.PlanOnly {
+		o.line(Line{Type: agentproto.TypeResult, Component: c.Component, Plan: &plan.Components[0].ComponentPlan, Steps: clock.done()})
 		return nil
 	}
 	clock.enter("start")
-	res, err := restore.Apply(ctx, plan, restore.ApplyOptions{Concurrency: 1, Interval: c.interval, ReadConcurrency: *readConc,
+	res, err := restore.Apply(ctx, plan, restore.ApplyOptions{Concurrency: 1, Interval: c.Interval, ReadConcurrency: r.ReadConcurrency,
 		Progress: func(e restore.Event) {
 			for _, p := range e.Components {
 				if p.Phase != "pending" {
 					clock.enter(p.Phase)
 				}
 			}
-			o.line(Line{Type: "progress", Component: c.component, Progress: e.Components})
+			o.line(Line{Type: agentproto.TypeProgress, Component: c.Component, Progress: e.Components})
 		}})
 	if res != nil && len(res.Components) == 1 {
 		r := res.Components[0]
 		if err == nil {
-			o.line(Line{Type: "result", Component: c.component, Result: &r, Steps: clock.done()})
+			o.line(Line{Type: agentproto.TypeResult, Component: c.Component, Result: &r, Steps: clock.done()})
 		}
 	}
 	return err
 }
 
-// defaultReadConcurrency is how many chunks a restore fetches at once. The
-// platform serves chunks of ~64 KiB one per request, so throughput is
-// requests in flight ÷ round trip; 2 (the restore core's default on a
-// 2-CPU pod) left most of the link idle.
-const defaultReadConcurrency = 16
-
 func captureCmd(ctx context.Context, args []string, getenv func(string) string, o *out, stderr io.Writer) error {
-	fs := flag.NewFlagSet("capture", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var c common
-	c.register(fs)
-	var source, kind, tag, revision, message string
-	fs.StringVar(&source, "source", "", "source URL: postgres://, mysql://, redis://, file:///path")
-	fs.StringVar(&kind, "kind", "", "component kind (default: from the source)")
-	fs.StringVar(&tag, "tag", statepkg.ExprNewCandidate, "tag of the new version")
-	fs.StringVar(&revision, "revision", "", "revision label")
-	fs.StringVar(&message, "message", "", "version message")
-	noCommit := fs.Bool("no-commit", false, "upload the chunks and the component description, but commit no version (the executor commits one version of all components)")
-	if err := fs.Parse(args); err != nil {
+	p, err := agentproto.ParseCapture(args, stderr)
+	if err != nil {
 		return err
 	}
+	c := common{Common: p.Common}
 	if err := c.complete(getenv); err != nil {
 		return err
 	}
-	if source == "" {
-		return errors.New("--source is required")
-	}
+	source, kind, tag, revision, message := p.Source, string(p.Kind), p.Tag, p.Revision, p.Message
 	srcURL, err := withPassword(source, c.password)
 	if err != nil {
 		return err
@@ -445,21 +339,21 @@ func captureCmd(ctx context.Context, args []string, getenv func(string) string, 
 	var mu sync.Mutex
 	var bytes int64
 	last := time.Now()
-	m, _, err := capture.Capture(ctx, []capture.Source{{Name: c.component, Kind: statepkg.Kind(kind), URL: srcURL, Options: c.options}},
-		cl.Chunks(c.project, c.name), capture.Spec{State: c.state, Revision: revision, Message: message, Concurrency: 1,
+	m, _, err := capture.Capture(ctx, []capture.Source{{Name: c.Component, Kind: statepkg.Kind(kind), URL: srcURL, Options: c.Options}},
+		cl.Chunks(c.project, c.name), capture.Spec{State: c.State, Revision: revision, Message: message, Concurrency: 1,
 			Progress: func(e driver.Event) {
 				mu.Lock()
 				defer mu.Unlock()
 				bytes += e.Bytes
-				if time.Since(last) >= c.interval {
+				if time.Since(last) >= c.Interval {
 					last = time.Now()
-					o.line(Line{Type: "progress", Component: c.component, Progress: []restore.ComponentProgress{{Component: c.component, Phase: e.Phase, Bytes: bytes}}})
+					o.line(Line{Type: agentproto.TypeProgress, Component: c.Component, Progress: []restore.ComponentProgress{{Component: c.Component, Phase: e.Phase, Bytes: bytes}}})
 				}
 			}})
 	if err != nil {
 		return err
 	}
-	if *noCommit {
+	if p.NoCommit {
 		b, err := json.Marshal(m.Components[0])
 		if err != nil {
 			return fmt.Errorf("encode component: %w", err)
@@ -468,13 +362,13 @@ func captureCmd(ctx context.Context, args []string, getenv func(string) string, 
 		if err := cl.Chunks(c.project, c.name).PutForReadBack(ctx, digest, compressed); err != nil {
 			return fmt.Errorf("upload the component description: %w", err)
 		}
-		o.line(Line{Type: "result", Component: c.component, ComponentBlob: digest})
+		o.line(Line{Type: agentproto.TypeResult, Component: c.Component, ComponentBlob: digest})
 		return nil
 	}
 	v, err := cl.CommitVersion(ctx, c.project, c.name, tag, m)
 	if err != nil {
-		return fmt.Errorf("commit version of %s: %w", c.state, err)
+		return fmt.Errorf("commit version of %s: %w", c.State, err)
 	}
-	o.line(Line{Type: "result", Component: c.component, Version: &v})
+	o.line(Line{Type: agentproto.TypeResult, Component: c.Component, Version: &v})
 	return nil
 }

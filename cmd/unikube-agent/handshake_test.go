@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/unikubehq/terraform-provider-unikube/internal/agentproto"
 	"github.com/unikubehq/terraform-provider-unikube/internal/buildinfo"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/platformtest"
 )
@@ -20,7 +21,7 @@ func TestAgent_ReportsItsVersionFirstAndRefusesAClientOfAnother(t *testing.T) {
 	for _, cmd := range []string{"restore", "capture", "fetch"} {
 		t.Run(cmd, func(t *testing.T) {
 			a := append([]string{cmd}, args[1:]...)
-			lines, code, stderr := agent(t, []string{EnvClientVersion + "=v9.9.9", "UNIKUBE_TOKEN=uks_secret"}, a...)
+			lines, code, stderr := agent(t, []string{agentproto.EnvClientVersion + "=v9.9.9", "UNIKUBE_TOKEN=uks_secret"}, a...)
 			if code != 1 || len(lines) != 2 {
 				t.Fatalf("exit %d, lines %+v, stderr %s; want exit 1 with a hello and an error line", code, lines, stderr)
 			}
@@ -36,7 +37,7 @@ func TestAgent_ReportsItsVersionFirstAndRefusesAClientOfAnother(t *testing.T) {
 	}
 	t.Run("same version", func(t *testing.T) {
 		// Served: it goes on to the platform (and fails there on the token).
-		lines, code, _ := agent(t, []string{EnvClientVersion + "=" + self, "UNIKUBE_TOKEN=uks_secret"}, args...)
+		lines, code, _ := agent(t, []string{agentproto.EnvClientVersion + "=" + self, "UNIKUBE_TOKEN=uks_secret"}, args...)
 		if code != 1 || len(lines) < 2 || lines[0].Type != "hello" || !strings.Contains(lines[len(lines)-1].Error, "manifest of shop/seed@v1") {
 			t.Fatalf("exit %d, lines %+v; want the hello, then the platform's refusal of the token", code, lines)
 		}

@@ -15,11 +15,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/unikubehq/terraform-provider-unikube/internal/agentproto"
 	"github.com/unikubehq/terraform-provider-unikube/internal/client"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/discovery"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/executor"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/hooks"
-	"github.com/unikubehq/terraform-provider-unikube/internal/kube/jobs"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/quiesce"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/records"
 	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver/kubernetes/substitution"
@@ -293,7 +293,7 @@ func runApply(ctx context.Context, s *Settings, ref statepkg.Ref, releaseName st
 			Release: releaseName, Quiesce: f.quiesce, AgentImage: s.AgentImage, Concurrency: f.concurrency,
 			Actor: actor, RESTConfig: rc, Substitutions: rules, Timeout: f.timeout, Logger: s.Logger(),
 			CAConfigMap: s.CAConfigMap, Force: f.force, RollbackOf: f.rollbackOf,
-			OnProgress: func(c string, l jobs.AgentLine) { prog.Line(c, l) },
+			OnProgress: func(c string, l agentproto.Line) { prog.Line(c, l) },
 		},
 		HelmRelease: releaseName, Explicit: maps, Strategy: f.strategy, Components: f.components,
 		Tune: func(ms []discovery.Mapping) error {

@@ -19,6 +19,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/unikubehq/terraform-provider-unikube/internal/agentproto"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/jobs"
 )
 
@@ -340,12 +341,8 @@ func seedFailure(s *Settings, verb, release, ns string) error {
 		comp := j.Labels[jobs.LabelComponent]
 		tail := podLogTail(ctx, s, ns, j.Name, 20)
 		agentErr := ""
-		for i := len(tail) - 1; i >= 0; i-- {
-			var l jobs.AgentLine
-			if json.Unmarshal([]byte(tail[i]), &l) == nil && l.Type == "error" {
-				agentErr = l.Error
-				break
-			}
+		if l, ok := agentproto.Last(tail, agentproto.TypeError); ok {
+			agentErr = l.Error
 		}
 		if agentErr == "" && len(tail) > 0 {
 			agentErr = tail[len(tail)-1]

@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/yaml"
 
+	"github.com/unikubehq/terraform-provider-unikube/internal/agentproto"
 	"github.com/unikubehq/terraform-provider-unikube/internal/buildinfo"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/discovery"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/executor"
@@ -195,14 +196,11 @@ func postRender(ctx context.Context, s *Settings, o postRenderOptions, in []byte
 		caConfigMap = cm.Name
 	}
 	for i, t := range targets {
-		args := []string{"restore", "--platform", platformURL, "--state", ref.StateName(), "--version", digest,
-			"--component", t.Component, "--target", t.URL, "--interval", "1s"}
-		for k, v := range t.Options {
-			args = append(args, "--option", k+"="+v)
-		}
-		if t.Kind == statepkg.KindPostgres {
-			args = append(args, "--option", "tmpdir=/unikube/tmp")
-		}
+		args := agentproto.Restore{
+			Common: agentproto.Common{Platform: platformURL, State: ref.StateName(), Component: t.Component, Kind: t.Kind,
+				Options: t.Options, Interval: agentproto.JobInterval},
+			Version: digest, Target: t.URL,
+		}.Args()
 		job, secret := jobs.Build(jobs.Spec{
 			Namespace: ns, Name: seedJobName(o.release, t.Component, digest), Component: t.Component, Image: t.Image,
 			AgentImage: firstNonEmpty(s.AgentImage, executor.DefaultAgentImage()), ClientVersion: buildinfo.Get().Version, Args: args, Token: jt.Token,

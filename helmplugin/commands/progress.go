@@ -1,7 +1,6 @@
 package commands
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"sync"
@@ -11,7 +10,7 @@ import (
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 
-	"github.com/unikubehq/terraform-provider-unikube/internal/kube/jobs"
+	"github.com/unikubehq/terraform-provider-unikube/internal/agentproto"
 	"github.com/unikubehq/terraform-provider-unikube/internal/restore"
 )
 
@@ -19,7 +18,7 @@ import (
 // component on a terminal, plain lines (no control characters) otherwise.
 type Progress interface {
 	// Line takes an agent line of a component (from executor.OnProgress).
-	Line(component string, l jobs.AgentLine)
+	Line(component string, l agentproto.Line)
 	// Finish marks a component done (ok) or failed, with a short note.
 	Finish(component string, ok bool, note string)
 	// Close waits for the bars to render their last state.
@@ -36,14 +35,11 @@ func newProgress(s *Settings, components []string, totals map[string]int64) Prog
 	return &plainProgress{w: s.Err, last: map[string]string{}, totals: totals}
 }
 
-func lastProgress(component string, l jobs.AgentLine) (restore.ComponentProgress, bool) {
-	if l.Type != "progress" || len(l.Progress) == 0 {
+func lastProgress(component string, l agentproto.Line) (restore.ComponentProgress, bool) {
+	if l.Type != agentproto.TypeProgress || len(l.Progress) == 0 {
 		return restore.ComponentProgress{}, false
 	}
-	var ps []restore.ComponentProgress
-	if json.Unmarshal(l.Progress, &ps) != nil {
-		return restore.ComponentProgress{}, false
-	}
+	ps := l.Progress
 	for _, p := range ps {
 		if p.Component == component || len(ps) == 1 {
 			return p, true
@@ -73,7 +69,7 @@ type plainProgress struct {
 	totals map[string]int64
 }
 
-func (p *plainProgress) Line(component string, l jobs.AgentLine) {
+func (p *plainProgress) Line(component string, l agentproto.Line) {
 	cp, ok := lastProgress(component, l)
 	if !ok {
 		return
@@ -150,7 +146,7 @@ func (b *bars) phaseOf(c string) string {
 	return b.phase[c]
 }
 
-func (b *bars) Line(component string, l jobs.AgentLine) {
+func (b *bars) Line(component string, l agentproto.Line) {
 	cp, ok := lastProgress(component, l)
 	if !ok {
 		return

@@ -5,9 +5,11 @@
 //     host/token/CA, or the in-cluster config;
 //   - discovery: map components to workloads, Services, PVCs, images and
 //     credentials Secrets by label selector or explicit mapping;
-//   - jobs: build and run the agent Jobs (database image + agent copied in
-//     by an init container; volume Jobs mounting the PVC), fail fast with
-//     the pod's log tail;
+//   - jobs: the one Job runner (create with owned Secrets/ConfigMaps, the
+//     pod states that end a Job, log tails, uid defaults) used by the agent
+//     Jobs built here (database image + agent copied in by an init
+//     container; volume Jobs mounting the PVC) and by internal/scriptrun;
+//     the agent's arguments and lines are internal/agentproto's;
 //   - quiesce: scale workloads to zero and back, recoverable from
 //     annotations;
 //   - records: the record Secrets unikube.state.v1.<release>.v<N>;

@@ -29,34 +29,12 @@ func DefaultRegistry() *driver.Registry {
 	return driver.NewRegistry(postgres.New(), mysql.New(), redis.New(), volume.New(), opensearch.New())
 }
 
-// Executor runs a driver somewhere: Local runs it in this process; the
-// kubernetes executor runs it in a Job next to the data.
-type Executor interface {
-	Plan(ctx context.Context, d driver.Driver, c statepkg.Component, t driver.Target) (driver.ComponentPlan, error)
-	Restore(ctx context.Context, d driver.Driver, c statepkg.Component, src driver.ChunkSource, t driver.Target, p driver.Progress) (driver.ComponentResult, error)
-}
-
-// Local is the executor that runs drivers in this process against endpoints
-// it can reach (a DSN, a Redis URL, a directory).
-type Local struct{}
-
-// Plan implements Executor.
-func (Local) Plan(ctx context.Context, d driver.Driver, c statepkg.Component, t driver.Target) (driver.ComponentPlan, error) {
-	return d.Plan(ctx, c, t)
-}
-
-// Restore implements Executor.
-func (Local) Restore(ctx context.Context, d driver.Driver, c statepkg.Component, src driver.ChunkSource, t driver.Target, p driver.Progress) (driver.ComponentResult, error) {
-	return d.Restore(ctx, c, src, t, p)
-}
-
 // Targets maps component names to where they are restored.
 type Targets map[string]driver.Target
 
 // PlanOptions tune Plan. Zero values mean defaults.
 type PlanOptions struct {
 	Registry *driver.Registry // default DefaultRegistry()
-	Executor Executor         // default Local{}
 	// SkipUnmapped leaves components without a target out of the plan
 	// instead of failing.
 	SkipUnmapped bool
@@ -82,7 +60,6 @@ type ApplyPlan struct {
 	Components []ComponentPlan `json:"components"`
 	Skipped    []string        `json:"skipped,omitempty"` // components without a target
 	store      statepkg.ChunkStore
-	executor   Executor
 }
 
 // Changes reports whether applying the plan changes anything.
@@ -105,11 +82,7 @@ func Plan(ctx context.Context, m *statepkg.Manifest, digest string, targets Targ
 	if reg == nil {
 		reg = DefaultRegistry()
 	}
-	exec := opts.Executor
-	if exec == nil {
-		exec = Local{}
-	}
-	p := &ApplyPlan{State: m.State, Digest: digest, store: store, executor: exec}
+	p := &ApplyPlan{State: m.State, Digest: digest, store: store}
 	known := map[string]bool{}
 	for _, c := range m.Components {
 		known[c.Name] = true
@@ -130,7 +103,7 @@ func Plan(ctx context.Context, m *statepkg.Manifest, digest string, targets Targ
 		}
 		t.State, t.Digest = m.State, digest
 		t.Force = t.Force || opts.Force
-		cp, err := exec.Plan(ctx, d, c, t)
+		cp, err := d.Plan(ctx, c, t)
 		if err != nil {
 			return nil, fmt.Errorf("plan %s: component %q on %s: %w", m.State, c.Name, driver.Redact(t.URL), err)
 		}
@@ -338,7 +311,7 @@ func Apply(ctx context.Context, p *ApplyPlan, opts ApplyOptions) (*Result, error
 			var r driver.ComponentResult
 			err := gctx.Err()
 			if err == nil {
-				r, err = p.executor.Restore(gctx, cp.driver, cp.component, src, cp.target, report)
+				r, err = cp.driver.Restore(gctx, cp.component, src, cp.target, report)
 			} else {
 				err = fmt.Errorf("restore %s: not started: %w", cp.Component, err)
 			}

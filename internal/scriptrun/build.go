@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/unikubehq/terraform-provider-unikube/internal/agentproto"
 	"github.com/unikubehq/terraform-provider-unikube/internal/client"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/jobs"
 )
@@ -157,27 +158,8 @@ func Build(o Options, sc *client.Script, vars []variable, runID string) Objects 
 		env = append(env, corev1.EnvVar{Name: k, Value: o.Env[k]})
 	}
 
-	// No uid when the namespace assigns one (OpenShift): a fixed default
-	// would be outside its range and the pod refused.
-	var uid, gid *int64
-	switch {
-	case o.RunAsUser != nil && *o.RunAsUser != 0:
-		uid = ptr(*o.RunAsUser)
-	case !o.Fit.NamespaceAssignsUID:
-		uid = ptr(int64(defaultUID))
-	}
-	switch {
-	case o.RunAsGroup != nil:
-		gid = ptr(*o.RunAsGroup)
-	case uid != nil:
-		gid = ptr(*uid)
-	}
 	res := jobs.WithDefaults(o.Resources)
-	restricted := &corev1.SecurityContext{
-		AllowPrivilegeEscalation: ptr(false),
-		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-		RunAsNonRoot:             ptr(true),
-	}
+	restricted := jobs.Restricted()
 	var inits []corev1.Container
 	if d := o.Data; d != nil {
 		secret.Data[tokenKey] = []byte(d.Token)
@@ -187,13 +169,15 @@ func Build(o Options, sc *client.Script, vars []variable, runID string) Objects 
 		// Only the fetching agent talks to the platform: it alone gets the CA.
 		fetchMounts, fetchVolumes, fetchEnv := jobs.WithCA(d.CAConfigMap,
 			[]corev1.VolumeMount{{Name: "data", MountPath: DataDir}, {Name: "tmp", MountPath: TmpDir}}, nil,
-			[]corev1.EnvVar{{Name: "UNIKUBE_TOKEN", ValueFrom: secretRef(tokenKey)}, {Name: "HOME", Value: TmpDir}, {Name: "TMPDIR", Value: TmpDir},
-				{Name: "UNIKUBE_CLIENT_VERSION", Value: d.ClientVersion}})
+			[]corev1.EnvVar{{Name: agentproto.EnvToken, ValueFrom: secretRef(tokenKey)}, {Name: "HOME", Value: TmpDir}, {Name: "TMPDIR", Value: TmpDir},
+				{Name: agentproto.EnvClientVersion, Value: d.ClientVersion}})
 		volumes = append(volumes, fetchVolumes...)
 		inits = append(inits, corev1.Container{
 			Name: FetchContainer, Image: d.AgentImage, ImagePullPolicy: corev1.PullIfNotPresent,
-			Command: []string{"/unikube-agent", "fetch", "--platform", d.PlatformURL, "--state", d.State,
-				"--version", d.Digest, "--component", d.Component, "--dest", DataDir},
+			Command: append([]string{"/unikube-agent"}, agentproto.Fetch{
+				Common:  agentproto.Common{Platform: d.PlatformURL, State: d.State, Component: d.Component},
+				Version: d.Digest, Dest: DataDir,
+			}.Args()...),
 			Env:             fetchEnv,
 			VolumeMounts:    fetchMounts,
 			SecurityContext: restricted, Resources: *res.DeepCopy(),
@@ -232,11 +216,8 @@ func Build(o Options, sc *client.Script, vars []variable, runID string) Objects 
 					// Only a script given a service account talks to the API.
 					AutomountServiceAccountToken: ptr(sc.ServiceAccount != ""),
 					NodeName:                     o.NodeName,
-					SecurityContext: &corev1.PodSecurityContext{
-						RunAsUser: uid, RunAsGroup: gid, FSGroup: o.FSGroup, RunAsNonRoot: ptr(true),
-						SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-					},
-					InitContainers: inits,
+					SecurityContext:              jobs.PodSecurity(o.RunAsUser, o.RunAsGroup, o.FSGroup, o.Fit),
+					InitContainers:               inits,
 					Containers: []corev1.Container{{
 						Name: Container, Image: image, ImagePullPolicy: corev1.PullIfNotPresent,
 						Command: command(sc), Env: env, EnvFrom: envFrom, VolumeMounts: mounts,

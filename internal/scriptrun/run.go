@@ -3,7 +3,6 @@ package scriptrun
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,10 +11,10 @@ import (
 	"sync"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/client"
@@ -116,7 +115,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 
 	objs := Build(o, sc, vars, runID)
 	start := time.Now()
-	if err := create(ctx, o.Client, objs); err != nil {
+	if _, err := createObjects(ctx, o.Client, objs); err != nil {
 		rec.finish(ctx, client.RunFailed, nil, start, "", err.Error())
 		return nil, err
 	}
@@ -143,7 +142,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		if !o.KeepJob {
 			dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 			defer dcancel()
-			if err := deleteJob(dctx, o.Client, o.Namespace, jobName); err != nil {
+			if err := jobs.Delete(dctx, o.Client, o.Namespace, jobName); err != nil {
 				log.Warn("could not delete script job", "job", jobName, "err", err)
 			}
 		}
@@ -154,7 +153,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		// running unwatched.
 		dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer dcancel()
-		if err := deleteJob(dctx, o.Client, o.Namespace, jobName); err != nil {
+		if err := jobs.Delete(dctx, o.Client, o.Namespace, jobName); err != nil {
 			log.Warn("could not delete the interrupted script job", "job", jobName, "err", err)
 		}
 		jobName = ""
@@ -222,54 +221,18 @@ func (r *recorder) finish(ctx context.Context, status string, code *int, started
 	}
 }
 
-// create makes the ConfigMap and Secret, then the Job, then hands both to
-// the Job so they are garbage-collected with it; on failure what was made
-// is removed again.
-func create(ctx context.Context, cs kubernetes.Interface, objs Objects) error {
-	ns := objs.Job.Namespace
-	cleanup := context.WithoutCancel(ctx)
-	if _, err := cs.CoreV1().ConfigMaps(ns).Create(ctx, objs.ConfigMap, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("create configmap %s/%s for the script: %w", ns, objs.ConfigMap.Name, err)
-	}
+// createObjects makes the Job with its ConfigMap and (when there is one)
+// its Secret, owned by the Job (see jobs.Create).
+func createObjects(ctx context.Context, cs kubernetes.Interface, objs Objects) (*batchv1.Job, error) {
+	owned := []jobs.Owned{objs.ConfigMap}
 	if objs.Secret != nil {
-		if _, err := cs.CoreV1().Secrets(ns).Create(ctx, objs.Secret, metav1.CreateOptions{}); err != nil {
-			_ = cs.CoreV1().ConfigMaps(ns).Delete(cleanup, objs.ConfigMap.Name, metav1.DeleteOptions{})
-			return fmt.Errorf("create secret %s/%s for the script: %w", ns, objs.Secret.Name, err)
-		}
+		owned = append(owned, objs.Secret)
 	}
-	removeSide := func() {
-		_ = cs.CoreV1().ConfigMaps(ns).Delete(cleanup, objs.ConfigMap.Name, metav1.DeleteOptions{})
-		if objs.Secret != nil {
-			_ = cs.CoreV1().Secrets(ns).Delete(cleanup, objs.Secret.Name, metav1.DeleteOptions{})
-		}
-	}
-	job, err := cs.BatchV1().Jobs(ns).Create(ctx, objs.Job, metav1.CreateOptions{})
+	job, err := jobs.Create(ctx, cs, objs.Job, owned...)
 	if err != nil {
-		removeSide()
-		return fmt.Errorf("create script job %s/%s: %w", ns, objs.Job.Name, err)
+		return nil, fmt.Errorf("script: %w", err)
 	}
-	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"ownerReferences": []metav1.OwnerReference{{
-		APIVersion: "batch/v1", Kind: "Job", Name: job.Name, UID: job.UID,
-		BlockOwnerDeletion: ptr(true), Controller: ptr(true),
-	}}}})
-	_, err = cs.CoreV1().ConfigMaps(ns).Patch(ctx, objs.ConfigMap.Name, types.MergePatchType, patch, metav1.PatchOptions{})
-	if err == nil && objs.Secret != nil {
-		_, err = cs.CoreV1().Secrets(ns).Patch(ctx, objs.Secret.Name, types.MergePatchType, patch, metav1.PatchOptions{})
-	}
-	if err != nil {
-		_ = deleteJob(cleanup, cs, ns, job.Name)
-		removeSide()
-		return fmt.Errorf("hand the script's configmap/secret to job %s: %w", job.Name, err)
-	}
-	return nil
-}
-
-func deleteJob(ctx context.Context, cs kubernetes.Interface, ns, name string) error {
-	err := cs.BatchV1().Jobs(ns).Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: ptr(metav1.DeletePropagationBackground)})
-	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("delete job %s: %w", name, err)
-	}
-	return nil
+	return job, nil
 }
 
 // logBuffer keeps the last max bytes written.
@@ -320,12 +283,6 @@ type watcher struct {
 	followMu  sync.Mutex
 }
 
-// Waiting reasons that will not resolve by themselves.
-var fatalWaiting = map[string]bool{
-	"ImagePullBackOff": true, "ErrImagePull": true, "ErrImageNeverPull": true, "InvalidImageName": true,
-	"CreateContainerError": true, "CreateContainerConfigError": true, "RunContainerError": true,
-}
-
 func (w *watcher) wait(ctx context.Context) outcome {
 	cs, ns := w.o.Client, w.o.Namespace
 	poll := w.o.Poll
@@ -336,11 +293,8 @@ func (w *watcher) wait(ctx context.Context) outcome {
 	tick := time.NewTicker(poll)
 	defer tick.Stop()
 	var out outcome
-	var configErrSince time.Time
-	// A pod the namespace refuses (quota, LimitRange, Pod Security) is
-	// never created: the Job's events say why.
-	created := time.Now()
-	var lastEventCheck time.Time
+	jw := &jobs.Watcher{Client: cs, Namespace: ns, Job: w.job, Container: Container, Poll: poll,
+		Retries: w.o.BackoffLimit > 0, Logger: w.log}
 	done := func(err error) outcome {
 		out.err = err
 		// Let the log streams drain (the container has exited), then take
@@ -353,7 +307,7 @@ func (w *watcher) wait(ctx context.Context) outcome {
 		}
 		out.log = w.buf.String()
 		if out.pod != "" {
-			if full, err := podLog(context.WithoutCancel(ctx), cs, ns, out.pod, Container, 2000); err == nil && len(full) >= len(strings.TrimRight(out.log, "\n")) {
+			if full, err := jobs.PodLog(context.WithoutCancel(ctx), cs, ns, out.pod, Container, 2000); err == nil && len(full) >= len(strings.TrimRight(out.log, "\n")) {
 				out.log = full
 			}
 		}
@@ -365,94 +319,37 @@ func (w *watcher) wait(ctx context.Context) outcome {
 			return done(fmt.Errorf("gave up waiting: %w", ctx.Err()))
 		case <-tick.C:
 		}
-		j, err := cs.BatchV1().Jobs(ns).Get(ctx, w.job, metav1.GetOptions{})
-		if err != nil {
-			if apierrors.IsNotFound(err) {
-				return done(errors.New("the job was deleted"))
-			}
-			continue // transient; the next tick retries
+		obs := jw.Observe(ctx)
+		if obs.Pod != "" {
+			out.pod = obs.Pod
 		}
-		pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: LabelJobName + "=" + w.job})
-		if err != nil {
-			continue
+		if !obs.StartedAt.IsZero() {
+			out.started = obs.StartedAt
 		}
-		var p *corev1.Pod
-		for i := range pods.Items {
-			if p == nil || pods.Items[i].CreationTimestamp.After(p.CreationTimestamp.Time) {
-				p = &pods.Items[i]
-			}
+		if obs.ExitCode != nil {
+			out.exitCode = obs.ExitCode
 		}
-		if p == nil && time.Since(created) > 20*poll && time.Since(lastEventCheck) > 4*poll {
-			lastEventCheck = time.Now()
-			if reason, permanent := jobs.RefusedPod(ctx, cs, ns, w.job); permanent {
-				return done(fmt.Errorf("the namespace refuses its pod: %s", reason))
+		switch obs.State {
+		case jobs.Running:
+			w.rec.running(ctx, out.started)
+			w.stream(ctx, obs.Pod)
+		case jobs.Succeeded:
+			if obs.Pod != "" {
+				w.stream(ctx, obs.Pod)
 			}
-		}
-		var st *corev1.ContainerStatus
-		if p != nil {
-			out.pod = p.Name
-			for i := range p.Status.ContainerStatuses {
-				if p.Status.ContainerStatuses[i].Name == Container {
-					st = &p.Status.ContainerStatuses[i]
-				}
+			return done(nil)
+		case jobs.Failed:
+			if obs.FailedInit != "" {
+				l, _ := jobs.PodLog(context.WithoutCancel(ctx), cs, ns, obs.Pod, obs.FailedInit, 50)
+				out.initFailed = fmt.Sprintf("%s:\n%s", obs.Reason, l)
+				return done(fmt.Errorf("fetching the data failed (%s)", obs.Reason))
 			}
-			for _, ist := range p.Status.InitContainerStatuses {
-				if t := ist.State.Terminated; t != nil && t.ExitCode != 0 {
-					l, _ := podLog(context.WithoutCancel(ctx), cs, ns, p.Name, ist.Name, 50)
-					out.initFailed = fmt.Sprintf("init container %s exited %d:\n%s", ist.Name, t.ExitCode, l)
-					return done(fmt.Errorf("fetching the data failed (init container %s exited %d)", ist.Name, t.ExitCode))
-				}
-				if wt := ist.State.Waiting; wt != nil && fatalWaiting[wt.Reason] && !strings.HasPrefix(wt.Reason, "CreateContainerConfig") {
-					return done(fmt.Errorf("init container %s: %s: %s", ist.Name, wt.Reason, wt.Message))
-				}
+			if obs.Exit != "" {
+				w.stream(ctx, obs.Pod)
+				return done(errors.New(obs.Exit))
 			}
-		}
-		if st != nil {
-			if r := st.State.Running; r != nil {
-				out.started = r.StartedAt.Time
-				w.rec.running(ctx, out.started)
-				w.stream(ctx, p.Name)
-			}
-			if t := st.State.Terminated; t != nil {
-				if out.started.IsZero() && !t.StartedAt.IsZero() && t.StartedAt.Unix() > 0 {
-					out.started = t.StartedAt.Time
-				}
-				w.stream(ctx, p.Name)
-				code := int(t.ExitCode)
-				out.exitCode = &code
-				if code == 0 {
-					return done(nil)
-				}
-				if w.o.BackoffLimit == 0 {
-					return done(exitError(t))
-				}
-			}
-			if wt := st.State.Waiting; wt != nil && fatalWaiting[wt.Reason] {
-				if strings.HasPrefix(wt.Reason, "CreateContainerConfig") {
-					// The Secret's owner patch can race the kubelet; a
-					// missing credentials Secret stays.
-					if configErrSince.IsZero() {
-						configErrSince = time.Now()
-					}
-					if time.Since(configErrSince) < 10*time.Second {
-						continue
-					}
-				}
-				return done(fmt.Errorf("container %s: %s: %s", Container, wt.Reason, wt.Message))
-			}
-		}
-		for _, c := range j.Status.Conditions {
-			if c.Status != corev1.ConditionTrue {
-				continue
-			}
-			switch c.Type {
-			case "Complete", "SuccessCriteriaMet":
-				code := 0
-				out.exitCode = &code
-				return done(nil)
-			case "Failed":
-				return done(fmt.Errorf("job failed: %s %s", c.Reason, c.Message))
-			}
+			return done(errors.New(obs.Reason))
+		case jobs.Waiting:
 		}
 	}
 }
@@ -497,38 +394,4 @@ func (w *watcher) stream(ctx context.Context, pod string) {
 			}
 		}
 	}()
-}
-
-// podLog returns the last n lines of a container's log, retrying a little:
-// the kubelet's log endpoint fails now and then right after an exit.
-func podLog(ctx context.Context, cs kubernetes.Interface, ns, pod, container string, n int) (string, error) {
-	tl := int64(n)
-	var err error
-	for try := 0; try < 6; try++ {
-		var b []byte
-		b, err = cs.CoreV1().Pods(ns).GetLogs(pod, &corev1.PodLogOptions{Container: container, TailLines: &tl}).DoRaw(ctx)
-		if err == nil {
-			return string(b), nil
-		}
-		select {
-		case <-ctx.Done():
-			return "", ctx.Err()
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
-	return "", fmt.Errorf("logs of %s/%s: %w", pod, container, err)
-}
-
-// exitError says how the script's container ended; a StartError (e.g. the
-// interpreter is not in the image) carries the runtime's message.
-func exitError(t *corev1.ContainerStateTerminated) error {
-	msg := fmt.Sprintf("exited %d", t.ExitCode)
-	if t.Reason != "" && t.Reason != "Error" && t.Reason != "Completed" {
-		msg += " (" + t.Reason
-		if t.Message != "" {
-			msg += ": " + strings.TrimSpace(t.Message)
-		}
-		msg += ")"
-	}
-	return errors.New(msg)
 }

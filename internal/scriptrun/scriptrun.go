@@ -90,7 +90,7 @@ const (
 	DefaultImage   = "docker.io/library/busybox:1.37"
 	DefaultTimeout = 30 * time.Minute
 	DefaultTTL     = time.Hour
-	defaultUID     = 65532
+	defaultUID     = 65532 // jobs.PodSecurity's default (checked by the tests)
 	logTailLines   = 200
 	maxLogTail     = 64 << 10
 )

@@ -22,11 +22,11 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/unikubehq/terraform-provider-unikube/internal/agentproto"
 	"github.com/unikubehq/terraform-provider-unikube/internal/client"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/access"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/discovery"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/executor"
-	"github.com/unikubehq/terraform-provider-unikube/internal/kube/jobs"
 	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver"
 	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
 	"github.com/unikubehq/terraform-provider-unikube/test/cluster"
@@ -161,8 +161,8 @@ func BenchmarkExecutor_ApplyVsKubectlCpAndPgRestore(b *testing.B) {
 		Ref: statepkg.Ref{Project: "bench", State: "db", Digest: v.Digest}, Release: "bench",
 		Mappings: []discovery.Mapping{{Component: "db", Workload: "StatefulSet/db", Options: benchDriverOptions()}}, AgentImage: env.Image("unikube-agent"),
 		Timeout: 50 * time.Minute, Logger: benchLogger(t0),
-		OnProgress: func(component string, l jobs.AgentLine) {
-			b.Logf("+%s %s progress %s", time.Since(t0).Round(100*time.Millisecond), component, l.Progress)
+		OnProgress: func(component string, l agentproto.Line) {
+			b.Logf("+%s %s progress %+v", time.Since(t0).Round(100*time.Millisecond), component, l.Progress)
 		},
 	})
 	apply := time.Since(t0)

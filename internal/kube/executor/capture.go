@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/unikubehq/terraform-provider-unikube/internal/agentproto"
 	"github.com/unikubehq/terraform-provider-unikube/internal/buildinfo"
 	"github.com/unikubehq/terraform-provider-unikube/internal/client"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/discovery"
@@ -124,14 +125,11 @@ func Capture(ctx context.Context, o CaptureOptions) (client.Version, error) {
 	g.SetLimit(o.Concurrency)
 	for i, t := range targets {
 		g.Go(func() error {
-			args := []string{"capture", "--no-commit", "--platform", o.PlatformURL, "--state", state,
-				"--component", t.Component, "--kind", string(t.Kind), "--source", t.URL, "--interval", "1s"}
-			for k, v := range t.Options {
-				args = append(args, "--option", k+"="+v)
-			}
-			if t.Kind == statepkg.KindPostgres {
-				args = append(args, "--option", "tmpdir=/unikube/tmp")
-			}
+			args := agentproto.Capture{
+				Common: agentproto.Common{Platform: o.PlatformURL, State: state, Component: t.Component, Kind: t.Kind,
+					Options: t.Options, Interval: agentproto.JobInterval},
+				Source: t.URL, NoCommit: true,
+			}.Args()
 			res, err := jobs.Run(gctx, cs, jobs.Spec{
 				Namespace: ns, Component: t.Component, Image: t.Image, AgentImage: o.AgentImage, ClientVersion: o.ClientVersion, Args: args,
 				Token: o.UploadToken, Password: t.Password, PasswordRef: t.PasswordRef, PVC: t.PVC, NodeName: t.Node, CAConfigMap: o.CAConfigMap,

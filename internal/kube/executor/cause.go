@@ -1,12 +1,12 @@
 package executor
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
 	"strings"
 
+	"github.com/unikubehq/terraform-provider-unikube/internal/agentproto"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/discovery"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/jobs"
 )
@@ -100,11 +100,8 @@ func phraseTargetError(t discovery.Target, err error) error {
 
 // agentError is the error line the agent wrote last, or "".
 func agentError(pe *jobs.PodError) string {
-	for i := len(pe.LogTail) - 1; i >= 0; i-- {
-		var l jobs.AgentLine
-		if json.Unmarshal([]byte(pe.LogTail[i]), &l) == nil && l.Type == "error" {
-			return l.Error
-		}
+	if l, ok := agentproto.Last(pe.LogTail, agentproto.TypeError); ok {
+		return l.Error
 	}
 	return ""
 }

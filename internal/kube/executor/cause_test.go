@@ -1,13 +1,13 @@
 package executor
 
 import (
-	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/unikubehq/terraform-provider-unikube/internal/agentproto"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/discovery"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/jobs"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/quiesce"
@@ -16,12 +16,9 @@ import (
 
 func podErr(t *testing.T, agentErr string) *jobs.PodError {
 	t.Helper()
-	b, err := json.Marshal(jobs.AgentLine{Type: "error", Error: agentErr, Unchanged: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := agentproto.Line{Type: agentproto.TypeError, Error: agentErr, Unchanged: true}.Marshal()
 	return &jobs.PodError{Namespace: "dev", Job: "unikube-db-1", Pod: "unikube-db-1-x", Reason: "container agent exited 1",
-		LogTail: []string{`{"type":"start"}`, string(b)}, Kept: true}
+		LogTail: []string{`{"type":"start"}`, strings.TrimSuffix(string(b), "\n")}, Kept: true}
 }
 
 // TestPhraseTargetError_SaysTheCauseOnceAndWhereThePasswordCameFrom

@@ -7,7 +7,6 @@ package executor
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/unikubehq/terraform-provider-unikube/internal/agentproto"
 	"github.com/unikubehq/terraform-provider-unikube/internal/buildinfo"
 	"github.com/unikubehq/terraform-provider-unikube/internal/client"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/discovery"
@@ -118,7 +118,7 @@ type Options struct {
 	planned *Plan
 	// OnProgress receives the agent's progress lines of each restore Job
 	// (about every 2 s; optional), e.g. for progress bars.
-	OnProgress func(component string, line jobs.AgentLine)
+	OnProgress func(component string, line agentproto.Line)
 }
 
 // Apply applies o.Ref to o.Namespace and returns the record it wrote.
@@ -423,9 +423,10 @@ func preflight(ctx context.Context, o Options, targets []discovery.Target, diges
 			if err != nil {
 				return err
 			}
-			if err := json.Unmarshal(res.Last.Plan, &plans[i]); err != nil {
-				return fmt.Errorf("component %s: plan of the agent: %w", t.Component, err)
+			if res.Last.Plan == nil {
+				return fmt.Errorf("component %s: the agent's result line carries no plan", t.Component)
 			}
+			plans[i] = *res.Last.Plan
 			log.Info("planned", "component", t.Component, "action", plans[i].Action, "reason", plans[i].Reason)
 			return nil
 		})
@@ -436,21 +437,14 @@ func preflight(ctx context.Context, o Options, targets []discovery.Target, diges
 // runOne runs the agent Job of one component (only its plan when planOnly).
 func runOne(ctx context.Context, o Options, t discovery.Target, digest, token string, planOnly bool, log *slog.Logger) (records.Component, jobs.Result, error) {
 	rc := records.Component{Name: t.Component, Kind: string(t.Kind)}
-	args := []string{"restore", "--platform", o.PlatformURL, "--state", o.Ref.StateName(), "--version", digest,
-		"--component", t.Component, "--target", t.URL, "--interval", "1s"}
+	args := agentproto.Restore{
+		Common: agentproto.Common{Platform: o.PlatformURL, State: o.Ref.StateName(), Component: t.Component, Kind: t.Kind,
+			Options: t.Options, Interval: agentproto.JobInterval},
+		Version: digest, Target: t.URL, PlanOnly: planOnly, Force: o.Force,
+	}.Args()
 	mode := ModeRestore
 	if planOnly {
-		args = append(args, "--plan-only")
 		mode = ModePlan
-	}
-	for k, v := range t.Options {
-		args = append(args, "--option", k+"="+v)
-	}
-	if t.Kind == statepkg.KindPostgres {
-		args = append(args, "--option", "tmpdir=/unikube/tmp")
-	}
-	if o.Force {
-		args = append(args, "--force")
 	}
 	spec := jobs.Spec{
 		Namespace: ns(o), Component: t.Component, Image: t.Image, AgentImage: o.AgentImage, ClientVersion: o.ClientVersion, Args: args,
@@ -461,7 +455,7 @@ func runOne(ctx context.Context, o Options, t discovery.Target, digest, token st
 	start := time.Now()
 	ro := jobs.RunOptions{DeleteOnFailure: o.DeleteFailedJobs, Logger: log}
 	if o.OnProgress != nil && !planOnly {
-		ro.OnLine = func(l jobs.AgentLine) { o.OnProgress(t.Component, l) }
+		ro.OnLine = func(l agentproto.Line) { o.OnProgress(t.Component, l) }
 	}
 	res, err := jobs.Run(ctx, o.Client, spec, ro)
 	rc.Duration = time.Since(start)
@@ -480,9 +474,9 @@ func runOne(ctx context.Context, o Options, t discovery.Target, digest, token st
 		}
 		return rc, res, fmt.Errorf("component %s: %w", t.Component, err)
 	}
-	var cr restore.ComponentResult
-	if err := json.Unmarshal(res.Last.Result, &cr); err == nil {
+	if cr := res.Last.Result; cr != nil {
 		rc.Action, rc.Strategy, rc.Bytes = string(cr.Action), cr.Strategy, cr.Bytes
+		rc.ChunksFetched, rc.FilesWritten = cr.ChunksFetched, cr.FilesWritten
 	}
 	return rc, res, nil
 }

@@ -10,7 +10,6 @@ package executor
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -86,10 +85,10 @@ func planAgents(ctx context.Context, o Options, targets []discovery.Target, dige
 			switch {
 			case err != nil:
 				ap.err = err
+			case res.Last.Plan == nil:
+				ap.err = fmt.Errorf("component %s: the agent's result line carries no plan", t.Component)
 			default:
-				if err := json.Unmarshal(res.Last.Plan, &ap.plan); err != nil {
-					ap.err = fmt.Errorf("component %s: plan of the agent: %w", t.Component, err)
-				}
+				ap.plan = *res.Last.Plan
 			}
 			log.Info("planned", "component", t.Component, "action", ap.plan.Action, "reason", ap.plan.Reason, "error", ap.err)
 			mu.Lock()

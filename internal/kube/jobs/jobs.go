@@ -7,11 +7,9 @@
 package jobs
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,6 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/unikubehq/terraform-provider-unikube/internal/agentproto"
 	"github.com/unikubehq/terraform-provider-unikube/internal/buildinfo"
 )
 
@@ -151,21 +150,6 @@ func Build(s Spec) (*batchv1.Job, *corev1.Secret) {
 		env = append(env, corev1.EnvVar{Name: EnvTargetPassword, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
 			LocalObjectReference: corev1.LocalObjectReference{Name: s.Name}, Key: secretPasswordKey}}})
 	}
-	// No uid when the namespace assigns one: any fixed default would be
-	// outside its range and the pod rejected.
-	var uid, gid *int64
-	switch {
-	case s.RunAsUser != nil && *s.RunAsUser != 0:
-		uid = ptr(*s.RunAsUser)
-	case !s.Fit.NamespaceAssignsUID:
-		uid = ptr(int64(defaultUID))
-	}
-	switch {
-	case s.RunAsGroup != nil:
-		gid = ptr(*s.RunAsGroup)
-	case uid != nil:
-		gid = ptr(*uid)
-	}
 	res := resources(s.Resources)
 	pull := s.ImagePullPolicy
 	if pull == "" {
@@ -179,11 +163,7 @@ func Build(s Spec) (*batchv1.Job, *corev1.Secret) {
 	if ttl <= 0 {
 		ttl = DefaultTTLAfterFinished
 	}
-	restricted := &corev1.SecurityContext{
-		AllowPrivilegeEscalation: ptr(false),
-		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-		RunAsNonRoot:             ptr(true),
-	}
+	restricted := Restricted()
 	mounts := []corev1.VolumeMount{{Name: "agent-bin", MountPath: agentBinDir}, {Name: "tmp", MountPath: tmpDir}}
 	volumes := []corev1.Volume{
 		{Name: "agent-bin", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
@@ -220,11 +200,8 @@ func Build(s Spec) (*batchv1.Job, *corev1.Secret) {
 					RestartPolicy:                corev1.RestartPolicyNever,
 					AutomountServiceAccountToken: ptr(false),
 					NodeName:                     s.NodeName,
-					SecurityContext: &corev1.PodSecurityContext{
-						RunAsUser: uid, RunAsGroup: gid, FSGroup: s.FSGroup, RunAsNonRoot: ptr(true),
-						SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-					},
-					InitContainers: inits,
+					SecurityContext:              PodSecurity(s.RunAsUser, s.RunAsGroup, s.FSGroup, s.Fit),
+					InitContainers:               inits,
 					Containers: []corev1.Container{{
 						Name: AgentContainer, Image: image, ImagePullPolicy: pull,
 						Command: command, Args: s.Args, Env: env, VolumeMounts: mounts,
@@ -262,37 +239,11 @@ func truncate(s string, n int) string {
 	return s
 }
 
-// AgentLine is one JSON line the agent writes (see cmd/unikube-agent).
-type AgentLine struct {
-	Type      string          `json:"type"`
-	Component string          `json:"component,omitempty"`
-	Result    json.RawMessage `json:"result,omitempty"`
-	Plan      json.RawMessage `json:"plan,omitempty"`
-	// ComponentBlob: see cmd/unikube-agent capture --no-commit.
-	ComponentBlob string `json:"componentBlob,omitempty"`
-	// Progress of a "progress" line: []restore.ComponentProgress.
-	Progress json.RawMessage `json:"progress,omitempty"`
-	Version  json.RawMessage `json:"version,omitempty"`
-	// Steps: where the agent's time went ([{name, seconds}], see
-	// cmd/unikube-agent).
-	Steps json.RawMessage `json:"steps,omitempty"`
-	Error string          `json:"error,omitempty"`
-	// Unchanged: the agent failed before it changed its target.
-	Unchanged bool `json:"unchanged,omitempty"`
-	// Agent: the agent's version, on its first ("hello") line.
-	Agent *buildinfo.Info `json:"agent,omitempty"`
-}
-
 // Unchanged says whether the agent's last error line says it failed
 // before changing its target (its plan failed).
 func (e *PodError) Unchanged() bool {
-	for i := len(e.LogTail) - 1; i >= 0; i-- {
-		var l AgentLine
-		if json.Unmarshal([]byte(e.LogTail[i]), &l) == nil && l.Type == "error" {
-			return l.Unchanged
-		}
-	}
-	return false
+	l, ok := agentproto.Last(e.LogTail, agentproto.TypeError)
+	return ok && l.Unchanged
 }
 
 // Result is a finished agent Job.
@@ -301,7 +252,7 @@ type Result struct {
 	Pod      string
 	Duration time.Duration
 	// Last is the agent's final JSON line (its result).
-	Last AgentLine
+	Last agentproto.Line
 	// AgentVersion is the version the agent reported on its first line
 	// (when Run saw it).
 	AgentVersion string
@@ -328,8 +279,7 @@ func (e *PodError) Error() string {
 	// then leaves out that line, so the cause is said once.
 	tail := e.LogTail
 	for i := len(tail) - 1; i >= 0; i-- {
-		var l AgentLine
-		if json.Unmarshal([]byte(tail[i]), &l) == nil && l.Type == "error" {
+		if l, err := agentproto.Parse([]byte(tail[i])); err == nil && l.Type == agentproto.TypeError {
 			fmt.Fprintf(&b, ": %s", l.Error)
 			tail = append(slices.Clone(tail[:i]), tail[i+1:]...)
 			break
@@ -354,7 +304,7 @@ type RunOptions struct {
 	Poll   time.Duration
 	Logger *slog.Logger
 	// OnLine receives each new JSON progress line of the agent (optional).
-	OnLine func(AgentLine)
+	OnLine func(agentproto.Line)
 
 	clientVersion string // Spec.ClientVersion, for wait
 }
@@ -376,7 +326,7 @@ func Run(ctx context.Context, cs kubernetes.Interface, s Spec, o RunOptions) (Re
 	o.clientVersion = s.ClientVersion
 	job, secret := Build(s)
 	start := time.Now()
-	created, err := create(ctx, cs, job, secret)
+	created, err := Create(ctx, cs, job, secret)
 	if err != nil {
 		return Result{}, err
 	}
@@ -434,59 +384,24 @@ func Delete(ctx context.Context, cs kubernetes.Interface, ns, name string) error
 	return nil
 }
 
-// create makes the Secret, then the Job, then hands the Secret to the Job
-// so garbage collection removes it with the Job. If anything fails, what
-// was made is removed again.
-func create(ctx context.Context, cs kubernetes.Interface, job *batchv1.Job, secret *corev1.Secret) (*batchv1.Job, error) {
-	if _, err := cs.CoreV1().Secrets(secret.Namespace).Create(ctx, secret, metav1.CreateOptions{}); err != nil {
-		return nil, fmt.Errorf("create secret %s/%s for the agent job: %w", secret.Namespace, secret.Name, err)
-	}
-	created, err := cs.BatchV1().Jobs(job.Namespace).Create(ctx, job, metav1.CreateOptions{})
-	if err != nil {
-		_ = cs.CoreV1().Secrets(secret.Namespace).Delete(context.WithoutCancel(ctx), secret.Name, metav1.DeleteOptions{})
-		return nil, fmt.Errorf("create agent job %s/%s: %w", job.Namespace, job.Name, err)
-	}
-	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"ownerReferences": []metav1.OwnerReference{{
-		APIVersion: "batch/v1", Kind: "Job", Name: created.Name, UID: created.UID,
-		BlockOwnerDeletion: ptr(true), Controller: ptr(true),
-	}}}})
-	if _, err := cs.CoreV1().Secrets(secret.Namespace).Patch(ctx, secret.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
-		_ = Delete(context.WithoutCancel(ctx), cs, created.Namespace, created.Name)
-		_ = cs.CoreV1().Secrets(secret.Namespace).Delete(context.WithoutCancel(ctx), secret.Name, metav1.DeleteOptions{})
-		return nil, fmt.Errorf("hand secret %s to job %s: %w", secret.Name, created.Name, err)
-	}
-	return created, nil
-}
-
-// Waiting reasons that will not resolve by themselves.
-var fatalWaiting = map[string]bool{
-	"ImagePullBackOff": true, "ErrImagePull": true, "ErrImageNeverPull": true, "InvalidImageName": true,
-	"CreateContainerError": true, "CreateContainerConfigError": true, "RunContainerError": true,
-}
-
-// wait polls the Job's pod until it succeeds or fails.
+// wait watches the Job's pod until it succeeds or fails; the agent's
+// result line ends it as soon as it is written.
 func wait(ctx context.Context, cs kubernetes.Interface, job *batchv1.Job, o RunOptions, log *slog.Logger) (Result, error) {
 	ns, name := job.Namespace, job.Name
+	w := &Watcher{Client: cs, Namespace: ns, Job: name, Container: AgentContainer, Poll: o.Poll, Logger: log}
 	var res Result
 	var tail []string
 	var seenPod string
 	var lastTailFetch time.Time
 	var seenLines int
-	// Config errors can be transient right after creation (the Secret's
-	// owner patch races the kubelet); give them a short grace.
-	var configErrSince time.Time
-	// A pod the namespace refuses (quota, LimitRange, Pod Security) is
-	// never created: the Job's events say why.
-	var lastEventCheck time.Time
-	var lastRefusal string
 	created, started := time.Now(), false
 	tick := time.NewTicker(o.Poll)
 	defer tick.Stop()
 	// Once the pod runs, its log is followed: progress lines arrive as
 	// the agent writes them, and its result line ends the wait at once
 	// (the pod's status says Succeeded seconds later on a busy node).
-	// Polling below stays the authority on failures.
-	var followed <-chan AgentLine
+	// The watcher stays the authority on failures.
+	var followed <-chan agentproto.Line
 	followCtx, stopFollow := context.WithCancel(ctx)
 	defer stopFollow()
 	fail := func(pod, reason string) (Result, error) {
@@ -507,146 +422,70 @@ func wait(ctx context.Context, cs kubernetes.Interface, job *batchv1.Job, o RunO
 				followed = nil // the stream ended; polling carries on
 				continue
 			}
-			if l.Type == "hello" && l.Agent != nil {
-				res.AgentVersion = l.Agent.Version
-				if o.clientVersion != "" && !buildinfo.Match(o.clientVersion, l.Agent.Version) {
-					// The agent refuses too (it knows the client's version);
-					// Run turns this into a *VersionMismatchError.
-					return fail(seenPod, "the agent is of another version")
+			switch l.Type {
+			case agentproto.TypeHello:
+				if l.Agent != nil {
+					res.AgentVersion = l.Agent.Version
+					if o.clientVersion != "" && !buildinfo.Match(o.clientVersion, l.Agent.Version) {
+						// The agent refuses too (it knows the client's version);
+						// Run turns this into a *VersionMismatchError.
+						return fail(seenPod, "the agent is of another version")
+					}
 				}
-				continue
-			}
-			if l.Type == "result" {
+			case agentproto.TypeResult:
 				// The agent writes its result line last, only on success.
 				res.Pod, res.Last = seenPod, l
-				log.Info("agent job complete", "job", name, "after", time.Since(created).Round(time.Millisecond), "steps", string(l.Steps))
+				log.Info("agent job complete", "job", name, "after", time.Since(created).Round(time.Millisecond), "steps", l.Steps)
 				return res, nil
-			}
-			if o.OnLine != nil && l.Type == "progress" {
-				o.OnLine(l)
+			case agentproto.TypeProgress:
+				if o.OnLine != nil {
+					o.OnLine(l)
+				}
 			}
 			continue
 		case <-tick.C:
 		}
-		j, err := cs.BatchV1().Jobs(ns).Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			if apierrors.IsNotFound(err) {
-				return fail(seenPod, "the job was deleted")
-			}
-			continue // transient API error; the next tick retries
+		obs := w.Observe(ctx)
+		if obs.Pod != "" {
+			seenPod = obs.Pod
 		}
-		pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: LabelJobName + "=" + name})
-		if err != nil {
-			continue
-		}
-		// The pod's success is enough: the Job controller marks the Job
-		// complete a moment later (seconds on a busy control plane).
-		succeeded := ""
-		for _, p := range pods.Items {
-			if p.Status.Phase == corev1.PodSucceeded {
-				succeeded = p.Name
+		switch obs.State {
+		case Failed:
+			return fail(obs.Pod, obs.Reason)
+		case Succeeded:
+			out, err := PodLog(ctx, cs, ns, obs.Pod, AgentContainer, o.LogTail)
+			if err != nil {
+				return res, fmt.Errorf("agent job %s succeeded but its log could not be read: %w", name, err)
 			}
-		}
-		conds := j.Status.Conditions
-		if succeeded != "" {
-			conds = []batchv1.JobCondition{{Type: batchv1.JobComplete, Status: corev1.ConditionTrue}}
-		}
-		for _, c := range conds {
-			if c.Status != corev1.ConditionTrue {
-				continue
+			res.Pod = obs.Pod
+			if l, ok := agentproto.Last(Lines(out), agentproto.TypeResult); ok {
+				res.Last = l
+				log.Info("agent job complete", "job", name, "after", time.Since(created).Round(time.Millisecond), "steps", l.Steps)
+				return res, nil
 			}
-			switch c.Type {
-			case batchv1.JobComplete:
-				pod := seenPod
-				if succeeded != "" {
-					pod = succeeded
-				} else if len(pods.Items) > 0 {
-					pod = pods.Items[0].Name
-				}
-				// The kubelet's log endpoint fails now and then right after a
-				// container exits; retry before giving up.
-				lines, err := logTail(ctx, cs, ns, pod, o.LogTail)
-				for try := 0; err != nil && try < 10 && ctx.Err() == nil; try++ {
-					time.Sleep(500 * time.Millisecond)
-					lines, err = logTail(ctx, cs, ns, pod, o.LogTail)
-				}
-				if err != nil {
-					return res, fmt.Errorf("agent job %s succeeded but its log could not be read: %w", name, err)
-				}
-				res.Pod = pod
-				for i := len(lines) - 1; i >= 0; i-- {
-					var l AgentLine
-					if json.Unmarshal([]byte(lines[i]), &l) == nil && l.Type == "result" {
-						res.Last = l
-						log.Info("agent job complete", "job", name, "after", time.Since(created).Round(time.Millisecond), "steps", string(l.Steps))
-						return res, nil
-					}
-				}
-				return fail(pod, "the agent exited 0 without a result line")
-			case batchv1.JobFailed:
-				return fail(seenPod, fmt.Sprintf("job failed: %s %s", c.Reason, c.Message))
-			}
-		}
-		if seenPod != "" && len(pods.Items) == 0 {
-			return fail(seenPod, "the agent pod disappeared (deleted or evicted)")
-		}
-		if seenPod == "" && len(pods.Items) == 0 && time.Since(created) > 20*o.Poll && time.Since(lastEventCheck) > 4*o.Poll {
-			lastEventCheck = time.Now()
-			if reason, permanent := RefusedPod(ctx, cs, ns, name); reason != "" {
-				if permanent {
-					return fail("", "the namespace refuses its pod: "+reason)
-				}
-				if reason != lastRefusal {
-					lastRefusal = reason
-					log.Warn("the agent pod waits for the namespace's quota", "job", name, "reason", reason)
-				}
-			}
-		}
-		for _, p := range pods.Items {
-			seenPod = p.Name
-			if p.DeletionTimestamp != nil {
-				return fail(p.Name, "the agent pod is being deleted")
-			}
-			if p.Status.Phase == corev1.PodFailed {
-				return fail(p.Name, "pod failed: "+podReason(&p))
-			}
-			for _, st := range append(append([]corev1.ContainerStatus(nil), p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
-				if w := st.State.Waiting; w != nil && fatalWaiting[w.Reason] {
-					if strings.HasPrefix(w.Reason, "CreateContainerConfig") {
-						if configErrSince.IsZero() {
-							configErrSince = time.Now()
-						}
-						if time.Since(configErrSince) < 10*time.Second {
-							continue
-						}
-					}
-					return fail(p.Name, fmt.Sprintf("container %s: %s: %s", st.Name, w.Reason, w.Message))
-				}
-				if t := st.State.Terminated; t != nil && t.ExitCode != 0 {
-					return fail(p.Name, fmt.Sprintf("container %s exited %d (%s)", st.Name, t.ExitCode, t.Reason))
-				}
-			}
-			if p.Status.Phase == corev1.PodRunning && !started {
+			return fail(obs.Pod, "the agent exited 0 without a result line")
+		case Running:
+			if !started {
 				// Scheduling, the init container copying the agent in and
 				// the container start: the fixed cost of a Job.
 				started = true
-				log.Info("agent pod running", append([]any{"job", name, "pod", p.Name, "after", time.Since(created).Round(time.Millisecond)}, podTimeline(&p)...)...)
-				followed = follow(followCtx, cs, ns, p.Name)
+				log.Info("agent pod running", append([]any{"job", name, "pod", obs.Pod, "after", time.Since(created).Round(time.Millisecond)}, podTimeline(obs.Newest)...)...)
+				followed = follow(followCtx, cs, ns, obs.Pod, log)
 			}
-			if p.Status.Phase == corev1.PodRunning && time.Since(lastTailFetch) > 2*time.Second {
+			if time.Since(lastTailFetch) > 2*time.Second {
 				// Keep a recent tail: a killed pod's log may be gone later.
 				lastTailFetch = time.Now()
-				if t, err := logTail(ctx, cs, ns, p.Name, o.LogTail); err == nil && len(t) > 0 {
+				if t, err := logTail(ctx, cs, ns, obs.Pod, o.LogTail); err == nil && len(t) > 0 {
 					tail = t
 					if o.OnLine != nil && followed == nil && len(t) != seenLines {
 						seenLines = len(t)
-						var l AgentLine
-						if json.Unmarshal([]byte(t[len(t)-1]), &l) == nil {
+						if l, err := agentproto.Parse([]byte(t[len(t)-1])); err == nil && l.Type == agentproto.TypeProgress {
 							o.OnLine(l)
 						}
 					}
 				}
 			}
+		case Waiting:
 		}
 		log.Debug("waiting for agent job", "job", name, "pod", seenPod)
 	}
@@ -714,10 +553,11 @@ func podReason(p *corev1.Pod) string {
 	return strings.Join(parts, "; ")
 }
 
-// follow streams the agent container's log and sends its JSON lines until
-// the log ends or ctx is done; the channel is closed then.
-func follow(ctx context.Context, cs kubernetes.Interface, ns, pod string) <-chan AgentLine {
-	ch := make(chan AgentLine, 16)
+// follow streams the agent container's log and sends its lines until
+// the log ends or ctx is done; the channel is closed then. What is not an
+// agent line is logged and skipped: the log tail of a failure shows it.
+func follow(ctx context.Context, cs kubernetes.Interface, ns, pod string, log *slog.Logger) <-chan agentproto.Line {
+	ch := make(chan agentproto.Line, 16)
 	go func() {
 		defer close(ch)
 		r, err := cs.CoreV1().Pods(ns).GetLogs(pod, &corev1.PodLogOptions{Container: AgentContainer, Follow: true}).Stream(ctx)
@@ -725,12 +565,16 @@ func follow(ctx context.Context, cs kubernetes.Interface, ns, pod string) <-chan
 			return
 		}
 		defer r.Close()
-		sc := bufio.NewScanner(r)
-		sc.Buffer(make([]byte, 64<<10), 4<<20)
-		for sc.Scan() {
-			var l AgentLine
-			if json.Unmarshal(sc.Bytes(), &l) != nil {
+		lr := agentproto.NewReader(r)
+		for {
+			l, err := lr.Next()
+			var le *agentproto.LineError
+			if errors.As(err, &le) {
+				log.Debug("agent log", "pod", pod, "err", err)
 				continue
+			}
+			if err != nil {
+				return
 			}
 			select {
 			case ch <- l:
@@ -752,11 +596,7 @@ func logTail(ctx context.Context, cs kubernetes.Interface, ns, pod string, n int
 	if err != nil {
 		return nil, fmt.Errorf("logs of %s: %w", pod, err)
 	}
-	s := strings.TrimRight(string(b), "\n")
-	if s == "" {
-		return nil, nil
-	}
-	return strings.Split(s, "\n"), nil
+	return Lines(string(b)), nil
 }
 
 // logHead returns the first lines of the agent container's log (at most

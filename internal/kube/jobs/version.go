@@ -2,13 +2,14 @@ package jobs
 
 import (
 	"context"
-	"encoding/json"
+
 	"errors"
 	"fmt"
 	"strings"
 
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/unikubehq/terraform-provider-unikube/internal/agentproto"
 	"github.com/unikubehq/terraform-provider-unikube/internal/buildinfo"
 )
 
@@ -73,8 +74,7 @@ func checkAgent(ctx context.Context, cs kubernetes.Interface, ns string, s Spec,
 		if len(head) == 0 || head[0] == "" {
 			return nil
 		}
-		var l AgentLine
-		if json.Unmarshal([]byte(head[0]), &l) == nil && l.Type == "hello" && l.Agent != nil {
+		if l, err := agentproto.Parse([]byte(head[0])); err == nil && l.Type == agentproto.TypeHello && l.Agent != nil {
 			agent = l.Agent.Version
 		}
 		res.AgentVersion = agent

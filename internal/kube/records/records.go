@@ -56,7 +56,11 @@ type Component struct {
 	Strategy string        `json:"strategy,omitempty"`
 	Duration time.Duration `json:"duration"`
 	Bytes    int64         `json:"bytes,omitempty"`
-	Error    string        `json:"error,omitempty"`
+	// ChunksFetched and FilesWritten: what the agent's restore did
+	// (files: volumes only).
+	ChunksFetched int64  `json:"chunksFetched,omitempty"`
+	FilesWritten  int64  `json:"filesWritten,omitempty"`
+	Error         string `json:"error,omitempty"`
 	// Unchanged says a failed component's agent stopped before it changed
 	// its target.
 	Unchanged bool     `json:"unchanged,omitempty"`

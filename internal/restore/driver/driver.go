@@ -189,6 +189,14 @@ type OptionLister interface {
 	TargetOptions() []string
 }
 
+// PodNeeds is implemented by drivers that need options set when they run
+// in an agent pod, whose only writable directory is scratch (postgres
+// stages its archive there): the agent's contract (internal/agentproto)
+// adds them, so no caller knows a driver's needs.
+type PodNeeds interface {
+	PodOptions(scratch string) map[string]string
+}
+
 // CheckOptions returns an error naming the target options d does not
 // take, or nil (always nil for a driver that lists none).
 func CheckOptions(d Driver, opts map[string]string) error {

@@ -115,6 +115,13 @@ func (*Driver) TargetOptions() []string {
 	return []string{OptStrategy, OptJobs, OptRole, OptKeepOwner, OptBinDir, OptMaintenanceDB, OptTempDir, OptSettings, OptDataLoad, OptDrift, driver.OptKeepPrevious}
 }
 
+// PodOptions implements driver.PodNeeds: in an agent pod the archive is
+// staged in its scratch directory (the image's own TMPDIR may be read-only
+// or small).
+func (*Driver) PodOptions(scratch string) map[string]string {
+	return map[string]string{OptTempDir: scratch}
+}
+
 // endpoint is a parsed postgres:// URL.
 type endpoint struct {
 	u  *url.URL
