@@ -81,6 +81,18 @@ func arrow[T comparable](before, after T, f func(T) string) string {
 	return f(before) + " -> " + f(after)
 }
 
+// both shows a changed table's before and after even when equal (prices
+// changed, rows did not), an added or removed one's single side.
+func both(c statediff.Change, before, after int64, f func(int64) string) string {
+	switch c {
+	case statediff.Added:
+		return f(after)
+	case statediff.Removed:
+		return f(before)
+	}
+	return f(before) + " -> " + f(after)
+}
+
 func count(n int64) string { return humanize.Comma(n) }
 
 // renderDiff writes the diff for people: a line per component, then each
@@ -121,7 +133,7 @@ func renderDiff(w io.Writer, r *statediff.Result, all bool) error {
 			fmt.Fprintf(w, "\n%s: tables\n", c.Name)
 			if err := table([]any{"TABLE", "CHANGE", "ROWS", "SIZE"}, func(tw io.Writer) {
 				for _, t := range c.Tables {
-					row(tw, t.Name, t.Change, arrow(t.RowsBefore, t.RowsAfter, count), arrow(t.BytesBefore, t.BytesAfter, size))
+					row(tw, t.Name, t.Change, both(t.Change, t.RowsBefore, t.RowsAfter, count), both(t.Change, t.BytesBefore, t.BytesAfter, size))
 				}
 			}); err != nil {
 				return err
