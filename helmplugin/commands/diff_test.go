@@ -122,4 +122,3 @@ func hasFields(out string, fields ...string) bool {
 	}
 	return false
 }
-
