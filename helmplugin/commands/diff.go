@@ -19,9 +19,11 @@ func newDiffCmd(s *Settings) *cobra.Command {
 		Use:   "diff FROM TO",
 		Short: "Show what changed between two versions of a state, from their manifests (no data is downloaded)",
 		Long: `Compares two versions component by component: size and content; for PostgreSQL
-the tables added, removed or changed with row counts and sizes before and after,
-and the schema's changes as a unified diff; for volumes the files added, removed
-or changed with their sizes; changed component metadata (server versions, ...).
+and MySQL/MariaDB the tables added, removed or changed with row counts and sizes
+(of the table's data in the dump) before and after, and the schema's changes as a
+unified diff; for Redis the key count per database and type; for volumes the files
+added, removed or changed with their sizes; changed component metadata (server
+versions, ...). Only what changed is listed (--all adds unchanged components).
 
 It reads only the two manifests and the summaries captures record in them, so it
 takes as long as two small downloads whatever the size of the data. A version
