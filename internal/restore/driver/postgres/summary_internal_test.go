@@ -82,3 +82,25 @@ func TestSummarizer_TablesAndNormalisedSchema(t *testing.T) {
 		t.Errorf("unterminated COPY: %v", err)
 	}
 }
+
+// BenchmarkSummarizer is the cost a capture adds per byte of COPY data
+// (pg_restore's own pass over the archive comes on top).
+func BenchmarkSummarizer(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString("COPY public.pgbench_accounts (aid, bid, abalance, filler) FROM stdin;\n")
+	for i := range 100_000 {
+		sb.WriteString(strings.Repeat("1", 6) + "\t1\t" + strings.Repeat("0", i%5) + "\t" + strings.Repeat(" ", 84) + "\n")
+	}
+	sb.WriteString("\\.\n")
+	data := []byte(sb.String())
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		s := newSummarizer()
+		for i := 0; i < len(data); i += 64 << 10 {
+			_, _ = s.Write(data[i:min(i+64<<10, len(data))])
+		}
+		if _, err := s.summary(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
