@@ -69,7 +69,7 @@ func newWorld(t *testing.T) *world {
 }
 
 // run executes the command tree in process as main does.
-func (w *world) run(t *testing.T, stdin string, args ...string) (string, string, int) {
+func (w *world) run(t testing.TB, stdin string, args ...string) (string, string, int) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	root := NewRoot(strings.NewReader(stdin), &out, &errb)

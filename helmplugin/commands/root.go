@@ -77,7 +77,7 @@ login file written by "helm state login" (a token, or single sign-on with --sso)
 // extraCommands are the data commands (apply, capture, ...), registered
 // from their own files.
 var extraCommands = []func(*Settings) *cobra.Command{
-	newApplyCmd, newHistoryCmd, newRollbackCmd, newCaptureCmd, newInstallCmd, newUpgradeCmd, newPostRenderCmd,
+	newApplyCmd, newHistoryCmd, newRollbackCmd, newCaptureCmd, newDiffCmd, newInstallCmd, newUpgradeCmd, newPostRenderCmd,
 	newLoginCmd, newListCmd, newShowCmd, newVersionsCmd, newPromoteCmd, newRetagCmd, newPruneCmd,
 	newDeleteCmd, newProjectCmd, newAccessCmd, newTokenCmd, newAuditCmd,
 }

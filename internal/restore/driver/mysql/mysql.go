@@ -149,7 +149,8 @@ func (d *Driver) Capture(ctx context.Context, src driver.Source, w io.Writer, p 
 		// A script is packaged only if a restore would run it (the same
 		// filter), so hostile or truncated SQL is never captured.
 		pr := &driver.ProgressReader{R: f, P: p, Component: name, Phase: driver.PhaseCapture}
-		_, err = io.CopyBuffer(w, sqlfilter.MySQL(pr, sqlfilter.MySQLOptions{}), make([]byte, 1<<20))
+		sum := newSummarizer()
+		_, err = io.CopyBuffer(w, io.TeeReader(sqlfilter.MySQL(pr, sqlfilter.MySQLOptions{}), sum), make([]byte, 1<<20))
 		pr.Flush()
 		if err != nil {
 			if sqlfilter.IsRefused(err) {
@@ -157,7 +158,11 @@ func (d *Driver) Capture(ctx context.Context, src driver.Source, w io.Writer, p 
 			}
 			return driver.CaptureResult{}, fmt.Errorf("mysql capture: %w", err)
 		}
-		return driver.CaptureResult{Format: Format, Meta: map[string]string{"source": "file"}}, nil
+		meta, err := statepkg.SetSummary(map[string]string{"source": "file"}, sum.summary())
+		if err != nil {
+			return driver.CaptureResult{}, err
+		}
+		return driver.CaptureResult{Format: Format, Meta: meta}, nil
 	}
 	e, err := parseEndpoint(src.URL)
 	if err != nil {
@@ -197,7 +202,8 @@ func (d *Driver) Capture(ctx context.Context, src driver.Source, w io.Writer, p 
 	}
 	// The dump passes the restore's filter as it is written, so a source
 	// whose definitions a restore would refuse fails here, not at apply.
-	_, ferr := io.CopyBuffer(pw, sqlfilter.MySQL(out, sqlfilter.MySQLOptions{}), make([]byte, 1<<20))
+	sum := newSummarizer()
+	_, ferr := io.CopyBuffer(pw, io.TeeReader(sqlfilter.MySQL(out, sqlfilter.MySQLOptions{}), sum), make([]byte, 1<<20))
 	if ferr != nil {
 		_ = cmd.Process.Kill()
 	}
@@ -212,7 +218,11 @@ func (d *Driver) Capture(ctx context.Context, src driver.Source, w io.Writer, p 
 	if err := driver.ToolError(ctx, filepath.Base(bin), err, stderr); err != nil {
 		return driver.CaptureResult{}, err
 	}
-	return driver.CaptureResult{Format: Format, Meta: map[string]string{"serverVersion": version, "database": e.db, "dumpTool": filepath.Base(bin)}}, nil
+	meta, err := statepkg.SetSummary(map[string]string{"serverVersion": version, "database": e.db, "dumpTool": filepath.Base(bin)}, sum.summary())
+	if err != nil {
+		return driver.CaptureResult{}, err
+	}
+	return driver.CaptureResult{Format: Format, Meta: meta}, nil
 }
 
 // Marker is the row of the unikube_state table.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver"
 	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver/sqlfilter"
+	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
 )
 
 // Capture implements driver.Driver. A live database is dumped with
@@ -66,11 +67,24 @@ func (d *Driver) Capture(ctx context.Context, src driver.Source, w io.Writer, p 
 	if err := copyWithProgress(ctx, w, f, p, name); err != nil {
 		return driver.CaptureResult{}, err
 	}
-	return driver.CaptureResult{Format: FormatCustom, Meta: map[string]string{
+	meta := map[string]string{
 		"pgDumpVersion": tv,
 		"serverVersion": sv,
 		"database":      e.db,
-	}}, nil
+	}
+	if meta, err = withArchiveSummary(ctx, meta, f.Name(), src.Options); err != nil {
+		return driver.CaptureResult{}, err
+	}
+	return driver.CaptureResult{Format: FormatCustom, Meta: meta}, nil
+}
+
+// withArchiveSummary adds the summary of the archive at path to meta.
+func withArchiveSummary(ctx context.Context, meta map[string]string, path string, opts map[string]string) (map[string]string, error) {
+	s, err := summarizeArchive(ctx, path, opts)
+	if err != nil {
+		return nil, err
+	}
+	return statepkg.SetSummary(meta, s)
 }
 
 func captureFile(ctx context.Context, path string, w io.Writer, p driver.Progress, name string, opts map[string]string) (driver.CaptureResult, error) {
@@ -83,6 +97,7 @@ func captureFile(ctx context.Context, path string, w io.Writer, p driver.Progres
 	head, _ := br.Peek(5)
 	format := FormatSQL
 	meta := map[string]string{"source": "file"}
+	sum := newSummarizer()
 	var in io.Reader = br
 	if bytes.Equal(head, []byte("PGDMP")) {
 		format = FormatCustom
@@ -94,16 +109,28 @@ func captureFile(ctx context.Context, path string, w io.Writer, p driver.Progres
 		if err := validateArchive(ctx, path, opts); err != nil {
 			return driver.CaptureResult{}, err
 		}
+		if meta, err = withArchiveSummary(ctx, meta, path, opts); err != nil {
+			return driver.CaptureResult{}, err
+		}
 	} else {
 		// An SQL script is packaged only if a restore would run it: the
 		// same filter, so hostile or truncated SQL is never captured.
-		in = sqlfilter.Postgres(br)
+		in = io.TeeReader(sqlfilter.Postgres(br), sum)
 	}
 	if err := copyWithProgress(ctx, w, in, p, name); err != nil {
 		if fe := (*sqlfilter.Error)(nil); errors.As(err, &fe) {
 			return driver.CaptureResult{}, fmt.Errorf("postgres capture of %s: the SQL script is refused: %w", path, fe)
 		}
 		return driver.CaptureResult{}, err
+	}
+	if format == FormatSQL {
+		if s, err := sum.summary(); err == nil {
+			if meta, err = statepkg.SetSummary(meta, s); err != nil {
+				return driver.CaptureResult{}, err
+			}
+		}
+		// A script the summarizer cannot follow (not pg_dump's) is
+		// still a valid capture; the diff says no summary was recorded.
 	}
 	return driver.CaptureResult{Format: format, Meta: meta}, nil
 }

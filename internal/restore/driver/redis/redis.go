@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -85,6 +86,8 @@ type frameWriter struct {
 	buf [binary.MaxVarintLen64]byte
 	n   int64
 	err error
+	// types counts the keys written by Redis type (string, hash, ...).
+	types map[string]int64
 }
 
 func (f *frameWriter) write(p []byte) {
@@ -140,7 +143,7 @@ func (d *Driver) Capture(ctx context.Context, src driver.Source, w io.Writer, p 
 		url = u
 		meta["source"] = "rdb"
 	}
-	cli, _, err := client(url)
+	cli, copts, err := client(url)
 	if err != nil {
 		return driver.CaptureResult{}, err
 	}
@@ -148,7 +151,7 @@ func (d *Driver) Capture(ctx context.Context, src driver.Source, w io.Writer, p 
 	if info, err := cli.Info(ctx, "server").Result(); err == nil {
 		meta["redisVersion"] = infoField(info, "redis_version")
 	}
-	fw := &frameWriter{w: bufio.NewWriterSize(w, 1<<20)}
+	fw := &frameWriter{w: bufio.NewWriterSize(w, 1<<20), types: map[string]int64{}}
 	fw.writeString(driver.RedisDumpMagic)
 	var cursor uint64
 	for {
@@ -171,6 +174,15 @@ func (d *Driver) Capture(ctx context.Context, src driver.Source, w io.Writer, p 
 		return driver.CaptureResult{}, fmt.Errorf("redis capture: %w", err)
 	}
 	meta["keys"] = strconv.FormatInt(fw.n, 10)
+	// Keys per type, for helm state diff.
+	sum := statepkg.Summary{Keys: []statepkg.KeyCount{}}
+	for typ, n := range fw.types {
+		sum.Keys = append(sum.Keys, statepkg.KeyCount{DB: copts.DB, Type: typ, Count: n})
+	}
+	slices.SortFunc(sum.Keys, func(a, b statepkg.KeyCount) int { return strings.Compare(a.Type, b.Type) })
+	if meta, err = statepkg.SetSummary(meta, sum); err != nil {
+		return driver.CaptureResult{}, err
+	}
 	return driver.CaptureResult{Format: Format, Meta: meta}, nil
 }
 
@@ -178,9 +190,11 @@ func dumpBatch(ctx context.Context, cli *goredis.Client, keys []string, fw *fram
 	pipe := cli.Pipeline()
 	dumps := make([]*goredis.StringCmd, len(keys))
 	ttls := make([]*goredis.DurationCmd, len(keys))
+	types := make([]*goredis.StatusCmd, len(keys))
 	for i, k := range keys {
 		dumps[i] = pipe.Dump(ctx, k)
 		ttls[i] = pipe.PTTL(ctx, k)
+		types[i] = pipe.Type(ctx, k)
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, goredis.Nil) {
 		return fmt.Errorf("redis capture: dump: %w", err)
@@ -205,6 +219,7 @@ func dumpBatch(ctx context.Context, cli *goredis.Client, keys []string, fw *fram
 		if err := fw.key(k, pttl, v); err != nil {
 			return fmt.Errorf("redis capture: %w", err)
 		}
+		fw.types[types[i].Val()]++
 		n++
 		bytes += int64(len(v))
 	}
