@@ -41,9 +41,23 @@ func newCaptureCmd(s *Settings) *cobra.Command {
 		Long: `capture dumps the release's databases and volumes with agent Jobs next to the
 data and commits them as one new version. The components are those of the
 state's newest version when it has one (same names and kinds), else one per
-database workload and one per PVC of the release's other workloads.`,
+database workload and one per PVC of the release's other workloads.
+
+--config adds a kubernetes component "config" with the release's ConfigMaps
+and Secrets: those the release's manifest makes (or, when it makes none,
+those labelled app.kubernetes.io/instance=RELEASE; or --config-selector).
+Helm's release records, service-account token Secrets and unikube-state's
+own Secrets are never taken; --exclude leaves out more by name or label
+selector. Secret data is stored as data of the state, readable by whoever
+may apply it.
+
+Every capture records the release's chart (name, version, app version),
+its user-supplied values, the chart's default values and the overridden
+keys in the version's manifest (field "release", part of its digest);
+helm state show prints them.`,
 		Example: `  helm state capture my-shop --to shop/seed --message "after the migration"
-  helm state capture my-shop --to shop/seed:v3 --component db --revision 1.4.0`,
+  helm state capture my-shop --to shop/seed:v3 --component db --revision 1.4.0
+  helm state capture my-shop --to shop/seed --config --exclude tier=cache --exclude Secret/my-shop-tls`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			ctx := s.Context(cmd)

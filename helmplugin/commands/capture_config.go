@@ -81,6 +81,7 @@ func configMapping(rel *discovery.Release, selector string, excludes []string) (
 	if len(take) == 0 {
 		return m, fmt.Errorf("release %s has no ConfigMap or Secret of its own to capture (its manifest makes only Helm records, service-account tokens or excluded objects): pass --config-selector", rel.Name)
 	}
+	slices.Sort(take) // Helm 3 and 4 order a manifest differently
 	m.Options["names"] = strings.Join(take, ",")
 	return m, nil
 }

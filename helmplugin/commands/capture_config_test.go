@@ -27,7 +27,7 @@ func TestConfigMapping_TakesTheReleaseManifestsOwnObjects(t *testing.T) {
 		want     map[string]string
 	}{
 		{"the manifest's ConfigMaps and Secrets, never Helm records, SA tokens or ours", "", nil,
-			map[string]string{"names": "ConfigMap/shop-web,ConfigMap/shop-cache,Secret/shop-db"}},
+			map[string]string{"names": "ConfigMap/shop-cache,ConfigMap/shop-web,Secret/shop-db"}},
 		{"exclude by name", "", []string{"ConfigMap/shop-cache", "shop-db"},
 			map[string]string{"names": "ConfigMap/shop-web", "exclude": "ConfigMap/shop-cache,shop-db"}},
 		{"exclude by label", "", []string{"tier=cache"},

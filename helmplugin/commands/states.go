@@ -127,7 +127,7 @@ func newShowCmd(s *Settings) *cobra.Command {
 also shows the release: chart (name, version, app version, repository when
 known), the keys the user's values override and the user-supplied values.
 In the table, values under secret-looking keys (password, secret, token,
-key, credential, auth) are masked as ***; -o json and -o yaml print the
+API key, private key, credential, auth) are masked as ***; -o json and -o yaml print the
 values and the chart's default values as recorded.`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
