@@ -106,5 +106,6 @@ func MaskedValues(values map[string]any) map[string]any {
 			return v
 		}
 	}
-	return mask(values, false).(map[string]any)
+	out, _ := mask(values, false).(map[string]any) // a map masks to a map
+	return out
 }

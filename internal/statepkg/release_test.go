@@ -79,7 +79,10 @@ func TestManifest_ReleaseIsInTheDigest(t *testing.T) {
 	if string(again) != string(withRel) {
 		t.Errorf("decode+encode changed the manifest:\n%s\n%s", withRel, again)
 	}
-	if back.Release == nil || back.Release.Values["image"].(map[string]any)["tag"] != "1.1" {
+	if back.Release == nil {
+		t.Fatal("the decoded manifest lost its release")
+	}
+	if img, _ := back.Release.Values["image"].(map[string]any); img["tag"] != "1.1" {
 		t.Errorf("decoded release %+v", back.Release)
 	}
 }

@@ -144,7 +144,8 @@ func testCaptureConfigAndRelease(t *testing.T, h helmplugin.Helm) {
 	if err := json.Unmarshal([]byte(w.ok(ctx, t, "state", "show", "cfg/seed:v1", "-o", "json")), &shown); err != nil {
 		t.Fatal(err)
 	}
-	if shown.Digest != v.Digest || shown.Release.Values["db"].(map[string]any)["password"] != "s3cret-pw" || shown.Release.DefaultValues["cache"] == nil {
+	db, _ := shown.Release.Values["db"].(map[string]any)
+	if shown.Digest != v.Digest || db["password"] != "s3cret-pw" || shown.Release.DefaultValues["cache"] == nil {
 		t.Errorf("show -o json = %+v, want the version with its values as recorded", shown)
 	}
 }
