@@ -31,6 +31,9 @@ func newCaptureCmd(s *Settings) *cobra.Command {
 		resources             []string
 		quiesceOn, dryRun     bool
 		timeout               time.Duration
+		config                bool
+		configSelector        string
+		excludes              []string
 	)
 	cmd := &cobra.Command{
 		Use:   "capture RELEASE --to PROJECT/STATE[:TAG]",
@@ -38,9 +41,23 @@ func newCaptureCmd(s *Settings) *cobra.Command {
 		Long: `capture dumps the release's databases and volumes with agent Jobs next to the
 data and commits them as one new version. The components are those of the
 state's newest version when it has one (same names and kinds), else one per
-database workload and one per PVC of the release's other workloads.`,
+database workload and one per PVC of the release's other workloads.
+
+--config adds a kubernetes component "config" with the release's ConfigMaps
+and Secrets: those the release's manifest makes (or, when it makes none,
+those labelled app.kubernetes.io/instance=RELEASE; or --config-selector).
+Helm's release records, service-account token Secrets and unikube-state's
+own Secrets are never taken; --exclude leaves out more by name or label
+selector. Secret data is stored as data of the state, readable by whoever
+may apply it.
+
+Every capture records the release's chart (name, version, app version),
+its user-supplied values, the chart's default values and the overridden
+keys in the version's manifest (field "release", part of its digest);
+helm state show prints them.`,
 		Example: `  helm state capture my-shop --to shop/seed --message "after the migration"
-  helm state capture my-shop --to shop/seed:v3 --component db --revision 1.4.0`,
+  helm state capture my-shop --to shop/seed:v3 --component db --revision 1.4.0
+  helm state capture my-shop --to shop/seed --config --exclude tier=cache --exclude Secret/my-shop-tls`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			ctx := s.Context(cmd)
@@ -87,6 +104,23 @@ database workload and one per PVC of the release's other workloads.`,
 			if err != nil {
 				return err
 			}
+			if config || configSelector != "" || len(excludes) > 0 {
+				cfg, err := configMapping(rel, configSelector, excludes)
+				if err != nil {
+					return err
+				}
+				if mappings, err = withConfig(mappings, cfg); err != nil {
+					return err
+				}
+			}
+			for _, i := range unscopedKube(mappings) {
+				cfg, err := configMapping(rel, configSelector, excludes)
+				if err != nil {
+					return err
+				}
+				cfg.Component = mappings[i].Component
+				mappings[i] = cfg
+			}
 			if len(components) > 0 {
 				var keep []discovery.Mapping
 				for _, c := range components {
@@ -109,6 +143,9 @@ database workload and one per PVC of the release's other workloads.`,
 				target := m.Workload
 				if m.PVC != "" {
 					target = "pvc/" + m.PVC + " (" + m.Workload + ")"
+				}
+				if m.Kind == statepkg.KindKubernetes {
+					target = configTarget(m)
 				}
 				plan.Components = append(plan.Components, CaptureItem{Component: m.Component, Kind: string(m.Kind), Target: target})
 			}
@@ -142,7 +179,7 @@ database workload and one per PVC of the release's other workloads.`,
 				Client: cs, Namespace: ns, Platform: pc, PlatformURL: s.PlatformURL, UploadToken: upload,
 				Project: ref.Project, State: ref.State, Tag: tag, Revision: revision, Message: message,
 				Mappings: mappings, Quiesce: quiesceOn, AgentImage: s.AgentImage, Timeout: timeout, Logger: s.Logger(),
-				CAConfigMap: s.CAConfigMap,
+				CAConfigMap: s.CAConfigMap, Release: rel.Info,
 			})
 			if err != nil {
 				if strings.Contains(err.Error(), "fetch its description") && errors.Is(err, client.ErrNotFound) {
@@ -169,6 +206,10 @@ database workload and one per PVC of the release's other workloads.`,
 	fl.BoolVar(&quiesceOn, "quiesce", false, "scale the workloads down while their data is dumped (a consistent copy of volumes)")
 	fl.BoolVar(&dryRun, "dry-run", false, "print what would be captured, change nothing")
 	fl.DurationVar(&timeout, "timeout", 30*time.Minute, "time limit per component Job")
+	fl.BoolVar(&config, "config", false, "also capture the release's ConfigMaps and Secrets as component "+ConfigComponent+
+		" (those its manifest makes; never Helm's release records or service-account tokens)")
+	fl.StringVar(&configSelector, "config-selector", "", "with --config: take the ConfigMaps and Secrets this label selector matches instead")
+	fl.StringArrayVar(&excludes, "exclude", nil, "with --config: leave out a ConfigMap/Secret by name (ConfigMap/NAME, Secret/NAME, NAME) or label selector (tier=cache) (repeatable)")
 	return cmd
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
+	"sigs.k8s.io/yaml"
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/client"
 	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
@@ -118,10 +119,17 @@ func newListCmd(s *Settings) *cobra.Command {
 }
 
 func newShowCmd(s *Settings) *cobra.Command {
-	return &cobra.Command{
+	var defaults bool
+	cmd := &cobra.Command{
 		Use:   "show REF",
-		Short: "Show one version of a state (tag, revision, message, size, components, candidate)",
-		Args:  args(cobra.ExactArgs(1)),
+		Short: "Show one version of a state (tag, revision, message, size, components, candidate, release)",
+		Long: `show prints one version of a state. A version captured from a Helm release
+also shows the release: chart (name, version, app version, repository when
+known), the keys the user's values override and the user-supplied values.
+In the table, values under secret-looking keys (password, secret, token,
+API key, private key, credential, auth) are masked as ***; -o json and -o yaml print the
+values and the chart's default values as recorded.`,
+		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			ref, err := parseRef(a[0])
 			if err != nil {
@@ -135,15 +143,83 @@ func newShowCmd(s *Settings) *cobra.Command {
 			if err != nil {
 				return platformErr("show "+a[0], err)
 			}
-			return s.Print(v, func(w io.Writer) error {
+			shown := ShownVersion{Version: v}
+			// The release is in the manifest, not the version record.
+			// Reading it takes the applier role; a viewer sees the version
+			// record alone.
+			if m, _, err := pc.GetManifest(s.Context(cmd), v.Project, v.State, v.Digest); errors.Is(err, client.ErrForbidden) {
+				s.Logger().Debug("the manifest (release, chart and values) needs the applier role", "err", err)
+			} else if err != nil {
+				s.Logger().Warn("could not read the version's manifest; its release (chart and values) is not shown", "err", err)
+			} else {
+				shown.Release = m.Release
+			}
+			return s.Print(shown, func(w io.Writer) error {
 				row(w, "TAG", "STATE", "REVISION", "MESSAGE", "CREATED_AT", "SIZE", "COMPONENTS", "CANDIDATE")
 				row(w, v.Tag, v.Project+"/"+v.State, dash(v.Revision), dash(v.Message), ts(v.CreatedAt),
 					humanize.IBytes(uint64(max(v.Size, 0))), componentsCell(v.Components), v.Candidate)
 				fmt.Fprintf(w, "\ndigest: %s\n", v.Digest)
+				if shown.Release != nil {
+					return printRelease(w, shown.Release, defaults)
+				}
 				return nil
 			})
 		},
 	}
+	cmd.Flags().BoolVar(&defaults, "default-values", false, "also print the chart's default values (masked like the values)")
+	return cmd
+}
+
+// ShownVersion is what show prints: the version and, when it was captured
+// from a Helm release, the release's chart and values.
+type ShownVersion struct {
+	client.Version
+	Release *statepkg.ReleaseInfo `json:"release,omitempty"`
+}
+
+// printRelease prints a version's release, values masked.
+func printRelease(w io.Writer, r *statepkg.ReleaseInfo, defaults bool) error {
+	fmt.Fprintf(w, "\nrelease:    %s", r.Name)
+	if r.Namespace != "" {
+		fmt.Fprintf(w, " in %s", r.Namespace)
+	}
+	if r.Revision > 0 {
+		fmt.Fprintf(w, " (revision %d)", r.Revision)
+	}
+	fmt.Fprintf(w, "\nchart:      %s %s", r.Chart.Name, dash(r.Chart.Version))
+	if r.Chart.AppVersion != "" {
+		fmt.Fprintf(w, " (app %s)", r.Chart.AppVersion)
+	}
+	fmt.Fprintf(w, "\nrepository: %s\n", firstNonEmpty(r.Chart.Repository, "unknown (Helm's release record does not keep it)"))
+	if len(r.Overridden) > 0 {
+		fmt.Fprintf(w, "overridden: %s\n", strings.Join(r.Overridden, ", "))
+	} else {
+		fmt.Fprintln(w, "overridden: none (the chart's defaults)")
+	}
+	section := func(title string, vals map[string]any) error {
+		if len(vals) == 0 {
+			return nil
+		}
+		b, err := yaml.Marshal(statepkg.MaskedValues(vals))
+		if err != nil {
+			return fmt.Errorf("print %s: %w", title, err)
+		}
+		fmt.Fprintf(w, "\n%s (secret-looking keys masked; -o json prints them):\n", title)
+		for l := range strings.SplitSeq(strings.TrimRight(string(b), "\n"), "\n") {
+			fmt.Fprintf(w, "  %s\n", l)
+		}
+		return nil
+	}
+	if err := section("values", r.Values); err != nil {
+		return err
+	}
+	if defaults {
+		return section("default values", r.DefaultValues)
+	}
+	if len(r.DefaultValues) > 0 {
+		fmt.Fprintln(w, "\n(the chart's default values: --default-values or -o json)")
+	}
+	return nil
 }
 
 func newVersionsCmd(s *Settings) *cobra.Command {

@@ -31,6 +31,9 @@ type Manifest struct {
 	Message       string      `json:"message,omitempty"`
 	CreatedAt     time.Time   `json:"createdAt"`
 	Components    []Component `json:"components"`
+	// Release is the Helm release the version was captured from, when it
+	// was: chart reference and values (Kerbi's values/default_values).
+	Release *ReleaseInfo `json:"release,omitempty"`
 }
 
 // Component is one service's data inside a version: one logical byte stream

@@ -39,6 +39,19 @@ type Release struct {
 	// apply records older than it are of an earlier install.
 	Installed time.Time
 	Workloads []ReleaseWorkload
+	// Info is the chart reference and values of the newest revision.
+	Info *statepkg.ReleaseInfo
+	// Config are the ConfigMaps and Secrets the release's manifest makes
+	// in its namespace (hooks not included), in manifest order.
+	Config []ConfigObject
+}
+
+// ConfigObject is a ConfigMap or Secret of a release's manifest.
+type ConfigObject struct {
+	Kind   string // ConfigMap or Secret
+	Name   string
+	Type   string // a Secret's type
+	Labels map[string]string
 }
 
 // ReleaseWorkload is one StatefulSet or Deployment of a release.
@@ -76,11 +89,14 @@ func LoadRelease(ctx context.Context, cs kubernetes.Interface, ns, name string) 
 	if rel.Chart != nil && rel.Chart.Metadata != nil {
 		r.Chart = rel.Chart.Metadata.Name + "-" + rel.Chart.Metadata.Version
 	}
+	r.Info = releaseInfo(rel)
 	type head struct {
 		Kind     string `json:"kind"`
+		Type     string `json:"type"`
 		Metadata struct {
-			Name      string `json:"name"`
-			Namespace string `json:"namespace"`
+			Name      string            `json:"name"`
+			Namespace string            `json:"namespace"`
+			Labels    map[string]string `json:"labels"`
 		} `json:"metadata"`
 	}
 	var names []quiesce.Workload
@@ -97,6 +113,8 @@ func LoadRelease(ctx context.Context, cs kubernetes.Interface, ns, name string) 
 			names = append(names, quiesce.Workload{Kind: quiesce.StatefulSet, Name: h.Metadata.Name})
 		case "Deployment":
 			names = append(names, quiesce.Workload{Kind: quiesce.Deployment, Name: h.Metadata.Name})
+		case "ConfigMap", "Secret":
+			r.Config = append(r.Config, ConfigObject{Kind: h.Kind, Name: h.Metadata.Name, Type: h.Type, Labels: h.Metadata.Labels})
 		}
 	}
 	if len(names) == 0 {
@@ -140,6 +158,25 @@ func LoadRelease(ctx context.Context, cs kubernetes.Interface, ns, name string) 
 		}
 	}
 	return r, nil
+}
+
+// releaseInfo is the chart reference and values of a release record.
+func releaseInfo(rel *release.Release) *statepkg.ReleaseInfo {
+	info := &statepkg.ReleaseInfo{Name: rel.Name, Namespace: rel.Namespace, Revision: rel.Version, Values: rel.Config}
+	if rel.Chart != nil {
+		if md := rel.Chart.Metadata; md != nil {
+			info.Chart = statepkg.ChartRef{Name: md.Name, Version: md.Version, AppVersion: md.AppVersion}
+		}
+		info.DefaultValues = rel.Chart.Values
+	}
+	if len(info.Values) == 0 {
+		info.Values = nil
+	}
+	if len(info.DefaultValues) == 0 {
+		info.DefaultValues = nil
+	}
+	info.Overridden = statepkg.OverriddenKeys(info.Values, info.DefaultValues)
+	return info
 }
 
 // lastRelease returns the newest revision of a release from the Secrets

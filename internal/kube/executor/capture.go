@@ -56,6 +56,9 @@ type CaptureOptions struct {
 	Timeout          time.Duration
 	QuiesceOptions   quiesce.Options
 	Logger           *slog.Logger
+	// Release is recorded in the version's manifest: the Helm release the
+	// data was captured from (chart and values).
+	Release *statepkg.ReleaseInfo
 }
 
 // Capture dumps every mapped component with an agent Job next to its data,
@@ -184,6 +187,7 @@ func Capture(ctx context.Context, o CaptureOptions) (client.Version, error) {
 		m.Components = append(m.Components, c)
 	}
 	m.Components = append(m.Components, kubeComps...)
+	m.Release = o.Release
 	if err := m.Validate(); err != nil {
 		return client.Version{}, fmt.Errorf("capture %s: %w", state, err)
 	}

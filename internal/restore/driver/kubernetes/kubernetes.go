@@ -27,6 +27,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	k8s "k8s.io/client-go/kubernetes"
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver"
@@ -114,13 +115,38 @@ func namespace(u string, opts map[string]string) (string, error) {
 //	selector  label selector ("app.kubernetes.io/instance=shop")
 //	names     comma-separated "ConfigMap/a", "Secret/b" or bare names (either kind)
 //	kinds     "ConfigMap", "Secret" or both (default both)
+//	exclude   comma-separated names ("ConfigMap/a", "b") left out
+//	exclude_selectors  label selectors separated by ";": an object any
+//	          of them matches is left out
 //
 // With neither names nor selector every ConfigMap and Secret is taken,
-// except what Kubernetes, Helm and unikube-state own themselves.
+// except what Kubernetes, Helm and unikube-state own themselves. An
+// exclusion wins over a name.
 type selection struct {
 	selector string
 	names    []string
 	kinds    []string
+	excludes []string
+	exclSels []labels.Selector
+}
+
+// Option names of a capture's exclusions.
+const (
+	OptionExclude          = "exclude"
+	OptionExcludeSelectors = "exclude_selectors"
+)
+
+// excluded reports whether an --exclude names or matches kind/name.
+func (s selection) excluded(kind, name string, lbls map[string]string) bool {
+	if slices.Contains(s.excludes, name) || slices.Contains(s.excludes, kind+"/"+name) {
+		return true
+	}
+	for _, sel := range s.exclSels {
+		if sel.Matches(labels.Set(lbls)) {
+			return true
+		}
+	}
+	return false
 }
 
 func parseSelection(opts map[string]string) (selection, error) {
@@ -145,6 +171,21 @@ func parseSelection(opts map[string]string) (selection, error) {
 			}
 		}
 	}
+	for n := range strings.SplitSeq(opts[OptionExclude], ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			s.excludes = append(s.excludes, n)
+		}
+	}
+	for e := range strings.SplitSeq(opts[OptionExcludeSelectors], ";") {
+		if e = strings.TrimSpace(e); e == "" {
+			continue
+		}
+		sel, err := labels.Parse(e)
+		if err != nil {
+			return s, fmt.Errorf("kubernetes component: exclude selector %q: %w", e, err)
+		}
+		s.exclSels = append(s.exclSels, sel)
+	}
 	return s, nil
 }
 
@@ -161,20 +202,20 @@ func (s selection) wantsName(kind, name string) bool {
 // Kubernetes, Helm or unikube-state itself. Named, the protected ones
 // fail the capture.
 func skipped(kind, name, typ string, labels map[string]string) bool {
-	return protected(kind, name, typ, labels) != "" || (kind == KindConfigMap && name == "kube-root-ca.crt")
+	return Protected(kind, name, typ, labels) != "" || (kind == KindConfigMap && name == "kube-root-ca.crt")
 }
 
 // helmReleasePrefix starts the name of every Helm 3 release record
 // ("sh.helm.release.v1.NAME.vN").
 const helmReleasePrefix = "sh.helm.release.v1."
 
-// protected says why an object is never captured or restored, or "": Helm
+// Protected says why an object is never captured or restored, or "": Helm
 // release records (a restored one would rewrite a release's history and
 // what `helm upgrade` and rollback act on), service-account token Secrets
 // (credentials the cluster mints; a restored one would bind a token of the
 // package's choosing to an account), and unikube-state's own apply
 // records and Job credentials.
-func protected(kind, name, typ string, labels map[string]string) string {
+func Protected(kind, name, typ string, labels map[string]string) string {
 	switch {
 	case strings.HasPrefix(name, helmReleasePrefix) || strings.HasPrefix(typ, "helm.sh/") || labels["owner"] == "helm":
 		return "a Helm release record"
@@ -246,11 +287,15 @@ func (d *Driver) list(ctx context.Context, ns string, sel selection) ([]Object, 
 			return nil, fmt.Errorf("kubernetes component: list ConfigMaps in %s: %w", ns, err)
 		}
 		for _, cm := range cms.Items {
+			if sel.excluded(KindConfigMap, cm.Name, cm.Labels) {
+				found[KindConfigMap+"/"+cm.Name], found[cm.Name] = true, true
+				continue
+			}
 			named := len(sel.names) > 0 && sel.wantsName(KindConfigMap, cm.Name)
 			if !sel.wantsName(KindConfigMap, cm.Name) || (!named && skipped(KindConfigMap, cm.Name, "", cm.Labels)) {
 				continue
 			}
-			if why := protected(KindConfigMap, cm.Name, "", cm.Labels); why != "" {
+			if why := Protected(KindConfigMap, cm.Name, "", cm.Labels); why != "" {
 				return nil, fmt.Errorf("kubernetes component: ConfigMap/%s in %s is %s, which is never captured or restored", cm.Name, ns, why)
 			}
 			o := Object{Kind: KindConfigMap, Name: cm.Name, Labels: cm.Labels, Annotations: cleanAnnotations(cm.Annotations),
@@ -271,11 +316,15 @@ func (d *Driver) list(ctx context.Context, ns string, sel selection) ([]Object, 
 			return nil, fmt.Errorf("kubernetes component: list Secrets in %s: %w", ns, err)
 		}
 		for _, s := range ss.Items {
+			if sel.excluded(KindSecret, s.Name, s.Labels) {
+				found[KindSecret+"/"+s.Name], found[s.Name] = true, true
+				continue
+			}
 			named := len(sel.names) > 0 && sel.wantsName(KindSecret, s.Name)
 			if !sel.wantsName(KindSecret, s.Name) || (!named && skipped(KindSecret, s.Name, string(s.Type), s.Labels)) {
 				continue
 			}
-			if why := protected(KindSecret, s.Name, string(s.Type), s.Labels); why != "" {
+			if why := Protected(KindSecret, s.Name, string(s.Type), s.Labels); why != "" {
 				return nil, fmt.Errorf("kubernetes component: Secret/%s in %s is %s, which is never captured or restored", s.Name, ns, why)
 			}
 			objs = append(objs, Object{Kind: KindSecret, Name: s.Name, Labels: s.Labels, Annotations: cleanAnnotations(s.Annotations),
@@ -320,7 +369,7 @@ func (d *Driver) Plan(ctx context.Context, c statepkg.Component, t driver.Target
 		kind, name, _ := strings.Cut(ref, "/")
 		m, err := d.getMeta(ctx, ns, kind, name)
 		if err == nil {
-			if why := protected(kind, name, "", m.Labels); why != "" {
+			if why := Protected(kind, name, "", m.Labels); why != "" {
 				return cp, fmt.Errorf("kubernetes component %s: %w: %s in %s is %s, which a state never overwrites", c.Name, ErrObjectsRefused, ref, ns, why)
 			}
 		}
@@ -507,7 +556,7 @@ func manifestRefs(c statepkg.Component) ([]string, error) {
 		case seen[ref]:
 			return nil, fmt.Errorf("%w: the manifest lists %s twice", ErrObjectsRefused, ref)
 		}
-		if why := protected(kind, name, "", nil); why != "" {
+		if why := Protected(kind, name, "", nil); why != "" {
 			return nil, fmt.Errorf("%w: the manifest lists %s, %s, which is never restored", ErrObjectsRefused, ref, why)
 		}
 		seen[ref] = true
@@ -536,7 +585,7 @@ func checkObjects(c statepkg.Component, objs []Object) error {
 		case !listed[ref]:
 			return fmt.Errorf("%w: object %d (%s) is in the data but not in the manifest's list %s", ErrObjectsRefused, i+1, ref, c.Meta[MetaObjects])
 		}
-		if why := protected(o.Kind, o.Name, o.Type, o.Labels); why != "" {
+		if why := Protected(o.Kind, o.Name, o.Type, o.Labels); why != "" {
 			return fmt.Errorf("%w: object %d (%s) is %s, which is never restored", ErrObjectsRefused, i+1, ref, why)
 		}
 		seen[ref] = true
@@ -565,7 +614,7 @@ func (d *Driver) checkTargets(ctx context.Context, ns string, objs []Object) err
 			if err != nil {
 				return fmt.Errorf("get %s in %s: %w", o.Ref(), ns, err)
 			}
-			why = protected(KindConfigMap, cur.Name, "", cur.Labels)
+			why = Protected(KindConfigMap, cur.Name, "", cur.Labels)
 		case KindSecret:
 			cur, err := d.client.CoreV1().Secrets(ns).Get(ctx, o.Name, metav1.GetOptions{})
 			if apierrors.IsNotFound(err) {
@@ -574,7 +623,7 @@ func (d *Driver) checkTargets(ctx context.Context, ns string, objs []Object) err
 			if err != nil {
 				return fmt.Errorf("get %s in %s: %w", o.Ref(), ns, err)
 			}
-			why = protected(KindSecret, cur.Name, string(cur.Type), cur.Labels)
+			why = Protected(KindSecret, cur.Name, string(cur.Type), cur.Labels)
 		}
 		if why != "" {
 			return fmt.Errorf("%w: %s in %s is %s, which a state never overwrites", ErrObjectsRefused, o.Ref(), ns, why)

@@ -60,6 +60,9 @@ func TestCapture_SelectsObjectsAndDropsServerFields(t *testing.T) {
 		{"names", map[string]string{"names": "ConfigMap/app, app-db"}, "ConfigMap/app,Secret/app-db"},
 		{"kinds", map[string]string{"kinds": "Secret", "selector": "app=shop"}, "Secret/app-db"},
 		{"a skipped object when named", map[string]string{"names": "kube-root-ca.crt"}, "ConfigMap/kube-root-ca.crt"},
+		{"excluded by name", map[string]string{"exclude": "ConfigMap/other"}, "ConfigMap/app,Secret/app-db"},
+		{"excluded by bare name though named", map[string]string{"names": "ConfigMap/app,app-db", "exclude": "app-db"}, "ConfigMap/app"},
+		{"excluded by label", map[string]string{"exclude_selectors": "app=other;tier=cache"}, "ConfigMap/app,Secret/app-db"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -76,6 +79,14 @@ func TestCapture_SelectsObjectsAndDropsServerFields(t *testing.T) {
 		driver.Source{URL: URL("staging"), Options: map[string]string{"names": "ConfigMap/missing"}}, &bytes.Buffer{}, nil); err == nil ||
 		!strings.Contains(err.Error(), "ConfigMap/missing not found") {
 		t.Errorf("capture of a missing name: %v", err)
+	}
+}
+
+func TestCapture_RejectsABadExcludeSelector(t *testing.T) {
+	_, err := New(fake.NewClientset(objects()...), nil).Capture(context.Background(),
+		driver.Source{URL: URL("staging"), Options: map[string]string{"exclude_selectors": "app in (x"}}, &bytes.Buffer{}, nil)
+	if err == nil || !strings.Contains(err.Error(), `exclude selector "app in (x"`) {
+		t.Errorf("capture with a malformed exclude selector: %v", err)
 	}
 }
 
