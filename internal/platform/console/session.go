@@ -215,9 +215,12 @@ func (c *Console) endPreviousSession(r *http.Request) {
 	_ = c.base.WithToken(token).RevokeToken(r.Context(), name) // already gone: nothing to end
 }
 
-// safeNext keeps a post-sign-in redirect on this site.
+// safeNext keeps a post-sign-in redirect on this site. Browsers drop tabs
+// and newlines from a URL and read a backslash as a slash, so "/<TAB>/host"
+// is "//host" to them: such a path is refused whole.
 func safeNext(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") ||
+		strings.ContainsFunc(next, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '\\' }) {
 		return "/"
 	}
 	return next
