@@ -113,10 +113,7 @@ func (e endpoint) optionFile() (string, func(), error) {
 func qi(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
 
 func stagingName(db, suffix string) string {
-	if len(db)+len(suffix) > 64 {
-		db = db[:64-len(suffix)]
-	}
-	return db + suffix
+	return driver.BoundedName(db, suffix, 64)
 }
 
 // tool finds the first of names in option mysql_bin or PATH.

@@ -206,10 +206,7 @@ func ident(s string) string { return pgx.Identifier{s}.Sanitize() }
 
 // stagingName bounds names to PostgreSQL's 63-byte identifiers.
 func stagingName(db, suffix string) string {
-	if len(db)+len(suffix) > 63 {
-		db = db[:63-len(suffix)]
-	}
-	return db + suffix
+	return driver.BoundedName(db, suffix, 63)
 }
 
 var versionRE = regexp.MustCompile(`(\d+)(?:\.(\d+))?`)
