@@ -166,9 +166,9 @@ func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
 			again(http.StatusUnauthorized, "The identity provider's token was refused: "+apiMessage(err))
 			return
 		}
-		setSession(w, r, "t:"+ex.AccessToken, int(ex.ExpiresIn))
-		http.Redirect(w, r, next, http.StatusSeeOther)
-		return
+		// Mint a session token from the exchanged one as for a token
+		// sign-in: sign-out can then revoke what the cookie holds.
+		secret = ex.AccessToken
 	}
 	api := c.base.WithToken(secret)
 	who, err := api.Whoami(ctx)
