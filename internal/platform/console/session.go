@@ -104,12 +104,20 @@ func csrfToken(cookie string) string {
 
 func setSession(w http.ResponseWriter, r *http.Request, value string, maxAge int) {
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: value, Path: "/", MaxAge: maxAge,
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+		HttpOnly: true, Secure: overTLS(r), SameSite: http.SameSiteStrictMode})
 }
 
 func clearSession(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1,
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+		HttpOnly: true, Secure: overTLS(r), SameSite: http.SameSiteStrictMode})
+}
+
+// overTLS says whether the browser reached the console over TLS, also
+// through a proxy that terminates it (X-Forwarded-Proto). The header is
+// trusted only to make the cookie stricter: a forged one just keeps that
+// client's cookie off plain HTTP.
+func overTLS(r *http.Request) bool {
+	return r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
 }
 
 func randomSuffix() string {
@@ -158,9 +166,9 @@ func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
 			again(http.StatusUnauthorized, "The identity provider's token was refused: "+apiMessage(err))
 			return
 		}
-		setSession(w, r, "t:"+ex.AccessToken, int(ex.ExpiresIn))
-		http.Redirect(w, r, next, http.StatusSeeOther)
-		return
+		// Mint a session token from the exchanged one as for a token
+		// sign-in: sign-out can then revoke what the cookie holds.
+		secret = ex.AccessToken
 	}
 	api := c.base.WithToken(secret)
 	who, err := api.Whoami(ctx)
@@ -215,9 +223,12 @@ func (c *Console) endPreviousSession(r *http.Request) {
 	_ = c.base.WithToken(token).RevokeToken(r.Context(), name) // already gone: nothing to end
 }
 
-// safeNext keeps a post-sign-in redirect on this site.
+// safeNext keeps a post-sign-in redirect on this site. Browsers drop tabs
+// and newlines from a URL and read a backslash as a slash, so "/<TAB>/host"
+// is "//host" to them: such a path is refused whole.
 func safeNext(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") ||
+		strings.ContainsFunc(next, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '\\' }) {
 		return "/"
 	}
 	return next

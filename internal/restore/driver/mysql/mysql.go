@@ -113,10 +113,7 @@ func (e endpoint) optionFile() (string, func(), error) {
 func qi(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
 
 func stagingName(db, suffix string) string {
-	if len(db)+len(suffix) > 64 {
-		db = db[:64-len(suffix)]
-	}
-	return db + suffix
+	return driver.BoundedName(db, suffix, 64)
 }
 
 // tool finds the first of names in option mysql_bin or PATH.
@@ -244,6 +241,10 @@ func ReadMarker(ctx context.Context, raw string) (*Marker, error) {
 	return readMarker(ctx, e), nil
 }
 
+// maxMarkerBytes bounds the checksums a plan reads: some 40 bytes a table,
+// so this is room for 200,000 tables.
+const maxMarkerBytes = 8 << 20
+
 func readMarker(ctx context.Context, e endpoint) *Marker {
 	db, err := e.open(e.db)
 	if err != nil {
@@ -252,8 +253,16 @@ func readMarker(ctx context.Context, e endpoint) *Marker {
 	defer db.Close()
 	var m Marker
 	var tables sql.NullString
-	err = db.QueryRowContext(ctx, "SELECT state, digest, component, component_digest, applied_at, `tables` FROM "+qi(MarkerTable)+" ORDER BY applied_at DESC LIMIT 1").
-		Scan(&m.State, &m.Digest, &m.Component, &m.ComponentDigest, &m.AppliedAt, &tables)
+	var tooBig bool
+	// Anyone who can write to the schema can write the marker: checksums
+	// larger than an apply writes are left in the server unread, and the
+	// marker is not trusted.
+	err = db.QueryRowContext(ctx, "SELECT state, digest, component, component_digest, applied_at, IF(LENGTH(`tables`) > ?, NULL, `tables`), COALESCE(LENGTH(`tables`) > ?, FALSE) FROM "+
+		qi(MarkerTable)+" ORDER BY applied_at DESC LIMIT 1", maxMarkerBytes, maxMarkerBytes).
+		Scan(&m.State, &m.Digest, &m.Component, &m.ComponentDigest, &m.AppliedAt, &tables, &tooBig)
+	if err == nil && tooBig {
+		return nil
+	}
 	if err != nil {
 		// A marker table written before the checksums were recorded.
 		err = db.QueryRowContext(ctx, "SELECT state, digest, component, component_digest, applied_at FROM "+qi(MarkerTable)+" ORDER BY applied_at DESC LIMIT 1").

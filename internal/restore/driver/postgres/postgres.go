@@ -236,10 +236,7 @@ func ident(s string) string { return pgx.Identifier{s}.Sanitize() }
 
 // stagingName bounds names to PostgreSQL's 63-byte identifiers.
 func stagingName(db, suffix string) string {
-	if len(db)+len(suffix) > 63 {
-		db = db[:63-len(suffix)]
-	}
-	return db + suffix
+	return driver.BoundedName(db, suffix, 63)
 }
 
 var versionRE = regexp.MustCompile(`(\d+)(?:\.(\d+))?`)
@@ -319,6 +316,10 @@ type Marker struct {
 	Tables TableStats `json:"tables"`
 }
 
+// maxMarkerBytes bounds the marker a plan reads: its tables' statistics
+// take some 40 bytes a table, so this is room for 200,000 tables.
+const maxMarkerBytes = 8 << 20
+
 // ReadMarker returns the marker of database db, or nil when it has none.
 func readMarker(ctx context.Context, e endpoint, db string) *Marker {
 	c, err := e.connect(ctx, db)
@@ -327,9 +328,13 @@ func readMarker(ctx context.Context, e endpoint, db string) *Marker {
 	}
 	defer c.Close(context.WithoutCancel(ctx))
 	// As JSON: a marker table written by an older version lacks columns.
+	// Anyone who can write to the database can write the marker: one larger
+	// than an apply writes is left in the server unread (NULL), and so not
+	// trusted.
 	var raw []byte
-	err = c.QueryRow(ctx, `SELECT to_jsonb(m) FROM public.`+MarkerTable+` m ORDER BY applied_at DESC LIMIT 1`).Scan(&raw)
-	if err != nil {
+	err = c.QueryRow(ctx, `SELECT CASE WHEN octet_length(to_jsonb(m)::text) <= $1 THEN to_jsonb(m) END
+		FROM public.`+MarkerTable+` m ORDER BY applied_at DESC LIMIT 1`, maxMarkerBytes).Scan(&raw)
+	if err != nil || raw == nil {
 		return nil
 	}
 	var m Marker
