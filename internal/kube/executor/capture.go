@@ -13,7 +13,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/agentproto"
-	"github.com/unikubehq/terraform-provider-unikube/internal/buildinfo"
 	"github.com/unikubehq/terraform-provider-unikube/internal/client"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/discovery"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/jobs"
@@ -64,16 +63,7 @@ type CaptureOptions struct {
 // Capture dumps every mapped component with an agent Job next to its data,
 // each uploading its chunks, and commits one version of them all.
 func Capture(ctx context.Context, o CaptureOptions) (client.Version, error) {
-	log := o.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	if o.AgentImage == "" {
-		o.AgentImage = DefaultAgentImage()
-	}
-	if o.ClientVersion == "" {
-		o.ClientVersion = buildinfo.Get().Version
-	}
+	log := agentDefaults(o.Logger, &o.AgentImage, &o.ClientVersion)
 	if o.Concurrency <= 0 {
 		o.Concurrency = 2
 	}

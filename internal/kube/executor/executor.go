@@ -149,17 +149,23 @@ func Apply(ctx context.Context, o Options) (*records.Record, error) {
 	return rec, err
 }
 
-func apply(ctx context.Context, o Options, at *progress) (*records.Record, error) {
-	log := o.Logger
+// agentDefaults fills in the agent image and client version the caller left
+// out, and returns its logger (one that discards when it gave none).
+func agentDefaults(log *slog.Logger, image, version *string) *slog.Logger {
+	if *image == "" {
+		*image = DefaultAgentImage()
+	}
+	if *version == "" {
+		*version = buildinfo.Get().Version
+	}
 	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+		return slog.New(slog.DiscardHandler)
 	}
-	if o.AgentImage == "" {
-		o.AgentImage = DefaultAgentImage()
-	}
-	if o.ClientVersion == "" {
-		o.ClientVersion = buildinfo.Get().Version
-	}
+	return log
+}
+
+func apply(ctx context.Context, o Options, at *progress) (*records.Record, error) {
+	log := agentDefaults(o.Logger, &o.AgentImage, &o.ClientVersion)
 	if o.Concurrency <= 0 {
 		o.Concurrency = 2
 	}

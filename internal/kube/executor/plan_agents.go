@@ -12,12 +12,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/unikubehq/terraform-provider-unikube/internal/buildinfo"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/discovery"
 	"github.com/unikubehq/terraform-provider-unikube/internal/kube/rbac"
 	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver"
@@ -39,16 +37,7 @@ type agentPlan struct {
 // whole plan (rights, options, the job token); a component's own failure
 // is in its agentPlan.
 func planAgents(ctx context.Context, o Options, targets []discovery.Target, digest string) (map[string]agentPlan, error) {
-	log := o.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	if o.AgentImage == "" {
-		o.AgentImage = DefaultAgentImage()
-	}
-	if o.ClientVersion == "" {
-		o.ClientVersion = buildinfo.Get().Version
-	}
+	log := agentDefaults(o.Logger, &o.AgentImage, &o.ClientVersion)
 	if o.PlatformURL == "" {
 		o.PlatformURL = o.Platform.Endpoint()
 	}

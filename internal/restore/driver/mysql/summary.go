@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/unikubehq/terraform-provider-unikube/internal/restore/driver"
 	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
 )
 
@@ -16,40 +17,22 @@ import (
 // the rest as the schema, for `helm state diff`. mysqldump writes each
 // statement on one line, escaping newlines inside values.
 type summarizer struct {
-	buf    []byte
-	tables []statepkg.TableSummary
-	index  map[string]int
-	hashes []hash.Hash
-	schema bytes.Buffer
-	big    bool
-	sh     hash.Hash
+	driver.Lines // hands the dump to line, a line at a time
+	tables       []statepkg.TableSummary
+	index        map[string]int
+	hashes       []hash.Hash
+	schema       bytes.Buffer
+	big          bool
+	sh           hash.Hash
 	// in is the table whose INSERT continues on the next line (MariaDB's
 	// dump writes a row a line), -1 when none.
 	in int
 }
 
 func newSummarizer() *summarizer {
-	return &summarizer{index: map[string]int{}, sh: sha256.New(), in: -1}
-}
-
-func (s *summarizer) Write(p []byte) (int, error) {
-	n := len(p)
-	for len(p) > 0 {
-		i := bytes.IndexByte(p, '\n')
-		if i < 0 {
-			s.buf = append(s.buf, p...)
-			break
-		}
-		if len(s.buf) > 0 {
-			s.buf = append(s.buf, p[:i+1]...)
-			s.line(s.buf)
-			s.buf = s.buf[:0]
-		} else {
-			s.line(p[:i+1])
-		}
-		p = p[i+1:]
-	}
-	return n, nil
+	s := &summarizer{index: map[string]int{}, sh: sha256.New(), in: -1}
+	s.Lines.Line = s.line
+	return s
 }
 
 func (s *summarizer) table(name string) int {
@@ -163,10 +146,7 @@ func tuples(b []byte) int64 {
 }
 
 func (s *summarizer) summary() statepkg.Summary {
-	if len(s.buf) > 0 {
-		s.line(append(s.buf, '\n'))
-		s.buf = nil
-	}
+	s.Flush()
 	for i := range s.tables {
 		s.tables[i].Digest = statepkg.DigestPrefix + hex.EncodeToString(s.hashes[i].Sum(nil))
 	}

@@ -20,36 +20,20 @@ import (
 // of an archive) and records per table the rows, bytes and digest of its
 // COPY data, and the rest as the schema, for `helm state diff`.
 type summarizer struct {
-	buf     []byte // a partial line
-	tables  []statepkg.TableSummary
-	cur     *statepkg.TableSummary
-	h       hash.Hash
-	schema  bytes.Buffer
-	comment []string // a "--" block held until we know it heads a data entry
-	big     bool     // schema text past MaxSchemaText: keep the digest only
-	sh      hash.Hash
+	driver.Lines // hands the dump to line, a line at a time
+	tables       []statepkg.TableSummary
+	cur          *statepkg.TableSummary
+	h            hash.Hash
+	schema       bytes.Buffer
+	comment      []string // a "--" block held until we know it heads a data entry
+	big          bool     // schema text past MaxSchemaText: keep the digest only
+	sh           hash.Hash
 }
 
-func newSummarizer() *summarizer { return &summarizer{sh: sha256.New()} }
-
-func (s *summarizer) Write(p []byte) (int, error) {
-	n := len(p)
-	for len(p) > 0 {
-		i := bytes.IndexByte(p, '\n')
-		if i < 0 {
-			s.buf = append(s.buf, p...)
-			break
-		}
-		if len(s.buf) > 0 {
-			s.buf = append(s.buf, p[:i+1]...)
-			s.line(s.buf)
-			s.buf = s.buf[:0]
-		} else {
-			s.line(p[:i+1])
-		}
-		p = p[i+1:]
-	}
-	return n, nil
+func newSummarizer() *summarizer {
+	s := &summarizer{sh: sha256.New()}
+	s.Lines.Line = s.line
+	return s
 }
 
 // line handles one line, newline included.
@@ -129,10 +113,7 @@ func (s *summarizer) schemaLine(text string) {
 
 // summary finishes reading; an unterminated COPY block is an error.
 func (s *summarizer) summary() (statepkg.Summary, error) {
-	if len(s.buf) > 0 {
-		s.line(append(s.buf, '\n'))
-		s.buf = nil
-	}
+	s.Flush()
 	if s.cur != nil {
 		return statepkg.Summary{}, fmt.Errorf("the data of table %s ends without its terminator", s.cur.Name)
 	}
