@@ -564,10 +564,8 @@ func addKubePlanError(diags *diag.Diagnostics, t *kubernetesTarget, ref statepkg
 	case errors.As(err, &script) && !errors.As(err, new(*scriptrun.ValidationError)):
 		diags.AddAttributeError(path.Root(script.When+"_script").AtListIndex(script.Index).AtName("script"), "Could not read script "+script.Script, script.Err.Error())
 	case errors.As(err, &script):
-		// The runner's hint names the Helm plugin's flag; say what to set here.
-		msg, _, _ := strings.Cut(script.Err.Error(), ": pass --set")
 		diags.AddAttributeError(path.Root(script.When+"_script").AtListIndex(script.Index).AtName("variables"), "Invalid script variables",
-			msg+". Set the script's variables in this block, e.g. variables = { NAME = \"value\" }.")
+			script.Err.Error()+". Set the script's variables in this block, e.g. variables = { NAME = \"value\" }.")
 	case errors.Is(err, client.ErrUnauthorized), errors.Is(err, client.ErrForbidden), errors.Is(err, client.ErrNotFound):
 		addClientError(diags, "Could not resolve "+ref.String(), err)
 	case errors.Is(err, rbac.ErrMissing):

@@ -137,11 +137,8 @@ func (r *StateApplyResource) checkScripts(ctx context.Context, runs []scriptRun)
 			continue
 		}
 		if _, err := scriptrun.Resolve(&sc, sr.vars); err != nil {
-			// The runner's hint names the Helm plugin's flag; say what to
-			// set here instead.
-			msg, _, _ := strings.Cut(err.Error(), ": pass --set")
 			diags.AddAttributeError(sr.attr.AtName("variables"), "Invalid script variables",
-				msg+". Set the script's variables in this block, e.g. variables = { NAME = \"value\" }.")
+				err.Error()+". Set the script's variables in this block, e.g. variables = { NAME = \"value\" }.")
 		}
 	}
 	return diags

@@ -438,9 +438,7 @@ func planErr(ref statepkg.Ref, err error) error {
 	case errors.As(err, &hookErr):
 		return usageErrorf("--%s-hook/--hooks: %v", hookErr.When, err)
 	case errors.As(err, &scriptErr) && errors.As(err, &invalid):
-		// The runner's hint names `script run`'s flag; say what to set here.
-		msg, _, _ := strings.Cut(err.Error(), ": pass --set")
-		return usageErrorf("%s (set the script's variables in the --scripts file: variables or variables_from_env)", msg)
+		return usageErrorf("%v (set the script's variables in the --scripts file: variables or variables_from_env)", err)
 	case errors.As(err, &scriptErr) && (errors.Is(err, client.ErrForbidden) || errors.Is(err, client.ErrUnauthorized) || errors.Is(err, client.ErrNotFound)):
 		return platformErr(scriptErr.When+" script "+scriptErr.Script, err)
 	case errors.Is(err, client.ErrForbidden), errors.Is(err, client.ErrUnauthorized), errors.Is(err, client.ErrNotFound):

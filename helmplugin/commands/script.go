@@ -158,6 +158,9 @@ func runScript(cmd *cobra.Command, s *Settings, f scriptRunFlags, a []string) er
 	}
 	res, err := scriptrun.Run(s.Context(cmd), o)
 	var ve *scriptrun.ValidationError
+	if errors.As(err, &ve) && len(ve.Missing) > 0 {
+		return usageErrorf("%v: pass --set %s=VALUE", err, ve.Missing[0])
+	}
 	if errors.As(err, &ve) {
 		return usageErrorf("%v", err)
 	}

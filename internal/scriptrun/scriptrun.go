@@ -197,9 +197,13 @@ type Result struct {
 }
 
 // ValidationError is bad input found before anything was created.
+// It names no flag or block: each front end says how its user sets a
+// variable (--set, a variables block, a scripts file).
 type ValidationError struct {
 	Script string
 	Msg    string
+	// Missing lists the required variables that were not set.
+	Missing []string
 }
 
 func (e *ValidationError) Error() string { return fmt.Sprintf("script %s: %s", e.Script, e.Msg) }
@@ -317,7 +321,7 @@ func Resolve(sc *client.Script, vars map[string]string) ([]variable, error) {
 		return nil, &ValidationError{Script: ref, Msg: fmt.Sprintf("unknown variable(s) %s (the script declares: %s)", strings.Join(unknown, ", "), strings.Join(names, ", "))}
 	}
 	if len(missing) > 0 {
-		return nil, &ValidationError{Script: ref, Msg: fmt.Sprintf("required variable(s) %s not set: pass --set %s=VALUE", strings.Join(missing, ", "), missing[0])}
+		return nil, &ValidationError{Script: ref, Msg: fmt.Sprintf("required variable(s) %s not set", strings.Join(missing, ", ")), Missing: missing}
 	}
 	return out, nil
 }
