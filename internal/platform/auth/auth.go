@@ -271,7 +271,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (Princi
 			return Principal{Token: c.t}, nil
 		}
 	}
-	if looksLikeJWT(secret) {
+	if LooksLikeJWT(secret) {
 		return a.authenticateOIDC(ctx, secret, hash, now)
 	}
 	t, err := a.Store.TokenByHash(ctx, hash)
@@ -337,7 +337,7 @@ func (a *Authenticator) VerifyOIDC(ctx context.Context, raw string) (Identity, e
 	if a.OIDC == nil {
 		return Identity{}, fmt.Errorf("%w: this platform trusts no OIDC provider (--oidc-issuer)", ErrUnauthenticated)
 	}
-	if !looksLikeJWT(raw) {
+	if !LooksLikeJWT(raw) {
 		return Identity{}, fmt.Errorf("%w: the subject token is not a JWT issued by %s", ErrUnauthenticated, a.OIDC.Issuer())
 	}
 	return a.OIDC.Verify(ctx, raw)

@@ -218,9 +218,9 @@ func groupsOf(v any) []string {
 	return out
 }
 
-// looksLikeJWT says whether a bearer secret could be a JWT (three
+// LooksLikeJWT says whether a bearer secret could be a JWT (three
 // base64url parts) rather than a platform token.
-func looksLikeJWT(s string) bool {
+func LooksLikeJWT(s string) bool {
 	return !strings.HasPrefix(s, TokenPrefix) && strings.Count(s, ".") == 2
 }
 

@@ -48,7 +48,7 @@ func TestOIDC_GroupsClaimShapes(t *testing.T) {
 func TestOIDC_TellsJWTsFromPlatformTokens(t *testing.T) {
 	payload := base64.RawURLEncoding.EncodeToString([]byte(`{"iss":"https://idp.example.com","sub":"a"}`))
 	jwt := "eyJhbGciOiJSUzI1NiJ9." + payload + ".c2ln"
-	if !looksLikeJWT(jwt) || looksLikeJWT(TokenPrefix+"a.b.c") || looksLikeJWT("uks_abc") {
+	if !LooksLikeJWT(jwt) || LooksLikeJWT(TokenPrefix+"a.b.c") || LooksLikeJWT("uks_abc") {
 		t.Error("looksLikeJWT confuses JWTs and platform tokens")
 	}
 	if got := unverifiedIssuer(jwt); got != "https://idp.example.com" {

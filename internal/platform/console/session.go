@@ -156,9 +156,11 @@ func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	c.endPreviousSession(r)
-	if !strings.HasPrefix(secret, auth.TokenPrefix) {
+	// An identity provider's token is a JWT; anything else is a platform
+	// token (the admin's, from the chart's Secret, has no uks_ prefix).
+	if auth.LooksLikeJWT(secret) {
 		if _, err := c.base.OIDCSettings(ctx); err != nil {
-			again(http.StatusUnauthorized, "That is not a platform token (they start with "+auth.TokenPrefix+"), and this platform has no single sign-on.")
+			again(http.StatusUnauthorized, "That looks like an identity provider's token, and this platform has no single sign-on: paste a platform token.")
 			return
 		}
 		ex, err := c.base.ExchangeOIDCToken(ctx, secret, 0) // the platform's exchange lifetime

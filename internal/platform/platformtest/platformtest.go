@@ -22,6 +22,8 @@ const AdminToken = "uks_platformtest-admin-token-0123456789"
 
 // Options tune the server; the zero value is the embedded default.
 type Options struct {
+	// AdminToken: empty for the package's AdminToken.
+	AdminToken string
 	Database     string
 	BlobStore    string
 	Env          map[string]string // what the server sees as its environment
@@ -80,6 +82,12 @@ func WithPrivateCA(ca *testenv.CA) Option {
 	}
 }
 
+// WithAdminToken bootstraps with token instead of AdminToken, e.g. one
+// like the chart's (40 random letters and digits, no "uks_" prefix).
+func WithAdminToken(token string) Option {
+	return func(_ testing.TB, o *Options) { o.AdminToken = token }
+}
+
 // Server is a running test platform.
 type Server struct {
 	URL        string
@@ -99,10 +107,13 @@ func Start(t testing.TB, opts ...Option) *Server {
 	if o.DataDir == "" {
 		o.DataDir = t.TempDir()
 	}
+	if o.AdminToken == "" {
+		o.AdminToken = AdminToken
+	}
 	env := o.Env
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := server.New(ctx, server.Options{
-		DataDir: o.DataDir, Database: o.Database, BlobStore: o.BlobStore, AdminToken: AdminToken,
+		DataDir: o.DataDir, Database: o.Database, BlobStore: o.BlobStore, AdminToken: o.AdminToken,
 		MaxBodyBytes: o.MaxBodyBytes, JobTokenTTL: o.JobTokenTTL, GCGrace: o.GCGrace, ProjectUploadQuota: o.ProjectUploadQuota, Logger: o.Logger, Now: o.Now,
 		Timeouts: o.Timeouts, MetricsListen: o.MetricsListen, TLSCert: o.TLSCert, TLSKey: o.TLSKey,
 		OIDC: o.OIDC, OIDCExchangeTTL: o.OIDCExchangeTTL,
@@ -136,7 +147,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 	if o.TLSCert != "" {
 		scheme = "https://"
 	}
-	return &Server{URL: scheme + ln.Addr().String(), AdminToken: AdminToken, DataDir: o.DataDir, Platform: srv, Options: o}
+	return &Server{URL: scheme + ln.Addr().String(), AdminToken: o.AdminToken, DataDir: o.DataDir, Platform: srv, Options: o}
 }
 
 // Client returns a client of the server using token (fast retries, so
