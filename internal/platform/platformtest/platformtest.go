@@ -23,7 +23,7 @@ const AdminToken = "uks_platformtest-admin-token-0123456789"
 // Options tune the server; the zero value is the embedded default.
 type Options struct {
 	// AdminToken: empty for the package's AdminToken.
-	AdminToken string
+	AdminToken   string
 	Database     string
 	BlobStore    string
 	Env          map[string]string // what the server sees as its environment
