@@ -31,7 +31,7 @@ type summarizer struct {
 
 func newSummarizer() *summarizer {
 	s := &summarizer{index: map[string]int{}, sh: sha256.New(), in: -1}
-	s.Lines.Line = s.line
+	s.Line = s.line
 	return s
 }
 

@@ -32,7 +32,7 @@ type summarizer struct {
 
 func newSummarizer() *summarizer {
 	s := &summarizer{sh: sha256.New()}
-	s.Lines.Line = s.line
+	s.Line = s.line
 	return s
 }
 
