@@ -440,9 +440,10 @@ func preflight(ctx context.Context, o Options, targets []discovery.Target, diges
 	return plans, g.Wait()
 }
 
-// runOne runs the agent Job of one component (only its plan when planOnly).
-func runOne(ctx context.Context, o Options, t discovery.Target, digest, token string, planOnly bool, log *slog.Logger) (records.Component, jobs.Result, error) {
-	rc := records.Component{Name: t.Component, Kind: string(t.Kind)}
+// agentSpec is the Job of one component's agent (only its plan when
+// planOnly: then the volume is mounted read-only, so a plan cannot change
+// the data whatever the agent does).
+func agentSpec(o Options, t discovery.Target, digest, token string, planOnly bool) jobs.Spec {
 	args := agentproto.Restore{
 		Common: agentproto.Common{Platform: o.PlatformURL, State: o.Ref.StateName(), Component: t.Component, Kind: t.Kind,
 			Options: t.Options, Interval: agentproto.JobInterval},
@@ -452,12 +453,18 @@ func runOne(ctx context.Context, o Options, t discovery.Target, digest, token st
 	if planOnly {
 		mode = ModePlan
 	}
-	spec := jobs.Spec{
+	return jobs.Spec{
 		Namespace: ns(o), Component: t.Component, Image: t.Image, AgentImage: o.AgentImage, ClientVersion: o.ClientVersion, Args: args,
-		Token: token, Password: t.Password, PasswordRef: t.PasswordRef, PVC: t.PVC, NodeName: t.Node, CAConfigMap: o.CAConfigMap,
+		Token: token, Password: t.Password, PasswordRef: t.PasswordRef, PVC: t.PVC, ReadOnlyData: planOnly, NodeName: t.Node, CAConfigMap: o.CAConfigMap,
 		RunAsUser: t.RunAsUser, RunAsGroup: t.RunAsGroup, FSGroup: t.FSGroup, Fit: t.Fit, Resources: t.Resources, Deadline: o.Timeout,
 		Labels: map[string]string{"unikube.dev/release": o.Release, LabelMode: mode},
 	}
+}
+
+// runOne runs the agent Job of one component (only its plan when planOnly).
+func runOne(ctx context.Context, o Options, t discovery.Target, digest, token string, planOnly bool, log *slog.Logger) (records.Component, jobs.Result, error) {
+	rc := records.Component{Name: t.Component, Kind: string(t.Kind)}
+	spec := agentSpec(o, t, digest, token, planOnly)
 	start := time.Now()
 	ro := jobs.RunOptions{DeleteOnFailure: o.DeleteFailedJobs, Logger: log}
 	if o.OnProgress != nil && !planOnly {
