@@ -496,7 +496,7 @@ func runOne(ctx context.Context, o Options, t discovery.Target, digest, token st
 	res, err := jobs.Run(ctx, o.Client, spec, ro)
 	rc.Duration = time.Since(start)
 	if err != nil {
-		err = phraseTargetError(t, err)
+		err = phraseTargetError(t, o.PlatformURL, err)
 		rc.Error = err.Error()
 		var pe *jobs.PodError
 		if errors.As(err, &pe) {
