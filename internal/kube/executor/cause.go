@@ -76,13 +76,18 @@ var (
 
 // phraseTargetError turns the failed agent Job of target t into a
 // *CredentialError or *UnreachableError when the agent's error says so;
-// other errors are returned as they are.
-func phraseTargetError(t discovery.Target, err error) error {
+// other errors are returned as they are, among them the agent's failure
+// to reach the platform at platformURL (its "no such host" is not the
+// target's).
+func phraseTargetError(t discovery.Target, platformURL string, err error) error {
 	var pe *jobs.PodError
 	if !errors.As(err, &pe) {
 		return err
 	}
 	msg := agentError(pe)
+	if p, perr := url.Parse(platformURL); perr == nil && p.Hostname() != "" && strings.Contains(msg, p.Hostname()) {
+		return err
+	}
 	u, _ := url.Parse(t.URL)
 	addr, user := "", ""
 	if u != nil {

@@ -278,8 +278,8 @@ func apply(ctx context.Context, o Options, at *progress) (*records.Record, error
 		kubeTodo = append(kubeTodo, kt)
 	}
 	lap("plan kubernetes components")
-	if err := runHooks(ctx, o, o.PreHooks); err != nil {
-		return nil, fmt.Errorf("pre hooks (nothing was changed): %w", err)
+	if err := runPreHooks(ctx, o, at); err != nil {
+		return nil, err
 	}
 	if len(o.PreHooks) > 0 {
 		lap("pre hooks")
@@ -417,6 +417,29 @@ func runHooks(ctx context.Context, o Options, hs []hooks.Hook) error {
 	return nil
 }
 
+// runPreHooks runs the pre hooks. A failure is a refusal ("nothing was
+// changed") only while no hook command has run in a pod: a hook that ran
+// (an earlier one, or the failing one in some pod) may have changed what
+// its pods hold, so from then on at.changing is set.
+func runPreHooks(ctx context.Context, o Options, at *progress) error {
+	if len(o.PreHooks) > 0 && o.RESTConfig == nil {
+		return errors.New("pre hooks (nothing was changed): hooks need Options.RESTConfig")
+	}
+	for i, h := range o.PreHooks {
+		res, err := hooks.Run(ctx, o.RESTConfig, o.Client, o.Namespace, h)
+		if len(res) > 0 {
+			at.changing = true
+		}
+		if err != nil {
+			if at.changing {
+				return fmt.Errorf("pre hook %d (no data was restored, but the hook commands that ran may have changed their pods): %w", i+1, err)
+			}
+			return fmt.Errorf("pre hook %d (nothing was changed): %w", i+1, err)
+		}
+	}
+	return nil
+}
+
 // preflight runs a plan-only agent Job per target, in parallel, and
 // returns their plans in target order.
 func preflight(ctx context.Context, o Options, targets []discovery.Target, digest, token string, log *slog.Logger) ([]driver.ComponentPlan, error) {
@@ -440,9 +463,10 @@ func preflight(ctx context.Context, o Options, targets []discovery.Target, diges
 	return plans, g.Wait()
 }
 
-// runOne runs the agent Job of one component (only its plan when planOnly).
-func runOne(ctx context.Context, o Options, t discovery.Target, digest, token string, planOnly bool, log *slog.Logger) (records.Component, jobs.Result, error) {
-	rc := records.Component{Name: t.Component, Kind: string(t.Kind)}
+// agentSpec is the Job of one component's agent (only its plan when
+// planOnly: then the volume is mounted read-only, so a plan cannot change
+// the data whatever the agent does).
+func agentSpec(o Options, t discovery.Target, digest, token string, planOnly bool) jobs.Spec {
 	args := agentproto.Restore{
 		Common: agentproto.Common{Platform: o.PlatformURL, State: o.Ref.StateName(), Component: t.Component, Kind: t.Kind,
 			Options: t.Options, Interval: agentproto.JobInterval},
@@ -452,12 +476,18 @@ func runOne(ctx context.Context, o Options, t discovery.Target, digest, token st
 	if planOnly {
 		mode = ModePlan
 	}
-	spec := jobs.Spec{
+	return jobs.Spec{
 		Namespace: ns(o), Component: t.Component, Image: t.Image, AgentImage: o.AgentImage, ClientVersion: o.ClientVersion, Args: args,
-		Token: token, Password: t.Password, PasswordRef: t.PasswordRef, PVC: t.PVC, NodeName: t.Node, CAConfigMap: o.CAConfigMap,
+		Token: token, Password: t.Password, PasswordRef: t.PasswordRef, PVC: t.PVC, ReadOnlyData: planOnly, NodeName: t.Node, CAConfigMap: o.CAConfigMap,
 		RunAsUser: t.RunAsUser, RunAsGroup: t.RunAsGroup, FSGroup: t.FSGroup, Fit: t.Fit, Resources: t.Resources, Deadline: o.Timeout,
 		Labels: map[string]string{"unikube.dev/release": o.Release, LabelMode: mode},
 	}
+}
+
+// runOne runs the agent Job of one component (only its plan when planOnly).
+func runOne(ctx context.Context, o Options, t discovery.Target, digest, token string, planOnly bool, log *slog.Logger) (records.Component, jobs.Result, error) {
+	rc := records.Component{Name: t.Component, Kind: string(t.Kind)}
+	spec := agentSpec(o, t, digest, token, planOnly)
 	start := time.Now()
 	ro := jobs.RunOptions{DeleteOnFailure: o.DeleteFailedJobs, Logger: log}
 	if o.OnProgress != nil && !planOnly {
@@ -466,7 +496,7 @@ func runOne(ctx context.Context, o Options, t discovery.Target, digest, token st
 	res, err := jobs.Run(ctx, o.Client, spec, ro)
 	rc.Duration = time.Since(start)
 	if err != nil {
-		err = phraseTargetError(t, err)
+		err = phraseTargetError(t, o.PlatformURL, err)
 		rc.Error = err.Error()
 		var pe *jobs.PodError
 		if errors.As(err, &pe) {

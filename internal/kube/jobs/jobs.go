@@ -83,6 +83,9 @@ type Spec struct {
 	PasswordRef *corev1.SecretKeySelector
 	// PVC is mounted at /data when set (volume components).
 	PVC string
+	// ReadOnlyData mounts the PVC read-only: a plan-only agent reads the
+	// target and must not be able to change it.
+	ReadOnlyData bool
 	// NodeName pins the pod (a ReadWriteOnce volume attached there).
 	NodeName string
 	// RunAsUser/RunAsGroup/FSGroup: the workload's, so restored files get
@@ -170,7 +173,7 @@ func Build(s Spec) (*batchv1.Job, *corev1.Secret) {
 		{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
 	}
 	if s.PVC != "" {
-		mounts = append(mounts, corev1.VolumeMount{Name: "data", MountPath: DataMountPath})
+		mounts = append(mounts, corev1.VolumeMount{Name: "data", MountPath: DataMountPath, ReadOnly: s.ReadOnlyData})
 		volumes = append(volumes, corev1.Volume{Name: "data", VolumeSource: corev1.VolumeSource{
 			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: s.PVC}}})
 	}

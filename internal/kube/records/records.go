@@ -43,6 +43,9 @@ const (
 	// says the components held went with the uninstall. It is never
 	// written (see MarkUninstalled).
 	StatusUninstalled = "uninstalled"
+	// StatusUnreadable marks, when read, a record Secret whose data is not
+	// a record (damaged or made by hand). It is never written.
+	StatusUnreadable = "unreadable"
 )
 
 // maxRecordBytes keeps a record well under the 1 MiB Secret limit.
@@ -99,9 +102,20 @@ func List(ctx context.Context, cs kubernetes.Interface, ns, release string) ([]R
 	for _, s := range l.Items {
 		var r Record
 		if err := json.Unmarshal(s.Data[dataKey], &r); err != nil {
-			return nil, fmt.Errorf("record %s: %w", s.Name, err)
+			// A damaged (or hand-made) Secret must not stop every later
+			// apply from recording itself, nor hide the history: it is
+			// listed as unreadable, which nothing rolls back to.
+			r = Record{Status: StatusUnreadable, Error: fmt.Sprintf("record %s cannot be read: %v", s.Name, err), Components: []Component{}}
+		} else {
+			r.Status = s.Labels[LabelStatus] // the label is the source of truth
 		}
-		r.Status = s.Labels[LabelStatus] // the label is the source of truth
+		// The Secret's labels, not its data, say whose record it is:
+		// Write marks records superseded by these, and must never touch
+		// another release's.
+		r.Release = release
+		if n, err := strconv.Atoi(s.Labels[LabelRevision]); err == nil {
+			r.Revision = n
+		}
 		out = append(out, r)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Revision < out[j].Revision })
