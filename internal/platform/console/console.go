@@ -177,6 +177,7 @@ func (c *Console) routes() {
 	c.mux.HandleFunc("POST /projects/{project}/states/{state}/grants", c.session(c.putGrant))
 	c.mux.HandleFunc("POST /projects/{project}/states/{state}/prune", c.session(c.prune))
 	c.mux.HandleFunc("GET /projects/{project}/states/{state}/versions/{ref}", c.session(c.versionPage))
+	c.mux.HandleFunc("GET /projects/{project}/states/{state}/diff", c.session(c.diffPage))
 	c.mux.HandleFunc("POST /projects/{project}/states/{state}/versions/{ref}/{action}", c.session(c.versionAction))
 
 	c.mux.HandleFunc("GET /projects/{project}/new-script", c.session(c.scriptEditPage))
