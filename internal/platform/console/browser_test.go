@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/client"
+	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
 	"github.com/unikubehq/terraform-provider-unikube/internal/testenv"
 )
 
@@ -272,6 +273,41 @@ func TestConsole_InABrowser(t *testing.T) {
 			t.Errorf("stack trace shown: %q", trace)
 		}
 		screenshot(t, ctx, "run")
+	})
+
+	t.Run("a maintainer compares a version with another and sees the changed table", func(t *testing.T) {
+		admin := s.srv.Admin(t)
+		schema := "CREATE TABLE public.products (\n    id integer,\n    price numeric\n);\n"
+		push := func(tag, content, schema string, rows int64) {
+			m, mem := summarised(t, content, statepkg.Summary{Schema: schema, SchemaDigest: statepkg.DigestBytes([]byte(schema)), Tables: []statepkg.TableSummary{
+				{Name: "public.products", Rows: rows, Bytes: rows * 40, Digest: statepkg.DigestBytes([]byte(content))},
+				{Name: "public.orders", Rows: 3, Bytes: 90, Digest: statepkg.DigestBytes([]byte("orders"))},
+			}})
+			if _, _, err := admin.PushVersion(bg, "shop", "seed", tag, m, mem, client.TransferOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		push("before-sale", "INSERT INTO products VALUES (1, 'mug', 1200);\n", schema, 12)
+		push("sale", "INSERT INTO products VALUES (1, 'mug', 600);\n", strings.Replace(schema, "price numeric", "price numeric,\n    currency text", 1), 13)
+		run(t, ctx, "open the version and compare it with the one before",
+			chromedp.Navigate(base+"/projects/shop/states/seed/versions/sale"),
+			chromedp.WaitVisible(chromedp.CSS(`body[data-page="version"] #compare-from`)),
+			chromedp.SetValue(chromedp.CSS(`#compare-from`), must(admin.GetVersion(bg, "shop", "seed", "before-sale")).Digest),
+			chromedp.Click(chromedp.CSS(`form.compare button`)),
+			chromedp.WaitVisible(chromedp.CSS(`body[data-page="diff"] table.diff-tables`)))
+		if row := text(t, ctx, `table.diff-tables tbody tr`); !strings.Contains(row, "public.products") || !strings.Contains(row, "12 → 13") {
+			t.Errorf("the changed table's row is %q, want public.products with 12 → 13 rows", row)
+		}
+		if n := count(t, ctx, `table.diff-tables tbody tr`); n != 1 {
+			t.Errorf("%d tables listed, want only the changed one", n)
+		}
+		if added := text(t, ctx, `pre.diff .dl-add`); !strings.Contains(added, "price numeric,") {
+			t.Errorf("first added schema line %q", added)
+		}
+		if n := count(t, ctx, `pre.diff .dl-del`); n != 1 {
+			t.Errorf("%d removed schema lines marked, want 1", n)
+		}
+		screenshot(t, ctx, "diff")
 	})
 
 	t.Run("a page of another origin cannot change anything", func(t *testing.T) {

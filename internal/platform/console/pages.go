@@ -162,17 +162,30 @@ func (c *Console) diffPage(w http.ResponseWriter, r *http.Request) {
 		c.renderError(w, r, http.StatusBadRequest, "Choose two versions to compare: open a version and pick the other one under \"Compare with another version\".")
 		return
 	}
-	ma, da, err := s.api.GetManifest(ctx, project, name, from)
+	// The versions first, for their tags (the form sends digests), then
+	// the manifests of exactly those digests.
+	va, err := s.api.GetVersion(ctx, project, name, from)
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	mb, db, err := s.api.GetManifest(ctx, project, name, to)
+	vb, err := s.api.GetVersion(ctx, project, name, to)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	ma, da, err := s.api.GetManifest(ctx, project, name, va.Digest)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	mb, db, err := s.api.GetManifest(ctx, project, name, vb.Digest)
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
 	state := project + "/" + name
+	from, to = va.Tag, vb.Tag
 	res, err := statediff.Diff(statediff.Side{Ref: state + ":" + from, Digest: da}, statediff.Side{Ref: state + ":" + to, Digest: db}, ma, mb)
 	if err != nil {
 		c.log.Error("console: diff", "state", state, "from", from, "to", to, "error", err.Error())
