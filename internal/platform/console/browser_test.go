@@ -125,6 +125,15 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	}
 }
 
+func bodyColor(t *testing.T, ctx context.Context) string {
+	t.Helper()
+	c, err := chromedp.Run(ctx, chromedp.Evaluate[string](`getComputedStyle(document.body).color`))
+	if err != nil {
+		t.Fatalf("body colour: %v", err)
+	}
+	return c
+}
+
 func count(t *testing.T, ctx context.Context, sel string) int {
 	t.Helper()
 	n, err := chromedp.Run(ctx, chromedp.Evaluate[int](fmt.Sprintf(`document.querySelectorAll(%q).length`, sel)))
@@ -265,6 +274,12 @@ func TestConsole_InABrowser(t *testing.T) {
 		run(t, ctx, "open the script",
 			chromedp.Navigate(base+"/projects/shop/scripts/"+s.script),
 			chromedp.WaitVisible(chromedp.CSS(`body[data-page="script"] pre.code`)))
+		if kw := text(t, ctx, `pre.code .kn`); kw != "import" {
+			t.Errorf("the python source's first keyword marked is %q, want import highlighted", kw)
+		}
+		if color, err := chromedp.Run(ctx, chromedp.Evaluate[string](`getComputedStyle(document.querySelector("pre.code .kn")).color`)); err != nil || color == bodyColor(t, ctx) {
+			t.Errorf("the keyword has the text's colour %q (%v): highlight.css did not apply", color, err)
+		}
 		screenshot(t, ctx, "script")
 		run(t, ctx, "open the failed run",
 			chromedp.Click(chromedp.CSS(fmt.Sprintf(`a[href$="/runs/%s"]`, s.failedRun))),
