@@ -203,6 +203,13 @@ func TestConsole_InABrowser(t *testing.T) {
 				t.Errorf("a viewer sees %d %s", n, sel)
 			}
 		}
+		run(t, ctx, "open a version", chromedp.Navigate(base+"/projects/shop/states/seed/versions/v1"), chromedp.WaitVisible(chromedp.CSS(`body[data-page="version"] #helm-snippet`)))
+		if n := count(t, ctx, `#compare-from`); n != 0 {
+			t.Errorf("a viewer is offered to compare versions, which reads manifests (applier)")
+		}
+		if body := text(t, ctx, "main"); !strings.Contains(body, "Comparing versions reads their manifests, which needs the applier role") {
+			t.Errorf("the viewer's version page does not say why comparing is not offered")
+		}
 		_, err := s.srv.Client(t, s.viewer).Promote(bg, "shop", "seed", "[cand]-3")
 		if !errors.Is(err, client.ErrForbidden) {
 			t.Errorf("the API let a viewer promote: %v", err)
