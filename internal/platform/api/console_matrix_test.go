@@ -40,6 +40,8 @@ func consoleRows() []consoleRow {
 		{name: "state page", method: "GET", row: row{min: lvViewer, state: true}, req: fixed(s)},
 		{name: "version page", method: "GET", row: row{min: lvViewer, state: true, also: jobToken}, req: fixed(s + "/versions/v1")},
 		{name: "version page of another version", method: "GET", row: row{min: lvViewer, state: true}, req: fixed(s + "/versions/v2")},
+		// Comparing reads both manifests: applier, as the API's getManifest.
+		{name: "compare two versions", method: "GET", row: row{min: lvApplier, state: true}, req: fixed(s + "/diff?from=v1&to=v2")},
 		{name: "promote", method: "POST", row: row{min: lvMaintainer, state: true}, req: func(w *world) (string, url.Values) {
 			return s + "/versions/" + url.PathEscape(w.freshVersion(targetState, "[cand]-"+w.uniq("cpr"))) + "/promote", url.Values{}
 		}},

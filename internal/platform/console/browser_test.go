@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/client"
+	"github.com/unikubehq/terraform-provider-unikube/internal/statepkg"
 	"github.com/unikubehq/terraform-provider-unikube/internal/testenv"
 )
 
@@ -124,6 +125,15 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	}
 }
 
+func bodyColor(t *testing.T, ctx context.Context) string {
+	t.Helper()
+	c, err := chromedp.Run(ctx, chromedp.Evaluate[string](`getComputedStyle(document.body).color`))
+	if err != nil {
+		t.Fatalf("body colour: %v", err)
+	}
+	return c
+}
+
 func count(t *testing.T, ctx context.Context, sel string) int {
 	t.Helper()
 	n, err := chromedp.Run(ctx, chromedp.Evaluate[int](fmt.Sprintf(`document.querySelectorAll(%q).length`, sel)))
@@ -192,6 +202,13 @@ func TestConsole_InABrowser(t *testing.T) {
 			if n := count(t, ctx, sel); n != 0 {
 				t.Errorf("a viewer sees %d %s", n, sel)
 			}
+		}
+		run(t, ctx, "open a version", chromedp.Navigate(base+"/projects/shop/states/seed/versions/v1"), chromedp.WaitVisible(chromedp.CSS(`body[data-page="version"] #helm-snippet`)))
+		if n := count(t, ctx, `#compare-from`); n != 0 {
+			t.Errorf("a viewer is offered to compare versions, which reads manifests (applier)")
+		}
+		if body := text(t, ctx, "main"); !strings.Contains(body, "Comparing versions reads their manifests, which needs the applier role") {
+			t.Errorf("the viewer's version page does not say why comparing is not offered")
 		}
 		_, err := s.srv.Client(t, s.viewer).Promote(bg, "shop", "seed", "[cand]-3")
 		if !errors.Is(err, client.ErrForbidden) {
@@ -264,6 +281,12 @@ func TestConsole_InABrowser(t *testing.T) {
 		run(t, ctx, "open the script",
 			chromedp.Navigate(base+"/projects/shop/scripts/"+s.script),
 			chromedp.WaitVisible(chromedp.CSS(`body[data-page="script"] pre.code`)))
+		if kw := text(t, ctx, `pre.code .kn`); kw != "import" {
+			t.Errorf("the python source's first keyword marked is %q, want import highlighted", kw)
+		}
+		if color, err := chromedp.Run(ctx, chromedp.Evaluate[string](`getComputedStyle(document.querySelector("pre.code .kn")).color`)); err != nil || color == bodyColor(t, ctx) {
+			t.Errorf("the keyword has the text's colour %q (%v): highlight.css did not apply", color, err)
+		}
 		screenshot(t, ctx, "script")
 		run(t, ctx, "open the failed run",
 			chromedp.Click(chromedp.CSS(fmt.Sprintf(`a[href$="/runs/%s"]`, s.failedRun))),
@@ -272,6 +295,41 @@ func TestConsole_InABrowser(t *testing.T) {
 			t.Errorf("stack trace shown: %q", trace)
 		}
 		screenshot(t, ctx, "run")
+	})
+
+	t.Run("a maintainer compares a version with another and sees the changed table", func(t *testing.T) {
+		admin := s.srv.Admin(t)
+		schema := "CREATE TABLE public.products (\n    id integer,\n    price numeric\n);\n"
+		push := func(tag, content, schema string, rows int64) {
+			m, mem := summarised(t, content, statepkg.Summary{Schema: schema, SchemaDigest: statepkg.DigestBytes([]byte(schema)), Tables: []statepkg.TableSummary{
+				{Name: "public.products", Rows: rows, Bytes: rows * 40, Digest: statepkg.DigestBytes([]byte(content))},
+				{Name: "public.orders", Rows: 3, Bytes: 90, Digest: statepkg.DigestBytes([]byte("orders"))},
+			}})
+			if _, _, err := admin.PushVersion(bg, "shop", "seed", tag, m, mem, client.TransferOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		push("before-sale", "INSERT INTO products VALUES (1, 'mug', 1200);\n", schema, 12)
+		push("sale", "INSERT INTO products VALUES (1, 'mug', 600);\n", strings.Replace(schema, "price numeric", "price numeric,\n    currency text", 1), 13)
+		run(t, ctx, "open the version and compare it with the one before",
+			chromedp.Navigate(base+"/projects/shop/states/seed/versions/sale"),
+			chromedp.WaitVisible(chromedp.CSS(`body[data-page="version"] #compare-from`)),
+			chromedp.SetValue(chromedp.CSS(`#compare-from`), must(admin.GetVersion(bg, "shop", "seed", "before-sale")).Digest),
+			chromedp.Click(chromedp.CSS(`form.compare button`)),
+			chromedp.WaitVisible(chromedp.CSS(`body[data-page="diff"] table.diff-tables`)))
+		if row := text(t, ctx, `table.diff-tables tbody tr`); !strings.Contains(row, "public.products") || !strings.Contains(row, "12 → 13") {
+			t.Errorf("the changed table's row is %q, want public.products with 12 → 13 rows", row)
+		}
+		if n := count(t, ctx, `table.diff-tables tbody tr`); n != 1 {
+			t.Errorf("%d tables listed, want only the changed one", n)
+		}
+		if added := text(t, ctx, `pre.diff .dl-add`); !strings.Contains(added, "price numeric,") {
+			t.Errorf("first added schema line %q", added)
+		}
+		if n := count(t, ctx, `pre.diff .dl-del`); n != 1 {
+			t.Errorf("%d removed schema lines marked, want 1", n)
+		}
+		screenshot(t, ctx, "diff")
 	})
 
 	t.Run("a page of another origin cannot change anything", func(t *testing.T) {

@@ -62,6 +62,7 @@ type Console struct {
 	base  *client.Client
 	pages map[string]*template.Template
 	mux   *http.ServeMux
+	hl    *highlighter
 }
 
 // New builds the console.
@@ -91,7 +92,11 @@ func New(cfg Config) (*Console, error) {
 	if err != nil {
 		return nil, fmt.Errorf("console: %w", err)
 	}
-	c := &Console{cfg: cfg, log: cfg.Logger, base: base, pages: pages, mux: http.NewServeMux()}
+	hl, err := newHighlighter()
+	if err != nil {
+		return nil, err
+	}
+	c := &Console{cfg: cfg, log: cfg.Logger, base: base, pages: pages, mux: http.NewServeMux(), hl: hl}
 	c.routes()
 	return c, nil
 }
@@ -162,6 +167,11 @@ func securityHeaders(next http.Handler) http.Handler {
 func (c *Console) routes() {
 	static, _ := fs.Sub(staticFS, "static")
 	fileServer := http.StripPrefix("/static/", http.FileServerFS(static))
+	c.mux.HandleFunc("GET /static/highlight.css", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/css; charset=utf-8")
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		_, _ = w.Write(c.hl.css)
+	})
 	c.mux.Handle("GET /static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 		fileServer.ServeHTTP(w, r)
@@ -177,6 +187,7 @@ func (c *Console) routes() {
 	c.mux.HandleFunc("POST /projects/{project}/states/{state}/grants", c.session(c.putGrant))
 	c.mux.HandleFunc("POST /projects/{project}/states/{state}/prune", c.session(c.prune))
 	c.mux.HandleFunc("GET /projects/{project}/states/{state}/versions/{ref}", c.session(c.versionPage))
+	c.mux.HandleFunc("GET /projects/{project}/states/{state}/diff", c.session(c.diffPage))
 	c.mux.HandleFunc("POST /projects/{project}/states/{state}/versions/{ref}/{action}", c.session(c.versionAction))
 
 	c.mux.HandleFunc("GET /projects/{project}/new-script", c.session(c.scriptEditPage))

@@ -181,6 +181,7 @@ func BenchmarkConsole_Pages(b *testing.B) {
 		{"state", "/projects/shop/states/seed"},
 		{"state-all-1000", "/projects/shop/states/seed?all=1"},
 		{"version", "/projects/shop/states/seed/versions/v1"},
+		{"diff", "/projects/shop/states/seed/diff?from=v1&to=n997"},
 		{"script", "/projects/shop/scripts/" + s.script},
 	} {
 		b.Run(page.name, func(b *testing.B) {

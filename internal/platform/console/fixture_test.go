@@ -78,6 +78,22 @@ func manifest(t testing.TB, revision, message string) (*statepkg.Manifest, *stat
 		CreatedAt: time.Date(2026, 12, 1, 9, 30, 0, 0, time.UTC), Components: []statepkg.Component{comp}}, mem
 }
 
+// summarised is a one-component version of content whose capture
+// recorded sum, as helm state diff and the console's compare read it.
+func summarised(t testing.TB, content string, sum statepkg.Summary) (*statepkg.Manifest, *statepkg.MemoryStore) {
+	t.Helper()
+	mem := statepkg.NewMemoryStore()
+	comp, _, err := statepkg.WriteComponent(context.Background(), mem,
+		statepkg.Component{Name: "db", Kind: statepkg.KindPostgres, Format: "pg_dump-custom"}, bytes.NewReader([]byte(content)), statepkg.WriteOptions{})
+	if err != nil {
+		t.Fatalf("write component: %v", err)
+	}
+	if comp.Meta, err = statepkg.SetSummary(comp.Meta, sum); err != nil {
+		t.Fatal(err)
+	}
+	return &statepkg.Manifest{SchemaVersion: statepkg.SchemaVersion, State: "shop/seed", Components: []statepkg.Component{comp}}, mem
+}
+
 // must passes v on, and stops the test (through a panic the testing
 // package reports) on a fixture error.
 func must[T any](v T, err error) T {

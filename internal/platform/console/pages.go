@@ -9,6 +9,7 @@ import (
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/client"
 	"github.com/unikubehq/terraform-provider-unikube/internal/platform/auth"
+	"github.com/unikubehq/terraform-provider-unikube/internal/statediff"
 )
 
 // role is the caller's role on a project (state "") or state, as the API
@@ -126,12 +127,101 @@ func (c *Console) versionPage(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
+	role := c.role(r, project, name)
+	// Comparing reads both manifests, which the API gives appliers: a
+	// viewer is told so instead of offered a form that would be refused.
+	var others []client.Version
+	if roleRank(role) >= roleRank(client.RoleApplier) {
+		all, err := s.api.ListVersions(r.Context(), project, name, client.ListVersionsOptions{})
+		if err != nil {
+			c.fail(w, r, err)
+			return
+		}
+		for _, o := range all {
+			if o.Digest != v.Digest && len(others) < versionsShown {
+				others = append(others, o)
+			}
+		}
+	}
 	c.render(w, r, http.StatusOK, "version", project+"/"+name+":"+v.Tag, map[string]any{
-		"Version": v, "Role": c.role(r, project, name), "Href": stateHref(project, name),
+		"Version": v, "Role": role, "Href": stateHref(project, name),
 		"Helm":      helmSnippet(v),
 		"Terraform": terraformSnippet(v),
+		"Others":    others,
 	}, crumb{"Projects", "/"}, crumb{project, projectHref(project)}, crumb{name, stateHref(project, name)})
 }
+
+// diffPage compares two versions of a state from their manifests
+// (statediff, as helm state diff does): ?from=REF&to=REF.
+func (c *Console) diffPage(w http.ResponseWriter, r *http.Request) {
+	s := sessionFrom(r.Context())
+	ctx := r.Context()
+	project, name := r.PathValue("project"), r.PathValue("state")
+	from, to := strings.TrimSpace(r.URL.Query().Get("from")), strings.TrimSpace(r.URL.Query().Get("to"))
+	if from == "" || to == "" {
+		c.renderError(w, r, http.StatusBadRequest, "Choose two versions to compare: open a version and pick the other one under \"Compare with another version\".")
+		return
+	}
+	// The versions first, for their tags (the form sends digests), then
+	// the manifests of exactly those digests.
+	va, err := s.api.GetVersion(ctx, project, name, from)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	vb, err := s.api.GetVersion(ctx, project, name, to)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	ma, da, err := s.api.GetManifest(ctx, project, name, va.Digest)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	mb, db, err := s.api.GetManifest(ctx, project, name, vb.Digest)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	state := project + "/" + name
+	from, to = va.Tag, vb.Tag
+	res, err := statediff.Diff(statediff.Side{Ref: state + ":" + from, Digest: da}, statediff.Side{Ref: state + ":" + to, Digest: db}, ma, mb)
+	if err != nil {
+		c.log.Error("console: diff", "state", state, "from", from, "to", to, "error", err.Error())
+		c.renderError(w, r, http.StatusUnprocessableEntity, "These versions cannot be compared: a manifest holds a summary this platform cannot read (from a newer release, or damaged).")
+		return
+	}
+	c.render(w, r, http.StatusOK, "diff", state+": "+from+" → "+to, map[string]any{
+		"Diff": res, "From": from, "To": to, "Href": stateHref(project, name),
+	}, crumb{"Projects", "/"}, crumb{project, projectHref(project)}, crumb{name, stateHref(project, name)})
+}
+
+// schemaLines splits a unified diff into lines classed for the page:
+// added, removed, hunk header or context.
+func schemaLines(diff string) []diffLine {
+	var out []diffLine
+	for _, l := range strings.SplitAfter(diff, "\n") {
+		if l == "" {
+			continue
+		}
+		class := "ctx"
+		switch {
+		case strings.HasPrefix(l, "+++"), strings.HasPrefix(l, "---"):
+			class = "file"
+		case strings.HasPrefix(l, "@@"):
+			class = "hunk"
+		case strings.HasPrefix(l, "+"):
+			class = "add"
+		case strings.HasPrefix(l, "-"):
+			class = "del"
+		}
+		out = append(out, diffLine{Class: class, Text: l})
+	}
+	return out
+}
+
+type diffLine struct{ Class, Text string }
 
 func helmSnippet(v client.Version) string {
 	return "helm state apply " + v.Project + "/" + v.State + ":" + v.Tag + " RELEASE --namespace NAMESPACE"

@@ -12,11 +12,12 @@ import (
 	"github.com/dustin/go-humanize"
 
 	"github.com/unikubehq/terraform-provider-unikube/internal/client"
+	"github.com/unikubehq/terraform-provider-unikube/internal/statediff"
 )
 
 // pageNames are the templates under templates/, each rendered inside
 // layout.html.
-var pageNames = []string{"signin", "error", "projects", "project", "state", "version", "tokens", "script", "script_edit", "run"}
+var pageNames = []string{"signin", "error", "projects", "project", "state", "version", "diff", "tokens", "script", "script_edit", "run"}
 
 var funcs = template.FuncMap{
 	"bytes":    humanBytes,
@@ -28,7 +29,26 @@ var funcs = template.FuncMap{
 	"roleAtLeast": func(have, want string) bool {
 		return roleRank(have) >= roleRank(want)
 	},
-	"join": strings.Join,
+	"join":        strings.Join,
+	"schemaLines": schemaLines,
+	"bytesChange": func(c statediff.Change, before, after int64) string {
+		return sizeChange(c, before, after, humanBytes)
+	},
+	"countChange": func(c statediff.Change, before, after int64) string {
+		return sizeChange(c, before, after, humanize.Comma)
+	},
+}
+
+// sizeChange shows a before and after, or the one side an added or
+// removed item has.
+func sizeChange(c statediff.Change, before, after int64, f func(int64) string) string {
+	switch c {
+	case statediff.Added:
+		return f(after)
+	case statediff.Removed:
+		return f(before)
+	}
+	return f(before) + " → " + f(after)
 }
 
 func parsePages() (map[string]*template.Template, error) {

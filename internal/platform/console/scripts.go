@@ -44,6 +44,7 @@ func (c *Console) scriptPage(w http.ResponseWriter, r *http.Request) {
 	}
 	c.render(w, r, http.StatusOK, "script", project+"/"+name, map[string]any{
 		"Script": sc, "Runs": runs, "Role": c.role(r, project, ""), "Image": image, "Href": scriptHref(project, name),
+		"Source":     c.hl.source(sc.Interpreter, sc.Body),
 		"RunCommand": "helm state script run " + project + "/" + name + " RELEASE --namespace NAMESPACE --follow",
 	}, crumb{"Projects", "/"}, crumb{project, projectHref(project)})
 }
