@@ -21,7 +21,7 @@ import (
 )
 
 // screenshotDir is where UPDATE_SCREENSHOTS=1 writes the README's pictures.
-const screenshotDir = "../../../docs/console"
+const screenshotDir = "../../../manual/console"
 
 // browser starts Debian's Chromium headless with a fresh profile and
 // returns a tab; it is closed when the test ends.
