@@ -355,7 +355,11 @@ func ApplyPlan(ctx context.Context, p *Plan) (*records.Record, error) {
 		return re.Record, re
 	}
 	if err := p.failedError(); err != nil {
-		return nil, fmt.Errorf("preflight of %s@%s in %s (nothing was changed): %w", p.State, dash(p.Tag), o.Namespace, err)
+		// The plan's agents found a target unusable: a refusal, recorded
+		// as failed with its reason, like a refusal found at apply time.
+		re := &RefusedError{Err: fmt.Errorf("preflight of %s@%s in %s (%s): %w", p.State, dash(p.Tag), o.Namespace, Unchanged, err)}
+		re.Record = failedRecord(ctx, o, progress{digest: p.Digest, tag: p.Tag}, re)
+		return re.Record, re
 	}
 	o.Ref = statepkg.Ref{Project: o.Ref.Project, State: o.Ref.State, Digest: p.Digest}
 	o.Mappings = slices.Clone(p.mappings)
