@@ -278,8 +278,8 @@ func apply(ctx context.Context, o Options, at *progress) (*records.Record, error
 		kubeTodo = append(kubeTodo, kt)
 	}
 	lap("plan kubernetes components")
-	if err := runPreHooks(ctx, o, at); err != nil {
-		return nil, err
+	if err := runHooks(ctx, o, o.PreHooks); err != nil {
+		return nil, fmt.Errorf("pre hooks (nothing was changed): %w", err)
 	}
 	if len(o.PreHooks) > 0 {
 		lap("pre hooks")
@@ -412,29 +412,6 @@ func runHooks(ctx context.Context, o Options, hs []hooks.Hook) error {
 	for _, h := range hs {
 		if _, err := hooks.Run(ctx, o.RESTConfig, o.Client, o.Namespace, h); err != nil {
 			return err
-		}
-	}
-	return nil
-}
-
-// runPreHooks runs the pre hooks. A failure is a refusal ("nothing was
-// changed") only while no hook command has run in a pod: a hook that ran
-// (an earlier one, or the failing one in some pod) may have changed what
-// its pods hold, so from then on at.changing is set.
-func runPreHooks(ctx context.Context, o Options, at *progress) error {
-	if len(o.PreHooks) > 0 && o.RESTConfig == nil {
-		return errors.New("pre hooks (nothing was changed): hooks need Options.RESTConfig")
-	}
-	for i, h := range o.PreHooks {
-		res, err := hooks.Run(ctx, o.RESTConfig, o.Client, o.Namespace, h)
-		if len(res) > 0 {
-			at.changing = true
-		}
-		if err != nil {
-			if at.changing {
-				return fmt.Errorf("pre hook %d (no data was restored, but the hook commands that ran may have changed their pods): %w", i+1, err)
-			}
-			return fmt.Errorf("pre hook %d (nothing was changed): %w", i+1, err)
 		}
 	}
 	return nil
